@@ -1,0 +1,8 @@
+//! In-memory adapters of every storage port: fast, process-local, for tests. They obey the same
+//! contract suites as the durable adapters.
+
+mod identity;
+mod jobs;
+
+pub use identity::MemoryIdentityStore;
+pub use jobs::MemoryJobQueue;

@@ -1,0 +1,49 @@
+//! Shared kernel: the few value types every core speaks (ids, time, pages, store errors).
+
+mod clock;
+mod id;
+mod page;
+mod store;
+
+pub use clock::{Clock, SystemClock};
+pub use id::{ObjectIdGenerator, ParseIdError};
+pub use page::{Page, PageRequest};
+pub use store::StoreError;
+
+/// Defines a typed id over a 24-hex-digit ObjectId-shaped string, so that ids are
+/// interchangeable with MongoDB `_id`s and one kind of id cannot be passed for another.
+#[macro_export]
+macro_rules! typed_id {
+    ($(#[$meta:meta])* $name:ident) => {
+        $(#[$meta])*
+        #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub struct $name(String);
+
+        impl $name {
+            /// Parses an id; anything but 24 hex digits is refused.
+            ///
+            /// # Errors
+            /// [`$crate::ParseIdError`] when `raw` is not 24 hex digits.
+            pub fn parse(raw: &str) -> Result<Self, $crate::ParseIdError> {
+                $crate::ObjectIdGenerator::check(raw).map(|()| Self(raw.to_ascii_lowercase()))
+            }
+
+            /// A fresh id.
+            #[must_use]
+            pub fn generate() -> Self {
+                Self($crate::ObjectIdGenerator::next_hex())
+            }
+
+            #[must_use]
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl ::std::fmt::Display for $name {
+            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+    };
+}

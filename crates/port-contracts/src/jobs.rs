@@ -1,0 +1,115 @@
+//! Contract of `JobQueue`.
+
+use chrono::TimeDelta;
+use notify_core::{JobQueue, JobState, NewJob, QueueCounts};
+
+use crate::now_ms;
+
+fn job(queue: &str, payload: &str, at: chrono::DateTime<chrono::Utc>) -> NewJob {
+    NewJob {
+        queue: queue.into(),
+        kind: "test".into(),
+        payload: payload.into(),
+        max_attempts: 3,
+        run_at: at,
+    }
+}
+
+pub async fn job_queue(queue: &dyn JobQueue) {
+    let now = now_ms();
+    let lease = TimeDelta::seconds(30);
+    let first = queue.enqueue(job("mail", "one", now)).await.unwrap();
+    let second = queue
+        .enqueue(job("mail", "two", now + TimeDelta::milliseconds(1)))
+        .await
+        .unwrap();
+    let stored = queue.find_job(&first).await.unwrap().unwrap();
+    assert_eq!(
+        (stored.state, stored.attempts, stored.payload.as_str()),
+        (JobState::Waiting, 0, "one")
+    );
+
+    assert!(
+        queue.reserve("other", now, lease).await.unwrap().is_none(),
+        "queues are separate"
+    );
+    let later = now + TimeDelta::seconds(1);
+    let taken = queue.reserve("mail", later, lease).await.unwrap().unwrap();
+    assert_eq!(
+        (taken.id.clone(), taken.state, taken.attempts),
+        (first.clone(), JobState::Active, 1),
+        "oldest first"
+    );
+    let taken_second = queue.reserve("mail", later, lease).await.unwrap().unwrap();
+    assert_eq!(
+        taken_second.id, second,
+        "an active job is not handed out twice"
+    );
+    assert!(queue.reserve("mail", later, lease).await.unwrap().is_none());
+
+    let after_lease = later + lease + TimeDelta::seconds(1);
+    let redelivered = queue
+        .reserve("mail", after_lease, lease)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (redelivered.id.clone(), redelivered.attempts),
+        (first.clone(), 2),
+        "an unacknowledged job comes back after its lease"
+    );
+
+    queue
+        .retry_at(&first, "smtp down", after_lease + TimeDelta::seconds(10))
+        .await
+        .unwrap();
+    let delayed = queue.find_job(&first).await.unwrap().unwrap();
+    assert_eq!(
+        (delayed.state, delayed.last_error.as_deref()),
+        (JobState::Delayed, Some("smtp down"))
+    );
+    queue.complete(&second, after_lease).await.unwrap();
+    assert!(
+        queue
+            .reserve("mail", after_lease, lease)
+            .await
+            .unwrap()
+            .is_none(),
+        "a delayed job waits for its time"
+    );
+    let retried = queue
+        .reserve("mail", after_lease + TimeDelta::seconds(10), lease)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((retried.id.clone(), retried.attempts), (first.clone(), 3));
+
+    queue.fail(&first, "gave up", after_lease).await.unwrap();
+    let failed = queue.find_job(&first).await.unwrap().unwrap();
+    assert_eq!(
+        (failed.state, failed.last_error.as_deref()),
+        (JobState::Failed, Some("gave up"))
+    );
+    assert!(failed.finished_at.is_some());
+    assert!(
+        queue
+            .reserve("mail", after_lease + TimeDelta::days(1), lease)
+            .await
+            .unwrap()
+            .is_none(),
+        "finished jobs never run again"
+    );
+
+    queue.enqueue(job("mail", "three", now)).await.unwrap();
+    assert_eq!(
+        queue.counts("mail").await.unwrap(),
+        QueueCounts {
+            waiting: 1,
+            delayed: 0,
+            active: 0,
+            completed: 1,
+            failed: 1
+        }
+    );
+    assert_eq!(queue.counts("other").await.unwrap(), QueueCounts::default());
+}
