@@ -1,1 +1,12 @@
-//! placeholder
+//! CPU-bound identity adapters: Argon2id password hashing on the blocking pool, HS256 JWTs,
+//! one-time secrets from the OS generator with SHA-256 digests, and user-agent parsing.
+
+mod jwt;
+mod password;
+mod secrets;
+mod user_agent;
+
+pub use jwt::JwtCodec;
+pub use password::{Argon2Hasher, Argon2Settings};
+pub use secrets::OsSecrets;
+pub use user_agent::WootheeUserAgents;

@@ -1,0 +1,169 @@
+//! Opening the database, migrations, and running statements off the executor.
+
+use std::path::Path;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use chrono::{DateTime, Utc};
+use kernel::StoreError;
+use rusqlite::{Connection, ErrorCode};
+
+/// The schema, one entry per version; a database is migrated forward at open.
+const MIGRATIONS: &[&str] = &[r"
+CREATE TABLE users (
+    id TEXT PRIMARY KEY,
+    username TEXT NOT NULL UNIQUE,
+    email TEXT NOT NULL,
+    first_name TEXT, last_name TEXT, display_name TEXT, avatar TEXT,
+    role TEXT NOT NULL,
+    bio TEXT, location TEXT, website TEXT,
+    is_active INTEGER NOT NULL,
+    last_login_at INTEGER,
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL
+);
+CREATE TABLE accounts (
+    id TEXT PRIMARY KEY,
+    user_id TEXT NOT NULL,
+    email TEXT NOT NULL UNIQUE,
+    password_hash TEXT NOT NULL,
+    email_verified INTEGER NOT NULL,
+    verification_hash TEXT, verification_expires_at INTEGER,
+    reset_hash TEXT, reset_expires_at INTEGER,
+    is_active INTEGER NOT NULL,
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL
+);
+CREATE INDEX accounts_user ON accounts (user_id);
+CREATE INDEX accounts_verification ON accounts (verification_hash) WHERE verification_hash IS NOT NULL;
+CREATE INDEX accounts_reset ON accounts (reset_hash) WHERE reset_hash IS NOT NULL;
+CREATE TABLE sessions (
+    id TEXT PRIMARY KEY,
+    user_id TEXT NOT NULL,
+    account_id TEXT NOT NULL,
+    user_agent TEXT, ip_address TEXT,
+    device_type TEXT NOT NULL, device_name TEXT NOT NULL, browser TEXT NOT NULL, os TEXT NOT NULL,
+    location TEXT,
+    is_active INTEGER NOT NULL,
+    refresh_hash TEXT NOT NULL,
+    previous_refresh_hash TEXT,
+    rotated_at INTEGER,
+    last_activity_at INTEGER NOT NULL,
+    created_at INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL
+);
+CREATE INDEX sessions_user ON sessions (user_id, is_active);
+CREATE INDEX sessions_expiry ON sessions (expires_at);
+CREATE TABLE jobs (
+    id TEXT PRIMARY KEY,
+    queue TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    payload TEXT NOT NULL,
+    state TEXT NOT NULL,
+    attempts INTEGER NOT NULL,
+    max_attempts INTEGER NOT NULL,
+    last_error TEXT,
+    enqueued_at INTEGER NOT NULL,
+    run_at INTEGER NOT NULL,
+    finished_at INTEGER
+);
+CREATE INDEX jobs_due ON jobs (queue, state, run_at);
+"];
+
+#[derive(Clone)]
+pub struct SqliteStore {
+    connection: Arc<Mutex<Connection>>,
+}
+
+impl SqliteStore {
+    /// Opens (creating when absent) the database file and migrates it.
+    ///
+    /// # Errors
+    /// [`StoreError::Backend`] when the file cannot be opened or migrated.
+    pub fn open(path: &Path) -> Result<Self, StoreError> {
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).map_err(StoreError::backend)?;
+        }
+        let connection = Connection::open(path).map_err(StoreError::backend)?;
+        connection
+            .execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000;")
+            .map_err(StoreError::backend)?;
+        migrate(&connection)?;
+        Ok(Self {
+            connection: Arc::new(Mutex::new(connection)),
+        })
+    }
+
+    /// Runs `work` with the connection on the blocking pool.
+    pub(crate) async fn call<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let connection = Arc::clone(&self.connection);
+        tokio::task::spawn_blocking(move || {
+            let connection = connection.lock().unwrap_or_else(PoisonError::into_inner);
+            work(&connection)
+        })
+        .await
+        .map_err(StoreError::backend)?
+        .map_err(translate)
+    }
+
+    /// Whether the database answers.
+    ///
+    /// # Errors
+    /// [`StoreError::Backend`] when it does not.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        self.call(|c| c.query_row("SELECT 1", [], |_| Ok(()))).await
+    }
+}
+
+fn migrate(connection: &Connection) -> Result<(), StoreError> {
+    let version: usize = connection
+        .query_row("PRAGMA user_version", [], |row| row.get(0))
+        .map_err(StoreError::backend)?;
+    for (index, migration) in MIGRATIONS.iter().enumerate().skip(version) {
+        connection
+            .execute_batch(&format!(
+                "BEGIN; {migration} PRAGMA user_version = {}; COMMIT;",
+                index + 1
+            ))
+            .map_err(StoreError::backend)?;
+    }
+    Ok(())
+}
+
+fn translate(error: rusqlite::Error) -> StoreError {
+    if let rusqlite::Error::SqliteFailure(failure, Some(message)) = &error
+        && failure.code == ErrorCode::ConstraintViolation
+    {
+        if message.contains("users.username") {
+            return StoreError::Duplicate { key: "username" };
+        }
+        if message.contains("accounts.email") {
+            return StoreError::Duplicate { key: "email" };
+        }
+    }
+    StoreError::backend(error)
+}
+
+pub(crate) fn millis(at: DateTime<Utc>) -> i64 {
+    at.timestamp_millis()
+}
+
+pub(crate) fn time(ms: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp_millis(ms).unwrap_or_default()
+}
+
+pub(crate) fn time_opt(ms: Option<i64>) -> Option<DateTime<Utc>> {
+    ms.map(time)
+}
+
+/// Reads an id column; a corrupt id surfaces as a conversion error, not a panic.
+pub(crate) fn id<T>(
+    raw: &str,
+    parse: fn(&str) -> Result<T, kernel::ParseIdError>,
+) -> rusqlite::Result<T> {
+    parse(raw).map_err(|e| {
+        rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e))
+    })
+}

@@ -1,0 +1,517 @@
+//! Users, accounts and sessions as rows.
+
+use async_trait::async_trait;
+use auth_core::model::{
+    Account, AccountId, DeviceInfo, ProfileChanges, Role, Session, SessionId, StoredToken, User,
+    UserId,
+};
+use auth_core::ports::{AccountRepository, Rotation, SessionRepository, UserRepository};
+use chrono::{DateTime, Utc};
+use kernel::StoreError;
+use rusqlite::{OptionalExtension as _, Row, params};
+
+use crate::db::{SqliteStore, id, millis, time, time_opt};
+
+const USER_COLUMNS: &str = "id, username, email, first_name, last_name, display_name, avatar, role, bio, location, website, is_active, last_login_at, created_at, updated_at";
+
+fn user_from(row: &Row<'_>) -> rusqlite::Result<User> {
+    Ok(User {
+        id: id(&row.get::<_, String>(0)?, UserId::parse)?,
+        username: row.get(1)?,
+        email: row.get(2)?,
+        first_name: row.get(3)?,
+        last_name: row.get(4)?,
+        display_name: row.get(5)?,
+        avatar: row.get(6)?,
+        role: Role::from_stored(&row.get::<_, String>(7)?),
+        bio: row.get(8)?,
+        location: row.get(9)?,
+        website: row.get(10)?,
+        is_active: row.get(11)?,
+        last_login_at: time_opt(row.get(12)?),
+        created_at: time(row.get(13)?),
+        updated_at: time(row.get(14)?),
+    })
+}
+
+const ACCOUNT_COLUMNS: &str = "id, user_id, email, password_hash, email_verified, verification_hash, verification_expires_at, reset_hash, reset_expires_at, is_active, created_at, updated_at";
+
+fn token_from(hash: Option<String>, expires: Option<i64>) -> Option<StoredToken> {
+    Some(StoredToken {
+        hash: hash?,
+        expires_at: time(expires?),
+    })
+}
+
+fn account_from(row: &Row<'_>) -> rusqlite::Result<Account> {
+    Ok(Account {
+        id: id(&row.get::<_, String>(0)?, AccountId::parse)?,
+        user_id: id(&row.get::<_, String>(1)?, UserId::parse)?,
+        email: row.get(2)?,
+        password_hash: row.get(3)?,
+        email_verified: row.get(4)?,
+        email_verification: token_from(row.get(5)?, row.get(6)?),
+        password_reset: token_from(row.get(7)?, row.get(8)?),
+        is_active: row.get(9)?,
+        created_at: time(row.get(10)?),
+        updated_at: time(row.get(11)?),
+    })
+}
+
+const SESSION_COLUMNS: &str = "id, user_id, account_id, user_agent, ip_address, device_type, device_name, browser, os, location, is_active, refresh_hash, previous_refresh_hash, rotated_at, last_activity_at, created_at, expires_at";
+
+fn session_from(row: &Row<'_>) -> rusqlite::Result<Session> {
+    Ok(Session {
+        id: id(&row.get::<_, String>(0)?, SessionId::parse)?,
+        user_id: id(&row.get::<_, String>(1)?, UserId::parse)?,
+        account_id: id(&row.get::<_, String>(2)?, AccountId::parse)?,
+        user_agent: row.get(3)?,
+        ip_address: row.get(4)?,
+        device: DeviceInfo {
+            device_type: row.get(5)?,
+            device_name: row.get(6)?,
+            browser: row.get(7)?,
+            os: row.get(8)?,
+        },
+        location: row.get(9)?,
+        is_active: row.get(10)?,
+        refresh_hash: row.get(11)?,
+        previous_refresh_hash: row.get(12)?,
+        rotated_at: time_opt(row.get(13)?),
+        last_activity_at: time(row.get(14)?),
+        created_at: time(row.get(15)?),
+        expires_at: time(row.get(16)?),
+    })
+}
+
+#[async_trait]
+impl UserRepository for SqliteStore {
+    async fn insert_user(&self, user: &User) -> Result<(), StoreError> {
+        let u = user.clone();
+        self.call(move |c| {
+            c.execute(
+                &format!("INSERT INTO users ({USER_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)"),
+                params![
+                    u.id.as_str(), u.username, u.email, u.first_name, u.last_name, u.display_name, u.avatar,
+                    u.role.as_str(), u.bio, u.location, u.website, u.is_active,
+                    u.last_login_at.map(millis), millis(u.created_at), millis(u.updated_at)
+                ],
+            )
+            .map(drop)
+        })
+        .await
+    }
+
+    async fn find_user(&self, id: &UserId) -> Result<Option<User>, StoreError> {
+        let id = id.clone();
+        self.call(move |c| {
+            c.query_row(
+                &format!("SELECT {USER_COLUMNS} FROM users WHERE id = ?1"),
+                [id.as_str()],
+                user_from,
+            )
+            .optional()
+        })
+        .await
+    }
+
+    async fn username_taken(&self, username: &str) -> Result<bool, StoreError> {
+        let username = username.to_owned();
+        self.call(move |c| {
+            c.query_row(
+                "SELECT EXISTS (SELECT 1 FROM users WHERE username = ?1)",
+                [username],
+                |r| r.get(0),
+            )
+        })
+        .await
+    }
+
+    async fn update_profile(
+        &self,
+        id: &UserId,
+        changes: &ProfileChanges,
+        at: DateTime<Utc>,
+    ) -> Result<Option<User>, StoreError> {
+        let (id, changes) = (id.clone(), changes.clone());
+        self.call(move |c| {
+            let tx = c.unchecked_transaction()?;
+            let Some(mut user) =
+                tx.query_row(&format!("SELECT {USER_COLUMNS} FROM users WHERE id = ?1"), [id.as_str()], user_from).optional()?
+            else {
+                return Ok(None);
+            };
+            changes.apply_to(&mut user);
+            user.updated_at = at;
+            tx.execute(
+                "UPDATE users SET first_name = ?2, last_name = ?3, display_name = ?4, bio = ?5, location = ?6, website = ?7, updated_at = ?8 WHERE id = ?1",
+                params![id.as_str(), user.first_name, user.last_name, user.display_name, user.bio, user.location, user.website, millis(at)],
+            )?;
+            tx.commit()?;
+            Ok(Some(user))
+        })
+        .await
+    }
+
+    async fn record_login(
+        &self,
+        id: &UserId,
+        role: Role,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let id = id.clone();
+        self.call(move |c| {
+            c.execute(
+                "UPDATE users SET role = ?2, last_login_at = ?3 WHERE id = ?1",
+                params![id.as_str(), role.as_str(), millis(at)],
+            )
+            .map(drop)
+        })
+        .await
+    }
+
+    async fn delete_user(&self, id: &UserId) -> Result<(), StoreError> {
+        let id = id.clone();
+        self.call(move |c| {
+            c.execute("DELETE FROM users WHERE id = ?1", [id.as_str()])
+                .map(drop)
+        })
+        .await
+    }
+}
+
+#[async_trait]
+impl AccountRepository for SqliteStore {
+    async fn insert_account(&self, account: &Account) -> Result<(), StoreError> {
+        let a = account.clone();
+        self.call(move |c| {
+            let verification = a.email_verification.as_ref();
+            let reset = a.password_reset.as_ref();
+            c.execute(
+                &format!("INSERT INTO accounts ({ACCOUNT_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"),
+                params![
+                    a.id.as_str(), a.user_id.as_str(), a.email, a.password_hash, a.email_verified,
+                    verification.map(|t| &t.hash), verification.map(|t| millis(t.expires_at)),
+                    reset.map(|t| &t.hash), reset.map(|t| millis(t.expires_at)),
+                    a.is_active, millis(a.created_at), millis(a.updated_at)
+                ],
+            )
+            .map(drop)
+        })
+        .await
+    }
+
+    async fn find_account_by_email(&self, email: &str) -> Result<Option<Account>, StoreError> {
+        let email = email.to_owned();
+        self.call(move |c| {
+            c.query_row(
+                &format!("SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE email = ?1"),
+                [email],
+                account_from,
+            )
+            .optional()
+        })
+        .await
+    }
+
+    async fn find_account_by_user(&self, user: &UserId) -> Result<Option<Account>, StoreError> {
+        let user = user.clone();
+        self.call(move |c| {
+            c.query_row(
+                &format!("SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE user_id = ?1"),
+                [user.as_str()],
+                account_from,
+            )
+            .optional()
+        })
+        .await
+    }
+
+    async fn set_password_hash(
+        &self,
+        id: &AccountId,
+        hash: &str,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let (id, hash) = (id.clone(), hash.to_owned());
+        self.call(move |c| {
+            c.execute(
+                "UPDATE accounts SET password_hash = ?2, updated_at = ?3 WHERE id = ?1",
+                params![id.as_str(), hash, millis(at)],
+            )
+            .map(drop)
+        })
+        .await
+    }
+
+    async fn set_verification_token(
+        &self,
+        id: &AccountId,
+        token: Option<&StoredToken>,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let (id, token) = (id.clone(), token.cloned());
+        self.call(move |c| {
+            c.execute(
+                "UPDATE accounts SET verification_hash = ?2, verification_expires_at = ?3, updated_at = ?4 WHERE id = ?1",
+                params![id.as_str(), token.as_ref().map(|t| &t.hash), token.as_ref().map(|t| millis(t.expires_at)), millis(at)],
+            )
+            .map(drop)
+        })
+        .await
+    }
+
+    async fn set_reset_token(
+        &self,
+        id: &AccountId,
+        token: Option<&StoredToken>,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let (id, token) = (id.clone(), token.cloned());
+        self.call(move |c| {
+            c.execute(
+                "UPDATE accounts SET reset_hash = ?2, reset_expires_at = ?3, updated_at = ?4 WHERE id = ?1",
+                params![id.as_str(), token.as_ref().map(|t| &t.hash), token.as_ref().map(|t| millis(t.expires_at)), millis(at)],
+            )
+            .map(drop)
+        })
+        .await
+    }
+
+    async fn take_reset_token(
+        &self,
+        hash: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Account>, StoreError> {
+        let hash = hash.to_owned();
+        self.call(move |c| {
+            c.query_row(
+                &format!(
+                    "UPDATE accounts SET reset_hash = NULL, reset_expires_at = NULL, updated_at = ?2
+                     WHERE reset_hash = ?1 AND reset_expires_at > ?2 RETURNING {ACCOUNT_COLUMNS}"
+                ),
+                params![hash, millis(now)],
+                account_from,
+            )
+            .optional()
+        })
+        .await
+    }
+
+    async fn take_verification_token(
+        &self,
+        hash: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Account>, StoreError> {
+        let hash = hash.to_owned();
+        self.call(move |c| {
+            c.query_row(
+                &format!(
+                    "UPDATE accounts SET verification_hash = NULL, verification_expires_at = NULL, email_verified = 1, updated_at = ?2
+                     WHERE verification_hash = ?1 AND verification_expires_at > ?2 RETURNING {ACCOUNT_COLUMNS}"
+                ),
+                params![hash, millis(now)],
+                account_from,
+            )
+            .optional()
+        })
+        .await
+    }
+
+    async fn delete_accounts_of(&self, user: &UserId) -> Result<(), StoreError> {
+        let user = user.clone();
+        self.call(move |c| {
+            c.execute("DELETE FROM accounts WHERE user_id = ?1", [user.as_str()])
+                .map(drop)
+        })
+        .await
+    }
+}
+
+#[async_trait]
+impl SessionRepository for SqliteStore {
+    async fn insert_session(&self, session: &Session) -> Result<(), StoreError> {
+        let s = session.clone();
+        self.call(move |c| {
+            c.execute(
+                &format!("INSERT INTO sessions ({SESSION_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)"),
+                params![
+                    s.id.as_str(), s.user_id.as_str(), s.account_id.as_str(), s.user_agent, s.ip_address,
+                    s.device.device_type, s.device.device_name, s.device.browser, s.device.os, s.location,
+                    s.is_active, s.refresh_hash, s.previous_refresh_hash, s.rotated_at.map(millis),
+                    millis(s.last_activity_at), millis(s.created_at), millis(s.expires_at)
+                ],
+            )
+            .map(drop)
+        })
+        .await
+    }
+
+    async fn find_session(&self, id: &SessionId) -> Result<Option<Session>, StoreError> {
+        let id = id.clone();
+        self.call(move |c| {
+            c.query_row(
+                &format!("SELECT {SESSION_COLUMNS} FROM sessions WHERE id = ?1"),
+                [id.as_str()],
+                session_from,
+            )
+            .optional()
+        })
+        .await
+    }
+
+    async fn rotate_refresh(
+        &self,
+        id: &SessionId,
+        rotation: &Rotation,
+    ) -> Result<bool, StoreError> {
+        let (id, r) = (id.clone(), rotation.clone());
+        self.call(move |c| {
+            c.execute(
+                "UPDATE sessions SET refresh_hash = ?3, previous_refresh_hash = ?4, rotated_at = ?5,
+                        last_activity_at = MAX(last_activity_at, ?5)
+                 WHERE id = ?1 AND is_active = 1 AND refresh_hash = ?2",
+                params![id.as_str(), r.expected, r.current, r.previous, millis(r.rotated_at)],
+            )
+            .map(|changed| changed == 1)
+        })
+        .await
+    }
+
+    async fn touch_session(&self, id: &SessionId, at: DateTime<Utc>) -> Result<(), StoreError> {
+        let id = id.clone();
+        self.call(move |c| {
+            c.execute(
+                "UPDATE sessions SET last_activity_at = ?2 WHERE id = ?1",
+                params![id.as_str(), millis(at)],
+            )
+            .map(drop)
+        })
+        .await
+    }
+
+    async fn revoke_session(&self, owner: &UserId, id: &SessionId) -> Result<bool, StoreError> {
+        let (owner, id) = (owner.clone(), id.clone());
+        self.call(move |c| {
+            c.execute(
+                "UPDATE sessions SET is_active = 0 WHERE id = ?1 AND user_id = ?2 AND is_active = 1",
+                params![id.as_str(), owner.as_str()],
+            )
+            .map(|changed| changed == 1)
+        })
+        .await
+    }
+
+    async fn revoke_sessions_except(
+        &self,
+        owner: &UserId,
+        keep: Option<&SessionId>,
+    ) -> Result<Vec<SessionId>, StoreError> {
+        let (owner, keep) = (
+            owner.clone(),
+            keep.map(|k| k.as_str().to_owned()).unwrap_or_default(),
+        );
+        self.call(move |c| {
+            let mut statement = c.prepare(
+                "UPDATE sessions SET is_active = 0 WHERE user_id = ?1 AND is_active = 1 AND id != ?2 RETURNING id",
+            )?;
+            let ids = statement.query_map(params![owner.as_str(), keep], |row| id(&row.get::<_, String>(0)?, SessionId::parse))?;
+            ids.collect()
+        })
+        .await
+    }
+
+    async fn list_live_sessions(
+        &self,
+        owner: &UserId,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Session>, StoreError> {
+        let owner = owner.clone();
+        self.call(move |c| {
+            let mut statement = c.prepare(&format!(
+                "SELECT {SESSION_COLUMNS} FROM sessions WHERE user_id = ?1 AND is_active = 1 AND expires_at > ?2
+                 ORDER BY last_activity_at DESC, id DESC"
+            ))?;
+            let sessions = statement.query_map(params![owner.as_str(), millis(now)], session_from)?;
+            sessions.collect()
+        })
+        .await
+    }
+
+    async fn purge_sessions(&self, now: DateTime<Utc>) -> Result<u64, StoreError> {
+        self.call(move |c| {
+            c.execute(
+                "DELETE FROM sessions WHERE is_active = 0 OR expires_at <= ?1",
+                [millis(now)],
+            )
+            .map(|n| n as u64)
+        })
+        .await
+    }
+
+    async fn delete_sessions_of(&self, user: &UserId) -> Result<(), StoreError> {
+        let user = user.clone();
+        self.call(move |c| {
+            c.execute("DELETE FROM sessions WHERE user_id = ?1", [user.as_str()])
+                .map(drop)
+        })
+        .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::SqliteStore;
+
+    fn store() -> (tempfile::TempDir, SqliteStore) {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let store =
+            SqliteStore::open(&dir.path().join("console.db")).unwrap_or_else(|e| panic!("{e}"));
+        (dir, store)
+    }
+
+    #[tokio::test]
+    async fn sqlite_store_passes_the_user_contract() {
+        let (_dir, store) = store();
+        port_contracts::identity::users(&store).await;
+    }
+
+    #[tokio::test]
+    async fn sqlite_store_passes_the_account_contract() {
+        let (_dir, store) = store();
+        port_contracts::identity::accounts(&store).await;
+    }
+
+    #[tokio::test]
+    async fn sqlite_store_passes_the_session_contract() {
+        let (_dir, store) = store();
+        port_contracts::identity::sessions(&store).await;
+    }
+
+    #[tokio::test]
+    async fn sqlite_store_passes_the_job_queue_contract() {
+        let (_dir, store) = store();
+        port_contracts::jobs::job_queue(&store).await;
+    }
+
+    #[tokio::test]
+    async fn data_survives_reopening_the_file() {
+        use auth_core::ports::UserRepository as _;
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let path = dir.path().join("nested/console.db");
+        let user = port_contracts::identity::user("ada", port_contracts::now_ms());
+        SqliteStore::open(&path)
+            .unwrap_or_else(|e| panic!("{e}"))
+            .insert_user(&user)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let reopened = SqliteStore::open(&path).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            reopened
+                .find_user(&user.id)
+                .await
+                .unwrap_or_else(|e| panic!("{e}")),
+            Some(user)
+        );
+    }
+}
