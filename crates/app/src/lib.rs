@@ -1,1 +1,13 @@
-//! placeholder
+//! The composition root: turns [`Settings`] into adapters and core services, and runs the
+//! three processes. It is the only crate that knows which adapter serves which port.
+
+pub mod config;
+mod dev_secrets;
+mod notifier;
+mod process;
+mod storage;
+mod telemetry;
+mod worker_loop;
+
+pub use config::{Environment, Settings};
+pub use process::{Api, Process, run, shutdown_signal};

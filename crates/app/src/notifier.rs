@@ -1,0 +1,30 @@
+//! Connects the identity core's `AccountNotifier` port to notify-core's outbox.
+
+use async_trait::async_trait;
+use auth_core::ports::{AccountEmail, AccountNotifier, NotifyError};
+use notify_core::{EmailJob, EmailOutbox};
+
+pub struct QueuedAccountNotifier {
+    pub outbox: EmailOutbox,
+}
+
+#[async_trait]
+impl AccountNotifier for QueuedAccountNotifier {
+    async fn notify(&self, email: AccountEmail) -> Result<(), NotifyError> {
+        let job = match email {
+            AccountEmail::Welcome { to, name } => EmailJob::Welcome { to, name },
+            AccountEmail::VerifyEmail { to, name, token } => {
+                EmailJob::VerifyEmail { to, name, token }
+            }
+            AccountEmail::PasswordReset { to, name, token } => {
+                EmailJob::PasswordReset { to, name, token }
+            }
+            AccountEmail::PasswordChanged { to, name } => EmailJob::PasswordChanged { to, name },
+        };
+        self.outbox
+            .enqueue(&job)
+            .await
+            .map(drop)
+            .map_err(|e| NotifyError(e.to_string()))
+    }
+}

@@ -1,0 +1,43 @@
+//! The `Authenticated` extractor: a bearer access token whose session is live.
+
+use std::future::Future;
+use std::pin::Pin;
+
+use actix_web::{FromRequest, HttpRequest, dev::Payload, web};
+use auth_core::IdentityService;
+use auth_core::model::Principal;
+
+use crate::problem::ApiError;
+
+pub struct Authenticated(pub Principal);
+
+fn bearer(request: &HttpRequest) -> Option<String> {
+    let value = request
+        .headers()
+        .get(actix_web::http::header::AUTHORIZATION)?
+        .to_str()
+        .ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    let token = token.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then(|| token.to_owned())
+}
+
+impl FromRequest for Authenticated {
+    type Error = actix_web::Error;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, Self::Error>>>>;
+
+    fn from_request(request: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let token = bearer(request);
+        let identity = request.app_data::<web::Data<IdentityService>>().cloned();
+        Box::pin(async move {
+            let (Some(token), Some(identity)) = (token, identity) else {
+                return Err(ApiError::unauthenticated().into());
+            };
+            identity
+                .authenticate(&token)
+                .await
+                .map(Self)
+                .map_err(|e| ApiError::from(e).into())
+        })
+    }
+}

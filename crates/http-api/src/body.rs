@@ -1,0 +1,206 @@
+//! `ValidJson<T>`: the only way a JSON body enters a handler. It insists on a JSON content
+//! type, reports type errors with the field they occurred at, refuses unknown fields (DTOs deny
+//! them), and runs garde validation, naming every bad field.
+
+use std::future::Future;
+use std::pin::Pin;
+
+use actix_web::http::StatusCode;
+use actix_web::{FromRequest, HttpRequest, dev::Payload, web};
+use serde::de::DeserializeOwned;
+
+use crate::problem::{ApiError, FieldError};
+
+pub struct ValidJson<T>(pub T);
+
+fn is_json(request: &HttpRequest) -> bool {
+    let Some(content_type) = request.headers().get(actix_web::http::header::CONTENT_TYPE) else {
+        return false;
+    };
+    let essence = content_type
+        .to_str()
+        .unwrap_or_default()
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
+    essence == "application/json"
+        || (essence.starts_with("application/") && essence.ends_with("+json"))
+}
+
+/// `current_password` → `currentPassword`, applied to each segment of a garde path.
+fn camel_case(path: &str) -> String {
+    let mut out = String::with_capacity(path.len());
+    let mut upper = false;
+    for c in path.chars() {
+        if c == '_' {
+            upper = true;
+        } else if upper {
+            out.extend(c.to_uppercase());
+            upper = false;
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// Parses and validates a JSON body.
+///
+/// # Errors
+/// The [`ApiError`] a client should see: 415 for a non-JSON body, 400 for malformed JSON,
+/// a wrongly typed or unknown field, or a garde rule broken.
+pub fn parse<T: DeserializeOwned + garde::Validate<Context = ()>>(
+    bytes: &[u8],
+) -> Result<T, ApiError> {
+    // serde would read a JSON array positionally into a struct; only objects are bodies here.
+    if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        let message = if serde_json::from_slice::<serde_json::Value>(bytes).is_ok()
+            || bytes.iter().all(u8::is_ascii_whitespace)
+        {
+            "Request body must be a JSON object"
+        } else {
+            "Malformed JSON"
+        };
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "INVALID_JSON",
+            message,
+        ));
+    }
+    let deserializer = &mut serde_json::Deserializer::from_slice(bytes);
+    let value: T = serde_path_to_error::deserialize(deserializer).map_err(|error| {
+        let mut field = error.path().to_string();
+        let inner = error.into_inner();
+        let message = inner.to_string();
+        if let Some(missing) = message
+            .strip_prefix("missing field `")
+            .and_then(|rest| rest.split('`').next())
+        {
+            return ApiError::field(
+                &if field == "." {
+                    missing.to_owned()
+                } else {
+                    format!("{field}.{missing}")
+                },
+                "required",
+                "is required",
+            );
+        }
+        if let Some(unknown) = message
+            .strip_prefix("unknown field `")
+            .and_then(|rest| rest.split('`').next())
+            && field == "."
+        {
+            field = unknown.to_owned();
+        }
+        if inner.is_syntax() || inner.is_eof() || field == "." {
+            return ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "INVALID_JSON",
+                format!("Malformed JSON: {message}"),
+            );
+        }
+        ApiError::field(&field, "type", message)
+    })?;
+    value.validate().map_err(|report| {
+        ApiError::validation(
+            report
+                .iter()
+                .map(|(path, error)| FieldError {
+                    field: camel_case(&path.to_string()),
+                    code: "invalid".to_owned(),
+                    message: error.message().to_owned(),
+                })
+                .collect(),
+        )
+    })?;
+    Ok(value)
+}
+
+impl<T: DeserializeOwned + garde::Validate<Context = ()> + 'static> FromRequest for ValidJson<T> {
+    type Error = actix_web::Error;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, Self::Error>>>>;
+
+    fn from_request(request: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let json = is_json(request);
+        let bytes = web::Bytes::from_request(request, payload);
+        Box::pin(async move {
+            let bytes = bytes.await?;
+            if !json {
+                return Err(ApiError::new(
+                    StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                    "UNSUPPORTED_MEDIA_TYPE",
+                    "Content-Type must be application/json",
+                )
+                .into());
+            }
+            Ok(Self(parse(&bytes)?))
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(serde::Deserialize, garde::Validate)]
+    #[serde(deny_unknown_fields, rename_all = "camelCase")]
+    struct Sample {
+        #[garde(length(min = 2))]
+        display_name: String,
+    }
+
+    fn code(bytes: &[u8]) -> (&'static str, Vec<String>) {
+        match parse::<Sample>(bytes) {
+            Ok(_) => ("OK", Vec::new()),
+            Err(e) => (e.code, e.errors.into_iter().map(|f| f.field).collect()),
+        }
+    }
+
+    #[test]
+    fn type_errors_name_their_field() {
+        assert_eq!(
+            code(br#"{"displayName": {"$ne": null}}"#),
+            ("VALIDATION_ERROR", vec!["displayName".to_owned()])
+        );
+    }
+
+    #[test]
+    fn broken_json_is_its_own_error() {
+        assert_eq!(code(b"{\"displayName\": ").0, "INVALID_JSON");
+        assert_eq!(code(b"").0, "INVALID_JSON");
+    }
+
+    #[test]
+    fn missing_fields_are_named() {
+        assert_eq!(
+            code(b"{}"),
+            ("VALIDATION_ERROR", vec!["displayName".to_owned()])
+        );
+    }
+
+    #[test]
+    fn a_body_that_is_not_an_object_is_invalid_json() {
+        assert_eq!(code(b"[1, 2]").0, "INVALID_JSON");
+        assert_eq!(code(b"\"text\"").0, "INVALID_JSON");
+    }
+
+    #[test]
+    fn unknown_fields_are_refused() {
+        assert_eq!(
+            code(br#"{"displayName": "Ada", "role": "admin"}"#).0,
+            "VALIDATION_ERROR"
+        );
+    }
+
+    #[test]
+    fn garde_failures_are_named_in_camel_case() {
+        assert_eq!(
+            code(br#"{"displayName": "A"}"#),
+            ("VALIDATION_ERROR", vec!["displayName".to_owned()])
+        );
+        assert_eq!(code(br#"{"displayName": "Ada"}"#).0, "OK");
+    }
+}

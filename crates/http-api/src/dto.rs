@@ -1,0 +1,339 @@
+//! Request and response bodies of the identity routes. Requests deny unknown fields and are
+//! validated with garde, whose custom rules call the domain's own parsers so that each rule is
+//! written once; responses are typed so that the OpenAPI document describes them.
+
+use auth_core::model::{ProfileChanges, Session, UserView};
+use auth_core::{
+    AuthOutcome, DisplayName, Email, Password, PersonName, Registration, Username, ValueError,
+    WebsiteUrl,
+};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::problem::ApiError;
+
+impl From<ValueError> for ApiError {
+    fn from(error: ValueError) -> Self {
+        Self::field(error.field, "invalid", error.message)
+    }
+}
+
+fn check<T>(parsed: Result<T, ValueError>) -> garde::Result {
+    parsed.map(drop).map_err(|e| garde::Error::new(e.message))
+}
+
+fn valid_email(value: &str, (): &()) -> garde::Result {
+    check(Email::parse(value))
+}
+
+fn valid_new_password(value: &str, (): &()) -> garde::Result {
+    check(Password::parse_new("password", value))
+}
+
+fn valid_display_name(value: &str, (): &()) -> garde::Result {
+    check(DisplayName::parse("name", value))
+}
+
+fn valid_optional_username(value: &Option<String>, (): &()) -> garde::Result {
+    value
+        .as_deref()
+        .map_or(Ok(()), |v| check(Username::parse(v)))
+}
+
+/// Profile fields: absent leaves a field, `""` or `null` clears it, anything else must be valid.
+fn clearable(
+    value: &Option<String>,
+    parse: impl Fn(&str) -> Result<(), ValueError>,
+) -> garde::Result {
+    match value.as_deref().map(str::trim) {
+        None | Some("") => Ok(()),
+        Some(v) => check(parse(v)),
+    }
+}
+
+fn valid_person_name(value: &Option<String>, (): &()) -> garde::Result {
+    clearable(value, |v| PersonName::parse("name", v).map(drop))
+}
+
+fn valid_optional_display_name(value: &Option<String>, (): &()) -> garde::Result {
+    clearable(value, |v| DisplayName::parse("displayName", v).map(drop))
+}
+
+fn valid_website(value: &Option<String>, (): &()) -> garde::Result {
+    clearable(value, |v| WebsiteUrl::parse("website", v).map(drop))
+}
+
+fn valid_text<const MAX: usize>(value: &Option<String>, (): &()) -> garde::Result {
+    clearable(value, |v| {
+        if v.chars().count() > MAX {
+            Err(ValueError {
+                field: "text",
+                message: "is too long",
+            })
+        } else {
+            Ok(())
+        }
+    })
+}
+
+#[derive(Debug, Deserialize, garde::Validate, ToSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RegisterRequest {
+    /// 2–50 characters.
+    #[garde(custom(valid_display_name))]
+    #[schema(example = "Ada Lovelace", min_length = 2, max_length = 50)]
+    pub name: String,
+    #[garde(custom(valid_email))]
+    #[schema(example = "ada@example.com", format = "email")]
+    pub email: String,
+    /// 8–128 characters with an upper-case letter, a lower-case letter and a digit.
+    #[garde(custom(valid_new_password))]
+    #[schema(example = "Analytical1", min_length = 8, max_length = 128)]
+    pub password: String,
+    /// `[a-z0-9_-]{3,30}`; derived from the email when absent.
+    #[garde(custom(valid_optional_username))]
+    #[schema(example = "ada")]
+    pub username: Option<String>,
+}
+
+impl RegisterRequest {
+    /// # Errors
+    /// A validation error (not reachable after garde, kept as the domain's guard).
+    pub fn into_domain(self) -> Result<Registration, ApiError> {
+        Ok(Registration {
+            name: DisplayName::parse("name", &self.name)?,
+            email: Email::parse(&self.email)?,
+            password: Password::parse_new("password", &self.password)?,
+            username: self.username.as_deref().map(Username::parse).transpose()?,
+        })
+    }
+}
+
+#[derive(Debug, Deserialize, garde::Validate, ToSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct LoginRequest {
+    #[garde(custom(valid_email))]
+    #[schema(example = "ada@example.com", format = "email")]
+    pub email: String,
+    #[garde(length(chars, min = 1, max = 256))]
+    #[schema(example = "Analytical1")]
+    pub password: String,
+}
+
+#[derive(Debug, Deserialize, garde::Validate, ToSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RefreshRequest {
+    #[garde(length(min = 1, max = 4096))]
+    pub refresh_token: String,
+}
+
+#[derive(Debug, Deserialize, garde::Validate, ToSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ForgotPasswordRequest {
+    #[garde(custom(valid_email))]
+    #[schema(example = "ada@example.com", format = "email")]
+    pub email: String,
+}
+
+#[derive(Debug, Deserialize, garde::Validate, ToSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ResetPasswordRequest {
+    /// The token from the reset link.
+    #[garde(length(min = 1, max = 512))]
+    pub token: String,
+    #[garde(custom(valid_new_password))]
+    #[schema(example = "Analytical2", min_length = 8, max_length = 128)]
+    pub password: String,
+}
+
+#[derive(Debug, Deserialize, garde::Validate, ToSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct VerifyEmailRequest {
+    /// The token from the verification link.
+    #[garde(length(min = 1, max = 512))]
+    pub token: String,
+}
+
+#[derive(Debug, Deserialize, garde::Validate, ToSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ChangePasswordRequest {
+    #[garde(length(chars, min = 1, max = 256))]
+    pub current_password: String,
+    #[garde(custom(valid_new_password))]
+    #[schema(min_length = 8, max_length = 128)]
+    pub new_password: String,
+}
+
+/// Absent fields stay as they are; `null` or `""` clears a field.
+#[derive(Debug, Deserialize, garde::Validate, ToSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct UpdateProfileRequest {
+    /// 2–50 letters, spaces, `-`, `'`.
+    #[garde(custom(valid_person_name))]
+    #[serde(default, deserialize_with = "present")]
+    pub first_name: Option<String>,
+    #[garde(custom(valid_person_name))]
+    #[serde(default, deserialize_with = "present")]
+    pub last_name: Option<String>,
+    #[garde(custom(valid_optional_display_name))]
+    #[serde(default, deserialize_with = "present")]
+    pub display_name: Option<String>,
+    /// At most 500 characters.
+    #[garde(custom(valid_text::<500>))]
+    #[serde(default, deserialize_with = "present")]
+    pub bio: Option<String>,
+    /// At most 100 characters.
+    #[garde(custom(valid_text::<100>))]
+    #[serde(default, deserialize_with = "present")]
+    pub location: Option<String>,
+    /// An http(s) URL, at most 200 characters.
+    #[garde(custom(valid_website))]
+    #[serde(default, deserialize_with = "present")]
+    pub website: Option<String>,
+}
+
+/// Marks a field that was present (even as `null`) by turning `null` into `Some("")`.
+fn present<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<String>, D::Error> {
+    Ok(Some(
+        Option::<String>::deserialize(deserializer)?.unwrap_or_default(),
+    ))
+}
+
+impl UpdateProfileRequest {
+    #[must_use]
+    pub fn into_domain(self) -> ProfileChanges {
+        let change = |value: Option<String>| {
+            value.map(|v| {
+                let trimmed = v.trim().to_owned();
+                (!trimmed.is_empty()).then_some(trimmed)
+            })
+        };
+        ProfileChanges {
+            first_name: change(self.first_name),
+            last_name: change(self.last_name),
+            display_name: change(self.display_name),
+            bio: change(self.bio),
+            location: change(self.location),
+            website: change(self.website),
+        }
+    }
+}
+
+/// A user, as every route shows it. Never a password, hash or token.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct UserDto {
+    #[schema(example = "6650c0ffee0000000000abcd")]
+    pub id: String,
+    pub username: String,
+    pub email: String,
+    pub email_verified: bool,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub display_name: Option<String>,
+    pub avatar: Option<String>,
+    #[schema(example = "user")]
+    pub role: &'static str,
+    pub bio: Option<String>,
+    pub location: Option<String>,
+    pub website: Option<String>,
+    pub is_active: bool,
+    pub last_login_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<UserView> for UserDto {
+    fn from(view: UserView) -> Self {
+        let u = view.user;
+        Self {
+            id: u.id.to_string(),
+            username: u.username,
+            email: u.email,
+            email_verified: view.email_verified,
+            first_name: u.first_name,
+            last_name: u.last_name,
+            display_name: u.display_name,
+            avatar: u.avatar,
+            role: u.role.as_str(),
+            bio: u.bio,
+            location: u.location,
+            website: u.website,
+            is_active: u.is_active,
+            last_login_at: u.last_login_at,
+            created_at: u.created_at,
+            updated_at: u.updated_at,
+        }
+    }
+}
+
+/// Tokens and the user, after register, login or refresh.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AuthData {
+    pub access_token: String,
+    pub refresh_token: String,
+    #[schema(example = "Bearer")]
+    pub token_type: &'static str,
+    /// Seconds until the access token expires.
+    #[schema(example = 900)]
+    pub expires_in: i64,
+    pub user: UserDto,
+}
+
+impl From<AuthOutcome> for AuthData {
+    fn from(outcome: AuthOutcome) -> Self {
+        Self {
+            access_token: outcome.tokens.access_token,
+            refresh_token: outcome.tokens.refresh_token,
+            token_type: "Bearer",
+            expires_in: outcome.tokens.expires_in,
+            user: outcome.user.into(),
+        }
+    }
+}
+
+/// A device session.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SessionDto {
+    pub id: String,
+    #[schema(example = "desktop")]
+    pub device_type: String,
+    pub device_name: String,
+    pub browser: String,
+    pub os: String,
+    pub ip_address: Option<String>,
+    pub location: Option<String>,
+    pub last_activity_at: DateTime<Utc>,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+    /// Whether this is the session of the calling token.
+    pub current: bool,
+}
+
+impl From<(Session, bool)> for SessionDto {
+    fn from((s, current): (Session, bool)) -> Self {
+        Self {
+            id: s.id.to_string(),
+            device_type: s.device.device_type,
+            device_name: s.device.device_name,
+            browser: s.device.browser,
+            os: s.device.os,
+            ip_address: s.ip_address,
+            location: s.location,
+            last_activity_at: s.last_activity_at,
+            created_at: s.created_at,
+            expires_at: s.expires_at,
+            current,
+        }
+    }
+}
+
+/// How many sessions a bulk revocation ended.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RevokedCount {
+    pub revoked: usize,
+}

@@ -1,0 +1,181 @@
+//! The outermost request handling of our own: assigns the request id, renders every error as a
+//! problem document (ours, the router's and actix's alike), and logs one line per request.
+
+use std::time::Instant;
+
+use actix_web::HttpResponse;
+use actix_web::body::{BoxBody, MessageBody};
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::header::{self, HeaderName, HeaderValue};
+use actix_web::middleware::Next;
+
+use crate::security::DOCS_CSP;
+
+use crate::problem::{ApiError, Problem};
+
+pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+fn incoming_id(request: &ServiceRequest) -> Option<String> {
+    let raw = request.headers().get(&REQUEST_ID)?.to_str().ok()?;
+    let acceptable = (8..=64).contains(&raw.len())
+        && raw
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    acceptable.then(|| raw.to_owned())
+}
+
+fn new_id() -> String {
+    hex::encode(rand::random::<[u8; 12]>())
+}
+
+pub async fn edge<B: MessageBody + 'static>(
+    request: ServiceRequest,
+    next: Next<B>,
+) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+    let started = Instant::now();
+    let request_id = incoming_id(&request).unwrap_or_else(new_id);
+    let (method, path) = (request.method().clone(), request.path().to_owned());
+
+    let response = match next.call(request).await {
+        Ok(response) => response.map_into_boxed_body(),
+        // Middlewares inside answer with responses; an error escaping one has no request left
+        // to build a response on, so it is rendered as a self-contained error instead.
+        Err(error) => {
+            let api_error = error.as_error::<ApiError>().cloned().unwrap_or_else(|| {
+                tracing::error!(%request_id, cause = %error, "middleware error");
+                ApiError::for_status(error.as_response_error().status_code())
+            });
+            return Err(RenderedProblem {
+                error: api_error,
+                request_id,
+                path,
+            }
+            .into());
+        }
+    };
+    let mut response = render_problem(response, &request_id, &path);
+    if let Ok(value) = HeaderValue::from_str(&request_id) {
+        response.headers_mut().insert(REQUEST_ID, value);
+    }
+    if path.starts_with("/api/v1/docs") {
+        // The docs page runs its own (bundled) scripts; the API's CSP forbids all scripts.
+        response.headers_mut().insert(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(DOCS_CSP),
+        );
+    }
+    let status = response.status().as_u16();
+    let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
+    if status >= 500 {
+        tracing::error!(%request_id, %method, %path, status, elapsed_ms, "request failed");
+    } else {
+        tracing::info!(%request_id, %method, %path, status, elapsed_ms, "request");
+    }
+    Ok(response)
+}
+
+fn is_problem(response: &ServiceResponse<BoxBody>) -> bool {
+    response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/problem+json"))
+}
+
+fn render_problem(
+    response: ServiceResponse<BoxBody>,
+    request_id: &str,
+    path: &str,
+) -> ServiceResponse<BoxBody> {
+    let status = response.status();
+    if !(status.is_client_error() || status.is_server_error()) || is_problem(&response) {
+        return response;
+    }
+    let ours = response
+        .response()
+        .error()
+        .and_then(|e| e.as_error::<ApiError>())
+        .cloned();
+    let error = ours.unwrap_or_else(|| {
+        if status.is_server_error() {
+            let cause = response
+                .response()
+                .error()
+                .map(ToString::to_string)
+                .unwrap_or_default();
+            tracing::error!(%request_id, %cause, "unhandled error");
+        }
+        ApiError::for_status(status)
+    });
+    let mut rendered = problem_response(&error, request_id, path);
+    for (name, value) in response.headers() {
+        if name != header::CONTENT_TYPE
+            && name != header::CONTENT_LENGTH
+            && !rendered.headers().contains_key(name)
+        {
+            rendered.headers_mut().append(name.clone(), value.clone());
+        }
+    }
+    response.into_response(rendered)
+}
+
+fn problem_response(error: &ApiError, request_id: &str, path: &str) -> HttpResponse {
+    let body = serde_json::to_vec(&Problem::new(error, request_id, path)).unwrap_or_default();
+    let mut response = HttpResponse::build(error.status);
+    if let Some(seconds) = error.retry_after {
+        response.insert_header((header::RETRY_AFTER, seconds.to_string()));
+    }
+    if let Ok(value) = HeaderValue::from_str(request_id) {
+        response.insert_header((REQUEST_ID, value));
+    }
+    response.content_type("application/problem+json").body(body)
+}
+
+/// A problem travelling as an error, rendered when actix turns it into a response.
+#[derive(Debug)]
+struct RenderedProblem {
+    error: ApiError,
+    request_id: String,
+    path: String,
+}
+
+impl std::fmt::Display for RenderedProblem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.error.fmt(f)
+    }
+}
+
+impl actix_web::ResponseError for RenderedProblem {
+    fn status_code(&self) -> actix_web::http::StatusCode {
+        self.error.status
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        problem_response(&self.error, &self.request_id, &self.path)
+    }
+}
+
+/// Fallback for unknown routes.
+pub async fn not_found() -> Result<HttpResponse, ApiError> {
+    Err(ApiError::new(
+        actix_web::http::StatusCode::NOT_FOUND,
+        "NOT_FOUND",
+        "Route not found",
+    ))
+}
+
+/// Fallback for known routes called with another method.
+pub async fn method_not_allowed() -> Result<HttpResponse, ApiError> {
+    Err(ApiError::new(
+        actix_web::http::StatusCode::METHOD_NOT_ALLOWED,
+        "METHOD_NOT_ALLOWED",
+        "Method not allowed",
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn new_ids_are_long_enough_to_be_unique() {
+        assert_eq!(super::new_id().len(), 24);
+    }
+}

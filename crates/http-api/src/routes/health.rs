@@ -1,0 +1,100 @@
+//! `/api/v1/health*`: liveness and readiness.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, web};
+use async_trait::async_trait;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::envelope::{self, Envelope};
+use crate::problem::{ApiError, FieldError, Problem};
+
+/// A dependency whose health decides readiness.
+#[async_trait]
+pub trait ReadinessProbe: Send + Sync {
+    fn name(&self) -> &'static str;
+    /// # Errors
+    /// Why the dependency is not usable.
+    async fn check(&self) -> Result<(), String>;
+}
+
+/// What readiness asks, and since when the process runs.
+pub struct Health {
+    pub probes: Vec<Arc<dyn ReadinessProbe>>,
+    pub started: Instant,
+    pub mode: &'static str,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Liveness {
+    #[schema(example = "ok")]
+    pub status: &'static str,
+    pub version: &'static str,
+    /// `embedded` or `distributed`.
+    pub mode: &'static str,
+    pub uptime_seconds: u64,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ProbeResult {
+    pub name: &'static str,
+    #[schema(example = "up")]
+    pub status: &'static str,
+}
+
+/// The process is up.
+#[utoipa::path(get, path = "/api/v1/health", tag = "health", responses((status = 200, body = Envelope<Liveness>)))]
+pub async fn live(health: web::Data<Health>) -> HttpResponse {
+    envelope::ok(
+        "OK",
+        Liveness {
+            status: "ok",
+            version: env!("CARGO_PKG_VERSION"),
+            mode: health.mode,
+            uptime_seconds: health.started.elapsed().as_secs(),
+        },
+    )
+}
+
+/// Every dependency (storage, queue) answers; 503 naming each one that does not.
+#[utoipa::path(get, path = "/api/v1/health/ready", tag = "health",
+    responses(
+        (status = 200, description = "Ready", body = Envelope<Vec<ProbeResult>>),
+        (status = 503, description = "`NOT_READY`; `errors` names each failing dependency", body = Problem),
+    ))]
+pub async fn ready(health: web::Data<Health>) -> Result<HttpResponse, ApiError> {
+    let mut results = Vec::new();
+    let mut failures = Vec::new();
+    for probe in &health.probes {
+        match probe.check().await {
+            Ok(()) => results.push(ProbeResult {
+                name: probe.name(),
+                status: "up",
+            }),
+            Err(reason) => {
+                tracing::warn!(dependency = probe.name(), %reason, "readiness check failed");
+                failures.push(FieldError {
+                    field: probe.name().to_owned(),
+                    code: "down".to_owned(),
+                    message: "not reachable".to_owned(),
+                });
+            }
+        }
+    }
+    if failures.is_empty() {
+        Ok(envelope::ok("Ready", results))
+    } else {
+        Err(ApiError {
+            errors: failures,
+            ..ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "NOT_READY",
+                "A dependency is down",
+            )
+        })
+    }
+}

@@ -1,0 +1,24 @@
+//! `/api/v1/users/*`.
+
+use actix_web::{HttpResponse, web};
+use auth_core::IdentityService;
+
+use crate::auth::Authenticated;
+use crate::body::ValidJson;
+use crate::dto::{UpdateProfileRequest, UserDto};
+use crate::envelope::{self, Envelope};
+use crate::problem::{ApiError, Problem};
+
+/// Update the caller's profile fields.
+#[utoipa::path(patch, path = "/api/v1/users/profile", tag = "users", security(("bearer" = [])), request_body = UpdateProfileRequest,
+    responses((status = 200, description = "Updated user", body = Envelope<UserDto>), (status = 401, body = Problem)))]
+pub async fn update_profile(
+    identity: web::Data<IdentityService>,
+    caller: Authenticated,
+    ValidJson(body): ValidJson<UpdateProfileRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let user = identity
+        .update_profile(&caller.0, &body.into_domain())
+        .await?;
+    Ok(envelope::ok("Profile updated", UserDto::from(user)))
+}

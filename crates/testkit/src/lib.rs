@@ -1,0 +1,157 @@
+//! Test support shared by the HTTP and end-to-end suites: a real SMTP server that keeps what
+//! it receives, so tests read the emails the product sent.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "test support panics on broken tests"
+)]
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::io::{AsyncBufReadExt as _, AsyncWriteExt as _, BufReader};
+use tokio::net::TcpListener;
+
+/// One received email.
+#[derive(Clone, Debug)]
+pub struct ReceivedMail {
+    pub to: Vec<String>,
+    /// The message with quoted-printable soft breaks and escapes decoded.
+    pub body: String,
+}
+
+impl ReceivedMail {
+    /// The value of the first `token=` query parameter in the message.
+    #[must_use]
+    pub fn token(&self) -> Option<String> {
+        let start = self.body.find("token=")? + "token=".len();
+        let token: String = self.body[start..]
+            .chars()
+            .take_while(char::is_ascii_alphanumeric)
+            .collect();
+        (!token.is_empty()).then_some(token)
+    }
+
+    #[must_use]
+    pub fn subject(&self) -> String {
+        self.body
+            .lines()
+            .find_map(|l| l.strip_prefix("Subject: "))
+            .unwrap_or_default()
+            .to_owned()
+    }
+}
+
+/// An SMTP server on a free loopback port.
+#[derive(Clone)]
+pub struct SmtpSink {
+    pub port: u16,
+    mail: Arc<Mutex<Vec<ReceivedMail>>>,
+}
+
+fn decode_quoted_printable(raw: &str) -> String {
+    let joined = raw.replace("=\r\n", "");
+    let bytes = joined.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'=' && i + 2 < bytes.len() {
+            if let Ok(byte) = u8::from_str_radix(&joined[i + 1..i + 3], 16) {
+                out.push(byte);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+impl SmtpSink {
+    pub async fn start() -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let mail = Arc::new(Mutex::new(Vec::new()));
+        let store = Arc::clone(&mail);
+        tokio::spawn(async move {
+            while let Ok((socket, _)) = listener.accept().await {
+                let store = Arc::clone(&store);
+                tokio::spawn(async move {
+                    let (read, mut write) = socket.into_split();
+                    let mut lines = BufReader::new(read);
+                    let _ = write.write_all(b"220 testkit ESMTP\r\n").await;
+                    let mut to = Vec::new();
+                    let mut line = String::new();
+                    loop {
+                        line.clear();
+                        if lines.read_line(&mut line).await.unwrap_or(0) == 0 {
+                            return;
+                        }
+                        let command = line.trim_end().to_ascii_uppercase();
+                        let reply: &[u8] = if command.starts_with("EHLO") {
+                            b"250-testkit\r\n250 8BITMIME\r\n"
+                        } else if command.starts_with("RCPT TO:") {
+                            to.push(
+                                line.trim_end()[8..]
+                                    .trim_matches(|c| c == '<' || c == '>' || c == ' ')
+                                    .to_owned(),
+                            );
+                            b"250 OK\r\n"
+                        } else if command == "DATA" {
+                            let _ = write.write_all(b"354 go ahead\r\n").await;
+                            let mut data = String::new();
+                            loop {
+                                line.clear();
+                                if lines.read_line(&mut line).await.unwrap_or(0) == 0
+                                    || line == ".\r\n"
+                                {
+                                    break;
+                                }
+                                data.push_str(&line);
+                            }
+                            let body = decode_quoted_printable(&data);
+                            store.lock().unwrap().push(ReceivedMail {
+                                to: std::mem::take(&mut to),
+                                body,
+                            });
+                            b"250 queued\r\n"
+                        } else if command == "QUIT" {
+                            let _ = write.write_all(b"221 bye\r\n").await;
+                            return;
+                        } else {
+                            b"250 OK\r\n"
+                        };
+                        if write.write_all(reply).await.is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        Self { port, mail }
+    }
+
+    #[must_use]
+    pub fn received(&self) -> Vec<ReceivedMail> {
+        self.mail.lock().unwrap().clone()
+    }
+
+    /// Waits (up to 15 s) for a message to `to` whose subject contains `subject`.
+    pub async fn wait_for(&self, to: &str, subject: &str) -> ReceivedMail {
+        for _ in 0..150 {
+            let found = self
+                .received()
+                .into_iter()
+                .find(|m| m.to.iter().any(|t| t == to) && m.subject().contains(subject));
+            if let Some(mail) = found {
+                return mail;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!(
+            "no email to {to} with subject containing {subject:?}; received: {:?}",
+            self.received()
+        );
+    }
+}
