@@ -436,25 +436,24 @@ impl IdentityService {
             if session.user_id != claims.sub || !session.is_live(now) {
                 return Err(AuthError::InvalidRefreshToken);
             }
-            let previous_for_next = if presented == session.refresh_hash {
-                presented.clone()
-            } else if self.within_reuse_grace(&session, &presented, now) {
-                presented.clone()
-            } else {
-                warn!(session_id = %session.id, user_id = %session.user_id, "refresh token reuse detected; revoking session");
+            let is_current = presented == session.refresh_hash;
+            if !is_current && !self.within_reuse_grace(&session, &presented, now) {
+                warn!(
+                    session_id = %session.id,
+                    user_id = %session.user_id,
+                    "refresh token reuse detected; revoking session"
+                );
                 self.revoke(&session.user_id, &session.id).await?;
                 return Err(AuthError::InvalidRefreshToken);
-            };
+            }
             let jti = self.ports.secrets.new_secret();
             let rotation = Rotation {
                 expected: session.refresh_hash.clone(),
                 current: self.ports.secrets.digest(&jti),
-                rotated_at: if presented == session.refresh_hash {
-                    now
-                } else {
-                    session.rotated_at.unwrap_or(now)
-                },
-                previous: previous_for_next,
+                // A grace-window retry keeps the original rotation time, so retries cannot
+                // stretch the window.
+                rotated_at: if is_current { now } else { session.rotated_at.unwrap_or(now) },
+                previous: presented.clone(),
             };
             if !self
                 .ports

@@ -58,6 +58,10 @@ fn routes(config: &mut web::ServiceConfig) {
     let resource = |path: &str| {
         web::resource(path.to_owned()).default_service(web::to(edge::method_not_allowed))
     };
+    // Before the /api/v1 scope: a scope that matches a prefix keeps every path under it.
+    config.service(
+        SwaggerUi::new("/api/v1/docs/{_:.*}").url("/api/v1/docs/openapi.json", ApiDoc::openapi()),
+    );
     config.service(
         web::scope("/api/v1")
             .service(resource("/auth/register").route(web::post().to(auth::register)))
@@ -83,9 +87,6 @@ fn routes(config: &mut web::ServiceConfig) {
             .service(resource("/health").route(web::get().to(health::live)))
             .service(resource("/health/ready").route(web::get().to(health::ready)))
             .service(resource("/docs").route(web::get().to(docs_redirect))),
-    );
-    config.service(
-        SwaggerUi::new("/api/v1/docs/{_:.*}").url("/api/v1/docs/openapi.json", ApiDoc::openapi()),
     );
 }
 

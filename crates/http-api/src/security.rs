@@ -47,7 +47,6 @@ pub struct CorsPolicy {
     pub max_age: usize,
 }
 
-#[must_use]
 pub fn cors(policy: &CorsPolicy) -> Cors {
     let mut cors = Cors::default()
         .allowed_methods([

@@ -1,0 +1,325 @@
+//! The HTTP edge: envelopes for every kind of error, request ids, body limits, security
+//! headers, CORS, rate limits, health and the API documents.
+#![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests")]
+
+mod support;
+
+use reqwest::StatusCode;
+use serde_json::json;
+use support::{PASSWORD, spawn_app, spawn_app_with};
+
+#[tokio::test]
+async fn unknown_routes_and_methods_answer_in_the_problem_shape() {
+    let app = spawn_app().await;
+    let missing = app.get("/no/such/route", None).await;
+    assert_eq!(
+        (missing.status, missing.code()),
+        (StatusCode::NOT_FOUND, "NOT_FOUND")
+    );
+    assert!(missing.is_problem());
+    assert_eq!(missing.body["path"], "/api/v1/no/such/route");
+    assert_eq!(missing.body["type"], "about:blank");
+    let wrong_method = app.send(app.http.put(app.url("/auth/login"))).await;
+    assert_eq!(
+        (wrong_method.status, wrong_method.code()),
+        (StatusCode::METHOD_NOT_ALLOWED, "METHOD_NOT_ALLOWED")
+    );
+    assert!(wrong_method.is_problem());
+}
+
+#[tokio::test]
+async fn malformed_json_wrong_content_type_and_huge_bodies_are_refused_cleanly() {
+    let app = spawn_app().await;
+    let broken = app
+        .send(
+            app.http
+                .post(app.url("/auth/login"))
+                .header("content-type", "application/json")
+                .body("{\"email\": "),
+        )
+        .await;
+    assert_eq!(
+        (broken.status, broken.code()),
+        (StatusCode::BAD_REQUEST, "INVALID_JSON")
+    );
+    assert!(broken.is_problem());
+    let form = app
+        .send(
+            app.http
+                .post(app.url("/auth/login"))
+                .header("content-type", "text/plain")
+                .body("email=a"),
+        )
+        .await;
+    assert_eq!(
+        (form.status, form.code()),
+        (StatusCode::UNSUPPORTED_MEDIA_TYPE, "UNSUPPORTED_MEDIA_TYPE")
+    );
+    assert!(form.is_problem());
+    let huge = json!({"name": "x".repeat(1024 * 1024 + 10), "email": "big@example.com", "password": PASSWORD});
+    let reply = app.post("/auth/register", huge, None).await;
+    assert_eq!(
+        (reply.status, reply.code()),
+        (StatusCode::PAYLOAD_TOO_LARGE, "PAYLOAD_TOO_LARGE")
+    );
+    assert!(reply.is_problem());
+    assert_eq!(
+        app.login("big@example.com", PASSWORD).await.status,
+        StatusCode::UNAUTHORIZED,
+        "nothing was stored"
+    );
+}
+
+#[tokio::test]
+async fn every_response_carries_a_request_id_and_a_given_one_is_kept() {
+    let app = spawn_app().await;
+    let plain = app.get("/health", None).await;
+    assert_eq!(plain.headers["x-request-id"].len(), 24);
+    let given = app
+        .send(
+            app.http
+                .get(app.url("/nope"))
+                .header("x-request-id", "client-chosen-id-123"),
+        )
+        .await;
+    assert_eq!(given.headers["x-request-id"], "client-chosen-id-123");
+    assert_eq!(given.body["requestId"], "client-chosen-id-123");
+    let hostile = app
+        .send(
+            app.http
+                .get(app.url("/health"))
+                .header("x-request-id", "bad id with spaces"),
+        )
+        .await;
+    assert_ne!(hostile.headers["x-request-id"], "bad id with spaces");
+}
+
+#[tokio::test]
+async fn security_headers_are_strict_and_nothing_advertises_the_stack() {
+    let app = spawn_app().await;
+    let reply = app.get("/health", None).await;
+    let h = &reply.headers;
+    assert_eq!(h["x-content-type-options"], "nosniff");
+    assert_eq!(h["x-frame-options"], "DENY");
+    assert_eq!(h["referrer-policy"], "strict-origin-when-cross-origin");
+    assert!(
+        h["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .contains("default-src 'none'")
+    );
+    assert!(h.get("x-powered-by").is_none() && h.get("server").is_none());
+    assert!(
+        h.get("strict-transport-security").is_none(),
+        "HSTS only in production"
+    );
+    let error = app.get("/nope", None).await;
+    assert_eq!(
+        error.headers["x-content-type-options"], "nosniff",
+        "errors carry the headers too"
+    );
+}
+
+#[tokio::test]
+async fn production_adds_hsts() {
+    let secret_a = "a".repeat(40);
+    let secret_b = "b".repeat(40);
+    let app = spawn_app_with(&[
+        ("APP_ENV", "production"),
+        ("JWT_ACCESS_SECRET", &secret_a),
+        ("JWT_REFRESH_SECRET", &secret_b),
+        ("CORS_ORIGIN", "https://console.test"),
+    ])
+    .await;
+    let reply = app.get("/health", None).await;
+    assert!(
+        reply.headers["strict-transport-security"]
+            .to_str()
+            .unwrap()
+            .starts_with("max-age=31536000")
+    );
+}
+
+#[tokio::test]
+async fn cors_allows_configured_origins_with_credentials_and_cached_preflights() {
+    let app = spawn_app_with(&[("CORS_ORIGIN", "https://a.test,https://b.test")]).await;
+    for origin in ["https://a.test", "https://b.test"] {
+        let preflight = app
+            .send(
+                app.http
+                    .request(reqwest::Method::OPTIONS, app.url("/auth/login"))
+                    .header("origin", origin)
+                    .header("access-control-request-method", "POST")
+                    .header(
+                        "access-control-request-headers",
+                        "content-type,authorization",
+                    ),
+            )
+            .await;
+        assert_eq!(preflight.status, StatusCode::OK);
+        assert_eq!(preflight.headers["access-control-allow-origin"], origin);
+        assert_eq!(
+            preflight.headers["access-control-allow-credentials"],
+            "true"
+        );
+        assert_eq!(preflight.headers["access-control-max-age"], "86400");
+    }
+    let stranger = app
+        .send(
+            app.http
+                .get(app.url("/health"))
+                .header("origin", "https://evil.test"),
+        )
+        .await;
+    assert!(
+        stranger
+            .headers
+            .get("access-control-allow-origin")
+            .is_none()
+    );
+}
+
+#[tokio::test]
+async fn auth_writes_are_rate_limited_with_retry_after() {
+    let app = spawn_app_with(&[("THROTTLE_AUTH_LIMIT", "3")]).await;
+    for _ in 0..3 {
+        assert_eq!(
+            app.login("nobody@example.com", PASSWORD).await.status,
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    let limited = app.login("nobody@example.com", PASSWORD).await;
+    assert_eq!(
+        (limited.status, limited.code()),
+        (StatusCode::TOO_MANY_REQUESTS, "TOO_MANY_REQUESTS")
+    );
+    assert!(limited.is_problem());
+    let retry: u64 = limited.headers["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=60).contains(&retry), "{retry}");
+    assert_eq!(
+        app.get("/health", None).await.status,
+        StatusCode::OK,
+        "reads are under the general limit only"
+    );
+    let registered = app
+        .post(
+            "/auth/register",
+            json!({"name": "Ada", "email": "ada@example.com", "password": PASSWORD}),
+            None,
+        )
+        .await;
+    assert_eq!(
+        registered.status,
+        StatusCode::TOO_MANY_REQUESTS,
+        "a limited write does nothing"
+    );
+}
+
+#[tokio::test]
+async fn the_general_limit_applies_to_every_api_request() {
+    let app = spawn_app_with(&[("THROTTLE_LIMIT", "5")]).await;
+    for _ in 0..5 {
+        assert_eq!(app.get("/nope", None).await.status, StatusCode::NOT_FOUND);
+    }
+    assert_eq!(
+        app.get("/nope", None).await.status,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    assert_eq!(
+        app.get("/health", None).await.status,
+        StatusCode::OK,
+        "health checks are never limited"
+    );
+}
+
+#[tokio::test]
+async fn health_and_readiness_report_the_embedded_mode() {
+    let app = spawn_app().await;
+    let live = app.get("/health", None).await;
+    assert_eq!(
+        (live.status, live.data()["mode"].as_str()),
+        (StatusCode::OK, Some("embedded"))
+    );
+    let ready = app.get("/health/ready", None).await;
+    assert_eq!(ready.status, StatusCode::OK);
+    let names: Vec<&str> = ready
+        .data()
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|p| p["name"].as_str())
+        .collect();
+    assert_eq!(names, ["storage", "queue"]);
+}
+
+#[tokio::test]
+async fn the_openapi_document_covers_every_route_with_errors_and_bearer_auth() {
+    let app = spawn_app().await;
+    let reply = app.send(app.http.get(app.url("/docs/openapi.json"))).await;
+    assert_eq!(reply.status, StatusCode::OK);
+    let doc = reply.body;
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3.1"));
+    assert_eq!(
+        doc["components"]["securitySchemes"]["bearer"]["scheme"],
+        "bearer"
+    );
+    let routes = [
+        ("/api/v1/auth/register", "post"),
+        ("/api/v1/auth/login", "post"),
+        ("/api/v1/auth/refresh", "post"),
+        ("/api/v1/auth/logout", "post"),
+        ("/api/v1/auth/me", "get"),
+        ("/api/v1/auth/forgot-password", "post"),
+        ("/api/v1/auth/reset-password", "post"),
+        ("/api/v1/auth/verify-email", "post"),
+        ("/api/v1/auth/resend-verification", "post"),
+        ("/api/v1/auth/change-password", "post"),
+        ("/api/v1/users/profile", "patch"),
+        ("/api/v1/sessions", "get"),
+        ("/api/v1/sessions", "delete"),
+        ("/api/v1/sessions/{id}", "delete"),
+        ("/api/v1/health", "get"),
+        ("/api/v1/health/ready", "get"),
+    ];
+    for (path, method) in routes {
+        let operation = &doc["paths"][path][method];
+        assert!(operation.is_object(), "{method} {path} is undocumented");
+        assert!(
+            operation["responses"]["429"].is_object(),
+            "{method} {path} lacks the 429 answer"
+        );
+        assert!(
+            operation["responses"]["500"].is_object(),
+            "{method} {path} lacks the 500 answer"
+        );
+    }
+    assert_eq!(
+        doc["paths"]["/api/v1/auth/me"]["get"]["security"][0]["bearer"],
+        json!([])
+    );
+    assert!(doc["components"]["schemas"]["Problem"].is_object());
+}
+
+#[tokio::test]
+async fn the_docs_page_works_offline() {
+    let app = spawn_app().await;
+    let page = app.http.get(app.url("/docs/")).send().await.unwrap();
+    assert_eq!(page.status(), StatusCode::OK);
+    let csp = page.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(csp.contains("script-src 'self'"), "{csp}");
+    let html = page.text().await.unwrap();
+    assert!(html.contains("swagger"), "{html}");
+    assert!(
+        !html.contains("https://") && !html.contains("http://"),
+        "the page loads nothing from elsewhere"
+    );
+    let redirect = app.http.get(app.url("/docs")).send().await.unwrap();
+    assert_eq!(redirect.status(), StatusCode::OK, "/docs leads to the page");
+}
