@@ -91,7 +91,7 @@ impl Api {
     /// # Errors
     /// A message naming what could not be set up.
     pub async fn build(settings: Settings) -> Result<Self, String> {
-        let storage = storage::open(&settings)?;
+        let storage = storage::open(&settings).await?;
         let secrets = dev_secrets::resolve(&settings)?;
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
         let outbox = EmailOutbox::new(
@@ -240,7 +240,7 @@ pub async fn shutdown_signal() {
 }
 
 async fn run_worker(settings: Settings) -> Result<(), String> {
-    let storage = storage::open(&settings)?;
+    let storage = storage::open(&settings).await?;
     let worker = email_worker(&settings, storage.queue, Arc::new(SystemClock))?;
     tracing::info!("console-worker started (queue: {})", storage.mode);
     let stop = CancellationToken::new();

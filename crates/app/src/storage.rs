@@ -6,6 +6,8 @@ use async_trait::async_trait;
 use auth_core::ports::{AccountRepository, SessionRepository, UserRepository};
 use http_api::ReadinessProbe;
 use notify_core::JobQueue;
+use secrecy::ExposeSecret as _;
+use store_mongo::MongoStore;
 use store_sqlite::SqliteStore;
 
 use crate::config::Settings;
@@ -17,6 +19,7 @@ pub struct Storage {
     pub sessions: Arc<dyn SessionRepository>,
     pub queue: Arc<dyn JobQueue>,
     pub probes: Vec<Arc<dyn ReadinessProbe>>,
+    /// Where accounts live: `embedded` or `mongodb`.
     pub mode: &'static str,
 }
 
@@ -39,27 +42,59 @@ impl ReadinessProbe for SqliteProbe {
     }
 }
 
+struct MongoProbe(MongoStore);
+
+#[async_trait]
+impl ReadinessProbe for MongoProbe {
+    fn name(&self) -> &'static str {
+        "storage"
+    }
+
+    async fn check(&self) -> Result<(), String> {
+        self.0.ping().await.map_err(|e| e.to_string())
+    }
+}
+
+/// Opens the stores: MongoDB for accounts when `MONGODB_URI` is set, else the embedded file;
+/// the job queue is the embedded file's durable table.
+///
 /// # Errors
 /// A message when a store cannot be opened.
-pub fn open(settings: &Settings) -> Result<Storage, String> {
+pub async fn open(settings: &Settings) -> Result<Storage, String> {
     let path = settings.data_dir.join(DATABASE_FILE);
-    let store =
+    let embedded =
         SqliteStore::open(&path).map_err(|e| format!("cannot open {}: {e}", path.display()))?;
-    let shared = Arc::new(store.clone());
+    let queue_probe: Arc<dyn ReadinessProbe> = Arc::new(SqliteProbe {
+        name: "queue",
+        store: embedded.clone(),
+    });
+    let queue: Arc<dyn JobQueue> = Arc::new(embedded.clone());
+    if let Some(uri) = &settings.mongodb_uri {
+        let mongo = MongoStore::connect(uri.expose_secret(), settings.mongodb_database.as_deref())
+            .await
+            .map_err(|e| format!("cannot connect to MongoDB: {e}"))?;
+        let shared = Arc::new(mongo.clone());
+        return Ok(Storage {
+            users: shared.clone(),
+            accounts: shared.clone(),
+            sessions: shared,
+            queue,
+            probes: vec![Arc::new(MongoProbe(mongo)), queue_probe],
+            mode: "mongodb",
+        });
+    }
+    let shared = Arc::new(embedded.clone());
     Ok(Storage {
         users: shared.clone(),
         accounts: shared.clone(),
-        sessions: shared.clone(),
-        queue: shared,
+        sessions: shared,
+        queue,
         probes: vec![
             Arc::new(SqliteProbe {
                 name: "storage",
-                store: store.clone(),
+                store: embedded,
             }),
-            Arc::new(SqliteProbe {
-                name: "queue",
-                store,
-            }),
+            queue_probe,
         ],
         mode: "embedded",
     })

@@ -767,3 +767,66 @@ async fn admin_emails_get_the_admin_role() {
         "user"
     );
 }
+
+#[tokio::test]
+async fn the_identity_flow_runs_on_mongodb_too() {
+    let mongo = testkit::MongoStandIn::start().await;
+    let uri = mongo.uri();
+    let app = spawn_app_with(&[("MONGODB_URI", &uri), ("MONGODB_DATABASE", "identity_flow")]).await;
+    assert_eq!(app.get("/health", None).await.data()["mode"], "mongodb");
+    let first = app.register("ada@example.com").await;
+    let duplicate = app
+        .post(
+            "/auth/register",
+            json!({"name": "Ada", "email": "ADA@example.com", "password": PASSWORD}),
+            None,
+        )
+        .await;
+    assert_eq!(duplicate.code(), "EMAIL_TAKEN");
+    let second = app.login_ok("ada@example.com").await;
+    let rotated = app
+        .post(
+            "/auth/refresh",
+            json!({"refreshToken": token(&second, "refreshToken")}),
+            None,
+        )
+        .await;
+    assert_eq!(rotated.status, StatusCode::OK);
+    let reuse = app
+        .post(
+            "/auth/refresh",
+            json!({"refreshToken": token(&second, "refreshToken")}),
+            None,
+        )
+        .await;
+    assert_eq!(reuse.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        app.me_status(&token(rotated.data(), "accessToken")).await,
+        StatusCode::UNAUTHORIZED
+    );
+    let verify = app
+        .mail
+        .wait_for("ada@example.com", "Verify")
+        .await
+        .token()
+        .unwrap();
+    assert_eq!(
+        app.post("/auth/verify-email", json!({"token": verify}), None)
+            .await
+            .status,
+        StatusCode::OK
+    );
+    let me = app
+        .get("/auth/me", Some(&token(&first, "accessToken")))
+        .await;
+    assert_eq!(me.data()["emailVerified"], true);
+    let sessions = app
+        .get("/sessions", Some(&token(&first, "accessToken")))
+        .await;
+    assert_eq!(
+        sessions.data().as_array().unwrap().len(),
+        1,
+        "the revoked session is not listed"
+    );
+    assert_eq!(app.get("/health/ready", None).await.status, StatusCode::OK);
+}

@@ -452,7 +452,11 @@ impl IdentityService {
                 current: self.ports.secrets.digest(&jti),
                 // A grace-window retry keeps the original rotation time, so retries cannot
                 // stretch the window.
-                rotated_at: if is_current { now } else { session.rotated_at.unwrap_or(now) },
+                rotated_at: if is_current {
+                    now
+                } else {
+                    session.rotated_at.unwrap_or(now)
+                },
                 previous: presented.clone(),
             };
             if !self

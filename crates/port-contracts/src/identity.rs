@@ -370,16 +370,21 @@ pub async fn sessions(repo: &dyn SessionRepository) {
         "a revoked session cannot rotate"
     );
 
-    let mut revoked = repo
+    // Stores may drop expired sessions on their own (MongoDB's TTL index), so the expired one
+    // may or may not be among the revoked.
+    let revoked = repo
         .revoke_sessions_except(&ada, Some(&first.id))
         .await
         .unwrap();
-    revoked.sort();
-    let mut expected = vec![second.id.clone(), expired.id.clone()];
-    expected.sort();
-    assert_eq!(
-        revoked, expected,
-        "active sessions but the kept one are revoked, and only those"
+    assert!(
+        revoked.contains(&second.id),
+        "active sessions but the kept one are revoked"
+    );
+    assert!(
+        revoked
+            .iter()
+            .all(|id| id == &second.id || id == &expired.id),
+        "only those: {revoked:?}"
     );
     let live: Vec<SessionId> = repo
         .list_live_sessions(&ada, now)
@@ -399,8 +404,13 @@ pub async fn sessions(repo: &dyn SessionRepository) {
     );
 
     let purged = repo.purge_sessions(now).await.unwrap();
-    assert_eq!(purged, 3, "every session that is not live is purged");
-    assert!(repo.find_session(&expired.id).await.unwrap().is_none());
+    assert!(
+        purged >= 2,
+        "every session that is not live is purged ({purged})"
+    );
+    for gone in [&second.id, &third.id, &expired.id] {
+        assert!(repo.find_session(gone).await.unwrap().is_none());
+    }
     assert!(
         repo.find_session(&first.id).await.unwrap().is_some(),
         "live sessions stay"

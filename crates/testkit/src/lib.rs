@@ -156,3 +156,72 @@ impl SmtpSink {
         );
     }
 }
+
+/// A MongoDB wire-protocol server (nx-27017, through `scripts/nx_27017_exact.py`) on a free
+/// port, in memory, stopped on drop.
+pub struct MongoStandIn {
+    port: u16,
+    child: std::process::Child,
+}
+
+impl MongoStandIn {
+    /// Starts it with `$NX_27017_PYTHON` (default: the repository's `.venv/bin/python`, where
+    /// `scripts/test.sh` installs nx-27017).
+    pub async fn start() -> Self {
+        let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
+        let binary =
+            std::env::var("NX_27017_PYTHON").unwrap_or_else(|_| format!("{root}/.venv/bin/python"));
+        let port = free_port();
+        let child = std::process::Command::new(&binary)
+            .arg(format!("{root}/scripts/nx_27017_exact.py"))
+            .args([
+                "--db",
+                "memory",
+                "--host",
+                "127.0.0.1",
+                "-p",
+                &port.to_string(),
+            ])
+            // It refuses a second instance unless each has its own pid file.
+            .arg("--pid-file")
+            .arg(std::env::temp_dir().join(format!("nx-27017-{port}.pid")))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| {
+                panic!("cannot start {binary} ({e}); run scripts/test.sh, which installs it")
+            });
+        let server = Self { port, child };
+        for _ in 0..600 {
+            if tokio::net::TcpStream::connect(("127.0.0.1", port))
+                .await
+                .is_ok()
+            {
+                return server;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("nx-27017 did not start on port {port}");
+    }
+
+    #[must_use]
+    pub fn uri(&self) -> String {
+        format!("mongodb://127.0.0.1:{}/?directConnection=true", self.port)
+    }
+}
+
+impl Drop for MongoStandIn {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A port that was free a moment ago.
+#[must_use]
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .unwrap()
+}

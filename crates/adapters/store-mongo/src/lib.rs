@@ -1,1 +1,143 @@
-//! placeholder
+//! MongoDB adapters of the identity storage ports. Collection and field names follow the
+//! NestJS version's schemas (`users`, `accounts`, `sessions`; camelCase; ObjectId `_id`), so an
+//! existing database can be used as it is. Indexes are created idempotently at connect.
+
+mod documents;
+mod identity;
+
+use kernel::StoreError;
+use mongodb::bson::doc;
+use mongodb::options::IndexOptions;
+use mongodb::{Client, Collection, Database, IndexModel};
+
+use crate::documents::{AccountDoc, SessionDoc, UserDoc};
+
+#[derive(Clone)]
+pub struct MongoStore {
+    database: Database,
+}
+
+const DEFAULT_DATABASE: &str = "console";
+
+impl MongoStore {
+    /// Connects, picks the database (`database`, else the URI's, else `console`) and creates
+    /// the indexes.
+    ///
+    /// # Errors
+    /// [`StoreError::Backend`] when the URI is invalid or the server cannot be reached.
+    pub async fn connect(uri: &str, database: Option<&str>) -> Result<Self, StoreError> {
+        let client = Client::with_uri_str(uri)
+            .await
+            .map_err(StoreError::backend)?;
+        let name = database
+            .map(str::to_owned)
+            .or_else(|| client.default_database().map(|d| d.name().to_owned()))
+            .unwrap_or_else(|| DEFAULT_DATABASE.to_owned());
+        let store = Self {
+            database: client.database(&name),
+        };
+        store.ping().await?;
+        store.ensure_indexes().await?;
+        Ok(store)
+    }
+
+    /// # Errors
+    /// [`StoreError::Backend`] when the server does not answer.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        self.database
+            .run_command(doc! { "ping": 1 })
+            .await
+            .map(drop)
+            .map_err(StoreError::backend)
+    }
+
+    pub(crate) fn users(&self) -> Collection<UserDoc> {
+        self.database.collection("users")
+    }
+
+    pub(crate) fn accounts(&self) -> Collection<AccountDoc> {
+        self.database.collection("accounts")
+    }
+
+    pub(crate) fn sessions(&self) -> Collection<SessionDoc> {
+        self.database.collection("sessions")
+    }
+
+    async fn ensure_indexes(&self) -> Result<(), StoreError> {
+        let index = |keys, name: &str, unique: bool| {
+            IndexModel::builder()
+                .keys(keys)
+                .options(
+                    IndexOptions::builder()
+                        .name(name.to_owned())
+                        .unique(unique.then_some(true))
+                        .build(),
+                )
+                .build()
+        };
+        self.users()
+            .create_indexes([
+                index(doc! { "username": 1 }, USERNAME_INDEX, true),
+                index(doc! { "role": 1 }, "users_role", false),
+            ])
+            .await
+            .map_err(StoreError::backend)?;
+        self.accounts()
+            .create_indexes([
+                index(doc! { "email": 1 }, EMAIL_INDEX, true),
+                index(doc! { "userId": 1 }, "accounts_user", false),
+                index(
+                    doc! { "emailVerificationToken": 1 },
+                    "accounts_verification_token",
+                    false,
+                ),
+                index(
+                    doc! { "passwordResetToken": 1 },
+                    "accounts_reset_token",
+                    false,
+                ),
+            ])
+            .await
+            .map_err(StoreError::backend)?;
+        let expiry = IndexModel::builder()
+            .keys(doc! { "expiresAt": 1 })
+            .options(
+                IndexOptions::builder()
+                    .name("sessions_expiry_ttl".to_owned())
+                    .expire_after(std::time::Duration::from_secs(0))
+                    .build(),
+            )
+            .build();
+        self.sessions()
+            .create_indexes([
+                index(
+                    doc! { "userId": 1, "isActive": 1 },
+                    "sessions_user_active",
+                    false,
+                ),
+                expiry,
+            ])
+            .await
+            .map_err(StoreError::backend)?;
+        Ok(())
+    }
+}
+
+pub(crate) const USERNAME_INDEX: &str = "users_username_unique";
+pub(crate) const EMAIL_INDEX: &str = "accounts_email_unique";
+
+/// Translates a driver error, recognising unique-index violations by index name.
+pub(crate) fn translate(error: mongodb::error::Error) -> StoreError {
+    use mongodb::error::{ErrorKind, WriteFailure};
+    if let ErrorKind::Write(WriteFailure::WriteError(write)) = error.kind.as_ref()
+        && write.code == 11000
+    {
+        if write.message.contains(USERNAME_INDEX) || write.message.contains("username") {
+            return StoreError::Duplicate { key: "username" };
+        }
+        if write.message.contains(EMAIL_INDEX) || write.message.contains("email") {
+            return StoreError::Duplicate { key: "email" };
+        }
+    }
+    StoreError::backend(error)
+}

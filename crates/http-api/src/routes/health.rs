@@ -34,7 +34,7 @@ pub struct Liveness {
     #[schema(example = "ok")]
     pub status: &'static str,
     pub version: &'static str,
-    /// `embedded` or `distributed`.
+    /// Where accounts are stored: `embedded` (SQLite under `DATA_DIR`) or `mongodb`.
     pub mode: &'static str,
     pub uptime_seconds: u64,
 }

@@ -1,0 +1,230 @@
+//! The stored shape of each collection, and conversions to and from the domain.
+
+use auth_core::model::{
+    Account, AccountId, DeviceInfo, Role, Session, SessionId, StoredToken, User, UserId,
+};
+use chrono::{DateTime, Utc};
+use kernel::StoreError;
+use mongodb::bson::DateTime as BsonTime;
+use mongodb::bson::oid::ObjectId;
+use serde::{Deserialize, Serialize};
+
+pub fn oid(id: &str) -> Result<ObjectId, StoreError> {
+    ObjectId::parse_str(id).map_err(StoreError::backend)
+}
+
+pub fn time(at: DateTime<Utc>) -> BsonTime {
+    BsonTime::from_chrono(at)
+}
+
+fn parse<T>(
+    raw: &str,
+    parse: fn(&str) -> Result<T, kernel::ParseIdError>,
+) -> Result<T, StoreError> {
+    parse(raw).map_err(StoreError::backend)
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UserDoc {
+    #[serde(rename = "_id")]
+    pub id: ObjectId,
+    pub username: String,
+    #[serde(default)]
+    pub email: String,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub display_name: Option<String>,
+    pub avatar: Option<String>,
+    pub role: String,
+    pub bio: Option<String>,
+    pub location: Option<String>,
+    pub website: Option<String>,
+    pub is_active: bool,
+    pub last_login_at: Option<BsonTime>,
+    pub created_at: BsonTime,
+    pub updated_at: BsonTime,
+}
+
+impl UserDoc {
+    pub fn from_domain(u: &User) -> Result<Self, StoreError> {
+        Ok(Self {
+            id: oid(u.id.as_str())?,
+            username: u.username.clone(),
+            email: u.email.clone(),
+            first_name: u.first_name.clone(),
+            last_name: u.last_name.clone(),
+            display_name: u.display_name.clone(),
+            avatar: u.avatar.clone(),
+            role: u.role.as_str().to_owned(),
+            bio: u.bio.clone(),
+            location: u.location.clone(),
+            website: u.website.clone(),
+            is_active: u.is_active,
+            last_login_at: u.last_login_at.map(time),
+            created_at: time(u.created_at),
+            updated_at: time(u.updated_at),
+        })
+    }
+
+    pub fn into_domain(self) -> Result<User, StoreError> {
+        Ok(User {
+            id: parse(&self.id.to_hex(), UserId::parse)?,
+            username: self.username,
+            email: self.email,
+            first_name: self.first_name,
+            last_name: self.last_name,
+            display_name: self.display_name,
+            avatar: self.avatar,
+            role: Role::from_stored(&self.role),
+            bio: self.bio,
+            location: self.location,
+            website: self.website,
+            is_active: self.is_active,
+            last_login_at: self.last_login_at.map(BsonTime::to_chrono),
+            created_at: self.created_at.to_chrono(),
+            updated_at: self.updated_at.to_chrono(),
+        })
+    }
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AccountDoc {
+    #[serde(rename = "_id")]
+    pub id: ObjectId,
+    pub user_id: ObjectId,
+    pub email: String,
+    /// The argon2 PHC hash (the NestJS schema named this field `password`).
+    pub password: String,
+    pub email_verified: bool,
+    pub email_verification_token: Option<String>,
+    pub email_verification_expires: Option<BsonTime>,
+    pub password_reset_token: Option<String>,
+    pub password_reset_expires: Option<BsonTime>,
+    #[serde(default = "email_account")]
+    pub account_type: String,
+    pub is_active: bool,
+    pub created_at: BsonTime,
+    pub updated_at: BsonTime,
+}
+
+fn email_account() -> String {
+    "email".to_owned()
+}
+
+fn token_of(hash: Option<String>, expires: Option<BsonTime>) -> Option<StoredToken> {
+    Some(StoredToken {
+        hash: hash?,
+        expires_at: expires?.to_chrono(),
+    })
+}
+
+impl AccountDoc {
+    pub fn from_domain(a: &Account) -> Result<Self, StoreError> {
+        Ok(Self {
+            id: oid(a.id.as_str())?,
+            user_id: oid(a.user_id.as_str())?,
+            email: a.email.clone(),
+            password: a.password_hash.clone(),
+            email_verified: a.email_verified,
+            email_verification_token: a.email_verification.as_ref().map(|t| t.hash.clone()),
+            email_verification_expires: a.email_verification.as_ref().map(|t| time(t.expires_at)),
+            password_reset_token: a.password_reset.as_ref().map(|t| t.hash.clone()),
+            password_reset_expires: a.password_reset.as_ref().map(|t| time(t.expires_at)),
+            account_type: email_account(),
+            is_active: a.is_active,
+            created_at: time(a.created_at),
+            updated_at: time(a.updated_at),
+        })
+    }
+
+    pub fn into_domain(self) -> Result<Account, StoreError> {
+        Ok(Account {
+            id: parse(&self.id.to_hex(), AccountId::parse)?,
+            user_id: parse(&self.user_id.to_hex(), UserId::parse)?,
+            email: self.email,
+            password_hash: self.password,
+            email_verified: self.email_verified,
+            email_verification: token_of(
+                self.email_verification_token,
+                self.email_verification_expires,
+            ),
+            password_reset: token_of(self.password_reset_token, self.password_reset_expires),
+            is_active: self.is_active,
+            created_at: self.created_at.to_chrono(),
+            updated_at: self.updated_at.to_chrono(),
+        })
+    }
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SessionDoc {
+    #[serde(rename = "_id")]
+    pub id: ObjectId,
+    pub user_id: ObjectId,
+    pub account_id: ObjectId,
+    pub user_agent: Option<String>,
+    pub ip_address: Option<String>,
+    pub device_type: String,
+    pub device_name: String,
+    pub browser: String,
+    pub os: String,
+    pub location: Option<String>,
+    pub is_active: bool,
+    pub refresh_token_hash: String,
+    pub previous_refresh_token_hash: Option<String>,
+    pub rotated_at: Option<BsonTime>,
+    pub last_activity_at: BsonTime,
+    pub expires_at: BsonTime,
+    pub created_at: BsonTime,
+}
+
+impl SessionDoc {
+    pub fn from_domain(s: &Session) -> Result<Self, StoreError> {
+        Ok(Self {
+            id: oid(s.id.as_str())?,
+            user_id: oid(s.user_id.as_str())?,
+            account_id: oid(s.account_id.as_str())?,
+            user_agent: s.user_agent.clone(),
+            ip_address: s.ip_address.clone(),
+            device_type: s.device.device_type.clone(),
+            device_name: s.device.device_name.clone(),
+            browser: s.device.browser.clone(),
+            os: s.device.os.clone(),
+            location: s.location.clone(),
+            is_active: s.is_active,
+            refresh_token_hash: s.refresh_hash.clone(),
+            previous_refresh_token_hash: s.previous_refresh_hash.clone(),
+            rotated_at: s.rotated_at.map(time),
+            last_activity_at: time(s.last_activity_at),
+            expires_at: time(s.expires_at),
+            created_at: time(s.created_at),
+        })
+    }
+
+    pub fn into_domain(self) -> Result<Session, StoreError> {
+        Ok(Session {
+            id: parse(&self.id.to_hex(), SessionId::parse)?,
+            user_id: parse(&self.user_id.to_hex(), UserId::parse)?,
+            account_id: parse(&self.account_id.to_hex(), AccountId::parse)?,
+            user_agent: self.user_agent,
+            ip_address: self.ip_address,
+            device: DeviceInfo {
+                device_type: self.device_type,
+                device_name: self.device_name,
+                browser: self.browser,
+                os: self.os,
+            },
+            location: self.location,
+            is_active: self.is_active,
+            refresh_hash: self.refresh_token_hash,
+            previous_refresh_hash: self.previous_refresh_token_hash,
+            rotated_at: self.rotated_at.map(BsonTime::to_chrono),
+            last_activity_at: self.last_activity_at.to_chrono(),
+            created_at: self.created_at.to_chrono(),
+            expires_at: self.expires_at.to_chrono(),
+        })
+    }
+}

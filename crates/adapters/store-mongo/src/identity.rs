@@ -1,0 +1,423 @@
+//! Users, accounts and sessions as documents.
+
+use async_trait::async_trait;
+use auth_core::model::{
+    Account, AccountId, ProfileChanges, Role, Session, SessionId, StoredToken, User, UserId,
+};
+use auth_core::ports::{AccountRepository, Rotation, SessionRepository, UserRepository};
+use chrono::{DateTime, Utc};
+use futures_util::TryStreamExt as _;
+use kernel::StoreError;
+use mongodb::bson::{Bson, Document, doc};
+use mongodb::options::ReturnDocument;
+
+use crate::documents::{AccountDoc, SessionDoc, UserDoc, oid, time};
+use crate::{MongoStore, translate};
+
+/// Equality on an ObjectId field other than `_id`, written as a one-element `$in`: the same
+/// match and index use on MongoDB, and the form nx-27017 (the test stand-in) evaluates
+/// correctly alongside other conditions (docs/mongodb-stand-in.md).
+fn same_id(id: &str) -> Result<Document, StoreError> {
+    Ok(doc! { "$in": [oid(id)?] })
+}
+
+fn set_optional(update: &mut Document, field: &str, change: &Option<Option<String>>) {
+    if let Some(value) = change {
+        update.insert(field, value.clone().map_or(Bson::Null, Bson::String));
+    }
+}
+
+fn token_fields(
+    hash_field: &str,
+    expires_field: &str,
+    token: Option<&StoredToken>,
+    at: DateTime<Utc>,
+) -> Document {
+    let mut set = doc! { "updatedAt": time(at) };
+    set.insert(
+        hash_field,
+        token.map_or(Bson::Null, |t| Bson::String(t.hash.clone())),
+    );
+    set.insert(
+        expires_field,
+        token.map_or(Bson::Null, |t| Bson::DateTime(time(t.expires_at))),
+    );
+    set
+}
+
+#[async_trait]
+impl UserRepository for MongoStore {
+    async fn insert_user(&self, user: &User) -> Result<(), StoreError> {
+        self.users()
+            .insert_one(UserDoc::from_domain(user)?)
+            .await
+            .map(drop)
+            .map_err(translate)
+    }
+
+    async fn find_user(&self, id: &UserId) -> Result<Option<User>, StoreError> {
+        let found = self
+            .users()
+            .find_one(doc! { "_id": oid(id.as_str())? })
+            .await
+            .map_err(translate)?;
+        found.map(UserDoc::into_domain).transpose()
+    }
+
+    async fn username_taken(&self, username: &str) -> Result<bool, StoreError> {
+        let found = self
+            .users()
+            .find_one(doc! { "username": username })
+            .await
+            .map_err(translate)?;
+        Ok(found.is_some())
+    }
+
+    async fn update_profile(
+        &self,
+        id: &UserId,
+        changes: &ProfileChanges,
+        at: DateTime<Utc>,
+    ) -> Result<Option<User>, StoreError> {
+        let mut set = doc! { "updatedAt": time(at) };
+        set_optional(&mut set, "firstName", &changes.first_name);
+        set_optional(&mut set, "lastName", &changes.last_name);
+        set_optional(&mut set, "displayName", &changes.display_name);
+        set_optional(&mut set, "bio", &changes.bio);
+        set_optional(&mut set, "location", &changes.location);
+        set_optional(&mut set, "website", &changes.website);
+        let updated = self
+            .users()
+            .find_one_and_update(doc! { "_id": oid(id.as_str())? }, doc! { "$set": set })
+            .return_document(ReturnDocument::After)
+            .await
+            .map_err(translate)?;
+        updated.map(UserDoc::into_domain).transpose()
+    }
+
+    async fn record_login(
+        &self,
+        id: &UserId,
+        role: Role,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        self.users()
+            .update_one(
+                doc! { "_id": oid(id.as_str())? },
+                doc! { "$set": { "role": role.as_str(), "lastLoginAt": time(at) } },
+            )
+            .await
+            .map(drop)
+            .map_err(translate)
+    }
+
+    async fn delete_user(&self, id: &UserId) -> Result<(), StoreError> {
+        self.users()
+            .delete_one(doc! { "_id": oid(id.as_str())? })
+            .await
+            .map(drop)
+            .map_err(translate)
+    }
+}
+
+#[async_trait]
+impl AccountRepository for MongoStore {
+    async fn insert_account(&self, account: &Account) -> Result<(), StoreError> {
+        self.accounts()
+            .insert_one(AccountDoc::from_domain(account)?)
+            .await
+            .map(drop)
+            .map_err(translate)
+    }
+
+    async fn find_account_by_email(&self, email: &str) -> Result<Option<Account>, StoreError> {
+        let found = self
+            .accounts()
+            .find_one(doc! { "email": email })
+            .await
+            .map_err(translate)?;
+        found.map(AccountDoc::into_domain).transpose()
+    }
+
+    async fn find_account_by_user(&self, user: &UserId) -> Result<Option<Account>, StoreError> {
+        let found = self
+            .accounts()
+            .find_one(doc! { "userId": same_id(user.as_str())? })
+            .await
+            .map_err(translate)?;
+        found.map(AccountDoc::into_domain).transpose()
+    }
+
+    async fn set_password_hash(
+        &self,
+        id: &AccountId,
+        hash: &str,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        self.accounts()
+            .update_one(
+                doc! { "_id": oid(id.as_str())? },
+                doc! { "$set": { "password": hash, "updatedAt": time(at) } },
+            )
+            .await
+            .map(drop)
+            .map_err(translate)
+    }
+
+    async fn set_verification_token(
+        &self,
+        id: &AccountId,
+        token: Option<&StoredToken>,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let set = token_fields(
+            "emailVerificationToken",
+            "emailVerificationExpires",
+            token,
+            at,
+        );
+        self.accounts()
+            .update_one(doc! { "_id": oid(id.as_str())? }, doc! { "$set": set })
+            .await
+            .map(drop)
+            .map_err(translate)
+    }
+
+    async fn set_reset_token(
+        &self,
+        id: &AccountId,
+        token: Option<&StoredToken>,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let set = token_fields("passwordResetToken", "passwordResetExpires", token, at);
+        self.accounts()
+            .update_one(doc! { "_id": oid(id.as_str())? }, doc! { "$set": set })
+            .await
+            .map(drop)
+            .map_err(translate)
+    }
+
+    async fn take_reset_token(
+        &self,
+        hash: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Account>, StoreError> {
+        let taken = self
+            .accounts()
+            .find_one_and_update(
+                doc! { "passwordResetToken": hash, "passwordResetExpires": { "$gt": time(now) } },
+                doc! { "$set": token_fields("passwordResetToken", "passwordResetExpires", None, now) },
+            )
+            .return_document(ReturnDocument::After)
+            .await
+            .map_err(translate)?;
+        taken.map(AccountDoc::into_domain).transpose()
+    }
+
+    async fn take_verification_token(
+        &self,
+        hash: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Account>, StoreError> {
+        let mut set = token_fields(
+            "emailVerificationToken",
+            "emailVerificationExpires",
+            None,
+            now,
+        );
+        set.insert("emailVerified", true);
+        let taken = self
+            .accounts()
+            .find_one_and_update(
+                doc! { "emailVerificationToken": hash, "emailVerificationExpires": { "$gt": time(now) } },
+                doc! { "$set": set },
+            )
+            .return_document(ReturnDocument::After)
+            .await
+            .map_err(translate)?;
+        taken.map(AccountDoc::into_domain).transpose()
+    }
+
+    async fn delete_accounts_of(&self, user: &UserId) -> Result<(), StoreError> {
+        self.accounts()
+            .delete_many(doc! { "userId": same_id(user.as_str())? })
+            .await
+            .map(drop)
+            .map_err(translate)
+    }
+}
+
+#[async_trait]
+impl SessionRepository for MongoStore {
+    async fn insert_session(&self, session: &Session) -> Result<(), StoreError> {
+        self.sessions()
+            .insert_one(SessionDoc::from_domain(session)?)
+            .await
+            .map(drop)
+            .map_err(translate)
+    }
+
+    async fn find_session(&self, id: &SessionId) -> Result<Option<Session>, StoreError> {
+        let found = self
+            .sessions()
+            .find_one(doc! { "_id": oid(id.as_str())? })
+            .await
+            .map_err(translate)?;
+        found.map(SessionDoc::into_domain).transpose()
+    }
+
+    async fn rotate_refresh(
+        &self,
+        id: &SessionId,
+        rotation: &Rotation,
+    ) -> Result<bool, StoreError> {
+        let result = self
+            .sessions()
+            .update_one(
+                doc! { "_id": oid(id.as_str())?, "isActive": true, "refreshTokenHash": &rotation.expected },
+                doc! {
+                    "$set": {
+                        "refreshTokenHash": &rotation.current,
+                        "previousRefreshTokenHash": &rotation.previous,
+                        "rotatedAt": time(rotation.rotated_at),
+                    },
+                    "$max": { "lastActivityAt": time(rotation.rotated_at) },
+                },
+            )
+            .await
+            .map_err(translate)?;
+        Ok(result.matched_count == 1)
+    }
+
+    async fn touch_session(&self, id: &SessionId, at: DateTime<Utc>) -> Result<(), StoreError> {
+        self.sessions()
+            .update_one(
+                doc! { "_id": oid(id.as_str())? },
+                doc! { "$set": { "lastActivityAt": time(at) } },
+            )
+            .await
+            .map(drop)
+            .map_err(translate)
+    }
+
+    async fn revoke_session(&self, owner: &UserId, id: &SessionId) -> Result<bool, StoreError> {
+        let result = self
+            .sessions()
+            .update_one(
+                doc! { "_id": oid(id.as_str())?, "userId": same_id(owner.as_str())?, "isActive": true },
+                doc! { "$set": { "isActive": false } },
+            )
+            .await
+            .map_err(translate)?;
+        Ok(result.modified_count == 1)
+    }
+
+    async fn revoke_sessions_except(
+        &self,
+        owner: &UserId,
+        keep: Option<&SessionId>,
+    ) -> Result<Vec<SessionId>, StoreError> {
+        let mut filter = doc! { "userId": same_id(owner.as_str())?, "isActive": true };
+        if let Some(keep) = keep {
+            filter.insert("_id", doc! { "$ne": oid(keep.as_str())? });
+        }
+        let targets: Vec<SessionDoc> = self
+            .sessions()
+            .find(filter.clone())
+            .await
+            .map_err(translate)?
+            .try_collect()
+            .await
+            .map_err(translate)?;
+        let ids: Vec<_> = targets.iter().map(|s| s.id).collect();
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        filter.insert("_id", doc! { "$in": &ids });
+        self.sessions()
+            .update_many(filter, doc! { "$set": { "isActive": false } })
+            .await
+            .map_err(translate)?;
+        targets
+            .into_iter()
+            .map(|s| s.into_domain().map(|s| s.id))
+            .collect()
+    }
+
+    async fn list_live_sessions(
+        &self,
+        owner: &UserId,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Session>, StoreError> {
+        let docs: Vec<SessionDoc> = self
+            .sessions()
+            .find(doc! { "userId": same_id(owner.as_str())?, "isActive": true, "expiresAt": { "$gt": time(now) } })
+            .sort(doc! { "lastActivityAt": -1, "_id": -1 })
+            .await
+            .map_err(translate)?
+            .try_collect()
+            .await
+            .map_err(translate)?;
+        docs.into_iter().map(SessionDoc::into_domain).collect()
+    }
+
+    async fn purge_sessions(&self, now: DateTime<Utc>) -> Result<u64, StoreError> {
+        let result = self
+            .sessions()
+            .delete_many(
+                doc! { "$or": [ { "isActive": false }, { "expiresAt": { "$lte": time(now) } } ] },
+            )
+            .await
+            .map_err(translate)?;
+        Ok(result.deleted_count)
+    }
+
+    async fn delete_sessions_of(&self, user: &UserId) -> Result<(), StoreError> {
+        self.sessions()
+            .delete_many(doc! { "userId": same_id(user.as_str())? })
+            .await
+            .map(drop)
+            .map_err(translate)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use testkit::MongoStandIn;
+
+    use crate::MongoStore;
+
+    async fn store() -> (MongoStandIn, MongoStore) {
+        let server = MongoStandIn::start().await;
+        let store = MongoStore::connect(&server.uri(), Some("contract"))
+            .await
+            .unwrap_or_else(|e| panic!("connect: {e}"));
+        (server, store)
+    }
+
+    #[tokio::test]
+    async fn mongo_store_passes_the_user_contract() {
+        let (_server, store) = store().await;
+        port_contracts::identity::users(&store).await;
+    }
+
+    #[tokio::test]
+    async fn mongo_store_passes_the_account_contract() {
+        let (_server, store) = store().await;
+        port_contracts::identity::accounts(&store).await;
+    }
+
+    #[tokio::test]
+    async fn mongo_store_passes_the_session_contract() {
+        let (_server, store) = store().await;
+        port_contracts::identity::sessions(&store).await;
+    }
+
+    #[tokio::test]
+    async fn connecting_twice_keeps_the_indexes_idempotent() {
+        let (server, _store) = store().await;
+        MongoStore::connect(&server.uri(), Some("contract"))
+            .await
+            .unwrap_or_else(|e| panic!("second connect: {e}"));
+    }
+}

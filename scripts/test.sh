@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# The whole test suite, on a fresh machine: installs what the tests need, then runs the
+# format, lint and architecture checks and every test. README.md and .ci/run call exactly this.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# Redis (tests start their own instances on free ports).
+if ! command -v redis-server >/dev/null 2>&1; then
+  echo "installing redis-server"
+  if [ "$(id -u)" -eq 0 ]; then apt-get update -qq && apt-get install -y -qq redis-server >/dev/null
+  else sudo apt-get update -qq && sudo apt-get install -y -qq redis-server >/dev/null; fi
+fi
+
+# nx-27017, the MongoDB wire-protocol stand-in, in a project-local virtualenv.
+if [ ! -x .venv/bin/nx-27017 ]; then
+  echo "installing nx-27017 into .venv"
+  python3 -m venv .venv
+  .venv/bin/pip install -q --disable-pip-version-check nx-27017
+fi
+export NX_27017_PYTHON="$PWD/.venv/bin/python"
+
+# The SMTP server the tests read is their own (crates/testkit), so nothing to start here.
+
+cargo fmt --all -- --check
+./scripts/check-core-deps.sh
+cargo clippy --workspace --all-targets -q -- -D warnings
+cargo build --workspace --bins -q
+if cargo nextest --version >/dev/null 2>&1; then
+  cargo nextest run --workspace --no-fail-fast
+else
+  cargo test --workspace --no-fail-fast
+fi
