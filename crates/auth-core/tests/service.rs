@@ -1,0 +1,317 @@
+//! The identity service over in-memory adapters and a hand-driven clock.
+#![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests")]
+
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use auth_crypto::{Argon2Hasher, Argon2Settings, JwtCodec, OsSecrets, WootheeUserAgents};
+use chrono::{DateTime, TimeDelta, Utc};
+use kernel::Clock;
+use store_memory::MemoryIdentityStore;
+
+use auth_core::model::ClientInfo;
+use auth_core::ports::{
+    AccountEmail, AccountNotifier, AccountRepository as _, NotifyError, PasswordCheck,
+    PasswordHasher as _, SessionRepository as _,
+};
+use auth_core::{
+    AuthError, DisplayName, Email, IdentityPolicy, IdentityPorts, IdentityService, Password,
+    Registration,
+};
+
+struct ManualClock(Mutex<DateTime<Utc>>);
+
+impl ManualClock {
+    fn advance(&self, by: TimeDelta) {
+        let mut now = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        *now += by;
+    }
+}
+
+impl Clock for ManualClock {
+    fn now(&self) -> DateTime<Utc> {
+        *self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+#[derive(Default)]
+struct Outbox(Mutex<Vec<AccountEmail>>);
+
+impl Outbox {
+    fn last_token(&self) -> Option<String> {
+        self.0.lock().ok()?.iter().rev().find_map(|e| match e {
+            AccountEmail::VerifyEmail { token, .. } | AccountEmail::PasswordReset { token, .. } => {
+                Some(token.clone())
+            }
+            _ => None,
+        })
+    }
+}
+
+#[async_trait]
+impl AccountNotifier for Outbox {
+    async fn notify(&self, email: AccountEmail) -> Result<(), NotifyError> {
+        self.0
+            .lock()
+            .map_err(|e| NotifyError(e.to_string()))?
+            .push(email);
+        Ok(())
+    }
+}
+
+struct Fixture {
+    service: IdentityService,
+    store: Arc<MemoryIdentityStore>,
+    clock: Arc<ManualClock>,
+    outbox: Arc<Outbox>,
+}
+
+fn fixture_with(policy: IdentityPolicy, memory_cost: u32) -> Fixture {
+    fixture_on(Arc::new(MemoryIdentityStore::new()), policy, memory_cost)
+}
+
+fn hasher(memory_cost: u32) -> Argon2Hasher {
+    Argon2Hasher::new(Argon2Settings {
+        memory_cost,
+        time_cost: 1,
+        parallelism: 1,
+        concurrency: 2,
+    })
+    .unwrap()
+}
+
+fn fixture_on(
+    store: Arc<MemoryIdentityStore>,
+    policy: IdentityPolicy,
+    memory_cost: u32,
+) -> Fixture {
+    let clock = Arc::new(ManualClock(Mutex::new(Utc::now())));
+    let outbox = Arc::new(Outbox::default());
+    let ports = IdentityPorts {
+        users: store.clone(),
+        accounts: store.clone(),
+        sessions: store.clone(),
+        hasher: Arc::new(hasher(memory_cost)),
+        tokens: Arc::new(JwtCodec::new(&[7; 32], &[8; 32])),
+        secrets: Arc::new(OsSecrets),
+        user_agents: Arc::new(WootheeUserAgents),
+        notifier: outbox.clone(),
+        clock: clock.clone(),
+    };
+    Fixture {
+        service: IdentityService::new(ports, policy),
+        store,
+        clock,
+        outbox,
+    }
+}
+
+fn fixture() -> Fixture {
+    fixture_with(IdentityPolicy::default(), 1024)
+}
+
+fn registration(email: &str) -> Registration {
+    Registration {
+        name: DisplayName::parse("name", "Ada Lovelace").unwrap_or_else(|e| panic!("{e}")),
+        email: Email::parse(email).unwrap_or_else(|e| panic!("{e}")),
+        password: Password::parse_new("password", "Analytical1").unwrap_or_else(|e| panic!("{e}")),
+        username: None,
+    }
+}
+
+fn email(raw: &str) -> Email {
+    Email::parse(raw).unwrap_or_else(|e| panic!("{e}"))
+}
+
+#[tokio::test]
+async fn access_tokens_expire_by_the_service_clock() -> Result<(), AuthError> {
+    let f = fixture();
+    let outcome = f
+        .service
+        .register(registration("ada@x.io"), &ClientInfo::default())
+        .await?;
+    f.service.authenticate(&outcome.tokens.access_token).await?;
+    f.clock.advance(TimeDelta::minutes(15));
+    assert!(matches!(
+        f.service.authenticate(&outcome.tokens.access_token).await,
+        Err(AuthError::Unauthenticated)
+    ));
+    Ok(())
+}
+
+#[tokio::test]
+async fn refresh_tokens_die_with_their_session_lifetime() -> Result<(), AuthError> {
+    let f = fixture();
+    let outcome = f
+        .service
+        .register(registration("ada@x.io"), &ClientInfo::default())
+        .await?;
+    f.clock.advance(TimeDelta::days(7));
+    assert!(matches!(
+        f.service.refresh(&outcome.tokens.refresh_token).await,
+        Err(AuthError::InvalidRefreshToken)
+    ));
+    Ok(())
+}
+
+#[tokio::test]
+async fn the_reuse_window_closes_after_its_interval() -> Result<(), AuthError> {
+    let f = fixture_with(
+        IdentityPolicy {
+            refresh_reuse_interval: TimeDelta::seconds(10),
+            ..IdentityPolicy::default()
+        },
+        1024,
+    );
+    let first = f
+        .service
+        .register(registration("ada@x.io"), &ClientInfo::default())
+        .await?;
+    let second = f.service.refresh(&first.tokens.refresh_token).await?;
+    f.clock.advance(TimeDelta::seconds(5));
+    f.service.refresh(&first.tokens.refresh_token).await?;
+    f.clock.advance(TimeDelta::seconds(6));
+    assert!(matches!(
+        f.service.refresh(&first.tokens.refresh_token).await,
+        Err(AuthError::InvalidRefreshToken)
+    ));
+    assert!(
+        matches!(
+            f.service.authenticate(&second.tokens.access_token).await,
+            Err(AuthError::Unauthenticated)
+        ),
+        "late reuse is theft: the session is revoked"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn reset_tokens_expire_after_an_hour() -> Result<(), AuthError> {
+    let f = fixture();
+    f.service
+        .register(registration("ada@x.io"), &ClientInfo::default())
+        .await?;
+    f.service.forgot_password(&email("ada@x.io")).await?;
+    let token = f.outbox.last_token().unwrap_or_default();
+    f.clock.advance(TimeDelta::minutes(61));
+    let new = Password::parse_new("password", "Brand9New")?;
+    assert!(matches!(
+        f.service.reset_password(&token, &new).await,
+        Err(AuthError::InvalidOneTimeToken)
+    ));
+    Ok(())
+}
+
+#[tokio::test]
+async fn verification_tokens_expire_after_a_day() -> Result<(), AuthError> {
+    let f = fixture();
+    f.service
+        .register(registration("ada@x.io"), &ClientInfo::default())
+        .await?;
+    let token = f.outbox.last_token().unwrap_or_default();
+    f.clock.advance(TimeDelta::hours(24));
+    assert!(matches!(
+        f.service.verify_email(&token).await,
+        Err(AuthError::InvalidOneTimeToken)
+    ));
+    Ok(())
+}
+
+#[tokio::test]
+async fn one_time_tokens_are_stored_only_as_digests() -> Result<(), AuthError> {
+    let f = fixture();
+    let outcome = f
+        .service
+        .register(registration("ada@x.io"), &ClientInfo::default())
+        .await?;
+    f.service.forgot_password(&email("ada@x.io")).await?;
+    let account = f
+        .store
+        .find_account_by_email("ada@x.io")
+        .await?
+        .unwrap_or_else(|| panic!("account"));
+    let reset = f.outbox.last_token().unwrap_or_default();
+    let stored = account.password_reset.clone().unwrap();
+    assert_ne!(stored.hash, reset);
+    assert!(!format!("{account:?}").contains(&reset));
+    let session = f
+        .store
+        .list_live_sessions(&outcome.user.user.id, f.clock.now())
+        .await?;
+    assert!(
+        !session[0].refresh_hash.is_empty()
+            && !outcome
+                .tokens
+                .refresh_token
+                .contains(&session[0].refresh_hash)
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn login_upgrades_hashes_made_with_old_parameters() -> Result<(), AuthError> {
+    let old = fixture_with(IdentityPolicy::default(), 1024);
+    old.service
+        .register(registration("ada@x.io"), &ClientInfo::default())
+        .await?;
+    let hash_of = |f: &Fixture| {
+        let store = f.store.clone();
+        async move {
+            store
+                .find_account_by_email("ada@x.io")
+                .await
+                .unwrap()
+                .unwrap()
+                .password_hash
+        }
+    };
+    assert!(hash_of(&old).await.contains("m=1024"));
+    // The same accounts, served by a service configured with stronger parameters.
+    let stronger = fixture_on(old.store.clone(), IdentityPolicy::default(), 2048);
+    stronger
+        .service
+        .login(&email("ada@x.io"), "Analytical1", &ClientInfo::default())
+        .await?;
+    let upgraded = hash_of(&stronger).await;
+    assert!(upgraded.contains("m=2048"), "{upgraded}");
+    stronger
+        .service
+        .login(&email("ada@x.io"), "Analytical1", &ClientInfo::default())
+        .await?;
+    assert_eq!(
+        hash_of(&stronger).await,
+        upgraded,
+        "an up-to-date hash is left alone"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn hashes_in_the_nestjs_argon2_format_verify() -> Result<(), AuthError> {
+    // The `argon2` npm package's defaults as the old service configured them: argon2id,
+    // m=65536, t=3, p=4, PHC string.
+    let legacy = Argon2Hasher::new(Argon2Settings {
+        memory_cost: 65536,
+        time_cost: 3,
+        parallelism: 4,
+        concurrency: 1,
+    })
+    .unwrap();
+    let hash = legacy.hash_password("Analytical1").await?;
+    assert!(hash.starts_with("$argon2id$v=19$m=65536,t=3,p=4$"));
+    assert_eq!(
+        hasher(1024).verify_password("Analytical1", &hash).await?,
+        PasswordCheck::MatchNeedsRehash
+    );
+    assert_eq!(
+        legacy.verify_password("Analytical1", &hash).await?,
+        PasswordCheck::Match
+    );
+    Ok(())
+}

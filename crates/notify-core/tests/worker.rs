@@ -1,0 +1,259 @@
+//! The email worker over an in-memory queue, a scripted transport and a hand-driven clock.
+#![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests")]
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use chrono::{DateTime, TimeDelta, Utc};
+use kernel::Clock;
+use notify_core::{
+    EMAIL_QUEUE, EmailJob, EmailOutbox, EmailWorker, JobQueue as _, JobState, Links, MailError,
+    MailTransport, NewJob, OutgoingEmail, RetryPolicy, Step,
+};
+use store_memory::MemoryJobQueue;
+
+struct ManualClock(Mutex<DateTime<Utc>>);
+
+impl Clock for ManualClock {
+    fn now(&self) -> DateTime<Utc> {
+        *self.0.lock().unwrap()
+    }
+}
+
+impl ManualClock {
+    fn advance(&self, by: TimeDelta) {
+        *self.0.lock().unwrap() += by;
+    }
+}
+
+/// Answers each send with the next scripted outcome (success once the script runs out).
+#[derive(Default)]
+struct ScriptedTransport {
+    script: Mutex<VecDeque<Result<(), MailError>>>,
+    sent: Mutex<Vec<OutgoingEmail>>,
+}
+
+#[async_trait]
+impl MailTransport for ScriptedTransport {
+    async fn send(&self, email: &OutgoingEmail) -> Result<(), MailError> {
+        let outcome = self.script.lock().unwrap().pop_front().unwrap_or(Ok(()));
+        if outcome.is_ok() {
+            self.sent.lock().unwrap().push(email.clone());
+        }
+        outcome
+    }
+}
+
+struct Fixture {
+    queue: Arc<MemoryJobQueue>,
+    transport: Arc<ScriptedTransport>,
+    clock: Arc<ManualClock>,
+    worker: EmailWorker,
+    outbox: EmailOutbox,
+}
+
+const RETRY: RetryPolicy = RetryPolicy {
+    max_attempts: 3,
+    first_backoff: TimeDelta::seconds(2),
+    visibility_timeout: TimeDelta::seconds(30),
+};
+
+fn fixture(script: Vec<Result<(), MailError>>) -> Fixture {
+    let queue = Arc::new(MemoryJobQueue::new());
+    let transport = Arc::new(ScriptedTransport {
+        script: Mutex::new(script.into()),
+        ..ScriptedTransport::default()
+    });
+    let clock = Arc::new(ManualClock(Mutex::new(Utc::now())));
+    let worker = EmailWorker::new(
+        queue.clone(),
+        transport.clone(),
+        Links::new("https://console.test"),
+        RETRY,
+        clock.clone(),
+    );
+    let outbox = EmailOutbox::new(queue.clone(), RETRY, clock.clone());
+    Fixture {
+        queue,
+        transport,
+        clock,
+        worker,
+        outbox,
+    }
+}
+
+fn welcome() -> EmailJob {
+    EmailJob::Welcome {
+        to: "ada@example.com".into(),
+        name: "Ada".into(),
+    }
+}
+
+#[tokio::test]
+async fn a_queued_email_is_rendered_sent_and_completed() {
+    let f = fixture(vec![]);
+    let id = f
+        .outbox
+        .enqueue(&EmailJob::PasswordReset {
+            to: "ada@example.com".into(),
+            name: "Ada".into(),
+            token: "t0k3n".into(),
+        })
+        .await
+        .unwrap();
+    assert!(matches!(
+        f.worker.try_process_one().await.unwrap(),
+        Step::Sent(_)
+    ));
+    assert_eq!(f.worker.try_process_one().await.unwrap(), Step::Empty);
+    let sent = f.transport.sent.lock().unwrap().clone();
+    assert_eq!(sent.len(), 1);
+    assert!(
+        sent[0]
+            .text
+            .contains("https://console.test/reset-password?token=t0k3n")
+    );
+    assert_eq!(
+        f.queue.find_job(&id).await.unwrap().unwrap().state,
+        JobState::Completed
+    );
+}
+
+#[tokio::test]
+async fn transient_failures_retry_with_doubling_backoff_then_fail_visibly() {
+    let transient = || Err(MailError::Transient("connection refused".into()));
+    let f = fixture(vec![transient(), transient(), transient()]);
+    let id = f.outbox.enqueue(&welcome()).await.unwrap();
+
+    assert!(matches!(
+        f.worker.try_process_one().await.unwrap(),
+        Step::Retrying(_)
+    ));
+    let job = f.queue.find_job(&id).await.unwrap().unwrap();
+    assert_eq!(
+        (job.state, job.run_at - f.clock.now()),
+        (JobState::Delayed, TimeDelta::seconds(2))
+    );
+    assert_eq!(
+        f.worker.try_process_one().await.unwrap(),
+        Step::Empty,
+        "not before its backoff"
+    );
+
+    f.clock.advance(TimeDelta::seconds(2));
+    assert!(matches!(
+        f.worker.try_process_one().await.unwrap(),
+        Step::Retrying(_)
+    ));
+    let job = f.queue.find_job(&id).await.unwrap().unwrap();
+    assert_eq!(
+        job.run_at - f.clock.now(),
+        TimeDelta::seconds(4),
+        "the delay doubles"
+    );
+
+    f.clock.advance(TimeDelta::seconds(4));
+    assert!(matches!(
+        f.worker.try_process_one().await.unwrap(),
+        Step::Failed(_)
+    ));
+    let job = f.queue.find_job(&id).await.unwrap().unwrap();
+    assert_eq!((job.state, job.attempts), (JobState::Failed, 3));
+    assert!(
+        job.last_error.unwrap().contains("connection refused"),
+        "the error is kept"
+    );
+    assert!(f.transport.sent.lock().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn a_transient_failure_then_success_delivers_once() {
+    let f = fixture(vec![Err(MailError::Transient("busy".into()))]);
+    f.outbox.enqueue(&welcome()).await.unwrap();
+    f.worker.try_process_one().await.unwrap();
+    f.clock.advance(TimeDelta::seconds(2));
+    assert!(matches!(
+        f.worker.try_process_one().await.unwrap(),
+        Step::Sent(_)
+    ));
+    assert_eq!(f.transport.sent.lock().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn permanent_failures_are_not_retried() {
+    let f = fixture(vec![Err(MailError::Permanent("550 no such user".into()))]);
+    let id = f.outbox.enqueue(&welcome()).await.unwrap();
+    assert!(matches!(
+        f.worker.try_process_one().await.unwrap(),
+        Step::Failed(_)
+    ));
+    assert_eq!(f.queue.find_job(&id).await.unwrap().unwrap().attempts, 1);
+}
+
+#[tokio::test]
+async fn a_job_whose_worker_died_is_delivered_again_after_the_visibility_timeout() {
+    let f = fixture(vec![]);
+    let id = f.outbox.enqueue(&welcome()).await.unwrap();
+    // A worker takes the job and dies before acknowledging it.
+    f.queue
+        .reserve(EMAIL_QUEUE, f.clock.now(), RETRY.visibility_timeout)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(f.worker.try_process_one().await.unwrap(), Step::Empty);
+    f.clock.advance(TimeDelta::seconds(31));
+    assert!(matches!(
+        f.worker.try_process_one().await.unwrap(),
+        Step::Sent(_)
+    ));
+    assert_eq!(
+        f.queue.find_job(&id).await.unwrap().unwrap().state,
+        JobState::Completed
+    );
+}
+
+#[tokio::test]
+async fn a_job_abandoned_on_its_last_attempt_fails_instead_of_running_forever() {
+    let f = fixture(vec![]);
+    let id = f.outbox.enqueue(&welcome()).await.unwrap();
+    for _ in 0..RETRY.max_attempts {
+        f.queue
+            .reserve(EMAIL_QUEUE, f.clock.now(), RETRY.visibility_timeout)
+            .await
+            .unwrap()
+            .unwrap();
+        f.clock.advance(TimeDelta::seconds(31));
+    }
+    assert!(matches!(
+        f.worker.try_process_one().await.unwrap(),
+        Step::Failed(_)
+    ));
+    let job = f.queue.find_job(&id).await.unwrap().unwrap();
+    assert!(job.last_error.unwrap().contains("abandoned"));
+}
+
+#[tokio::test]
+async fn an_unreadable_payload_fails_without_sending() {
+    let f = fixture(vec![]);
+    let id = f
+        .queue
+        .enqueue(NewJob {
+            queue: EMAIL_QUEUE.into(),
+            kind: "welcome".into(),
+            payload: "{\"version\":9}".into(),
+            max_attempts: 3,
+            run_at: f.clock.now(),
+        })
+        .await
+        .unwrap();
+    assert!(matches!(
+        f.worker.try_process_one().await.unwrap(),
+        Step::Failed(_)
+    ));
+    assert_eq!(
+        f.queue.find_job(&id).await.unwrap().unwrap().state,
+        JobState::Failed
+    );
+    assert!(f.transport.sent.lock().unwrap().is_empty());
+}
