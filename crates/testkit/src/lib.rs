@@ -225,3 +225,111 @@ pub fn free_port() -> u16 {
         .map(|a| a.port())
         .unwrap()
 }
+
+/// A real binary of this workspace, built on demand and run in a scratch directory with the
+/// given environment; killed on drop if still running.
+pub struct RunningBinary {
+    pub child: std::process::Child,
+    pub port: u16,
+}
+
+/// Builds (when stale) and returns the path of the workspace binary `name`.
+#[must_use]
+pub fn workspace_binary(name: &str) -> std::path::PathBuf {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+    let mut build = std::process::Command::new(cargo);
+    build
+        .args(["build", "-q", "--workspace", "--bins"])
+        .current_dir(&root);
+    // Cargo sets per-package variables for the running test; build scripts that track them
+    // (ring tracks CARGO_MANIFEST_DIR) would otherwise rebuild on every nested build.
+    for (key, _) in std::env::vars_os() {
+        let key = key.to_string_lossy();
+        if key.starts_with("CARGO_") && key != "CARGO_HOME" && key != "CARGO_TARGET_DIR" {
+            build.env_remove(key.as_ref());
+        }
+    }
+    let status = build.status().expect("cargo runs");
+    assert!(status.success(), "building {name} failed");
+    let target = std::env::var("CARGO_TARGET_DIR")
+        .map_or_else(|_| root.join("target"), std::path::PathBuf::from);
+    target.join("debug").join(name)
+}
+
+impl RunningBinary {
+    /// Starts `name` in `dir` with `env` (on top of a minimal inherited environment).
+    pub fn start(name: &str, dir: &std::path::Path, env: &[(&str, String)]) -> Self {
+        let port = free_port();
+        let mut command = std::process::Command::new(workspace_binary(name));
+        command
+            .current_dir(dir)
+            .env("PORT", port.to_string())
+            .env("LOG_LEVEL", "warn");
+        for (key, value) in env {
+            command.env(key, value);
+        }
+        let child = command
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("binary starts");
+        Self { child, port }
+    }
+
+    /// Waits until `GET /api/v1/health` answers 200.
+    pub async fn wait_healthy(&mut self) {
+        let url = format!("http://127.0.0.1:{}/api/v1/health", self.port);
+        for _ in 0..300 {
+            if let Ok(response) = reqwest_get(&url).await
+                && response
+            {
+                return;
+            }
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!("the binary exited early with {status}");
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("the binary did not become healthy");
+    }
+
+    /// Sends SIGTERM and waits (up to 20 s) for the exit status.
+    pub async fn terminate(&mut self) -> std::process::ExitStatus {
+        let status = std::process::Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(status.success());
+        for _ in 0..200 {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return status;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("the process did not stop after SIGTERM");
+    }
+}
+
+/// Whether a plain HTTP GET to `url` answers 200, without an HTTP client dependency.
+async fn reqwest_get(url: &str) -> std::io::Result<bool> {
+    use tokio::io::AsyncReadExt as _;
+    let rest = url.trim_start_matches("http://");
+    let (host, path) = rest.split_once('/').unwrap_or((rest, ""));
+    let mut stream = tokio::net::TcpStream::connect(host).await?;
+    stream
+        .write_all(
+            format!("GET /{path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n").as_bytes(),
+        )
+        .await?;
+    let mut head = [0u8; 12];
+    stream.read_exact(&mut head).await?;
+    Ok(head.ends_with(b"200"))
+}
+
+impl Drop for RunningBinary {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
