@@ -646,6 +646,26 @@ impl Settings {
         }
         out
     }
+
+    /// The Markdown table of [`VARIABLES`] that README.md carries between its
+    /// `configuration:start` and `configuration:end` markers.
+    #[must_use]
+    pub fn configuration_table() -> String {
+        let mut out = String::from("| variable | default | meaning |\n|---|---|---|\n");
+        for variable in VARIABLES {
+            let default = if variable.default.is_empty() {
+                "—".to_owned()
+            } else {
+                format!("`{}`", variable.default)
+            };
+            out.push_str(&format!(
+                "| `{}` | {default} | {} |\n",
+                variable.name,
+                variable.doc.replace('|', "\\|")
+            ));
+        }
+        out
+    }
 }
 
 #[cfg(test)]
@@ -677,6 +697,32 @@ mod tests {
             on_disk == Settings::env_example(),
             ".env.example is stale: run `just env-example`"
         );
+    }
+
+    #[test]
+    fn the_readme_configuration_table_is_generated_from_the_variables_table() {
+        const START: &str = "<!-- configuration:start -->\n";
+        const END: &str = "<!-- configuration:end -->";
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md");
+        let readme = std::fs::read_to_string(path).unwrap_or_default();
+        let (Some(start), Some(end)) = (readme.find(START), readme.find(END)) else {
+            panic!("README.md lacks the configuration markers");
+        };
+        let current = &readme[start + START.len()..end];
+        if std::env::var_os("UPDATE_ENV_EXAMPLE").is_some() {
+            let updated = format!(
+                "{}{}{}",
+                &readme[..start + START.len()],
+                Settings::configuration_table(),
+                &readme[end..]
+            );
+            std::fs::write(path, updated).unwrap_or_else(|e| panic!("{e}"));
+        } else {
+            assert!(
+                current == Settings::configuration_table(),
+                "README.md's configuration table is stale: run `just env-example`"
+            );
+        }
     }
 
     #[test]

@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# Benchmarks the release console-api on loopback with wrk and prints req/s and latency
+# percentiles for: GET /health, GET /auth/me, POST /auth/login (default argon2 parameters),
+# and GET /auth/me while logins saturate the CPU. Usage: bench/run.sh [seconds-per-run]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+seconds="${1:-10}"
+
+if ! command -v wrk >/dev/null 2>&1; then
+  echo "installing wrk"
+  if [ "$(id -u)" -eq 0 ]; then apt-get install -y -qq wrk >/dev/null; else sudo apt-get install -y -qq wrk >/dev/null; fi
+fi
+cargo build --release -q --bin console-api
+
+data=$(mktemp -d)
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+base="http://127.0.0.1:$port/api/v1"
+(cd "$data" && env PORT="$port" DATA_DIR="$data" LOG_LEVEL=error THROTTLE_LIMIT=100000000 THROTTLE_AUTH_LIMIT=100000000 \
+  "$OLDPWD/target/release/console-api") &
+api=$!
+trap 'kill $api 2>/dev/null; wait $api 2>/dev/null; rm -rf "$data"' EXIT
+for _ in $(seq 100); do curl -sf "$base/health" >/dev/null && break; sleep 0.1; done
+
+token=$(curl -sf -X POST "$base/auth/register" -H 'content-type: application/json' \
+  -d '{"name":"Bench User","email":"bench@example.com","password":"Benchmark1"}' |
+  python3 -c 'import json,sys; print(json.load(sys.stdin)["data"]["accessToken"])')
+
+# Prints "req/s p50 p99" from wrk --latency output.
+summarise() {
+  awk '/Requests\/sec/ {rps=$2} $1=="50%" {p50=$2} $1=="99%" {p99=$2} END {printf "%10s %10s %10s\n", rps, p50, p99}'
+}
+
+printf "%-44s %10s %10s %10s\n" "scenario (${seconds}s each, $(nproc) cores)" "req/s" "p50" "p99"
+printf "%-44s " "GET /health (2 threads, 32 conns)"
+wrk -t2 -c32 -d"${seconds}s" --latency "$base/health" | summarise
+printf "%-44s " "GET /auth/me (2 threads, 32 conns)"
+wrk -t2 -c32 -d"${seconds}s" --latency -H "Authorization: Bearer $token" "$base/auth/me" | summarise
+printf "%-44s " "POST /auth/login (argon2 65536/3/4, 8 conns)"
+wrk -t2 -c8 -d"${seconds}s" --latency -s bench/login.lua "$base/auth/login" | summarise
+
+# /auth/me measured while a second wrk keeps every core busy with logins.
+wrk -t1 -c8 -d"$((seconds + 4))s" -s bench/login.lua "$base/auth/login" > "$data/background.txt" &
+background=$!
+sleep 2
+printf "%-44s " "GET /auth/me while logins saturate (4 conns)"
+wrk -t1 -c4 -d"${seconds}s" --latency -H "Authorization: Bearer $token" "$base/auth/me" | summarise
+wait $background
+printf "%-44s " "  (the saturating logins meanwhile)"
+summarise < "$data/background.txt"

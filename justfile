@@ -1,0 +1,22 @@
+# Console Backend tasks. `just` comes from `pip install rust-just` (or `cargo install just`).
+
+# Start the API on the embedded store (data in ./data).
+run:
+    cargo run --release --bin console-api
+
+# The whole suite, exactly as CI runs it (installs redis-server and nx-27017 when missing).
+test:
+    ./scripts/test.sh
+
+# Load-test the release binary on loopback; optional seconds per scenario.
+bench seconds="10":
+    ./bench/run.sh {{seconds}}
+
+# Regenerate .env.example and the README configuration table from crates/app/src/config.rs.
+env-example:
+    UPDATE_ENV_EXAMPLE=1 cargo test -q -p app --lib config
+
+# Format and lint as CI does.
+lint:
+    cargo fmt --all
+    cargo clippy --workspace --all-targets -- -D warnings
