@@ -11,12 +11,13 @@ if ! command -v wrk >/dev/null 2>&1; then
   if [ "$(id -u)" -eq 0 ]; then apt-get install -y -qq wrk >/dev/null; else sudo apt-get install -y -qq wrk >/dev/null; fi
 fi
 cargo build --release -q --bin console-api
+binary="$(realpath "${CARGO_TARGET_DIR:-target}")/release/console-api"
 
 data=$(mktemp -d)
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 base="http://127.0.0.1:$port/api/v1"
 (cd "$data" && env PORT="$port" DATA_DIR="$data" LOG_LEVEL=error THROTTLE_LIMIT=100000000 THROTTLE_AUTH_LIMIT=100000000 \
-  "$OLDPWD/target/release/console-api") &
+  "$binary") &
 api=$!
 trap 'kill $api 2>/dev/null; wait $api 2>/dev/null; rm -rf "$data"' EXIT
 for _ in $(seq 100); do curl -sf "$base/health" >/dev/null && break; sleep 0.1; done
