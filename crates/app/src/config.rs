@@ -110,6 +110,12 @@ pub const VARIABLES: &[Variable] = &[
     ),
     var(
         "HTTP",
+        "PUBLIC_CACHE_TTL",
+        "60s",
+        "How long a rendered public portfolio may be served from memory; changes on this instance clear it at once (0s: no cache)",
+    ),
+    var(
+        "HTTP",
         "TRUSTED_PROXY_HEADER",
         "",
         "Header carrying the client IP behind a reverse proxy (e.g. X-Forwarded-For); unset: the peer address",
@@ -278,6 +284,7 @@ pub struct Settings {
     pub cors_credentials: bool,
     pub cors_max_age: usize,
     pub json_body_limit: usize,
+    pub public_cache_ttl: Duration,
     pub trusted_proxy_header: Option<String>,
     pub trusted_proxies: Vec<IpAddr>,
     pub throttle_window: Duration,
@@ -516,6 +523,7 @@ impl Settings {
             cors_credentials: r.flag("CORS_CREDENTIALS"),
             cors_max_age: r.parsed("CORS_PREFLIGHT_MAX_AGE", "seconds"),
             json_body_limit: r.parsed("JSON_BODY_LIMIT", "bytes"),
+            public_cache_ttl: r.duration("PUBLIC_CACHE_TTL"),
             trusted_proxy_header: r.optional("TRUSTED_PROXY_HEADER"),
             trusted_proxies,
             throttle_window: Duration::from_secs(u64::from(r.positive("THROTTLE_TTL"))),

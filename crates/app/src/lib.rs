@@ -3,6 +3,7 @@
 
 pub mod config;
 mod dev_secrets;
+mod directory;
 mod notifier;
 mod process;
 mod storage;

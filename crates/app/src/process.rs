@@ -13,14 +13,17 @@ use chrono::TimeDelta;
 use http_api::{
     ClientIpPolicy, CorsPolicy, Health, HttpConfig, HttpServices, InMemoryRateLimiter, RateLimits,
 };
+use kernel::settings::SettingsService;
 use kernel::{Clock, SystemClock};
 use mail_smtp::{LogTransport, SmtpSettings, SmtpTransport};
 use notify_core::{EmailOutbox, EmailWorker, JobQueue, Links, MailTransport, RetryPolicy};
+use portfolio_core::{PortfolioService, PublicPortfolioReader};
 use secrecy::ExposeSecret as _;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{Environment, Settings};
+use crate::directory::UserDirectory;
 use crate::notifier::QueuedAccountNotifier;
 use crate::{dev_secrets, storage, telemetry, worker_loop};
 
@@ -150,8 +153,25 @@ impl Api {
             workers: cpus(),
             shutdown_timeout_secs: settings.shutdown_timeout.as_secs(),
         };
+        let settings_service =
+            SettingsService::new(Arc::clone(&storage.settings), Arc::clone(&clock));
+        let public_cache = Arc::new(http_api::PublicCache::new(settings.public_cache_ttl));
+        let portfolio = PortfolioService::new(
+            Arc::clone(&storage.portfolio),
+            settings_service.clone(),
+            Arc::clone(&clock),
+            public_cache.clone(),
+        );
+        let public_portfolio = PublicPortfolioReader::new(
+            Arc::new(UserDirectory(Arc::clone(&storage.users))),
+            portfolio.clone(),
+        );
         let services = HttpServices {
             identity: Arc::new(identity),
+            portfolio: Arc::new(portfolio),
+            public_portfolio: Arc::new(public_portfolio),
+            public_cache,
+            settings: Arc::new(settings_service),
             health: Arc::new(Health {
                 probes: storage.probes.clone(),
                 started: Instant::now(),

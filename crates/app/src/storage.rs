@@ -5,7 +5,9 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use auth_core::ports::{AccountRepository, SessionRepository, UserRepository};
 use http_api::ReadinessProbe;
+use kernel::settings::SettingsRepository;
 use notify_core::JobQueue;
+use portfolio_core::ports::PortfolioRepository;
 use secrecy::ExposeSecret as _;
 use store_mongo::MongoStore;
 use store_sqlite::SqliteStore;
@@ -17,6 +19,8 @@ pub struct Storage {
     pub users: Arc<dyn UserRepository>,
     pub accounts: Arc<dyn AccountRepository>,
     pub sessions: Arc<dyn SessionRepository>,
+    pub portfolio: Arc<dyn PortfolioRepository>,
+    pub settings: Arc<dyn SettingsRepository>,
     pub queue: Arc<dyn JobQueue>,
     pub probes: Vec<Arc<dyn ReadinessProbe>>,
     /// Where accounts live: `embedded` or `mongodb`.
@@ -55,7 +59,8 @@ impl ReadinessProbe for MongoProbe {
     }
 }
 
-/// Opens the stores: MongoDB for accounts when `MONGODB_URI` is set, else the embedded file;
+/// Opens the stores: MongoDB for accounts, portfolios and settings when `MONGODB_URI` is set,
+/// else the embedded file;
 /// the job queue is the embedded file's durable table.
 ///
 /// # Errors
@@ -77,7 +82,9 @@ pub async fn open(settings: &Settings) -> Result<Storage, String> {
         return Ok(Storage {
             users: shared.clone(),
             accounts: shared.clone(),
-            sessions: shared,
+            sessions: shared.clone(),
+            portfolio: shared.clone(),
+            settings: shared,
             queue,
             probes: vec![Arc::new(MongoProbe(mongo)), queue_probe],
             mode: "mongodb",
@@ -87,7 +94,9 @@ pub async fn open(settings: &Settings) -> Result<Storage, String> {
     Ok(Storage {
         users: shared.clone(),
         accounts: shared.clone(),
-        sessions: shared,
+        sessions: shared.clone(),
+        portfolio: shared.clone(),
+        settings: shared,
         queue,
         probes: vec![
             Arc::new(SqliteProbe {

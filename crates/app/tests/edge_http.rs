@@ -284,8 +284,48 @@ async fn the_openapi_document_covers_every_route_with_errors_and_bearer_auth() {
         ("/api/v1/sessions/{id}", "delete"),
         ("/api/v1/health", "get"),
         ("/api/v1/health/ready", "get"),
+        ("/api/v1/portfolio/profile", "get"),
+        ("/api/v1/portfolio/profile", "patch"),
+        ("/api/v1/portfolio/blog/{id}/publish", "patch"),
+        ("/api/v1/portfolio/skills/reorder", "patch"),
+        ("/api/v1/public/portfolio/{username}", "get"),
+        ("/api/v1/settings/preferences", "get"),
+        ("/api/v1/settings/preferences", "patch"),
+        ("/api/v1/settings/preferences/reset", "post"),
+        ("/api/v1/notifications/preferences", "patch"),
+        ("/api/v1/email/preferences", "get"),
     ];
+    let resources = [
+        "projects",
+        "companies",
+        "skills",
+        "experiences",
+        "education",
+        "certifications",
+        "blog",
+        "testimonials",
+        "contacts",
+    ];
+    let generated = resources.iter().flat_map(|r| {
+        [
+            (format!("/api/v1/portfolio/{r}"), "get"),
+            (format!("/api/v1/portfolio/{r}"), "post"),
+            (format!("/api/v1/portfolio/{r}/{{id}}"), "get"),
+            (format!("/api/v1/portfolio/{r}/{{id}}"), "patch"),
+            (format!("/api/v1/portfolio/{r}/{{id}}"), "delete"),
+            (format!("/api/v1/public/portfolio/{{username}}/{r}"), "get"),
+        ]
+    });
+    let routes = routes
+        .into_iter()
+        .map(|(p, m)| (p.to_owned(), m))
+        .chain(generated);
+    assert_eq!(
+        doc["components"]["schemas"]["ProjectCreate"]["required"],
+        serde_json::json!(["title"])
+    );
     for (path, method) in routes {
+        let path = path.as_str();
         let operation = &doc["paths"][path][method];
         assert!(operation.is_object(), "{method} {path} is undocumented");
         assert!(

@@ -7,6 +7,7 @@
 pub mod error;
 pub mod model;
 pub mod ports;
+pub mod preferences;
 mod service;
 mod session_cache;
 mod values;

@@ -2,10 +2,7 @@
 
 use chrono::{DateTime, Utc};
 
-kernel::typed_id!(
-    /// Identifies a user (the `users` collection).
-    UserId
-);
+pub use kernel::UserId;
 kernel::typed_id!(
     /// Identifies an account, the credentials of a user (the `accounts` collection).
     AccountId

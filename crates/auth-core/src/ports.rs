@@ -24,6 +24,12 @@ pub trait UserRepository: Send + Sync {
     /// [`StoreError::Backend`] only.
     async fn username_taken(&self, username: &str) -> Result<bool, StoreError>;
 
+    /// The user with exactly this (lower-case) username.
+    ///
+    /// # Errors
+    /// [`StoreError::Backend`] only.
+    async fn find_user_by_username(&self, username: &str) -> Result<Option<User>, StoreError>;
+
     /// Applies `changes`, sets `updatedAt`, and returns the updated user (`None`: no such user).
     ///
     /// # Errors

@@ -1,12 +1,14 @@
 //! `ValidJson<T>`: the only way a JSON body enters a handler. It insists on a JSON content
 //! type, reports type errors with the field they occurred at, refuses unknown fields (DTOs deny
-//! them), and runs garde validation, naming every bad field.
+//! them), and runs garde validation, naming every bad field. `RecordJson` is its counterpart
+//! for schema-described records, whose checking belongs to the core's schema.
 
 use std::future::Future;
 use std::pin::Pin;
 
 use actix_web::http::StatusCode;
 use actix_web::{FromRequest, HttpRequest, dev::Payload, web};
+use kernel::record::Input;
 use serde::de::DeserializeOwned;
 
 use crate::problem::{ApiError, FieldError};
@@ -124,20 +126,78 @@ impl<T: DeserializeOwned + garde::Validate<Context = ()> + 'static> FromRequest 
     type Future = Pin<Box<dyn Future<Output = Result<Self, Self::Error>>>>;
 
     fn from_request(request: &HttpRequest, payload: &mut Payload) -> Self::Future {
-        let json = is_json(request);
-        let bytes = web::Bytes::from_request(request, payload);
-        Box::pin(async move {
-            let bytes = bytes.await?;
-            if !json {
-                return Err(ApiError::new(
-                    StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                    "UNSUPPORTED_MEDIA_TYPE",
-                    "Content-Type must be application/json",
-                )
-                .into());
-            }
-            Ok(Self(parse(&bytes)?))
-        })
+        let bytes = json_bytes(request, payload);
+        Box::pin(async move { Ok(Self(parse(&bytes.await?)?)) })
+    }
+}
+
+/// The body of a JSON request, refused with 415 when it is declared as anything else.
+fn json_bytes(
+    request: &HttpRequest,
+    payload: &mut Payload,
+) -> impl Future<Output = Result<web::Bytes, actix_web::Error>> + 'static {
+    let json = is_json(request);
+    let bytes = web::Bytes::from_request(request, payload);
+    async move {
+        let bytes = bytes.await?;
+        if !json {
+            return Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "UNSUPPORTED_MEDIA_TYPE",
+                "Content-Type must be application/json",
+            )
+            .into());
+        }
+        Ok(bytes)
+    }
+}
+
+/// A JSON object body for a schema-described record (portfolio items, settings), read as
+/// untyped field values for the core's schema to check.
+pub struct RecordJson(pub Vec<(String, Input)>);
+
+fn input(value: serde_json::Value) -> Input {
+    use serde_json::Value as Json;
+    match value {
+        Json::Null => Input::Null,
+        Json::Bool(flag) => Input::Bool(flag),
+        Json::Number(number) => number.as_i64().map_or_else(
+            || Input::Float(number.as_f64().unwrap_or(f64::NAN)),
+            Input::Int,
+        ),
+        Json::String(text) => Input::Text(text),
+        Json::Array(items) => Input::List(items.into_iter().map(input).collect()),
+        Json::Object(_) => Input::Object,
+    }
+}
+
+/// # Errors
+/// 400 `INVALID_JSON` unless `bytes` is one JSON object.
+pub fn parse_record(bytes: &[u8]) -> Result<Vec<(String, Input)>, ApiError> {
+    match serde_json::from_slice::<serde_json::Value>(bytes) {
+        Ok(serde_json::Value::Object(object)) => {
+            Ok(object.into_iter().map(|(k, v)| (k, input(v))).collect())
+        }
+        Ok(_) => Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "INVALID_JSON",
+            "Request body must be a JSON object",
+        )),
+        Err(error) => Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "INVALID_JSON",
+            format!("Malformed JSON: {error}"),
+        )),
+    }
+}
+
+impl FromRequest for RecordJson {
+    type Error = actix_web::Error;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, Self::Error>>>>;
+
+    fn from_request(request: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let bytes = json_bytes(request, payload);
+        Box::pin(async move { Ok(Self(parse_record(&bytes.await?)?)) })
     }
 }
 

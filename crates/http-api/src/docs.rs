@@ -4,7 +4,9 @@ use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::openapi::{ContentBuilder, OpenApi as OpenApiDoc, RefOr, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
 
+use crate::docs_generated::GeneratedRoutes;
 use crate::dto;
+use crate::envelope::PageMeta;
 use crate::problem::{FieldError, Problem};
 use crate::routes::{auth, health, sessions, users};
 
@@ -18,12 +20,15 @@ use crate::routes::{auth, health, sessions, users};
         sessions::list, sessions::revoke, sessions::revoke_others,
         health::live, health::ready,
     ),
-    components(schemas(Problem, FieldError, dto::UserDto, dto::AuthData, dto::SessionDto)),
-    modifiers(&BearerScheme, &CommonErrors),
+    components(schemas(Problem, FieldError, PageMeta, dto::UserDto, dto::AuthData, dto::SessionDto)),
+    modifiers(&BearerScheme, &GeneratedRoutes, &CommonErrors),
     tags(
         (name = "auth", description = "Registration, sign-in, tokens, password and email flows"),
         (name = "users", description = "The caller's profile"),
         (name = "sessions", description = "The caller's device sessions"),
+        (name = "portfolio", description = "The caller's portfolio: nine collections and the profile"),
+        (name = "public", description = "Public portfolios, no authentication"),
+        (name = "preferences", description = "App, notification and email preferences"),
         (name = "health", description = "Liveness and readiness"),
     )
 )]

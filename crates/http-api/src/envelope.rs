@@ -47,3 +47,48 @@ fn respond<T: Serialize>(status: StatusCode, message: &str, data: T) -> HttpResp
         data,
     })
 }
+
+/// Pagination facts of a list answer.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PageMeta {
+    pub page: u32,
+    pub limit: u32,
+    pub total: u64,
+    pub total_pages: u64,
+    pub has_next_page: bool,
+    pub has_prev_page: bool,
+}
+
+impl<T> From<&kernel::Page<T>> for PageMeta {
+    fn from(page: &kernel::Page<T>) -> Self {
+        let total_pages = page.total_pages();
+        Self {
+            page: page.request.page,
+            limit: page.request.limit,
+            total: page.total,
+            total_pages,
+            has_next_page: u64::from(page.request.page) < total_pages,
+            has_prev_page: page.request.page > 1,
+        }
+    }
+}
+
+/// A successful list answer: the envelope plus `meta`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Paginated<T> {
+    #[schema(example = true)]
+    pub success: bool,
+    pub message: String,
+    pub data: T,
+    pub meta: PageMeta,
+}
+
+pub fn paginated<T: Serialize>(message: &str, data: T, meta: PageMeta) -> HttpResponse {
+    HttpResponse::Ok().json(Paginated {
+        success: true,
+        message: message.to_owned(),
+        data,
+        meta,
+    })
+}

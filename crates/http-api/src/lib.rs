@@ -7,11 +7,15 @@ mod auth;
 mod body;
 mod client;
 mod docs;
+mod docs_generated;
 mod dto;
 mod edge;
 mod envelope;
 mod problem;
+mod public_cache;
+mod query;
 mod rate_limit;
+mod records;
 mod routes;
 mod security;
 
@@ -22,12 +26,17 @@ use actix_web::dev::Server;
 use actix_web::middleware::from_fn;
 use actix_web::{App, HttpResponse, HttpServer, web};
 use auth_core::IdentityService;
+use auth_core::preferences::APP_PREFERENCES;
+use kernel::settings::{SettingsKind, SettingsService};
+use notify_core::preferences::{EMAIL_PREFERENCES, NOTIFICATION_PREFERENCES};
+use portfolio_core::{PortfolioService, PublicPortfolioReader};
 use utoipa::OpenApi as _;
 use utoipa_swagger_ui::SwaggerUi;
 
 pub use client::ClientIpPolicy;
 pub use docs::ApiDoc;
 pub use problem::{ApiError, FieldError};
+pub use public_cache::PublicCache;
 pub use rate_limit::{InMemoryRateLimiter, RateDecision, RateLimiter, RateLimits};
 pub use routes::health::{Health, ReadinessProbe};
 pub use security::CorsPolicy;
@@ -49,15 +58,38 @@ pub struct HttpConfig {
 #[derive(Clone)]
 pub struct HttpServices {
     pub identity: Arc<IdentityService>,
+    pub portfolio: Arc<PortfolioService>,
+    pub public_portfolio: Arc<PublicPortfolioReader>,
+    pub public_cache: Arc<PublicCache>,
+    pub settings: Arc<SettingsService>,
     pub health: Arc<Health>,
 }
 
+/// The preference sets and where each is served.
+const PREFERENCE_ROUTES: [(&str, &SettingsKind); 3] = [
+    ("/settings/preferences", &APP_PREFERENCES),
+    ("/notifications/preferences", &NOTIFICATION_PREFERENCES),
+    ("/email/preferences", &EMAIL_PREFERENCES),
+];
+
 /// The route table: every route of the API in one place.
 fn routes(config: &mut web::ServiceConfig) {
-    use routes::{auth, health, sessions, users};
+    use routes::{auth, health, portfolio, public, sessions, settings, users};
     let resource = |path: &str| {
         web::resource(path.to_owned()).default_service(web::to(edge::method_not_allowed))
     };
+    let mut preferences = web::scope("");
+    for (path, kind) in PREFERENCE_ROUTES {
+        preferences = preferences.service(
+            resource(path)
+                .route(web::get().to(move |s, c| settings::get(kind, s, c)))
+                .route(web::patch().to(move |s, c, b| settings::update(kind, s, c, b))),
+        );
+    }
+    preferences = preferences.service(
+        resource("/settings/preferences/reset")
+            .route(web::post().to(|s, c| settings::reset(&APP_PREFERENCES, s, c))),
+    );
     // Before the /api/v1 scope: a scope that matches a prefix keeps every path under it.
     config.service(
         SwaggerUi::new("/api/v1/docs/{_:.*}").url("/api/v1/docs/openapi.json", ApiDoc::openapi()),
@@ -84,9 +116,41 @@ fn routes(config: &mut web::ServiceConfig) {
                     .route(web::delete().to(sessions::revoke_others)),
             )
             .service(resource("/sessions/{id}").route(web::delete().to(sessions::revoke)))
+            .service(
+                resource("/portfolio/profile")
+                    .route(web::get().to(portfolio::profile))
+                    .route(web::patch().to(portfolio::update_profile)),
+            )
+            .service(
+                resource("/portfolio/{resource}")
+                    .route(web::get().to(portfolio::list))
+                    .route(web::post().to(portfolio::create)),
+            )
+            .service(
+                resource("/portfolio/{resource}/reorder")
+                    .route(web::patch().to(portfolio::reorder)),
+            )
+            .service(
+                resource("/portfolio/{resource}/{id}")
+                    .route(web::get().to(portfolio::get))
+                    .route(web::patch().to(portfolio::update))
+                    .route(web::delete().to(portfolio::delete)),
+            )
+            .service(
+                resource("/portfolio/{resource}/{id}/publish")
+                    .route(web::patch().to(portfolio::publish)),
+            )
+            .service(
+                resource("/public/portfolio/{username}").route(web::get().to(public::portfolio)),
+            )
+            .service(
+                resource("/public/portfolio/{username}/{section}")
+                    .route(web::get().to(public::section)),
+            )
             .service(resource("/health").route(web::get().to(health::live)))
             .service(resource("/health/ready").route(web::get().to(health::ready)))
-            .service(resource("/docs").route(web::get().to(docs_redirect))),
+            .service(resource("/docs").route(web::get().to(docs_redirect)))
+            .service(preferences),
     );
 }
 
@@ -112,6 +176,10 @@ pub fn serve(
         App::new()
             .app_data(web::Data::from(Arc::clone(&services.identity)))
             .app_data(web::Data::from(Arc::clone(&services.health)))
+            .app_data(web::Data::from(Arc::clone(&services.portfolio)))
+            .app_data(web::Data::from(Arc::clone(&services.public_portfolio)))
+            .app_data(web::Data::from(Arc::clone(&services.public_cache)))
+            .app_data(web::Data::from(Arc::clone(&services.settings)))
             .app_data(web::Data::new(config.client_ip.clone()))
             .app_data(web::Data::new(config.rate_limits.clone()))
             .app_data(web::PayloadConfig::new(config.json_body_limit))

@@ -218,3 +218,49 @@ impl From<AuthError> for ApiError {
         }
     }
 }
+
+impl From<kernel::record::FieldError> for FieldError {
+    fn from(error: kernel::record::FieldError) -> Self {
+        Self {
+            field: error.field,
+            code: error.code.to_owned(),
+            message: error.message,
+        }
+    }
+}
+
+fn store_failure(error: &dyn std::error::Error) -> ApiError {
+    tracing::error!(error = %error, "storage operation failed");
+    ApiError::internal()
+}
+
+impl From<portfolio_core::PortfolioError> for ApiError {
+    fn from(error: portfolio_core::PortfolioError) -> Self {
+        use portfolio_core::PortfolioError as E;
+        match error {
+            E::Invalid(errors) => Self::validation(errors.into_iter().map(Into::into).collect()),
+            E::NotFound => Self::new(StatusCode::NOT_FOUND, "NOT_FOUND", "Resource not found"),
+            E::ReorderMismatch => Self::field(
+                "ids",
+                "mismatch",
+                "must list every one of your items exactly once",
+            ),
+            E::SlugTaken => Self::new(
+                StatusCode::CONFLICT,
+                "SLUG_TAKEN",
+                "You already have a post with this slug",
+            ),
+            E::Store(error) => store_failure(&error),
+        }
+    }
+}
+
+impl From<kernel::settings::SettingsError> for ApiError {
+    fn from(error: kernel::settings::SettingsError) -> Self {
+        use kernel::settings::SettingsError as E;
+        match error {
+            E::Invalid(errors) => Self::validation(errors.into_iter().map(Into::into).collect()),
+            E::Store(error) => store_failure(&error),
+        }
+    }
+}

@@ -1,14 +1,22 @@
-//! Shared kernel: the few value types every core speaks (ids, time, pages, store errors).
+//! Shared kernel: the few value types every core speaks (ids, time, pages, store errors) and
+//! the schema-described records and per-user settings documents that several cores build on.
 
 mod clock;
 mod id;
 mod page;
+pub mod record;
+pub mod settings;
 mod store;
 
 pub use clock::{Clock, SystemClock};
 pub use id::{ObjectIdGenerator, ParseIdError};
 pub use page::{Page, PageRequest};
 pub use store::StoreError;
+
+typed_id!(
+    /// Identifies a user (the `users` collection); everything a user owns is keyed by it.
+    UserId
+);
 
 /// Defines a typed id over a 24-hex-digit ObjectId-shaped string, so that ids are
 /// interchangeable with MongoDB `_id`s and one kind of id cannot be passed for another.

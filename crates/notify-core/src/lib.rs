@@ -6,6 +6,7 @@
 pub mod email;
 pub mod jobs;
 mod outbox;
+pub mod preferences;
 mod worker;
 
 pub use email::{EmailJob, Links, OutgoingEmail, render};

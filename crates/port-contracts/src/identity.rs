@@ -98,6 +98,14 @@ pub async fn users(repo: &dyn UserRepository) {
     );
     assert!(repo.username_taken("ada").await.unwrap());
     assert!(!repo.username_taken("grace").await.unwrap());
+    assert_eq!(
+        repo.find_user_by_username("ada")
+            .await
+            .unwrap()
+            .map(|u| u.id),
+        Some(ada.id.clone())
+    );
+    assert_eq!(repo.find_user_by_username("grace").await.unwrap(), None);
 
     let later = now + TimeDelta::seconds(5);
     let changes = ProfileChanges {

@@ -10,6 +10,7 @@
 
 pub mod identity;
 pub mod jobs;
+pub mod portfolio;
 
 use chrono::{DateTime, SubsecRound, Utc};
 

@@ -57,6 +57,15 @@ impl UserRepository for MemoryIdentityStore {
         Ok(self.lock().users.values().any(|u| u.username == username))
     }
 
+    async fn find_user_by_username(&self, username: &str) -> Result<Option<User>, StoreError> {
+        Ok(self
+            .lock()
+            .users
+            .values()
+            .find(|u| u.username == username)
+            .cloned())
+    }
+
     async fn update_profile(
         &self,
         id: &UserId,

@@ -3,6 +3,8 @@
 
 mod identity;
 mod jobs;
+mod portfolio;
 
 pub use identity::MemoryIdentityStore;
 pub use jobs::MemoryJobQueue;
+pub use portfolio::MemoryPortfolioStore;

@@ -17,7 +17,7 @@ use crate::{MongoStore, translate};
 /// Equality on an ObjectId field other than `_id`, written as a one-element `$in`: the same
 /// match and index use on MongoDB, and the form nx-27017 (the test stand-in) evaluates
 /// correctly alongside other conditions (docs/mongodb-stand-in.md).
-fn same_id(id: &str) -> Result<Document, StoreError> {
+pub(crate) fn same_id(id: &str) -> Result<Document, StoreError> {
     Ok(doc! { "$in": [oid(id)?] })
 }
 
@@ -71,6 +71,15 @@ impl UserRepository for MongoStore {
             .await
             .map_err(translate)?;
         Ok(found.is_some())
+    }
+
+    async fn find_user_by_username(&self, username: &str) -> Result<Option<User>, StoreError> {
+        let found = self
+            .users()
+            .find_one(doc! { "username": username })
+            .await
+            .map_err(translate)?;
+        found.map(UserDoc::into_domain).transpose()
     }
 
     async fn update_profile(
@@ -405,6 +414,18 @@ mod tests {
     async fn mongo_store_passes_the_account_contract() {
         let (_server, store) = store().await;
         port_contracts::identity::accounts(&store).await;
+    }
+
+    #[tokio::test]
+    async fn mongo_store_passes_the_portfolio_item_contract() {
+        let (_server, store) = store().await;
+        port_contracts::portfolio::portfolio_items(&store).await;
+    }
+
+    #[tokio::test]
+    async fn mongo_store_passes_the_settings_contract() {
+        let (_server, store) = store().await;
+        port_contracts::portfolio::settings(&store).await;
     }
 
     #[tokio::test]

@@ -1,12 +1,15 @@
-//! MongoDB adapters of the identity storage ports. Collection and field names follow the
-//! NestJS version's schemas (`users`, `accounts`, `sessions`; camelCase; ObjectId `_id`), so an
-//! existing database can be used as it is. Indexes are created idempotently at connect.
+//! MongoDB adapters of the identity, portfolio and settings storage ports. Collection and
+//! field names follow the NestJS version's schemas (`users`, `accounts`, `sessions`,
+//! `projects`, …, `portfolioprofiles`; camelCase; ObjectId `_id`), so an existing database can
+//! be used as it is. Indexes are created idempotently at connect.
 
 mod documents;
 mod identity;
+mod portfolio;
 
 use kernel::StoreError;
-use mongodb::bson::doc;
+use kernel::settings::SettingsKind;
+use mongodb::bson::{Document, doc};
 use mongodb::options::IndexOptions;
 use mongodb::{Client, Collection, Database, IndexModel};
 
@@ -64,17 +67,6 @@ impl MongoStore {
     }
 
     async fn ensure_indexes(&self) -> Result<(), StoreError> {
-        let index = |keys, name: &str, unique: bool| {
-            IndexModel::builder()
-                .keys(keys)
-                .options(
-                    IndexOptions::builder()
-                        .name(name.to_owned())
-                        .unique(unique.then_some(true))
-                        .build(),
-                )
-                .build()
-        };
         self.users()
             .create_indexes([
                 index(doc! { "username": 1 }, USERNAME_INDEX, true),
@@ -119,8 +111,28 @@ impl MongoStore {
             ])
             .await
             .map_err(StoreError::backend)?;
-        Ok(())
+        self.ensure_portfolio_indexes(&SETTINGS_KINDS).await
     }
+}
+
+/// Every kind of settings document, each in its own collection.
+const SETTINGS_KINDS: [&SettingsKind; 4] = [
+    &portfolio_core::resources::PROFILE,
+    &auth_core::preferences::APP_PREFERENCES,
+    &notify_core::preferences::NOTIFICATION_PREFERENCES,
+    &notify_core::preferences::EMAIL_PREFERENCES,
+];
+
+pub(crate) fn index(keys: Document, name: &str, unique: bool) -> IndexModel {
+    IndexModel::builder()
+        .keys(keys)
+        .options(
+            IndexOptions::builder()
+                .name(name.to_owned())
+                .unique(unique.then_some(true))
+                .build(),
+        )
+        .build()
 }
 
 pub(crate) const USERNAME_INDEX: &str = "users_username_unique";
@@ -137,6 +149,9 @@ pub(crate) fn translate(error: mongodb::error::Error) -> StoreError {
         }
         if write.message.contains(EMAIL_INDEX) || write.message.contains("email") {
             return StoreError::Duplicate { key: "email" };
+        }
+        if write.message.contains("slug") {
+            return StoreError::Duplicate { key: "slug" };
         }
     }
     StoreError::backend(error)

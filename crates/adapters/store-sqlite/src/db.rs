@@ -8,7 +8,8 @@ use kernel::StoreError;
 use rusqlite::{Connection, ErrorCode};
 
 /// The schema, one entry per version; a database is migrated forward at open.
-const MIGRATIONS: &[&str] = &[r"
+const MIGRATIONS: &[&str] = &[
+    r"
 CREATE TABLE users (
     id TEXT PRIMARY KEY,
     username TEXT NOT NULL UNIQUE,
@@ -67,7 +68,31 @@ CREATE TABLE jobs (
     finished_at INTEGER
 );
 CREATE INDEX jobs_due ON jobs (queue, state, run_at);
-"];
+",
+    r"
+CREATE TABLE portfolio_items (
+    id TEXT PRIMARY KEY,
+    resource TEXT NOT NULL,
+    owner TEXT NOT NULL,
+    fields TEXT NOT NULL,
+    slug TEXT,
+    position INTEGER NOT NULL,
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL,
+    deleted_at INTEGER
+);
+CREATE INDEX portfolio_items_owner ON portfolio_items (owner, resource, deleted_at);
+CREATE UNIQUE INDEX portfolio_items_slug ON portfolio_items (resource, owner, slug) WHERE slug IS NOT NULL;
+CREATE TABLE settings (
+    kind TEXT NOT NULL,
+    owner TEXT NOT NULL,
+    fields TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL,
+    PRIMARY KEY (kind, owner)
+);
+",
+];
 
 #[derive(Clone)]
 pub struct SqliteStore {
@@ -141,6 +166,9 @@ fn translate(error: rusqlite::Error) -> StoreError {
         }
         if message.contains("accounts.email") {
             return StoreError::Duplicate { key: "email" };
+        }
+        if message.contains("portfolio_items.slug") {
+            return StoreError::Duplicate { key: "slug" };
         }
     }
     StoreError::backend(error)

@@ -127,6 +127,19 @@ impl UserRepository for SqliteStore {
         .await
     }
 
+    async fn find_user_by_username(&self, username: &str) -> Result<Option<User>, StoreError> {
+        let username = username.to_owned();
+        self.call(move |c| {
+            c.query_row(
+                &format!("SELECT {USER_COLUMNS} FROM users WHERE username = ?1"),
+                [username],
+                user_from,
+            )
+            .optional()
+        })
+        .await
+    }
+
     async fn update_profile(
         &self,
         id: &UserId,

@@ -3,5 +3,8 @@
 
 pub mod auth;
 pub mod health;
+pub mod portfolio;
+pub mod public;
 pub mod sessions;
+pub mod settings;
 pub mod users;

@@ -3,22 +3,28 @@
 use actix_web::{HttpResponse, web};
 use auth_core::IdentityService;
 
+use portfolio_core::ports::ContentListener as _;
+
 use crate::auth::Authenticated;
 use crate::body::ValidJson;
 use crate::dto::{UpdateProfileRequest, UserDto};
 use crate::envelope::{self, Envelope};
 use crate::problem::{ApiError, Problem};
+use crate::public_cache::PublicCache;
 
 /// Update the caller's profile fields.
 #[utoipa::path(patch, path = "/api/v1/users/profile", tag = "users", security(("bearer" = [])), request_body = UpdateProfileRequest,
     responses((status = 200, description = "Updated user", body = Envelope<UserDto>), (status = 401, body = Problem)))]
 pub async fn update_profile(
     identity: web::Data<IdentityService>,
+    public_cache: web::Data<PublicCache>,
     caller: Authenticated,
     ValidJson(body): ValidJson<UpdateProfileRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let user = identity
         .update_profile(&caller.0, &body.into_domain())
         .await?;
+    // Names and avatar appear on the public portfolio.
+    public_cache.content_changed(&caller.0.user_id);
     Ok(envelope::ok("Profile updated", UserDto::from(user)))
 }

@@ -1,0 +1,223 @@
+//! `/api/v1/portfolio/*`: every resource through the same handlers; the core decides what
+//! each resource allows. Documented in `docs.rs` from the resource declarations.
+
+use std::collections::HashMap;
+
+use actix_web::{HttpResponse, web};
+use portfolio_core::PortfolioService;
+use portfolio_core::model::ResourceSpec;
+use portfolio_core::resources::{PROFILE, resource};
+use serde::Deserialize;
+
+use crate::auth::Authenticated;
+use crate::body::{RecordJson, ValidJson};
+use crate::envelope::{self, PageMeta};
+use crate::problem::ApiError;
+use crate::query::ListParams;
+use crate::records::{Audience, ItemBody, ItemsBody, SettingsBody};
+
+type Portfolio = web::Data<PortfolioService>;
+
+fn spec(name: &str) -> Result<&'static ResourceSpec, ApiError> {
+    resource(name).ok_or_else(|| ApiError::for_status(actix_web::http::StatusCode::NOT_FOUND))
+}
+
+/// `{ "ids": [...] }`: the caller's full order.
+#[derive(Debug, Deserialize, garde::Validate)]
+#[serde(deny_unknown_fields)]
+pub struct ReorderRequest {
+    #[garde(length(max = 1000))]
+    pub ids: Vec<String>,
+}
+
+/// `{ "published": bool }`.
+#[derive(Debug, Deserialize, garde::Validate)]
+#[serde(deny_unknown_fields)]
+pub struct PublishRequest {
+    #[garde(skip)]
+    pub published: bool,
+}
+
+/// A group of `?grouped=true`.
+#[derive(serde::Serialize)]
+struct Group<'a> {
+    category: &'a str,
+    items: ItemsBody<'a>,
+}
+
+pub async fn list(
+    portfolio: Portfolio,
+    caller: Authenticated,
+    name: web::Path<String>,
+    query: web::Query<HashMap<String, String>>,
+) -> Result<HttpResponse, ApiError> {
+    let spec = spec(&name)?;
+    let params = ListParams::parse(&query)?;
+    if params.grouped && spec.features.group_by.is_some() {
+        let all = portfolio_core::ports::ListQuery {
+            page: None,
+            only_true: None,
+        };
+        let groups = portfolio.grouped(spec, &caller.0.user_id, all).await?;
+        let body: Vec<Group<'_>> = groups
+            .iter()
+            .map(|(category, views)| Group {
+                category,
+                items: ItemsBody {
+                    views,
+                    audience: Audience::Owner,
+                },
+            })
+            .collect();
+        return Ok(envelope::ok("Items retrieved", body));
+    }
+    let page = portfolio.list(spec, &caller.0.user_id, params.page).await?;
+    let meta = PageMeta::from(&page);
+    Ok(envelope::paginated(
+        "Items retrieved",
+        ItemsBody {
+            views: &page.items,
+            audience: Audience::Owner,
+        },
+        meta,
+    ))
+}
+
+pub async fn get(
+    portfolio: Portfolio,
+    caller: Authenticated,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let (name, id) = path.into_inner();
+    let view = portfolio.get(spec(&name)?, &caller.0.user_id, &id).await?;
+    Ok(envelope::ok(
+        "Item retrieved",
+        ItemBody {
+            view: &view,
+            audience: Audience::Owner,
+        },
+    ))
+}
+
+pub async fn create(
+    portfolio: Portfolio,
+    caller: Authenticated,
+    name: web::Path<String>,
+    RecordJson(body): RecordJson,
+) -> Result<HttpResponse, ApiError> {
+    let spec = spec(&name)?;
+    let view = portfolio.create(spec, &caller.0.user_id, body).await?;
+    Ok(envelope::created(
+        &format!("{} created", spec.label),
+        ItemBody {
+            view: &view,
+            audience: Audience::Owner,
+        },
+    ))
+}
+
+pub async fn update(
+    portfolio: Portfolio,
+    caller: Authenticated,
+    path: web::Path<(String, String)>,
+    RecordJson(body): RecordJson,
+) -> Result<HttpResponse, ApiError> {
+    let (name, id) = path.into_inner();
+    let spec = spec(&name)?;
+    let view = portfolio.update(spec, &caller.0.user_id, &id, body).await?;
+    Ok(envelope::ok(
+        &format!("{} updated", spec.label),
+        ItemBody {
+            view: &view,
+            audience: Audience::Owner,
+        },
+    ))
+}
+
+pub async fn delete(
+    portfolio: Portfolio,
+    caller: Authenticated,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let (name, id) = path.into_inner();
+    let spec = spec(&name)?;
+    portfolio.delete(spec, &caller.0.user_id, &id).await?;
+    Ok(envelope::done(&format!("{} deleted", spec.label)))
+}
+
+pub async fn reorder(
+    portfolio: Portfolio,
+    caller: Authenticated,
+    name: web::Path<String>,
+    ValidJson(body): ValidJson<ReorderRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let spec = spec(&name)?;
+    let views = portfolio
+        .reorder(spec, &caller.0.user_id, &body.ids)
+        .await?;
+    Ok(envelope::ok(
+        "Order saved",
+        ItemsBody {
+            views: &views,
+            audience: Audience::Owner,
+        },
+    ))
+}
+
+pub async fn publish(
+    portfolio: Portfolio,
+    caller: Authenticated,
+    path: web::Path<(String, String)>,
+    ValidJson(body): ValidJson<PublishRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let (name, id) = path.into_inner();
+    let spec = spec(&name)?;
+    let view = portfolio
+        .publish(spec, &caller.0.user_id, &id, body.published)
+        .await?;
+    let message = if body.published {
+        "Post published"
+    } else {
+        "Post unpublished"
+    };
+    Ok(envelope::ok(
+        message,
+        ItemBody {
+            view: &view,
+            audience: Audience::Owner,
+        },
+    ))
+}
+
+pub async fn profile(
+    portfolio: Portfolio,
+    caller: Authenticated,
+) -> Result<HttpResponse, ApiError> {
+    let document = portfolio.profile(&caller.0.user_id).await?;
+    Ok(envelope::ok(
+        "Portfolio profile retrieved",
+        SettingsBody {
+            schema: &PROFILE.schema,
+            fields: &document.fields,
+            document: Some(&document),
+            audience: Audience::Owner,
+        },
+    ))
+}
+
+pub async fn update_profile(
+    portfolio: Portfolio,
+    caller: Authenticated,
+    RecordJson(body): RecordJson,
+) -> Result<HttpResponse, ApiError> {
+    let document = portfolio.update_profile(&caller.0.user_id, body).await?;
+    Ok(envelope::ok(
+        "Portfolio profile updated",
+        SettingsBody {
+            schema: &PROFILE.schema,
+            fields: &document.fields,
+            document: Some(&document),
+            audience: Audience::Owner,
+        },
+    ))
+}

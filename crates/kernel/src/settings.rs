@@ -1,0 +1,152 @@
+//! Per-user settings documents (preference sets, the portfolio profile): one record of each
+//! kind per user, created with the schema's defaults on first read.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+use crate::record::{FieldError, Input, Record, Schema};
+use crate::{Clock, StoreError, UserId};
+
+/// One kind of settings document.
+#[derive(Debug)]
+pub struct SettingsKind {
+    /// A stable name (also the SQLite discriminator).
+    pub name: &'static str,
+    /// The MongoDB collection.
+    pub collection: &'static str,
+    pub schema: Schema,
+}
+
+/// A user's document of one kind.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SettingsDocument {
+    pub fields: Record,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// Storage of settings documents, keyed by kind and owner.
+#[async_trait]
+pub trait SettingsRepository: Send + Sync {
+    /// # Errors
+    /// [`StoreError::Backend`] only.
+    async fn load_settings(
+        &self,
+        kind: &'static SettingsKind,
+        owner: &UserId,
+    ) -> Result<Option<SettingsDocument>, StoreError>;
+
+    /// Inserts or replaces the owner's document of `kind` (keeping the stored `created_at`
+    /// when one exists).
+    ///
+    /// # Errors
+    /// [`StoreError::Backend`] only.
+    async fn save_settings(
+        &self,
+        kind: &'static SettingsKind,
+        owner: &UserId,
+        document: &SettingsDocument,
+    ) -> Result<(), StoreError>;
+
+    /// Removes the documents of `owner` of each of `kinds`.
+    ///
+    /// # Errors
+    /// [`StoreError::Backend`] only.
+    async fn delete_settings_of(
+        &self,
+        owner: &UserId,
+        kinds: &[&'static SettingsKind],
+    ) -> Result<(), StoreError>;
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SettingsError {
+    #[error("invalid settings")]
+    Invalid(Vec<FieldError>),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Reads, changes and resets settings documents of any kind.
+#[derive(Clone)]
+pub struct SettingsService {
+    repository: Arc<dyn SettingsRepository>,
+    clock: Arc<dyn Clock>,
+}
+
+impl SettingsService {
+    pub fn new(repository: Arc<dyn SettingsRepository>, clock: Arc<dyn Clock>) -> Self {
+        Self { repository, clock }
+    }
+
+    /// The owner's document, stored with the defaults first when there is none. Fields added
+    /// to the schema after the document was stored read as their defaults.
+    ///
+    /// # Errors
+    /// [`SettingsError::Store`] when storage fails.
+    pub async fn get(
+        &self,
+        kind: &'static SettingsKind,
+        owner: &UserId,
+    ) -> Result<SettingsDocument, SettingsError> {
+        if let Some(mut stored) = self.repository.load_settings(kind, owner).await? {
+            let mut fields = kind.schema.defaults();
+            fields.merge(stored.fields);
+            stored.fields = fields;
+            return Ok(stored);
+        }
+        self.store(kind, owner, kind.schema.defaults()).await
+    }
+
+    /// Validates `input` against the kind's schema and applies it.
+    ///
+    /// # Errors
+    /// [`SettingsError::Invalid`] naming every bad field; nothing is stored then.
+    pub async fn update(
+        &self,
+        kind: &'static SettingsKind,
+        owner: &UserId,
+        input: Vec<(String, Input)>,
+    ) -> Result<SettingsDocument, SettingsError> {
+        let changes = kind.schema.patch(input).map_err(SettingsError::Invalid)?;
+        let mut fields = self.get(kind, owner).await?.fields;
+        fields.merge(changes);
+        self.store(kind, owner, fields).await
+    }
+
+    /// Puts the owner's document back to the defaults.
+    ///
+    /// # Errors
+    /// [`SettingsError::Store`] when storage fails.
+    pub async fn reset(
+        &self,
+        kind: &'static SettingsKind,
+        owner: &UserId,
+    ) -> Result<SettingsDocument, SettingsError> {
+        self.store(kind, owner, kind.schema.defaults()).await
+    }
+
+    async fn store(
+        &self,
+        kind: &'static SettingsKind,
+        owner: &UserId,
+        fields: Record,
+    ) -> Result<SettingsDocument, SettingsError> {
+        let now = self.clock.now();
+        let created_at = match self.repository.load_settings(kind, owner).await? {
+            Some(stored) => stored.created_at,
+            None => now,
+        };
+        let document = SettingsDocument {
+            fields,
+            created_at,
+            updated_at: now,
+        };
+        self.repository
+            .save_settings(kind, owner, &document)
+            .await?;
+        Ok(document)
+    }
+}
