@@ -5,6 +5,7 @@ pub mod config;
 mod dev_secrets;
 mod directory;
 mod notifier;
+mod owned_data;
 mod process;
 mod storage;
 mod telemetry;

@@ -12,7 +12,11 @@ pub struct QueuedAccountNotifier {
 impl AccountNotifier for QueuedAccountNotifier {
     async fn notify(&self, email: AccountEmail) -> Result<(), NotifyError> {
         let job = match email {
-            AccountEmail::Welcome { to, name } => EmailJob::Welcome { to, name },
+            AccountEmail::Welcome { to, name, user_id } => EmailJob::Welcome {
+                to,
+                name,
+                user_id: Some(user_id.to_string()),
+            },
             AccountEmail::VerifyEmail { to, name, token } => {
                 EmailJob::VerifyEmail { to, name, token }
             }
@@ -20,6 +24,10 @@ impl AccountNotifier for QueuedAccountNotifier {
                 EmailJob::PasswordReset { to, name, token }
             }
             AccountEmail::PasswordChanged { to, name } => EmailJob::PasswordChanged { to, name },
+            AccountEmail::AccountDeletionRequested { to, name, token } => {
+                EmailJob::AccountDeletionRequested { to, name, token }
+            }
+            AccountEmail::AccountDeleted { to, name } => EmailJob::AccountDeleted { to, name },
         };
         self.outbox
             .enqueue(&job)

@@ -16,7 +16,7 @@ use http_api::{
 use kernel::settings::SettingsService;
 use kernel::{Clock, SystemClock};
 use mail_smtp::{LogTransport, SmtpSettings, SmtpTransport};
-use notify_core::{EmailOutbox, EmailWorker, JobQueue, Links, MailTransport, RetryPolicy};
+use notify_core::{EmailOutbox, EmailWorker, Links, MailTransport, RetryPolicy};
 use portfolio_core::{PortfolioService, PublicPortfolioReader};
 use secrecy::ExposeSecret as _;
 use tokio::task::JoinHandle;
@@ -25,6 +25,7 @@ use tokio_util::sync::CancellationToken;
 use crate::config::{Environment, Settings};
 use crate::directory::UserDirectory;
 use crate::notifier::QueuedAccountNotifier;
+use crate::owned_data::StoredOwnedData;
 use crate::{dev_secrets, storage, telemetry, worker_loop};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -63,15 +64,16 @@ fn mail_transport(settings: &Settings) -> Result<Arc<dyn MailTransport>, String>
 
 fn email_worker(
     settings: &Settings,
-    queue: Arc<dyn JobQueue>,
+    storage: &storage::Storage,
     clock: Arc<dyn Clock>,
 ) -> Result<EmailWorker, String> {
     Ok(EmailWorker::new(
-        queue,
+        Arc::clone(&storage.queue),
         mail_transport(settings)?,
         Links::new(&settings.frontend_url),
         retry_policy(settings),
-        clock,
+        Arc::clone(&clock),
+        SettingsService::new(Arc::clone(&storage.settings), clock),
     ))
 }
 
@@ -109,6 +111,14 @@ impl Api {
             concurrency: settings.argon2_max_concurrent,
         })
         .map_err(|e| e.to_string())?;
+        let settings_service =
+            SettingsService::new(Arc::clone(&storage.settings), Arc::clone(&clock));
+        let public_cache = Arc::new(http_api::PublicCache::new(settings.public_cache_ttl));
+        let owned_data = StoredOwnedData {
+            portfolio: Arc::clone(&storage.portfolio),
+            settings: Arc::clone(&storage.settings),
+            public_cache: public_cache.clone(),
+        };
         let identity = IdentityService::new(
             IdentityPorts {
                 users: Arc::clone(&storage.users),
@@ -119,6 +129,7 @@ impl Api {
                 secrets: Arc::new(OsSecrets),
                 user_agents: Arc::new(WootheeUserAgents),
                 notifier: Arc::new(QueuedAccountNotifier { outbox }),
+                owned_data: Arc::new(owned_data),
                 clock: Arc::clone(&clock),
             },
             IdentityPolicy {
@@ -153,9 +164,6 @@ impl Api {
             workers: cpus(),
             shutdown_timeout_secs: settings.shutdown_timeout.as_secs(),
         };
-        let settings_service =
-            SettingsService::new(Arc::clone(&storage.settings), Arc::clone(&clock));
-        let public_cache = Arc::new(http_api::PublicCache::new(settings.public_cache_ttl));
         let portfolio = PortfolioService::new(
             Arc::clone(&storage.portfolio),
             settings_service.clone(),
@@ -182,7 +190,7 @@ impl Api {
             .map_err(|e| format!("cannot start HTTP server: {e}"))?;
         let stop = CancellationToken::new();
         let worker = tokio::spawn(worker_loop::run(
-            email_worker(&settings, storage.queue, clock)?,
+            email_worker(&settings, &storage, clock)?,
             stop.clone(),
         ));
         tracing::info!(
@@ -261,7 +269,7 @@ pub async fn shutdown_signal() {
 
 async fn run_worker(settings: Settings) -> Result<(), String> {
     let storage = storage::open(&settings).await?;
-    let worker = email_worker(&settings, storage.queue, Arc::new(SystemClock))?;
+    let worker = email_worker(&settings, &storage, Arc::new(SystemClock))?;
     tracing::info!("console-worker started (queue: {})", storage.mode);
     let stop = CancellationToken::new();
     let running = tokio::spawn(worker_loop::run(worker, stop.clone()));

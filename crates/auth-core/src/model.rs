@@ -75,6 +75,8 @@ pub struct Account {
     pub email_verified: bool,
     pub email_verification: Option<StoredToken>,
     pub password_reset: Option<StoredToken>,
+    /// The pending account-deletion confirmation, if any.
+    pub account_deletion: Option<StoredToken>,
     pub is_active: bool,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,

@@ -109,6 +109,17 @@ pub trait AccountRepository: Send + Sync {
         at: DateTime<Utc>,
     ) -> Result<(), StoreError>;
 
+    /// Stores (or, with `None`, clears) the account-deletion confirmation token.
+    ///
+    /// # Errors
+    /// [`StoreError::Backend`] only.
+    async fn set_deletion_token(
+        &self,
+        id: &AccountId,
+        token: Option<&StoredToken>,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+
     /// Atomically finds the account whose unexpired reset token has `hash`, clears the token,
     /// and returns the account as it was. Two concurrent calls never both succeed.
     ///
@@ -316,6 +327,7 @@ pub enum AccountEmail {
     Welcome {
         to: String,
         name: String,
+        user_id: UserId,
     },
     VerifyEmail {
         to: String,
@@ -331,6 +343,25 @@ pub enum AccountEmail {
         to: String,
         name: String,
     },
+    AccountDeletionRequested {
+        to: String,
+        name: String,
+        token: String,
+    },
+    AccountDeleted {
+        to: String,
+        name: String,
+    },
+}
+
+/// What other domains keep for a user (portfolio, preferences, files), erased with the account.
+#[async_trait]
+pub trait OwnedData: Send + Sync {
+    /// Removes everything `owner` has outside the identity store. Idempotent.
+    ///
+    /// # Errors
+    /// [`StoreError::Backend`] only; the account is then left in place to be deleted again.
+    async fn erase_owned_data(&self, owner: &UserId) -> Result<(), StoreError>;
 }
 
 #[derive(Debug, thiserror::Error)]

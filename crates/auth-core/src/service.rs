@@ -14,9 +14,9 @@ use crate::model::{
     StoredToken, User, UserId, UserView,
 };
 use crate::ports::{
-    AccessClaims, AccountEmail, AccountNotifier, AccountRepository, PasswordCheck, PasswordHasher,
-    RefreshClaims, Rotation, SecretGenerator, SessionRepository, TokenCodec, UserAgentParser,
-    UserRepository,
+    AccessClaims, AccountEmail, AccountNotifier, AccountRepository, OwnedData, PasswordCheck,
+    PasswordHasher, RefreshClaims, Rotation, SecretGenerator, SessionRepository, TokenCodec,
+    UserAgentParser, UserRepository,
 };
 use crate::session_cache::SessionCache;
 use crate::values::{DisplayName, Email, Password, Username};
@@ -30,6 +30,7 @@ pub struct IdentityPolicy {
     pub refresh_reuse_interval: TimeDelta,
     pub reset_token_ttl: TimeDelta,
     pub verification_token_ttl: TimeDelta,
+    pub deletion_token_ttl: TimeDelta,
     /// Normalised emails whose accounts have role `admin`.
     pub admin_emails: HashSet<String>,
     /// How long a positive session-liveness check is trusted before asking the store again.
@@ -46,6 +47,7 @@ impl Default for IdentityPolicy {
             refresh_reuse_interval: TimeDelta::zero(),
             reset_token_ttl: TimeDelta::hours(1),
             verification_token_ttl: TimeDelta::hours(24),
+            deletion_token_ttl: TimeDelta::hours(24),
             admin_emails: HashSet::new(),
             session_check_ttl: TimeDelta::seconds(5),
             activity_write_interval: TimeDelta::seconds(60),
@@ -64,6 +66,7 @@ pub struct IdentityPorts {
     pub secrets: Arc<dyn SecretGenerator>,
     pub user_agents: Arc<dyn UserAgentParser>,
     pub notifier: Arc<dyn AccountNotifier>,
+    pub owned_data: Arc<dyn OwnedData>,
     pub clock: Arc<dyn Clock>,
 }
 
@@ -170,6 +173,7 @@ impl IdentityService {
                 expires_at: now + self.policy.verification_token_ttl,
             }),
             password_reset: None,
+            account_deletion: None,
             is_active: true,
             created_at: now,
             updated_at: now,
@@ -190,6 +194,7 @@ impl IdentityService {
             .notify(AccountEmail::Welcome {
                 to: account.email.clone(),
                 name: greeting.clone(),
+                user_id: user.id.clone(),
             })
             .await?;
         self.ports
@@ -809,6 +814,92 @@ impl IdentityService {
     pub async fn revoke_other_sessions(&self, principal: &Principal) -> Result<usize, AuthError> {
         self.revoke_all_except(&principal.user_id, Some(&principal.session_id))
             .await
+    }
+
+    /// Emails the account's owner a single-use link (24 h) that confirms deleting the account.
+    ///
+    /// # Errors
+    /// Infrastructure only.
+    pub async fn request_account_deletion(&self, principal: &Principal) -> Result<(), AuthError> {
+        let account = self.account_of(&principal.user_id).await?;
+        let now = self.now();
+        let secret = self.ports.secrets.new_secret();
+        let stored = StoredToken {
+            hash: self.ports.secrets.digest(&secret),
+            expires_at: now + self.policy.deletion_token_ttl,
+        };
+        self.ports
+            .accounts
+            .set_deletion_token(&account.id, Some(&stored), now)
+            .await?;
+        let name = self.greeting_for(&account.user_id).await?;
+        self.ports
+            .notifier
+            .notify(AccountEmail::AccountDeletionRequested {
+                to: account.email,
+                name,
+                token: secret,
+            })
+            .await?;
+        Ok(())
+    }
+
+    /// Deletes the caller's account and everything that is theirs, given the token the
+    /// deletion request emailed to them, and confirms by email.
+    ///
+    /// # Errors
+    /// [`AuthError::InvalidOneTimeToken`] unless `token` is the caller's own unexpired
+    /// deletion token; nothing is deleted then.
+    pub async fn delete_account(
+        &self,
+        principal: &Principal,
+        token: &str,
+    ) -> Result<(), AuthError> {
+        let owner = &principal.user_id;
+        let account = self.account_of(owner).await?;
+        let digest = self.ports.secrets.digest(token);
+        let now = self.now();
+        let confirmed = account
+            .account_deletion
+            .as_ref()
+            .is_some_and(|stored| stored.hash == digest && stored.expires_at > now);
+        if !confirmed {
+            return Err(AuthError::InvalidOneTimeToken);
+        }
+        let name = self.greeting_for(owner).await?;
+        // Other domains first: if that fails, the account remains and the user can retry.
+        self.ports.owned_data.erase_owned_data(owner).await?;
+        self.revoke_all_except(owner, None).await?;
+        self.ports.sessions.delete_sessions_of(owner).await?;
+        self.ports.accounts.delete_accounts_of(owner).await?;
+        self.ports.users.delete_user(owner).await?;
+        info!(user_id = %owner, "account deleted");
+        self.ports
+            .notifier
+            .notify(AccountEmail::AccountDeleted {
+                to: account.email,
+                name,
+            })
+            .await?;
+        Ok(())
+    }
+
+    /// What the identity store keeps about the caller, secrets left out: the user as the API
+    /// shows it and the live sessions.
+    ///
+    /// # Errors
+    /// Infrastructure only.
+    pub async fn export_identity(
+        &self,
+        principal: &Principal,
+    ) -> Result<(UserView, Vec<Session>), AuthError> {
+        let user = self.me(principal).await?;
+        let sessions = self
+            .ports
+            .sessions
+            .list_live_sessions(&principal.user_id, self.now())
+            .await?;
+        Ok((user, sessions))
     }
 }
 

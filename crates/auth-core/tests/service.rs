@@ -11,8 +11,8 @@ use store_memory::MemoryIdentityStore;
 
 use auth_core::model::ClientInfo;
 use auth_core::ports::{
-    AccountEmail, AccountNotifier, AccountRepository as _, NotifyError, PasswordCheck,
-    PasswordHasher as _, SessionRepository as _,
+    AccountEmail, AccountNotifier, AccountRepository as _, NotifyError, OwnedData, PasswordCheck,
+    PasswordHasher as _, SessionRepository as _, UserRepository as _,
 };
 use auth_core::{
     AuthError, DisplayName, Email, IdentityPolicy, IdentityPorts, IdentityService, Password,
@@ -46,9 +46,9 @@ struct Outbox(Mutex<Vec<AccountEmail>>);
 impl Outbox {
     fn last_token(&self) -> Option<String> {
         self.0.lock().ok()?.iter().rev().find_map(|e| match e {
-            AccountEmail::VerifyEmail { token, .. } | AccountEmail::PasswordReset { token, .. } => {
-                Some(token.clone())
-            }
+            AccountEmail::VerifyEmail { token, .. }
+            | AccountEmail::PasswordReset { token, .. }
+            | AccountEmail::AccountDeletionRequested { token, .. } => Some(token.clone()),
             _ => None,
         })
     }
@@ -65,11 +65,24 @@ impl AccountNotifier for Outbox {
     }
 }
 
+/// Records whose owned data was erased.
+#[derive(Default)]
+struct ErasedOwners(Mutex<Vec<kernel::UserId>>);
+
+#[async_trait]
+impl OwnedData for ErasedOwners {
+    async fn erase_owned_data(&self, owner: &kernel::UserId) -> Result<(), kernel::StoreError> {
+        self.0.lock().unwrap().push(owner.clone());
+        Ok(())
+    }
+}
+
 struct Fixture {
     service: IdentityService,
     store: Arc<MemoryIdentityStore>,
     clock: Arc<ManualClock>,
     outbox: Arc<Outbox>,
+    erased: Arc<ErasedOwners>,
 }
 
 fn fixture_with(policy: IdentityPolicy, memory_cost: u32) -> Fixture {
@@ -93,6 +106,7 @@ fn fixture_on(
 ) -> Fixture {
     let clock = Arc::new(ManualClock(Mutex::new(Utc::now())));
     let outbox = Arc::new(Outbox::default());
+    let erased = Arc::new(ErasedOwners::default());
     let ports = IdentityPorts {
         users: store.clone(),
         accounts: store.clone(),
@@ -102,6 +116,7 @@ fn fixture_on(
         secrets: Arc::new(OsSecrets),
         user_agents: Arc::new(WootheeUserAgents),
         notifier: outbox.clone(),
+        owned_data: erased.clone(),
         clock: clock.clone(),
     };
     Fixture {
@@ -109,6 +124,7 @@ fn fixture_on(
         store,
         clock,
         outbox,
+        erased,
     }
 }
 
@@ -312,6 +328,74 @@ async fn hashes_in_the_nestjs_argon2_format_verify() -> Result<(), AuthError> {
     assert_eq!(
         legacy.verify_password("Analytical1", &hash).await?,
         PasswordCheck::Match
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn account_deletion_needs_the_callers_own_unexpired_token() -> Result<(), AuthError> {
+    let f = fixture();
+    let ada = f
+        .service
+        .register(registration("ada@x.io"), &ClientInfo::default())
+        .await?;
+    let bob = f
+        .service
+        .register(registration("bob@x.io"), &ClientInfo::default())
+        .await?;
+    let ada_principal = f.service.authenticate(&ada.tokens.access_token).await?;
+    let bob_principal = f.service.authenticate(&bob.tokens.access_token).await?;
+    f.service.request_account_deletion(&ada_principal).await?;
+    let token = f.outbox.last_token().unwrap_or_default();
+    assert!(
+        matches!(
+            f.service.delete_account(&bob_principal, &token).await,
+            Err(AuthError::InvalidOneTimeToken)
+        ),
+        "another user's token does nothing"
+    );
+    f.clock.advance(TimeDelta::hours(25));
+    assert!(
+        matches!(
+            f.service.delete_account(&ada_principal, &token).await,
+            Err(AuthError::InvalidOneTimeToken)
+        ),
+        "the token expires after a day"
+    );
+    assert!(f.erased.0.lock().unwrap().is_empty(), "nothing was erased");
+
+    f.service.request_account_deletion(&ada_principal).await?;
+    let token = f.outbox.last_token().unwrap_or_default();
+    let ada_principal = f.service.authenticate(&ada.tokens.access_token).await;
+    // The access token of the registration may have expired with the clock; log in again.
+    let ada_principal = match ada_principal {
+        Ok(p) => p,
+        Err(_) => {
+            let login = f
+                .service
+                .login(&email("ada@x.io"), "Analytical1", &ClientInfo::default())
+                .await?;
+            f.service.authenticate(&login.tokens.access_token).await?
+        }
+    };
+    f.service.delete_account(&ada_principal, &token).await?;
+    assert_eq!(
+        *f.erased.0.lock().unwrap(),
+        std::slice::from_ref(&ada_principal.user_id)
+    );
+    assert!(f.store.find_user(&ada_principal.user_id).await?.is_none());
+    assert!(f.store.find_account_by_email("ada@x.io").await?.is_none());
+    assert!(matches!(
+        f.service.authenticate(&ada.tokens.access_token).await,
+        Err(AuthError::Unauthenticated)
+    ));
+    assert!(matches!(
+        f.outbox.0.lock().unwrap().last(),
+        Some(AccountEmail::AccountDeleted { to, .. }) if to == "ada@x.io"
+    ));
+    assert!(
+        f.store.find_account_by_email("bob@x.io").await?.is_some(),
+        "bob is untouched"
     );
     Ok(())
 }

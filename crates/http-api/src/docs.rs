@@ -8,7 +8,7 @@ use crate::docs_generated::GeneratedRoutes;
 use crate::dto;
 use crate::envelope::PageMeta;
 use crate::problem::{FieldError, Problem};
-use crate::routes::{auth, health, sessions, users};
+use crate::routes::{account, auth, health, sessions, users};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -16,7 +16,7 @@ use crate::routes::{auth, health, sessions, users};
     paths(
         auth::register, auth::login, auth::refresh, auth::logout, auth::me, auth::forgot_password,
         auth::reset_password, auth::verify_email, auth::resend_verification, auth::change_password,
-        users::update_profile,
+        users::update_profile, account::request_deletion, account::delete, account::export,
         sessions::list, sessions::revoke, sessions::revoke_others,
         health::live, health::ready,
     ),

@@ -74,7 +74,7 @@ const PREFERENCE_ROUTES: [(&str, &SettingsKind); 3] = [
 
 /// The route table: every route of the API in one place.
 fn routes(config: &mut web::ServiceConfig) {
-    use routes::{auth, health, portfolio, public, sessions, settings, users};
+    use routes::{account, auth, health, portfolio, public, sessions, settings, users};
     let resource = |path: &str| {
         web::resource(path.to_owned()).default_service(web::to(edge::method_not_allowed))
     };
@@ -110,6 +110,12 @@ fn routes(config: &mut web::ServiceConfig) {
             )
             .service(resource("/auth/change-password").route(web::post().to(auth::change_password)))
             .service(resource("/users/profile").route(web::patch().to(users::update_profile)))
+            .service(
+                resource("/users/account/request-deletion")
+                    .route(web::post().to(account::request_deletion)),
+            )
+            .service(resource("/users/account").route(web::delete().to(account::delete)))
+            .service(resource("/users/account/export").route(web::get().to(account::export)))
             .service(
                 resource("/sessions")
                     .route(web::get().to(sessions::list))

@@ -38,6 +38,8 @@ impl Serialize for Json<'_> {
 pub enum Audience {
     Owner,
     Public,
+    /// The owner's data export: everything stored, soft-deleted items marked.
+    Export,
 }
 
 /// An item (with its linked items in place of their ids) as a JSON object.
@@ -54,7 +56,7 @@ fn write_fields<M: serde::ser::SerializeMap>(
 ) -> Result<(), M::Error> {
     for (name, value) in fields.iter() {
         let public = schema.field(name).is_some_and(|spec| spec.public);
-        if audience == Audience::Owner || public {
+        if audience != Audience::Public || public {
             map.serialize_entry(name, &Json(value))?;
         }
     }
@@ -90,8 +92,11 @@ fn write_item<M: serde::ser::SerializeMap>(
     if item.resource.features.reorder {
         map.serialize_entry("order", &item.position)?;
     }
-    if audience == Audience::Owner {
+    if audience != Audience::Public {
         map.serialize_entry("userId", item.owner.as_str())?;
+    }
+    if let (Audience::Export, Some(at)) = (audience, item.deleted_at) {
+        map.serialize_entry("deletedAt", &timestamp(at))?;
     }
     map.serialize_entry("createdAt", &timestamp(item.created_at))?;
     map.serialize_entry("updatedAt", &timestamp(item.updated_at))

@@ -100,6 +100,18 @@ impl SettingsService {
         self.store(kind, owner, kind.schema.defaults()).await
     }
 
+    /// The owner's stored document, if one was ever stored (reading creates nothing).
+    ///
+    /// # Errors
+    /// [`SettingsError::Store`] when storage fails.
+    pub async fn find(
+        &self,
+        kind: &'static SettingsKind,
+        owner: &UserId,
+    ) -> Result<Option<SettingsDocument>, SettingsError> {
+        Ok(self.repository.load_settings(kind, owner).await?)
+    }
+
     /// Validates `input` against the kind's schema and applies it.
     ///
     /// # Errors

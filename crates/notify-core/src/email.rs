@@ -14,6 +14,9 @@ pub enum EmailJob {
     Welcome {
         to: String,
         name: String,
+        /// Whose email preferences decide whether it goes out (absent in older payloads).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        user_id: Option<String>,
     },
     VerifyEmail {
         to: String,
@@ -26,6 +29,15 @@ pub enum EmailJob {
         token: String,
     },
     PasswordChanged {
+        to: String,
+        name: String,
+    },
+    AccountDeletionRequested {
+        to: String,
+        name: String,
+        token: String,
+    },
+    AccountDeleted {
         to: String,
         name: String,
     },
@@ -70,7 +82,22 @@ impl EmailJob {
             Self::Welcome { to, .. }
             | Self::VerifyEmail { to, .. }
             | Self::PasswordReset { to, .. }
-            | Self::PasswordChanged { to, .. } => to,
+            | Self::PasswordChanged { to, .. }
+            | Self::AccountDeletionRequested { to, .. }
+            | Self::AccountDeleted { to, .. } => to,
+        }
+    }
+
+    /// The recipient and the email preference that may turn this email off. Security emails
+    /// (verification, reset, password changed, account deletion) have none: they always go.
+    #[must_use]
+    pub fn optional_for(&self) -> Option<(&str, &'static str)> {
+        match self {
+            Self::Welcome {
+                user_id: Some(user),
+                ..
+            } => Some((user, "accountActivity")),
+            _ => None,
         }
     }
 }
@@ -164,6 +191,25 @@ pub fn render(job: &EmailJob, links: &Links) -> OutgoingEmail {
             action: None,
             outro: "If this was not you, reset your password now and contact support.",
         },
+        EmailJob::AccountDeletionRequested { name, token, .. } => Content {
+            subject: "Confirm the deletion of your account",
+            intro: format!(
+                "Hi {name}, we received a request to delete your account and everything in it."
+            ),
+            action: Some((
+                "Delete my account",
+                links.with_token("account/confirm-deletion", token),
+            )),
+            outro: "This link expires in 24 hours. If you did not ask for this, ignore this email and your account stays as it is.",
+        },
+        EmailJob::AccountDeleted { name, .. } => Content {
+            subject: "Your account was deleted",
+            intro: format!(
+                "Hi {name}, your account and all of its data have been deleted as you asked."
+            ),
+            action: None,
+            outro: "Thank you for having been with us.",
+        },
     };
     let mut text = format!("{}\n\n", content.intro);
     let mut html = format!(
@@ -252,6 +298,7 @@ mod tests {
         let job = EmailJob::Welcome {
             to: "a@x.io".into(),
             name: "<script>".into(),
+            user_id: None,
         };
         let email = render(&job, &Links::new("http://x"));
         assert!(!email.html.contains("<script>"));

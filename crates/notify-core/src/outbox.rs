@@ -47,5 +47,7 @@ fn email_kind(email: &EmailJob) -> &'static str {
         EmailJob::VerifyEmail { .. } => "verifyEmail",
         EmailJob::PasswordReset { .. } => "passwordReset",
         EmailJob::PasswordChanged { .. } => "passwordChanged",
+        EmailJob::AccountDeletionRequested { .. } => "accountDeletionRequested",
+        EmailJob::AccountDeleted { .. } => "accountDeleted",
     }
 }

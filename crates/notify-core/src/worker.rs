@@ -4,12 +4,15 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use kernel::Clock;
+use kernel::record::Value;
+use kernel::settings::SettingsService;
+use kernel::{Clock, UserId};
 use tracing::{info, warn};
 
 use crate::EMAIL_QUEUE;
 use crate::email::{EmailJob, Links, OutgoingEmail, render};
 use crate::jobs::{Job, JobQueue, QueueError, RetryPolicy};
+use crate::preferences::EMAIL_PREFERENCES;
 
 #[derive(Debug, thiserror::Error)]
 pub enum MailError {
@@ -34,6 +37,8 @@ pub trait MailTransport: Send + Sync {
 pub enum Step {
     Empty,
     Sent(Job),
+    /// Completed without sending: the recipient's email preferences turned it off.
+    Suppressed(Job),
     Retrying(Job),
     Failed(Job),
 }
@@ -44,6 +49,7 @@ pub struct EmailWorker {
     links: Links,
     retry: RetryPolicy,
     clock: Arc<dyn Clock>,
+    preferences: SettingsService,
 }
 
 impl EmailWorker {
@@ -54,6 +60,7 @@ impl EmailWorker {
         links: Links,
         retry: RetryPolicy,
         clock: Arc<dyn Clock>,
+        preferences: SettingsService,
     ) -> Self {
         Self {
             queue,
@@ -61,6 +68,25 @@ impl EmailWorker {
             links,
             retry,
             clock,
+            preferences,
+        }
+    }
+
+    /// Whether the recipient turned this (optional) email off. A failure to read the
+    /// preferences sends the email rather than losing it.
+    async fn suppressed(&self, email: &EmailJob) -> bool {
+        let Some((user, field)) = email.optional_for() else {
+            return false;
+        };
+        let Ok(user) = UserId::parse(user) else {
+            return false;
+        };
+        match self.preferences.get(&EMAIL_PREFERENCES, &user).await {
+            Ok(document) => document.fields.get(field) == Some(&Value::Bool(false)),
+            Err(error) => {
+                warn!(%error, "email preferences unreadable; sending");
+                false
+            }
         }
     }
 
@@ -93,6 +119,11 @@ impl EmailWorker {
                 return Ok(Step::Failed(job));
             }
         };
+        if self.suppressed(&email).await {
+            self.queue.complete(&job.id, self.clock.now()).await?;
+            info!(job_id = %job.id, kind = %job.kind, "email not sent: turned off in the recipient's preferences");
+            return Ok(Step::Suppressed(job));
+        }
         match self.transport.send(&render(&email, &self.links)).await {
             Ok(()) => {
                 self.queue.complete(&job.id, self.clock.now()).await?;

@@ -6,12 +6,14 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use chrono::{DateTime, TimeDelta, Utc};
-use kernel::Clock;
+use kernel::settings::SettingsService;
+use kernel::{Clock, UserId};
+use notify_core::preferences::EMAIL_PREFERENCES;
 use notify_core::{
     EMAIL_QUEUE, EmailJob, EmailOutbox, EmailWorker, JobQueue as _, JobState, Links, MailError,
     MailTransport, NewJob, OutgoingEmail, RetryPolicy, Step,
 };
-use store_memory::MemoryJobQueue;
+use store_memory::{MemoryJobQueue, MemoryPortfolioStore};
 
 struct ManualClock(Mutex<DateTime<Utc>>);
 
@@ -51,6 +53,7 @@ struct Fixture {
     clock: Arc<ManualClock>,
     worker: EmailWorker,
     outbox: EmailOutbox,
+    preferences: SettingsService,
 }
 
 const RETRY: RetryPolicy = RetryPolicy {
@@ -66,12 +69,14 @@ fn fixture(script: Vec<Result<(), MailError>>) -> Fixture {
         ..ScriptedTransport::default()
     });
     let clock = Arc::new(ManualClock(Mutex::new(Utc::now())));
+    let preferences = SettingsService::new(Arc::new(MemoryPortfolioStore::new()), clock.clone());
     let worker = EmailWorker::new(
         queue.clone(),
         transport.clone(),
         Links::new("https://console.test"),
         RETRY,
         clock.clone(),
+        preferences.clone(),
     );
     let outbox = EmailOutbox::new(queue.clone(), RETRY, clock.clone());
     Fixture {
@@ -80,6 +85,7 @@ fn fixture(script: Vec<Result<(), MailError>>) -> Fixture {
         clock,
         worker,
         outbox,
+        preferences,
     }
 }
 
@@ -87,6 +93,7 @@ fn welcome() -> EmailJob {
     EmailJob::Welcome {
         to: "ada@example.com".into(),
         name: "Ada".into(),
+        user_id: None,
     }
 }
 
@@ -256,4 +263,51 @@ async fn an_unreadable_payload_fails_without_sending() {
         JobState::Failed
     );
     assert!(f.transport.sent.lock().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn optional_emails_honour_preferences_and_security_emails_always_go() {
+    let f = fixture(vec![]);
+    let ada = UserId::generate();
+    let off = vec![(
+        "accountActivity".to_owned(),
+        kernel::record::Input::Bool(false),
+    )];
+    f.preferences
+        .update(&EMAIL_PREFERENCES, &ada, off)
+        .await
+        .unwrap();
+    let welcome = EmailJob::Welcome {
+        to: "ada@example.com".into(),
+        name: "Ada".into(),
+        user_id: Some(ada.to_string()),
+    };
+    let id = f.outbox.enqueue(&welcome).await.unwrap();
+    assert!(matches!(
+        f.worker.try_process_one().await.unwrap(),
+        Step::Suppressed(_)
+    ));
+    let job = f.queue.find_job(&id).await.unwrap().unwrap();
+    assert_eq!(
+        job.state,
+        JobState::Completed,
+        "a suppressed email is done, not pending"
+    );
+    for security in [
+        EmailJob::PasswordChanged {
+            to: "ada@example.com".into(),
+            name: "Ada".into(),
+        },
+        EmailJob::AccountDeleted {
+            to: "ada@example.com".into(),
+            name: "Ada".into(),
+        },
+    ] {
+        f.outbox.enqueue(&security).await.unwrap();
+        assert!(matches!(
+            f.worker.try_process_one().await.unwrap(),
+            Step::Sent(_)
+        ));
+    }
+    assert_eq!(f.transport.sent.lock().unwrap().len(), 2);
 }

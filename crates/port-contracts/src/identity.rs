@@ -41,6 +41,7 @@ pub fn account(user: &UserId, email: &str, at: DateTime<Utc>) -> Account {
         email_verified: false,
         email_verification: None,
         password_reset: None,
+        account_deletion: None,
         is_active: true,
         created_at: at,
         updated_at: at,
@@ -183,6 +184,31 @@ pub async fn accounts(repo: &dyn AccountRepository) {
             .password_hash,
         "new-hash"
     );
+
+    let deletion = StoredToken {
+        hash: "deletion-hash".into(),
+        expires_at: now + TimeDelta::hours(24),
+    };
+    repo.set_deletion_token(&ada.id, Some(&deletion), now)
+        .await
+        .unwrap();
+    let stored = repo
+        .find_account_by_user(&ada.user_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        stored.account_deletion,
+        Some(deletion),
+        "the deletion token is kept"
+    );
+    repo.set_deletion_token(&ada.id, None, now).await.unwrap();
+    let stored = repo
+        .find_account_by_user(&ada.user_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.account_deletion, None, "and can be cleared");
 
     let reset = StoredToken {
         hash: "reset-hash".into(),

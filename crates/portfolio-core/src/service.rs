@@ -296,6 +296,14 @@ impl PortfolioService {
         self.with_links(items).await
     }
 
+    /// Every item the owner has, soft-deleted ones included (for the data export).
+    ///
+    /// # Errors
+    /// [`PortfolioError::Store`] when storage fails.
+    pub async fn export(&self, owner: &UserId) -> Result<Vec<Item>, PortfolioError> {
+        Ok(self.items.items_of(owner).await?)
+    }
+
     /// The owner's portfolio profile, created with defaults on first read.
     ///
     /// # Errors

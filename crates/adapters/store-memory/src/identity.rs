@@ -167,6 +167,19 @@ impl AccountRepository for MemoryIdentityStore {
         Ok(())
     }
 
+    async fn set_deletion_token(
+        &self,
+        id: &AccountId,
+        token: Option<&StoredToken>,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        if let Some(account) = self.lock().accounts.get_mut(id) {
+            account.account_deletion = token.cloned();
+            account.updated_at = at;
+        }
+        Ok(())
+    }
+
     async fn take_reset_token(
         &self,
         hash: &str,

@@ -102,6 +102,10 @@ pub struct AccountDoc {
     pub email_verification_expires: Option<BsonTime>,
     pub password_reset_token: Option<String>,
     pub password_reset_expires: Option<BsonTime>,
+    #[serde(default)]
+    pub account_deletion_token: Option<String>,
+    #[serde(default)]
+    pub account_deletion_expires: Option<BsonTime>,
     #[serde(default = "email_account")]
     pub account_type: String,
     pub is_active: bool,
@@ -132,6 +136,8 @@ impl AccountDoc {
             email_verification_expires: a.email_verification.as_ref().map(|t| time(t.expires_at)),
             password_reset_token: a.password_reset.as_ref().map(|t| t.hash.clone()),
             password_reset_expires: a.password_reset.as_ref().map(|t| time(t.expires_at)),
+            account_deletion_token: a.account_deletion.as_ref().map(|t| t.hash.clone()),
+            account_deletion_expires: a.account_deletion.as_ref().map(|t| time(t.expires_at)),
             account_type: email_account(),
             is_active: a.is_active,
             created_at: time(a.created_at),
@@ -151,6 +157,7 @@ impl AccountDoc {
                 self.email_verification_expires,
             ),
             password_reset: token_of(self.password_reset_token, self.password_reset_expires),
+            account_deletion: token_of(self.account_deletion_token, self.account_deletion_expires),
             is_active: self.is_active,
             created_at: self.created_at.to_chrono(),
             updated_at: self.updated_at.to_chrono(),

@@ -206,6 +206,20 @@ impl AccountRepository for MongoStore {
             .map_err(translate)
     }
 
+    async fn set_deletion_token(
+        &self,
+        id: &AccountId,
+        token: Option<&StoredToken>,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let set = token_fields("accountDeletionToken", "accountDeletionExpires", token, at);
+        self.accounts()
+            .update_one(doc! { "_id": oid(id.as_str())? }, doc! { "$set": set })
+            .await
+            .map(drop)
+            .map_err(translate)
+    }
+
     async fn take_reset_token(
         &self,
         hash: &str,

@@ -92,6 +92,10 @@ CREATE TABLE settings (
     PRIMARY KEY (kind, owner)
 );
 ",
+    r"
+ALTER TABLE accounts ADD COLUMN deletion_hash TEXT;
+ALTER TABLE accounts ADD COLUMN deletion_expires_at INTEGER;
+",
 ];
 
 #[derive(Clone)]

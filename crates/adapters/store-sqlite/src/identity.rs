@@ -34,7 +34,7 @@ fn user_from(row: &Row<'_>) -> rusqlite::Result<User> {
     })
 }
 
-const ACCOUNT_COLUMNS: &str = "id, user_id, email, password_hash, email_verified, verification_hash, verification_expires_at, reset_hash, reset_expires_at, is_active, created_at, updated_at";
+const ACCOUNT_COLUMNS: &str = "id, user_id, email, password_hash, email_verified, verification_hash, verification_expires_at, reset_hash, reset_expires_at, is_active, created_at, updated_at, deletion_hash, deletion_expires_at";
 
 fn token_from(hash: Option<String>, expires: Option<i64>) -> Option<StoredToken> {
     Some(StoredToken {
@@ -52,6 +52,7 @@ fn account_from(row: &Row<'_>) -> rusqlite::Result<Account> {
         email_verified: row.get(4)?,
         email_verification: token_from(row.get(5)?, row.get(6)?),
         password_reset: token_from(row.get(7)?, row.get(8)?),
+        account_deletion: token_from(row.get(12)?, row.get(13)?),
         is_active: row.get(9)?,
         created_at: time(row.get(10)?),
         updated_at: time(row.get(11)?),
@@ -200,13 +201,15 @@ impl AccountRepository for SqliteStore {
         self.call(move |c| {
             let verification = a.email_verification.as_ref();
             let reset = a.password_reset.as_ref();
+            let deletion = a.account_deletion.as_ref();
             c.execute(
-                &format!("INSERT INTO accounts ({ACCOUNT_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"),
+                &format!("INSERT INTO accounts ({ACCOUNT_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)"),
                 params![
                     a.id.as_str(), a.user_id.as_str(), a.email, a.password_hash, a.email_verified,
                     verification.map(|t| &t.hash), verification.map(|t| millis(t.expires_at)),
                     reset.map(|t| &t.hash), reset.map(|t| millis(t.expires_at)),
-                    a.is_active, millis(a.created_at), millis(a.updated_at)
+                    a.is_active, millis(a.created_at), millis(a.updated_at),
+                    deletion.map(|t| &t.hash), deletion.map(|t| millis(t.expires_at))
                 ],
             )
             .map(drop)
@@ -284,6 +287,23 @@ impl AccountRepository for SqliteStore {
         self.call(move |c| {
             c.execute(
                 "UPDATE accounts SET reset_hash = ?2, reset_expires_at = ?3, updated_at = ?4 WHERE id = ?1",
+                params![id.as_str(), token.as_ref().map(|t| &t.hash), token.as_ref().map(|t| millis(t.expires_at)), millis(at)],
+            )
+            .map(drop)
+        })
+        .await
+    }
+
+    async fn set_deletion_token(
+        &self,
+        id: &AccountId,
+        token: Option<&StoredToken>,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let (id, token) = (id.clone(), token.cloned());
+        self.call(move |c| {
+            c.execute(
+                "UPDATE accounts SET deletion_hash = ?2, deletion_expires_at = ?3, updated_at = ?4 WHERE id = ?1",
                 params![id.as_str(), token.as_ref().map(|t| &t.hash), token.as_ref().map(|t| millis(t.expires_at)), millis(at)],
             )
             .map(drop)

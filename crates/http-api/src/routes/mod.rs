@@ -1,6 +1,7 @@
 //! Handlers, one module per area. Each handler only translates: extractor → DTO → core
 //! service → envelope.
 
+pub mod account;
 pub mod auth;
 pub mod health;
 pub mod portfolio;
