@@ -82,6 +82,14 @@ pub struct Account {
     pub updated_at: DateTime<Utc>,
 }
 
+/// What a one-time token of an account is for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TokenPurpose {
+    EmailVerification,
+    PasswordReset,
+    AccountDeletion,
+}
+
 /// What the user agent string says about the device.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct DeviceInfo {

@@ -5,8 +5,8 @@ use chrono::{DateTime, Utc};
 use kernel::StoreError;
 
 use crate::model::{
-    Account, AccountId, DeviceInfo, ProfileChanges, Role, Session, SessionId, StoredToken, User,
-    UserId,
+    Account, AccountId, DeviceInfo, ProfileChanges, Role, Session, SessionId, StoredToken,
+    TokenPurpose, User, UserId,
 };
 
 /// The `users` collection.
@@ -87,35 +87,14 @@ pub trait AccountRepository: Send + Sync {
         at: DateTime<Utc>,
     ) -> Result<(), StoreError>;
 
-    /// Stores (or, with `None`, clears) the email verification token.
+    /// Stores (or, with `None`, clears) the account's one-time token for `purpose`.
     ///
     /// # Errors
     /// [`StoreError::Backend`] only.
-    async fn set_verification_token(
+    async fn set_token(
         &self,
         id: &AccountId,
-        token: Option<&StoredToken>,
-        at: DateTime<Utc>,
-    ) -> Result<(), StoreError>;
-
-    /// Stores (or, with `None`, clears) the password reset token.
-    ///
-    /// # Errors
-    /// [`StoreError::Backend`] only.
-    async fn set_reset_token(
-        &self,
-        id: &AccountId,
-        token: Option<&StoredToken>,
-        at: DateTime<Utc>,
-    ) -> Result<(), StoreError>;
-
-    /// Stores (or, with `None`, clears) the account-deletion confirmation token.
-    ///
-    /// # Errors
-    /// [`StoreError::Backend`] only.
-    async fn set_deletion_token(
-        &self,
-        id: &AccountId,
+        purpose: TokenPurpose,
         token: Option<&StoredToken>,
         at: DateTime<Utc>,
     ) -> Result<(), StoreError>;

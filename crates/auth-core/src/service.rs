@@ -11,7 +11,7 @@ use tracing::{info, warn};
 use crate::error::AuthError;
 use crate::model::{
     Account, AccountId, ClientInfo, Principal, ProfileChanges, Role, Session, SessionId,
-    StoredToken, User, UserId, UserView,
+    StoredToken, TokenPurpose, User, UserId, UserView,
 };
 use crate::ports::{
     AccessClaims, AccountEmail, AccountNotifier, AccountRepository, OwnedData, PasswordCheck,
@@ -596,15 +596,12 @@ impl IdentityService {
             info!("password reset requested for an unknown email");
             return Ok(());
         };
-        let now = self.now();
-        let secret = self.ports.secrets.new_secret();
-        let stored = StoredToken {
-            hash: self.ports.secrets.digest(&secret),
-            expires_at: now + self.policy.reset_token_ttl,
-        };
-        self.ports
-            .accounts
-            .set_reset_token(&account.id, Some(&stored), now)
+        let secret = self
+            .issue_token(
+                &account,
+                TokenPurpose::PasswordReset,
+                self.policy.reset_token_ttl,
+            )
             .await?;
         let name = self.greeting_for(&account.user_id).await?;
         self.ports
@@ -616,6 +613,26 @@ impl IdentityService {
             })
             .await?;
         Ok(())
+    }
+
+    /// Stores a fresh one-time token of `purpose` (as a hash) and returns the secret to send.
+    async fn issue_token(
+        &self,
+        account: &Account,
+        purpose: TokenPurpose,
+        ttl: TimeDelta,
+    ) -> Result<String, AuthError> {
+        let now = self.now();
+        let secret = self.ports.secrets.new_secret();
+        let stored = StoredToken {
+            hash: self.ports.secrets.digest(&secret),
+            expires_at: now + ttl,
+        };
+        self.ports
+            .accounts
+            .set_token(&account.id, purpose, Some(&stored), now)
+            .await?;
+        Ok(secret)
     }
 
     async fn greeting_for(&self, user_id: &UserId) -> Result<String, AuthError> {
@@ -680,15 +697,12 @@ impl IdentityService {
         if account.email_verified {
             return Err(AuthError::AlreadyVerified);
         }
-        let now = self.now();
-        let secret = self.ports.secrets.new_secret();
-        let stored = StoredToken {
-            hash: self.ports.secrets.digest(&secret),
-            expires_at: now + self.policy.verification_token_ttl,
-        };
-        self.ports
-            .accounts
-            .set_verification_token(&account.id, Some(&stored), now)
+        let secret = self
+            .issue_token(
+                &account,
+                TokenPurpose::EmailVerification,
+                self.policy.verification_token_ttl,
+            )
             .await?;
         let name = self.greeting_for(&account.user_id).await?;
         self.ports
@@ -822,15 +836,12 @@ impl IdentityService {
     /// Infrastructure only.
     pub async fn request_account_deletion(&self, principal: &Principal) -> Result<(), AuthError> {
         let account = self.account_of(&principal.user_id).await?;
-        let now = self.now();
-        let secret = self.ports.secrets.new_secret();
-        let stored = StoredToken {
-            hash: self.ports.secrets.digest(&secret),
-            expires_at: now + self.policy.deletion_token_ttl,
-        };
-        self.ports
-            .accounts
-            .set_deletion_token(&account.id, Some(&stored), now)
+        let secret = self
+            .issue_token(
+                &account,
+                TokenPurpose::AccountDeletion,
+                self.policy.deletion_token_ttl,
+            )
             .await?;
         let name = self.greeting_for(&account.user_id).await?;
         self.ports

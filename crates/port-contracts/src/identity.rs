@@ -1,8 +1,8 @@
 //! Contracts of `UserRepository`, `AccountRepository` and `SessionRepository`.
 
 use auth_core::model::{
-    Account, AccountId, DeviceInfo, ProfileChanges, Role, Session, SessionId, StoredToken, User,
-    UserId,
+    Account, AccountId, DeviceInfo, ProfileChanges, Role, Session, SessionId, StoredToken,
+    TokenPurpose, User, UserId,
 };
 use auth_core::ports::{AccountRepository, Rotation, SessionRepository, UserRepository};
 use chrono::{DateTime, TimeDelta, Utc};
@@ -189,7 +189,7 @@ pub async fn accounts(repo: &dyn AccountRepository) {
         hash: "deletion-hash".into(),
         expires_at: now + TimeDelta::hours(24),
     };
-    repo.set_deletion_token(&ada.id, Some(&deletion), now)
+    repo.set_token(&ada.id, TokenPurpose::AccountDeletion, Some(&deletion), now)
         .await
         .unwrap();
     let stored = repo
@@ -202,7 +202,9 @@ pub async fn accounts(repo: &dyn AccountRepository) {
         Some(deletion),
         "the deletion token is kept"
     );
-    repo.set_deletion_token(&ada.id, None, now).await.unwrap();
+    repo.set_token(&ada.id, TokenPurpose::AccountDeletion, None, now)
+        .await
+        .unwrap();
     let stored = repo
         .find_account_by_user(&ada.user_id)
         .await
@@ -214,7 +216,7 @@ pub async fn accounts(repo: &dyn AccountRepository) {
         hash: "reset-hash".into(),
         expires_at: now + TimeDelta::hours(1),
     };
-    repo.set_reset_token(&ada.id, Some(&reset), now)
+    repo.set_token(&ada.id, TokenPurpose::PasswordReset, Some(&reset), now)
         .await
         .unwrap();
     assert_eq!(
@@ -253,7 +255,7 @@ pub async fn accounts(repo: &dyn AccountRepository) {
         hash: "verify-hash".into(),
         expires_at: now + TimeDelta::hours(24),
     };
-    repo.set_verification_token(&ada.id, Some(&verify), now)
+    repo.set_token(&ada.id, TokenPurpose::EmailVerification, Some(&verify), now)
         .await
         .unwrap();
     assert_eq!(
@@ -285,10 +287,10 @@ pub async fn accounts(repo: &dyn AccountRepository) {
         "a verification token works once"
     );
 
-    repo.set_verification_token(&ada.id, Some(&verify), now)
+    repo.set_token(&ada.id, TokenPurpose::EmailVerification, Some(&verify), now)
         .await
         .unwrap();
-    repo.set_verification_token(&ada.id, None, now)
+    repo.set_token(&ada.id, TokenPurpose::EmailVerification, None, now)
         .await
         .unwrap();
     assert_eq!(

@@ -5,7 +5,8 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use async_trait::async_trait;
 use auth_core::model::{
-    Account, AccountId, ProfileChanges, Role, Session, SessionId, StoredToken, User, UserId,
+    Account, AccountId, ProfileChanges, Role, Session, SessionId, StoredToken, TokenPurpose, User,
+    UserId,
 };
 use auth_core::ports::{AccountRepository, Rotation, SessionRepository, UserRepository};
 use chrono::{DateTime, Utc};
@@ -141,40 +142,20 @@ impl AccountRepository for MemoryIdentityStore {
         Ok(())
     }
 
-    async fn set_verification_token(
+    async fn set_token(
         &self,
         id: &AccountId,
+        purpose: TokenPurpose,
         token: Option<&StoredToken>,
         at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         if let Some(account) = self.lock().accounts.get_mut(id) {
-            account.email_verification = token.cloned();
-            account.updated_at = at;
-        }
-        Ok(())
-    }
-
-    async fn set_reset_token(
-        &self,
-        id: &AccountId,
-        token: Option<&StoredToken>,
-        at: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
-        if let Some(account) = self.lock().accounts.get_mut(id) {
-            account.password_reset = token.cloned();
-            account.updated_at = at;
-        }
-        Ok(())
-    }
-
-    async fn set_deletion_token(
-        &self,
-        id: &AccountId,
-        token: Option<&StoredToken>,
-        at: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
-        if let Some(account) = self.lock().accounts.get_mut(id) {
-            account.account_deletion = token.cloned();
+            let slot = match purpose {
+                TokenPurpose::EmailVerification => &mut account.email_verification,
+                TokenPurpose::PasswordReset => &mut account.password_reset,
+                TokenPurpose::AccountDeletion => &mut account.account_deletion,
+            };
+            *slot = token.cloned();
             account.updated_at = at;
         }
         Ok(())

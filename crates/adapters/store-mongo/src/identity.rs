@@ -2,7 +2,8 @@
 
 use async_trait::async_trait;
 use auth_core::model::{
-    Account, AccountId, ProfileChanges, Role, Session, SessionId, StoredToken, User, UserId,
+    Account, AccountId, ProfileChanges, Role, Session, SessionId, StoredToken, TokenPurpose, User,
+    UserId,
 };
 use auth_core::ports::{AccountRepository, Rotation, SessionRepository, UserRepository};
 use chrono::{DateTime, Utc};
@@ -173,46 +174,21 @@ impl AccountRepository for MongoStore {
             .map_err(translate)
     }
 
-    async fn set_verification_token(
+    async fn set_token(
         &self,
         id: &AccountId,
+        purpose: TokenPurpose,
         token: Option<&StoredToken>,
         at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        let set = token_fields(
-            "emailVerificationToken",
-            "emailVerificationExpires",
-            token,
-            at,
-        );
-        self.accounts()
-            .update_one(doc! { "_id": oid(id.as_str())? }, doc! { "$set": set })
-            .await
-            .map(drop)
-            .map_err(translate)
-    }
-
-    async fn set_reset_token(
-        &self,
-        id: &AccountId,
-        token: Option<&StoredToken>,
-        at: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
-        let set = token_fields("passwordResetToken", "passwordResetExpires", token, at);
-        self.accounts()
-            .update_one(doc! { "_id": oid(id.as_str())? }, doc! { "$set": set })
-            .await
-            .map(drop)
-            .map_err(translate)
-    }
-
-    async fn set_deletion_token(
-        &self,
-        id: &AccountId,
-        token: Option<&StoredToken>,
-        at: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
-        let set = token_fields("accountDeletionToken", "accountDeletionExpires", token, at);
+        let (hash_field, expires_field) = match purpose {
+            TokenPurpose::EmailVerification => {
+                ("emailVerificationToken", "emailVerificationExpires")
+            }
+            TokenPurpose::PasswordReset => ("passwordResetToken", "passwordResetExpires"),
+            TokenPurpose::AccountDeletion => ("accountDeletionToken", "accountDeletionExpires"),
+        };
+        let set = token_fields(hash_field, expires_field, token, at);
         self.accounts()
             .update_one(doc! { "_id": oid(id.as_str())? }, doc! { "$set": set })
             .await

@@ -2,8 +2,8 @@
 
 use async_trait::async_trait;
 use auth_core::model::{
-    Account, AccountId, DeviceInfo, ProfileChanges, Role, Session, SessionId, StoredToken, User,
-    UserId,
+    Account, AccountId, DeviceInfo, ProfileChanges, Role, Session, SessionId, StoredToken,
+    TokenPurpose, User, UserId,
 };
 use auth_core::ports::{AccountRepository, Rotation, SessionRepository, UserRepository};
 use chrono::{DateTime, Utc};
@@ -260,50 +260,22 @@ impl AccountRepository for SqliteStore {
         .await
     }
 
-    async fn set_verification_token(
+    async fn set_token(
         &self,
         id: &AccountId,
+        purpose: TokenPurpose,
         token: Option<&StoredToken>,
         at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         let (id, token) = (id.clone(), token.cloned());
+        let column = match purpose {
+            TokenPurpose::EmailVerification => "verification",
+            TokenPurpose::PasswordReset => "reset",
+            TokenPurpose::AccountDeletion => "deletion",
+        };
         self.call(move |c| {
             c.execute(
-                "UPDATE accounts SET verification_hash = ?2, verification_expires_at = ?3, updated_at = ?4 WHERE id = ?1",
-                params![id.as_str(), token.as_ref().map(|t| &t.hash), token.as_ref().map(|t| millis(t.expires_at)), millis(at)],
-            )
-            .map(drop)
-        })
-        .await
-    }
-
-    async fn set_reset_token(
-        &self,
-        id: &AccountId,
-        token: Option<&StoredToken>,
-        at: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
-        let (id, token) = (id.clone(), token.cloned());
-        self.call(move |c| {
-            c.execute(
-                "UPDATE accounts SET reset_hash = ?2, reset_expires_at = ?3, updated_at = ?4 WHERE id = ?1",
-                params![id.as_str(), token.as_ref().map(|t| &t.hash), token.as_ref().map(|t| millis(t.expires_at)), millis(at)],
-            )
-            .map(drop)
-        })
-        .await
-    }
-
-    async fn set_deletion_token(
-        &self,
-        id: &AccountId,
-        token: Option<&StoredToken>,
-        at: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
-        let (id, token) = (id.clone(), token.cloned());
-        self.call(move |c| {
-            c.execute(
-                "UPDATE accounts SET deletion_hash = ?2, deletion_expires_at = ?3, updated_at = ?4 WHERE id = ?1",
+                &format!("UPDATE accounts SET {column}_hash = ?2, {column}_expires_at = ?3, updated_at = ?4 WHERE id = ?1"),
                 params![id.as_str(), token.as_ref().map(|t| &t.hash), token.as_ref().map(|t| millis(t.expires_at)), millis(at)],
             )
             .map(drop)
