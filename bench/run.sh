@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Benchmarks the release console-api on loopback with wrk and prints req/s and latency
 # percentiles for: GET /health, GET /auth/me, POST /auth/login (default argon2 parameters),
-# and GET /auth/me while logins saturate the CPU. Usage: bench/run.sh [seconds-per-run]
+# GET /auth/me while logins saturate the CPU, and the portfolio reads (public and owner lists
+# of 50 projects) next to a bare actix-web handler serving the same bytes.
+# Usage: bench/run.sh [seconds-per-run]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds="${1:-10}"
@@ -10,8 +12,9 @@ if ! command -v wrk >/dev/null 2>&1; then
   echo "installing wrk"
   if [ "$(id -u)" -eq 0 ]; then apt-get install -y -qq wrk >/dev/null; else sudo apt-get install -y -qq wrk >/dev/null; fi
 fi
-cargo build --release -q --bin console-api
+cargo build --release -q --bin console-api --example bare_json -p console-api -p http-api
 binary="$(realpath "${CARGO_TARGET_DIR:-target}")/release/console-api"
+bare_binary="$(realpath "${CARGO_TARGET_DIR:-target}")/release/examples/bare_json"
 
 data=$(mktemp -d)
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
@@ -19,11 +22,12 @@ base="http://127.0.0.1:$port/api/v1"
 (cd "$data" && env PORT="$port" DATA_DIR="$data" LOG_LEVEL=error THROTTLE_LIMIT=100000000 THROTTLE_AUTH_LIMIT=100000000 \
   "$binary") &
 api=$!
-trap 'kill $api 2>/dev/null; wait $api 2>/dev/null; rm -rf "$data"' EXIT
+bare=""
+trap 'kill $api $bare 2>/dev/null; wait $api $bare 2>/dev/null; rm -rf "$data"' EXIT
 for _ in $(seq 100); do curl -sf "$base/health" >/dev/null && break; sleep 0.1; done
 
 token=$(curl -sf -X POST "$base/auth/register" -H 'content-type: application/json' \
-  -d '{"name":"Bench User","email":"bench@example.com","password":"Benchmark1"}' |
+  -d '{"name":"Bench User","email":"bench@example.com","password":"Benchmark1","username":"bench"}' |
   python3 -c 'import json,sys; print(json.load(sys.stdin)["data"]["accessToken"])')
 
 # Prints "req/s p50 p99" from wrk --latency output.
@@ -48,3 +52,24 @@ wrk -t1 -c4 -d"${seconds}s" --latency -H "Authorization: Bearer $token" "$base/a
 wait $background
 printf "%-44s " "  (the saturating logins meanwhile)"
 summarise < "$data/background.txt"
+
+# Portfolio reads: 50 projects, a public profile, and the same bytes from a bare handler.
+for n in $(seq 50); do
+  curl -sf -X POST "$base/portfolio/projects" -H 'content-type: application/json' -H "Authorization: Bearer $token" \
+    -d "{\"title\":\"Project $n\",\"description\":\"A project used to measure the public portfolio read path.\",\"url\":\"https://example.com/p/$n\",\"tags\":[\"rust\",\"web\"],\"technologies\":[\"actix\",\"sqlite\"],\"startDate\":\"2024-01-01\"}" >/dev/null
+done
+curl -sf -X PATCH "$base/portfolio/profile" -H 'content-type: application/json' -H "Authorization: Bearer $token" \
+  -d '{"isPublic":true}' >/dev/null
+public="$base/public/portfolio/bench/projects"
+curl -sf "$public" > "$data/public.json"
+bare_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+"$bare_binary" "$bare_port" "$data/public.json" &
+bare=$!
+for _ in $(seq 100); do curl -sf "http://127.0.0.1:$bare_port/" >/dev/null && break; sleep 0.1; done
+
+printf "%-44s " "bare actix handler, same $(wc -c < "$data/public.json")-byte body"
+wrk -t2 -c32 -d"${seconds}s" --latency "http://127.0.0.1:$bare_port/" | summarise
+printf "%-44s " "GET /public/portfolio/:u/projects (50)"
+wrk -t2 -c32 -d"${seconds}s" --latency "$public" | summarise
+printf "%-44s " "GET /portfolio/projects?limit=50 (owner)"
+wrk -t2 -c32 -d"${seconds}s" --latency -H "Authorization: Bearer $token" "$base/portfolio/projects?limit=50" | summarise
