@@ -661,3 +661,44 @@ async fn preferences_start_at_defaults_validate_changes_and_reset() {
         assert_eq!(app.get(path, None).await.status, StatusCode::UNAUTHORIZED);
     }
 }
+
+#[tokio::test]
+async fn the_portfolio_runs_on_mongodb_too() {
+    let mongo = testkit::MongoStandIn::start().await;
+    let uri = mongo.uri();
+    let app =
+        support::spawn_app_with(&[("MONGODB_URI", &uri), ("MONGODB_DATABASE", "portfolio")]).await;
+    let ada = user(&app, "ada@example.com").await;
+    let bob = user(&app, "bob@example.com").await;
+    for (resource, body) in samples() {
+        let item = create(&app, &ada, resource, body).await;
+        let path = format!("/portfolio/{resource}/{}", id(&item));
+        assert_eq!(app.get(&path, Some(&ada)).await.data(), &item, "{resource}");
+        assert_eq!(
+            app.get(&path, Some(&bob)).await.status,
+            StatusCode::NOT_FOUND,
+            "{resource}"
+        );
+        assert_eq!(total(&app, &ada, resource).await, 1, "{resource}");
+    }
+    let taken = app
+        .post(
+            "/portfolio/blog",
+            json!({"title": "Hello World"}),
+            Some(&ada),
+        )
+        .await;
+    assert_eq!(taken.data()["slug"], "hello-world-2");
+    app.patch("/portfolio/profile", json!({"isPublic": true}), &ada)
+        .await;
+    let page = public(&app, "ada/projects", None).await;
+    assert_eq!(page.data().as_array().unwrap().len(), 1);
+    let prefs = app
+        .patch("/email/preferences", json!({"marketing": true}), &ada)
+        .await;
+    assert_eq!(prefs.data()["marketing"], true);
+    assert_eq!(
+        app.get("/email/preferences", Some(&ada)).await.data()["marketing"],
+        true
+    );
+}

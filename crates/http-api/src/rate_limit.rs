@@ -3,6 +3,7 @@
 //! share counts (Redis) while one instance counts in memory.
 
 use std::collections::HashMap;
+use std::hash::{DefaultHasher, Hash as _, Hasher as _};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -35,23 +36,33 @@ pub trait RateLimiter: Send + Sync {
     async fn hit(&self, key: &str, limit: u32, window: Duration) -> Result<RateDecision, String>;
 }
 
-/// Process-local fixed-window counters.
+/// Process-local fixed-window counters, in shards so that workers rarely wait on each other.
 #[derive(Default)]
 pub struct InMemoryRateLimiter {
-    windows: Mutex<HashMap<String, (Instant, u32)>>,
+    shards: [Mutex<HashMap<String, (Instant, u32)>>; SHARDS],
 }
 
-const SWEEP_ABOVE: usize = 50_000;
+const SHARDS: usize = 16;
+const SWEEP_ABOVE: usize = 50_000 / SHARDS;
 
 #[async_trait]
 impl RateLimiter for InMemoryRateLimiter {
     async fn hit(&self, key: &str, limit: u32, window: Duration) -> Result<RateDecision, String> {
         let now = Instant::now();
-        let mut windows = self.windows.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut hasher = DefaultHasher::new();
+        key.hash(&mut hasher);
+        let shard = &self.shards[(hasher.finish() as usize) % SHARDS];
+        let mut windows = shard.lock().unwrap_or_else(PoisonError::into_inner);
         if windows.len() > SWEEP_ABOVE {
             windows.retain(|_, (started, _)| now.duration_since(*started) < window);
         }
-        let entry = windows.entry(key.to_owned()).or_insert((now, 0));
+        // Look up before inserting: the common case allocates no key.
+        if !windows.contains_key(key) {
+            windows.insert(key.to_owned(), (now, 0));
+        }
+        let Some(entry) = windows.get_mut(key) else {
+            return Ok(RateDecision::Allowed);
+        };
         if now.duration_since(entry.0) >= window {
             *entry = (now, 0);
         }
@@ -99,9 +110,11 @@ pub async fn rate_limit<B: MessageBody + 'static>(
         .app_data::<web::Data<ClientIpPolicy>>()
         .cloned()
         .unwrap_or_default();
-    let client = ip_policy
-        .client_ip(request.request())
-        .map_or_else(|| "unknown".to_owned(), |ip| ip.to_string());
+    let client = ip_policy.client_ip(request.request());
+    let client: &dyn std::fmt::Display = match &client {
+        Some(ip) => ip,
+        None => &"unknown",
+    };
     let mut checks = vec![(format!("general:{client}"), limits.general_limit)];
     if request.method() == Method::POST && request.path().starts_with("/api/v1/auth/") {
         checks.push((format!("auth:{client}"), limits.auth_limit));
