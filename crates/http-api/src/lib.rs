@@ -24,7 +24,7 @@ use std::sync::Arc;
 
 use actix_web::dev::Server;
 use actix_web::middleware::from_fn;
-use actix_web::{App, HttpResponse, HttpServer, web};
+use actix_web::{App, HttpResponse, HttpServer, guard, web};
 use auth_core::IdentityService;
 use auth_core::preferences::APP_PREFERENCES;
 use kernel::settings::{SettingsKind, SettingsService};
@@ -90,12 +90,21 @@ fn routes(config: &mut web::ServiceConfig) {
         resource("/settings/preferences/reset")
             .route(web::post().to(|s, c| settings::reset(&APP_PREFERENCES, s, c))),
     );
-    // Before the /api/v1 scope: a scope that matches a prefix keeps every path under it.
-    config.service(
-        SwaggerUi::new("/api/v1/docs/{_:.*}").url("/api/v1/docs/openapi.json", ApiDoc::openapi()),
-    );
     config.service(
         web::scope("/api/v1")
+            // A scope keeps every path under its prefix; this one lets the docs UI (registered
+            // after it, so API requests never pay for its pattern) have `/api/v1/docs/…`.
+            .guard(guard::fn_guard(|context| {
+                !context.head().uri.path().starts_with("/api/v1/docs/")
+            }))
+            // The hottest routes first.
+            .service(
+                web::scope("/public/portfolio")
+                    .service(resource("/{username}").route(web::get().to(public::portfolio)))
+                    .service(
+                        resource("/{username}/{section}").route(web::get().to(public::section)),
+                    ),
+            )
             .service(resource("/auth/register").route(web::post().to(auth::register)))
             .service(resource("/auth/login").route(web::post().to(auth::login)))
             .service(resource("/auth/refresh").route(web::post().to(auth::refresh)))
@@ -122,41 +131,41 @@ fn routes(config: &mut web::ServiceConfig) {
                     .route(web::delete().to(sessions::revoke_others)),
             )
             .service(resource("/sessions/{id}").route(web::delete().to(sessions::revoke)))
+            // Sub-scopes match their static prefix first, so a request is tried only against
+            // the few patterns of its area (pattern matching is most of the routing cost).
             .service(
-                resource("/portfolio/profile")
-                    .route(web::get().to(portfolio::profile))
-                    .route(web::patch().to(portfolio::update_profile)),
-            )
-            .service(
-                resource("/portfolio/{resource}")
-                    .route(web::get().to(portfolio::list))
-                    .route(web::post().to(portfolio::create)),
-            )
-            .service(
-                resource("/portfolio/{resource}/reorder")
-                    .route(web::patch().to(portfolio::reorder)),
-            )
-            .service(
-                resource("/portfolio/{resource}/{id}")
-                    .route(web::get().to(portfolio::get))
-                    .route(web::patch().to(portfolio::update))
-                    .route(web::delete().to(portfolio::delete)),
-            )
-            .service(
-                resource("/portfolio/{resource}/{id}/publish")
-                    .route(web::patch().to(portfolio::publish)),
-            )
-            .service(
-                resource("/public/portfolio/{username}").route(web::get().to(public::portfolio)),
-            )
-            .service(
-                resource("/public/portfolio/{username}/{section}")
-                    .route(web::get().to(public::section)),
+                web::scope("/portfolio")
+                    .service(
+                        resource("/profile")
+                            .route(web::get().to(portfolio::profile))
+                            .route(web::patch().to(portfolio::update_profile)),
+                    )
+                    .service(
+                        resource("/{resource}")
+                            .route(web::get().to(portfolio::list))
+                            .route(web::post().to(portfolio::create)),
+                    )
+                    .service(
+                        resource("/{resource}/reorder").route(web::patch().to(portfolio::reorder)),
+                    )
+                    .service(
+                        resource("/{resource}/{id}")
+                            .route(web::get().to(portfolio::get))
+                            .route(web::patch().to(portfolio::update))
+                            .route(web::delete().to(portfolio::delete)),
+                    )
+                    .service(
+                        resource("/{resource}/{id}/publish")
+                            .route(web::patch().to(portfolio::publish)),
+                    ),
             )
             .service(resource("/health").route(web::get().to(health::live)))
             .service(resource("/health/ready").route(web::get().to(health::ready)))
             .service(resource("/docs").route(web::get().to(docs_redirect)))
             .service(preferences),
+    );
+    config.service(
+        SwaggerUi::new("/api/v1/docs/{_:.*}").url("/api/v1/docs/openapi.json", ApiDoc::openapi()),
     );
 }
 
