@@ -1,11 +1,12 @@
 //! Opening the database, migrations, and running statements off the executor.
 
 use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use chrono::{DateTime, Utc};
 use kernel::StoreError;
-use rusqlite::{Connection, ErrorCode};
+use rusqlite::{Connection, ErrorCode, OpenFlags};
 
 /// The schema, one entry per version; a database is migrated forward at open.
 const MIGRATIONS: &[&str] = &[
@@ -98,10 +99,18 @@ ALTER TABLE accounts ADD COLUMN deletion_expires_at INTEGER;
 ",
 ];
 
+/// One writing connection (so writes, including compare-and-swap updates, are serialised) and
+/// a few read-only ones: in WAL mode readers never wait for the writer, and each statement sees
+/// every write committed before it began.
 #[derive(Clone)]
 pub struct SqliteStore {
-    connection: Arc<Mutex<Connection>>,
+    writer: Arc<Mutex<Connection>>,
+    readers: Arc<[Arc<Mutex<Connection>>]>,
+    next_reader: Arc<AtomicUsize>,
 }
+
+const READERS: usize = 4;
+const PRAGMAS: &str = "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000;";
 
 impl SqliteStore {
     /// Opens (creating when absent) the database file and migrates it.
@@ -112,29 +121,42 @@ impl SqliteStore {
         if let Some(parent) = path.parent() {
             std::fs::create_dir_all(parent).map_err(StoreError::backend)?;
         }
-        let connection = Connection::open(path).map_err(StoreError::backend)?;
-        connection
-            .execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000;")
+        let writer = Connection::open(path).map_err(StoreError::backend)?;
+        writer.execute_batch(PRAGMAS).map_err(StoreError::backend)?;
+        migrate(&writer)?;
+        let readers = (0..READERS)
+            .map(|_| {
+                let reader = Connection::open_with_flags(
+                    path,
+                    OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+                )?;
+                reader.execute_batch("PRAGMA busy_timeout = 5000;")?;
+                Ok(Arc::new(Mutex::new(reader)))
+            })
+            .collect::<rusqlite::Result<Vec<_>>>()
             .map_err(StoreError::backend)?;
-        migrate(&connection)?;
         Ok(Self {
-            connection: Arc::new(Mutex::new(connection)),
+            writer: Arc::new(Mutex::new(writer)),
+            readers: readers.into(),
+            next_reader: Arc::new(AtomicUsize::new(0)),
         })
     }
 
-    /// Runs `work` with the connection on the blocking pool.
+    /// Runs `work` with the writing connection on the blocking pool.
     pub(crate) async fn call<T: Send + 'static>(
         &self,
         work: impl FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
     ) -> Result<T, StoreError> {
-        let connection = Arc::clone(&self.connection);
-        tokio::task::spawn_blocking(move || {
-            let connection = connection.lock().unwrap_or_else(PoisonError::into_inner);
-            work(&connection)
-        })
-        .await
-        .map_err(StoreError::backend)?
-        .map_err(translate)
+        run(Arc::clone(&self.writer), work).await
+    }
+
+    /// Runs read-only `work` on one of the reading connections on the blocking pool.
+    pub(crate) async fn read<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let index = self.next_reader.fetch_add(1, Ordering::Relaxed) % self.readers.len();
+        run(Arc::clone(&self.readers[index]), work).await
     }
 
     /// Whether the database answers.
@@ -144,6 +166,19 @@ impl SqliteStore {
     pub async fn ping(&self) -> Result<(), StoreError> {
         self.call(|c| c.query_row("SELECT 1", [], |_| Ok(()))).await
     }
+}
+
+async fn run<T: Send + 'static>(
+    connection: Arc<Mutex<Connection>>,
+    work: impl FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
+) -> Result<T, StoreError> {
+    tokio::task::spawn_blocking(move || {
+        let connection = connection.lock().unwrap_or_else(PoisonError::into_inner);
+        work(&connection)
+    })
+    .await
+    .map_err(StoreError::backend)?
+    .map_err(translate)
 }
 
 fn migrate(connection: &Connection) -> Result<(), StoreError> {

@@ -105,7 +105,7 @@ impl UserRepository for SqliteStore {
 
     async fn find_user(&self, id: &UserId) -> Result<Option<User>, StoreError> {
         let id = id.clone();
-        self.call(move |c| {
+        self.read(move |c| {
             c.query_row(
                 &format!("SELECT {USER_COLUMNS} FROM users WHERE id = ?1"),
                 [id.as_str()],
@@ -118,7 +118,7 @@ impl UserRepository for SqliteStore {
 
     async fn username_taken(&self, username: &str) -> Result<bool, StoreError> {
         let username = username.to_owned();
-        self.call(move |c| {
+        self.read(move |c| {
             c.query_row(
                 "SELECT EXISTS (SELECT 1 FROM users WHERE username = ?1)",
                 [username],
@@ -130,7 +130,7 @@ impl UserRepository for SqliteStore {
 
     async fn find_user_by_username(&self, username: &str) -> Result<Option<User>, StoreError> {
         let username = username.to_owned();
-        self.call(move |c| {
+        self.read(move |c| {
             c.query_row(
                 &format!("SELECT {USER_COLUMNS} FROM users WHERE username = ?1"),
                 [username],
@@ -219,7 +219,7 @@ impl AccountRepository for SqliteStore {
 
     async fn find_account_by_email(&self, email: &str) -> Result<Option<Account>, StoreError> {
         let email = email.to_owned();
-        self.call(move |c| {
+        self.read(move |c| {
             c.query_row(
                 &format!("SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE email = ?1"),
                 [email],
@@ -232,7 +232,7 @@ impl AccountRepository for SqliteStore {
 
     async fn find_account_by_user(&self, user: &UserId) -> Result<Option<Account>, StoreError> {
         let user = user.clone();
-        self.call(move |c| {
+        self.read(move |c| {
             c.query_row(
                 &format!("SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE user_id = ?1"),
                 [user.as_str()],
@@ -354,7 +354,7 @@ impl SessionRepository for SqliteStore {
 
     async fn find_session(&self, id: &SessionId) -> Result<Option<Session>, StoreError> {
         let id = id.clone();
-        self.call(move |c| {
+        self.read(move |c| {
             c.query_row(
                 &format!("SELECT {SESSION_COLUMNS} FROM sessions WHERE id = ?1"),
                 [id.as_str()],
@@ -432,7 +432,7 @@ impl SessionRepository for SqliteStore {
         now: DateTime<Utc>,
     ) -> Result<Vec<Session>, StoreError> {
         let owner = owner.clone();
-        self.call(move |c| {
+        self.read(move |c| {
             let mut statement = c.prepare(&format!(
                 "SELECT {SESSION_COLUMNS} FROM sessions WHERE user_id = ?1 AND is_active = 1 AND expires_at > ?2
                  ORDER BY last_activity_at DESC, id DESC"

@@ -118,7 +118,7 @@ impl JobQueue for SqliteStore {
 
     async fn find_job(&self, id: &JobId) -> Result<Option<Job>, QueueError> {
         let id = id.clone();
-        self.call(move |c| {
+        self.read(move |c| {
             c.query_row(
                 &format!("SELECT {JOB_COLUMNS} FROM jobs WHERE id = ?1"),
                 [id.as_str()],
@@ -133,7 +133,7 @@ impl JobQueue for SqliteStore {
     async fn counts(&self, queue: &str) -> Result<QueueCounts, QueueError> {
         let queue = queue.to_owned();
         let rows = self
-            .call(move |c| {
+            .read(move |c| {
                 let mut statement =
                     c.prepare("SELECT state, COUNT(*) FROM jobs WHERE queue = ?1 GROUP BY state")?;
                 let rows = statement.query_map([queue], |row| {

@@ -1,6 +1,7 @@
-//! The embedded default: users, accounts, sessions, portfolio items, settings documents and the job queue in one SQLite file under
-//! `DATA_DIR`. Calls run on the blocking pool; one connection behind a mutex makes every
-//! statement (including the compare-and-swap ones) atomic.
+//! The embedded default: users, accounts, sessions, portfolio items, settings documents and
+//! the job queue in one SQLite file under `DATA_DIR`. Calls run on the blocking pool; every
+//! write goes through one connection behind a mutex, which makes each statement (the
+//! compare-and-swap ones included) atomic, while reads use a few read-only connections.
 
 mod db;
 mod identity;

@@ -132,7 +132,7 @@ impl PortfolioRepository for SqliteStore {
         id: &ItemId,
     ) -> Result<Option<Item>, StoreError> {
         let (owner, id) = (owner.to_string(), id.to_string());
-        self.call(move |c| {
+        self.read(move |c| {
             c.query_row(
                 &format!("SELECT {ITEM_COLUMNS} FROM portfolio_items WHERE id = ?1 AND resource = ?2 AND owner = ?3 AND deleted_at IS NULL"),
                 params![id, resource.name, owner],
@@ -150,7 +150,7 @@ impl PortfolioRepository for SqliteStore {
         slug: &str,
     ) -> Result<Option<Item>, StoreError> {
         let (owner, slug) = (owner.to_string(), slug.to_owned());
-        self.call(move |c| {
+        self.read(move |c| {
             c.query_row(
                 &format!("SELECT {ITEM_COLUMNS} FROM portfolio_items WHERE slug = ?1 AND resource = ?2 AND owner = ?3 AND deleted_at IS NULL"),
                 params![slug, resource.name, owner],
@@ -170,7 +170,7 @@ impl PortfolioRepository for SqliteStore {
     ) -> Result<bool, StoreError> {
         let (owner, slug) = (owner.to_string(), slug.to_owned());
         let except = except.map(ToString::to_string).unwrap_or_default();
-        self.call(move |c| {
+        self.read(move |c| {
             c.query_row(
                 "SELECT EXISTS (SELECT 1 FROM portfolio_items WHERE slug = ?1 AND resource = ?2 AND owner = ?3 AND id != ?4)",
                 params![slug, resource.name, owner, except],
@@ -188,7 +188,7 @@ impl PortfolioRepository for SqliteStore {
     ) -> Result<Page<Item>, StoreError> {
         let owner = owner.to_string();
         let query = *query;
-        self.call(move |c| {
+        self.read(move |c| {
             let mut filter = "resource = ?1 AND owner = ?2 AND deleted_at IS NULL".to_owned();
             if let Some(field) = query.only_true {
                 filter.push_str(&format!(" AND json_extract(fields, '$.{field}') = 1"));
@@ -289,7 +289,7 @@ impl PortfolioRepository for SqliteStore {
 
     async fn items_of(&self, owner: &UserId) -> Result<Vec<Item>, StoreError> {
         let owner = owner.to_string();
-        self.call(move |c| {
+        self.read(move |c| {
             let mut statement = c.prepare_cached(&format!(
                 "SELECT {ITEM_COLUMNS} FROM portfolio_items WHERE owner = ?1 ORDER BY resource, created_at, id"
             ))?;
@@ -321,7 +321,7 @@ impl SettingsRepository for SqliteStore {
         owner: &UserId,
     ) -> Result<Option<SettingsDocument>, StoreError> {
         let owner = owner.to_string();
-        self.call(move |c| {
+        self.read(move |c| {
             c.query_row(
                 "SELECT fields, created_at, updated_at FROM settings WHERE kind = ?1 AND owner = ?2",
                 params![kind.name, owner],
