@@ -702,3 +702,49 @@ async fn the_portfolio_runs_on_mongodb_too() {
         true
     );
 }
+
+#[tokio::test]
+async fn the_portfolio_profile_refuses_bad_fields_and_keeps_its_values() {
+    let app = spawn_app().await;
+    let ada = user(&app, "ada@example.com").await;
+    let first = app.get("/portfolio/profile", Some(&ada)).await;
+    assert_eq!(first.status, StatusCode::OK);
+    assert_eq!(
+        (
+            first.data()["isPublic"].as_bool(),
+            first.data()["showProjects"].as_bool()
+        ),
+        (Some(false), Some(true)),
+        "created with defaults on first read"
+    );
+    let set = app
+        .patch(
+            "/portfolio/profile",
+            json!({"headline": "Engineer", "availableForHire": true}),
+            &ada,
+        )
+        .await;
+    assert_eq!(set.status, StatusCode::OK);
+    let bad = app
+        .patch(
+            "/portfolio/profile",
+            json!({"headline": "Other", "avatar": "javascript:x", "isPublic": "yes", "userId": "x"}),
+            &ada,
+        )
+        .await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+    let mut fields = bad.fields();
+    fields.sort();
+    assert_eq!(fields, ["avatar", "isPublic", "userId"]);
+    let after = app.get("/portfolio/profile", Some(&ada)).await;
+    assert_eq!(
+        after.data()["headline"],
+        "Engineer",
+        "a refused change changes nothing"
+    );
+    assert_eq!(after.data()["availableForHire"], true);
+    assert_eq!(
+        app.get("/portfolio/profile", None).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+}

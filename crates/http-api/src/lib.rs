@@ -98,13 +98,7 @@ fn routes(config: &mut web::ServiceConfig) {
                 !context.head().uri.path().starts_with("/api/v1/docs/")
             }))
             // The hottest routes first.
-            .service(
-                web::scope("/public/portfolio")
-                    .service(resource("/{username}").route(web::get().to(public::portfolio)))
-                    .service(
-                        resource("/{username}/{section}").route(web::get().to(public::section)),
-                    ),
-            )
+            .service(web::scope("/public/portfolio").default_service(web::to(public::route)))
             .service(resource("/auth/register").route(web::post().to(auth::register)))
             .service(resource("/auth/login").route(web::post().to(auth::login)))
             .service(resource("/auth/refresh").route(web::post().to(auth::refresh)))

@@ -89,15 +89,42 @@ fn answer(request: &HttpRequest, page: &CachedPage) -> HttpResponse {
         .body(page.body.clone())
 }
 
-pub async fn portfolio(
+/// `GET …/public/portfolio/:username` and `…/:username/:section`, the default service of the
+/// `/public/portfolio` scope, told apart by splitting what the scope left of the path: the hottest route of the product skips pattern matching (a measurable share of its
+/// CPU time). Usernames and section names are plain `[a-z0-9_-]`, so nothing needs decoding.
+pub async fn route(
     reader: web::Data<PublicPortfolioReader>,
     cache: web::Data<PublicCache>,
-    username: web::Path<String>,
     request: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    if request.method() != actix_web::http::Method::GET {
+        return Err(ApiError::for_status(
+            actix_web::http::StatusCode::METHOD_NOT_ALLOWED,
+        ));
+    }
+    let rest = request.match_info().unprocessed();
+    let rest = rest.strip_prefix('/').unwrap_or(rest);
+    let mut segments = rest.split('/');
+    match (segments.next(), segments.next(), segments.next()) {
+        (Some(username), None, None) if !username.is_empty() => {
+            portfolio(&reader, &cache, username, &request).await
+        }
+        (Some(username), Some(section), None) if !username.is_empty() && !section.is_empty() => {
+            section_of(&reader, &cache, username, section, &request).await
+        }
+        _ => Err(ApiError::for_status(actix_web::http::StatusCode::NOT_FOUND)),
+    }
+}
+
+async fn portfolio(
+    reader: &PublicPortfolioReader,
+    cache: &PublicCache,
+    username: &str,
+    request: &HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     let key = username.to_ascii_lowercase();
     if let Some(page) = cache.lookup(&key) {
-        return Ok(answer(&request, &page));
+        return Ok(answer(request, &page));
     }
     let generation = cache.generation();
     let found = reader.portfolio(&key).await?;
@@ -121,23 +148,23 @@ pub async fn portfolio(
         },
     )?;
     let page = cache.store(key, found.owner.id.clone(), body, generation);
-    Ok(answer(&request, &page))
+    Ok(answer(request, &page))
 }
 
-pub async fn section(
-    reader: web::Data<PublicPortfolioReader>,
-    cache: web::Data<PublicCache>,
-    path: web::Path<(String, String)>,
-    request: HttpRequest,
+async fn section_of(
+    reader: &PublicPortfolioReader,
+    cache: &PublicCache,
+    username: &str,
+    section: &str,
+    request: &HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
-    let (username, section) = path.into_inner();
     let username = username.to_ascii_lowercase();
     let key = format!("{username}/{section}");
     if let Some(page) = cache.lookup(&key) {
-        return Ok(answer(&request, &page));
+        return Ok(answer(request, &page));
     }
     let generation = cache.generation();
-    let (owner, views) = reader.section(&username, &section).await?;
+    let (owner, views) = reader.section(&username, section).await?;
     let body = envelope_bytes(
         "Items retrieved",
         ItemsBody {
@@ -146,5 +173,5 @@ pub async fn section(
         },
     )?;
     let page = cache.store(key, owner, body, generation);
-    Ok(answer(&request, &page))
+    Ok(answer(request, &page))
 }
