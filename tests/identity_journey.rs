@@ -2,42 +2,12 @@
 //! then a restart that must keep data and tokens.
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests")]
 
+mod support;
+
 use reqwest::StatusCode;
 use serde_json::{Value, json};
+use support::{Client, api_env};
 use testkit::{RunningBinary, SmtpSink};
-
-struct Client {
-    base: String,
-    http: reqwest::Client,
-}
-
-impl Client {
-    async fn call(
-        &self,
-        method: reqwest::Method,
-        path: &str,
-        body: Option<Value>,
-        token: Option<&str>,
-    ) -> (StatusCode, Value) {
-        let mut request = self
-            .http
-            .request(method, format!("{}/api/v1{path}", self.base));
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        if let Some(token) = token {
-            request = request.bearer_auth(token);
-        }
-        let response = request.send().await.unwrap();
-        let status = response.status();
-        (status, response.json().await.unwrap_or(Value::Null))
-    }
-
-    async fn post(&self, path: &str, body: Value, token: Option<&str>) -> (StatusCode, Value) {
-        self.call(reqwest::Method::POST, path, Some(body), token)
-            .await
-    }
-}
 
 fn text(value: &Value, key: &str) -> String {
     value["data"][key].as_str().unwrap().to_owned()
@@ -47,20 +17,10 @@ fn text(value: &Value, key: &str) -> String {
 async fn register_verify_login_refresh_reuse_sessions_reset_logout_and_restart() {
     let mail = SmtpSink::start().await;
     let data = tempfile::tempdir().unwrap();
-    let env = vec![
-        ("SMTP_HOST", "127.0.0.1".to_owned()),
-        ("SMTP_PORT", mail.port.to_string()),
-        ("FRONTEND_URL", "https://console.test".to_owned()),
-        ("ARGON2_MEMORY_COST", "4096".to_owned()),
-        ("ARGON2_TIME_COST", "1".to_owned()),
-        ("ARGON2_PARALLELISM", "1".to_owned()),
-    ];
+    let env = api_env(&mail);
     let mut api = RunningBinary::start("console-api", data.path(), &env);
     api.wait_healthy().await;
-    let client = Client {
-        base: format!("http://127.0.0.1:{}", api.port),
-        http: reqwest::Client::new(),
-    };
+    let client = Client::for_binary(&api);
 
     let (status, registered) = client
         .post(
@@ -142,10 +102,7 @@ async fn register_verify_login_refresh_reuse_sessions_reset_logout_and_restart()
     assert!(api.terminate().await.success(), "SIGTERM exits 0");
     let mut api = RunningBinary::start("console-api", data.path(), &env);
     api.wait_healthy().await;
-    let client = Client {
-        base: format!("http://127.0.0.1:{}", api.port),
-        http: reqwest::Client::new(),
-    };
+    let client = Client::for_binary(&api);
     let (status, me) = client
         .call(reqwest::Method::GET, "/auth/me", None, Some(&first_access))
         .await;
