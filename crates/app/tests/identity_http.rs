@@ -256,13 +256,7 @@ async fn forged_expired_unsigned_and_refresh_tokens_are_not_access_tokens() {
 async fn refresh_rotates_and_reuse_revokes_the_session() {
     let app = spawn_app().await;
     let first = app.register("ada@example.com").await;
-    let rotated = app
-        .post(
-            "/auth/refresh",
-            json!({"refreshToken": token(&first, "refreshToken")}),
-            None,
-        )
-        .await;
+    let rotated = app.refresh(&first).await;
     assert_eq!(rotated.status, StatusCode::OK, "{:?}", rotated.body);
     let second = rotated.data().clone();
     assert_ne!(
@@ -274,13 +268,7 @@ async fn refresh_rotates_and_reuse_revokes_the_session() {
         StatusCode::OK
     );
 
-    let reuse = app
-        .post(
-            "/auth/refresh",
-            json!({"refreshToken": token(&first, "refreshToken")}),
-            None,
-        )
-        .await;
+    let reuse = app.refresh(&first).await;
     assert_eq!(
         (reuse.status, reuse.code()),
         (StatusCode::UNAUTHORIZED, "INVALID_REFRESH_TOKEN")
@@ -290,13 +278,7 @@ async fn refresh_rotates_and_reuse_revokes_the_session() {
         StatusCode::UNAUTHORIZED,
         "theft revokes the session at once"
     );
-    let after = app
-        .post(
-            "/auth/refresh",
-            json!({"refreshToken": token(&second, "refreshToken")}),
-            None,
-        )
-        .await;
+    let after = app.refresh(&second).await;
     assert_eq!(
         after.status,
         StatusCode::UNAUTHORIZED,
@@ -314,33 +296,15 @@ async fn refresh_rotates_and_reuse_revokes_the_session() {
 async fn within_the_reuse_interval_the_previous_refresh_token_may_be_retried() {
     let app = spawn_app_with(&[("JWT_REFRESH_REUSE_INTERVAL", "30")]).await;
     let first = app.register("ada@example.com").await;
-    let lost = app
-        .post(
-            "/auth/refresh",
-            json!({"refreshToken": token(&first, "refreshToken")}),
-            None,
-        )
-        .await;
+    let lost = app.refresh(&first).await;
     assert_eq!(lost.status, StatusCode::OK);
-    let retry = app
-        .post(
-            "/auth/refresh",
-            json!({"refreshToken": token(&first, "refreshToken")}),
-            None,
-        )
-        .await;
+    let retry = app.refresh(&first).await;
     assert_eq!(retry.status, StatusCode::OK, "{:?}", retry.body);
     assert_eq!(
         app.me_status(&token(retry.data(), "accessToken")).await,
         StatusCode::OK
     );
-    let next = app
-        .post(
-            "/auth/refresh",
-            json!({"refreshToken": token(retry.data(), "refreshToken")}),
-            None,
-        )
-        .await;
+    let next = app.refresh(retry.data()).await;
     assert_eq!(
         next.status,
         StatusCode::OK,
@@ -388,13 +352,7 @@ async fn logout_ends_the_current_session_only() {
         app.me_status(&token(&first, "accessToken")).await,
         StatusCode::UNAUTHORIZED
     );
-    let refresh = app
-        .post(
-            "/auth/refresh",
-            json!({"refreshToken": token(&first, "refreshToken")}),
-            None,
-        )
-        .await;
+    let refresh = app.refresh(&first).await;
     assert_eq!(refresh.status, StatusCode::UNAUTHORIZED);
     assert_eq!(
         app.me_status(&token(&second, "accessToken")).await,
@@ -784,21 +742,9 @@ async fn the_identity_flow_runs_on_mongodb_too() {
         .await;
     assert_eq!(duplicate.code(), "EMAIL_TAKEN");
     let second = app.login_ok("ada@example.com").await;
-    let rotated = app
-        .post(
-            "/auth/refresh",
-            json!({"refreshToken": token(&second, "refreshToken")}),
-            None,
-        )
-        .await;
+    let rotated = app.refresh(&second).await;
     assert_eq!(rotated.status, StatusCode::OK);
-    let reuse = app
-        .post(
-            "/auth/refresh",
-            json!({"refreshToken": token(&second, "refreshToken")}),
-            None,
-        )
-        .await;
+    let reuse = app.refresh(&second).await;
     assert_eq!(reuse.status, StatusCode::UNAUTHORIZED);
     assert_eq!(
         app.me_status(&token(rotated.data(), "accessToken")).await,

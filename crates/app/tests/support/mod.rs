@@ -178,6 +178,16 @@ impl TestApp {
         reply.body["data"].clone()
     }
 
+    /// Exchanges the refresh token in `data` (a register/login/refresh answer's `data`).
+    pub async fn refresh(&self, data: &Value) -> Reply {
+        self.post(
+            "/auth/refresh",
+            json!({"refreshToken": token(data, "refreshToken")}),
+            None,
+        )
+        .await
+    }
+
     pub async fn me_status(&self, token: &str) -> StatusCode {
         self.get("/auth/me", Some(token)).await.status
     }
