@@ -234,3 +234,16 @@ pub(crate) fn id<T>(
         rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e))
     })
 }
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::SqliteStore;
+
+    /// A fresh database in a temporary directory (kept alive by the returned guard).
+    pub(crate) fn store() -> (tempfile::TempDir, SqliteStore) {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let store =
+            SqliteStore::open(&dir.path().join("console.db")).unwrap_or_else(|e| panic!("{e}"));
+        (dir, store)
+    }
+}

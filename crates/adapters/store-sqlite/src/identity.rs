@@ -467,13 +467,7 @@ impl SessionRepository for SqliteStore {
 #[cfg(test)]
 mod tests {
     use crate::SqliteStore;
-
-    fn store() -> (tempfile::TempDir, SqliteStore) {
-        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-        let store =
-            SqliteStore::open(&dir.path().join("console.db")).unwrap_or_else(|e| panic!("{e}"));
-        (dir, store)
-    }
+    use crate::db::tests::store;
 
     #[tokio::test]
     async fn sqlite_store_passes_the_user_contract() {
