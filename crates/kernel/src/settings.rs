@@ -81,8 +81,7 @@ impl SettingsService {
         Self { repository, clock }
     }
 
-    /// The owner's document, stored with the defaults first when there is none. Fields added
-    /// to the schema after the document was stored read as their defaults.
+    /// The owner's document, stored with the defaults first when there is none.
     ///
     /// # Errors
     /// [`SettingsError::Store`] when storage fails.
@@ -91,16 +90,14 @@ impl SettingsService {
         kind: &'static SettingsKind,
         owner: &UserId,
     ) -> Result<SettingsDocument, SettingsError> {
-        if let Some(mut stored) = self.repository.load_settings(kind, owner).await? {
-            let mut fields = kind.schema.defaults();
-            fields.merge(stored.fields);
-            stored.fields = fields;
-            return Ok(stored);
+        match self.find(kind, owner).await? {
+            Some(document) => Ok(document),
+            None => self.store(kind, owner, kind.schema.defaults(), None).await,
         }
-        self.store(kind, owner, kind.schema.defaults()).await
     }
 
-    /// The owner's stored document, if one was ever stored (reading creates nothing).
+    /// The owner's stored document, if one was ever stored (reading creates nothing). Fields
+    /// added to the schema after the document was stored read as their defaults.
     ///
     /// # Errors
     /// [`SettingsError::Store`] when storage fails.
@@ -109,7 +106,13 @@ impl SettingsService {
         kind: &'static SettingsKind,
         owner: &UserId,
     ) -> Result<Option<SettingsDocument>, SettingsError> {
-        Ok(self.repository.load_settings(kind, owner).await?)
+        let stored = self.repository.load_settings(kind, owner).await?;
+        Ok(stored.map(|mut document| {
+            let mut fields = kind.schema.defaults();
+            fields.merge(document.fields);
+            document.fields = fields;
+            document
+        }))
     }
 
     /// Validates `input` against the kind's schema and applies it.
@@ -123,9 +126,12 @@ impl SettingsService {
         input: Vec<(String, Input)>,
     ) -> Result<SettingsDocument, SettingsError> {
         let changes = kind.schema.patch(input).map_err(SettingsError::Invalid)?;
-        let mut fields = self.get(kind, owner).await?.fields;
+        let (mut fields, created_at) = match self.find(kind, owner).await? {
+            Some(document) => (document.fields, Some(document.created_at)),
+            None => (kind.schema.defaults(), None),
+        };
         fields.merge(changes);
-        self.store(kind, owner, fields).await
+        self.store(kind, owner, fields, created_at).await
     }
 
     /// Puts the owner's document back to the defaults.
@@ -137,23 +143,24 @@ impl SettingsService {
         kind: &'static SettingsKind,
         owner: &UserId,
     ) -> Result<SettingsDocument, SettingsError> {
-        self.store(kind, owner, kind.schema.defaults()).await
+        let stored = self.repository.load_settings(kind, owner).await?;
+        let created_at = stored.map(|document| document.created_at);
+        self.store(kind, owner, kind.schema.defaults(), created_at)
+            .await
     }
 
+    /// Saves `fields`; `created_at` is the stored document's (`None`: it is new).
     async fn store(
         &self,
         kind: &'static SettingsKind,
         owner: &UserId,
         fields: Record,
+        created_at: Option<DateTime<Utc>>,
     ) -> Result<SettingsDocument, SettingsError> {
         let now = self.clock.now();
-        let created_at = match self.repository.load_settings(kind, owner).await? {
-            Some(stored) => stored.created_at,
-            None => now,
-        };
         let document = SettingsDocument {
             fields,
-            created_at,
+            created_at: created_at.unwrap_or(now),
             updated_at: now,
         };
         self.repository

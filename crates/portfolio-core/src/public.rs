@@ -90,7 +90,12 @@ impl PublicPortfolioReader {
             .owner_by_username(&username)
             .await?
             .ok_or(PortfolioError::NotFound)?;
-        let profile = self.portfolio.profile(&owner.id).await?.fields;
+        // Anonymous reads never create a profile; without one a portfolio is private.
+        let profile = self
+            .portfolio
+            .stored_profile(&owner.id)
+            .await?
+            .ok_or(PortfolioError::NotFound)?;
         if profile.get("isPublic") == Some(&Value::Bool(true)) {
             Ok((owner, profile))
         } else {

@@ -312,6 +312,15 @@ impl PortfolioService {
         Ok(self.settings.get(&PROFILE, owner).await?)
     }
 
+    /// The owner's profile as stored, without creating one.
+    pub(crate) async fn stored_profile(
+        &self,
+        owner: &UserId,
+    ) -> Result<Option<kernel::record::Record>, PortfolioError> {
+        let document = self.settings.find(&PROFILE, owner).await?;
+        Ok(document.map(|document| document.fields))
+    }
+
     /// # Errors
     /// [`PortfolioError::Invalid`] naming every bad field.
     pub async fn update_profile(
