@@ -36,11 +36,6 @@ fn text(value: &str) -> Value {
     Value::Text(value.to_owned())
 }
 
-const ALL: ListQuery = ListQuery {
-    page: None,
-    only_true: None,
-};
-
 async fn ids(
     repo: &dyn PortfolioRepository,
     resource: &'static ResourceSpec,
@@ -107,7 +102,7 @@ pub async fn portfolio_items(repo: &dyn PortfolioRepository) {
         repo.insert_item(it).await.unwrap();
     }
     assert_eq!(
-        ids(repo, &EXPERIENCES, &ada, ALL).await,
+        ids(repo, &EXPERIENCES, &ada, ListQuery::ALL).await,
         [
             rich.id.clone(),
             same_date.id.clone(),
@@ -153,12 +148,12 @@ pub async fn portfolio_items(repo: &dyn PortfolioRepository) {
     repo.set_positions(&PROJECTS, &ada, &reversed, at(20))
         .await
         .unwrap();
-    assert_eq!(ids(repo, &PROJECTS, &ada, ALL).await, reversed);
+    assert_eq!(ids(repo, &PROJECTS, &ada, ListQuery::ALL).await, reversed);
     repo.set_positions(&PROJECTS, &bob, &reversed, at(21))
         .await
         .unwrap();
     assert_eq!(
-        ids(repo, &PROJECTS, &ada, ALL).await,
+        ids(repo, &PROJECTS, &ada, ListQuery::ALL).await,
         reversed,
         "another owner cannot reorder these items"
     );
@@ -181,7 +176,7 @@ pub async fn portfolio_items(repo: &dyn PortfolioRepository) {
     repo.insert_item(&post_a).await.unwrap();
     repo.insert_item(&post_b).await.unwrap();
     assert_eq!(
-        ids(repo, &BLOG, &ada, ALL).await,
+        ids(repo, &BLOG, &ada, ListQuery::ALL).await,
         [post_b.id.clone(), post_a.id.clone()],
         "newest first"
     );
@@ -250,7 +245,7 @@ pub async fn portfolio_items(repo: &dyn PortfolioRepository) {
         None
     );
     assert_eq!(
-        ids(repo, &BLOG, &ada, ALL).await,
+        ids(repo, &BLOG, &ada, ListQuery::ALL).await,
         std::slice::from_ref(&post_b.id)
     );
     assert!(repo.slug_taken(&BLOG, &ada, "hello", None).await.unwrap());

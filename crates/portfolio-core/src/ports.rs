@@ -15,6 +15,14 @@ pub struct ListQuery {
     pub only_true: Option<&'static str>,
 }
 
+impl ListQuery {
+    /// Every live item, unfiltered.
+    pub const ALL: Self = Self {
+        page: None,
+        only_true: None,
+    };
+}
+
 /// Portfolio items of every resource. Every method is scoped to an owner: an item of another
 /// owner is never read, changed or counted. Soft-deleted items are invisible to every method
 /// but [`PortfolioRepository::slug_taken`] and [`PortfolioRepository::items_of`].

@@ -1,7 +1,8 @@
 //! The owned-collection path every resource shares, with each resource's extra rules switched
 //! on by its [`Features`](crate::model::Features).
 
-use std::collections::HashSet;
+use std::collections::hash_map::Entry;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use kernel::record::{FieldError, FieldKind, Input, Value};
@@ -88,10 +89,13 @@ impl PortfolioService {
         &self,
         spec: &'static ResourceSpec,
         owner: &UserId,
-        query: ListQuery,
     ) -> Result<Vec<(String, Vec<ItemView>)>, PortfolioError> {
         let field = spec.features.group_by.ok_or(PortfolioError::NotFound)?;
-        let items = self.items.list_items(spec, owner, &query).await?.items;
+        let items = self
+            .items
+            .list_items(spec, owner, &ListQuery::ALL)
+            .await?
+            .items;
         let mut groups: Vec<(String, Vec<ItemView>)> = Vec::new();
         for view in self.with_links(items).await? {
             let key = view
@@ -269,31 +273,37 @@ impl PortfolioService {
             .map(|raw| ItemId::parse(raw))
             .collect::<Result<Vec<_>, _>>()
             .map_err(|_| PortfolioError::ReorderMismatch)?;
-        let all = ListQuery {
-            page: None,
-            only_true: None,
-        };
-        let current: HashSet<ItemId> = self
+        let mut current: HashMap<ItemId, Item> = self
             .items
-            .list_items(spec, owner, &all)
+            .list_items(spec, owner, &ListQuery::ALL)
             .await?
             .items
             .into_iter()
-            .map(|item| item.id)
+            .map(|item| (item.id.clone(), item))
             .collect();
         let given: HashSet<&ItemId> = ids.iter().collect();
         if given.len() != ids.len()
             || given.len() != current.len()
-            || !ids.iter().all(|id| current.contains(id))
+            || !ids.iter().all(|id| current.contains_key(id))
         {
             return Err(PortfolioError::ReorderMismatch);
         }
-        self.items
-            .set_positions(spec, owner, &ids, self.clock.now())
-            .await?;
+        let now = self.clock.now();
+        self.items.set_positions(spec, owner, &ids, now).await?;
         self.listener.content_changed(owner);
-        let items = self.items.list_items(spec, owner, &all).await?.items;
-        self.with_links(items).await
+        // The new order is known; reading it back would only repeat the list query.
+        let reordered = ids
+            .iter()
+            .zip(0_i64..)
+            .filter_map(|(id, position)| {
+                current.remove(id).map(|mut item| {
+                    item.position = position;
+                    item.updated_at = now;
+                    item
+                })
+            })
+            .collect();
+        self.with_links(reordered).await
     }
 
     /// Every item the owner has, soft-deleted ones included (for the data export).
@@ -402,7 +412,11 @@ impl PortfolioService {
         }
     }
 
+    /// Puts each item's linked items beside it. Each linked resource is read once per call
+    /// (all of the owner's live items), not once per reference, so a list costs one query per
+    /// linked resource.
     async fn with_links(&self, items: Vec<Item>) -> Result<Vec<ItemView>, PortfolioError> {
+        let mut targets: HashMap<(&'static str, UserId), Vec<Item>> = HashMap::new();
         let mut views = Vec::with_capacity(items.len());
         for item in items {
             let mut linked = Vec::new();
@@ -412,10 +426,18 @@ impl PortfolioService {
                 else {
                     continue;
                 };
-                if let (Some(target), Ok(id)) = (resource(target), ItemId::parse(raw))
-                    && let Some(found) = self.items.find_item(target, &item.owner, &id).await?
-                {
-                    linked.push((field.name, found));
+                let Some(target) = resource(target) else {
+                    continue;
+                };
+                let candidates = match targets.entry((target.name, item.owner.clone())) {
+                    Entry::Occupied(entry) => entry.into_mut(),
+                    Entry::Vacant(entry) => {
+                        let all = self.items.list_items(target, &item.owner, &ListQuery::ALL);
+                        entry.insert(all.await?.items)
+                    }
+                };
+                if let Some(found) = candidates.iter().find(|c| c.id.as_str() == raw) {
+                    linked.push((field.name, found.clone()));
                 }
             }
             views.push(ItemView { item, linked });

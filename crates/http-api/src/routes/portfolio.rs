@@ -54,11 +54,7 @@ pub async fn list(
     let spec = spec(&name)?;
     let params = ListParams::parse(&query)?;
     if params.grouped && spec.features.group_by.is_some() {
-        let all = portfolio_core::ports::ListQuery {
-            page: None,
-            only_true: None,
-        };
-        let groups = portfolio.grouped(spec, &caller.0.user_id, all).await?;
+        let groups = portfolio.grouped(spec, &caller.0.user_id).await?;
         let body: Vec<Group<'_>> = groups
             .iter()
             .map(|(category, views)| Group {
