@@ -216,6 +216,17 @@ pub async fn portfolio_items(repo: &dyn PortfolioRepository) {
         repo.find_item(&BLOG, &ada, &post_a.id).await.unwrap(),
         Some(changed.clone())
     );
+    let mut cleared = changed.clone();
+    cleared
+        .fields
+        .merge([("title".to_owned(), Value::Null)].into_iter().collect());
+    cleared.updated_at = at(51);
+    assert!(repo.update_item(&cleared).await.unwrap());
+    assert_eq!(
+        repo.find_item(&BLOG, &ada, &post_a.id).await.unwrap(),
+        Some(cleared),
+        "a field the record no longer has is gone"
+    );
     let mut stolen = changed.clone();
     stolen.owner = bob.clone();
     stolen.fields.set("slug", text("stolen"));

@@ -316,24 +316,26 @@ impl PortfolioRepository for MongoStore {
     async fn update_item(&self, item: &Item) -> Result<bool, StoreError> {
         let mut filter = live(&item.owner)?;
         filter.insert("_id", oid(item.id.as_str())?);
-        let Some(stored) = self
-            .items(item.resource)
-            .find_one(filter.clone())
-            .await
-            .map_err(translate)?
-        else {
-            return Ok(false);
-        };
-        let mut replacement: Document = stored
-            .into_iter()
-            .filter(|(name, _)| BOOKKEEPING.contains(&name.as_str()))
+        // One operator update: `createdAt` and anything else stored stays as it is, fields the
+        // record no longer has are removed.
+        let mut set = fields_to_document(&item.fields)?;
+        set.insert("order", item.position);
+        set.insert("updatedAt", time(item.updated_at));
+        let mut update = doc! { "$set": set };
+        let cleared: Document = item
+            .resource
+            .schema
+            .fields
+            .iter()
+            .filter(|field| item.fields.get(field.name).is_none())
+            .map(|field| (field.name.to_owned(), Bson::String(String::new())))
             .collect();
-        replacement.insert("order", item.position);
-        replacement.insert("updatedAt", time(item.updated_at));
-        replacement.extend(fields_to_document(&item.fields)?);
+        if !cleared.is_empty() {
+            update.insert("$unset", cleared);
+        }
         let result = self
             .items(item.resource)
-            .replace_one(filter, replacement)
+            .update_one(filter, update)
             .await
             .map_err(translate)?;
         Ok(result.matched_count == 1)
