@@ -5,17 +5,11 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use auth_core::ports::OwnedData;
-use kernel::settings::{SettingsKind, SettingsRepository};
+use kernel::settings::SettingsRepository;
 use kernel::{StoreError, UserId};
 use portfolio_core::ports::{ContentListener, PortfolioRepository};
 
-/// Every kind of settings document a user can have.
-pub const SETTINGS_KINDS: [&SettingsKind; 4] = [
-    &portfolio_core::resources::PROFILE,
-    &auth_core::preferences::APP_PREFERENCES,
-    &notify_core::preferences::NOTIFICATION_PREFERENCES,
-    &notify_core::preferences::EMAIL_PREFERENCES,
-];
+use crate::storage::SETTINGS_KINDS;
 
 pub struct StoredOwnedData {
     pub portfolio: Arc<dyn PortfolioRepository>,

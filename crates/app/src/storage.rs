@@ -5,7 +5,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use auth_core::ports::{AccountRepository, SessionRepository, UserRepository};
 use http_api::ReadinessProbe;
-use kernel::settings::SettingsRepository;
+use kernel::settings::{SettingsKind, SettingsRepository};
 use notify_core::JobQueue;
 use portfolio_core::ports::PortfolioRepository;
 use secrecy::ExposeSecret as _;
@@ -26,6 +26,14 @@ pub struct Storage {
     /// Where accounts live: `embedded` or `mongodb`.
     pub mode: &'static str,
 }
+
+/// Every kind of settings document a user can have.
+pub const SETTINGS_KINDS: [&SettingsKind; 4] = [
+    &portfolio_core::resources::PROFILE,
+    &auth_core::preferences::APP_PREFERENCES,
+    &notify_core::preferences::NOTIFICATION_PREFERENCES,
+    &notify_core::preferences::EMAIL_PREFERENCES,
+];
 
 /// The embedded database file under `DATA_DIR`.
 pub const DATABASE_FILE: &str = "console.db";
@@ -75,9 +83,13 @@ pub async fn open(settings: &Settings) -> Result<Storage, String> {
     });
     let queue: Arc<dyn JobQueue> = Arc::new(embedded.clone());
     if let Some(uri) = &settings.mongodb_uri {
-        let mongo = MongoStore::connect(uri.expose_secret(), settings.mongodb_database.as_deref())
-            .await
-            .map_err(|e| format!("cannot connect to MongoDB: {e}"))?;
+        let mongo = MongoStore::connect(
+            uri.expose_secret(),
+            settings.mongodb_database.as_deref(),
+            &SETTINGS_KINDS,
+        )
+        .await
+        .map_err(|e| format!("cannot connect to MongoDB: {e}"))?;
         let shared = Arc::new(mongo.clone());
         return Ok(Storage {
             users: shared.clone(),

@@ -31,12 +31,13 @@ fn is_json(request: &HttpRequest) -> bool {
         || (essence.starts_with("application/") && essence.ends_with("+json"))
 }
 
-/// `current_password` → `currentPassword`, applied to each segment of a garde path.
-fn camel_case(path: &str) -> String {
+/// `current_password` (or `app-preferences`) → `currentPassword` (`appPreferences`); garde
+/// paths are converted segment by segment.
+pub(crate) fn camel_case(path: &str) -> String {
     let mut out = String::with_capacity(path.len());
     let mut upper = false;
     for c in path.chars() {
-        if c == '_' {
+        if c == '_' || c == '-' {
             upper = true;
         } else if upper {
             out.extend(c.to_uppercase());

@@ -384,11 +384,18 @@ impl SessionRepository for MongoStore {
 mod tests {
     use testkit::MongoStandIn;
 
+    use kernel::settings::SettingsKind;
+    use notify_core::preferences::EMAIL_PREFERENCES;
+    use portfolio_core::resources::PROFILE;
+
     use crate::MongoStore;
+
+    /// The settings kinds the contract suite uses.
+    const SETTINGS_KINDS: [&SettingsKind; 2] = [&PROFILE, &EMAIL_PREFERENCES];
 
     async fn store() -> (MongoStandIn, MongoStore) {
         let server = MongoStandIn::start().await;
-        let store = MongoStore::connect(&server.uri(), Some("contract"))
+        let store = MongoStore::connect(&server.uri(), Some("contract"), &SETTINGS_KINDS)
             .await
             .unwrap_or_else(|e| panic!("connect: {e}"));
         (server, store)
@@ -427,7 +434,7 @@ mod tests {
     #[tokio::test]
     async fn connecting_twice_keeps_the_indexes_idempotent() {
         let (server, _store) = store().await;
-        MongoStore::connect(&server.uri(), Some("contract"))
+        MongoStore::connect(&server.uri(), Some("contract"), &SETTINGS_KINDS)
             .await
             .unwrap_or_else(|e| panic!("second connect: {e}"));
     }

@@ -24,11 +24,15 @@ const DEFAULT_DATABASE: &str = "console";
 
 impl MongoStore {
     /// Connects, picks the database (`database`, else the URI's, else `console`) and creates
-    /// the indexes.
+    /// the indexes, those of each settings kind's collection included.
     ///
     /// # Errors
     /// [`StoreError::Backend`] when the URI is invalid or the server cannot be reached.
-    pub async fn connect(uri: &str, database: Option<&str>) -> Result<Self, StoreError> {
+    pub async fn connect(
+        uri: &str,
+        database: Option<&str>,
+        settings_kinds: &[&'static SettingsKind],
+    ) -> Result<Self, StoreError> {
         let client = Client::with_uri_str(uri)
             .await
             .map_err(StoreError::backend)?;
@@ -40,7 +44,7 @@ impl MongoStore {
             database: client.database(&name),
         };
         store.ping().await?;
-        store.ensure_indexes().await?;
+        store.ensure_indexes(settings_kinds).await?;
         Ok(store)
     }
 
@@ -66,7 +70,10 @@ impl MongoStore {
         self.database.collection("sessions")
     }
 
-    async fn ensure_indexes(&self) -> Result<(), StoreError> {
+    async fn ensure_indexes(
+        &self,
+        settings_kinds: &[&'static SettingsKind],
+    ) -> Result<(), StoreError> {
         self.users()
             .create_indexes([
                 index(doc! { "username": 1 }, USERNAME_INDEX, true),
@@ -111,17 +118,9 @@ impl MongoStore {
             ])
             .await
             .map_err(StoreError::backend)?;
-        self.ensure_portfolio_indexes(&SETTINGS_KINDS).await
+        self.ensure_portfolio_indexes(settings_kinds).await
     }
 }
-
-/// Every kind of settings document, each in its own collection.
-const SETTINGS_KINDS: [&SettingsKind; 4] = [
-    &portfolio_core::resources::PROFILE,
-    &auth_core::preferences::APP_PREFERENCES,
-    &notify_core::preferences::NOTIFICATION_PREFERENCES,
-    &notify_core::preferences::EMAIL_PREFERENCES,
-];
 
 pub(crate) fn index(keys: Document, name: &str, unique: bool) -> IndexModel {
     IndexModel::builder()

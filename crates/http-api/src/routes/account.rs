@@ -6,29 +6,20 @@ use std::collections::{BTreeMap, HashMap};
 use actix_web::http::header;
 use actix_web::{HttpResponse, web};
 use auth_core::IdentityService;
-use auth_core::preferences::APP_PREFERENCES;
-use kernel::settings::{SettingsKind, SettingsService};
-use notify_core::preferences::{EMAIL_PREFERENCES, NOTIFICATION_PREFERENCES};
+use kernel::settings::SettingsService;
 use portfolio_core::PortfolioService;
 use portfolio_core::model::ItemView;
 use portfolio_core::resources::PROFILE;
 use serde::Deserialize;
 use serde_json::Value;
 
+use crate::PREFERENCE_ROUTES;
 use crate::auth::Authenticated;
-use crate::body::parse;
+use crate::body::{camel_case, parse};
 use crate::dto::{SessionDto, UserDto};
 use crate::envelope::{self, MessageEnvelope};
 use crate::problem::{ApiError, Problem};
 use crate::records::{Audience, ItemBody, SettingsBody};
-
-/// The settings documents in an export, by the name they appear under.
-const EXPORTED_SETTINGS: [(&str, &SettingsKind); 4] = [
-    ("portfolioProfile", &PROFILE),
-    ("appPreferences", &APP_PREFERENCES),
-    ("notificationPreferences", &NOTIFICATION_PREFERENCES),
-    ("emailPreferences", &EMAIL_PREFERENCES),
-];
 
 /// `{ "token": "…" }`, when the token is not in the query.
 #[derive(Debug, Deserialize, garde::Validate, utoipa::ToSchema)]
@@ -96,7 +87,9 @@ async fn export_document(
         })
         .collect();
     let mut stored_settings = serde_json::Map::new();
-    for (name, kind) in EXPORTED_SETTINGS {
+    // Every settings document the API serves, under its kind's name in camelCase.
+    let kinds = std::iter::once(&PROFILE).chain(PREFERENCE_ROUTES.iter().map(|(_, kind)| *kind));
+    for kind in kinds {
         if let Some(document) = settings.find(kind, owner).await? {
             let body = SettingsBody {
                 schema: &kind.schema,
@@ -104,7 +97,7 @@ async fn export_document(
                 document: Some(&document),
                 audience: Audience::Export,
             };
-            stored_settings.insert(name.to_owned(), to_value(&body)?);
+            stored_settings.insert(camel_case(kind.name), to_value(&body)?);
         }
     }
     let mut sections: BTreeMap<&str, Vec<Value>> = BTreeMap::new();
