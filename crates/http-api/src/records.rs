@@ -48,6 +48,11 @@ pub struct ItemBody<'a> {
     pub audience: Audience,
 }
 
+/// Whether `audience` sees the field `name` of `schema`: the public only sees public fields.
+fn shown(schema: &Schema, name: &str, audience: Audience) -> bool {
+    audience != Audience::Public || schema.field(name).is_some_and(|spec| spec.public)
+}
+
 fn write_fields<M: serde::ser::SerializeMap>(
     map: &mut M,
     schema: &Schema,
@@ -55,12 +60,25 @@ fn write_fields<M: serde::ser::SerializeMap>(
     audience: Audience,
 ) -> Result<(), M::Error> {
     for (name, value) in fields.iter() {
-        let public = schema.field(name).is_some_and(|spec| spec.public);
-        if audience != Audience::Public || public {
+        if shown(schema, name, audience) {
             map.serialize_entry(name, &Json(value))?;
         }
     }
     Ok(())
+}
+
+/// A linked item, rendered in place of its id.
+struct LinkedBody<'a> {
+    item: &'a Item,
+    audience: Audience,
+}
+
+impl Serialize for LinkedBody<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(None)?;
+        write_item(&mut map, self.item, &[], self.audience)?;
+        map.end()
+    }
 }
 
 fn write_item<M: serde::ser::SerializeMap>(
@@ -71,18 +89,14 @@ fn write_item<M: serde::ser::SerializeMap>(
 ) -> Result<(), M::Error> {
     map.serialize_entry("id", item.id.as_str())?;
     for (name, value) in item.fields.iter() {
-        let spec = item.resource.schema.field(name);
-        if audience == Audience::Public && !spec.is_some_and(|s| s.public) {
+        if !shown(&item.resource.schema, name, audience) {
             continue;
         }
         match linked.iter().find(|(field, _)| *field == name) {
             Some((_, target)) => map.serialize_entry(
                 name,
-                &ItemBody {
-                    view: &ItemView {
-                        item: target.clone(),
-                        linked: Vec::new(),
-                    },
+                &LinkedBody {
+                    item: target,
                     audience,
                 },
             )?,
