@@ -68,8 +68,7 @@ impl ReadinessProbe for MongoProbe {
 }
 
 /// Opens the stores: MongoDB for accounts, portfolios and settings when `MONGODB_URI` is set,
-/// else the embedded file;
-/// the job queue is the embedded file's durable table.
+/// else the embedded file; the job queue is the embedded file's durable table.
 ///
 /// # Errors
 /// A message when a store cannot be opened.
@@ -90,33 +89,43 @@ pub async fn open(settings: &Settings) -> Result<Storage, String> {
         )
         .await
         .map_err(|e| format!("cannot connect to MongoDB: {e}"))?;
-        let shared = Arc::new(mongo.clone());
-        return Ok(Storage {
-            users: shared.clone(),
-            accounts: shared.clone(),
-            sessions: shared.clone(),
-            portfolio: shared.clone(),
-            settings: shared,
-            queue,
-            probes: vec![Arc::new(MongoProbe(mongo)), queue_probe],
-            mode: "mongodb",
-        });
+        let probes: Vec<Arc<dyn ReadinessProbe>> =
+            vec![Arc::new(MongoProbe(mongo.clone())), queue_probe];
+        return Ok(serving(Arc::new(mongo), queue, probes, "mongodb"));
     }
-    let shared = Arc::new(embedded.clone());
-    Ok(Storage {
-        users: shared.clone(),
-        accounts: shared.clone(),
-        sessions: shared.clone(),
-        portfolio: shared.clone(),
-        settings: shared,
+    let probes: Vec<Arc<dyn ReadinessProbe>> = vec![
+        Arc::new(SqliteProbe {
+            name: "storage",
+            store: embedded.clone(),
+        }),
+        queue_probe,
+    ];
+    Ok(serving(Arc::new(embedded), queue, probes, "embedded"))
+}
+
+/// `store` serving every storage port but the queue.
+fn serving<S>(
+    store: Arc<S>,
+    queue: Arc<dyn JobQueue>,
+    probes: Vec<Arc<dyn ReadinessProbe>>,
+    mode: &'static str,
+) -> Storage
+where
+    S: UserRepository
+        + AccountRepository
+        + SessionRepository
+        + PortfolioRepository
+        + SettingsRepository
+        + 'static,
+{
+    Storage {
+        users: store.clone(),
+        accounts: store.clone(),
+        sessions: store.clone(),
+        portfolio: store.clone(),
+        settings: store,
         queue,
-        probes: vec![
-            Arc::new(SqliteProbe {
-                name: "storage",
-                store: embedded,
-            }),
-            queue_probe,
-        ],
-        mode: "embedded",
-    })
+        probes,
+        mode,
+    }
 }
