@@ -155,7 +155,11 @@ async fn publish_read_revalidate_edit_then_delete_the_account_and_everything_in_
     assert_eq!(public(&client, "ada", None).await.0, StatusCode::NOT_FOUND);
     assert!(api.terminate().await.success());
 
-    let store = SqliteStore::open(&dir.path().join("data").join("console.db")).unwrap();
+    let store = SqliteStore::open(
+        &dir.path().join("data").join("console.db"),
+        store_sqlite::Durability::Full,
+    )
+    .unwrap();
     assert!(
         store.find_user(&owner).await.unwrap().is_none(),
         "user row gone"

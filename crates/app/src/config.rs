@@ -68,6 +68,12 @@ pub const VARIABLES: &[Variable] = &[
     ),
     var(
         "Process",
+        "SQLITE_SYNCHRONOUS",
+        "full",
+        "full: every acknowledged write of the embedded database survives a power loss; normal: cheaper commits, the last ones may be lost on power loss (see docs/adr/0006)",
+    ),
+    var(
+        "Process",
         "LOG_LEVEL",
         "info",
         "Log filter (tracing EnvFilter syntax, e.g. info,http_api=debug); RUST_LOG wins when set",
@@ -168,6 +174,12 @@ pub const VARIABLES: &[Variable] = &[
         "JWT_REFRESH_REUSE_INTERVAL",
         "0",
         "Seconds a just-rotated refresh token may still be retried (0: never)",
+    ),
+    var(
+        "Auth",
+        "SESSION_CHECK_TTL",
+        "5s",
+        "How long an instance trusts a session-liveness check; a revoke on another instance bites within this (0s: check every request)",
     ),
     var(
         "Auth",
@@ -277,6 +289,8 @@ pub struct Settings {
     pub host: String,
     pub port: u16,
     pub data_dir: PathBuf,
+    /// How far a commit of the embedded database is on disk before it is acknowledged.
+    pub sqlite_durability: store_sqlite::Durability,
     pub log_level: String,
     pub shutdown_timeout: Duration,
     pub frontend_url: String,
@@ -295,6 +309,8 @@ pub struct Settings {
     pub access_ttl: Duration,
     pub refresh_ttl: Duration,
     pub refresh_reuse_interval: Duration,
+    /// How long a positive session-liveness check is trusted.
+    pub session_check_ttl: Duration,
     pub argon2_memory_cost: u32,
     pub argon2_time_cost: u32,
     pub argon2_parallelism: u32,
@@ -484,6 +500,16 @@ impl Settings {
         } else {
             explicit_origins
         };
+        let cors_credentials = r.flag("CORS_CREDENTIALS");
+        if environment == Environment::Production
+            && cors_credentials
+            && cors_origins.iter().any(|o| o == "*")
+        {
+            r.problems.push(
+                "CORS_ORIGIN: \"*\" with CORS_CREDENTIALS=true lets every website make logged-in requests; list the allowed origins (or set CORS_CREDENTIALS=false)"
+                    .to_owned(),
+            );
+        }
         for origin in &cors_origins {
             if origin != "*" && !is_http_url(origin) {
                 r.problems
@@ -516,11 +542,12 @@ impl Settings {
             host: r.string("HOST"),
             port: r.parsed("PORT", "a port number (0-65535)"),
             data_dir: PathBuf::from(r.string("DATA_DIR")),
+            sqlite_durability: r.parsed("SQLITE_SYNCHRONOUS", "full or normal"),
             log_level: r.string("LOG_LEVEL"),
             shutdown_timeout: Duration::from_secs(u64::from(r.positive("SHUTDOWN_TIMEOUT_SECS"))),
             frontend_url,
             cors_origins,
-            cors_credentials: r.flag("CORS_CREDENTIALS"),
+            cors_credentials,
             cors_max_age: r.parsed("CORS_PREFLIGHT_MAX_AGE", "seconds"),
             json_body_limit: r.parsed("JSON_BODY_LIMIT", "bytes"),
             public_cache_ttl: r.duration("PUBLIC_CACHE_TTL"),
@@ -534,6 +561,7 @@ impl Settings {
             access_ttl: r.duration("JWT_ACCESS_TOKEN_EXPIRATION"),
             refresh_ttl: r.duration("JWT_REFRESH_TOKEN_EXPIRATION"),
             refresh_reuse_interval: r.duration("JWT_REFRESH_REUSE_INTERVAL"),
+            session_check_ttl: r.duration("SESSION_CHECK_TTL"),
             argon2_memory_cost: r.positive("ARGON2_MEMORY_COST"),
             argon2_time_cost: r.positive("ARGON2_TIME_COST"),
             argon2_parallelism: r.positive("ARGON2_PARALLELISM"),
@@ -823,6 +851,40 @@ mod tests {
         assert_eq!(
             found,
             vec!["JWT_ACCESS_SECRET: must be at least 32 bytes".to_owned()]
+        );
+    }
+
+    #[test]
+    fn production_refuses_any_origin_with_credentials() {
+        let secrets = [
+            ("APP_ENV", "production"),
+            (
+                "JWT_ACCESS_SECRET",
+                "a-secret-of-at-least-thirty-two-bytes-1",
+            ),
+            (
+                "JWT_REFRESH_SECRET",
+                "a-secret-of-at-least-thirty-two-bytes-2",
+            ),
+        ];
+        let wildcard = [secrets.as_slice(), &[("CORS_ORIGIN", "*")]].concat();
+        let found = problems(&wildcard);
+        assert!(
+            found
+                .iter()
+                .any(|p| p.starts_with("CORS_ORIGIN: \"*\" with CORS_CREDENTIALS=true")),
+            "{found:?}"
+        );
+        let without_credentials = [
+            secrets.as_slice(),
+            &[("CORS_ORIGIN", "*"), ("CORS_CREDENTIALS", "false")],
+        ]
+        .concat();
+        assert!(
+            !problems(&without_credentials)
+                .iter()
+                .any(|p| p.starts_with("CORS_ORIGIN")),
+            "any origin without credentials is a deliberate public API"
         );
     }
 

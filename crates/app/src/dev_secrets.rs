@@ -63,7 +63,12 @@ fn load_or_create(path: &Path) -> Result<JwtSecrets, String> {
         hex::encode(rand::random::<[u8; 32]>()),
     );
     if let Some(parent) = path.parent() {
-        std::fs::create_dir_all(parent).map_err(|e| format!("{}: {e}", parent.display()))?;
+        let mut dir = std::fs::DirBuilder::new();
+        dir.recursive(true);
+        #[cfg(unix)]
+        std::os::unix::fs::DirBuilderExt::mode(&mut dir, 0o700);
+        dir.create(parent)
+            .map_err(|e| format!("{}: {e}", parent.display()))?;
     }
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);

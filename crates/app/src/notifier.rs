@@ -35,4 +35,14 @@ impl AccountNotifier for QueuedAccountNotifier {
             .map(drop)
             .map_err(|e| NotifyError(e.to_string()))
     }
+
+    async fn forget_recipient(&self, address: &str) -> Result<(), NotifyError> {
+        let forgotten = self
+            .outbox
+            .forget_recipient(address)
+            .await
+            .map_err(|e| NotifyError(e.to_string()))?;
+        tracing::debug!(forgotten, "queued emails of a deleted account dropped");
+        Ok(())
+    }
 }

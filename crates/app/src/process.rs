@@ -22,6 +22,7 @@ use secrecy::ExposeSecret as _;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+use crate::background::TokioTasks;
 use crate::config::{Environment, Settings};
 use crate::directory::UserDirectory;
 use crate::notifier::QueuedAccountNotifier;
@@ -77,6 +78,10 @@ fn email_worker(
     ))
 }
 
+/// Rate-limit counters one instance keeps at most (about 100 bytes each); beyond this the
+/// least recently seen client's counter goes.
+const RATE_LIMIT_MAX_CLIENTS: u64 = 200_000;
+
 fn cpus() -> usize {
     std::thread::available_parallelism().map_or(2, usize::from)
 }
@@ -131,11 +136,13 @@ impl Api {
                 notifier: Arc::new(QueuedAccountNotifier { outbox }),
                 owned_data: Arc::new(owned_data),
                 clock: Arc::clone(&clock),
+                background: Arc::new(TokioTasks),
             },
             IdentityPolicy {
                 access_ttl: delta(settings.access_ttl),
                 refresh_ttl: delta(settings.refresh_ttl),
                 refresh_reuse_interval: delta(settings.refresh_reuse_interval),
+                session_check_ttl: delta(settings.session_check_ttl),
                 admin_emails: settings.admin_emails.clone(),
                 ..IdentityPolicy::default()
             },
@@ -156,7 +163,10 @@ impl Api {
                 trusted_proxies: settings.trusted_proxies.clone(),
             },
             rate_limits: RateLimits {
-                limiter: Arc::new(InMemoryRateLimiter::default()),
+                limiter: Arc::new(InMemoryRateLimiter::new(
+                    settings.throttle_window,
+                    RATE_LIMIT_MAX_CLIENTS,
+                )),
                 window: settings.throttle_window,
                 general_limit: settings.throttle_limit,
                 auth_limit: settings.throttle_auth_limit,

@@ -74,8 +74,8 @@ impl ReadinessProbe for MongoProbe {
 /// A message when a store cannot be opened.
 pub async fn open(settings: &Settings) -> Result<Storage, String> {
     let path = settings.data_dir.join(DATABASE_FILE);
-    let embedded =
-        SqliteStore::open(&path).map_err(|e| format!("cannot open {}: {e}", path.display()))?;
+    let embedded = SqliteStore::open(&path, settings.sqlite_durability)
+        .map_err(|e| format!("cannot open {}: {e}", path.display()))?;
     let queue_probe: Arc<dyn ReadinessProbe> = Arc::new(SqliteProbe {
         name: "queue",
         store: embedded.clone(),

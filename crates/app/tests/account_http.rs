@@ -102,6 +102,77 @@ async fn deleting_an_account_needs_its_own_emailed_token_and_removes_everything(
     assert_eq!(prefs.data()["theme"], "system");
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writes_racing_a_deletion_leave_nothing_of_the_user_behind() {
+    use portfolio_core::ports::PortfolioRepository as _;
+    let app = std::sync::Arc::new(spawn_app().await);
+    let registered = app.register("ada@example.com").await;
+    let ada = token(&registered, "accessToken");
+    let owner = kernel::UserId::parse(registered["user"]["id"].as_str().unwrap()).unwrap();
+    let confirmation = deletion_token(&app, &ada, "ada@example.com").await;
+    let writers: Vec<_> = (0..4)
+        .map(|writer| {
+            let (app, ada) = (std::sync::Arc::clone(&app), ada.clone());
+            tokio::spawn(async move {
+                let mut accepted = 0;
+                for attempt in 0..2_000 {
+                    let reply = if attempt % 2 == 0 {
+                        let title = format!("writer {writer}, attempt {attempt}");
+                        app.post("/portfolio/projects", json!({"title": title}), Some(&ada))
+                            .await
+                    } else {
+                        app.patch("/settings/preferences", json!({"theme": "dark"}), &ada)
+                            .await
+                    };
+                    match reply.status {
+                        StatusCode::CREATED | StatusCode::OK => accepted += 1,
+                        StatusCode::UNAUTHORIZED => return accepted,
+                        other => panic!("unexpected {other}: {:?}", reply.body),
+                    }
+                }
+                accepted
+            })
+        })
+        .collect();
+    tokio::time::sleep(std::time::Duration::from_millis(150)).await;
+    let deleted = app
+        .send(
+            app.http
+                .delete(app.url(&format!("/users/account?token={confirmation}")))
+                .bearer_auth(&ada),
+        )
+        .await;
+    assert_eq!(deleted.status, StatusCode::OK, "{:?}", deleted.body);
+    let mut accepted = 0;
+    for writer in writers {
+        accepted += writer.await.unwrap();
+    }
+    assert!(accepted > 0, "the writers ran before the deletion");
+
+    let store = store_sqlite::SqliteStore::open(
+        &app.data_dir().join("console.db"),
+        store_sqlite::Durability::Full,
+    )
+    .unwrap();
+    assert!(
+        store.items_of(&owner).await.unwrap().is_empty(),
+        "a racing write recreated portfolio items"
+    );
+    for kind in [
+        &auth_core::preferences::APP_PREFERENCES,
+        &portfolio_core::resources::PROFILE,
+    ] {
+        assert!(
+            kernel::settings::SettingsRepository::load_settings(&store, kind, &owner)
+                .await
+                .unwrap()
+                .is_none(),
+            "a racing write recreated {}",
+            kind.name
+        );
+    }
+}
+
 #[tokio::test]
 async fn the_export_holds_everything_but_secrets_as_json_or_csv() {
     let app = spawn_app().await;

@@ -220,6 +220,41 @@ async fn auth_writes_are_rate_limited_with_retry_after() {
 }
 
 #[tokio::test]
+async fn no_spelling_of_an_auth_path_escapes_the_auth_limit() {
+    let app = spawn_app_with(&[("THROTTLE_AUTH_LIMIT", "5")]).await;
+    let spellings = [
+        "/api/v1/%61uth/login",
+        "/api/v1/auth/%6cogin",
+        "/api/v1/%61%75%74%68/login",
+        "/api/v1/auth%2Flogin",
+        "/api/v1/auth/login/",
+        "/api/v1//auth/login",
+        "/api/v1/auth/login",
+    ];
+    let mut credential_checks = 0;
+    for path in spellings {
+        for _ in 0..8 {
+            let reply = app
+                .send(
+                    app.http
+                        .post(format!("{}{path}", app.base))
+                        .json(&json!({"email": "nobody@example.com", "password": PASSWORD})),
+                )
+                .await;
+            match reply.status {
+                StatusCode::UNAUTHORIZED => credential_checks += 1,
+                StatusCode::TOO_MANY_REQUESTS | StatusCode::NOT_FOUND => {}
+                other => panic!("{path}: unexpected {other}"),
+            }
+        }
+    }
+    assert_eq!(
+        credential_checks, 5,
+        "every spelling that reaches the login handler shares one limit"
+    );
+}
+
+#[tokio::test]
 async fn the_general_limit_applies_to_every_api_request() {
     let app = spawn_app_with(&[("THROTTLE_LIMIT", "5")]).await;
     for _ in 0..5 {

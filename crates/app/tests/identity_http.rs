@@ -716,10 +716,29 @@ fn app_current(sessions: &support::Reply, id: &str) -> Option<bool> {
 }
 
 #[tokio::test]
-async fn admin_emails_get_the_admin_role() {
+async fn admin_emails_get_the_admin_role_once_the_address_is_verified() {
     let app = spawn_app_with(&[("ADMIN_EMAILS", "Boss@Example.com, other@example.com")]).await;
     let boss = app.register("boss@example.com").await;
-    assert_eq!(boss["user"]["role"], "admin");
+    assert_eq!(
+        boss["user"]["role"], "user",
+        "anyone can sign up with a listed address; it counts once proven"
+    );
+    let verify = app
+        .mail
+        .wait_for("boss@example.com", "Verify")
+        .await
+        .token()
+        .unwrap();
+    let verified = app
+        .post("/auth/verify-email", json!({"token": verify}), None)
+        .await;
+    assert_eq!(verified.status, StatusCode::OK);
+    let refreshed = app.refresh(&boss).await;
+    assert_eq!(refreshed.data()["user"]["role"], "admin");
+    let me = app
+        .get("/auth/me", Some(&token(refreshed.data(), "accessToken")))
+        .await;
+    assert_eq!(me.data()["role"], "admin");
     assert_eq!(
         app.register("ada@example.com").await["user"]["role"],
         "user"

@@ -601,6 +601,40 @@ async fn the_public_portfolio_shows_only_what_its_owner_made_public() {
 }
 
 #[tokio::test]
+async fn a_public_experience_does_not_reveal_a_company_while_companies_are_hidden() {
+    let app = spawn_app().await;
+    let ada = user(&app, "ada@example.com").await;
+    let company = create(&app, &ada, "companies", json!({"name": "Secret Employer"})).await;
+    create(
+        &app,
+        &ada,
+        "experiences",
+        json!({"title": "Engineer", "companyId": id(&company), "startDate": "2020-01-01"}),
+    )
+    .await;
+    app.patch(
+        "/portfolio/profile",
+        json!({"isPublic": true, "showCompanies": false}),
+        &ada,
+    )
+    .await;
+    for path in ["ada", "ada/experiences"] {
+        let reply = public(&app, path, None).await;
+        assert_eq!(reply.status, StatusCode::OK, "{:?}", reply.body);
+        let text = reply.body.to_string();
+        assert!(text.contains("Engineer"), "{text}");
+        assert!(
+            !text.contains("Secret Employer") && !text.contains(&id(&company)),
+            "{path} reveals the hidden company: {text}"
+        );
+    }
+    app.patch("/portfolio/profile", json!({"showCompanies": true}), &ada)
+        .await;
+    let shown = public(&app, "ada/experiences", None).await;
+    assert_eq!(shown.data()[0]["companyId"]["name"], "Secret Employer");
+}
+
+#[tokio::test]
 async fn preferences_start_at_defaults_validate_changes_and_reset() {
     let app = spawn_app().await;
     let ada = user(&app, "ada@example.com").await;

@@ -31,6 +31,9 @@ pub enum AuthError {
     WrongCurrentPassword,
     #[error("email is already verified")]
     AlreadyVerified,
+    /// The caller is authenticated but lacks the role the action needs.
+    #[error("forbidden")]
+    Forbidden,
     #[error("session not found")]
     SessionNotFound,
     #[error("user not found")]

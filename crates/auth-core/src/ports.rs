@@ -354,4 +354,20 @@ pub trait AccountNotifier: Send + Sync {
     /// # Errors
     /// [`NotifyError`] when the queue refused it.
     async fn notify(&self, email: AccountEmail) -> Result<(), NotifyError>;
+
+    /// Drops every queued or kept email to `address` that is not being sent at this moment
+    /// (the account behind it was deleted).
+    ///
+    /// # Errors
+    /// [`NotifyError`] when the queue could not be cleaned.
+    async fn forget_recipient(&self, address: &str) -> Result<(), NotifyError>;
+}
+
+/// Work that must not delay (or be timed through) the answer to a request.
+pub type BackgroundTask = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
+
+/// Runs [`BackgroundTask`]s after the request that started them is answered: the runtime's
+/// spawner in the processes, a list run by hand in tests.
+pub trait BackgroundTasks: Send + Sync {
+    fn spawn(&self, name: &'static str, task: BackgroundTask);
 }

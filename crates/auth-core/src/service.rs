@@ -14,9 +14,9 @@ use crate::model::{
     StoredToken, TokenPurpose, User, UserId, UserView,
 };
 use crate::ports::{
-    AccessClaims, AccountEmail, AccountNotifier, AccountRepository, OwnedData, PasswordCheck,
-    PasswordHasher, RefreshClaims, Rotation, SecretGenerator, SessionRepository, TokenCodec,
-    UserAgentParser, UserRepository,
+    AccessClaims, AccountEmail, AccountNotifier, AccountRepository, BackgroundTasks, OwnedData,
+    PasswordCheck, PasswordHasher, RefreshClaims, Rotation, SecretGenerator, SessionRepository,
+    TokenCodec, UserAgentParser, UserRepository,
 };
 use crate::session_cache::SessionCache;
 use crate::values::{DisplayName, Email, Password, Username};
@@ -68,6 +68,7 @@ pub struct IdentityPorts {
     pub notifier: Arc<dyn AccountNotifier>,
     pub owned_data: Arc<dyn OwnedData>,
     pub clock: Arc<dyn Clock>,
+    pub background: Arc<dyn BackgroundTasks>,
 }
 
 /// A freshly issued access + refresh pair.
@@ -101,8 +102,16 @@ pub struct IdentityService {
     live_sessions: SessionCache,
 }
 
+/// Where an access-token check learns whether its session is live.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum SessionCheck {
+    /// This instance's recent answer (`session_check_ttl`), else the store.
+    CachedForAWhile,
+    Store,
+}
+
 const DERIVED_USERNAME_ATTEMPTS: u32 = 8;
-const SESSION_CACHE_CAPACITY: usize = 100_000;
+const SESSION_CACHE_CAPACITY: u64 = 100_000;
 
 impl IdentityService {
     #[must_use]
@@ -119,11 +128,14 @@ impl IdentityService {
         self.ports.clock.now()
     }
 
-    fn role_for(&self, email: &str, stored: Role) -> Role {
-        if self.policy.admin_emails.contains(email) {
+    /// The role an account has now. `ADMIN_EMAILS` is the only source of the admin role, and
+    /// only for an address its owner proved (an unverified sign-up with a listed address is a
+    /// plain user); an address removed from the list loses the role at its next token.
+    fn role_for(&self, email: &str, verified: bool) -> Role {
+        if verified && self.policy.admin_emails.contains(email) {
             Role::Admin
         } else {
-            stored
+            Role::User
         }
     }
 
@@ -237,7 +249,7 @@ impl IdentityService {
             last_name,
             display_name: Some(name.as_str().to_owned()),
             avatar: None,
-            role: self.role_for(email.as_str(), Role::User),
+            role: self.role_for(email.as_str(), false),
             bio: None,
             location: None,
             website: None,
@@ -308,7 +320,7 @@ impl IdentityService {
         if check == PasswordCheck::MatchNeedsRehash {
             self.upgrade_hash(&account, password, now).await;
         }
-        let role = self.role_for(&account.email, user.role);
+        let role = self.role_for(&account.email, account.email_verified);
         self.ports.users.record_login(&user.id, role, now).await?;
         let user = User {
             role,
@@ -389,7 +401,7 @@ impl IdentityService {
             sub: user.id.clone(),
             sid: session.id.clone(),
             email: user.email.clone(),
-            role: self.role_for(&user.email, user.role),
+            role: user.role,
             iat,
             exp: access_exp,
         };
@@ -433,6 +445,9 @@ impl IdentityService {
             return Err(AuthError::InvalidRefreshToken);
         }
         let presented = self.ports.secrets.digest(&claims.jti);
+        // The jti that follows the presented one: a retry of the same token lands on the same
+        // successor, which is how a grace-window retry is answered with the current pair.
+        let successor = self.successor_jti(&claims.jti);
         // A lost compare-and-swap means a concurrent refresh won; look again with fresh state.
         for _ in 0..2 {
             let Some(session) = self.ports.sessions.find_session(&claims.sid).await? else {
@@ -441,47 +456,63 @@ impl IdentityService {
             if session.user_id != claims.sub || !session.is_live(now) {
                 return Err(AuthError::InvalidRefreshToken);
             }
-            let is_current = presented == session.refresh_hash;
-            if !is_current && !self.within_reuse_grace(&session, &presented, now) {
-                warn!(
-                    session_id = %session.id,
-                    user_id = %session.user_id,
-                    "refresh token reuse detected; revoking session"
-                );
-                self.revoke(&session.user_id, &session.id).await?;
-                return Err(AuthError::InvalidRefreshToken);
+            if presented != session.refresh_hash {
+                let retry_of_last_rotation = self.within_reuse_grace(&session, &presented, now)
+                    && self.ports.secrets.digest(&successor) == session.refresh_hash;
+                if !retry_of_last_rotation {
+                    warn!(
+                        session_id = %session.id,
+                        user_id = %session.user_id,
+                        "refresh token reuse detected; revoking session"
+                    );
+                    self.revoke(&session.user_id, &session.id).await?;
+                    return Err(AuthError::InvalidRefreshToken);
+                }
+                // The client lost the answer to its refresh: hand it the current pair again,
+                // without rotating (which would invalidate the pair already handed out).
+                return self.answer_refresh(&session, successor, now).await;
             }
-            let jti = self.ports.secrets.new_secret();
             let rotation = Rotation {
                 expected: session.refresh_hash.clone(),
-                current: self.ports.secrets.digest(&jti),
-                // A grace-window retry keeps the original rotation time, so retries cannot
-                // stretch the window.
-                rotated_at: if is_current {
-                    now
-                } else {
-                    session.rotated_at.unwrap_or(now)
-                },
+                current: self.ports.secrets.digest(&successor),
+                rotated_at: now,
                 previous: presented.clone(),
             };
-            if !self
+            if self
                 .ports
                 .sessions
                 .rotate_refresh(&session.id, &rotation)
                 .await?
             {
-                continue;
+                return self.answer_refresh(&session, successor, now).await;
             }
-            let Some(view) = self.view_of(&session.user_id).await? else {
-                return Err(AuthError::InvalidRefreshToken);
-            };
-            if !view.user.is_active {
-                return Err(AuthError::InvalidRefreshToken);
-            }
-            let tokens = self.issue_pair(&view.user, &session, jti, now)?;
-            return Ok(AuthOutcome { tokens, user: view });
         }
         Err(AuthError::InvalidRefreshToken)
+    }
+
+    /// The jti that replaces `jti` at rotation. Derived rather than random so that the
+    /// immediately previous token maps to the current one; the refresh token stays
+    /// unforgeable because it is signed, and the store keeps only digests.
+    fn successor_jti(&self, jti: &str) -> String {
+        self.ports
+            .secrets
+            .digest(&format!("refresh-rotation:{jti}"))
+    }
+
+    async fn answer_refresh(
+        &self,
+        session: &Session,
+        jti: String,
+        now: DateTime<Utc>,
+    ) -> Result<AuthOutcome, AuthError> {
+        let Some(view) = self.view_of(&session.user_id).await? else {
+            return Err(AuthError::InvalidRefreshToken);
+        };
+        if !view.user.is_active {
+            return Err(AuthError::InvalidRefreshToken);
+        }
+        let tokens = self.issue_pair(&view.user, session, jti, now)?;
+        Ok(AuthOutcome { tokens, user: view })
     }
 
     fn within_reuse_grace(&self, session: &Session, presented: &str, now: DateTime<Utc>) -> bool {
@@ -497,6 +528,26 @@ impl IdentityService {
     /// # Errors
     /// [`AuthError::Unauthenticated`] for a forged, expired or refresh token, or a dead session.
     pub async fn authenticate(&self, access_token: &str) -> Result<Principal, AuthError> {
+        self.authenticate_checking(access_token, SessionCheck::CachedForAWhile)
+            .await
+    }
+
+    /// As [`IdentityService::authenticate`], but asks the store whether the session is live
+    /// even when this instance checked it moments ago: for writes, so that a session revoked on
+    /// another instance (an account being deleted, say) can change nothing more.
+    ///
+    /// # Errors
+    /// As [`IdentityService::authenticate`].
+    pub async fn authenticate_fresh(&self, access_token: &str) -> Result<Principal, AuthError> {
+        self.authenticate_checking(access_token, SessionCheck::Store)
+            .await
+    }
+
+    async fn authenticate_checking(
+        &self,
+        access_token: &str,
+        check: SessionCheck,
+    ) -> Result<Principal, AuthError> {
         let claims = self
             .ports
             .tokens
@@ -506,10 +557,12 @@ impl IdentityService {
         if claims.exp <= now.timestamp() {
             return Err(AuthError::Unauthenticated);
         }
-        if !self
-            .live_sessions
-            .is_known_live(&claims.sid, &claims.sub, now)
+        if check == SessionCheck::Store
+            || !self
+                .live_sessions
+                .is_known_live(&claims.sid, &claims.sub, now)
         {
+            let epoch = self.live_sessions.epoch();
             let session = self.ports.sessions.find_session(&claims.sid).await?;
             let Some(session) = session.filter(|s| s.user_id == claims.sub && s.is_live(now))
             else {
@@ -518,8 +571,13 @@ impl IdentityService {
             if now - session.last_activity_at >= self.policy.activity_write_interval {
                 self.ports.sessions.touch_session(&session.id, now).await?;
             }
-            self.live_sessions
-                .remember_live(session.id, session.user_id, session.expires_at, now);
+            self.live_sessions.remember_live(
+                epoch,
+                session.id,
+                session.user_id,
+                session.expires_at,
+                now,
+            );
         }
         Ok(Principal {
             user_id: claims.sub,
@@ -564,10 +622,11 @@ impl IdentityService {
             return Ok(None);
         };
         let account = self.ports.accounts.find_account_by_user(user_id).await?;
-        let role = self.role_for(&user.email, user.role);
+        let verified = account.as_ref().is_some_and(|a| a.email_verified);
+        let role = self.role_for(&user.email, verified);
         Ok(Some(UserView {
             user: User { role, ..user },
-            email_verified: account.is_some_and(|a| a.email_verified),
+            email_verified: verified,
         }))
     }
 
@@ -581,12 +640,36 @@ impl IdentityService {
             .ok_or(AuthError::UserNotFound)
     }
 
-    /// Queues a reset link when the email has an account; answers alike when it does not.
+    /// Checks that the caller is an admin now, from the stored account rather than the token's
+    /// claim (which may predate a demotion).
     ///
     /// # Errors
-    /// Infrastructure only.
-    #[tracing::instrument(skip_all)]
-    pub async fn forgot_password(&self, email: &Email) -> Result<(), AuthError> {
+    /// [`AuthError::Forbidden`] for anyone else; [`AuthError::UserNotFound`] when deleted.
+    pub async fn require_admin(&self, principal: &Principal) -> Result<UserView, AuthError> {
+        let view = self.me(principal).await?;
+        if view.user.role == Role::Admin {
+            Ok(view)
+        } else {
+            Err(AuthError::Forbidden)
+        }
+    }
+
+    /// Queues a reset link when the email has an account; answers alike when it does not.
+    /// Everything that depends on the account runs after the answer, so the answer takes
+    /// the same time for known and unknown addresses.
+    pub fn forgot_password(self: &Arc<Self>, email: Email) {
+        let service = Arc::clone(self);
+        self.ports.background.spawn(
+            "password reset request",
+            Box::pin(async move {
+                if let Err(error) = service.send_reset_link(&email).await {
+                    warn!(%error, "password reset request failed");
+                }
+            }),
+        );
+    }
+
+    async fn send_reset_link(&self, email: &Email) -> Result<(), AuthError> {
         let Some(account) = self
             .ports
             .accounts
@@ -648,12 +731,13 @@ impl IdentityService {
     /// [`AuthError::InvalidOneTimeToken`] for an unknown, used or expired token.
     #[tracing::instrument(skip_all)]
     pub async fn reset_password(&self, token: &str, password: &Password) -> Result<(), AuthError> {
-        let hash = self.ports.hasher.hash_password(password.expose()).await?;
         let now = self.now();
         let digest = self.ports.secrets.digest(token);
+        // The token first: hashing is the expensive step, and only a token holder gets it.
         let Some(account) = self.ports.accounts.take_reset_token(&digest, now).await? else {
             return Err(AuthError::InvalidOneTimeToken);
         };
+        let hash = self.ports.hasher.hash_password(password.expose()).await?;
         self.ports
             .accounts
             .set_password_hash(&account.id, &hash, now)
@@ -750,6 +834,11 @@ impl IdentityService {
         self.ports
             .accounts
             .set_password_hash(&account.id, &hash, now)
+            .await?;
+        // A reset link mailed before the change would otherwise undo it.
+        self.ports
+            .accounts
+            .set_token(&account.id, TokenPurpose::PasswordReset, None, now)
             .await?;
         self.revoke_all_except(&principal.user_id, Some(&principal.session_id))
             .await?;
@@ -878,12 +967,17 @@ impl IdentityService {
             return Err(AuthError::InvalidOneTimeToken);
         }
         let name = self.greeting_for(owner).await?;
-        // Other domains first: if that fails, the account remains and the user can retry.
-        self.ports.owned_data.erase_owned_data(owner).await?;
+        // Shut the door before clearing the room: with every session revoked (writes check the
+        // store, not a cache) and the account gone (no new login), nothing can recreate rows
+        // for this user while they are erased.
         self.revoke_all_except(owner, None).await?;
-        self.ports.sessions.delete_sessions_of(owner).await?;
         self.ports.accounts.delete_accounts_of(owner).await?;
+        self.ports.owned_data.erase_owned_data(owner).await?;
+        self.ports.sessions.delete_sessions_of(owner).await?;
         self.ports.users.delete_user(owner).await?;
+        // A write that passed its check just before the revoke may have landed meanwhile.
+        self.ports.owned_data.erase_owned_data(owner).await?;
+        self.ports.notifier.forget_recipient(&account.email).await?;
         info!(user_id = %owner, "account deleted");
         self.ports
             .notifier

@@ -6,13 +6,14 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 use auth_crypto::{Argon2Hasher, Argon2Settings, JwtCodec, OsSecrets, WootheeUserAgents};
 use chrono::{DateTime, TimeDelta, Utc};
-use kernel::Clock;
+use kernel::{Clock, StoreError};
 use store_memory::MemoryIdentityStore;
 
 use auth_core::model::ClientInfo;
 use auth_core::ports::{
-    AccountEmail, AccountNotifier, AccountRepository as _, NotifyError, OwnedData, PasswordCheck,
-    PasswordHasher as _, SessionRepository as _, UserRepository as _,
+    AccountEmail, AccountNotifier, AccountRepository as _, BackgroundTask, BackgroundTasks,
+    NotifyError, OwnedData, PasswordCheck, PasswordHasher as _, SessionRepository as _,
+    UserRepository as _,
 };
 use auth_core::{
     AuthError, DisplayName, Email, IdentityPolicy, IdentityPorts, IdentityService, Password,
@@ -63,6 +64,25 @@ impl AccountNotifier for Outbox {
             .push(email);
         Ok(())
     }
+
+    async fn forget_recipient(&self, address: &str) -> Result<(), NotifyError> {
+        self.0
+            .lock()
+            .map_err(|e| NotifyError(e.to_string()))?
+            .retain(|email| recipient(email) != address);
+        Ok(())
+    }
+}
+
+fn recipient(email: &AccountEmail) -> &str {
+    match email {
+        AccountEmail::Welcome { to, .. }
+        | AccountEmail::VerifyEmail { to, .. }
+        | AccountEmail::PasswordReset { to, .. }
+        | AccountEmail::PasswordChanged { to, .. }
+        | AccountEmail::AccountDeletionRequested { to, .. }
+        | AccountEmail::AccountDeleted { to, .. } => to,
+    }
 }
 
 /// Records whose owned data was erased.
@@ -77,8 +97,28 @@ impl OwnedData for ErasedOwners {
     }
 }
 
+/// Background tasks kept until the test runs them, so it can look at the state in between.
+#[derive(Default)]
+struct ManualTasks(Mutex<Vec<BackgroundTask>>);
+
+impl BackgroundTasks for ManualTasks {
+    fn spawn(&self, _name: &'static str, task: BackgroundTask) {
+        self.0.lock().unwrap().push(task);
+    }
+}
+
+impl ManualTasks {
+    async fn run_all(&self) {
+        let tasks: Vec<BackgroundTask> = std::mem::take(&mut *self.0.lock().unwrap());
+        for task in tasks {
+            task.await;
+        }
+    }
+}
+
 struct Fixture {
-    service: IdentityService,
+    service: Arc<IdentityService>,
+    tasks: Arc<ManualTasks>,
     store: Arc<MemoryIdentityStore>,
     clock: Arc<ManualClock>,
     outbox: Arc<Outbox>,
@@ -104,10 +144,21 @@ fn fixture_on(
     policy: IdentityPolicy,
     memory_cost: u32,
 ) -> Fixture {
+    fixture_adjusted(store, policy, memory_cost, |_| {})
+}
+
+/// A fixture whose ports `adjust` may replace (e.g. with a store that pauses on cue).
+fn fixture_adjusted(
+    store: Arc<MemoryIdentityStore>,
+    policy: IdentityPolicy,
+    memory_cost: u32,
+    adjust: impl FnOnce(&mut IdentityPorts),
+) -> Fixture {
     let clock = Arc::new(ManualClock(Mutex::new(Utc::now())));
     let outbox = Arc::new(Outbox::default());
     let erased = Arc::new(ErasedOwners::default());
-    let ports = IdentityPorts {
+    let tasks = Arc::new(ManualTasks::default());
+    let mut ports = IdentityPorts {
         users: store.clone(),
         accounts: store.clone(),
         sessions: store.clone(),
@@ -118,9 +169,12 @@ fn fixture_on(
         notifier: outbox.clone(),
         owned_data: erased.clone(),
         clock: clock.clone(),
+        background: tasks.clone(),
     };
+    adjust(&mut ports);
     Fixture {
-        service: IdentityService::new(ports, policy),
+        service: Arc::new(IdentityService::new(ports, policy)),
+        tasks,
         store,
         clock,
         outbox,
@@ -213,7 +267,8 @@ async fn reset_tokens_expire_after_an_hour() -> Result<(), AuthError> {
     f.service
         .register(registration("ada@x.io"), &ClientInfo::default())
         .await?;
-    f.service.forgot_password(&email("ada@x.io")).await?;
+    f.service.forgot_password(email("ada@x.io"));
+    f.tasks.run_all().await;
     let token = f.outbox.last_token().unwrap_or_default();
     f.clock.advance(TimeDelta::minutes(61));
     let new = Password::parse_new("password", "Brand9New")?;
@@ -246,7 +301,8 @@ async fn one_time_tokens_are_stored_only_as_digests() -> Result<(), AuthError> {
         .service
         .register(registration("ada@x.io"), &ClientInfo::default())
         .await?;
-    f.service.forgot_password(&email("ada@x.io")).await?;
+    f.service.forgot_password(email("ada@x.io"));
+    f.tasks.run_all().await;
     let account = f
         .store
         .find_account_by_email("ada@x.io")
@@ -379,9 +435,10 @@ async fn account_deletion_needs_the_callers_own_unexpired_token() -> Result<(), 
         }
     };
     f.service.delete_account(&ada_principal, &token).await?;
-    assert_eq!(
-        *f.erased.0.lock().unwrap(),
-        std::slice::from_ref(&ada_principal.user_id)
+    let erased = f.erased.0.lock().unwrap().clone();
+    assert!(
+        !erased.is_empty() && erased.iter().all(|owner| *owner == ada_principal.user_id),
+        "{erased:?}"
     );
     assert!(f.store.find_user(&ada_principal.user_id).await?.is_none());
     assert!(f.store.find_account_by_email("ada@x.io").await?.is_none());
@@ -397,5 +454,407 @@ async fn account_deletion_needs_the_callers_own_unexpired_token() -> Result<(), 
         f.store.find_account_by_email("bob@x.io").await?.is_some(),
         "bob is untouched"
     );
+    Ok(())
+}
+
+/// Sessions from the memory store, except that a `find_session` can be paused between reading
+/// and answering, to replay a liveness check racing a revoke.
+struct PausingSessions {
+    store: Arc<MemoryIdentityStore>,
+    armed: std::sync::atomic::AtomicBool,
+    read_done: tokio::sync::Notify,
+    release: tokio::sync::Notify,
+}
+
+#[async_trait]
+impl auth_core::ports::SessionRepository for PausingSessions {
+    async fn insert_session(&self, s: &auth_core::model::Session) -> Result<(), StoreError> {
+        self.store.insert_session(s).await
+    }
+    async fn find_session(
+        &self,
+        id: &auth_core::model::SessionId,
+    ) -> Result<Option<auth_core::model::Session>, StoreError> {
+        let found = self.store.find_session(id).await;
+        if self.armed.swap(false, std::sync::atomic::Ordering::SeqCst) {
+            self.read_done.notify_one();
+            self.release.notified().await;
+        }
+        found
+    }
+    async fn rotate_refresh(
+        &self,
+        id: &auth_core::model::SessionId,
+        rotation: &auth_core::ports::Rotation,
+    ) -> Result<bool, StoreError> {
+        self.store.rotate_refresh(id, rotation).await
+    }
+    async fn touch_session(
+        &self,
+        id: &auth_core::model::SessionId,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        self.store.touch_session(id, at).await
+    }
+    async fn revoke_session(
+        &self,
+        owner: &kernel::UserId,
+        id: &auth_core::model::SessionId,
+    ) -> Result<bool, StoreError> {
+        self.store.revoke_session(owner, id).await
+    }
+    async fn revoke_sessions_except(
+        &self,
+        owner: &kernel::UserId,
+        keep: Option<&auth_core::model::SessionId>,
+    ) -> Result<Vec<auth_core::model::SessionId>, StoreError> {
+        self.store.revoke_sessions_except(owner, keep).await
+    }
+    async fn list_live_sessions(
+        &self,
+        owner: &kernel::UserId,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<auth_core::model::Session>, StoreError> {
+        self.store.list_live_sessions(owner, now).await
+    }
+    async fn purge_sessions(&self, now: DateTime<Utc>) -> Result<u64, StoreError> {
+        self.store.purge_sessions(now).await
+    }
+    async fn delete_sessions_of(&self, user: &kernel::UserId) -> Result<(), StoreError> {
+        self.store.delete_sessions_of(user).await
+    }
+}
+
+#[tokio::test]
+async fn a_liveness_check_that_read_before_a_logout_does_not_revive_the_session()
+-> Result<(), AuthError> {
+    let store = Arc::new(MemoryIdentityStore::new());
+    let sessions = Arc::new(PausingSessions {
+        store: store.clone(),
+        armed: false.into(),
+        read_done: tokio::sync::Notify::new(),
+        release: tokio::sync::Notify::new(),
+    });
+    let f = fixture_adjusted(store, IdentityPolicy::default(), 1024, |ports| {
+        ports.sessions = sessions.clone();
+    });
+    let service = f.service;
+    let outcome = service
+        .register(registration("ada@x.io"), &ClientInfo::default())
+        .await?;
+    let token = outcome.tokens.access_token.clone();
+    let principal = service.authenticate(&token).await?;
+    // Start from a cold cache on a fresh instance sharing the store: the racing check has to
+    // read the store.
+    let f2 = fixture_adjusted(
+        sessions.store.clone(),
+        IdentityPolicy::default(),
+        1024,
+        |ports| ports.sessions = sessions.clone(),
+    );
+    let instance = f2.service;
+    sessions
+        .armed
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+    let racing = tokio::spawn({
+        let instance = Arc::clone(&instance);
+        let token = token.clone();
+        async move { instance.authenticate(&token).await }
+    });
+    sessions.read_done.notified().await;
+    instance.logout(&principal).await?;
+    sessions.release.notify_one();
+    racing.await.expect("check finished")?;
+    assert!(
+        matches!(
+            instance.authenticate(&token).await,
+            Err(AuthError::Unauthenticated)
+        ),
+        "the revoke on this instance wins over the check that raced it"
+    );
+    Ok(())
+}
+
+/// Counts the hashes computed, to show which paths spend argon2 time.
+struct CountingHasher {
+    inner: Argon2Hasher,
+    hashes: std::sync::atomic::AtomicUsize,
+}
+
+#[async_trait]
+impl auth_core::ports::PasswordHasher for CountingHasher {
+    async fn hash_password(&self, password: &str) -> Result<String, auth_core::ports::HashError> {
+        self.hashes
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        self.inner.hash_password(password).await
+    }
+    async fn verify_password(
+        &self,
+        password: &str,
+        hash: &str,
+    ) -> Result<PasswordCheck, auth_core::ports::HashError> {
+        self.inner.verify_password(password, hash).await
+    }
+    async fn verify_against_dummy(
+        &self,
+        password: &str,
+    ) -> Result<(), auth_core::ports::HashError> {
+        self.inner.verify_against_dummy(password).await
+    }
+}
+
+fn new_password(raw: &str) -> Password {
+    Password::parse_new("password", raw).unwrap_or_else(|e| panic!("{e}"))
+}
+
+#[tokio::test]
+async fn a_reset_with_a_bogus_token_costs_no_hashing() -> Result<(), AuthError> {
+    let counting = Arc::new(CountingHasher {
+        inner: hasher(1024),
+        hashes: 0.into(),
+    });
+    let f = fixture_adjusted(
+        Arc::new(MemoryIdentityStore::new()),
+        IdentityPolicy::default(),
+        1024,
+        |ports| ports.hasher = counting.clone(),
+    );
+    assert!(matches!(
+        f.service
+            .reset_password("not-a-token", &new_password("Different1"))
+            .await,
+        Err(AuthError::InvalidOneTimeToken)
+    ));
+    assert_eq!(
+        counting.hashes.load(std::sync::atomic::Ordering::SeqCst),
+        0,
+        "argon2 is spent only for a valid token"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn changing_the_password_voids_an_outstanding_reset_link() -> Result<(), AuthError> {
+    let f = fixture();
+    let ada = f
+        .service
+        .register(registration("ada@x.io"), &ClientInfo::default())
+        .await?;
+    f.service.forgot_password(email("ada@x.io"));
+    f.tasks.run_all().await;
+    let reset = f.outbox.last_token().unwrap_or_default();
+    let principal = f.service.authenticate(&ada.tokens.access_token).await?;
+    f.service
+        .change_password(&principal, "Analytical1", &new_password("Changed123"))
+        .await?;
+    assert!(matches!(
+        f.service
+            .reset_password(&reset, &new_password("Attacker1"))
+            .await,
+        Err(AuthError::InvalidOneTimeToken)
+    ));
+    f.service
+        .login(&email("ada@x.io"), "Changed123", &ClientInfo::default())
+        .await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn forgot_password_answers_before_touching_the_account() -> Result<(), AuthError> {
+    let f = fixture();
+    f.service
+        .register(registration("ada@x.io"), &ClientInfo::default())
+        .await?;
+    let account = f.store.find_account_by_email("ada@x.io").await?.unwrap();
+    for address in ["ada@x.io", "nobody@x.io"] {
+        f.service.forgot_password(email(address));
+    }
+    let untouched = f.store.find_account_by_email("ada@x.io").await?.unwrap();
+    assert!(
+        untouched.password_reset.is_none() && untouched.updated_at == account.updated_at,
+        "no account work happens on the request path, known address or not"
+    );
+    assert!(
+        !f.outbox
+            .0
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|e| matches!(e, AccountEmail::PasswordReset { .. }))
+    );
+    f.tasks.run_all().await;
+    let resets: Vec<String> = f
+        .outbox
+        .0
+        .lock()
+        .unwrap()
+        .iter()
+        .filter_map(|e| match e {
+            AccountEmail::PasswordReset { to, .. } => Some(to.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(resets, ["ada@x.io"]);
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_retry_in_the_grace_window_gets_the_current_pair_and_rotates_nothing()
+-> Result<(), AuthError> {
+    let f = fixture_with(
+        IdentityPolicy {
+            refresh_reuse_interval: TimeDelta::seconds(10),
+            ..IdentityPolicy::default()
+        },
+        1024,
+    );
+    let first = f
+        .service
+        .register(registration("ada@x.io"), &ClientInfo::default())
+        .await?;
+    let answered = f.service.refresh(&first.tokens.refresh_token).await?;
+    f.clock.advance(TimeDelta::seconds(2));
+    // The client lost `answered` and retries, twice.
+    f.service.refresh(&first.tokens.refresh_token).await?;
+    f.service.refresh(&first.tokens.refresh_token).await?;
+    // The pair handed out first is still the current one.
+    f.service
+        .authenticate(&answered.tokens.access_token)
+        .await?;
+    let next = f.service.refresh(&answered.tokens.refresh_token).await?;
+    f.service.authenticate(&next.tokens.access_token).await?;
+    f.clock.advance(TimeDelta::seconds(1));
+    assert!(
+        matches!(
+            f.service.refresh(&first.tokens.refresh_token).await,
+            Err(AuthError::InvalidRefreshToken)
+        ),
+        "two rotations back is theft, window or not"
+    );
+    assert!(matches!(
+        f.service.authenticate(&next.tokens.access_token).await,
+        Err(AuthError::Unauthenticated)
+    ));
+    Ok(())
+}
+
+#[tokio::test]
+async fn admin_needs_a_verified_listed_email_and_ends_when_unlisted() -> Result<(), AuthError> {
+    let store = Arc::new(MemoryIdentityStore::new());
+    let listed = IdentityPolicy {
+        admin_emails: ["ada@x.io".to_owned()].into_iter().collect(),
+        ..IdentityPolicy::default()
+    };
+    let f = fixture_on(store.clone(), listed, 1024);
+    let registered = f
+        .service
+        .register(registration("ada@x.io"), &ClientInfo::default())
+        .await?;
+    assert_eq!(registered.user.user.role, auth_core::model::Role::User);
+    let principal = f
+        .service
+        .authenticate(&registered.tokens.access_token)
+        .await?;
+    assert!(matches!(
+        f.service.require_admin(&principal).await,
+        Err(AuthError::Forbidden)
+    ));
+
+    f.service
+        .verify_email(&f.outbox.last_token().unwrap_or_default())
+        .await?;
+    let promoted = f.service.refresh(&registered.tokens.refresh_token).await?;
+    assert_eq!(promoted.user.user.role, auth_core::model::Role::Admin);
+    let admin = f
+        .service
+        .authenticate(&promoted.tokens.access_token)
+        .await?;
+    assert_eq!(admin.role, auth_core::model::Role::Admin);
+    f.service.require_admin(&admin).await?;
+
+    // The operator removes the address; the same store, a restarted process.
+    let unlisted = fixture_on(store, IdentityPolicy::default(), 1024);
+    assert!(
+        matches!(
+            unlisted.service.require_admin(&admin).await,
+            Err(AuthError::Forbidden)
+        ),
+        "the stored account decides, not the token's claim"
+    );
+    let demoted = unlisted
+        .service
+        .refresh(&promoted.tokens.refresh_token)
+        .await?;
+    assert_eq!(demoted.user.user.role, auth_core::model::Role::User);
+    let claims = unlisted
+        .service
+        .authenticate(&demoted.tokens.access_token)
+        .await?;
+    assert_eq!(claims.role, auth_core::model::Role::User);
+    Ok(())
+}
+
+/// Notes, when asked to erase a user's data, whether that user could still act.
+struct EraseProbe {
+    store: Arc<MemoryIdentityStore>,
+    clock: Arc<ManualClock>,
+    could_act: Mutex<Vec<bool>>,
+}
+
+#[async_trait]
+impl OwnedData for EraseProbe {
+    async fn erase_owned_data(&self, owner: &kernel::UserId) -> Result<(), kernel::StoreError> {
+        let live = self
+            .store
+            .list_live_sessions(owner, self.clock.now())
+            .await?;
+        let account = self.store.find_account_by_user(owner).await?;
+        self.could_act
+            .lock()
+            .unwrap()
+            .push(!live.is_empty() || account.is_some());
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn deletion_locks_the_user_out_before_erasing_and_leaves_no_queued_mail()
+-> Result<(), AuthError> {
+    let store = Arc::new(MemoryIdentityStore::new());
+    let probe = Arc::new(EraseProbe {
+        store: store.clone(),
+        clock: Arc::new(ManualClock(Mutex::new(Utc::now()))),
+        could_act: Mutex::new(Vec::new()),
+    });
+    let f = fixture_adjusted(store, IdentityPolicy::default(), 1024, |ports| {
+        ports.owned_data = probe.clone();
+    });
+    *probe.clock.0.lock().unwrap() = f.clock.now();
+    let ada = f
+        .service
+        .register(registration("ada@x.io"), &ClientInfo::default())
+        .await?;
+    f.service
+        .login(&email("ada@x.io"), "Analytical1", &ClientInfo::default())
+        .await?;
+    let principal = f.service.authenticate(&ada.tokens.access_token).await?;
+    f.service.request_account_deletion(&principal).await?;
+    let token = f.outbox.last_token().unwrap_or_default();
+    f.service.delete_account(&principal, &token).await?;
+    let could_act = probe.could_act.lock().unwrap().clone();
+    assert!(
+        !could_act.is_empty() && could_act.iter().all(|acting| !acting),
+        "data was erased while the user could still log in or use a session: {could_act:?}"
+    );
+    let left: Vec<String> = f
+        .outbox
+        .0
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|e| format!("{e:?}"))
+        .collect();
+    assert_eq!(left.len(), 1, "{left:?}");
+    assert!(left[0].starts_with("AccountDeleted"), "{left:?}");
     Ok(())
 }

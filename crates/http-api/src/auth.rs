@@ -3,6 +3,7 @@
 use std::future::Future;
 use std::pin::Pin;
 
+use actix_web::http::Method;
 use actix_web::{FromRequest, HttpRequest, dev::Payload, web};
 use auth_core::IdentityService;
 use auth_core::model::Principal;
@@ -29,15 +30,19 @@ impl FromRequest for Authenticated {
     fn from_request(request: &HttpRequest, _: &mut Payload) -> Self::Future {
         let token = bearer(request);
         let identity = request.app_data::<web::Data<IdentityService>>().cloned();
+        // Reads may trust this instance's recent liveness answer; writes ask the store, so a
+        // session revoked elsewhere changes nothing more.
+        let reads_only = matches!(*request.method(), Method::GET | Method::HEAD);
         Box::pin(async move {
             let (Some(token), Some(identity)) = (token, identity) else {
                 return Err(ApiError::unauthenticated().into());
             };
-            identity
-                .authenticate(&token)
-                .await
-                .map(Self)
-                .map_err(|e| ApiError::from(e).into())
+            let principal = if reads_only {
+                identity.authenticate(&token).await
+            } else {
+                identity.authenticate_fresh(&token).await
+            };
+            principal.map(Self).map_err(|e| ApiError::from(e).into())
         })
     }
 }

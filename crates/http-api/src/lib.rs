@@ -90,6 +90,11 @@ fn routes(config: &mut web::ServiceConfig) {
         resource("/settings/preferences/reset")
             .route(web::post().to(|s, c| settings::reset(&APP_PREFERENCES, s, c))),
     );
+    // Health and docs are outside the limited scope: probes and the docs UI never count.
+    config
+        .service(resource("/api/v1/health").route(web::get().to(health::live)))
+        .service(resource("/api/v1/health/ready").route(web::get().to(health::ready)))
+        .service(resource("/api/v1/docs").route(web::get().to(docs_redirect)));
     config.service(
         web::scope("/api/v1")
             // A scope keeps every path under its prefix; this one lets the docs UI (registered
@@ -99,19 +104,31 @@ fn routes(config: &mut web::ServiceConfig) {
             }))
             // The hottest routes first.
             .service(web::scope("/public/portfolio").default_service(web::to(public::route)))
-            .service(resource("/auth/register").route(web::post().to(auth::register)))
-            .service(resource("/auth/login").route(web::post().to(auth::login)))
-            .service(resource("/auth/refresh").route(web::post().to(auth::refresh)))
-            .service(resource("/auth/logout").route(web::post().to(auth::logout)))
-            .service(resource("/auth/me").route(web::get().to(auth::me)))
-            .service(resource("/auth/forgot-password").route(web::post().to(auth::forgot_password)))
-            .service(resource("/auth/reset-password").route(web::post().to(auth::reset_password)))
-            .service(resource("/auth/verify-email").route(web::post().to(auth::verify_email)))
+            // Auth routes share a scope so that the stricter limit is attached to the routes
+            // it guards, whatever spelling of the path reached them.
             .service(
-                resource("/auth/resend-verification")
-                    .route(web::post().to(auth::resend_verification)),
+                web::scope("/auth")
+                    .wrap(from_fn(rate_limit::auth_limit))
+                    .service(resource("/register").route(web::post().to(auth::register)))
+                    .service(resource("/login").route(web::post().to(auth::login)))
+                    .service(resource("/refresh").route(web::post().to(auth::refresh)))
+                    .service(resource("/logout").route(web::post().to(auth::logout)))
+                    .service(resource("/me").route(web::get().to(auth::me)))
+                    .service(
+                        resource("/forgot-password").route(web::post().to(auth::forgot_password)),
+                    )
+                    .service(
+                        resource("/reset-password").route(web::post().to(auth::reset_password)),
+                    )
+                    .service(resource("/verify-email").route(web::post().to(auth::verify_email)))
+                    .service(
+                        resource("/resend-verification")
+                            .route(web::post().to(auth::resend_verification)),
+                    )
+                    .service(
+                        resource("/change-password").route(web::post().to(auth::change_password)),
+                    ),
             )
-            .service(resource("/auth/change-password").route(web::post().to(auth::change_password)))
             .service(resource("/users/profile").route(web::patch().to(users::update_profile)))
             .service(
                 resource("/users/account/request-deletion")
@@ -153,10 +170,8 @@ fn routes(config: &mut web::ServiceConfig) {
                             .route(web::patch().to(portfolio::publish)),
                     ),
             )
-            .service(resource("/health").route(web::get().to(health::live)))
-            .service(resource("/health/ready").route(web::get().to(health::ready)))
-            .service(resource("/docs").route(web::get().to(docs_redirect)))
-            .service(preferences),
+            .service(preferences)
+            .wrap(from_fn(rate_limit::general_limit)),
     );
     config.service(
         SwaggerUi::new("/api/v1/docs/{_:.*}").url("/api/v1/docs/openapi.json", ApiDoc::openapi()),
@@ -194,7 +209,6 @@ pub fn serve(
             .app_data(web::PayloadConfig::new(config.json_body_limit))
             .configure(routes)
             .default_service(web::to(edge::not_found))
-            .wrap(from_fn(rate_limit::rate_limit))
             .wrap(security::cors(&config.cors))
             .wrap(from_fn(edge::edge))
             .wrap(security::security_headers(config.hsts))

@@ -204,6 +204,11 @@ impl From<AuthError> for ApiError {
                 "EMAIL_ALREADY_VERIFIED",
                 "Email is already verified",
             ),
+            AuthError::Forbidden => Self::new(
+                S::FORBIDDEN,
+                "FORBIDDEN",
+                "You do not have permission to do this",
+            ),
             AuthError::SessionNotFound => {
                 Self::new(S::NOT_FOUND, "SESSION_NOT_FOUND", "Session not found")
             }

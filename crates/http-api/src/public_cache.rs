@@ -1,12 +1,12 @@
 //! Rendered public portfolio answers, kept until their owner changes anything (the portfolio
 //! core tells us through `ContentListener`) or `ttl` passes (which bounds staleness when
-//! another instance made the change).
+//! another instance made the change). The cache is bounded by the bytes it holds and drops
+//! expired pages by itself, so crawling many usernames cannot grow memory without limit.
 
-use std::collections::HashMap;
 use std::hash::{DefaultHasher, Hash as _, Hasher as _};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, PoisonError, RwLock};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use actix_web::web::Bytes;
 use kernel::UserId;
@@ -18,38 +18,48 @@ pub struct CachedPage {
     pub owner: UserId,
     pub etag: String,
     pub body: Bytes,
-    stored_at: Instant,
 }
 
 pub struct PublicCache {
-    entries: RwLock<HashMap<String, Arc<CachedPage>>>,
+    pages: moka::sync::Cache<String, Arc<CachedPage>>,
     /// Bumped by every invalidation, so that a page rendered from data read before a change
-    /// is not stored after it.
+    /// is not kept after it.
     generation: AtomicU64,
-    ttl: Duration,
+    enabled: bool,
 }
+
+/// What the cache may hold, in bytes of keys and bodies.
+const DEFAULT_MAX_BYTES: u64 = 64 * 1024 * 1024;
 
 impl PublicCache {
     #[must_use]
     pub fn new(ttl: Duration) -> Self {
+        Self::with_max_bytes(ttl, DEFAULT_MAX_BYTES)
+    }
+
+    #[must_use]
+    pub fn with_max_bytes(ttl: Duration, max_bytes: u64) -> Self {
         Self {
-            entries: RwLock::new(HashMap::new()),
+            pages: moka::sync::Cache::builder()
+                .max_capacity(max_bytes)
+                .weigher(|key: &String, page: &Arc<CachedPage>| {
+                    u32::try_from(key.len() + page.body.len() + page.etag.len()).unwrap_or(u32::MAX)
+                })
+                .time_to_live(ttl.max(Duration::from_millis(1)))
+                .support_invalidation_closures()
+                .build(),
             generation: AtomicU64::new(0),
-            ttl,
+            enabled: !ttl.is_zero(),
         }
     }
 
     /// The generation to hand back to [`PublicCache::store`] after rendering.
     pub fn generation(&self) -> u64 {
-        self.generation.load(Ordering::Acquire)
+        self.generation.load(Ordering::SeqCst)
     }
 
     pub fn lookup(&self, key: &str) -> Option<Arc<CachedPage>> {
-        let entries = self.entries.read().unwrap_or_else(PoisonError::into_inner);
-        entries
-            .get(key)
-            .filter(|page| page.stored_at.elapsed() < self.ttl)
-            .cloned()
+        self.pages.get(key)
     }
 
     /// Keeps a rendered page unless its owner's content changed since `generation`.
@@ -66,11 +76,13 @@ impl PublicCache {
             owner,
             etag: format!("\"{:016x}{:08x}\"", hasher.finish(), body.len()),
             body,
-            stored_at: Instant::now(),
         });
-        let mut entries = self.entries.write().unwrap_or_else(PoisonError::into_inner);
-        if self.generation.load(Ordering::Acquire) == generation && !self.ttl.is_zero() {
-            entries.insert(key, Arc::clone(&page));
+        if self.enabled && self.generation() == generation {
+            self.pages.insert(key.clone(), Arc::clone(&page));
+            // An invalidation between the check and the insert may have missed this page.
+            if self.generation() != generation {
+                self.pages.invalidate(&key);
+            }
         }
         page
     }
@@ -78,9 +90,17 @@ impl PublicCache {
 
 impl ContentListener for PublicCache {
     fn content_changed(&self, owner: &UserId) {
-        let mut entries = self.entries.write().unwrap_or_else(PoisonError::into_inner);
-        self.generation.fetch_add(1, Ordering::AcqRel);
-        entries.retain(|_, page| page.owner != *owner);
+        self.generation.fetch_add(1, Ordering::SeqCst);
+        let owner = owner.clone();
+        if let Err(error) = self
+            .pages
+            .invalidate_entries_if(move |_, page| page.owner == owner)
+        {
+            // Only possible without invalidation closures, which the builder enables; drop
+            // everything rather than serve a stale page.
+            tracing::error!(%error, "public cache: targeted invalidation failed; clearing");
+            self.pages.invalidate_all();
+        }
     }
 }
 
@@ -113,6 +133,33 @@ mod tests {
         cache.content_changed(&ada);
         cache.store("ada".into(), ada, Bytes::from_static(b"old"), before);
         assert!(cache.lookup("ada").is_none());
+    }
+
+    #[test]
+    fn the_cache_is_bounded_by_bytes() {
+        let cache = PublicCache::with_max_bytes(Duration::from_secs(60), 100_000);
+        let body = Bytes::from(vec![b'x'; 1_000]);
+        for n in 0..5_000 {
+            cache.store(format!("user{n}"), UserId::generate(), body.clone(), 0);
+        }
+        cache.pages.run_pending_tasks();
+        assert!(cache.pages.weighted_size() <= 100_000);
+        assert!(cache.pages.entry_count() < 200);
+    }
+
+    #[test]
+    fn expired_pages_are_dropped() {
+        let cache = PublicCache::new(Duration::from_millis(20));
+        cache.store(
+            "ada".into(),
+            UserId::generate(),
+            Bytes::from_static(b"a"),
+            0,
+        );
+        std::thread::sleep(Duration::from_millis(40));
+        cache.pages.run_pending_tasks();
+        assert!(cache.lookup("ada").is_none());
+        assert_eq!(cache.pages.entry_count(), 0, "not merely hidden, gone");
     }
 
     #[test]

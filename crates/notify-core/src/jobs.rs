@@ -53,6 +53,8 @@ pub struct NewJob {
     pub queue: String,
     pub kind: String,
     pub payload: String,
+    /// The address the job concerns, so that an erased account's jobs can be found.
+    pub recipient: Option<String>,
     pub max_attempts: u32,
     pub run_at: DateTime<Utc>,
 }
@@ -64,6 +66,7 @@ pub struct Job {
     pub queue: String,
     pub kind: String,
     pub payload: String,
+    pub recipient: Option<String>,
     pub state: JobState,
     /// Deliveries so far, counting the current one.
     pub attempts: u32,
@@ -159,6 +162,18 @@ pub trait JobQueue: Send + Sync {
     /// # Errors
     /// [`QueueError`] on store failure.
     async fn counts(&self, queue: &str) -> Result<QueueCounts, QueueError>;
+
+    /// Deletes every job about `recipient` that no worker holds at the moment (waiting,
+    /// delayed, completed, failed), and returns how many: an erased account leaves no
+    /// address, name or token behind in the queue. Active jobs finish as they are.
+    ///
+    /// # Errors
+    /// [`QueueError`] on store failure.
+    async fn forget_recipient(
+        &self,
+        recipient: &str,
+        now: DateTime<Utc>,
+    ) -> Result<u64, QueueError>;
 }
 
 #[cfg(test)]

@@ -34,9 +34,22 @@ impl EmailOutbox {
                 queue: EMAIL_QUEUE.to_owned(),
                 kind: kind.to_owned(),
                 payload: email.to_payload(),
+                recipient: Some(email.recipient().to_owned()),
                 max_attempts: self.retry.max_attempts,
                 run_at: self.clock.now(),
             })
+            .await
+    }
+}
+
+impl EmailOutbox {
+    /// Drops every queued or kept email to `recipient` that is not being sent right now.
+    ///
+    /// # Errors
+    /// [`QueueError`] on store failure.
+    pub async fn forget_recipient(&self, recipient: &str) -> Result<u64, QueueError> {
+        self.queue
+            .forget_recipient(recipient, self.clock.now())
             .await
     }
 }

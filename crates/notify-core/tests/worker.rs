@@ -249,6 +249,7 @@ async fn an_unreadable_payload_fails_without_sending() {
             queue: EMAIL_QUEUE.into(),
             kind: "welcome".into(),
             payload: "{\"version\":9}".into(),
+            recipient: None,
             max_attempts: 3,
             run_at: f.clock.now(),
         })

@@ -10,9 +10,46 @@ fn job(queue: &str, payload: &str, at: chrono::DateTime<chrono::Utc>) -> NewJob 
         queue: queue.into(),
         kind: "test".into(),
         payload: payload.into(),
+        recipient: None,
         max_attempts: 3,
         run_at: at,
     }
+}
+
+/// `forget_recipient` drops the recipient's jobs in every state but "held by a worker".
+pub async fn forgetting_a_recipient(queue: &dyn JobQueue) {
+    let now = now_ms();
+    let lease = TimeDelta::seconds(30);
+    let to = |address: &str, payload: &str| NewJob {
+        recipient: Some(address.to_owned()),
+        ..job("forget", payload, now)
+    };
+    let held = queue.enqueue(to("ada@x.io", "held")).await.unwrap();
+    let taken = queue.reserve("forget", now, lease).await.unwrap().unwrap();
+    assert_eq!(taken.id, held);
+    let done = queue.enqueue(to("ada@x.io", "done")).await.unwrap();
+    let reserved = queue.reserve("forget", now, lease).await.unwrap().unwrap();
+    queue.complete(&reserved.id, now).await.unwrap();
+    assert_eq!(reserved.id, done);
+    let waiting = queue.enqueue(to("ada@x.io", "waiting")).await.unwrap();
+    let other = queue.enqueue(to("bob@x.io", "other")).await.unwrap();
+
+    assert_eq!(queue.forget_recipient("ada@x.io", now).await.unwrap(), 2);
+    assert!(queue.find_job(&done).await.unwrap().is_none());
+    assert!(queue.find_job(&waiting).await.unwrap().is_none());
+    assert!(
+        queue.find_job(&held).await.unwrap().is_some(),
+        "a job a worker holds finishes"
+    );
+    assert!(queue.find_job(&other).await.unwrap().is_some());
+    assert_eq!(
+        queue
+            .forget_recipient("ada@x.io", now + lease + TimeDelta::seconds(1))
+            .await
+            .unwrap(),
+        1,
+        "once its lease is over, nobody holds it"
+    );
 }
 
 pub async fn job_queue(queue: &dyn JobQueue) {

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use kernel::UserId;
-use kernel::record::{Record, Value};
+use kernel::record::{FieldKind, Record, Value};
 
 use crate::model::{ItemView, ResourceSpec};
 use crate::ports::{OwnerDirectory, PublicOwner};
@@ -41,7 +41,7 @@ impl PublicPortfolioReader {
         let mut sections = Vec::new();
         for spec in RESOURCES {
             if shows(&profile, spec) {
-                sections.push((spec, self.visible(spec, &owner.id).await?));
+                sections.push((spec, self.visible(spec, &owner.id, &profile).await?));
             }
         }
         let public_fields = profile
@@ -71,16 +71,39 @@ impl PublicPortfolioReader {
         if !shows(&profile, spec) {
             return Err(PortfolioError::NotFound);
         }
-        let items = self.visible(spec, &owner.id).await?;
+        let items = self.visible(spec, &owner.id, &profile).await?;
         Ok((owner.id, items))
     }
 
+    /// The section's public items; a reference into a hidden section (an experience's
+    /// company while companies are hidden) is left out, linked object and id alike.
     async fn visible(
         &self,
         spec: &'static ResourceSpec,
         owner: &UserId,
+        profile: &Record,
     ) -> Result<Vec<ItemView>, PortfolioError> {
-        self.portfolio.visible(spec, owner).await
+        let mut items = self.portfolio.visible(spec, owner).await?;
+        let hidden_references: Vec<&str> = spec
+            .schema
+            .fields
+            .iter()
+            .filter(|field| match field.kind {
+                FieldKind::Ref(target) => resource(target).is_none_or(|t| !shows(profile, t)),
+                _ => false,
+            })
+            .map(|field| field.name)
+            .collect();
+        if !hidden_references.is_empty() {
+            for view in &mut items {
+                view.linked
+                    .retain(|(field, _)| !hidden_references.contains(field));
+                for field in &hidden_references {
+                    view.item.fields.set(field, Value::Null);
+                }
+            }
+        }
+        Ok(items)
     }
 
     async fn public_owner(&self, username: &str) -> Result<(PublicOwner, Record), PortfolioError> {

@@ -45,6 +45,7 @@ impl JobQueue for MemoryJobQueue {
             queue: job.queue,
             kind: job.kind,
             payload: job.payload,
+            recipient: job.recipient,
             state: JobState::Waiting,
             attempts: 0,
             max_attempts: job.max_attempts,
@@ -126,6 +127,22 @@ impl JobQueue for MemoryJobQueue {
         }
         Ok(counts)
     }
+
+    async fn forget_recipient(
+        &self,
+        recipient: &str,
+        now: DateTime<Utc>,
+    ) -> Result<u64, QueueError> {
+        let mut jobs = self.lock();
+        let before = jobs.len();
+        jobs.retain(|_, job| job.recipient.as_deref() != Some(recipient) || is_held(job, now));
+        Ok((before - jobs.len()) as u64)
+    }
+}
+
+/// Whether a worker holds the job now (active, lease not yet over).
+fn is_held(job: &Job, now: DateTime<Utc>) -> bool {
+    job.state == JobState::Active && job.run_at > now
 }
 
 #[cfg(test)]
@@ -133,5 +150,6 @@ mod tests {
     #[tokio::test]
     async fn memory_job_queue_passes_the_job_queue_contract() {
         port_contracts::jobs::job_queue(&super::MemoryJobQueue::new()).await;
+        port_contracts::jobs::forgetting_a_recipient(&super::MemoryJobQueue::new()).await;
     }
 }

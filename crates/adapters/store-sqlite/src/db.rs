@@ -97,6 +97,10 @@ CREATE TABLE settings (
 ALTER TABLE accounts ADD COLUMN deletion_hash TEXT;
 ALTER TABLE accounts ADD COLUMN deletion_expires_at INTEGER;
 ",
+    r"
+ALTER TABLE jobs ADD COLUMN recipient TEXT;
+CREATE INDEX jobs_recipient ON jobs (recipient);
+",
 ];
 
 /// One writing connection (so writes, including compare-and-swap updates, are serialised) and
@@ -110,19 +114,58 @@ pub struct SqliteStore {
 }
 
 const READERS: usize = 4;
-const PRAGMAS: &str = "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000;";
+const PRAGMAS: &str =
+    "PRAGMA journal_mode = WAL; PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000;";
+
+/// How far a commit is on disk before it is acknowledged (SQLite's `synchronous`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Durability {
+    /// Every commit is fsynced: a write answered 2xx survives a power loss.
+    #[default]
+    Full,
+    /// Commits are fsynced at checkpoints only: the last writes before a power loss (not a
+    /// process crash) may be lost, in exchange for cheaper commits.
+    Normal,
+}
+
+impl std::str::FromStr for Durability {
+    type Err = ();
+
+    fn from_str(raw: &str) -> Result<Self, ()> {
+        match raw.to_ascii_lowercase().as_str() {
+            "full" => Ok(Self::Full),
+            "normal" => Ok(Self::Normal),
+            _ => Err(()),
+        }
+    }
+}
+
+impl Durability {
+    fn pragma(self) -> &'static str {
+        match self {
+            Self::Full => "PRAGMA synchronous = FULL;",
+            Self::Normal => "PRAGMA synchronous = NORMAL;",
+        }
+    }
+}
 
 impl SqliteStore {
     /// Opens (creating when absent) the database file and migrates it.
     ///
     /// # Errors
     /// [`StoreError::Backend`] when the file cannot be opened or migrated.
-    pub fn open(path: &Path) -> Result<Self, StoreError> {
+    /// The file (and the WAL files SQLite creates beside it, which inherit its mode) is
+    /// readable by its owner only; a directory this creates is too.
+    pub fn open(path: &Path, durability: Durability) -> Result<Self, StoreError> {
         if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent).map_err(StoreError::backend)?;
+            create_private_dir(parent).map_err(StoreError::backend)?;
         }
+        restrict_to_owner(path).map_err(StoreError::backend)?;
         let writer = Connection::open(path).map_err(StoreError::backend)?;
         writer.execute_batch(PRAGMAS).map_err(StoreError::backend)?;
+        writer
+            .execute_batch(durability.pragma())
+            .map_err(StoreError::backend)?;
         migrate(&writer)?;
         let readers = (0..READERS)
             .map(|_| {
@@ -166,6 +209,28 @@ impl SqliteStore {
     pub async fn ping(&self) -> Result<(), StoreError> {
         self.call(|c| c.query_row("SELECT 1", [], |_| Ok(()))).await
     }
+}
+
+/// Creates `dir` (and missing parents) readable by the owner only; an existing one is left as
+/// the operator set it.
+fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(dir)
+}
+
+/// Creates the database file when absent, and makes it readable and writable by the owner only.
+fn restrict_to_owner(path: &Path) -> std::io::Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(false);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    drop(options.open(path)?);
+    #[cfg(unix)]
+    std::fs::set_permissions(path, std::os::unix::fs::PermissionsExt::from_mode(0o600))?;
+    Ok(())
 }
 
 async fn run<T: Send + 'static>(
@@ -237,13 +302,59 @@ pub(crate) fn id<T>(
 
 #[cfg(test)]
 pub(crate) mod tests {
-    use super::SqliteStore;
+    use super::{Durability, SqliteStore};
 
     /// A fresh database in a temporary directory (kept alive by the returned guard).
     pub(crate) fn store() -> (tempfile::TempDir, SqliteStore) {
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-        let store =
-            SqliteStore::open(&dir.path().join("console.db")).unwrap_or_else(|e| panic!("{e}"));
+        let store = SqliteStore::open(&dir.path().join("console.db"), Durability::Full)
+            .unwrap_or_else(|e| panic!("{e}"));
         (dir, store)
+    }
+}
+
+#[cfg(all(test, unix))]
+mod permission_tests {
+    use std::os::unix::fs::PermissionsExt as _;
+
+    use super::{Durability, SqliteStore};
+
+    fn mode(path: &std::path::Path) -> u32 {
+        std::fs::metadata(path)
+            .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+            .permissions()
+            .mode()
+            & 0o777
+    }
+
+    #[tokio::test]
+    async fn the_database_and_its_directory_are_private_to_the_owner() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let data = dir.path().join("data");
+        let path = data.join("console.db");
+        let store = SqliteStore::open(&path, Durability::Full).unwrap_or_else(|e| panic!("{e}"));
+        store.ping().await.unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(mode(&data), 0o700);
+        for file in ["console.db", "console.db-wal", "console.db-shm"] {
+            let file = data.join(file);
+            if file.exists() {
+                assert_eq!(mode(&file), 0o600, "{}", file.display());
+            }
+        }
+        assert!(data.join("console.db-wal").exists(), "WAL mode is on");
+    }
+
+    #[tokio::test]
+    async fn commits_are_fsynced_unless_relaxed() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        for (durability, expected) in [(Durability::Full, 2), (Durability::Normal, 1)] {
+            let path = dir.path().join(format!("{durability:?}.db"));
+            let store = SqliteStore::open(&path, durability).unwrap_or_else(|e| panic!("{e}"));
+            let level: i64 = store
+                .call(|c| c.query_row("PRAGMA synchronous", [], |row| row.get(0)))
+                .await
+                .unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!(level, expected, "{durability:?}");
+        }
     }
 }

@@ -491,6 +491,7 @@ mod tests {
     async fn sqlite_store_passes_the_job_queue_contract() {
         let (_dir, store) = store();
         port_contracts::jobs::job_queue(&store).await;
+        port_contracts::jobs::forgetting_a_recipient(&store).await;
     }
 
     #[tokio::test]
@@ -499,12 +500,13 @@ mod tests {
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
         let path = dir.path().join("nested/console.db");
         let user = port_contracts::identity::user("ada", port_contracts::now_ms());
-        SqliteStore::open(&path)
+        SqliteStore::open(&path, crate::Durability::Full)
             .unwrap_or_else(|e| panic!("{e}"))
             .insert_user(&user)
             .await
             .unwrap_or_else(|e| panic!("{e}"));
-        let reopened = SqliteStore::open(&path).unwrap_or_else(|e| panic!("{e}"));
+        let reopened =
+            SqliteStore::open(&path, crate::Durability::Full).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(
             reopened
                 .find_user(&user.id)

@@ -8,7 +8,7 @@ use rusqlite::{OptionalExtension as _, Row, params};
 
 use crate::db::{SqliteStore, id, millis, time, time_opt};
 
-const JOB_COLUMNS: &str = "id, queue, kind, payload, state, attempts, max_attempts, last_error, enqueued_at, run_at, finished_at";
+const JOB_COLUMNS: &str = "id, queue, kind, payload, state, attempts, max_attempts, last_error, enqueued_at, run_at, finished_at, recipient";
 
 fn job_from(row: &Row<'_>) -> rusqlite::Result<Job> {
     let state: String = row.get(4)?;
@@ -24,6 +24,7 @@ fn job_from(row: &Row<'_>) -> rusqlite::Result<Job> {
         enqueued_at: time(row.get(8)?),
         run_at: time(row.get(9)?),
         finished_at: time_opt(row.get(10)?),
+        recipient: row.get(11)?,
     })
 }
 
@@ -63,8 +64,8 @@ impl JobQueue for SqliteStore {
         let job_id = id.clone();
         self.call(move |c| {
             c.execute(
-                &format!("INSERT INTO jobs ({JOB_COLUMNS}) VALUES (?1, ?2, ?3, ?4, 'waiting', 0, ?5, NULL, ?6, ?6, NULL)"),
-                params![job_id.as_str(), job.queue, job.kind, job.payload, job.max_attempts, millis(job.run_at)],
+                &format!("INSERT INTO jobs ({JOB_COLUMNS}) VALUES (?1, ?2, ?3, ?4, 'waiting', 0, ?5, NULL, ?6, ?6, NULL, ?7)"),
+                params![job_id.as_str(), job.queue, job.kind, job.payload, job.max_attempts, millis(job.run_at), job.recipient],
             )
             .map(drop)
         })
@@ -154,5 +155,22 @@ impl JobQueue for SqliteStore {
             }
         }
         Ok(counts)
+    }
+
+    async fn forget_recipient(
+        &self,
+        recipient: &str,
+        now: DateTime<Utc>,
+    ) -> Result<u64, QueueError> {
+        let recipient = recipient.to_owned();
+        self.call(move |c| {
+            c.execute(
+                "DELETE FROM jobs WHERE recipient = ?1 AND NOT (state = 'active' AND run_at > ?2)",
+                params![recipient, millis(now)],
+            )
+        })
+        .await
+        .map(|deleted| deleted as u64)
+        .map_err(queue_error)
     }
 }

@@ -8,4 +8,4 @@ mod identity;
 mod jobs;
 mod portfolio;
 
-pub use db::SqliteStore;
+pub use db::{Durability, SqliteStore};

@@ -115,6 +115,11 @@ impl TestApp {
         }
     }
 
+    /// The app's `DATA_DIR`, to look at what it stored.
+    pub fn data_dir(&self) -> &std::path::Path {
+        self._data.path()
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}/api/v1{path}", self.base)
     }

@@ -90,8 +90,8 @@ pub async fn forgot_password(
     ValidJson(body): ValidJson<ForgotPasswordRequest>,
 ) -> Result<HttpResponse, ApiError> {
     identity
-        .forgot_password(&Email::parse(&body.email)?)
-        .await?;
+        .into_inner()
+        .forgot_password(Email::parse(&body.email)?);
     Ok(envelope::done(RESET_SENT))
 }
 
