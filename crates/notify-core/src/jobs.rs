@@ -132,6 +132,9 @@ pub trait JobQueue: Send + Sync {
         lease: TimeDelta,
     ) -> Result<Option<Job>, QueueError>;
 
+    /// Marks the job done and erases its payload and recipient: a sent email's address, name
+    /// and link have no business staying in the queue's history.
+    ///
     /// # Errors
     /// [`QueueError`] on store failure.
     async fn complete(&self, id: &JobId, now: DateTime<Utc>) -> Result<(), QueueError>;

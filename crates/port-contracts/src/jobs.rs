@@ -31,12 +31,21 @@ pub async fn forgetting_a_recipient(queue: &dyn JobQueue) {
     let reserved = queue.reserve("forget", now, lease).await.unwrap().unwrap();
     queue.complete(&reserved.id, now).await.unwrap();
     assert_eq!(reserved.id, done);
+    let failed = queue.enqueue(to("ada@x.io", "failed")).await.unwrap();
+    let reserved = queue.reserve("forget", now, lease).await.unwrap().unwrap();
+    queue.fail(&reserved.id, "smtp said no", now).await.unwrap();
+    assert_eq!(reserved.id, failed);
     let waiting = queue.enqueue(to("ada@x.io", "waiting")).await.unwrap();
     let other = queue.enqueue(to("bob@x.io", "other")).await.unwrap();
 
     assert_eq!(queue.forget_recipient("ada@x.io", now).await.unwrap(), 2);
-    assert!(queue.find_job(&done).await.unwrap().is_none());
+    assert!(queue.find_job(&failed).await.unwrap().is_none());
     assert!(queue.find_job(&waiting).await.unwrap().is_none());
+    assert_eq!(
+        queue.find_job(&done).await.unwrap().map(|j| j.payload),
+        Some(String::new()),
+        "a completed job was already anonymous and stays as history"
+    );
     assert!(
         queue.find_job(&held).await.unwrap().is_some(),
         "a job a worker holds finishes"
@@ -106,6 +115,16 @@ pub async fn job_queue(queue: &dyn JobQueue) {
         (JobState::Delayed, Some("smtp down"))
     );
     queue.complete(&second, after_lease).await.unwrap();
+    let completed = queue.find_job(&second).await.unwrap().unwrap();
+    assert_eq!(
+        (
+            completed.state,
+            completed.payload.as_str(),
+            completed.recipient
+        ),
+        (JobState::Completed, "", None),
+        "a finished job keeps no personal data"
+    );
     assert!(
         queue
             .reserve("mail", after_lease, lease)

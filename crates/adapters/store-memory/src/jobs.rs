@@ -81,6 +81,8 @@ impl JobQueue for MemoryJobQueue {
         self.update(id, |job| {
             job.state = JobState::Completed;
             job.finished_at = Some(now);
+            job.payload.clear();
+            job.recipient = None;
         });
         Ok(())
     }

@@ -41,7 +41,7 @@ impl SqliteStore {
         at: DateTime<Utc>,
     ) -> Result<(), QueueError> {
         let (id, error) = (id.clone(), error.map(str::to_owned));
-        let finished = matches!(state, JobState::Completed | JobState::Failed);
+        let finished = state == JobState::Failed;
         self.call(move |c| {
             c.execute(
                 "UPDATE jobs SET state = ?2, last_error = COALESCE(?3, last_error),
@@ -99,7 +99,17 @@ impl JobQueue for SqliteStore {
     }
 
     async fn complete(&self, id: &JobId, now: DateTime<Utc>) -> Result<(), QueueError> {
-        self.set_job_state(id, JobState::Completed, None, now).await
+        let id = id.clone();
+        self.call(move |c| {
+            c.execute(
+                "UPDATE jobs SET state = 'completed', finished_at = ?2, payload = '', recipient = NULL
+                 WHERE id = ?1",
+                params![id.as_str(), millis(now)],
+            )
+            .map(drop)
+        })
+        .await
+        .map_err(queue_error)
     }
 
     async fn retry_at(
