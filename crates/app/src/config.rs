@@ -10,6 +10,26 @@ use std::time::Duration;
 
 use secrecy::{ExposeSecret as _, SecretString};
 
+/// How log lines are written.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+impl std::str::FromStr for LogFormat {
+    type Err = ();
+
+    fn from_str(raw: &str) -> Result<Self, ()> {
+        match raw.to_ascii_lowercase().as_str() {
+            "text" => Ok(Self::Text),
+            "json" => Ok(Self::Json),
+            _ => Err(()),
+        }
+    }
+}
+
 /// One documented environment variable.
 #[derive(Debug)]
 pub struct Variable {
@@ -77,6 +97,12 @@ pub const VARIABLES: &[Variable] = &[
         "LOG_LEVEL",
         "info",
         "Log filter (tracing EnvFilter syntax, e.g. info,http_api=debug); RUST_LOG wins when set",
+    ),
+    var(
+        "Process",
+        "LOG_FORMAT",
+        "text",
+        "text: one readable line per event; json: one JSON object per line (with the request's span fields)",
     ),
     var(
         "Process",
@@ -292,6 +318,7 @@ pub struct Settings {
     /// How far a commit of the embedded database is on disk before it is acknowledged.
     pub sqlite_durability: store_sqlite::Durability,
     pub log_level: String,
+    pub log_format: LogFormat,
     pub shutdown_timeout: Duration,
     pub frontend_url: String,
     pub cors_origins: Vec<String>,
@@ -544,6 +571,7 @@ impl Settings {
             data_dir: PathBuf::from(r.string("DATA_DIR")),
             sqlite_durability: r.parsed("SQLITE_SYNCHRONOUS", "full or normal"),
             log_level: r.string("LOG_LEVEL"),
+            log_format: r.parsed("LOG_FORMAT", "text or json"),
             shutdown_timeout: Duration::from_secs(u64::from(r.positive("SHUTDOWN_TIMEOUT_SECS"))),
             frontend_url,
             cors_origins,

@@ -307,7 +307,7 @@ pub async fn run(process: Process) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    telemetry::init(&settings.log_level);
+    telemetry::init(&settings.log_level, settings.log_format);
     let outcome = match process {
         Process::Api => match Api::build(settings).await {
             Ok(api) => api.run_until_stopped(shutdown_signal()).await,

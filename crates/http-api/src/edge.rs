@@ -8,6 +8,7 @@ use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{self, HeaderName, HeaderValue};
 use actix_web::middleware::Next;
+use tracing::Instrument as _;
 
 use crate::security::DOCS_CSP;
 
@@ -35,8 +36,10 @@ pub async fn edge<B: MessageBody + 'static>(
     let started = Instant::now();
     let request_id = incoming_id(&request).unwrap_or_else(new_id);
     let (method, path) = (request.method().clone(), request.path().to_owned());
+    // Every event while the request runs (handlers, cores, adapters) carries these fields.
+    let span = tracing::info_span!("request", request_id = %request_id, %method, %path);
 
-    let response = match next.call(request).await {
+    let response = match next.call(request).instrument(span.clone()).await {
         Ok(response) => response.map_into_boxed_body(),
         // Middlewares inside answer with responses; an error escaping one has no request left
         // to build a response on, so it is rendered as a self-contained error instead.
@@ -66,10 +69,11 @@ pub async fn edge<B: MessageBody + 'static>(
     }
     let status = response.status().as_u16();
     let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
+    let _entered = span.enter();
     if status >= 500 {
-        tracing::error!(%request_id, %method, %path, status, elapsed_ms, "request failed");
+        tracing::error!(status, elapsed_ms, "request failed");
     } else {
-        tracing::info!(%request_id, %method, %path, status, elapsed_ms, "request");
+        tracing::info!(status, elapsed_ms, "request");
     }
     Ok(response)
 }
@@ -174,8 +178,78 @@ pub async fn method_not_allowed() -> Result<HttpResponse, ApiError> {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::{Arc, Mutex, PoisonError};
+
+    use actix_web::middleware::from_fn;
+    use actix_web::test as actix_test;
+    use actix_web::{App, web};
+
     #[test]
     fn new_ids_are_long_enough_to_be_unique() {
         assert_eq!(super::new_id().len(), 24);
+    }
+
+    /// Log output kept in memory.
+    #[derive(Clone, Default)]
+    struct Captured(Arc<Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Captured {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[actix_web::test]
+    async fn every_log_line_of_a_request_carries_its_request_id_as_json() {
+        let captured = Captured::default();
+        let writer = captured.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .json()
+            .with_current_span(true)
+            .with_writer(move || writer.clone())
+            .finish();
+        let _default = tracing::subscriber::set_default(subscriber);
+        let app = actix_test::init_service(
+            App::new()
+                .route(
+                    "/work",
+                    web::get().to(|| async {
+                        tracing::info!("inside the handler");
+                        "done"
+                    }),
+                )
+                .wrap(from_fn(super::edge)),
+        )
+        .await;
+        let request = actix_test::TestRequest::get()
+            .uri("/work")
+            .insert_header(("x-request-id", "trace-me-0123456789"))
+            .to_request();
+        assert!(
+            actix_test::call_service(&app, request)
+                .await
+                .status()
+                .is_success()
+        );
+        let output = captured
+            .0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&output)
+            .lines()
+            .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}")))
+            .collect();
+        assert!(lines.len() >= 2, "{lines:?}");
+        for line in &lines {
+            assert_eq!(line["span"]["request_id"], "trace-me-0123456789", "{line}");
+        }
     }
 }
