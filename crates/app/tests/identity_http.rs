@@ -618,7 +618,19 @@ async fn profile_updates_validate_each_field_and_change_nothing_on_error() {
     let unknown = app
         .patch("/users/profile", json!({"role": "admin"}), &access)
         .await;
-    assert_eq!(unknown.status, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        (unknown.status, unknown.fields()),
+        (StatusCode::BAD_REQUEST, vec!["role".to_owned()])
+    );
+    let mut read = app.get("/auth/me", Some(&access)).await.data().clone();
+    read["bio"] = json!("Sent back whole");
+    let whole = app.patch("/users/profile", read, &access).await;
+    assert_eq!(whole.status, StatusCode::OK, "{:?}", whole.body);
+    assert_eq!(whole.data()["bio"], "Sent back whole");
+    let stranger = app
+        .patch("/users/profile", json!({"favouriteColour": "red"}), &access)
+        .await;
+    assert_eq!(stranger.fields(), ["favouriteColour"]);
     assert_eq!(
         app.get("/auth/me", Some(&access)).await.data()["role"],
         "user"

@@ -132,6 +132,79 @@ impl<T: DeserializeOwned + garde::Validate<Context = ()> + 'static> FromRequest 
     }
 }
 
+/// A request body that may carry, besides its own fields, the read-only fields of the object
+/// the client fetched (which it PATCHes back whole).
+pub trait ReadBack {
+    /// Fields of the read shape that only the server writes; ignored in the body.
+    const SERVER_OWNED: &'static [&'static str];
+}
+
+/// A PATCH body: [`ValidJson`] after taking out the fields [`ReadBack::SERVER_OWNED`] names,
+/// which the handler checks against the current object with [`PatchJson::unchanged`].
+pub struct PatchJson<T> {
+    pub body: T,
+    read_back: serde_json::Map<String, serde_json::Value>,
+}
+
+impl<T> PatchJson<T> {
+    /// The body, once every server-owned field sent back equals its value in `current` (the
+    /// object as the client would read it).
+    ///
+    /// # Errors
+    /// 400 naming each server-owned field sent with another value: it cannot be changed here.
+    pub fn unchanged(self, current: &impl serde::Serialize) -> Result<T, ApiError> {
+        let current = serde_json::to_value(current).map_err(|_| ApiError::internal())?;
+        let changed: Vec<FieldError> = self
+            .read_back
+            .iter()
+            .filter(|(field, value)| current.get(field.as_str()) != Some(value))
+            .map(|(field, _)| FieldError {
+                field: field.clone(),
+                code: "readOnly".to_owned(),
+                message: "cannot be changed here".to_owned(),
+            })
+            .collect();
+        if changed.is_empty() {
+            Ok(self.body)
+        } else {
+            Err(ApiError::validation(changed))
+        }
+    }
+}
+
+impl<T: DeserializeOwned + garde::Validate<Context = ()> + ReadBack + 'static> FromRequest
+    for PatchJson<T>
+{
+    type Error = actix_web::Error;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, Self::Error>>>>;
+
+    fn from_request(request: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let bytes = json_bytes(request, payload);
+        Box::pin(async move {
+            let bytes = bytes.await?;
+            let mut read_back = serde_json::Map::new();
+            let body = match serde_json::from_slice::<serde_json::Value>(&bytes) {
+                Ok(serde_json::Value::Object(mut object)) => {
+                    for field in T::SERVER_OWNED {
+                        if let Some(value) = object.remove(*field) {
+                            read_back.insert((*field).to_owned(), value);
+                        }
+                    }
+                    serde_json::to_vec(&object)
+                        .map_err(|_| ApiError::internal())?
+                        .into()
+                }
+                // Not an object: let `parse` word the error.
+                _ => bytes,
+            };
+            Ok(Self {
+                body: parse(&body)?,
+                read_back,
+            })
+        })
+    }
+}
+
 /// The body of a JSON request, refused with 415 when it is declared as anything else.
 fn json_bytes(
     request: &HttpRequest,

@@ -200,6 +200,22 @@ fn present<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<S
     ))
 }
 
+impl crate::body::ReadBack for UpdateProfileRequest {
+    /// The rest of [`UserDto`]: what `GET /auth/me` shows and this route does not change.
+    const SERVER_OWNED: &'static [&'static str] = &[
+        "id",
+        "username",
+        "email",
+        "emailVerified",
+        "avatar",
+        "role",
+        "isActive",
+        "lastLoginAt",
+        "createdAt",
+        "updatedAt",
+    ];
+}
+
 impl UpdateProfileRequest {
     #[must_use]
     pub fn into_domain(self) -> ProfileChanges {

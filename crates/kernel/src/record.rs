@@ -223,6 +223,16 @@ impl FromIterator<(String, Value)> for Record {
     }
 }
 
+/// Bookkeeping every stored record shows and only the server writes.
+pub const SERVER_OWNED: &[&str] = &[
+    "id",
+    "userId",
+    "createdAt",
+    "updatedAt",
+    "deletedAt",
+    "order",
+];
+
 /// The fields of one kind of record.
 #[derive(Clone, Copy, Debug)]
 pub struct Schema {
@@ -267,11 +277,18 @@ impl Schema {
     }
 
     /// Changes to an existing record: like [`Schema::create`], but only the given fields are
-    /// checked; `null` clears an optional field.
+    /// checked; `null` clears an optional field. What a client read and sends back although
+    /// only the server writes it — the [`SERVER_OWNED`] bookkeeping, read-only fields, a linked
+    /// object shown in place of its id — is ignored, so a front end can PATCH back the object
+    /// it fetched.
     ///
     /// # Errors
     /// Every [`FieldError`] found.
     pub fn patch(&self, input: Vec<(String, Input)>) -> Result<Record, Vec<FieldError>> {
+        let input = input
+            .into_iter()
+            .filter(|(name, raw)| !self.is_read_back(name, raw))
+            .collect();
         let mut errors = Vec::new();
         let changes = self.changes(input, &mut errors);
         if errors.is_empty() {
@@ -279,6 +296,14 @@ impl Schema {
         } else {
             Err(errors)
         }
+    }
+
+    fn is_read_back(&self, name: &str, raw: &Input) -> bool {
+        SERVER_OWNED.contains(&name)
+            || self.field(name).is_some_and(|spec| {
+                spec.access == Access::ReadOnly
+                    || (matches!(spec.kind, FieldKind::Ref(_)) && *raw == Input::Object)
+            })
     }
 
     fn changes(&self, input: Vec<(String, Input)>, errors: &mut Vec<FieldError>) -> Record {
@@ -499,6 +524,34 @@ mod tests {
         assert_eq!(
             record.get("startDate"),
             parse_date("2024-02-03T00:00:00Z").map(Value::Date).as_ref()
+        );
+    }
+
+    #[test]
+    fn a_patch_ignores_what_the_client_read_but_only_the_server_writes() {
+        let changes = SCHEMA
+            .patch(input(&[
+                ("id", Input::Text("6650c0ffee0000000000abcd".into())),
+                ("userId", Input::Text("6650c0ffee0000000000abce".into())),
+                ("createdAt", Input::Text("2024-01-01T00:00:00Z".into())),
+                ("updatedAt", Input::Text("2024-01-01T00:00:00Z".into())),
+                ("order", Input::Int(3)),
+                ("slug", Input::Text("mine".into())),
+                ("title", Input::Text("New".into())),
+            ]))
+            .unwrap_or_default();
+        assert_eq!(
+            changes.iter().map(|(name, _)| name).collect::<Vec<_>>(),
+            ["title"]
+        );
+        let errors = SCHEMA
+            .patch(input(&[("owner", Input::Text("x".into()))]))
+            .err()
+            .unwrap_or_default();
+        assert_eq!(
+            fields_in(&errors),
+            ["owner"],
+            "a truly unknown field is refused"
         );
     }
 

@@ -6,21 +6,24 @@ use auth_core::IdentityService;
 use portfolio_core::ports::ContentListener as _;
 
 use crate::auth::Authenticated;
-use crate::body::ValidJson;
+use crate::body::PatchJson;
 use crate::dto::{UpdateProfileRequest, UserDto};
 use crate::envelope::{self, Envelope};
 use crate::problem::{ApiError, Problem};
 use crate::public_cache::PublicCache;
 
-/// Update the caller's profile fields.
+/// Update the caller's profile fields. The user object from `GET /auth/me` may be sent back
+/// whole: its other fields are ignored while unchanged (a changed one is a 400 naming it).
 #[utoipa::path(patch, path = "/api/v1/users/profile", tag = "users", security(("bearer" = [])), request_body = UpdateProfileRequest,
     responses((status = 200, description = "Updated user", body = Envelope<UserDto>), (status = 401, body = Problem)))]
 pub async fn update_profile(
     identity: web::Data<IdentityService>,
     public_cache: web::Data<PublicCache>,
     caller: Authenticated,
-    ValidJson(body): ValidJson<UpdateProfileRequest>,
+    patch: PatchJson<UpdateProfileRequest>,
 ) -> Result<HttpResponse, ApiError> {
+    let current = UserDto::from(identity.me(&caller.0).await?);
+    let body = patch.unchanged(&current)?;
     let user = identity
         .update_profile(&caller.0, &body.into_domain())
         .await?;
