@@ -39,6 +39,7 @@ async fn invalid_configuration_is_refused_with_one_line_per_problem() {
         "JWT_ACCESS_SECRET:",
         "JWT_REFRESH_SECRET:",
         "CORS_ORIGIN:",
+        "SMTP_HOST:",
     ] {
         assert_eq!(
             stderr.lines().filter(|l| l.contains(variable)).count(),

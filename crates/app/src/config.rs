@@ -243,7 +243,7 @@ pub const VARIABLES: &[Variable] = &[
         "Email",
         "SMTP_HOST",
         "",
-        "SMTP server; unset: emails are written to the log",
+        "SMTP server; unset: emails are written to the log (production: only with EMAIL_LOG_TRANSPORT=true)",
     ),
     var("Email", "SMTP_PORT", "587", "SMTP port"),
     var("Email", "SMTP_USER", "", "SMTP user name"),
@@ -258,7 +258,25 @@ pub const VARIABLES: &[Variable] = &[
         "Email",
         "SMTP_SECURE",
         "false",
-        "true: implicit TLS (port 465); false: plain SMTP",
+        "true: implicit TLS (port 465); false: STARTTLS whenever the server offers it",
+    ),
+    var(
+        "Email",
+        "SMTP_REQUIRE_TLS",
+        "false",
+        "true: never send in clear; a server that does not offer STARTTLS gets neither credentials nor mail",
+    ),
+    var(
+        "Email",
+        "SMTP_TLS_CA_FILE",
+        "",
+        "PEM file of CA certificates trusted for the SMTP server besides the public roots (an internal relay)",
+    ),
+    var(
+        "Email",
+        "EMAIL_LOG_TRANSPORT",
+        "false",
+        "true: production may run without SMTP_HOST, logging each email's recipient and subject but never its body",
     ),
     var(
         "Jobs",
@@ -305,7 +323,11 @@ pub struct SmtpConfig {
     pub user: Option<String>,
     pub password: Option<SecretString>,
     pub from: String,
+    /// Implicit TLS; otherwise STARTTLS.
     pub secure: bool,
+    /// STARTTLS or no delivery.
+    pub require_tls: bool,
+    pub ca_file: Option<PathBuf>,
 }
 
 /// Typed, validated configuration.
@@ -346,6 +368,8 @@ pub struct Settings {
     pub mongodb_uri: Option<SecretString>,
     pub mongodb_database: Option<String>,
     pub smtp: Option<SmtpConfig>,
+    /// Production without `smtp` was allowed explicitly.
+    pub email_log_transport: bool,
     pub email_attempts: u32,
     pub email_backoff: Duration,
     pub job_visibility_timeout: Duration,
@@ -563,6 +587,8 @@ impl Settings {
             password: r.secret("SMTP_PASSWORD"),
             from: r.string("SMTP_FROM"),
             secure: r.flag("SMTP_SECURE"),
+            require_tls: r.flag("SMTP_REQUIRE_TLS"),
+            ca_file: r.optional("SMTP_TLS_CA_FILE").map(PathBuf::from),
         };
         let settings = Self {
             environment,
@@ -605,6 +631,7 @@ impl Settings {
             mongodb_uri: r.secret("MONGODB_URI"),
             mongodb_database: r.optional("MONGODB_DATABASE"),
             smtp: smtp_host.map(|_| smtp),
+            email_log_transport: r.flag("EMAIL_LOG_TRANSPORT"),
             email_attempts: r.positive("EMAIL_QUEUE_ATTEMPTS"),
             email_backoff: r.millis("EMAIL_QUEUE_BACKOFF_MS"),
             job_visibility_timeout: r.millis("JOB_VISIBILITY_TIMEOUT_MS"),
@@ -635,6 +662,15 @@ impl Settings {
         if self.argon2_memory_cost < 8 * self.argon2_parallelism {
             problems.push(
                 "ARGON2_MEMORY_COST: must be at least 8 KiB per lane (ARGON2_PARALLELISM)"
+                    .to_owned(),
+            );
+        }
+        if self.environment == Environment::Production
+            && self.smtp.is_none()
+            && !self.email_log_transport
+        {
+            problems.push(
+                "SMTP_HOST: must be set in production (or EMAIL_LOG_TRANSPORT=true to log emails without their bodies)"
                     .to_owned(),
             );
         }
@@ -865,6 +901,7 @@ mod tests {
             ("JWT_ACCESS_SECRET", &same),
             ("JWT_REFRESH_SECRET", &same),
             ("CORS_ORIGIN", "https://a.dev"),
+            ("SMTP_HOST", "smtp.a.dev"),
         ]);
         assert_eq!(
             found,
@@ -875,6 +912,7 @@ mod tests {
             ("JWT_ACCESS_SECRET", "short"),
             ("JWT_REFRESH_SECRET", &same),
             ("CORS_ORIGIN", "https://a.dev"),
+            ("SMTP_HOST", "smtp.a.dev"),
         ]);
         assert_eq!(
             found,
@@ -914,6 +952,73 @@ mod tests {
                 .any(|p| p.starts_with("CORS_ORIGIN")),
             "any origin without credentials is a deliberate public API"
         );
+    }
+
+    #[test]
+    fn production_refuses_the_log_transport_unless_it_is_allowed() {
+        let (access, refresh) = ("a".repeat(40), "b".repeat(40));
+        let production = [
+            ("APP_ENV", "production"),
+            ("JWT_ACCESS_SECRET", access.as_str()),
+            ("JWT_REFRESH_SECRET", refresh.as_str()),
+            ("CORS_ORIGIN", "https://a.dev"),
+        ];
+        let found = problems(&production);
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert!(found[0].starts_with("SMTP_HOST: must be set in production"));
+        assert!(found[0].contains("EMAIL_LOG_TRANSPORT=true"), "{found:?}");
+        let allowed = settings(&[&production[..], &[("EMAIL_LOG_TRANSPORT", "true")]].concat())
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!(allowed.smtp.is_none() && allowed.email_log_transport);
+        let relayed = settings(&[&production[..], &[("SMTP_HOST", "smtp.a.dev")]].concat());
+        assert!(relayed.is_ok(), "{:?}", relayed.err());
+        assert!(settings(&[]).is_ok(), "development logs emails by default");
+    }
+
+    #[test]
+    fn smtp_tls_is_starttls_unless_secure_and_required_only_when_asked() {
+        let s = settings(&[("SMTP_HOST", "smtp.a.dev")]).unwrap_or_else(|e| panic!("{e}"));
+        let smtp = s.smtp.unwrap_or_else(|| panic!("SMTP_HOST is set"));
+        assert!(!smtp.secure && !smtp.require_tls && smtp.ca_file.is_none());
+        let s = settings(&[
+            ("SMTP_HOST", "smtp.a.dev"),
+            ("SMTP_REQUIRE_TLS", "true"),
+            ("SMTP_TLS_CA_FILE", "/etc/console/relay-ca.pem"),
+        ])
+        .unwrap_or_else(|e| panic!("{e}"));
+        let smtp = s.smtp.unwrap_or_else(|| panic!("SMTP_HOST is set"));
+        assert!(smtp.require_tls);
+        assert_eq!(
+            smtp.ca_file,
+            Some(PathBuf::from("/etc/console/relay-ca.pem"))
+        );
+    }
+
+    #[test]
+    fn debug_output_of_the_settings_shows_no_secret() {
+        let (access, refresh) = ("access-secret-".repeat(3), "refresh-secret-".repeat(3));
+        let s = settings(&[
+            ("JWT_ACCESS_SECRET", &access),
+            ("JWT_REFRESH_SECRET", &refresh),
+            ("SMTP_HOST", "smtp.a.dev"),
+            ("SMTP_USER", "mailer"),
+            ("SMTP_PASSWORD", "smtp-password-value"),
+            (
+                "MONGODB_URI",
+                "mongodb://app:mongo-password-value@db/console",
+            ),
+        ])
+        .unwrap_or_else(|e| panic!("{e}"));
+        let debug = format!("{s:?}");
+        assert!(debug.contains("mailer"), "{debug}");
+        for secret in [
+            "access-secret",
+            "refresh-secret",
+            "smtp-password-value",
+            "mongo-password-value",
+        ] {
+            assert!(!debug.contains(secret), "{secret} in {debug}");
+        }
     }
 
     #[test]

@@ -4,15 +4,15 @@
 use std::io::Write as _;
 use std::path::Path;
 
-use secrecy::ExposeSecret as _;
+use secrecy::{ExposeSecret as _, SecretString};
 
 use crate::config::{Environment, Settings};
 
 const FILE: &str = "jwt-secrets";
 
 pub struct JwtSecrets {
-    pub access: Vec<u8>,
-    pub refresh: Vec<u8>,
+    pub access: SecretString,
+    pub refresh: SecretString,
 }
 
 /// # Errors
@@ -22,8 +22,8 @@ pub fn resolve(settings: &Settings) -> Result<JwtSecrets, String> {
         (&settings.jwt_access_secret, &settings.jwt_refresh_secret)
     {
         return Ok(JwtSecrets {
-            access: access.expose_secret().as_bytes().to_vec(),
-            refresh: refresh.expose_secret().as_bytes().to_vec(),
+            access: access.clone(),
+            refresh: refresh.clone(),
         });
     }
     if settings.environment == Environment::Production {
@@ -31,24 +31,24 @@ pub fn resolve(settings: &Settings) -> Result<JwtSecrets, String> {
     }
     let stored = load_or_create(&settings.data_dir.join(FILE))?;
     Ok(JwtSecrets {
-        access: settings
-            .jwt_access_secret
-            .as_ref()
-            .map_or(stored.access, |s| s.expose_secret().as_bytes().to_vec()),
+        access: settings.jwt_access_secret.clone().unwrap_or(stored.access),
         refresh: settings
             .jwt_refresh_secret
-            .as_ref()
-            .map_or(stored.refresh, |s| s.expose_secret().as_bytes().to_vec()),
+            .clone()
+            .unwrap_or(stored.refresh),
     })
 }
 
 fn load_or_create(path: &Path) -> Result<JwtSecrets, String> {
-    if let Ok(text) = std::fs::read_to_string(path) {
+    // The whole file is secret, so its text is wiped from memory when dropped too.
+    if let Ok(text) = std::fs::read_to_string(path).map(SecretString::from) {
         let value = |key: &str| {
-            text.lines()
+            text.expose_secret()
+                .lines()
                 .find_map(|line| line.strip_prefix(key))
-                .map(|v| v.trim().as_bytes().to_vec())
+                .map(str::trim)
                 .filter(|v| v.len() >= 32)
+                .map(SecretString::from)
         };
         if let (Some(access), Some(refresh)) = (value("access="), value("refresh=")) {
             return Ok(JwtSecrets { access, refresh });
@@ -59,8 +59,8 @@ fn load_or_create(path: &Path) -> Result<JwtSecrets, String> {
         ));
     }
     let (access, refresh) = (
-        hex::encode(rand::random::<[u8; 32]>()),
-        hex::encode(rand::random::<[u8; 32]>()),
+        SecretString::from(hex::encode(rand::random::<[u8; 32]>())),
+        SecretString::from(hex::encode(rand::random::<[u8; 32]>())),
     );
     if let Some(parent) = path.parent() {
         let mut dir = std::fs::DirBuilder::new();
@@ -78,13 +78,17 @@ fn load_or_create(path: &Path) -> Result<JwtSecrets, String> {
         .open(path)
         .map_err(|e| format!("{}: {e}", path.display()))?;
     writeln!(file, "# Generated development JWT secrets; set JWT_ACCESS_SECRET/JWT_REFRESH_SECRET in production.")
-        .and_then(|()| writeln!(file, "access={access}\nrefresh={refresh}"))
+        .and_then(|()| {
+            writeln!(
+                file,
+                "access={}\nrefresh={}",
+                access.expose_secret(),
+                refresh.expose_secret()
+            )
+        })
         .map_err(|e| format!("{}: {e}", path.display()))?;
     tracing::info!(path = %path.display(), "generated development JWT secrets");
-    Ok(JwtSecrets {
-        access: access.into_bytes(),
-        refresh: refresh.into_bytes(),
-    })
+    Ok(JwtSecrets { access, refresh })
 }
 
 #[cfg(test)]
@@ -97,11 +101,12 @@ mod tests {
         let path = dir.path().join("nested").join(FILE);
         let first = load_or_create(&path).unwrap_or_else(|e| panic!("{e}"));
         let second = load_or_create(&path).unwrap_or_else(|e| panic!("{e}"));
+        let exposed = |s: &SecretString| s.expose_secret().to_owned();
         assert_eq!(
-            (first.access.len(), first.access.clone()),
-            (64, second.access)
+            (first.access.expose_secret().len(), exposed(&first.access)),
+            (64, exposed(&second.access))
         );
-        assert_eq!(first.refresh, second.refresh);
-        assert_ne!(first.access, first.refresh);
+        assert_eq!(exposed(&first.refresh), exposed(&second.refresh));
+        assert_ne!(exposed(&first.access), exposed(&first.refresh));
     }
 }

@@ -15,15 +15,14 @@ use http_api::{
 };
 use kernel::settings::SettingsService;
 use kernel::{Clock, SystemClock};
-use mail_smtp::{LogTransport, SmtpSettings, SmtpTransport};
+use mail_smtp::{LogBody, LogTransport, SmtpSettings, SmtpTls, SmtpTransport};
 use notify_core::{EmailOutbox, EmailWorker, Links, MailTransport, RetryPolicy};
 use portfolio_core::{PortfolioService, PublicPortfolioReader};
-use secrecy::ExposeSecret as _;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::background::TokioTasks;
-use crate::config::{Environment, Settings};
+use crate::config::{Environment, Settings, SmtpConfig};
 use crate::directory::UserDirectory;
 use crate::notifier::QueuedAccountNotifier;
 use crate::owned_data::StoredOwnedData;
@@ -48,17 +47,32 @@ fn retry_policy(settings: &Settings) -> RetryPolicy {
     }
 }
 
+fn smtp_tls(smtp: &SmtpConfig) -> SmtpTls {
+    match (smtp.secure, smtp.require_tls) {
+        (true, _) => SmtpTls::Implicit,
+        (false, true) => SmtpTls::Required,
+        (false, false) => SmtpTls::Opportunistic,
+    }
+}
+
 fn mail_transport(settings: &Settings) -> Result<Arc<dyn MailTransport>, String> {
     let Some(smtp) = &settings.smtp else {
-        return Ok(Arc::new(LogTransport));
+        // Configuration validation lets production get here only with EMAIL_LOG_TRANSPORT.
+        let body = if settings.environment == Environment::Production {
+            LogBody::Withheld
+        } else {
+            LogBody::Included
+        };
+        return Ok(Arc::new(LogTransport { body }));
     };
     let transport = SmtpTransport::new(&SmtpSettings {
         host: smtp.host.clone(),
         port: smtp.port,
         username: smtp.user.clone(),
-        password: smtp.password.as_ref().map(|p| p.expose_secret().to_owned()),
+        password: smtp.password.clone(),
         from: smtp.from.clone(),
-        secure: smtp.secure,
+        tls: smtp_tls(smtp),
+        ca_file: smtp.ca_file.clone(),
     })?;
     Ok(Arc::new(transport))
 }
@@ -323,5 +337,28 @@ pub async fn run(process: Process) -> ExitCode {
             eprintln!("error: {error}");
             ExitCode::FAILURE
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn smtp_secure_is_implicit_tls_else_starttls_required_only_when_asked() {
+        let config = |secure, require_tls| SmtpConfig {
+            host: "smtp.a.dev".to_owned(),
+            port: 587,
+            user: None,
+            password: None,
+            from: "Console <no-reply@a.dev>".to_owned(),
+            secure,
+            require_tls,
+            ca_file: None,
+        };
+        assert_eq!(smtp_tls(&config(true, false)), SmtpTls::Implicit);
+        assert_eq!(smtp_tls(&config(true, true)), SmtpTls::Implicit);
+        assert_eq!(smtp_tls(&config(false, true)), SmtpTls::Required);
+        assert_eq!(smtp_tls(&config(false, false)), SmtpTls::Opportunistic);
     }
 }

@@ -6,7 +6,8 @@ mod support;
 
 use reqwest::StatusCode;
 use serde_json::json;
-use support::{PASSWORD, spawn_app, spawn_app_with, token};
+use support::{PASSWORD, spawn_app, spawn_app_with, spawn_app_with_mail, token};
+use testkit::{SinkOptions, SinkTls};
 
 #[tokio::test]
 async fn registration_returns_tokens_and_a_user_without_secrets() {
@@ -47,6 +48,33 @@ async fn registration_returns_tokens_and_a_user_without_secrets() {
             .contains("https://console.test/verify-email?token="),
         "{}",
         verify.body
+    );
+}
+
+#[tokio::test]
+async fn emails_reach_a_starttls_relay_trusted_through_the_ca_file_and_never_in_clear() {
+    let app = spawn_app_with_mail(
+        SinkOptions {
+            tls: SinkTls::StartTls,
+            auth: true,
+        },
+        &[
+            ("SMTP_REQUIRE_TLS", "true"),
+            ("SMTP_USER", "mailer"),
+            ("SMTP_PASSWORD", "relay-password"),
+        ],
+    )
+    .await;
+    app.register("ada@example.com").await;
+    let verify = app.mail.wait_for("ada@example.com", "Verify").await;
+    assert!(verify.tls && verify.token().is_some(), "{verify:?}");
+    let logins = app.mail.logins();
+    assert!(
+        !logins.is_empty()
+            && logins
+                .iter()
+                .all(|l| l.over_tls && l.user == "mailer" && l.password == "relay-password"),
+        "{logins:?}"
     );
 }
 

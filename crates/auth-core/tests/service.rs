@@ -7,6 +7,7 @@ use async_trait::async_trait;
 use auth_crypto::{Argon2Hasher, Argon2Settings, JwtCodec, OsSecrets, WootheeUserAgents};
 use chrono::{DateTime, TimeDelta, Utc};
 use kernel::{Clock, StoreError};
+use secrecy::SecretString;
 use store_memory::MemoryIdentityStore;
 
 use auth_core::model::ClientInfo;
@@ -163,7 +164,10 @@ fn fixture_adjusted(
         accounts: store.clone(),
         sessions: store.clone(),
         hasher: Arc::new(hasher(memory_cost)),
-        tokens: Arc::new(JwtCodec::new(&[7; 32], &[8; 32])),
+        tokens: Arc::new(JwtCodec::new(
+            &SecretString::from("7".repeat(32)),
+            &SecretString::from("8".repeat(32)),
+        )),
         secrets: Arc::new(OsSecrets),
         user_agents: Arc::new(WootheeUserAgents),
         notifier: outbox.clone(),

@@ -1,5 +1,6 @@
 //! Test support shared by the HTTP and end-to-end suites: a real SMTP server that keeps what
-//! it receives, so tests read the emails the product sent.
+//! it receives, so tests read the emails the product sent, and can offer STARTTLS or implicit
+//! TLS with a certificate from a CA generated for it.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -9,8 +10,18 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio::io::{AsyncBufReadExt as _, AsyncWriteExt as _, BufReader};
-use tokio::net::TcpListener;
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use rcgen::{
+    BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
+    KeyUsagePurpose,
+};
+use tokio::io::{AsyncBufReadExt as _, AsyncRead, AsyncWrite, AsyncWriteExt as _, BufReader};
+use tokio::net::{TcpListener, TcpStream};
+use tokio_rustls::TlsAcceptor;
+use tokio_rustls::rustls::ServerConfig;
+use tokio_rustls::rustls::crypto::ring;
+use tokio_rustls::rustls::pki_types::PrivateKeyDer;
 
 /// One received email.
 #[derive(Clone, Debug)]
@@ -18,6 +29,8 @@ pub struct ReceivedMail {
     pub to: Vec<String>,
     /// The message with quoted-printable soft breaks and escapes decoded.
     pub body: String,
+    /// Whether the message travelled inside TLS.
+    pub tls: bool,
 }
 
 impl ReceivedMail {
@@ -42,11 +55,47 @@ impl ReceivedMail {
     }
 }
 
+/// Credentials a client sent with `AUTH PLAIN`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Login {
+    pub user: String,
+    pub password: String,
+    /// Whether they travelled inside TLS.
+    pub over_tls: bool,
+}
+
+/// How the sink protects connections.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum SinkTls {
+    /// Plain SMTP; STARTTLS is not offered.
+    #[default]
+    None,
+    /// Offers STARTTLS and upgrades the connection when asked.
+    StartTls,
+    /// TLS from the first byte (SMTPS).
+    Implicit,
+}
+
+#[derive(Clone, Copy, Debug, Default)]
+pub struct SinkOptions {
+    pub tls: SinkTls,
+    /// Offers `AUTH PLAIN`, on plain connections too, as careless servers do: a client that
+    /// sends credentials before TLS is then caught doing so.
+    pub auth: bool,
+}
+
+#[derive(Default)]
+struct Received {
+    mail: Vec<ReceivedMail>,
+    logins: Vec<Login>,
+}
+
 /// An SMTP server on a free loopback port.
 #[derive(Clone)]
 pub struct SmtpSink {
     pub port: u16,
-    mail: Arc<Mutex<Vec<ReceivedMail>>>,
+    received: Arc<Mutex<Received>>,
+    ca_pem: Option<String>,
 }
 
 fn decode_quoted_printable(raw: &str) -> String {
@@ -69,73 +118,191 @@ fn decode_quoted_printable(raw: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
+/// A fresh CA (returned as PEM, for the client to trust) and a server configuration whose
+/// certificate it issued for `localhost` and `127.0.0.1`.
+fn generated_tls() -> (TlsAcceptor, String) {
+    let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca.distinguished_name
+        .push(DnType::CommonName, "testkit SMTP sink CA");
+    ca.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+    let ca_key = KeyPair::generate().unwrap();
+    let ca_pem = ca.self_signed(&ca_key).unwrap().pem();
+    let issuer = Issuer::new(ca, ca_key);
+    let mut server =
+        CertificateParams::new(vec!["localhost".to_owned(), "127.0.0.1".to_owned()]).unwrap();
+    server
+        .distinguished_name
+        .push(DnType::CommonName, "testkit SMTP sink");
+    server.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+    let server_key = KeyPair::generate().unwrap();
+    let server_certificate = server.signed_by(&server_key, &issuer).unwrap();
+    let config = ServerConfig::builder_with_provider(Arc::new(ring::default_provider()))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(
+            vec![server_certificate.der().clone()],
+            PrivateKeyDer::Pkcs8(server_key.serialize_der().into()),
+        )
+        .unwrap();
+    (TlsAcceptor::from(Arc::new(config)), ca_pem)
+}
+
+trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
+
+type Connection = BufReader<Box<dyn Io>>;
+
+async fn reply(connection: &mut Connection, text: &[u8]) -> std::io::Result<()> {
+    connection.write_all(text).await?;
+    // TLS buffers records until flushed.
+    connection.flush().await
+}
+
+/// One SMTP session; returns when the client quits or the connection fails.
+async fn serve(
+    socket: TcpStream,
+    options: SinkOptions,
+    acceptor: Option<TlsAcceptor>,
+    received: Arc<Mutex<Received>>,
+) -> std::io::Result<()> {
+    let mut tls = options.tls == SinkTls::Implicit;
+    let stream: Box<dyn Io> = match &acceptor {
+        Some(acceptor) if tls => Box::new(acceptor.accept(socket).await?),
+        _ => Box::new(socket),
+    };
+    let mut connection: Connection = BufReader::new(stream);
+    reply(&mut connection, b"220 testkit ESMTP\r\n").await?;
+    let mut to = Vec::new();
+    let mut line = String::new();
+    loop {
+        line.clear();
+        if connection.read_line(&mut line).await? == 0 {
+            return Ok(());
+        }
+        let command = line.trim_end().to_ascii_uppercase();
+        if command.starts_with("EHLO") {
+            let mut features = String::from("250-testkit\r\n");
+            if options.tls == SinkTls::StartTls && !tls {
+                features.push_str("250-STARTTLS\r\n");
+            }
+            if options.auth {
+                features.push_str("250-AUTH PLAIN\r\n");
+            }
+            features.push_str("250 8BITMIME\r\n");
+            reply(&mut connection, features.as_bytes()).await?;
+        } else if command == "STARTTLS"
+            && !tls
+            && let Some(acceptor) = acceptor
+                .as_ref()
+                .filter(|_| options.tls == SinkTls::StartTls)
+        {
+            reply(&mut connection, b"220 ready to start TLS\r\n").await?;
+            // Dropping the read buffer discards anything sent in clear after STARTTLS, as
+            // RFC 3207 requires, and the session starts over (RFC 3207 4.2).
+            let plain = connection.into_inner();
+            connection = BufReader::new(Box::new(acceptor.accept(plain).await?));
+            tls = true;
+            to.clear();
+        } else if command.starts_with("AUTH PLAIN ") && options.auth {
+            let decoded = BASE64
+                .decode(line.trim_end()[11..].trim())
+                .unwrap_or_default();
+            let mut parts = decoded
+                .split(|b| *b == 0)
+                .map(|p| String::from_utf8_lossy(p).into_owned());
+            let (_authorization, user, password) = (parts.next(), parts.next(), parts.next());
+            received.lock().unwrap().logins.push(Login {
+                user: user.unwrap_or_default(),
+                password: password.unwrap_or_default(),
+                over_tls: tls,
+            });
+            reply(&mut connection, b"235 2.7.0 accepted\r\n").await?;
+        } else if command.starts_with("RCPT TO:") {
+            to.push(
+                line.trim_end()[8..]
+                    .trim_matches(|c| c == '<' || c == '>' || c == ' ')
+                    .to_owned(),
+            );
+            reply(&mut connection, b"250 OK\r\n").await?;
+        } else if command == "DATA" {
+            reply(&mut connection, b"354 go ahead\r\n").await?;
+            let mut data = String::new();
+            loop {
+                line.clear();
+                if connection.read_line(&mut line).await? == 0 || line == ".\r\n" {
+                    break;
+                }
+                data.push_str(&line);
+            }
+            received.lock().unwrap().mail.push(ReceivedMail {
+                to: std::mem::take(&mut to),
+                body: decode_quoted_printable(&data),
+                tls,
+            });
+            reply(&mut connection, b"250 queued\r\n").await?;
+        } else if command == "QUIT" {
+            return reply(&mut connection, b"221 bye\r\n").await;
+        } else if command.starts_with("STARTTLS") || command.starts_with("AUTH") {
+            reply(&mut connection, b"502 not offered\r\n").await?;
+        } else {
+            reply(&mut connection, b"250 OK\r\n").await?;
+        }
+    }
+}
+
 impl SmtpSink {
+    /// A plain sink: no STARTTLS, no AUTH.
     pub async fn start() -> Self {
+        Self::start_with(SinkOptions::default()).await
+    }
+
+    pub async fn start_with(options: SinkOptions) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
-        let mail = Arc::new(Mutex::new(Vec::new()));
-        let store = Arc::clone(&mail);
+        let (acceptor, ca_pem) = match options.tls {
+            SinkTls::None => (None, None),
+            SinkTls::StartTls | SinkTls::Implicit => {
+                let (acceptor, ca_pem) = generated_tls();
+                (Some(acceptor), Some(ca_pem))
+            }
+        };
+        let received = Arc::new(Mutex::new(Received::default()));
+        let store = Arc::clone(&received);
         tokio::spawn(async move {
             while let Ok((socket, _)) = listener.accept().await {
-                let store = Arc::clone(&store);
-                tokio::spawn(async move {
-                    let (read, mut write) = socket.into_split();
-                    let mut lines = BufReader::new(read);
-                    let _ = write.write_all(b"220 testkit ESMTP\r\n").await;
-                    let mut to = Vec::new();
-                    let mut line = String::new();
-                    loop {
-                        line.clear();
-                        if lines.read_line(&mut line).await.unwrap_or(0) == 0 {
-                            return;
-                        }
-                        let command = line.trim_end().to_ascii_uppercase();
-                        let reply: &[u8] = if command.starts_with("EHLO") {
-                            b"250-testkit\r\n250 8BITMIME\r\n"
-                        } else if command.starts_with("RCPT TO:") {
-                            to.push(
-                                line.trim_end()[8..]
-                                    .trim_matches(|c| c == '<' || c == '>' || c == ' ')
-                                    .to_owned(),
-                            );
-                            b"250 OK\r\n"
-                        } else if command == "DATA" {
-                            let _ = write.write_all(b"354 go ahead\r\n").await;
-                            let mut data = String::new();
-                            loop {
-                                line.clear();
-                                if lines.read_line(&mut line).await.unwrap_or(0) == 0
-                                    || line == ".\r\n"
-                                {
-                                    break;
-                                }
-                                data.push_str(&line);
-                            }
-                            let body = decode_quoted_printable(&data);
-                            store.lock().unwrap().push(ReceivedMail {
-                                to: std::mem::take(&mut to),
-                                body,
-                            });
-                            b"250 queued\r\n"
-                        } else if command == "QUIT" {
-                            let _ = write.write_all(b"221 bye\r\n").await;
-                            return;
-                        } else {
-                            b"250 OK\r\n"
-                        };
-                        if write.write_all(reply).await.is_err() {
-                            return;
-                        }
-                    }
-                });
+                // A failed handshake or a dropped connection ends that session only.
+                tokio::spawn(serve(socket, options, acceptor.clone(), Arc::clone(&store)));
             }
         });
-        Self { port, mail }
+        Self {
+            port,
+            received,
+            ca_pem,
+        }
+    }
+
+    /// The PEM certificate of the CA that issued this sink's certificate.
+    ///
+    /// # Panics
+    /// When the sink was started without TLS.
+    #[must_use]
+    pub fn ca_pem(&self) -> &str {
+        self.ca_pem
+            .as_deref()
+            .expect("the sink was started with TLS")
     }
 
     #[must_use]
     pub fn received(&self) -> Vec<ReceivedMail> {
-        self.mail.lock().unwrap().clone()
+        self.received.lock().unwrap().mail.clone()
+    }
+
+    /// Every `AUTH PLAIN` the sink was sent, on any connection.
+    #[must_use]
+    pub fn logins(&self) -> Vec<Login> {
+        self.received.lock().unwrap().logins.clone()
     }
 
     /// Waits (up to 15 s) for a message to `to` whose subject contains `subject`.

@@ -4,6 +4,7 @@
 use auth_core::model::{Role, SessionId, UserId};
 use auth_core::ports::{AccessClaims, RefreshClaims, TokenCodec, TokenError};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation, decode, encode};
+use secrecy::{ExposeSecret as _, SecretString};
 use serde::{Deserialize, Serialize};
 
 const ACCESS: &str = "access";
@@ -38,7 +39,8 @@ struct Keys {
 }
 
 impl Keys {
-    fn new(secret: &[u8]) -> Self {
+    fn new(secret: &SecretString) -> Self {
+        let secret = secret.expose_secret().as_bytes();
         Self {
             encoding: EncodingKey::from_secret(secret),
             decoding: DecodingKey::from_secret(secret),
@@ -54,7 +56,7 @@ pub struct JwtCodec {
 
 impl JwtCodec {
     #[must_use]
-    pub fn new(access_secret: &[u8], refresh_secret: &[u8]) -> Self {
+    pub fn new(access_secret: &SecretString, refresh_secret: &SecretString) -> Self {
         let mut validation = Validation::new(Algorithm::HS256);
         // Expiry is the core's rule, checked against its clock.
         validation.validate_exp = false;
@@ -145,8 +147,12 @@ impl TokenCodec for JwtCodec {
 mod tests {
     use super::*;
 
+    fn secret(fill: char) -> SecretString {
+        SecretString::from(fill.to_string().repeat(32))
+    }
+
     fn codec() -> JwtCodec {
-        JwtCodec::new(&[1; 32], &[2; 32])
+        JwtCodec::new(&secret('1'), &secret('2'))
     }
 
     fn access() -> AccessClaims {
@@ -187,7 +193,7 @@ mod tests {
             Err(TokenError::Invalid)
         );
         // Even signed with the same secret, the `type` claim keeps them apart.
-        let same = JwtCodec::new(&[1; 32], &[1; 32]);
+        let same = JwtCodec::new(&secret('1'), &secret('1'));
         let refresh_token = same.encode_refresh(&refresh).unwrap_or_default();
         assert_eq!(same.decode_access(&refresh_token), Err(TokenError::Invalid));
     }
@@ -200,7 +206,7 @@ mod tests {
         // {"alg":"none","typ":"JWT"}
         let unsigned = format!("eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0.{payload}.");
         assert_eq!(codec().decode_access(&unsigned), Err(TokenError::Invalid));
-        let foreign = JwtCodec::new(&[9; 32], &[2; 32])
+        let foreign = JwtCodec::new(&secret('9'), &secret('2'))
             .encode_access(&access())
             .unwrap_or_default();
         assert_eq!(codec().decode_access(&foreign), Err(TokenError::Invalid));

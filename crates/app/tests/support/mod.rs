@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use reqwest::StatusCode;
 use reqwest::header::HeaderMap;
 use serde_json::{Value, json};
-use testkit::SmtpSink;
+use testkit::{SinkOptions, SinkTls, SmtpSink};
 
 pub const PASSWORD: &str = "Analytical1";
 
@@ -66,7 +66,13 @@ pub async fn spawn_app() -> TestApp {
 }
 
 pub async fn spawn_app_with(overrides: &[(&str, &str)]) -> TestApp {
-    let mail = SmtpSink::start().await;
+    spawn_app_with_mail(SinkOptions::default(), overrides).await
+}
+
+/// The app sending to a sink started with `options`; with TLS, `SMTP_TLS_CA_FILE` names the
+/// sink's CA.
+pub async fn spawn_app_with_mail(options: SinkOptions, overrides: &[(&str, &str)]) -> TestApp {
+    let mail = SmtpSink::start_with(options).await;
     let data = tempfile::tempdir().expect("temp dir");
     let mut env: HashMap<String, String> = [
         ("PORT", "0".to_owned()),
@@ -85,6 +91,11 @@ pub async fn spawn_app_with(overrides: &[(&str, &str)]) -> TestApp {
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v))
     .collect();
+    if options.tls != SinkTls::None {
+        let ca = data.path().join("smtp-ca.pem");
+        std::fs::write(&ca, mail.ca_pem()).expect("CA file written");
+        env.insert("SMTP_TLS_CA_FILE".to_owned(), ca.display().to_string());
+    }
     for (k, v) in overrides {
         env.insert((*k).to_owned(), (*v).to_owned());
     }
