@@ -16,6 +16,11 @@ bench seconds="10":
 env-example:
     UPDATE_ENV_EXAMPLE=1 cargo test -q -p app --lib config
 
+# Regenerate every generated document: .env.example, the README's configuration table and
+# its error-code catalogue.
+generated: env-example
+    UPDATE_ERROR_CODES=1 cargo test -q -p http-api --lib problem
+
 # Format and lint as CI does.
 lint:
     cargo fmt --all

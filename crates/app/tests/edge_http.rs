@@ -302,6 +302,17 @@ async fn the_openapi_document_covers_every_route_with_errors_and_bearer_auth() {
         doc["components"]["securitySchemes"]["bearer"]["scheme"],
         "bearer"
     );
+    let codes: Vec<&str> = doc["components"]["schemas"]["ErrorCode"]["enum"]
+        .as_array()
+        .expect("ErrorCode is an enum schema")
+        .iter()
+        .filter_map(|c| c.as_str())
+        .collect();
+    assert!(codes.contains(&"VALIDATION_ERROR") && codes.contains(&"TOO_MANY_REQUESTS"));
+    assert_eq!(
+        doc["components"]["schemas"]["Problem"]["properties"]["code"]["$ref"],
+        "#/components/schemas/ErrorCode"
+    );
     let routes = [
         ("/api/v1/auth/register", "post"),
         ("/api/v1/auth/login", "post"),

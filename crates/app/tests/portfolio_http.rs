@@ -762,14 +762,18 @@ async fn the_portfolio_profile_refuses_bad_fields_and_keeps_its_values() {
     let bad = app
         .patch(
             "/portfolio/profile",
-            json!({"headline": "Other", "avatar": "javascript:x", "isPublic": "yes", "userId": "x"}),
+            json!({"headline": "Other", "avatar": "javascript:x", "isPublic": "yes", "userId": "x", "owner": "x"}),
             &ada,
         )
         .await;
     assert_eq!(bad.status, StatusCode::BAD_REQUEST);
     let mut fields = bad.fields();
     fields.sort();
-    assert_eq!(fields, ["avatar", "isPublic", "userId"]);
+    assert_eq!(
+        fields,
+        ["avatar", "isPublic", "owner"],
+        "userId is read-back bookkeeping and ignored; owner is unknown"
+    );
     let after = app.get("/portfolio/profile", Some(&ada)).await;
     assert_eq!(
         after.data()["headline"],

@@ -7,11 +7,21 @@ use std::fmt;
 #[error("{field}: {message}")]
 pub struct ValueError {
     pub field: &'static str,
+    /// The rule broken, by the API's rule names (`email`, `length`, `pattern`, `url`).
+    pub rule: &'static str,
     pub message: &'static str,
 }
 
-fn refuse<T>(field: &'static str, message: &'static str) -> Result<T, ValueError> {
-    Err(ValueError { field, message })
+fn refuse<T>(
+    field: &'static str,
+    rule: &'static str,
+    message: &'static str,
+) -> Result<T, ValueError> {
+    Err(ValueError {
+        field,
+        rule,
+        message,
+    })
 }
 
 /// A normalised (trimmed, lowercased) email address: one account per address, whatever the case.
@@ -24,7 +34,7 @@ impl Email {
     pub fn parse(raw: &str) -> Result<Self, ValueError> {
         let email = raw.trim().to_lowercase();
         let Some((local, domain)) = email.split_once('@') else {
-            return refuse("email", "must be a valid email");
+            return refuse("email", "email", "must be a valid email");
         };
         let valid = email.len() <= 254
             && !local.is_empty()
@@ -37,7 +47,7 @@ impl Email {
         if valid {
             Ok(Self(email))
         } else {
-            refuse("email", "must be a valid email")
+            refuse("email", "email", "must be a valid email")
         }
     }
 
@@ -77,7 +87,11 @@ impl Username {
         if allowed && (Self::MIN..=Self::MAX).contains(&name.len()) {
             Ok(Self(name))
         } else {
-            refuse("username", "must be 3-30 characters of a-z, 0-9, _ or -")
+            refuse(
+                "username",
+                "pattern",
+                "must be 3-30 characters of a-z, 0-9, _ or -",
+            )
         }
     }
 
@@ -122,7 +136,7 @@ impl Password {
     pub fn parse_new(field: &'static str, raw: &str) -> Result<Self, ValueError> {
         let length = raw.chars().count();
         if !(8..=128).contains(&length) {
-            return refuse(field, "must be 8-128 characters");
+            return refuse(field, "length", "must be 8-128 characters");
         }
         let upper = raw.chars().any(char::is_uppercase);
         let lower = raw.chars().any(char::is_lowercase);
@@ -132,6 +146,7 @@ impl Password {
         } else {
             refuse(
                 field,
+                "pattern",
                 "must contain an uppercase letter, a lowercase letter and a digit",
             )
         }
@@ -160,7 +175,7 @@ impl PersonName {
         let name = raw.trim();
         let length = name.chars().count();
         if !(2..=50).contains(&length) {
-            return refuse(field, "must be 2-50 characters");
+            return refuse(field, "length", "must be 2-50 characters");
         }
         if name
             .chars()
@@ -170,6 +185,7 @@ impl PersonName {
         } else {
             refuse(
                 field,
+                "pattern",
                 "may contain only letters, spaces, hyphens and apostrophes",
             )
         }
@@ -192,10 +208,10 @@ impl DisplayName {
         let name = raw.trim();
         let length = name.chars().count();
         if !(2..=50).contains(&length) {
-            return refuse(field, "must be 2-50 characters");
+            return refuse(field, "length", "must be 2-50 characters");
         }
         if name.chars().any(char::is_control) {
-            return refuse(field, "must not contain control characters");
+            return refuse(field, "pattern", "must not contain control characters");
         }
         Ok(Self(name.to_owned()))
     }
@@ -221,7 +237,7 @@ impl WebsiteUrl {
     pub fn parse(field: &'static str, raw: &str) -> Result<Self, ValueError> {
         let url = raw.trim();
         if url.len() > 200 {
-            return refuse(field, "must be at most 200 characters");
+            return refuse(field, "length", "must be at most 200 characters");
         }
         let rest = url
             .strip_prefix("https://")
@@ -234,7 +250,7 @@ impl WebsiteUrl {
             {
                 Ok(Self(url.to_owned()))
             }
-            _ => refuse(field, "must be an http or https URL"),
+            _ => refuse(field, "url", "must be an http or https URL"),
         }
     }
 

@@ -6,12 +6,11 @@
 use std::future::Future;
 use std::pin::Pin;
 
-use actix_web::http::StatusCode;
 use actix_web::{FromRequest, HttpRequest, dev::Payload, web};
 use kernel::record::Input;
 use serde::de::DeserializeOwned;
 
-use crate::problem::{ApiError, FieldError};
+use crate::problem::{ApiError, ErrorCode, FieldError};
 
 pub struct ValidJson<T>(pub T);
 
@@ -49,6 +48,22 @@ pub(crate) fn camel_case(path: &str) -> String {
     out
 }
 
+/// garde reports a message only, so our validators put the rule's name in front of theirs.
+const RULE_SEPARATOR: char = '\u{1f}';
+
+/// A garde message that carries its rule name (see [`rule_of`]).
+pub(crate) fn ruled_message(rule: &str, message: &str) -> String {
+    format!("{rule}{RULE_SEPARATOR}{message}")
+}
+
+/// The rule name and the message of a garde error: ours carry the rule, garde's own `length`
+/// rule is the only built-in one the DTOs use.
+fn rule_of(message: &str) -> (&str, &str) {
+    message
+        .split_once(RULE_SEPARATOR)
+        .unwrap_or(("length", message))
+}
+
 /// Parses and validates a JSON body.
 ///
 /// # Errors
@@ -66,11 +81,7 @@ pub fn parse<T: DeserializeOwned + garde::Validate<Context = ()>>(
         } else {
             "Malformed JSON"
         };
-        return Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "INVALID_JSON",
-            message,
-        ));
+        return Err(ApiError::new(ErrorCode::InvalidJson, message));
     }
     let deserializer = &mut serde_json::Deserializer::from_slice(bytes);
     let value: T = serde_path_to_error::deserialize(deserializer).map_err(|error| {
@@ -99,11 +110,7 @@ pub fn parse<T: DeserializeOwned + garde::Validate<Context = ()>>(
             field = unknown.to_owned();
         }
         if inner.is_syntax() || inner.is_eof() || field == "." {
-            return ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "INVALID_JSON",
-                format!("Malformed JSON: {message}"),
-            );
+            return ApiError::new(ErrorCode::InvalidJson, format!("Malformed JSON: {message}"));
         }
         ApiError::field(&field, "type", message)
     })?;
@@ -111,10 +118,13 @@ pub fn parse<T: DeserializeOwned + garde::Validate<Context = ()>>(
         ApiError::validation(
             report
                 .iter()
-                .map(|(path, error)| FieldError {
-                    field: camel_case(&path.to_string()),
-                    code: "invalid".to_owned(),
-                    message: error.message().to_owned(),
+                .map(|(path, error)| {
+                    let (rule, message) = rule_of(error.message());
+                    FieldError {
+                        field: camel_case(&path.to_string()),
+                        code: rule.to_owned(),
+                        message: message.to_owned(),
+                    }
                 })
                 .collect(),
         )
@@ -216,8 +226,7 @@ fn json_bytes(
         let bytes = bytes.await?;
         if !json {
             return Err(ApiError::new(
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "UNSUPPORTED_MEDIA_TYPE",
+                ErrorCode::UnsupportedMediaType,
                 "Content-Type must be application/json",
             )
             .into());
@@ -253,13 +262,11 @@ pub fn parse_record(bytes: &[u8]) -> Result<Vec<(String, Input)>, ApiError> {
             Ok(object.into_iter().map(|(k, v)| (k, input(v))).collect())
         }
         Ok(_) => Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "INVALID_JSON",
+            ErrorCode::InvalidJson,
             "Request body must be a JSON object",
         )),
         Err(error) => Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "INVALID_JSON",
+            ErrorCode::InvalidJson,
             format!("Malformed JSON: {error}"),
         )),
     }
@@ -289,7 +296,10 @@ mod tests {
     fn code(bytes: &[u8]) -> (&'static str, Vec<String>) {
         match parse::<Sample>(bytes) {
             Ok(_) => ("OK", Vec::new()),
-            Err(e) => (e.code, e.errors.into_iter().map(|f| f.field).collect()),
+            Err(e) => (
+                e.code.as_str(),
+                e.errors.into_iter().map(|f| f.field).collect(),
+            ),
         }
     }
 

@@ -20,7 +20,9 @@ impl From<ValueError> for ApiError {
 }
 
 fn check<T>(parsed: Result<T, ValueError>) -> garde::Result {
-    parsed.map(drop).map_err(|e| garde::Error::new(e.message))
+    parsed
+        .map(drop)
+        .map_err(|e| garde::Error::new(crate::body::ruled_message(e.rule, e.message)))
 }
 
 fn valid_email(value: &str, (): &()) -> garde::Result {
@@ -69,6 +71,7 @@ fn valid_text<const MAX: usize>(value: &Option<String>, (): &()) -> garde::Resul
         if v.chars().count() > MAX {
             Err(ValueError {
                 field: "text",
+                rule: "length",
                 message: "is too long",
             })
         } else {

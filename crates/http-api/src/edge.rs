@@ -12,7 +12,7 @@ use tracing::Instrument as _;
 
 use crate::security::DOCS_CSP;
 
-use crate::problem::{ApiError, Problem};
+use crate::problem::{ApiError, ErrorCode, Problem};
 
 pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
@@ -160,18 +160,13 @@ impl actix_web::ResponseError for RenderedProblem {
 
 /// Fallback for unknown routes.
 pub async fn not_found() -> Result<HttpResponse, ApiError> {
-    Err(ApiError::new(
-        actix_web::http::StatusCode::NOT_FOUND,
-        "NOT_FOUND",
-        "Route not found",
-    ))
+    Err(ApiError::new(ErrorCode::NotFound, "Route not found"))
 }
 
 /// Fallback for known routes called with another method.
 pub async fn method_not_allowed() -> Result<HttpResponse, ApiError> {
     Err(ApiError::new(
-        actix_web::http::StatusCode::METHOD_NOT_ALLOWED,
-        "METHOD_NOT_ALLOWED",
+        ErrorCode::MethodNotAllowed,
         "Method not allowed",
     ))
 }

@@ -10,6 +10,276 @@ use auth_core::AuthError;
 use serde::Serialize;
 use utoipa::ToSchema;
 
+/// Every `code` an error answer can carry: the one catalogue the problem mapping, the OpenAPI
+/// document (an enum schema) and the README's list come from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum ErrorCode {
+    /// The request is malformed in a way no more specific code covers.
+    BadRequest,
+    /// The body is not a JSON object, or not JSON at all.
+    InvalidJson,
+    /// One or more fields are invalid; `errors[]` names each field and its rule.
+    ValidationError,
+    /// A reset, verification or deletion token is unknown, used or expired.
+    InvalidToken,
+    /// `currentPassword` does not match.
+    InvalidCurrentPassword,
+    /// There is nothing left to verify.
+    EmailAlreadyVerified,
+    /// No valid access token, or its session ended.
+    Unauthorized,
+    /// Unknown email or wrong password (deliberately the same answer).
+    InvalidCredentials,
+    /// The refresh token is invalid, expired, rotated away or its session revoked.
+    InvalidRefreshToken,
+    /// The account exists but is disabled.
+    AccountDisabled,
+    /// Authenticated, but not allowed to do this.
+    Forbidden,
+    /// No such route, or no such item of yours.
+    NotFound,
+    /// The caller's user no longer exists.
+    UserNotFound,
+    /// No such live session of yours.
+    SessionNotFound,
+    /// The route exists; the `Allow` header lists its methods.
+    MethodNotAllowed,
+    /// The request took too long to arrive.
+    RequestTimeout,
+    /// An account with this email already exists.
+    EmailTaken,
+    /// This username is taken.
+    UsernameTaken,
+    /// You already have a blog post with this slug.
+    SlugTaken,
+    /// The body needs a length.
+    LengthRequired,
+    /// The body is larger than allowed.
+    PayloadTooLarge,
+    /// The body is not of an accepted content type.
+    UnsupportedMediaType,
+    /// Rate limited; `Retry-After` says when to try again.
+    TooManyRequests,
+    /// Something failed on our side; the log has the cause under the request id.
+    InternalError,
+    /// A dependency (storage, queue) is down.
+    NotReady,
+    /// The service cannot answer right now.
+    ServiceUnavailable,
+}
+
+impl ErrorCode {
+    pub const ALL: [Self; 26] = [
+        Self::BadRequest,
+        Self::InvalidJson,
+        Self::ValidationError,
+        Self::InvalidToken,
+        Self::InvalidCurrentPassword,
+        Self::EmailAlreadyVerified,
+        Self::Unauthorized,
+        Self::InvalidCredentials,
+        Self::InvalidRefreshToken,
+        Self::AccountDisabled,
+        Self::Forbidden,
+        Self::NotFound,
+        Self::UserNotFound,
+        Self::SessionNotFound,
+        Self::MethodNotAllowed,
+        Self::RequestTimeout,
+        Self::EmailTaken,
+        Self::UsernameTaken,
+        Self::SlugTaken,
+        Self::LengthRequired,
+        Self::PayloadTooLarge,
+        Self::UnsupportedMediaType,
+        Self::TooManyRequests,
+        Self::InternalError,
+        Self::NotReady,
+        Self::ServiceUnavailable,
+    ];
+
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::BadRequest => "BAD_REQUEST",
+            Self::InvalidJson => "INVALID_JSON",
+            Self::ValidationError => "VALIDATION_ERROR",
+            Self::InvalidToken => "INVALID_TOKEN",
+            Self::InvalidCurrentPassword => "INVALID_CURRENT_PASSWORD",
+            Self::EmailAlreadyVerified => "EMAIL_ALREADY_VERIFIED",
+            Self::Unauthorized => "UNAUTHORIZED",
+            Self::InvalidCredentials => "INVALID_CREDENTIALS",
+            Self::InvalidRefreshToken => "INVALID_REFRESH_TOKEN",
+            Self::AccountDisabled => "ACCOUNT_DISABLED",
+            Self::Forbidden => "FORBIDDEN",
+            Self::NotFound => "NOT_FOUND",
+            Self::UserNotFound => "USER_NOT_FOUND",
+            Self::SessionNotFound => "SESSION_NOT_FOUND",
+            Self::MethodNotAllowed => "METHOD_NOT_ALLOWED",
+            Self::RequestTimeout => "REQUEST_TIMEOUT",
+            Self::EmailTaken => "EMAIL_TAKEN",
+            Self::UsernameTaken => "USERNAME_TAKEN",
+            Self::SlugTaken => "SLUG_TAKEN",
+            Self::LengthRequired => "LENGTH_REQUIRED",
+            Self::PayloadTooLarge => "PAYLOAD_TOO_LARGE",
+            Self::UnsupportedMediaType => "UNSUPPORTED_MEDIA_TYPE",
+            Self::TooManyRequests => "TOO_MANY_REQUESTS",
+            Self::InternalError => "INTERNAL_ERROR",
+            Self::NotReady => "NOT_READY",
+            Self::ServiceUnavailable => "SERVICE_UNAVAILABLE",
+        }
+    }
+
+    /// The HTTP status that goes with the code.
+    #[must_use]
+    pub fn status(self) -> StatusCode {
+        match self {
+            Self::BadRequest => {
+                StatusCode::from_u16(400).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+            }
+            Self::InvalidJson => {
+                StatusCode::from_u16(400).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+            }
+            Self::ValidationError => {
+                StatusCode::from_u16(400).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+            }
+            Self::InvalidToken => {
+                StatusCode::from_u16(400).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+            }
+            Self::InvalidCurrentPassword => {
+                StatusCode::from_u16(400).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+            }
+            Self::EmailAlreadyVerified => {
+                StatusCode::from_u16(400).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+            }
+            Self::Unauthorized => {
+                StatusCode::from_u16(401).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+            }
+            Self::InvalidCredentials => {
+                StatusCode::from_u16(401).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+            }
+            Self::InvalidRefreshToken => {
+                StatusCode::from_u16(401).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+            }
+            Self::AccountDisabled => {
+                StatusCode::from_u16(403).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+            }
+            Self::Forbidden => {
+                StatusCode::from_u16(403).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+            }
+            Self::NotFound => {
+                StatusCode::from_u16(404).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+            }
+            Self::UserNotFound => {
+                StatusCode::from_u16(404).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+            }
+            Self::SessionNotFound => {
+                StatusCode::from_u16(404).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+            }
+            Self::MethodNotAllowed => {
+                StatusCode::from_u16(405).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+            }
+            Self::RequestTimeout => {
+                StatusCode::from_u16(408).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+            }
+            Self::EmailTaken => {
+                StatusCode::from_u16(409).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+            }
+            Self::UsernameTaken => {
+                StatusCode::from_u16(409).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+            }
+            Self::SlugTaken => {
+                StatusCode::from_u16(409).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+            }
+            Self::LengthRequired => {
+                StatusCode::from_u16(411).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+            }
+            Self::PayloadTooLarge => {
+                StatusCode::from_u16(413).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+            }
+            Self::UnsupportedMediaType => {
+                StatusCode::from_u16(415).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+            }
+            Self::TooManyRequests => {
+                StatusCode::from_u16(429).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+            }
+            Self::InternalError => {
+                StatusCode::from_u16(500).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+            }
+            Self::NotReady => {
+                StatusCode::from_u16(503).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+            }
+            Self::ServiceUnavailable => {
+                StatusCode::from_u16(503).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+            }
+        }
+    }
+
+    /// The README's catalogue of codes, as a markdown table.
+    #[must_use]
+    pub fn catalogue() -> String {
+        let mut table = String::from("| code | status | meaning |\n|---|---|---|\n");
+        for code in Self::ALL {
+            table.push_str(&format!(
+                "| `{code}` | {} | {} |\n",
+                code.status().as_u16(),
+                code.meaning()
+            ));
+        }
+        table
+    }
+
+    /// What the code means, for the README's catalogue.
+    #[must_use]
+    pub fn meaning(self) -> &'static str {
+        match self {
+            Self::BadRequest => "The request is malformed in a way no more specific code covers",
+            Self::InvalidJson => "The body is not a JSON object, or not JSON at all",
+            Self::ValidationError => {
+                "One or more fields are invalid; `errors[]` names each field and its rule"
+            }
+            Self::InvalidToken => {
+                "A reset, verification or deletion token is unknown, used or expired"
+            }
+            Self::InvalidCurrentPassword => "`currentPassword` does not match",
+            Self::EmailAlreadyVerified => "There is nothing left to verify",
+            Self::Unauthorized => "No valid access token, or its session ended",
+            Self::InvalidCredentials => {
+                "Unknown email or wrong password (deliberately the same answer)"
+            }
+            Self::InvalidRefreshToken => {
+                "The refresh token is invalid, expired, rotated away or its session revoked"
+            }
+            Self::AccountDisabled => "The account exists but is disabled",
+            Self::Forbidden => "Authenticated, but not allowed to do this",
+            Self::NotFound => "No such route, or no such item of yours",
+            Self::UserNotFound => "The caller's user no longer exists",
+            Self::SessionNotFound => "No such live session of yours",
+            Self::MethodNotAllowed => "The route exists; the `Allow` header lists its methods",
+            Self::RequestTimeout => "The request took too long to arrive",
+            Self::EmailTaken => "An account with this email already exists",
+            Self::UsernameTaken => "This username is taken",
+            Self::SlugTaken => "You already have a blog post with this slug",
+            Self::LengthRequired => "The body needs a length",
+            Self::PayloadTooLarge => "The body is larger than allowed",
+            Self::UnsupportedMediaType => "The body is not of an accepted content type",
+            Self::TooManyRequests => "Rate limited; `Retry-After` says when to try again",
+            Self::InternalError => {
+                "Something failed on our side; the log has the cause under the request id"
+            }
+            Self::NotReady => "A dependency (storage, queue) is down",
+            Self::ServiceUnavailable => "The service cannot answer right now",
+        }
+    }
+}
+
+impl std::fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// One invalid field.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, ToSchema)]
 pub struct FieldError {
@@ -25,16 +295,16 @@ pub struct FieldError {
 #[error("{status} {code}: {message}")]
 pub struct ApiError {
     pub status: StatusCode,
-    pub code: &'static str,
+    pub code: ErrorCode,
     pub message: String,
     pub errors: Vec<FieldError>,
     pub retry_after: Option<u64>,
 }
 
 impl ApiError {
-    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
         Self {
-            status,
+            status: code.status(),
             code,
             message: message.into(),
             errors: Vec::new(),
@@ -45,11 +315,7 @@ impl ApiError {
     pub fn validation(errors: Vec<FieldError>) -> Self {
         Self {
             errors,
-            ..Self::new(
-                StatusCode::BAD_REQUEST,
-                "VALIDATION_ERROR",
-                "Validation failed",
-            )
+            ..Self::new(ErrorCode::ValidationError, "Validation failed")
         }
     }
 
@@ -62,40 +328,35 @@ impl ApiError {
     }
 
     pub fn unauthenticated() -> Self {
-        Self::new(
-            StatusCode::UNAUTHORIZED,
-            "UNAUTHORIZED",
-            "Authentication required",
-        )
+        Self::new(ErrorCode::Unauthorized, "Authentication required")
     }
 
     pub fn internal() -> Self {
-        Self::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "INTERNAL_ERROR",
-            "Internal server error",
-        )
+        Self::new(ErrorCode::InternalError, "Internal server error")
     }
 
     /// The generic problem for a status produced outside our handlers (router, payload limits).
     #[must_use]
     pub fn for_status(status: StatusCode) -> Self {
         let (code, message) = match status.as_u16() {
-            400 => ("BAD_REQUEST", "Bad request"),
-            401 => ("UNAUTHORIZED", "Authentication required"),
-            403 => ("FORBIDDEN", "Forbidden"),
-            404 => ("NOT_FOUND", "Resource not found"),
-            405 => ("METHOD_NOT_ALLOWED", "Method not allowed"),
-            408 => ("REQUEST_TIMEOUT", "Request timeout"),
-            411 => ("LENGTH_REQUIRED", "Length required"),
-            413 => ("PAYLOAD_TOO_LARGE", "Request body is too large"),
-            415 => ("UNSUPPORTED_MEDIA_TYPE", "Unsupported media type"),
-            429 => ("TOO_MANY_REQUESTS", "Too many requests"),
-            503 => ("SERVICE_UNAVAILABLE", "Service unavailable"),
-            s if s >= 500 => ("INTERNAL_ERROR", "Internal server error"),
-            _ => ("BAD_REQUEST", "Bad request"),
+            400 => (ErrorCode::BadRequest, "Bad request"),
+            401 => (ErrorCode::Unauthorized, "Authentication required"),
+            403 => (ErrorCode::Forbidden, "Forbidden"),
+            404 => (ErrorCode::NotFound, "Resource not found"),
+            405 => (ErrorCode::MethodNotAllowed, "Method not allowed"),
+            408 => (ErrorCode::RequestTimeout, "Request timeout"),
+            411 => (ErrorCode::LengthRequired, "Length required"),
+            413 => (ErrorCode::PayloadTooLarge, "Request body is too large"),
+            415 => (ErrorCode::UnsupportedMediaType, "Unsupported media type"),
+            429 => (ErrorCode::TooManyRequests, "Too many requests"),
+            503 => (ErrorCode::ServiceUnavailable, "Service unavailable"),
+            s if s >= 500 => (ErrorCode::InternalError, "Internal server error"),
+            _ => (ErrorCode::BadRequest, "Bad request"),
         };
-        Self::new(status, code, message)
+        Self {
+            status,
+            ..Self::new(code, message)
+        }
     }
 }
 
@@ -127,8 +388,7 @@ pub struct Problem {
     pub success: bool,
     #[schema(example = 401)]
     pub status_code: u16,
-    #[schema(example = "INVALID_CREDENTIALS")]
-    pub code: &'static str,
+    pub code: ErrorCode,
     #[schema(example = "Invalid credentials")]
     pub message: String,
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -166,53 +426,44 @@ impl Problem {
 
 impl From<AuthError> for ApiError {
     fn from(error: AuthError) -> Self {
-        use StatusCode as S;
         match error {
-            AuthError::Invalid(value) => Self::field(value.field, "invalid", value.message),
+            AuthError::Invalid(value) => Self::field(value.field, value.rule, value.message),
             AuthError::EmailTaken => Self::new(
-                S::CONFLICT,
-                "EMAIL_TAKEN",
+                ErrorCode::EmailTaken,
                 "An account with this email already exists",
             ),
             AuthError::UsernameTaken => {
-                Self::new(S::CONFLICT, "USERNAME_TAKEN", "This username is taken")
+                Self::new(ErrorCode::UsernameTaken, "This username is taken")
             }
-            AuthError::InvalidCredentials => Self::new(
-                S::UNAUTHORIZED,
-                "INVALID_CREDENTIALS",
-                "Invalid credentials",
-            ),
+            AuthError::InvalidCredentials => {
+                Self::new(ErrorCode::InvalidCredentials, "Invalid credentials")
+            }
             AuthError::AccountDisabled => {
-                Self::new(S::FORBIDDEN, "ACCOUNT_DISABLED", "This account is disabled")
+                Self::new(ErrorCode::AccountDisabled, "This account is disabled")
             }
             AuthError::Unauthenticated => Self::unauthenticated(),
             AuthError::InvalidRefreshToken => Self::new(
-                S::UNAUTHORIZED,
-                "INVALID_REFRESH_TOKEN",
+                ErrorCode::InvalidRefreshToken,
                 "Invalid or expired refresh token",
             ),
             AuthError::InvalidOneTimeToken => {
-                Self::new(S::BAD_REQUEST, "INVALID_TOKEN", "Invalid or expired token")
+                Self::new(ErrorCode::InvalidToken, "Invalid or expired token")
             }
             AuthError::WrongCurrentPassword => Self::new(
-                S::BAD_REQUEST,
-                "INVALID_CURRENT_PASSWORD",
+                ErrorCode::InvalidCurrentPassword,
                 "Current password is incorrect",
             ),
-            AuthError::AlreadyVerified => Self::new(
-                S::BAD_REQUEST,
-                "EMAIL_ALREADY_VERIFIED",
-                "Email is already verified",
-            ),
+            AuthError::AlreadyVerified => {
+                Self::new(ErrorCode::EmailAlreadyVerified, "Email is already verified")
+            }
             AuthError::Forbidden => Self::new(
-                S::FORBIDDEN,
-                "FORBIDDEN",
+                ErrorCode::Forbidden,
                 "You do not have permission to do this",
             ),
             AuthError::SessionNotFound => {
-                Self::new(S::NOT_FOUND, "SESSION_NOT_FOUND", "Session not found")
+                Self::new(ErrorCode::SessionNotFound, "Session not found")
             }
-            AuthError::UserNotFound => Self::new(S::NOT_FOUND, "USER_NOT_FOUND", "User not found"),
+            AuthError::UserNotFound => Self::new(ErrorCode::UserNotFound, "User not found"),
             AuthError::Store(_)
             | AuthError::Hash(_)
             | AuthError::Notify(_)
@@ -244,15 +495,14 @@ impl From<portfolio_core::PortfolioError> for ApiError {
         use portfolio_core::PortfolioError as E;
         match error {
             E::Invalid(errors) => Self::validation(errors.into_iter().map(Into::into).collect()),
-            E::NotFound => Self::new(StatusCode::NOT_FOUND, "NOT_FOUND", "Resource not found"),
+            E::NotFound => Self::new(ErrorCode::NotFound, "Resource not found"),
             E::ReorderMismatch => Self::field(
                 "ids",
                 "mismatch",
                 "must list every one of your items exactly once",
             ),
             E::SlugTaken => Self::new(
-                StatusCode::CONFLICT,
-                "SLUG_TAKEN",
+                ErrorCode::SlugTaken,
                 "You already have a post with this slug",
             ),
             E::Store(error) => store_failure(&error),
@@ -266,6 +516,48 @@ impl From<kernel::settings::SettingsError> for ApiError {
         match error {
             E::Invalid(errors) => Self::validation(errors.into_iter().map(Into::into).collect()),
             E::Store(error) => store_failure(&error),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ErrorCode;
+
+    #[test]
+    fn every_code_is_listed_once_and_spelled_as_serialised() {
+        let mut seen = std::collections::HashSet::new();
+        for code in ErrorCode::ALL {
+            assert!(seen.insert(code.as_str()), "{code} twice");
+            assert_eq!(
+                serde_json::to_value(code).unwrap_or_default(),
+                serde_json::json!(code.as_str())
+            );
+        }
+    }
+
+    #[test]
+    fn the_readme_lists_every_error_code() {
+        const START: &str = "<!-- error-codes:start -->\n";
+        const END: &str = "<!-- error-codes:end -->";
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md");
+        let readme = std::fs::read_to_string(path).unwrap_or_default();
+        let (Some(start), Some(end)) = (readme.find(START), readme.find(END)) else {
+            panic!("README.md lacks the error-codes markers");
+        };
+        if std::env::var_os("UPDATE_ERROR_CODES").is_some() {
+            let updated = format!(
+                "{}{}{}",
+                &readme[..start + START.len()],
+                ErrorCode::catalogue(),
+                &readme[end..]
+            );
+            std::fs::write(path, updated).unwrap_or_else(|e| panic!("{e}"));
+        } else {
+            assert!(
+                readme[start + START.len()..end] == ErrorCode::catalogue(),
+                "README.md's error codes are stale: run `just generated`"
+            );
         }
     }
 }

@@ -11,13 +11,13 @@ use std::time::{Duration, Instant};
 
 use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
-use actix_web::http::{Method, StatusCode};
+use actix_web::http::Method;
 use actix_web::middleware::Next;
 use actix_web::web;
 use async_trait::async_trait;
 
 use crate::client::ClientIpPolicy;
-use crate::problem::ApiError;
+use crate::problem::{ApiError, ErrorCode};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum RateDecision {
@@ -228,8 +228,7 @@ async fn limit_then_call<B: MessageBody + 'static>(
             let error = ApiError {
                 retry_after: Some(retry_after.max(1)),
                 ..ApiError::new(
-                    StatusCode::TOO_MANY_REQUESTS,
-                    "TOO_MANY_REQUESTS",
+                    ErrorCode::TooManyRequests,
                     "Too many requests, try again later",
                 )
             };

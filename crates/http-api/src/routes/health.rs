@@ -3,14 +3,13 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
 use async_trait::async_trait;
 use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::envelope::{self, Envelope};
-use crate::problem::{ApiError, FieldError, Problem};
+use crate::problem::{ApiError, ErrorCode, FieldError, Problem};
 
 /// A dependency whose health decides readiness.
 #[async_trait]
@@ -90,11 +89,7 @@ pub async fn ready(health: web::Data<Health>) -> Result<HttpResponse, ApiError> 
     } else {
         Err(ApiError {
             errors: failures,
-            ..ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "NOT_READY",
-                "A dependency is down",
-            )
+            ..ApiError::new(ErrorCode::NotReady, "A dependency is down")
         })
     }
 }
