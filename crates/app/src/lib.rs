@@ -1,9 +1,11 @@
 //! The composition root: turns [`Settings`] into adapters and core services, and runs the
 //! three processes. It is the only crate that knows which adapter serves which port.
 
+mod background;
 pub mod config;
 mod dev_secrets;
 mod directory;
+mod geolocation;
 mod notifier;
 mod owned_data;
 mod process;
