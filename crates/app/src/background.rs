@@ -1,12 +1,41 @@
-//! The identity core's background work, on the Tokio runtime of the process.
+//! The identity core's background tasks on the process's main Tokio runtime. Not on the HTTP
+//! worker that took the request: its runtime ends with the server, and the task would be
+//! dropped mid-way. Tracked, so that shutdown waits for what is running (a task may still be
+//! about to queue a security email).
 
-use auth_core::ports::{BackgroundTask, BackgroundTasks};
-use tracing::Instrument as _;
+use std::time::Duration;
 
-pub struct TokioTasks;
+use auth_core::ports::{BackgroundTasks, Task};
+use tokio::runtime::Handle;
+use tokio_util::task::TaskTracker;
 
-impl BackgroundTasks for TokioTasks {
-    fn spawn(&self, name: &'static str, task: BackgroundTask) {
-        tokio::spawn(task.instrument(tracing::info_span!("background", task = name)));
+#[derive(Clone)]
+pub struct TrackedTasks {
+    tracker: TaskTracker,
+    runtime: Handle,
+}
+
+impl TrackedTasks {
+    /// Runs tasks on the runtime this is called from.
+    #[must_use]
+    pub fn on_current_runtime() -> Self {
+        Self {
+            tracker: TaskTracker::new(),
+            runtime: Handle::current(),
+        }
+    }
+
+    /// Stops taking tasks and waits up to `within` for the running ones; whether they all ended.
+    pub async fn drain(&self, within: Duration) -> bool {
+        self.tracker.close();
+        tokio::time::timeout(within, self.tracker.wait())
+            .await
+            .is_ok()
+    }
+}
+
+impl BackgroundTasks for TrackedTasks {
+    fn spawn(&self, task: Task) {
+        self.tracker.spawn_on(task, &self.runtime);
     }
 }

@@ -228,6 +228,42 @@ pub const VARIABLES: &[Variable] = &[
         "Comma-separated emails whose accounts have role admin",
     ),
     var(
+        "Location",
+        "LOCATION_PROVIDER",
+        "",
+        "Where session locations come from: none, maxmind (a local database file) or http (an ip-api.com-style service); default http when LOCATION_ENABLED=true, else none",
+    ),
+    var(
+        "Location",
+        "LOCATION_ENABLED",
+        "",
+        "The NestJS version's switch: true with LOCATION_PROVIDER unset means http",
+    ),
+    var(
+        "Location",
+        "LOCATION_MAXMIND_DB_PATH",
+        "",
+        "GeoLite2-City or GeoIP2-City .mmdb file, read at start (required with maxmind)",
+    ),
+    var(
+        "Location",
+        "LOCATION_API_URL",
+        "http://ip-api.com/json",
+        "Lookup URL of the http provider; the address is appended. It receives users' IP addresses (ip-api.com's free tier: plain HTTP, non-commercial use)",
+    ),
+    var(
+        "Location",
+        "LOCATION_CACHE_TTL",
+        "24h",
+        "How long a looked-up address is remembered (up to 10000 addresses)",
+    ),
+    var(
+        "Location",
+        "LOCATION_TIMEOUT_MS",
+        "2000",
+        "Longest wait for the http provider; a slow or failed lookup leaves the location unknown",
+    ),
+    var(
         "Storage",
         "MONGODB_URI",
         "",
@@ -316,6 +352,14 @@ impl Environment {
     }
 }
 
+/// Where session locations come from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum LocationProvider {
+    None,
+    MaxMind(PathBuf),
+    Http(String),
+}
+
 #[derive(Clone, Debug)]
 pub struct SmtpConfig {
     pub host: String,
@@ -365,6 +409,9 @@ pub struct Settings {
     pub argon2_parallelism: u32,
     pub argon2_max_concurrent: usize,
     pub admin_emails: HashSet<String>,
+    pub location_provider: LocationProvider,
+    pub location_cache_ttl: Duration,
+    pub location_timeout: Duration,
     pub mongodb_uri: Option<SecretString>,
     pub mongodb_database: Option<String>,
     pub smtp: Option<SmtpConfig>,
@@ -501,6 +548,57 @@ fn is_http_url(raw: &str) -> bool {
         && raw.split("://").nth(1).is_some_and(|rest| !rest.is_empty())
 }
 
+/// `LOCATION_PROVIDER`, else the NestJS version's `LOCATION_ENABLED` (which meant its HTTP
+/// service), with the settings the chosen provider needs.
+fn location_provider(r: &mut Reader<'_>) -> LocationProvider {
+    let enabled = r
+        .optional("LOCATION_ENABLED")
+        .map(|_| r.flag("LOCATION_ENABLED"));
+    let database = r.optional("LOCATION_MAXMIND_DB_PATH");
+    let url = r.string("LOCATION_API_URL");
+    let chosen = r
+        .optional("LOCATION_PROVIDER")
+        .map(|p| p.to_ascii_lowercase());
+    let name = match (chosen, enabled) {
+        (Some(name), Some(false)) if name != "none" => {
+            r.problems.push(format!(
+                "LOCATION_ENABLED: false contradicts LOCATION_PROVIDER={name}"
+            ));
+            name
+        }
+        (Some(name), _) => name,
+        (None, Some(true)) => "http".to_owned(),
+        (None, _) => "none".to_owned(),
+    };
+    match name.as_str() {
+        "none" => LocationProvider::None,
+        "maxmind" => match database {
+            Some(path) => LocationProvider::MaxMind(PathBuf::from(path)),
+            None => {
+                r.problems.push(
+                    "LOCATION_MAXMIND_DB_PATH: must be set with LOCATION_PROVIDER=maxmind"
+                        .to_owned(),
+                );
+                LocationProvider::None
+            }
+        },
+        "http" => {
+            if !is_http_url(&url) {
+                r.problems.push(format!(
+                    "LOCATION_API_URL: expected an http(s) URL, got {url:?}"
+                ));
+            }
+            LocationProvider::Http(url)
+        }
+        other => {
+            r.problems.push(format!(
+                "LOCATION_PROVIDER: expected none, maxmind or http, got {other:?}"
+            ));
+            LocationProvider::None
+        }
+    }
+}
+
 impl Settings {
     /// Reads and validates the configuration through `lookup` (the process environment in
     /// production, a map in tests).
@@ -579,6 +677,7 @@ impl Settings {
                 }
             })
             .collect();
+        let location_provider = location_provider(&mut r);
         let smtp_host = r.optional("SMTP_HOST");
         let smtp = SmtpConfig {
             host: smtp_host.clone().unwrap_or_default(),
@@ -628,6 +727,9 @@ impl Settings {
                 .into_iter()
                 .map(|e| e.to_lowercase())
                 .collect(),
+            location_provider,
+            location_cache_ttl: r.duration("LOCATION_CACHE_TTL"),
+            location_timeout: Duration::from_millis(u64::from(r.positive("LOCATION_TIMEOUT_MS"))),
             mongodb_uri: r.secret("MONGODB_URI"),
             mongodb_database: r.optional("MONGODB_DATABASE"),
             smtp: smtp_host.map(|_| smtp),
@@ -1035,6 +1137,65 @@ mod tests {
         assert!(
             problems(&[("JWT_ACCESS_TOKEN_EXPIRATION", "soon")])[0]
                 .starts_with("JWT_ACCESS_TOKEN_EXPIRATION:")
+        );
+    }
+
+    #[test]
+    fn location_lookups_are_off_unless_a_provider_is_chosen() {
+        let s = settings(&[]).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(s.location_provider, LocationProvider::None);
+        assert_eq!(s.location_cache_ttl, Duration::from_secs(24 * 3600));
+        assert_eq!(s.location_timeout, Duration::from_millis(2000));
+        let s = settings(&[
+            ("LOCATION_PROVIDER", "maxmind"),
+            ("LOCATION_MAXMIND_DB_PATH", "/geo/GeoLite2-City.mmdb"),
+        ])
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            s.location_provider,
+            LocationProvider::MaxMind(PathBuf::from("/geo/GeoLite2-City.mmdb"))
+        );
+    }
+
+    #[test]
+    fn the_nestjs_location_switch_means_the_http_provider() {
+        let s = settings(&[
+            ("LOCATION_ENABLED", "true"),
+            ("LOCATION_API_URL", "https://pro.ip-api.com/json"),
+        ])
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            s.location_provider,
+            LocationProvider::Http("https://pro.ip-api.com/json".to_owned())
+        );
+        let s = settings(&[("LOCATION_ENABLED", "false")]).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(s.location_provider, LocationProvider::None);
+    }
+
+    #[test]
+    fn location_problems_name_the_variable() {
+        assert_eq!(
+            problems(&[("LOCATION_PROVIDER", "maxmind")]),
+            ["LOCATION_MAXMIND_DB_PATH: must be set with LOCATION_PROVIDER=maxmind"]
+        );
+        assert_eq!(
+            problems(&[("LOCATION_PROVIDER", "geoip")]),
+            ["LOCATION_PROVIDER: expected none, maxmind or http, got \"geoip\""]
+        );
+        assert_eq!(
+            problems(&[
+                ("LOCATION_PROVIDER", "http"),
+                ("LOCATION_API_URL", "ip-api.com")
+            ]),
+            ["LOCATION_API_URL: expected an http(s) URL, got \"ip-api.com\""]
+        );
+        assert_eq!(
+            problems(&[("LOCATION_PROVIDER", "http"), ("LOCATION_ENABLED", "false")]),
+            ["LOCATION_ENABLED: false contradicts LOCATION_PROVIDER=http"]
+        );
+        assert_eq!(
+            problems(&[("LOCATION_TIMEOUT_MS", "0")]),
+            ["LOCATION_TIMEOUT_MS: must be at least 1"]
         );
     }
 

@@ -5,6 +5,7 @@ mod background;
 pub mod config;
 mod dev_secrets;
 mod directory;
+mod geolocation;
 mod notifier;
 mod owned_data;
 mod process;

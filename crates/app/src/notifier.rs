@@ -1,8 +1,8 @@
 //! Connects the identity core's `AccountNotifier` port to notify-core's outbox.
 
 use async_trait::async_trait;
-use auth_core::ports::{AccountEmail, AccountNotifier, NotifyError};
-use notify_core::{EmailJob, EmailOutbox};
+use auth_core::ports::{AccountEmail, AccountNotifier, NotifyError, SessionFacts};
+use notify_core::{EmailJob, EmailOutbox, SessionDetails};
 
 pub struct QueuedAccountNotifier {
     pub outbox: EmailOutbox,
@@ -28,6 +28,18 @@ impl AccountNotifier for QueuedAccountNotifier {
                 EmailJob::AccountDeletionRequested { to, name, token }
             }
             AccountEmail::AccountDeleted { to, name } => EmailJob::AccountDeleted { to, name },
+            AccountEmail::NewSignIn { to, name, session } => EmailJob::NewSignIn {
+                to,
+                name,
+                session: details(session),
+            },
+            AccountEmail::RefreshTokenReused { to, name, session } => {
+                EmailJob::RefreshTokenReused {
+                    to,
+                    name,
+                    session: details(session),
+                }
+            }
         };
         self.outbox
             .enqueue(&job)
@@ -44,5 +56,16 @@ impl AccountNotifier for QueuedAccountNotifier {
             .map_err(|e| NotifyError(e.to_string()))?;
         tracing::debug!(forgotten, "queued emails of a deleted account dropped");
         Ok(())
+    }
+}
+
+fn details(facts: SessionFacts) -> SessionDetails {
+    SessionDetails {
+        device: facts.device.device_name,
+        browser: facts.device.browser,
+        os: facts.device.os,
+        ip_address: facts.ip_address,
+        location: facts.location,
+        at: facts.at,
     }
 }

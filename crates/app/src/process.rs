@@ -21,12 +21,12 @@ use portfolio_core::{PortfolioService, PublicPortfolioReader};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::background::TokioTasks;
+use crate::background::TrackedTasks;
 use crate::config::{Environment, Settings, SmtpConfig};
 use crate::directory::UserDirectory;
 use crate::notifier::QueuedAccountNotifier;
 use crate::owned_data::StoredOwnedData;
-use crate::{dev_secrets, storage, telemetry, worker_loop};
+use crate::{dev_secrets, geolocation, storage, telemetry, worker_loop};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Process {
@@ -105,6 +105,7 @@ pub struct Api {
     server: Server,
     port: u16,
     worker: JoinHandle<()>,
+    tasks: TrackedTasks,
     stop: CancellationToken,
     shutdown_timeout: Duration,
 }
@@ -138,6 +139,7 @@ impl Api {
             settings: Arc::clone(&storage.settings),
             public_cache: public_cache.clone(),
         };
+        let tasks = TrackedTasks::on_current_runtime();
         let identity = IdentityService::new(
             IdentityPorts {
                 users: Arc::clone(&storage.users),
@@ -149,8 +151,9 @@ impl Api {
                 user_agents: Arc::new(WootheeUserAgents),
                 notifier: Arc::new(QueuedAccountNotifier { outbox }),
                 owned_data: Arc::new(owned_data),
+                geolocation: geolocation::source(&settings)?,
+                tasks: Arc::new(tasks.clone()),
                 clock: Arc::clone(&clock),
-                background: Arc::new(TokioTasks),
             },
             IdentityPolicy {
                 access_ttl: delta(settings.access_ttl),
@@ -227,6 +230,7 @@ impl Api {
             server,
             port,
             worker,
+            tasks,
             stop,
             shutdown_timeout: settings.shutdown_timeout,
         })
@@ -238,7 +242,7 @@ impl Api {
     }
 
     /// Serves until `shutdown` completes, then stops taking connections, lets in-flight
-    /// requests and the current job finish (bounded), and returns.
+    /// requests, their background tasks and the current job finish (bounded), and returns.
     ///
     /// # Errors
     /// A message when the server failed.
@@ -253,6 +257,9 @@ impl Api {
             }
             finished = &mut server => finished,
         };
+        if !self.tasks.drain(self.shutdown_timeout).await {
+            tracing::warn!("background tasks did not finish in time; their work is lost");
+        }
         self.stop.cancel();
         if tokio::time::timeout(self.shutdown_timeout, self.worker)
             .await

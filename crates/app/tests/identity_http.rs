@@ -835,3 +835,178 @@ async fn the_identity_flow_runs_on_mongodb_too() {
     );
     assert_eq!(app.get("/health/ready", None).await.status, StatusCode::OK);
 }
+
+const SAFARI_IPHONE: &str = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.4 Mobile/15E148 Safari/604.1";
+
+/// Logs in as `email` from `ip` (through the trusted proxy header) with `user_agent`.
+async fn login_from(
+    app: &support::TestApp,
+    email: &str,
+    ip: &str,
+    user_agent: &str,
+) -> serde_json::Value {
+    let reply = app
+        .send(
+            app.http
+                .post(app.url("/auth/login"))
+                .header("x-forwarded-for", ip)
+                .header("user-agent", user_agent)
+                .json(&json!({"email": email, "password": PASSWORD})),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "{:?}", reply.body);
+    reply.data().clone()
+}
+
+/// The caller's current session, once `ready` says it is complete (the location is filled in
+/// in the background).
+async fn current_session(
+    app: &support::TestApp,
+    access: &str,
+    ready: impl Fn(&serde_json::Value) -> bool,
+) -> (serde_json::Value, Vec<serde_json::Value>) {
+    for _ in 0..100 {
+        let sessions = app.get("/sessions", Some(access)).await;
+        let all = sessions.data().as_array().cloned().unwrap_or_default();
+        if let Some(current) = all.iter().find(|s| s["current"] == true)
+            && ready(current)
+        {
+            return (current.clone(), all);
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("the current session never became ready");
+}
+
+fn maxmind() -> [(&'static str, &'static str); 3] {
+    [
+        ("LOCATION_PROVIDER", "maxmind"),
+        ("LOCATION_MAXMIND_DB_PATH", testkit::GEOIP2_CITY_TEST_DB),
+        ("TRUSTED_PROXY_HEADER", "X-Forwarded-For"),
+    ]
+}
+
+#[tokio::test]
+async fn sessions_show_where_their_address_is_once_it_is_looked_up() {
+    let app = spawn_app_with(&maxmind()).await;
+    app.register("ada@example.com").await;
+    let data = login_from(&app, "ada@example.com", "81.2.69.142", SAFARI_IPHONE).await;
+    let access = token(&data, "accessToken");
+    let (current, all) = current_session(&app, &access, |s| !s["location"].is_null()).await;
+    assert_eq!(
+        current["location"],
+        json!({
+            "country": "United Kingdom",
+            "countryCode": "GB",
+            "region": "England",
+            "city": "London",
+            "coordinates": {"latitude": 51.5142, "longitude": -0.0931},
+            "timezone": "Europe/London",
+            "isp": null,
+        })
+    );
+    assert_eq!(
+        (&current["browser"], &current["os"], &current["deviceName"]),
+        (&json!("Safari 17.4"), &json!("iOS 17.4"), &json!("iPhone"))
+    );
+    let registration = all.iter().find(|s| s["current"] == false).unwrap();
+    assert_eq!(
+        registration["location"],
+        serde_json::Value::Null,
+        "a loopback address names no place"
+    );
+    let export = app.get("/users/account/export", Some(&access)).await;
+    assert!(
+        export.body["sessions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s["location"]["city"] == "London"),
+        "the export lists the location too"
+    );
+    let doc = app
+        .send(app.http.get(app.url("/docs/openapi.json")))
+        .await
+        .body;
+    let schemas = &doc["components"]["schemas"];
+    assert!(schemas["LocationDto"]["properties"]["countryCode"].is_object());
+    assert!(
+        schemas["SessionDto"]["properties"]["location"]
+            .to_string()
+            .contains("#/components/schemas/LocationDto"),
+        "{}",
+        schemas["SessionDto"]["properties"]["location"]
+    );
+}
+
+#[tokio::test]
+async fn a_failing_location_service_never_fails_a_login() {
+    let service = testkit::HttpStub::start(|_| testkit::StubReply {
+        status: 500,
+        ..testkit::StubReply::json("{}")
+    })
+    .await;
+    let url = format!("{}/json", service.url());
+    let app = spawn_app_with(&[
+        ("LOCATION_PROVIDER", "http"),
+        ("LOCATION_API_URL", &url),
+        ("TRUSTED_PROXY_HEADER", "X-Forwarded-For"),
+    ])
+    .await;
+    app.register("ada@example.com").await;
+    let data = login_from(&app, "ada@example.com", "81.2.69.142", SAFARI_IPHONE).await;
+    for _ in 0..100 {
+        if !service.requests().is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(service.requests().len(), 1, "the service was asked once");
+    let (current, _) = current_session(&app, &token(&data, "accessToken"), |_| true).await;
+    assert_eq!(current["location"], serde_json::Value::Null);
+}
+
+#[tokio::test]
+async fn a_sign_in_from_a_new_device_is_emailed_even_with_account_activity_emails_off() {
+    let app = spawn_app_with(&maxmind()).await;
+    let data = app.register("ada@example.com").await;
+    let reply = app
+        .patch(
+            "/email/preferences",
+            json!({"accountActivity": false}),
+            &token(&data, "accessToken"),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "{:?}", reply.body);
+    login_from(&app, "ada@example.com", "81.2.69.142", SAFARI_IPHONE).await;
+    let mail = app
+        .mail
+        .wait_for("ada@example.com", "New sign-in to your account")
+        .await;
+    for fact in [
+        "Device: iPhone",
+        "Browser: Safari 17.4",
+        "Operating system: iOS 17.4",
+        "IP address: 81.2.69.142",
+        "Location: London, England, United Kingdom",
+    ] {
+        assert!(mail.body.contains(fact), "{fact} in {}", mail.body);
+    }
+}
+
+#[tokio::test]
+async fn reusing_a_rotated_refresh_token_emails_the_owner() {
+    let app = spawn_app().await;
+    let first = app.register("ada@example.com").await;
+    assert_eq!(app.refresh(&first).await.status, StatusCode::OK);
+    assert_eq!(app.refresh(&first).await.status, StatusCode::UNAUTHORIZED);
+    let mail = app
+        .mail
+        .wait_for(
+            "ada@example.com",
+            "A session of your account was signed out",
+        )
+        .await;
+    assert!(mail.body.contains("Change your password"), "{}", mail.body);
+    assert!(mail.body.contains("IP address: 127.0.0.1"), "{}", mail.body);
+}

@@ -1,14 +1,16 @@
 //! Identity domain: users, accounts (credentials and one-time tokens), device sessions and the
 //! services that register, log in, rotate tokens, reset passwords and manage sessions.
 //!
-//! This crate does no I/O: storage, hashing, token signing, randomness, user-agent parsing and
-//! email are ports (see [`ports`]) implemented by adapter crates.
+//! This crate does no I/O: storage, hashing, token signing, randomness, user-agent parsing,
+//! IP geolocation, background work and email are ports (see [`ports`]) implemented by adapter
+//! crates.
 
 pub mod error;
 pub mod model;
 pub mod ports;
 pub mod preferences;
 mod service;
+mod session_alerts;
 mod session_cache;
 mod values;
 

@@ -58,6 +58,16 @@ pub struct User {
     pub updated_at: DateTime<Utc>,
 }
 
+impl User {
+    /// How emails address the user: the display name, else the username.
+    #[must_use]
+    pub fn greeting(&self) -> String {
+        self.display_name
+            .clone()
+            .unwrap_or_else(|| self.username.clone())
+    }
+}
+
 /// A one-time token as stored: only its hash, and when it stops working.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct StoredToken {
@@ -106,6 +116,49 @@ pub struct ClientInfo {
     pub ip_address: Option<String>,
 }
 
+/// Where on earth a point is, as a geolocation source estimates it.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Coordinates {
+    pub latitude: f64,
+    pub longitude: f64,
+}
+
+/// Where an IP address is, as far as a geolocation source knows; every part may be missing.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct GeoLocation {
+    pub country: Option<String>,
+    /// ISO 3166-1 alpha-2.
+    pub country_code: Option<String>,
+    pub region: Option<String>,
+    pub city: Option<String>,
+    pub coordinates: Option<Coordinates>,
+    /// IANA time zone name.
+    pub timezone: Option<String>,
+    pub isp: Option<String>,
+}
+
+impl GeoLocation {
+    /// "City, Region, Country" with the parts that are known.
+    #[must_use]
+    pub fn label(&self) -> Option<String> {
+        let parts: Vec<&str> = [&self.city, &self.region, &self.country]
+            .into_iter()
+            .flatten()
+            .map(String::as_str)
+            .collect();
+        (!parts.is_empty()).then(|| parts.join(", "))
+    }
+
+    /// The country, for comparing two locations: the ISO code when known, else the name.
+    #[must_use]
+    pub fn country_key(&self) -> Option<String> {
+        self.country_code
+            .as_deref()
+            .map(str::to_ascii_uppercase)
+            .or_else(|| self.country.as_deref().map(str::to_lowercase))
+    }
+}
+
 /// A device session: every token pair is bound to one. It stores the hash of the current
 /// refresh token id, and the previous one for the reuse grace window.
 #[derive(Clone, Debug, PartialEq)]
@@ -116,7 +169,8 @@ pub struct Session {
     pub user_agent: Option<String>,
     pub ip_address: Option<String>,
     pub device: DeviceInfo,
-    pub location: Option<String>,
+    /// Looked up after the session opens; `None` until then, or when unknown.
+    pub location: Option<GeoLocation>,
     pub is_active: bool,
     pub refresh_hash: String,
     pub previous_refresh_hash: Option<String>,

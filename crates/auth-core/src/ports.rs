@@ -1,12 +1,16 @@
 //! The ports the identity core needs. Each method documents the errors it must return.
 
+use std::future::Future;
+use std::net::IpAddr;
+use std::pin::Pin;
+
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use kernel::StoreError;
 
 use crate::model::{
-    Account, AccountId, DeviceInfo, ProfileChanges, Role, Session, SessionId, StoredToken,
-    TokenPurpose, User, UserId,
+    Account, AccountId, DeviceInfo, GeoLocation, ProfileChanges, Role, Session, SessionId,
+    StoredToken, TokenPurpose, User, UserId,
 };
 
 /// The `users` collection.
@@ -163,6 +167,28 @@ pub trait SessionRepository: Send + Sync {
     /// [`StoreError::Backend`] only.
     async fn touch_session(&self, id: &SessionId, at: DateTime<Utc>) -> Result<(), StoreError>;
 
+    /// Stores where the session's address is (no-op when the session is gone).
+    ///
+    /// # Errors
+    /// [`StoreError::Backend`] only.
+    async fn set_session_location(
+        &self,
+        id: &SessionId,
+        location: &GeoLocation,
+    ) -> Result<(), StoreError>;
+
+    /// The sessions of `owner` the store still keeps, live or not (revoked ones until they are
+    /// purged, expired ones until the store drops them), most recently created first, at most
+    /// `limit`.
+    ///
+    /// # Errors
+    /// [`StoreError::Backend`] only.
+    async fn session_history(
+        &self,
+        owner: &UserId,
+        limit: usize,
+    ) -> Result<Vec<Session>, StoreError>;
+
     /// Deactivates one session of `owner`; returns `false` when `owner` has no such active
     /// session (a session of another user is never touched).
     ///
@@ -300,6 +326,41 @@ pub trait UserAgentParser: Send + Sync {
     fn parse(&self, user_agent: &str) -> DeviceInfo;
 }
 
+#[derive(Debug, thiserror::Error)]
+#[error("geolocation failed: {0}")]
+pub struct GeoError(pub String);
+
+/// Where an IP address is.
+#[async_trait]
+pub trait IpGeolocation: Send + Sync {
+    /// `None` when the source does not know the address (or will not look it up).
+    ///
+    /// # Errors
+    /// [`GeoError`] when the source could not answer: unreachable, too slow, unreadable.
+    async fn locate(&self, ip: IpAddr) -> Result<Option<GeoLocation>, GeoError>;
+}
+
+/// Work handed over to run after the request that started it is answered.
+pub type Task = Pin<Box<dyn Future<Output = ()> + Send + 'static>>;
+
+/// Runs [`Task`]s in the background, so that slow follow-ups (an address lookup after a
+/// login) never delay or fail the request. The core hands work over; the runtime is the
+/// implementation's.
+pub trait BackgroundTasks: Send + Sync {
+    fn spawn(&self, task: Task);
+}
+
+/// What a security email tells about a session.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SessionFacts {
+    pub device: DeviceInfo,
+    pub ip_address: Option<String>,
+    /// A readable place ("London, England, United Kingdom"), when known.
+    pub location: Option<String>,
+    /// When it happened: the sign-in, or the detection of a reused token.
+    pub at: DateTime<Utc>,
+}
+
 /// The emails identity flows send. Implementations queue them; they are never sent inline.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum AccountEmail {
@@ -331,6 +392,18 @@ pub enum AccountEmail {
         to: String,
         name: String,
     },
+    /// A sign-in from a device, or a country, the account has not been used from recently.
+    NewSignIn {
+        to: String,
+        name: String,
+        session: SessionFacts,
+    },
+    /// An already rotated refresh token was presented again, so its session was revoked.
+    RefreshTokenReused {
+        to: String,
+        name: String,
+        session: SessionFacts,
+    },
 }
 
 /// What other domains keep for a user (portfolio, preferences, files), erased with the account.
@@ -361,13 +434,4 @@ pub trait AccountNotifier: Send + Sync {
     /// # Errors
     /// [`NotifyError`] when the queue could not be cleaned.
     async fn forget_recipient(&self, address: &str) -> Result<(), NotifyError>;
-}
-
-/// Work that must not delay (or be timed through) the answer to a request.
-pub type BackgroundTask = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
-
-/// Runs [`BackgroundTask`]s after the request that started them is answered: the runtime's
-/// spawner in the processes, a list run by hand in tests.
-pub trait BackgroundTasks: Send + Sync {
-    fn spawn(&self, name: &'static str, task: BackgroundTask);
 }

@@ -14,10 +14,11 @@ use crate::model::{
     StoredToken, TokenPurpose, User, UserId, UserView,
 };
 use crate::ports::{
-    AccessClaims, AccountEmail, AccountNotifier, AccountRepository, BackgroundTasks, OwnedData,
-    PasswordCheck, PasswordHasher, RefreshClaims, Rotation, SecretGenerator, SessionRepository,
-    TokenCodec, UserAgentParser, UserRepository,
+    AccessClaims, AccountEmail, AccountNotifier, AccountRepository, BackgroundTasks, IpGeolocation,
+    OwnedData, PasswordCheck, PasswordHasher, RefreshClaims, Rotation, SecretGenerator,
+    SessionRepository, TokenCodec, UserAgentParser, UserRepository,
 };
+use crate::session_alerts::{self, OpenedSession};
 use crate::session_cache::SessionCache;
 use crate::values::{DisplayName, Email, Password, Username};
 
@@ -67,8 +68,11 @@ pub struct IdentityPorts {
     pub user_agents: Arc<dyn UserAgentParser>,
     pub notifier: Arc<dyn AccountNotifier>,
     pub owned_data: Arc<dyn OwnedData>,
+    /// Where session addresses are; `None`: sessions carry no location.
+    pub geolocation: Option<Arc<dyn IpGeolocation>>,
+    /// Runs what follows a new session (location lookup, new-sign-in email) off the request.
+    pub tasks: Arc<dyn BackgroundTasks>,
     pub clock: Arc<dyn Clock>,
-    pub background: Arc<dyn BackgroundTasks>,
 }
 
 /// A freshly issued access + refresh pair.
@@ -197,10 +201,7 @@ impl IdentityService {
                 other => other.into(),
             });
         }
-        let greeting = user
-            .display_name
-            .clone()
-            .unwrap_or_else(|| user.username.clone());
+        let greeting = user.greeting();
         self.ports
             .notifier
             .notify(AccountEmail::Welcome {
@@ -383,6 +384,15 @@ impl IdentityService {
             expires_at: now + self.policy.refresh_ttl,
         };
         self.ports.sessions.insert_session(&session).await?;
+        let opened = OpenedSession {
+            session: session.clone(),
+            to: account.email.clone(),
+            name: user.greeting(),
+        };
+        self.ports.tasks.spawn(Box::pin(session_alerts::follow_up(
+            self.ports.clone(),
+            opened,
+        )));
         self.issue_pair(user, &session, jti, now)
     }
 
@@ -465,7 +475,10 @@ impl IdentityService {
                         user_id = %session.user_id,
                         "refresh token reuse detected; revoking session"
                     );
-                    self.revoke(&session.user_id, &session.id).await?;
+                    // Only the request that revoked it warns, so replays send one email.
+                    if self.revoke(&session.user_id, &session.id).await? {
+                        session_alerts::warn_of_reuse(&self.ports, &session, now).await;
+                    }
                     return Err(AuthError::InvalidRefreshToken);
                 }
                 // The client lost the answer to its refresh: hand it the current pair again,
@@ -659,14 +672,11 @@ impl IdentityService {
     /// the same time for known and unknown addresses.
     pub fn forgot_password(self: &Arc<Self>, email: Email) {
         let service = Arc::clone(self);
-        self.ports.background.spawn(
-            "password reset request",
-            Box::pin(async move {
-                if let Err(error) = service.send_reset_link(&email).await {
-                    warn!(%error, "password reset request failed");
-                }
-            }),
-        );
+        self.ports.tasks.spawn(Box::pin(async move {
+            if let Err(error) = service.send_reset_link(&email).await {
+                warn!(%error, "password reset request failed");
+            }
+        }));
     }
 
     async fn send_reset_link(&self, email: &Email) -> Result<(), AuthError> {
@@ -720,9 +730,7 @@ impl IdentityService {
 
     async fn greeting_for(&self, user_id: &UserId) -> Result<String, AuthError> {
         let user = self.ports.users.find_user(user_id).await?;
-        Ok(user
-            .map(|u| u.display_name.unwrap_or(u.username))
-            .unwrap_or_default())
+        Ok(user.map(|u| u.greeting()).unwrap_or_default())
     }
 
     /// Sets a new password with a reset token (single use, expiring) and ends every session.

@@ -1,6 +1,8 @@
 //! The identity service over in-memory adapters and a hand-driven clock.
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests")]
 
+use std::collections::HashMap;
+use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
@@ -10,11 +12,11 @@ use kernel::{Clock, StoreError};
 use secrecy::SecretString;
 use store_memory::MemoryIdentityStore;
 
-use auth_core::model::ClientInfo;
+use auth_core::model::{ClientInfo, GeoLocation};
 use auth_core::ports::{
-    AccountEmail, AccountNotifier, AccountRepository as _, BackgroundTask, BackgroundTasks,
-    NotifyError, OwnedData, PasswordCheck, PasswordHasher as _, SessionRepository as _,
-    UserRepository as _,
+    AccountEmail, AccountNotifier, AccountRepository as _, BackgroundTasks, GeoError,
+    IpGeolocation, NotifyError, OwnedData, PasswordCheck, PasswordHasher as _,
+    SessionRepository as _, Task, UserRepository as _,
 };
 use auth_core::{
     AuthError, DisplayName, Email, IdentityPolicy, IdentityPorts, IdentityService, Password,
@@ -82,7 +84,9 @@ fn recipient(email: &AccountEmail) -> &str {
         | AccountEmail::PasswordReset { to, .. }
         | AccountEmail::PasswordChanged { to, .. }
         | AccountEmail::AccountDeletionRequested { to, .. }
-        | AccountEmail::AccountDeleted { to, .. } => to,
+        | AccountEmail::AccountDeleted { to, .. }
+        | AccountEmail::NewSignIn { to, .. }
+        | AccountEmail::RefreshTokenReused { to, .. } => to,
     }
 }
 
@@ -98,36 +102,118 @@ impl OwnedData for ErasedOwners {
     }
 }
 
-/// Background tasks kept until the test runs them, so it can look at the state in between.
+/// Holds background tasks until the test runs them, so it sees the state in between.
 #[derive(Default)]
-struct ManualTasks(Mutex<Vec<BackgroundTask>>);
+struct Deferred(Mutex<Vec<Task>>);
 
-impl BackgroundTasks for ManualTasks {
-    fn spawn(&self, _name: &'static str, task: BackgroundTask) {
+impl BackgroundTasks for Deferred {
+    fn spawn(&self, task: Task) {
         self.0.lock().unwrap().push(task);
     }
 }
 
-impl ManualTasks {
-    async fn run_all(&self) {
-        let tasks: Vec<BackgroundTask> = std::mem::take(&mut *self.0.lock().unwrap());
+impl Deferred {
+    async fn run(&self) {
+        let tasks = std::mem::take(&mut *self.0.lock().unwrap());
         for task in tasks {
             task.await;
         }
     }
 }
 
+/// Places by address; any other address fails like an unreachable service.
+struct Places(HashMap<IpAddr, GeoLocation>);
+
+#[async_trait]
+impl IpGeolocation for Places {
+    async fn locate(&self, ip: IpAddr) -> Result<Option<GeoLocation>, GeoError> {
+        self.0
+            .get(&ip)
+            .cloned()
+            .map(Some)
+            .ok_or_else(|| GeoError("unreachable".into()))
+    }
+}
+
+const LONDON_IP: &str = "81.2.69.142";
+const STOCKHOLM_IP: &str = "89.160.20.112";
+const UNREACHABLE_IP: &str = "8.8.8.8";
+
+fn places() -> Arc<dyn IpGeolocation> {
+    let place = |city: &str, country: &str, code: &str| GeoLocation {
+        city: Some(city.into()),
+        country: Some(country.into()),
+        country_code: Some(code.into()),
+        ..GeoLocation::default()
+    };
+    Arc::new(Places(HashMap::from([
+        (
+            LONDON_IP.parse().unwrap(),
+            place("London", "United Kingdom", "GB"),
+        ),
+        (
+            STOCKHOLM_IP.parse().unwrap(),
+            place("Stockholm", "Sweden", "SE"),
+        ),
+    ])))
+}
+
+const FIREFOX_LINUX: &str =
+    "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0";
+const FIREFOX_LINUX_UPDATED: &str =
+    "Mozilla/5.0 (X11; Linux x86_64; rv:129.0) Gecko/20100101 Firefox/129.0";
+const SAFARI_IPHONE: &str = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.4 Mobile/15E148 Safari/604.1";
+
+fn client(user_agent: &str, ip: &str) -> ClientInfo {
+    ClientInfo {
+        user_agent: Some(user_agent.into()),
+        ip_address: Some(ip.into()),
+    }
+}
+
 struct Fixture {
     service: Arc<IdentityService>,
-    tasks: Arc<ManualTasks>,
     store: Arc<MemoryIdentityStore>,
     clock: Arc<ManualClock>,
     outbox: Arc<Outbox>,
     erased: Arc<ErasedOwners>,
+    tasks: Arc<Deferred>,
+}
+
+impl Fixture {
+    fn sign_in_emails(&self) -> Vec<AccountEmail> {
+        self.outbox
+            .0
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|e| {
+                matches!(
+                    e,
+                    AccountEmail::NewSignIn { .. } | AccountEmail::RefreshTokenReused { .. }
+                )
+            })
+            .cloned()
+            .collect()
+    }
 }
 
 fn fixture_with(policy: IdentityPolicy, memory_cost: u32) -> Fixture {
-    fixture_on(Arc::new(MemoryIdentityStore::new()), policy, memory_cost)
+    fixture_on(
+        Arc::new(MemoryIdentityStore::new()),
+        policy,
+        memory_cost,
+        None,
+    )
+}
+
+fn located_fixture() -> Fixture {
+    fixture_on(
+        Arc::new(MemoryIdentityStore::new()),
+        IdentityPolicy::default(),
+        1024,
+        Some(places()),
+    )
 }
 
 fn hasher(memory_cost: u32) -> Argon2Hasher {
@@ -144,8 +230,11 @@ fn fixture_on(
     store: Arc<MemoryIdentityStore>,
     policy: IdentityPolicy,
     memory_cost: u32,
+    geolocation: Option<Arc<dyn IpGeolocation>>,
 ) -> Fixture {
-    fixture_adjusted(store, policy, memory_cost, |_| {})
+    fixture_adjusted(store, policy, memory_cost, |ports| {
+        ports.geolocation = geolocation;
+    })
 }
 
 /// A fixture whose ports `adjust` may replace (e.g. with a store that pauses on cue).
@@ -158,7 +247,7 @@ fn fixture_adjusted(
     let clock = Arc::new(ManualClock(Mutex::new(Utc::now())));
     let outbox = Arc::new(Outbox::default());
     let erased = Arc::new(ErasedOwners::default());
-    let tasks = Arc::new(ManualTasks::default());
+    let tasks = Arc::new(Deferred::default());
     let mut ports = IdentityPorts {
         users: store.clone(),
         accounts: store.clone(),
@@ -172,17 +261,18 @@ fn fixture_adjusted(
         user_agents: Arc::new(WootheeUserAgents),
         notifier: outbox.clone(),
         owned_data: erased.clone(),
+        geolocation: None,
+        tasks: tasks.clone(),
         clock: clock.clone(),
-        background: tasks.clone(),
     };
     adjust(&mut ports);
     Fixture {
         service: Arc::new(IdentityService::new(ports, policy)),
-        tasks,
         store,
         clock,
         outbox,
         erased,
+        tasks,
     }
 }
 
@@ -272,7 +362,7 @@ async fn reset_tokens_expire_after_an_hour() -> Result<(), AuthError> {
         .register(registration("ada@x.io"), &ClientInfo::default())
         .await?;
     f.service.forgot_password(email("ada@x.io"));
-    f.tasks.run_all().await;
+    f.tasks.run().await;
     let token = f.outbox.last_token().unwrap_or_default();
     f.clock.advance(TimeDelta::minutes(61));
     let new = Password::parse_new("password", "Brand9New")?;
@@ -306,7 +396,7 @@ async fn one_time_tokens_are_stored_only_as_digests() -> Result<(), AuthError> {
         .register(registration("ada@x.io"), &ClientInfo::default())
         .await?;
     f.service.forgot_password(email("ada@x.io"));
-    f.tasks.run_all().await;
+    f.tasks.run().await;
     let account = f
         .store
         .find_account_by_email("ada@x.io")
@@ -349,7 +439,7 @@ async fn login_upgrades_hashes_made_with_old_parameters() -> Result<(), AuthErro
     };
     assert!(hash_of(&old).await.contains("m=1024"));
     // The same accounts, served by a service configured with stronger parameters.
-    let stronger = fixture_on(old.store.clone(), IdentityPolicy::default(), 2048);
+    let stronger = fixture_on(old.store.clone(), IdentityPolicy::default(), 2048, None);
     stronger
         .service
         .login(&email("ada@x.io"), "Analytical1", &ClientInfo::default())
@@ -527,6 +617,20 @@ impl auth_core::ports::SessionRepository for PausingSessions {
     async fn delete_sessions_of(&self, user: &kernel::UserId) -> Result<(), StoreError> {
         self.store.delete_sessions_of(user).await
     }
+    async fn set_session_location(
+        &self,
+        id: &auth_core::model::SessionId,
+        location: &GeoLocation,
+    ) -> Result<(), StoreError> {
+        self.store.set_session_location(id, location).await
+    }
+    async fn session_history(
+        &self,
+        owner: &kernel::UserId,
+        limit: usize,
+    ) -> Result<Vec<auth_core::model::Session>, StoreError> {
+        self.store.session_history(owner, limit).await
+    }
 }
 
 #[tokio::test]
@@ -645,7 +749,7 @@ async fn changing_the_password_voids_an_outstanding_reset_link() -> Result<(), A
         .register(registration("ada@x.io"), &ClientInfo::default())
         .await?;
     f.service.forgot_password(email("ada@x.io"));
-    f.tasks.run_all().await;
+    f.tasks.run().await;
     let reset = f.outbox.last_token().unwrap_or_default();
     let principal = f.service.authenticate(&ada.tokens.access_token).await?;
     f.service
@@ -686,7 +790,7 @@ async fn forgot_password_answers_before_touching_the_account() -> Result<(), Aut
             .iter()
             .any(|e| matches!(e, AccountEmail::PasswordReset { .. }))
     );
-    f.tasks.run_all().await;
+    f.tasks.run().await;
     let resets: Vec<String> = f
         .outbox
         .0
@@ -749,7 +853,7 @@ async fn admin_needs_a_verified_listed_email_and_ends_when_unlisted() -> Result<
         admin_emails: ["ada@x.io".to_owned()].into_iter().collect(),
         ..IdentityPolicy::default()
     };
-    let f = fixture_on(store.clone(), listed, 1024);
+    let f = fixture_on(store.clone(), listed, 1024, None);
     let registered = f
         .service
         .register(registration("ada@x.io"), &ClientInfo::default())
@@ -777,7 +881,7 @@ async fn admin_needs_a_verified_listed_email_and_ends_when_unlisted() -> Result<
     f.service.require_admin(&admin).await?;
 
     // The operator removes the address; the same store, a restarted process.
-    let unlisted = fixture_on(store, IdentityPolicy::default(), 1024);
+    let unlisted = fixture_on(store, IdentityPolicy::default(), 1024, None);
     assert!(
         matches!(
             unlisted.service.require_admin(&admin).await,
@@ -860,5 +964,178 @@ async fn deletion_locks_the_user_out_before_erasing_and_leaves_no_queued_mail()
         .collect();
     assert_eq!(left.len(), 1, "{left:?}");
     assert!(left[0].starts_with("AccountDeleted"), "{left:?}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn the_location_is_looked_up_after_the_login_answers_and_stored_on_the_session()
+-> Result<(), AuthError> {
+    let f = located_fixture();
+    let outcome = f
+        .service
+        .register(registration("ada@x.io"), &client(FIREFOX_LINUX, LONDON_IP))
+        .await?;
+    let owner = &outcome.user.user.id;
+    let sessions = f.store.list_live_sessions(owner, f.clock.now()).await?;
+    assert_eq!(
+        sessions[0].location, None,
+        "the request does not wait for it"
+    );
+    f.tasks.run().await;
+    let sessions = f.store.list_live_sessions(owner, f.clock.now()).await?;
+    let location = sessions[0].location.clone().unwrap_or_default();
+    assert_eq!(location.label().as_deref(), Some("London, United Kingdom"));
+    assert!(
+        f.sign_in_emails().is_empty(),
+        "a registration's session is not news"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_failed_lookup_never_fails_the_login_and_leaves_the_location_unknown()
+-> Result<(), AuthError> {
+    let f = located_fixture();
+    f.service
+        .register(
+            registration("ada@x.io"),
+            &client(FIREFOX_LINUX, UNREACHABLE_IP),
+        )
+        .await?;
+    let outcome = f
+        .service
+        .login(
+            &email("ada@x.io"),
+            "Analytical1",
+            &client(FIREFOX_LINUX, UNREACHABLE_IP),
+        )
+        .await?;
+    f.tasks.run().await;
+    let sessions = f
+        .store
+        .list_live_sessions(&outcome.user.user.id, f.clock.now())
+        .await?;
+    assert_eq!(sessions.len(), 2);
+    assert!(sessions.iter().all(|s| s.location.is_none()));
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_sign_in_from_a_new_device_queues_a_security_email_naming_it() -> Result<(), AuthError> {
+    let f = located_fixture();
+    f.service
+        .register(registration("ada@x.io"), &client(FIREFOX_LINUX, LONDON_IP))
+        .await?;
+    f.tasks.run().await;
+    f.clock.advance(TimeDelta::hours(1));
+    let at = f.clock.now();
+    f.service
+        .login(
+            &email("ada@x.io"),
+            "Analytical1",
+            &client(SAFARI_IPHONE, LONDON_IP),
+        )
+        .await?;
+    assert!(
+        f.sign_in_emails().is_empty(),
+        "queued by the follow-up, not the request"
+    );
+    f.tasks.run().await;
+    let emails = f.sign_in_emails();
+    let [AccountEmail::NewSignIn { to, name, session }] = emails.as_slice() else {
+        panic!("one new sign-in email: {emails:?}");
+    };
+    assert_eq!((to.as_str(), name.as_str()), ("ada@x.io", "Ada Lovelace"));
+    assert_eq!(
+        (
+            session.device.device_name.as_str(),
+            session.device.browser.as_str(),
+            session.device.os.as_str()
+        ),
+        ("iPhone", "Safari 17.4", "iOS 17.4")
+    );
+    assert_eq!(session.ip_address.as_deref(), Some(LONDON_IP));
+    assert_eq!(session.location.as_deref(), Some("London, United Kingdom"));
+    assert_eq!(session.at, at);
+    Ok(())
+}
+
+#[tokio::test]
+async fn sign_ins_from_a_known_device_even_after_an_update_or_a_logout_queue_nothing()
+-> Result<(), AuthError> {
+    let f = located_fixture();
+    let first = f
+        .service
+        .register(registration("ada@x.io"), &client(FIREFOX_LINUX, LONDON_IP))
+        .await?;
+    let principal = f.service.authenticate(&first.tokens.access_token).await?;
+    f.service.logout(&principal).await?;
+    for user_agent in [FIREFOX_LINUX, FIREFOX_LINUX_UPDATED] {
+        f.service
+            .login(
+                &email("ada@x.io"),
+                "Analytical1",
+                &client(user_agent, LONDON_IP),
+            )
+            .await?;
+        f.tasks.run().await;
+    }
+    assert!(f.sign_in_emails().is_empty(), "{:?}", f.sign_in_emails());
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_known_device_in_a_new_country_is_reported_once_the_place_is_known()
+-> Result<(), AuthError> {
+    let f = located_fixture();
+    f.service
+        .register(registration("ada@x.io"), &client(FIREFOX_LINUX, LONDON_IP))
+        .await?;
+    f.tasks.run().await;
+    f.service
+        .login(
+            &email("ada@x.io"),
+            "Analytical1",
+            &client(FIREFOX_LINUX, STOCKHOLM_IP),
+        )
+        .await?;
+    f.tasks.run().await;
+    let emails = f.sign_in_emails();
+    let [AccountEmail::NewSignIn { session, .. }] = emails.as_slice() else {
+        panic!("one new sign-in email: {emails:?}");
+    };
+    assert_eq!(session.location.as_deref(), Some("Stockholm, Sweden"));
+    Ok(())
+}
+
+#[tokio::test]
+async fn reusing_a_rotated_refresh_token_revokes_the_session_and_warns_once()
+-> Result<(), AuthError> {
+    let f = located_fixture();
+    let first = f
+        .service
+        .register(registration("ada@x.io"), &client(FIREFOX_LINUX, LONDON_IP))
+        .await?;
+    f.tasks.run().await;
+    let second = f.service.refresh(&first.tokens.refresh_token).await?;
+    f.clock.advance(TimeDelta::minutes(5));
+    for _ in 0..2 {
+        assert!(matches!(
+            f.service.refresh(&first.tokens.refresh_token).await,
+            Err(AuthError::InvalidRefreshToken)
+        ));
+    }
+    assert!(matches!(
+        f.service.authenticate(&second.tokens.access_token).await,
+        Err(AuthError::Unauthenticated)
+    ));
+    let emails = f.sign_in_emails();
+    let [AccountEmail::RefreshTokenReused { to, session, .. }] = emails.as_slice() else {
+        panic!("one reuse warning: {emails:?}");
+    };
+    assert_eq!(to, "ada@x.io");
+    assert_eq!(session.device.browser, "Firefox 128");
+    assert_eq!(session.location.as_deref(), Some("London, United Kingdom"));
+    assert_eq!(session.at, f.clock.now());
     Ok(())
 }

@@ -2,7 +2,7 @@
 //! validated with garde, whose custom rules call the domain's own parsers so that each rule is
 //! written once; responses are typed so that the OpenAPI document describes them.
 
-use auth_core::model::{ProfileChanges, Session, UserView};
+use auth_core::model::{GeoLocation, ProfileChanges, Session, UserView};
 use auth_core::{
     AuthOutcome, DisplayName, Email, Password, PersonName, Registration, Username, ValueError,
     WebsiteUrl,
@@ -313,18 +313,73 @@ impl From<AuthOutcome> for AuthData {
     }
 }
 
+/// Approximate coordinates of a place.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CoordinatesDto {
+    #[schema(example = 51.5142)]
+    pub latitude: f64,
+    #[schema(example = -0.0931)]
+    pub longitude: f64,
+}
+
+/// Where a session's IP address is, as far as the geolocation source knows; each part may be
+/// null. The NestJS version's shape, plus `countryCode`.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct LocationDto {
+    #[schema(example = "United Kingdom")]
+    pub country: Option<String>,
+    /// ISO 3166-1 alpha-2.
+    #[schema(example = "GB")]
+    pub country_code: Option<String>,
+    #[schema(example = "England")]
+    pub region: Option<String>,
+    #[schema(example = "London")]
+    pub city: Option<String>,
+    pub coordinates: Option<CoordinatesDto>,
+    /// IANA time zone.
+    #[schema(example = "Europe/London")]
+    pub timezone: Option<String>,
+    pub isp: Option<String>,
+}
+
+impl From<GeoLocation> for LocationDto {
+    fn from(l: GeoLocation) -> Self {
+        Self {
+            country: l.country,
+            country_code: l.country_code,
+            region: l.region,
+            city: l.city,
+            coordinates: l.coordinates.map(|c| CoordinatesDto {
+                latitude: c.latitude,
+                longitude: c.longitude,
+            }),
+            timezone: l.timezone,
+            isp: l.isp,
+        }
+    }
+}
+
 /// A device session.
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct SessionDto {
     pub id: String,
+    /// `desktop`, `mobile`, `tablet`, `bot`, `appliance` or `unknown`.
     #[schema(example = "desktop")]
     pub device_type: String,
+    #[schema(example = "Mac")]
     pub device_name: String,
+    /// The browser and its version as people know them.
+    #[schema(example = "Chrome 124")]
     pub browser: String,
+    /// The operating system and its version as people know them.
+    #[schema(example = "macOS 14")]
     pub os: String,
     pub ip_address: Option<String>,
-    pub location: Option<String>,
+    /// Looked up shortly after sign-in; null until then, when geolocation is off, or when the
+    /// address names no place (private networks).
+    pub location: Option<LocationDto>,
     pub last_activity_at: DateTime<Utc>,
     pub created_at: DateTime<Utc>,
     pub expires_at: DateTime<Utc>,
@@ -341,7 +396,7 @@ impl From<(Session, bool)> for SessionDto {
             browser: s.device.browser,
             os: s.device.os,
             ip_address: s.ip_address,
-            location: s.location,
+            location: s.location.map(LocationDto::from),
             last_activity_at: s.last_activity_at,
             created_at: s.created_at,
             expires_at: s.expires_at,

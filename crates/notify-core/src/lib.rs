@@ -9,7 +9,7 @@ mod outbox;
 pub mod preferences;
 mod worker;
 
-pub use email::{EmailJob, Links, OutgoingEmail, render};
+pub use email::{EmailJob, Links, OutgoingEmail, SessionDetails, render};
 pub use jobs::{Job, JobId, JobQueue, JobState, NewJob, QueueCounts, QueueError, RetryPolicy};
 pub use outbox::EmailOutbox;
 pub use worker::{EmailWorker, MailError, MailTransport, Step};

@@ -62,5 +62,7 @@ fn email_kind(email: &EmailJob) -> &'static str {
         EmailJob::PasswordChanged { .. } => "passwordChanged",
         EmailJob::AccountDeletionRequested { .. } => "accountDeletionRequested",
         EmailJob::AccountDeleted { .. } => "accountDeleted",
+        EmailJob::NewSignIn { .. } => "newSignIn",
+        EmailJob::RefreshTokenReused { .. } => "refreshTokenReused",
     }
 }

@@ -11,7 +11,7 @@ use kernel::{Clock, UserId};
 use notify_core::preferences::EMAIL_PREFERENCES;
 use notify_core::{
     EMAIL_QUEUE, EmailJob, EmailOutbox, EmailWorker, JobQueue as _, JobState, Links, MailError,
-    MailTransport, NewJob, OutgoingEmail, RetryPolicy, Step,
+    MailTransport, NewJob, OutgoingEmail, RetryPolicy, SessionDetails, Step,
 };
 use store_memory::{MemoryJobQueue, MemoryPortfolioStore};
 
@@ -303,6 +303,16 @@ async fn optional_emails_honour_preferences_and_security_emails_always_go() {
             to: "ada@example.com".into(),
             name: "Ada".into(),
         },
+        EmailJob::NewSignIn {
+            to: "ada@example.com".into(),
+            name: "Ada".into(),
+            session: session_details(),
+        },
+        EmailJob::RefreshTokenReused {
+            to: "ada@example.com".into(),
+            name: "Ada".into(),
+            session: session_details(),
+        },
     ] {
         f.outbox.enqueue(&security).await.unwrap();
         assert!(matches!(
@@ -310,5 +320,16 @@ async fn optional_emails_honour_preferences_and_security_emails_always_go() {
             Step::Sent(_)
         ));
     }
-    assert_eq!(f.transport.sent.lock().unwrap().len(), 2);
+    assert_eq!(f.transport.sent.lock().unwrap().len(), 4);
+}
+
+fn session_details() -> SessionDetails {
+    SessionDetails {
+        device: "iPhone".into(),
+        browser: "Safari 17.4".into(),
+        os: "iOS 17.4".into(),
+        ip_address: Some("81.2.69.142".into()),
+        location: None,
+        at: Utc::now(),
+    }
 }

@@ -1,8 +1,8 @@
 //! Contracts of `UserRepository`, `AccountRepository` and `SessionRepository`.
 
 use auth_core::model::{
-    Account, AccountId, DeviceInfo, ProfileChanges, Role, Session, SessionId, StoredToken,
-    TokenPurpose, User, UserId,
+    Account, AccountId, Coordinates, DeviceInfo, GeoLocation, ProfileChanges, Role, Session,
+    SessionId, StoredToken, TokenPurpose, User, UserId,
 };
 use auth_core::ports::{AccountRepository, Rotation, SessionRepository, UserRepository};
 use chrono::{DateTime, TimeDelta, Utc};
@@ -70,6 +70,23 @@ pub fn session(user: &UserId, account: &AccountId, at: DateTime<Utc>) -> Session
         last_activity_at: at,
         created_at: at,
         expires_at: at + TimeDelta::days(7),
+    }
+}
+
+/// A location with every part known.
+#[must_use]
+pub fn london() -> GeoLocation {
+    GeoLocation {
+        country: Some("United Kingdom".into()),
+        country_code: Some("GB".into()),
+        region: Some("England".into()),
+        city: Some("London".into()),
+        coordinates: Some(Coordinates {
+            latitude: 51.5142,
+            longitude: -0.0931,
+        }),
+        timezone: Some("Europe/London".into()),
+        isp: Some("Andrews & Arnold".into()),
     }
 }
 
@@ -360,7 +377,42 @@ pub async fn sessions(repo: &dyn SessionRepository) {
         later
     );
 
-    let second = session(&ada, &account, now);
+    repo.set_session_location(&first.id, &london())
+        .await
+        .unwrap();
+    assert_eq!(
+        repo.find_session(&first.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .location,
+        Some(london()),
+        "a location reads back whole"
+    );
+    let country_only = GeoLocation {
+        country_code: Some("SE".into()),
+        ..GeoLocation::default()
+    };
+    repo.set_session_location(&first.id, &country_only)
+        .await
+        .unwrap();
+    assert_eq!(
+        repo.find_session(&first.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .location,
+        Some(country_only),
+        "a new location replaces the old one, and unknown parts stay unknown"
+    );
+    repo.set_session_location(&SessionId::generate(), &london())
+        .await
+        .unwrap();
+
+    let second = Session {
+        location: Some(london()),
+        ..session(&ada, &account, now)
+    };
     let third = session(&ada, &account, now - TimeDelta::seconds(1));
     let mut expired = session(&ada, &account, now - TimeDelta::days(8));
     expired.expires_at = now - TimeDelta::days(1);
@@ -368,6 +420,11 @@ pub async fn sessions(repo: &dyn SessionRepository) {
     for s in [&second, &third, &expired, &other] {
         repo.insert_session(s).await.unwrap();
     }
+    assert_eq!(
+        repo.find_session(&second.id).await.unwrap(),
+        Some(second.clone()),
+        "a session stored with a location reads back unchanged"
+    );
     let live: Vec<SessionId> = repo
         .list_live_sessions(&ada, now)
         .await
@@ -404,6 +461,32 @@ pub async fn sessions(repo: &dyn SessionRepository) {
     assert!(
         !repo.rotate_refresh(&third.id, &rotation).await.unwrap(),
         "a revoked session cannot rotate"
+    );
+
+    let history = repo.session_history(&ada, 10).await.unwrap();
+    let ids: Vec<&SessionId> = history.iter().map(|s| &s.id).collect();
+    for kept in [&first.id, &second.id, &third.id] {
+        assert!(
+            ids.contains(&kept),
+            "the history has live and revoked sessions: {ids:?}"
+        );
+    }
+    // Stores may drop expired sessions on their own, so the expired one may be missing.
+    assert!(
+        ids.iter()
+            .all(|id| [&first.id, &second.id, &third.id, &expired.id].contains(id)),
+        "only the owner's sessions: {ids:?}"
+    );
+    assert!(
+        history
+            .windows(2)
+            .all(|pair| pair[0].created_at >= pair[1].created_at),
+        "most recently created first"
+    );
+    assert_eq!(
+        repo.session_history(&ada, 2).await.unwrap().len(),
+        2,
+        "at most the limit"
     );
 
     // Stores may drop expired sessions on their own (MongoDB's TTL index), so the expired one

@@ -1,11 +1,22 @@
 //! Test support shared by the HTTP and end-to-end suites: a real SMTP server that keeps what
 //! it receives, so tests read the emails the product sent, and can offer STARTTLS or implicit
-//! TLS with a certificate from a CA generated for it.
+//! TLS with a certificate from a CA generated for it; a stand-in for third-party JSON APIs; a
+//! MaxMind test database.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
     reason = "test support panics on broken tests"
 )]
+
+mod http_stub;
+
+pub use http_stub::{HttpStub, StubReply};
+
+/// MaxMind's GeoIP2 City test database (see `fixtures/README.md` for its documented addresses).
+pub const GEOIP2_CITY_TEST_DB: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/fixtures/GeoIP2-City-Test.mmdb"
+);
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;

@@ -5,8 +5,8 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use async_trait::async_trait;
 use auth_core::model::{
-    Account, AccountId, ProfileChanges, Role, Session, SessionId, StoredToken, TokenPurpose, User,
-    UserId,
+    Account, AccountId, GeoLocation, ProfileChanges, Role, Session, SessionId, StoredToken,
+    TokenPurpose, User, UserId,
 };
 use auth_core::ports::{AccountRepository, Rotation, SessionRepository, UserRepository};
 use chrono::{DateTime, Utc};
@@ -240,6 +240,38 @@ impl SessionRepository for MemoryIdentityStore {
             session.last_activity_at = at;
         }
         Ok(())
+    }
+
+    async fn set_session_location(
+        &self,
+        id: &SessionId,
+        location: &GeoLocation,
+    ) -> Result<(), StoreError> {
+        if let Some(session) = self.lock().sessions.get_mut(id) {
+            session.location = Some(location.clone());
+        }
+        Ok(())
+    }
+
+    async fn session_history(
+        &self,
+        owner: &UserId,
+        limit: usize,
+    ) -> Result<Vec<Session>, StoreError> {
+        let tables = self.lock();
+        let mut sessions: Vec<Session> = tables
+            .sessions
+            .values()
+            .filter(|s| &s.user_id == owner)
+            .cloned()
+            .collect();
+        sessions.sort_by(|a, b| {
+            b.created_at
+                .cmp(&a.created_at)
+                .then_with(|| b.id.cmp(&a.id))
+        });
+        sessions.truncate(limit);
+        Ok(sessions)
     }
 
     async fn revoke_session(&self, owner: &UserId, id: &SessionId) -> Result<bool, StoreError> {

@@ -1,13 +1,14 @@
 //! The stored shape of each collection, and conversions to and from the domain.
 
 use auth_core::model::{
-    Account, AccountId, DeviceInfo, Role, Session, SessionId, StoredToken, User, UserId,
+    Account, AccountId, Coordinates, DeviceInfo, GeoLocation, Role, Session, SessionId,
+    StoredToken, User, UserId,
 };
 use chrono::{DateTime, Utc};
 use kernel::StoreError;
-use mongodb::bson::DateTime as BsonTime;
 use mongodb::bson::oid::ObjectId;
-use serde::{Deserialize, Serialize};
+use mongodb::bson::{self, Bson, DateTime as BsonTime};
+use serde::{Deserialize, Deserializer, Serialize};
 
 pub fn oid(id: &str) -> Result<ObjectId, StoreError> {
     ObjectId::parse_str(id).map_err(StoreError::backend)
@@ -165,6 +166,77 @@ impl AccountDoc {
     }
 }
 
+/// A session's location, in the NestJS version's shape: `{country, region, city, coordinates,
+/// timezone, isp}` plus `countryCode`.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LocationDoc {
+    #[serde(default)]
+    pub country: Option<String>,
+    #[serde(default)]
+    pub country_code: Option<String>,
+    #[serde(default)]
+    pub region: Option<String>,
+    #[serde(default)]
+    pub city: Option<String>,
+    #[serde(default)]
+    pub coordinates: Option<CoordinatesDoc>,
+    #[serde(default)]
+    pub timezone: Option<String>,
+    #[serde(default)]
+    pub isp: Option<String>,
+}
+
+/// Also reads the short names ip-api.com answers with, which older documents may carry.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct CoordinatesDoc {
+    #[serde(alias = "lat")]
+    pub latitude: f64,
+    #[serde(alias = "lon")]
+    pub longitude: f64,
+}
+
+impl LocationDoc {
+    pub fn from_domain(location: &GeoLocation) -> Self {
+        Self {
+            country: location.country.clone(),
+            country_code: location.country_code.clone(),
+            region: location.region.clone(),
+            city: location.city.clone(),
+            coordinates: location.coordinates.map(|c| CoordinatesDoc {
+                latitude: c.latitude,
+                longitude: c.longitude,
+            }),
+            timezone: location.timezone.clone(),
+            isp: location.isp.clone(),
+        }
+    }
+
+    fn into_domain(self) -> GeoLocation {
+        GeoLocation {
+            country: self.country,
+            country_code: self.country_code,
+            region: self.region,
+            city: self.city,
+            coordinates: self.coordinates.map(|c| Coordinates {
+                latitude: c.latitude,
+                longitude: c.longitude,
+            }),
+            timezone: self.timezone,
+            isp: self.isp,
+        }
+    }
+}
+
+/// A location of another shape (a plain string, say) reads as unknown: it is shown, never
+/// relied on, and must not make the whole session unreadable.
+fn lenient_location<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<LocationDoc>, D::Error> {
+    let raw = Option::<Bson>::deserialize(deserializer)?;
+    Ok(raw.and_then(|raw| bson::from_bson(raw).ok()))
+}
+
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SessionDoc {
@@ -178,7 +250,8 @@ pub struct SessionDoc {
     pub device_name: String,
     pub browser: String,
     pub os: String,
-    pub location: Option<String>,
+    #[serde(default, deserialize_with = "lenient_location")]
+    pub location: Option<LocationDoc>,
     pub is_active: bool,
     pub refresh_token_hash: String,
     pub previous_refresh_token_hash: Option<String>,
@@ -200,7 +273,7 @@ impl SessionDoc {
             device_name: s.device.device_name.clone(),
             browser: s.device.browser.clone(),
             os: s.device.os.clone(),
-            location: s.location.clone(),
+            location: s.location.as_ref().map(LocationDoc::from_domain),
             is_active: s.is_active,
             refresh_token_hash: s.refresh_hash.clone(),
             previous_refresh_token_hash: s.previous_refresh_hash.clone(),
@@ -224,7 +297,7 @@ impl SessionDoc {
                 browser: self.browser,
                 os: self.os,
             },
-            location: self.location,
+            location: self.location.map(LocationDoc::into_domain),
             is_active: self.is_active,
             refresh_hash: self.refresh_token_hash,
             previous_refresh_hash: self.previous_refresh_token_hash,
@@ -233,5 +306,54 @@ impl SessionDoc {
             created_at: self.created_at.to_chrono(),
             expires_at: self.expires_at.to_chrono(),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use mongodb::bson::{Bson, doc};
+
+    use super::*;
+
+    fn session_with(location: Bson) -> Result<Session, StoreError> {
+        let now = BsonTime::now();
+        let stored = doc! {
+            "_id": ObjectId::new(), "userId": ObjectId::new(), "accountId": ObjectId::new(),
+            "userAgent": Bson::Null, "ipAddress": "81.2.69.142",
+            "deviceType": "desktop", "deviceName": "Mac", "browser": "Safari 17.4", "os": "macOS 14",
+            "location": location, "isActive": true, "refreshTokenHash": "h",
+            "lastActivityAt": now, "expiresAt": now, "createdAt": now,
+        };
+        bson::from_document::<SessionDoc>(stored)
+            .map_err(StoreError::backend)?
+            .into_domain()
+    }
+
+    #[test]
+    fn nestjs_session_locations_read_with_their_short_coordinate_names() {
+        let session = session_with(Bson::Document(doc! {
+            "country": "United Kingdom", "region": "England", "city": "London",
+            "coordinates": { "lat": 51.5142, "lon": -0.0931 },
+            "timezone": "Europe/London", "isp": "Andrews & Arnold",
+        }))
+        .unwrap_or_else(|e| panic!("{e}"));
+        let location = session.location.unwrap_or_default();
+        assert_eq!(location.city.as_deref(), Some("London"));
+        assert_eq!(location.country_code, None);
+        assert_eq!(
+            location.coordinates,
+            Some(Coordinates {
+                latitude: 51.5142,
+                longitude: -0.0931
+            })
+        );
+    }
+
+    #[test]
+    fn a_location_of_another_shape_reads_as_unknown() {
+        for odd in [Bson::String("London".into()), Bson::Null, Bson::Int32(3)] {
+            let session = session_with(odd.clone()).unwrap_or_else(|e| panic!("{odd}: {e}"));
+            assert_eq!(session.location, None, "{odd}");
+        }
     }
 }

@@ -2,8 +2,8 @@
 
 use async_trait::async_trait;
 use auth_core::model::{
-    Account, AccountId, ProfileChanges, Role, Session, SessionId, StoredToken, TokenPurpose, User,
-    UserId,
+    Account, AccountId, GeoLocation, ProfileChanges, Role, Session, SessionId, StoredToken,
+    TokenPurpose, User, UserId,
 };
 use auth_core::ports::{AccountRepository, Rotation, SessionRepository, UserRepository};
 use chrono::{DateTime, Utc};
@@ -12,7 +12,7 @@ use kernel::StoreError;
 use mongodb::bson::{Bson, Document, doc};
 use mongodb::options::ReturnDocument;
 
-use crate::documents::{AccountDoc, SessionDoc, UserDoc, oid, time};
+use crate::documents::{AccountDoc, LocationDoc, SessionDoc, UserDoc, oid, time};
 use crate::{MongoStore, translate};
 
 /// Equality on an ObjectId field other than `_id`, written as a one-element `$in`: the same
@@ -297,6 +297,41 @@ impl SessionRepository for MongoStore {
             .await
             .map(drop)
             .map_err(translate)
+    }
+
+    async fn set_session_location(
+        &self,
+        id: &SessionId,
+        location: &GeoLocation,
+    ) -> Result<(), StoreError> {
+        let location = mongodb::bson::to_bson(&LocationDoc::from_domain(location))
+            .map_err(StoreError::backend)?;
+        self.sessions()
+            .update_one(
+                doc! { "_id": oid(id.as_str())? },
+                doc! { "$set": { "location": location } },
+            )
+            .await
+            .map(drop)
+            .map_err(translate)
+    }
+
+    async fn session_history(
+        &self,
+        owner: &UserId,
+        limit: usize,
+    ) -> Result<Vec<Session>, StoreError> {
+        let docs: Vec<SessionDoc> = self
+            .sessions()
+            .find(doc! { "userId": same_id(owner.as_str())? })
+            .sort(doc! { "createdAt": -1, "_id": -1 })
+            .limit(i64::try_from(limit).unwrap_or(i64::MAX))
+            .await
+            .map_err(translate)?
+            .try_collect()
+            .await
+            .map_err(translate)?;
+        docs.into_iter().map(SessionDoc::into_domain).collect()
     }
 
     async fn revoke_session(&self, owner: &UserId, id: &SessionId) -> Result<bool, StoreError> {

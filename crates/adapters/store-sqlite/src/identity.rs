@@ -2,13 +2,14 @@
 
 use async_trait::async_trait;
 use auth_core::model::{
-    Account, AccountId, DeviceInfo, ProfileChanges, Role, Session, SessionId, StoredToken,
-    TokenPurpose, User, UserId,
+    Account, AccountId, Coordinates, DeviceInfo, GeoLocation, ProfileChanges, Role, Session,
+    SessionId, StoredToken, TokenPurpose, User, UserId,
 };
 use auth_core::ports::{AccountRepository, Rotation, SessionRepository, UserRepository};
 use chrono::{DateTime, Utc};
 use kernel::StoreError;
 use rusqlite::{OptionalExtension as _, Row, params};
+use serde::{Deserialize, Serialize};
 
 use crate::db::{SqliteStore, id, millis, time, time_opt};
 
@@ -59,6 +60,59 @@ fn account_from(row: &Row<'_>) -> rusqlite::Result<Account> {
     })
 }
 
+/// A session's location in its JSON column, shaped like the API's and MongoDB's.
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct StoredLocation {
+    country: Option<String>,
+    country_code: Option<String>,
+    region: Option<String>,
+    city: Option<String>,
+    coordinates: Option<StoredCoordinates>,
+    timezone: Option<String>,
+    isp: Option<String>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct StoredCoordinates {
+    latitude: f64,
+    longitude: f64,
+}
+
+fn location_json(location: &GeoLocation) -> Option<String> {
+    let stored = StoredLocation {
+        country: location.country.clone(),
+        country_code: location.country_code.clone(),
+        region: location.region.clone(),
+        city: location.city.clone(),
+        coordinates: location.coordinates.map(|c| StoredCoordinates {
+            latitude: c.latitude,
+            longitude: c.longitude,
+        }),
+        timezone: location.timezone.clone(),
+        isp: location.isp.clone(),
+    };
+    serde_json::to_string(&stored).ok()
+}
+
+/// An unreadable location reads as unknown: it is shown, never relied on, and must not make
+/// the whole session unreadable.
+fn location_from(json: Option<String>) -> Option<GeoLocation> {
+    let stored: StoredLocation = serde_json::from_str(&json?).ok()?;
+    Some(GeoLocation {
+        country: stored.country,
+        country_code: stored.country_code,
+        region: stored.region,
+        city: stored.city,
+        coordinates: stored.coordinates.map(|c| Coordinates {
+            latitude: c.latitude,
+            longitude: c.longitude,
+        }),
+        timezone: stored.timezone,
+        isp: stored.isp,
+    })
+}
+
 const SESSION_COLUMNS: &str = "id, user_id, account_id, user_agent, ip_address, device_type, device_name, browser, os, location, is_active, refresh_hash, previous_refresh_hash, rotated_at, last_activity_at, created_at, expires_at";
 
 fn session_from(row: &Row<'_>) -> rusqlite::Result<Session> {
@@ -74,7 +128,7 @@ fn session_from(row: &Row<'_>) -> rusqlite::Result<Session> {
             browser: row.get(7)?,
             os: row.get(8)?,
         },
-        location: row.get(9)?,
+        location: location_from(row.get(9)?),
         is_active: row.get(10)?,
         refresh_hash: row.get(11)?,
         previous_refresh_hash: row.get(12)?,
@@ -342,7 +396,7 @@ impl SessionRepository for SqliteStore {
                 &format!("INSERT INTO sessions ({SESSION_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)"),
                 params![
                     s.id.as_str(), s.user_id.as_str(), s.account_id.as_str(), s.user_agent, s.ip_address,
-                    s.device.device_type, s.device.device_name, s.device.browser, s.device.os, s.location,
+                    s.device.device_type, s.device.device_name, s.device.browser, s.device.os, s.location.as_ref().and_then(location_json),
                     s.is_active, s.refresh_hash, s.previous_refresh_hash, s.rotated_at.map(millis),
                     millis(s.last_activity_at), millis(s.created_at), millis(s.expires_at)
                 ],
@@ -391,6 +445,40 @@ impl SessionRepository for SqliteStore {
                 params![id.as_str(), millis(at)],
             )
             .map(drop)
+        })
+        .await
+    }
+
+    async fn set_session_location(
+        &self,
+        id: &SessionId,
+        location: &GeoLocation,
+    ) -> Result<(), StoreError> {
+        let (id, json) = (id.clone(), location_json(location));
+        self.call(move |c| {
+            c.execute(
+                "UPDATE sessions SET location = ?2 WHERE id = ?1",
+                params![id.as_str(), json],
+            )
+            .map(drop)
+        })
+        .await
+    }
+
+    async fn session_history(
+        &self,
+        owner: &UserId,
+        limit: usize,
+    ) -> Result<Vec<Session>, StoreError> {
+        let owner = owner.clone();
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.read(move |c| {
+            let mut statement = c.prepare(&format!(
+                "SELECT {SESSION_COLUMNS} FROM sessions WHERE user_id = ?1
+                 ORDER BY created_at DESC, id DESC LIMIT ?2"
+            ))?;
+            let sessions = statement.query_map(params![owner.as_str(), limit], session_from)?;
+            sessions.collect()
         })
         .await
     }

@@ -1,0 +1,27 @@
+//! Picks the source of session locations for the configuration, always behind the cache (which
+//! also keeps private addresses from ever being looked up).
+
+use std::sync::Arc;
+
+use auth_core::ports::IpGeolocation;
+use geo_ip::{CachedGeolocation, IpApiGeolocation, MaxMindGeolocation};
+
+use crate::config::{LocationProvider, Settings};
+
+/// `None` when locations are off.
+///
+/// # Errors
+/// A message when the MaxMind database cannot be opened or the HTTP client built.
+pub fn source(settings: &Settings) -> Result<Option<Arc<dyn IpGeolocation>>, String> {
+    let source: Arc<dyn IpGeolocation> = match &settings.location_provider {
+        LocationProvider::None => return Ok(None),
+        LocationProvider::MaxMind(path) => Arc::new(MaxMindGeolocation::open(path)?),
+        LocationProvider::Http(url) => {
+            Arc::new(IpApiGeolocation::new(url, settings.location_timeout)?)
+        }
+    };
+    Ok(Some(Arc::new(CachedGeolocation::new(
+        source,
+        settings.location_cache_ttl,
+    ))))
+}
