@@ -1,0 +1,186 @@
+//! Passwords and one-time tokens: reset requests and resets, email verification, password changes.
+
+use super::*;
+
+impl IdentityService {
+    /// Queues a reset link when the email has an account; answers alike when it does not.
+    /// Everything that depends on the account runs after the answer, so the answer takes
+    /// the same time for known and unknown addresses.
+    pub fn forgot_password(self: &Arc<Self>, email: Email) {
+        let service = Arc::clone(self);
+        self.ports.tasks.spawn(Box::pin(async move {
+            if let Err(error) = service.send_reset_link(&email).await {
+                warn!(%error, "password reset request failed");
+            }
+        }));
+    }
+
+    pub(super) async fn send_reset_link(&self, email: &Email) -> Result<(), AuthError> {
+        let Some(account) = self
+            .ports
+            .accounts
+            .find_account_by_email(email.as_str())
+            .await?
+        else {
+            info!("password reset requested for an unknown email");
+            return Ok(());
+        };
+        let secret = self
+            .issue_token(
+                &account,
+                TokenPurpose::PasswordReset,
+                self.policy.reset_token_ttl,
+            )
+            .await?;
+        let name = self.greeting_for(&account.user_id).await?;
+        self.ports
+            .notifier
+            .notify(AccountEmail::PasswordReset {
+                to: account.email,
+                name,
+                token: secret,
+            })
+            .await?;
+        Ok(())
+    }
+
+    /// Stores a fresh one-time token of `purpose` (as a hash) and returns the secret to send.
+    pub(super) async fn issue_token(
+        &self,
+        account: &Account,
+        purpose: TokenPurpose,
+        ttl: TimeDelta,
+    ) -> Result<String, AuthError> {
+        let now = self.now();
+        let secret = self.ports.secrets.new_secret();
+        let stored = StoredToken {
+            hash: self.ports.secrets.digest(&secret),
+            expires_at: now + ttl,
+        };
+        self.ports
+            .accounts
+            .set_token(&account.id, purpose, Some(&stored), now)
+            .await?;
+        Ok(secret)
+    }
+
+    /// Sets a new password with a reset token (single use, expiring) and ends every session.
+    ///
+    /// # Errors
+    /// [`AuthError::InvalidOneTimeToken`] for an unknown, used or expired token.
+    #[tracing::instrument(skip_all)]
+    pub async fn reset_password(&self, token: &str, password: &Password) -> Result<(), AuthError> {
+        let now = self.now();
+        let digest = self.ports.secrets.digest(token);
+        // The token first: hashing is the expensive step, and only a token holder gets it.
+        let Some(account) = self.ports.accounts.take_reset_token(&digest, now).await? else {
+            return Err(AuthError::InvalidOneTimeToken);
+        };
+        let hash = self.ports.hasher.hash_password(password.expose()).await?;
+        self.ports
+            .accounts
+            .set_password_hash(&account.id, &hash, now)
+            .await?;
+        self.revoke_all_except(&account.user_id, None).await?;
+        let name = self.greeting_for(&account.user_id).await?;
+        self.ports
+            .notifier
+            .notify(AccountEmail::PasswordChanged {
+                to: account.email,
+                name,
+            })
+            .await?;
+        info!(user_id = %account.user_id, "password reset; all sessions revoked");
+        Ok(())
+    }
+
+    /// Marks the email verified with a verification token (single use, expiring).
+    ///
+    /// # Errors
+    /// [`AuthError::InvalidOneTimeToken`] for an unknown, used or expired token.
+    pub async fn verify_email(&self, token: &str) -> Result<(), AuthError> {
+        let digest = self.ports.secrets.digest(token);
+        match self
+            .ports
+            .accounts
+            .take_verification_token(&digest, self.now())
+            .await?
+        {
+            Some(_) => Ok(()),
+            None => Err(AuthError::InvalidOneTimeToken),
+        }
+    }
+
+    /// Issues a new verification token (the previous one stops working) and queues the email.
+    ///
+    /// # Errors
+    /// [`AuthError::AlreadyVerified`] when there is nothing to verify.
+    pub async fn resend_verification(&self, principal: &Principal) -> Result<(), AuthError> {
+        let account = self.account_of(&principal.user_id).await?;
+        if account.email_verified {
+            return Err(AuthError::AlreadyVerified);
+        }
+        let secret = self
+            .issue_token(
+                &account,
+                TokenPurpose::EmailVerification,
+                self.policy.verification_token_ttl,
+            )
+            .await?;
+        let name = self.greeting_for(&account.user_id).await?;
+        self.ports
+            .notifier
+            .notify(AccountEmail::VerifyEmail {
+                to: account.email,
+                name,
+                token: secret,
+            })
+            .await?;
+        Ok(())
+    }
+
+    /// Changes the password after checking the current one, and ends the other sessions.
+    ///
+    /// # Errors
+    /// [`AuthError::WrongCurrentPassword`] when `current` does not match.
+    #[tracing::instrument(skip_all)]
+    pub async fn change_password(
+        &self,
+        principal: &Principal,
+        current: &str,
+        new: &Password,
+    ) -> Result<(), AuthError> {
+        let account = self.account_of(&principal.user_id).await?;
+        if self
+            .ports
+            .hasher
+            .verify_password(current, &account.password_hash)
+            .await?
+            == PasswordCheck::Mismatch
+        {
+            return Err(AuthError::WrongCurrentPassword);
+        }
+        let hash = self.ports.hasher.hash_password(new.expose()).await?;
+        let now = self.now();
+        self.ports
+            .accounts
+            .set_password_hash(&account.id, &hash, now)
+            .await?;
+        // A reset link mailed before the change would otherwise undo it.
+        self.ports
+            .accounts
+            .set_token(&account.id, TokenPurpose::PasswordReset, None, now)
+            .await?;
+        self.revoke_all_except(&principal.user_id, Some(&principal.session_id))
+            .await?;
+        let name = self.greeting_for(&account.user_id).await?;
+        self.ports
+            .notifier
+            .notify(AccountEmail::PasswordChanged {
+                to: account.email,
+                name,
+            })
+            .await?;
+        Ok(())
+    }
+}

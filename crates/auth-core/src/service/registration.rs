@@ -1,0 +1,152 @@
+//! Registration: a user, its account and a first session; a username derived when none is given.
+
+use super::*;
+
+const DERIVED_USERNAME_ATTEMPTS: u32 = 8;
+
+impl IdentityService {
+    /// Creates a user and its account, queues the welcome and verification emails, and opens a
+    /// first session.
+    ///
+    /// # Errors
+    /// [`AuthError::EmailTaken`], [`AuthError::UsernameTaken`], or an infrastructure error.
+    #[tracing::instrument(skip_all)]
+    pub async fn register(
+        &self,
+        registration: Registration,
+        client: &ClientInfo,
+    ) -> Result<AuthOutcome, AuthError> {
+        let Registration {
+            name,
+            email,
+            password,
+            username,
+        } = registration;
+        if self
+            .ports
+            .accounts
+            .find_account_by_email(email.as_str())
+            .await?
+            .is_some()
+        {
+            return Err(AuthError::EmailTaken);
+        }
+        if let Some(wanted) = &username
+            && self.ports.users.username_taken(wanted.as_str()).await?
+        {
+            return Err(AuthError::UsernameTaken);
+        }
+        let password_hash = self.ports.hasher.hash_password(password.expose()).await?;
+        let now = self.now();
+        let user = self.insert_user(&name, &email, username, now).await?;
+        let verification_secret = self.ports.secrets.new_secret();
+        let account = Account {
+            id: AccountId::generate(),
+            user_id: user.id.clone(),
+            email: email.as_str().to_owned(),
+            password_hash,
+            email_verified: false,
+            email_verification: Some(StoredToken {
+                hash: self.ports.secrets.digest(&verification_secret),
+                expires_at: now + self.policy.verification_token_ttl,
+            }),
+            password_reset: None,
+            account_deletion: None,
+            is_active: true,
+            created_at: now,
+            updated_at: now,
+        };
+        if let Err(error) = self.ports.accounts.insert_account(&account).await {
+            self.ports.users.delete_user(&user.id).await?;
+            return Err(match error {
+                StoreError::Duplicate { .. } => AuthError::EmailTaken,
+                other => other.into(),
+            });
+        }
+        let greeting = user.greeting();
+        self.ports
+            .notifier
+            .notify(AccountEmail::Welcome {
+                to: account.email.clone(),
+                name: greeting.clone(),
+                user_id: user.id.clone(),
+            })
+            .await?;
+        self.ports
+            .notifier
+            .notify(AccountEmail::VerifyEmail {
+                to: account.email.clone(),
+                name: greeting,
+                token: verification_secret,
+            })
+            .await?;
+        info!(user_id = %user.id, "user registered");
+        let tokens = self.open_session(&user, &account, client, now).await?;
+        Ok(AuthOutcome {
+            tokens,
+            user: UserView {
+                user,
+                email_verified: false,
+            },
+        })
+    }
+
+    pub(super) async fn insert_user(
+        &self,
+        name: &DisplayName,
+        email: &Email,
+        wanted: Option<Username>,
+        now: DateTime<Utc>,
+    ) -> Result<User, AuthError> {
+        let derived = wanted.is_none();
+        let base = wanted.unwrap_or_else(|| Username::derive_from(email));
+        let (first_name, last_name) = match name.as_str().split_once(' ') {
+            Some((first, rest)) => (first.to_owned(), Some(rest.trim().to_owned())),
+            None => (name.as_str().to_owned(), None),
+        };
+        let mut user = User {
+            id: UserId::generate(),
+            username: base.as_str().to_owned(),
+            email: email.as_str().to_owned(),
+            first_name: Some(first_name),
+            last_name,
+            display_name: Some(name.as_str().to_owned()),
+            avatar: None,
+            role: self.role_for(email.as_str(), false),
+            bio: None,
+            location: None,
+            website: None,
+            is_active: true,
+            last_login_at: Some(now),
+            created_at: now,
+            updated_at: now,
+        };
+        for attempt in 0..DERIVED_USERNAME_ATTEMPTS {
+            if derived && attempt > 0 {
+                // Small numbers first for readable names, then random ones to stop collisions.
+                let suffix = if attempt < 3 {
+                    attempt + 1
+                } else {
+                    rand_suffix(&*self.ports.secrets)
+                };
+                user.username = base.with_suffix(suffix).as_str().to_owned();
+            }
+            if derived && self.ports.users.username_taken(&user.username).await? {
+                continue;
+            }
+            match self.ports.users.insert_user(&user).await {
+                Ok(()) => return Ok(user),
+                Err(StoreError::Duplicate { .. }) if derived => {}
+                Err(StoreError::Duplicate { .. }) => return Err(AuthError::UsernameTaken),
+                Err(other) => return Err(other.into()),
+            }
+        }
+        Err(AuthError::UsernameTaken)
+    }
+}
+
+fn rand_suffix(secrets: &dyn SecretGenerator) -> u32 {
+    let digest = secrets.digest(&secrets.new_secret());
+    let head = digest.get(..6).unwrap_or("0");
+    u32::from_str_radix(head, 16).unwrap_or(0) % 1_000_000
+}
