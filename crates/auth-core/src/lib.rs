@@ -5,6 +5,7 @@
 //! IP geolocation, background work and email are ports (see [`ports`]) implemented by adapter
 //! crates.
 
+mod epoch_cache;
 pub mod error;
 pub mod model;
 pub mod ports;

@@ -1,18 +1,11 @@
 //! Remembers, for a few seconds, that a session is live, so that access-token checks do not hit
-//! the store on every request. Revocations on this instance drop the entry at once; other
-//! instances notice within the cache lifetime (`SESSION_CHECK_TTL`).
-//!
-//! A revoke must win every race with a concurrent liveness check that read the session just
-//! before the revoke: the check would otherwise put the dead session back after the revoke
-//! dropped it. Every revoke bumps an epoch *before* dropping entries; a check notes the epoch
-//! before reading the store and, after remembering its answer, takes it back if the epoch
-//! moved. Whichever order the steps interleave in, either the revoke's drop comes after the
-//! insert, or the check sees the new epoch.
-
-use std::sync::atomic::{AtomicU64, Ordering};
+//! the store on every request. Revocations on this instance drop the entry at once, winning any
+//! race with a check that read the session just before (see `epoch_cache`); other instances
+//! notice within the cache lifetime (`SESSION_CHECK_TTL`).
 
 use chrono::{DateTime, TimeDelta, Utc};
 
+use crate::epoch_cache::{Epoch, EpochCache};
 use crate::model::{SessionId, UserId};
 
 #[derive(Clone, Debug)]
@@ -22,31 +15,22 @@ struct Entry {
     expires_at: DateTime<Utc>,
 }
 
-/// What a liveness check notes before reading the store.
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct Epoch(u64);
-
 pub(crate) struct SessionCache {
     ttl: TimeDelta,
-    entries: moka::sync::Cache<SessionId, Entry>,
-    revocations: AtomicU64,
+    entries: EpochCache<SessionId, Entry>,
 }
 
 impl SessionCache {
     /// At most `capacity` sessions are remembered; beyond that the least recently used go.
     pub(crate) fn new(ttl: TimeDelta, capacity: u64) -> Self {
-        let lifetime = ttl.to_std().unwrap_or_default();
         Self {
             ttl,
-            entries: moka::sync::Cache::builder()
-                .max_capacity(capacity)
-                .time_to_live(lifetime.max(std::time::Duration::from_millis(1)))
-                .build(),
-            revocations: AtomicU64::new(0),
+            entries: EpochCache::new(ttl.to_std().unwrap_or_default(), capacity),
         }
     }
 
-    /// Whether `session` is known live for `user` without asking the store.
+    /// Whether `session` is known live for `user` without asking the store. The service's
+    /// clock decides freshness too (the cache's own expiry runs on real time).
     pub(crate) fn is_known_live(
         &self,
         session: &SessionId,
@@ -60,7 +44,7 @@ impl SessionCache {
 
     /// To be taken before reading a session from the store, and handed to `remember_live`.
     pub(crate) fn epoch(&self) -> Epoch {
-        Epoch(self.revocations.load(Ordering::SeqCst))
+        self.entries.epoch()
     }
 
     /// Remembers that the store said `session` is live, unless a revoke ran since `epoch`.
@@ -72,11 +56,8 @@ impl SessionCache {
         expires_at: DateTime<Utc>,
         now: DateTime<Utc>,
     ) {
-        if self.ttl <= TimeDelta::zero() {
-            return;
-        }
-        let key = session.clone();
-        self.entries.insert(
+        self.entries.remember(
+            epoch,
             session,
             Entry {
                 user,
@@ -84,16 +65,10 @@ impl SessionCache {
                 expires_at,
             },
         );
-        if self.revocations.load(Ordering::SeqCst) != epoch.0 {
-            self.entries.invalidate(&key);
-        }
     }
 
     pub(crate) fn forget(&self, sessions: &[SessionId]) {
-        self.revocations.fetch_add(1, Ordering::SeqCst);
-        for session in sessions {
-            self.entries.invalidate(session);
-        }
+        self.entries.forget(sessions);
     }
 }
 
@@ -133,21 +108,5 @@ mod tests {
             !cache.is_known_live(&session, &UserId::generate(), at(1)),
             "another user's token naming this session is not vouched for"
         );
-    }
-
-    #[test]
-    fn the_cache_holds_at_most_its_capacity() {
-        let cache = SessionCache::new(TimeDelta::seconds(60), 100);
-        for _ in 0..2_000 {
-            cache.remember_live(
-                cache.epoch(),
-                SessionId::generate(),
-                UserId::generate(),
-                at(3600),
-                at(0),
-            );
-        }
-        cache.entries.run_pending_tasks();
-        assert!(cache.entries.entry_count() <= 100);
     }
 }

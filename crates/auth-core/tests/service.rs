@@ -1139,3 +1139,28 @@ async fn reusing_a_rotated_refresh_token_revokes_the_session_and_warns_once()
     assert_eq!(session.at, f.clock.now());
     Ok(())
 }
+
+#[tokio::test]
+async fn me_shows_every_change_made_on_this_instance_at_once() -> Result<(), AuthError> {
+    let f = fixture();
+    let ada = f
+        .service
+        .register(registration("ada@x.io"), &ClientInfo::default())
+        .await?;
+    let principal = f.service.authenticate(&ada.tokens.access_token).await?;
+    assert!(!f.service.me(&principal).await?.email_verified);
+    f.service
+        .verify_email(&f.outbox.last_token().unwrap_or_default())
+        .await?;
+    assert!(f.service.me(&principal).await?.email_verified);
+    let changes = auth_core::model::ProfileChanges {
+        bio: Some(Some("Analyst".into())),
+        ..auth_core::model::ProfileChanges::default()
+    };
+    f.service.update_profile(&principal, &changes).await?;
+    assert_eq!(
+        f.service.me(&principal).await?.user.bio.as_deref(),
+        Some("Analyst")
+    );
+    Ok(())
+}

@@ -162,6 +162,7 @@ impl SqliteStore {
         }
         restrict_to_owner(path).map_err(StoreError::backend)?;
         let writer = Connection::open(path).map_err(StoreError::backend)?;
+        writer.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
         writer.execute_batch(PRAGMAS).map_err(StoreError::backend)?;
         writer
             .execute_batch(durability.pragma())
@@ -174,6 +175,7 @@ impl SqliteStore {
                     OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
                 )?;
                 reader.execute_batch("PRAGMA busy_timeout = 5000;")?;
+                reader.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
                 Ok(Arc::new(Mutex::new(reader)))
             })
             .collect::<rusqlite::Result<Vec<_>>>()
@@ -232,6 +234,37 @@ fn restrict_to_owner(path: &Path) -> std::io::Result<()> {
     std::fs::set_permissions(path, std::os::unix::fs::PermissionsExt::from_mode(0o600))?;
     Ok(())
 }
+
+/// Statements through each connection's cache, so SQLite parses a distinct SQL text once per
+/// connection rather than once per call.
+pub(crate) trait CachedStatements {
+    fn query_row_cached<T, P: rusqlite::Params>(
+        &self,
+        sql: &str,
+        params: P,
+        row: impl FnOnce(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+    ) -> rusqlite::Result<T>;
+
+    fn execute_cached<P: rusqlite::Params>(&self, sql: &str, params: P) -> rusqlite::Result<usize>;
+}
+
+impl CachedStatements for Connection {
+    fn query_row_cached<T, P: rusqlite::Params>(
+        &self,
+        sql: &str,
+        params: P,
+        row: impl FnOnce(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+    ) -> rusqlite::Result<T> {
+        self.prepare_cached(sql)?.query_row(params, row)
+    }
+
+    fn execute_cached<P: rusqlite::Params>(&self, sql: &str, params: P) -> rusqlite::Result<usize> {
+        self.prepare_cached(sql)?.execute(params)
+    }
+}
+
+/// Room for every distinct statement the adapter runs (about fifty).
+const STATEMENT_CACHE: usize = 128;
 
 async fn run<T: Send + 'static>(
     connection: Arc<Mutex<Connection>>,

@@ -11,7 +11,7 @@ use kernel::StoreError;
 use rusqlite::{OptionalExtension as _, Row, params};
 use serde::{Deserialize, Serialize};
 
-use crate::db::{SqliteStore, id, millis, time, time_opt};
+use crate::db::{CachedStatements as _, SqliteStore, id, millis, time, time_opt};
 
 const USER_COLUMNS: &str = "id, username, email, first_name, last_name, display_name, avatar, role, bio, location, website, is_active, last_login_at, created_at, updated_at";
 
@@ -144,7 +144,7 @@ impl UserRepository for SqliteStore {
     async fn insert_user(&self, user: &User) -> Result<(), StoreError> {
         let u = user.clone();
         self.call(move |c| {
-            c.execute(
+            c.execute_cached(
                 &format!("INSERT INTO users ({USER_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)"),
                 params![
                     u.id.as_str(), u.username, u.email, u.first_name, u.last_name, u.display_name, u.avatar,
@@ -160,7 +160,7 @@ impl UserRepository for SqliteStore {
     async fn find_user(&self, id: &UserId) -> Result<Option<User>, StoreError> {
         let id = id.clone();
         self.read(move |c| {
-            c.query_row(
+            c.query_row_cached(
                 &format!("SELECT {USER_COLUMNS} FROM users WHERE id = ?1"),
                 [id.as_str()],
                 user_from,
@@ -173,7 +173,7 @@ impl UserRepository for SqliteStore {
     async fn username_taken(&self, username: &str) -> Result<bool, StoreError> {
         let username = username.to_owned();
         self.read(move |c| {
-            c.query_row(
+            c.query_row_cached(
                 "SELECT EXISTS (SELECT 1 FROM users WHERE username = ?1)",
                 [username],
                 |r| r.get(0),
@@ -185,7 +185,7 @@ impl UserRepository for SqliteStore {
     async fn find_user_by_username(&self, username: &str) -> Result<Option<User>, StoreError> {
         let username = username.to_owned();
         self.read(move |c| {
-            c.query_row(
+            c.query_row_cached(
                 &format!("SELECT {USER_COLUMNS} FROM users WHERE username = ?1"),
                 [username],
                 user_from,
@@ -205,13 +205,13 @@ impl UserRepository for SqliteStore {
         self.call(move |c| {
             let tx = c.unchecked_transaction()?;
             let Some(mut user) =
-                tx.query_row(&format!("SELECT {USER_COLUMNS} FROM users WHERE id = ?1"), [id.as_str()], user_from).optional()?
+                tx.query_row_cached(&format!("SELECT {USER_COLUMNS} FROM users WHERE id = ?1"), [id.as_str()], user_from).optional()?
             else {
                 return Ok(None);
             };
             changes.apply_to(&mut user);
             user.updated_at = at;
-            tx.execute(
+            tx.execute_cached(
                 "UPDATE users SET first_name = ?2, last_name = ?3, display_name = ?4, bio = ?5, location = ?6, website = ?7, updated_at = ?8 WHERE id = ?1",
                 params![id.as_str(), user.first_name, user.last_name, user.display_name, user.bio, user.location, user.website, millis(at)],
             )?;
@@ -229,7 +229,7 @@ impl UserRepository for SqliteStore {
     ) -> Result<(), StoreError> {
         let id = id.clone();
         self.call(move |c| {
-            c.execute(
+            c.execute_cached(
                 "UPDATE users SET role = ?2, last_login_at = ?3 WHERE id = ?1",
                 params![id.as_str(), role.as_str(), millis(at)],
             )
@@ -241,7 +241,7 @@ impl UserRepository for SqliteStore {
     async fn delete_user(&self, id: &UserId) -> Result<(), StoreError> {
         let id = id.clone();
         self.call(move |c| {
-            c.execute("DELETE FROM users WHERE id = ?1", [id.as_str()])
+            c.execute_cached("DELETE FROM users WHERE id = ?1", [id.as_str()])
                 .map(drop)
         })
         .await
@@ -256,7 +256,7 @@ impl AccountRepository for SqliteStore {
             let verification = a.email_verification.as_ref();
             let reset = a.password_reset.as_ref();
             let deletion = a.account_deletion.as_ref();
-            c.execute(
+            c.execute_cached(
                 &format!("INSERT INTO accounts ({ACCOUNT_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)"),
                 params![
                     a.id.as_str(), a.user_id.as_str(), a.email, a.password_hash, a.email_verified,
@@ -274,7 +274,7 @@ impl AccountRepository for SqliteStore {
     async fn find_account_by_email(&self, email: &str) -> Result<Option<Account>, StoreError> {
         let email = email.to_owned();
         self.read(move |c| {
-            c.query_row(
+            c.query_row_cached(
                 &format!("SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE email = ?1"),
                 [email],
                 account_from,
@@ -287,7 +287,7 @@ impl AccountRepository for SqliteStore {
     async fn find_account_by_user(&self, user: &UserId) -> Result<Option<Account>, StoreError> {
         let user = user.clone();
         self.read(move |c| {
-            c.query_row(
+            c.query_row_cached(
                 &format!("SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE user_id = ?1"),
                 [user.as_str()],
                 account_from,
@@ -305,7 +305,7 @@ impl AccountRepository for SqliteStore {
     ) -> Result<(), StoreError> {
         let (id, hash) = (id.clone(), hash.to_owned());
         self.call(move |c| {
-            c.execute(
+            c.execute_cached(
                 "UPDATE accounts SET password_hash = ?2, updated_at = ?3 WHERE id = ?1",
                 params![id.as_str(), hash, millis(at)],
             )
@@ -328,7 +328,7 @@ impl AccountRepository for SqliteStore {
             TokenPurpose::AccountDeletion => "deletion",
         };
         self.call(move |c| {
-            c.execute(
+            c.execute_cached(
                 &format!("UPDATE accounts SET {column}_hash = ?2, {column}_expires_at = ?3, updated_at = ?4 WHERE id = ?1"),
                 params![id.as_str(), token.as_ref().map(|t| &t.hash), token.as_ref().map(|t| millis(t.expires_at)), millis(at)],
             )
@@ -344,7 +344,7 @@ impl AccountRepository for SqliteStore {
     ) -> Result<Option<Account>, StoreError> {
         let hash = hash.to_owned();
         self.call(move |c| {
-            c.query_row(
+            c.query_row_cached(
                 &format!(
                     "UPDATE accounts SET reset_hash = NULL, reset_expires_at = NULL, updated_at = ?2
                      WHERE reset_hash = ?1 AND reset_expires_at > ?2 RETURNING {ACCOUNT_COLUMNS}"
@@ -364,7 +364,7 @@ impl AccountRepository for SqliteStore {
     ) -> Result<Option<Account>, StoreError> {
         let hash = hash.to_owned();
         self.call(move |c| {
-            c.query_row(
+            c.query_row_cached(
                 &format!(
                     "UPDATE accounts SET verification_hash = NULL, verification_expires_at = NULL, email_verified = 1, updated_at = ?2
                      WHERE verification_hash = ?1 AND verification_expires_at > ?2 RETURNING {ACCOUNT_COLUMNS}"
@@ -380,7 +380,7 @@ impl AccountRepository for SqliteStore {
     async fn delete_accounts_of(&self, user: &UserId) -> Result<(), StoreError> {
         let user = user.clone();
         self.call(move |c| {
-            c.execute("DELETE FROM accounts WHERE user_id = ?1", [user.as_str()])
+            c.execute_cached("DELETE FROM accounts WHERE user_id = ?1", [user.as_str()])
                 .map(drop)
         })
         .await
@@ -392,7 +392,7 @@ impl SessionRepository for SqliteStore {
     async fn insert_session(&self, session: &Session) -> Result<(), StoreError> {
         let s = session.clone();
         self.call(move |c| {
-            c.execute(
+            c.execute_cached(
                 &format!("INSERT INTO sessions ({SESSION_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)"),
                 params![
                     s.id.as_str(), s.user_id.as_str(), s.account_id.as_str(), s.user_agent, s.ip_address,
@@ -409,7 +409,7 @@ impl SessionRepository for SqliteStore {
     async fn find_session(&self, id: &SessionId) -> Result<Option<Session>, StoreError> {
         let id = id.clone();
         self.read(move |c| {
-            c.query_row(
+            c.query_row_cached(
                 &format!("SELECT {SESSION_COLUMNS} FROM sessions WHERE id = ?1"),
                 [id.as_str()],
                 session_from,
@@ -426,7 +426,7 @@ impl SessionRepository for SqliteStore {
     ) -> Result<bool, StoreError> {
         let (id, r) = (id.clone(), rotation.clone());
         self.call(move |c| {
-            c.execute(
+            c.execute_cached(
                 "UPDATE sessions SET refresh_hash = ?3, previous_refresh_hash = ?4, rotated_at = ?5,
                         last_activity_at = MAX(last_activity_at, ?5)
                  WHERE id = ?1 AND is_active = 1 AND refresh_hash = ?2",
@@ -440,7 +440,7 @@ impl SessionRepository for SqliteStore {
     async fn touch_session(&self, id: &SessionId, at: DateTime<Utc>) -> Result<(), StoreError> {
         let id = id.clone();
         self.call(move |c| {
-            c.execute(
+            c.execute_cached(
                 "UPDATE sessions SET last_activity_at = ?2 WHERE id = ?1",
                 params![id.as_str(), millis(at)],
             )
@@ -456,7 +456,7 @@ impl SessionRepository for SqliteStore {
     ) -> Result<(), StoreError> {
         let (id, json) = (id.clone(), location_json(location));
         self.call(move |c| {
-            c.execute(
+            c.execute_cached(
                 "UPDATE sessions SET location = ?2 WHERE id = ?1",
                 params![id.as_str(), json],
             )
@@ -473,7 +473,7 @@ impl SessionRepository for SqliteStore {
         let owner = owner.clone();
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         self.read(move |c| {
-            let mut statement = c.prepare(&format!(
+            let mut statement = c.prepare_cached(&format!(
                 "SELECT {SESSION_COLUMNS} FROM sessions WHERE user_id = ?1
                  ORDER BY created_at DESC, id DESC LIMIT ?2"
             ))?;
@@ -486,7 +486,7 @@ impl SessionRepository for SqliteStore {
     async fn revoke_session(&self, owner: &UserId, id: &SessionId) -> Result<bool, StoreError> {
         let (owner, id) = (owner.clone(), id.clone());
         self.call(move |c| {
-            c.execute(
+            c.execute_cached(
                 "UPDATE sessions SET is_active = 0 WHERE id = ?1 AND user_id = ?2 AND is_active = 1",
                 params![id.as_str(), owner.as_str()],
             )
@@ -505,7 +505,7 @@ impl SessionRepository for SqliteStore {
             keep.map(|k| k.as_str().to_owned()).unwrap_or_default(),
         );
         self.call(move |c| {
-            let mut statement = c.prepare(
+            let mut statement = c.prepare_cached(
                 "UPDATE sessions SET is_active = 0 WHERE user_id = ?1 AND is_active = 1 AND id != ?2 RETURNING id",
             )?;
             let ids = statement.query_map(params![owner.as_str(), keep], |row| id(&row.get::<_, String>(0)?, SessionId::parse))?;
@@ -521,7 +521,7 @@ impl SessionRepository for SqliteStore {
     ) -> Result<Vec<Session>, StoreError> {
         let owner = owner.clone();
         self.read(move |c| {
-            let mut statement = c.prepare(&format!(
+            let mut statement = c.prepare_cached(&format!(
                 "SELECT {SESSION_COLUMNS} FROM sessions WHERE user_id = ?1 AND is_active = 1 AND expires_at > ?2
                  ORDER BY last_activity_at DESC, id DESC"
             ))?;
@@ -533,7 +533,7 @@ impl SessionRepository for SqliteStore {
 
     async fn purge_sessions(&self, now: DateTime<Utc>) -> Result<u64, StoreError> {
         self.call(move |c| {
-            c.execute(
+            c.execute_cached(
                 "DELETE FROM sessions WHERE is_active = 0 OR expires_at <= ?1",
                 [millis(now)],
             )
@@ -545,7 +545,7 @@ impl SessionRepository for SqliteStore {
     async fn delete_sessions_of(&self, user: &UserId) -> Result<(), StoreError> {
         let user = user.clone();
         self.call(move |c| {
-            c.execute("DELETE FROM sessions WHERE user_id = ?1", [user.as_str()])
+            c.execute_cached("DELETE FROM sessions WHERE user_id = ?1", [user.as_str()])
                 .map(drop)
         })
         .await

@@ -6,7 +6,7 @@ use kernel::StoreError;
 use notify_core::{Job, JobId, JobQueue, JobState, NewJob, QueueCounts, QueueError};
 use rusqlite::{OptionalExtension as _, Row, params};
 
-use crate::db::{SqliteStore, id, millis, time, time_opt};
+use crate::db::{CachedStatements as _, SqliteStore, id, millis, time, time_opt};
 
 const JOB_COLUMNS: &str = "id, queue, kind, payload, state, attempts, max_attempts, last_error, enqueued_at, run_at, finished_at, recipient";
 
@@ -43,7 +43,7 @@ impl SqliteStore {
         let (id, error) = (id.clone(), error.map(str::to_owned));
         let finished = state == JobState::Failed;
         self.call(move |c| {
-            c.execute(
+            c.execute_cached(
                 "UPDATE jobs SET state = ?2, last_error = COALESCE(?3, last_error),
                         run_at = CASE WHEN ?5 THEN run_at ELSE ?4 END,
                         finished_at = CASE WHEN ?5 THEN ?4 ELSE finished_at END
@@ -63,7 +63,7 @@ impl JobQueue for SqliteStore {
         let id = JobId::generate();
         let job_id = id.clone();
         self.call(move |c| {
-            c.execute(
+            c.execute_cached(
                 &format!("INSERT INTO jobs ({JOB_COLUMNS}) VALUES (?1, ?2, ?3, ?4, 'waiting', 0, ?5, NULL, ?6, ?6, NULL, ?7)"),
                 params![job_id.as_str(), job.queue, job.kind, job.payload, job.max_attempts, millis(job.run_at), job.recipient],
             )
@@ -82,7 +82,7 @@ impl JobQueue for SqliteStore {
     ) -> Result<Option<Job>, QueueError> {
         let queue = queue.to_owned();
         self.call(move |c| {
-            c.query_row(
+            c.query_row_cached(
                 &format!(
                     "UPDATE jobs SET state = 'active', attempts = attempts + 1, run_at = ?3
                      WHERE id = (SELECT id FROM jobs WHERE queue = ?1 AND state IN ('waiting', 'delayed', 'active') AND run_at <= ?2
@@ -101,7 +101,7 @@ impl JobQueue for SqliteStore {
     async fn complete(&self, id: &JobId, now: DateTime<Utc>) -> Result<(), QueueError> {
         let id = id.clone();
         self.call(move |c| {
-            c.execute(
+            c.execute_cached(
                 "UPDATE jobs SET state = 'completed', finished_at = ?2, payload = '', recipient = NULL
                  WHERE id = ?1",
                 params![id.as_str(), millis(now)],
@@ -130,7 +130,7 @@ impl JobQueue for SqliteStore {
     async fn find_job(&self, id: &JobId) -> Result<Option<Job>, QueueError> {
         let id = id.clone();
         self.read(move |c| {
-            c.query_row(
+            c.query_row_cached(
                 &format!("SELECT {JOB_COLUMNS} FROM jobs WHERE id = ?1"),
                 [id.as_str()],
                 job_from,
@@ -145,8 +145,9 @@ impl JobQueue for SqliteStore {
         let queue = queue.to_owned();
         let rows = self
             .read(move |c| {
-                let mut statement =
-                    c.prepare("SELECT state, COUNT(*) FROM jobs WHERE queue = ?1 GROUP BY state")?;
+                let mut statement = c.prepare_cached(
+                    "SELECT state, COUNT(*) FROM jobs WHERE queue = ?1 GROUP BY state",
+                )?;
                 let rows = statement.query_map([queue], |row| {
                     Ok((row.get::<_, String>(0)?, row.get::<_, u64>(1)?))
                 })?;
@@ -174,7 +175,7 @@ impl JobQueue for SqliteStore {
     ) -> Result<u64, QueueError> {
         let recipient = recipient.to_owned();
         self.call(move |c| {
-            c.execute(
+            c.execute_cached(
                 "DELETE FROM jobs WHERE recipient = ?1 AND NOT (state = 'active' AND run_at > ?2)",
                 params![recipient, millis(now)],
             )

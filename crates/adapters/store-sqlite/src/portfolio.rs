@@ -13,7 +13,7 @@ use rusqlite::types::Value as SqlValue;
 use rusqlite::{OptionalExtension as _, Row, params, params_from_iter};
 use serde_json::{Map, Value as Json};
 
-use crate::db::{SqliteStore, id, millis, time, time_opt};
+use crate::db::{CachedStatements as _, SqliteStore, id, millis, time, time_opt};
 
 fn to_json(record: &Record) -> String {
     let object: Map<String, Json> = record
@@ -106,7 +106,7 @@ impl PortfolioRepository for SqliteStore {
     async fn insert_item(&self, item: &Item) -> Result<(), StoreError> {
         let item = item.clone();
         self.call(move |c| {
-            c.execute(
+            c.execute_cached(
                 "INSERT INTO portfolio_items (id, resource, owner, fields, slug, position, created_at, updated_at, deleted_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
                 params![
                     item.id.as_str(),
@@ -133,7 +133,7 @@ impl PortfolioRepository for SqliteStore {
     ) -> Result<Option<Item>, StoreError> {
         let (owner, id) = (owner.to_string(), id.to_string());
         self.read(move |c| {
-            c.query_row(
+            c.query_row_cached(
                 &format!("SELECT {ITEM_COLUMNS} FROM portfolio_items WHERE id = ?1 AND resource = ?2 AND owner = ?3 AND deleted_at IS NULL"),
                 params![id, resource.name, owner],
                 item_from,
@@ -151,7 +151,7 @@ impl PortfolioRepository for SqliteStore {
     ) -> Result<Option<Item>, StoreError> {
         let (owner, slug) = (owner.to_string(), slug.to_owned());
         self.read(move |c| {
-            c.query_row(
+            c.query_row_cached(
                 &format!("SELECT {ITEM_COLUMNS} FROM portfolio_items WHERE slug = ?1 AND resource = ?2 AND owner = ?3 AND deleted_at IS NULL"),
                 params![slug, resource.name, owner],
                 item_from,
@@ -171,7 +171,7 @@ impl PortfolioRepository for SqliteStore {
         let (owner, slug) = (owner.to_string(), slug.to_owned());
         let except = except.map(ToString::to_string).unwrap_or_default();
         self.read(move |c| {
-            c.query_row(
+            c.query_row_cached(
                 "SELECT EXISTS (SELECT 1 FROM portfolio_items WHERE slug = ?1 AND resource = ?2 AND owner = ?3 AND id != ?4)",
                 params![slug, resource.name, owner, except],
                 |row| row.get(0),
@@ -193,7 +193,7 @@ impl PortfolioRepository for SqliteStore {
             if let Some(field) = query.only_true {
                 filter.push_str(&format!(" AND json_extract(fields, '$.{field}') = 1"));
             }
-            let total: u64 = c.query_row(
+            let total: u64 = c.query_row_cached(
                 &format!("SELECT COUNT(*) FROM portfolio_items WHERE {filter}"),
                 params![resource.name, owner],
                 |row| row.get(0),
@@ -227,7 +227,7 @@ impl PortfolioRepository for SqliteStore {
     async fn update_item(&self, item: &Item) -> Result<bool, StoreError> {
         let item = item.clone();
         self.call(move |c| {
-            c.execute(
+            c.execute_cached(
                 "UPDATE portfolio_items SET fields = ?1, slug = ?2, position = ?3, updated_at = ?4 WHERE id = ?5 AND resource = ?6 AND owner = ?7 AND deleted_at IS NULL",
                 params![
                     to_json(&item.fields),
@@ -253,7 +253,7 @@ impl PortfolioRepository for SqliteStore {
     ) -> Result<bool, StoreError> {
         let (owner, id) = (owner.to_string(), id.to_string());
         self.call(move |c| {
-            c.execute(
+            c.execute_cached(
                 "UPDATE portfolio_items SET deleted_at = ?1, updated_at = ?1 WHERE id = ?2 AND resource = ?3 AND owner = ?4 AND deleted_at IS NULL",
                 params![millis(at), id, resource.name, owner],
             )
@@ -303,7 +303,7 @@ impl PortfolioRepository for SqliteStore {
     async fn delete_items_of(&self, owner: &UserId) -> Result<(), StoreError> {
         let owner = owner.to_string();
         self.call(move |c| {
-            c.execute(
+            c.execute_cached(
                 "DELETE FROM portfolio_items WHERE owner = ?1",
                 params![owner],
             )
@@ -322,7 +322,7 @@ impl SettingsRepository for SqliteStore {
     ) -> Result<Option<SettingsDocument>, StoreError> {
         let owner = owner.to_string();
         self.read(move |c| {
-            c.query_row(
+            c.query_row_cached(
                 "SELECT fields, created_at, updated_at FROM settings WHERE kind = ?1 AND owner = ?2",
                 params![kind.name, owner],
                 |row| {
@@ -347,7 +347,7 @@ impl SettingsRepository for SqliteStore {
         let owner = owner.to_string();
         let document = document.clone();
         self.call(move |c| {
-            c.execute(
+            c.execute_cached(
                 "INSERT INTO settings (kind, owner, fields, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5)
                  ON CONFLICT (kind, owner) DO UPDATE SET fields = excluded.fields, updated_at = excluded.updated_at",
                 params![

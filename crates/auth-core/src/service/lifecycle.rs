@@ -3,12 +3,12 @@
 use super::*;
 
 impl IdentityService {
-    /// The caller's user.
+    /// The caller's user (from memory when this instance read it moments ago).
     ///
     /// # Errors
     /// [`AuthError::UserNotFound`] when the user was deleted meanwhile.
     pub async fn me(&self, principal: &Principal) -> Result<UserView, AuthError> {
-        self.view_of(&principal.user_id)
+        self.remembered_view_of(&principal.user_id)
             .await?
             .ok_or(AuthError::UserNotFound)
     }
@@ -19,7 +19,10 @@ impl IdentityService {
     /// # Errors
     /// [`AuthError::Forbidden`] for anyone else; [`AuthError::UserNotFound`] when deleted.
     pub async fn require_admin(&self, principal: &Principal) -> Result<UserView, AuthError> {
-        let view = self.me(principal).await?;
+        let view = self
+            .view_of(&principal.user_id)
+            .await?
+            .ok_or(AuthError::UserNotFound)?;
         if view.user.role == Role::Admin {
             Ok(view)
         } else {
@@ -46,6 +49,7 @@ impl IdentityService {
         {
             return Err(AuthError::UserNotFound);
         }
+        self.forget_view(&principal.user_id);
         self.me(principal).await
     }
 
@@ -105,6 +109,7 @@ impl IdentityService {
         self.ports.owned_data.erase_owned_data(owner).await?;
         self.ports.sessions.delete_sessions_of(owner).await?;
         self.ports.users.delete_user(owner).await?;
+        self.forget_view(owner);
         // A write that passed its check just before the revoke may have landed meanwhile.
         self.ports.owned_data.erase_owned_data(owner).await?;
         self.ports.notifier.forget_recipient(&account.email).await?;

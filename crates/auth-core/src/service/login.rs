@@ -44,6 +44,7 @@ impl IdentityService {
         }
         let role = self.role_for(&account.email, account.email_verified);
         self.ports.users.record_login(&user.id, role, now).await?;
+        self.forget_view(&user.id);
         let user = User {
             role,
             last_login_at: Some(now),

@@ -17,6 +17,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use kernel::{Clock, StoreError};
 use tracing::{info, warn};
 
+use crate::epoch_cache::EpochCache;
 use crate::error::AuthError;
 use crate::model::{
     Account, AccountId, ClientInfo, Principal, ProfileChanges, Role, Session, SessionId,
@@ -113,18 +114,28 @@ pub struct IdentityService {
     ports: IdentityPorts,
     policy: IdentityPolicy,
     live_sessions: SessionCache,
+    /// What `me` answers, remembered as long as a liveness check: every write of this service
+    /// to a user or account forgets it at once, so this instance's next read sees the change;
+    /// other instances see it within the same bound as a revoke.
+    views: EpochCache<UserId, UserView>,
 }
 
 const SESSION_CACHE_CAPACITY: u64 = 100_000;
+const VIEW_CACHE_CAPACITY: u64 = 100_000;
 
 impl IdentityService {
     #[must_use]
     pub fn new(ports: IdentityPorts, policy: IdentityPolicy) -> Self {
         let live_sessions = SessionCache::new(policy.session_check_ttl, SESSION_CACHE_CAPACITY);
+        let views = EpochCache::new(
+            policy.session_check_ttl.to_std().unwrap_or_default(),
+            VIEW_CACHE_CAPACITY,
+        );
         Self {
             ports,
             policy,
             live_sessions,
+            views,
         }
     }
 
@@ -154,6 +165,25 @@ impl IdentityService {
             user: User { role, ..user },
             email_verified: verified,
         }))
+    }
+
+    /// [`IdentityService::view_of`] through the view cache, for reads that may be a few seconds
+    /// behind another instance's writes.
+    async fn remembered_view_of(&self, user_id: &UserId) -> Result<Option<UserView>, AuthError> {
+        if let Some(view) = self.views.get(user_id) {
+            return Ok(Some(view));
+        }
+        let epoch = self.views.epoch();
+        let view = self.view_of(user_id).await?;
+        if let Some(view) = &view {
+            self.views.remember(epoch, user_id.clone(), view.clone());
+        }
+        Ok(view)
+    }
+
+    /// To be called after every write to a user or their account.
+    fn forget_view(&self, user_id: &UserId) {
+        self.views.forget(std::slice::from_ref(user_id));
     }
 
     async fn account_of(&self, user: &UserId) -> Result<Account, AuthError> {

@@ -106,7 +106,10 @@ impl IdentityService {
             .take_verification_token(&digest, self.now())
             .await?
         {
-            Some(_) => Ok(()),
+            Some(account) => {
+                self.forget_view(&account.user_id);
+                Ok(())
+            }
             None => Err(AuthError::InvalidOneTimeToken),
         }
     }
