@@ -14,7 +14,19 @@ use crate::storage::SETTINGS_KINDS;
 pub struct StoredOwnedData {
     pub portfolio: Arc<dyn PortfolioRepository>,
     pub settings: Arc<dyn SettingsRepository>,
-    pub public_cache: Arc<dyn ContentListener>,
+    /// The caches of rendered content, told when a user's content is erased.
+    pub caches: Arc<dyn ContentListener>,
+}
+
+/// Several listeners told as one (the public pages and the owners' own lists).
+pub struct ContentListeners(pub Vec<Arc<dyn ContentListener>>);
+
+impl ContentListener for ContentListeners {
+    fn content_changed(&self, owner: &UserId) {
+        for listener in &self.0 {
+            listener.content_changed(owner);
+        }
+    }
 }
 
 #[async_trait]
@@ -24,7 +36,7 @@ impl OwnedData for StoredOwnedData {
         self.settings
             .delete_settings_of(owner, &SETTINGS_KINDS)
             .await?;
-        self.public_cache.content_changed(owner);
+        self.caches.content_changed(owner);
         Ok(())
     }
 }

@@ -17,6 +17,7 @@ use kernel::settings::SettingsService;
 use kernel::{Clock, SystemClock};
 use mail_smtp::{LogBody, LogTransport, SmtpSettings, SmtpTls, SmtpTransport};
 use notify_core::{EmailOutbox, EmailWorker, Links, MailTransport, RetryPolicy};
+use portfolio_core::ports::ContentListener;
 use portfolio_core::{PortfolioService, PublicPortfolioReader};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -25,7 +26,7 @@ use crate::background::TrackedTasks;
 use crate::config::{Environment, Settings, SmtpConfig};
 use crate::directory::UserDirectory;
 use crate::notifier::QueuedAccountNotifier;
-use crate::owned_data::StoredOwnedData;
+use crate::owned_data::{ContentListeners, StoredOwnedData};
 use crate::{dev_secrets, geolocation, storage, telemetry, worker_loop};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -133,11 +134,18 @@ impl Api {
         .map_err(|e| e.to_string())?;
         let settings_service =
             SettingsService::new(Arc::clone(&storage.settings), Arc::clone(&clock));
-        let public_cache = Arc::new(http_api::PublicCache::new(settings.public_cache_ttl));
+        let public_cache = Arc::new(http_api::PageCache::new(settings.public_cache_ttl));
+        let owner_pages = Arc::new(http_api::OwnerPages(http_api::PageCache::new(
+            settings.session_check_ttl,
+        )));
+        let caches: Arc<dyn ContentListener> = Arc::new(ContentListeners(vec![
+            public_cache.clone(),
+            owner_pages.clone(),
+        ]));
         let owned_data = StoredOwnedData {
             portfolio: Arc::clone(&storage.portfolio),
             settings: Arc::clone(&storage.settings),
-            public_cache: public_cache.clone(),
+            caches: Arc::clone(&caches),
         };
         let tasks = TrackedTasks::on_current_runtime();
         let identity = IdentityService::new(
@@ -195,7 +203,7 @@ impl Api {
             Arc::clone(&storage.portfolio),
             settings_service.clone(),
             Arc::clone(&clock),
-            public_cache.clone(),
+            caches,
         );
         let public_portfolio = PublicPortfolioReader::new(
             Arc::new(UserDirectory(Arc::clone(&storage.users))),
@@ -206,6 +214,7 @@ impl Api {
             portfolio: Arc::new(portfolio),
             public_portfolio: Arc::new(public_portfolio),
             public_cache,
+            owner_pages,
             settings: Arc::new(settings_service),
             health: Arc::new(Health {
                 probes: storage.probes.clone(),

@@ -635,6 +635,48 @@ async fn a_public_experience_does_not_reveal_a_company_while_companies_are_hidde
 }
 
 #[tokio::test]
+async fn every_write_shows_in_the_next_list_read_at_once() {
+    let app = spawn_app().await;
+    let ada = user(&app, "ada@example.com").await;
+    let titles = |reply: support::Reply| -> Vec<String> {
+        reply
+            .data()
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["title"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let list = || app.get("/portfolio/projects", Some(&ada));
+    assert!(titles(list().await).is_empty());
+    let first = create(&app, &ada, "projects", json!({"title": "First"})).await;
+    assert_eq!(titles(list().await), ["First"]);
+    let second = create(&app, &ada, "projects", json!({"title": "Second"})).await;
+    app.patch(
+        &format!("/portfolio/projects/{}", id(&first)),
+        json!({"title": "Renamed"}),
+        &ada,
+    )
+    .await;
+    assert_eq!(titles(list().await), ["Renamed", "Second"]);
+    app.patch(
+        "/portfolio/projects/reorder",
+        json!({"ids": [id(&second), id(&first)]}),
+        &ada,
+    )
+    .await;
+    assert_eq!(titles(list().await), ["Second", "Renamed"]);
+    app.delete(&format!("/portfolio/projects/{}", id(&second)), &ada)
+        .await;
+    assert_eq!(titles(list().await), ["Renamed"]);
+    let bob = user(&app, "bob@example.com").await;
+    assert!(
+        titles(app.get("/portfolio/projects", Some(&bob)).await).is_empty(),
+        "each owner has their own lists"
+    );
+}
+
+#[tokio::test]
 async fn preferences_start_at_defaults_validate_changes_and_reset() {
     let app = spawn_app().await;
     let ada = user(&app, "ada@example.com").await;

@@ -84,11 +84,15 @@ pub struct Paginated<T> {
     pub meta: PageMeta,
 }
 
-pub fn paginated<T: Serialize>(message: &str, data: T, meta: PageMeta) -> HttpResponse {
-    HttpResponse::Ok().json(Paginated {
-        success: true,
-        message: message.to_owned(),
-        data,
-        meta,
-    })
+/// A body rendered to bytes once, to be kept and served again.
+///
+/// # Errors
+/// 500 when the body cannot be serialised (the cause is logged).
+pub fn rendered(body: &impl Serialize) -> Result<actix_web::web::Bytes, crate::problem::ApiError> {
+    serde_json::to_vec(body)
+        .map(actix_web::web::Bytes::from)
+        .map_err(|error| {
+            tracing::error!(%error, "rendering an answer failed");
+            crate::problem::ApiError::internal()
+        })
 }

@@ -11,8 +11,8 @@ mod docs_generated;
 mod dto;
 mod edge;
 mod envelope;
+mod page_cache;
 mod problem;
-mod public_cache;
 mod query;
 mod rate_limit;
 mod records;
@@ -35,8 +35,8 @@ use utoipa_swagger_ui::SwaggerUi;
 
 pub use client::ClientIpPolicy;
 pub use docs::ApiDoc;
+pub use page_cache::{OwnerPages, PageCache};
 pub use problem::{ApiError, FieldError};
-pub use public_cache::PublicCache;
 pub use rate_limit::{InMemoryRateLimiter, RateDecision, RateLimiter, RateLimits};
 pub use routes::health::{Health, ReadinessProbe};
 pub use security::CorsPolicy;
@@ -60,7 +60,8 @@ pub struct HttpServices {
     pub identity: Arc<IdentityService>,
     pub portfolio: Arc<PortfolioService>,
     pub public_portfolio: Arc<PublicPortfolioReader>,
-    pub public_cache: Arc<PublicCache>,
+    pub public_cache: Arc<PageCache>,
+    pub owner_pages: Arc<OwnerPages>,
     pub settings: Arc<SettingsService>,
     pub health: Arc<Health>,
 }
@@ -203,6 +204,7 @@ pub fn serve(
             .app_data(web::Data::from(Arc::clone(&services.portfolio)))
             .app_data(web::Data::from(Arc::clone(&services.public_portfolio)))
             .app_data(web::Data::from(Arc::clone(&services.public_cache)))
+            .app_data(web::Data::from(Arc::clone(&services.owner_pages)))
             .app_data(web::Data::from(Arc::clone(&services.settings)))
             .app_data(web::Data::new(config.client_ip.clone()))
             .app_data(web::Data::new(config.rate_limits.clone()))

@@ -12,6 +12,7 @@ use serde::Deserialize;
 use crate::auth::Authenticated;
 use crate::body::{RecordJson, ValidJson};
 use crate::envelope::{self, PageMeta};
+use crate::page_cache::OwnerPages;
 use crate::problem::ApiError;
 use crate::query::ListParams;
 use crate::records::{Audience, ItemBody, ItemsBody, SettingsBody};
@@ -45,16 +46,29 @@ struct Group<'a> {
     items: ItemsBody<'a>,
 }
 
+/// The caller's items, rendered once and then served from this instance's memory until the
+/// caller changes anything (or `SESSION_CHECK_TTL` passes, for changes made elsewhere).
 pub async fn list(
     portfolio: Portfolio,
+    pages: web::Data<OwnerPages>,
     caller: Authenticated,
     name: web::Path<String>,
     query: web::Query<HashMap<String, String>>,
 ) -> Result<HttpResponse, ApiError> {
     let spec = spec(&name)?;
     let params = ListParams::parse(&query)?;
-    if params.grouped && spec.features.group_by.is_some() {
-        let groups = portfolio.grouped(spec, &caller.0.user_id).await?;
+    let owner = &caller.0.user_id;
+    let grouped = params.grouped && spec.features.group_by.is_some();
+    let key = format!(
+        "{owner}/{}/{}/{}/{grouped}",
+        spec.name, params.page.page, params.page.limit
+    );
+    if let Some(page) = pages.0.lookup(&key) {
+        return Ok(json(&page.body));
+    }
+    let generation = pages.0.generation();
+    let body = if grouped {
+        let groups = portfolio.grouped(spec, owner).await?;
         let body: Vec<Group<'_>> = groups
             .iter()
             .map(|(category, views)| Group {
@@ -65,18 +79,31 @@ pub async fn list(
                 },
             })
             .collect();
-        return Ok(envelope::ok("Items retrieved", body));
-    }
-    let page = portfolio.list(spec, &caller.0.user_id, params.page).await?;
-    let meta = PageMeta::from(&page);
-    Ok(envelope::paginated(
-        "Items retrieved",
-        ItemsBody {
-            views: &page.items,
-            audience: Audience::Owner,
-        },
-        meta,
-    ))
+        envelope::rendered(&envelope::Envelope {
+            success: true,
+            message: "Items retrieved".to_owned(),
+            data: body,
+        })?
+    } else {
+        let page = portfolio.list(spec, owner, params.page).await?;
+        envelope::rendered(&envelope::Paginated {
+            success: true,
+            message: "Items retrieved".to_owned(),
+            data: ItemsBody {
+                views: &page.items,
+                audience: Audience::Owner,
+            },
+            meta: PageMeta::from(&page),
+        })?
+    };
+    let page = pages.0.store(key, owner.clone(), body, generation);
+    Ok(json(&page.body))
+}
+
+fn json(body: &web::Bytes) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("application/json")
+        .body(body.clone())
 }
 
 pub async fn get(

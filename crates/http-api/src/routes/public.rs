@@ -8,8 +8,8 @@ use portfolio_core::{PublicPortfolio, PublicPortfolioReader};
 use serde::Serialize;
 
 use crate::envelope::Envelope;
+use crate::page_cache::{CachedPage, PageCache};
 use crate::problem::ApiError;
-use crate::public_cache::{CachedPage, PublicCache};
 use crate::records::{Audience, ItemsBody, SettingsBody};
 
 /// Browsers and proxies may keep a copy but must revalidate it (cheap: a 304).
@@ -49,15 +49,10 @@ struct PortfolioBody<'a> {
 }
 
 fn envelope_bytes<T: Serialize>(message: &str, data: T) -> Result<web::Bytes, ApiError> {
-    serde_json::to_vec(&Envelope {
+    crate::envelope::rendered(&Envelope {
         success: true,
         message: message.to_owned(),
         data,
-    })
-    .map(web::Bytes::from)
-    .map_err(|error| {
-        tracing::error!(%error, "public portfolio rendering failed");
-        ApiError::internal()
     })
 }
 
@@ -94,7 +89,7 @@ fn answer(request: &HttpRequest, page: &CachedPage) -> HttpResponse {
 /// CPU time). Usernames and section names are plain `[a-z0-9_-]`, so nothing needs decoding.
 pub async fn route(
     reader: web::Data<PublicPortfolioReader>,
-    cache: web::Data<PublicCache>,
+    cache: web::Data<PageCache>,
     request: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     if request.method() != actix_web::http::Method::GET {
@@ -118,7 +113,7 @@ pub async fn route(
 
 async fn portfolio(
     reader: &PublicPortfolioReader,
-    cache: &PublicCache,
+    cache: &PageCache,
     username: &str,
     request: &HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
@@ -153,7 +148,7 @@ async fn portfolio(
 
 async fn section_of(
     reader: &PublicPortfolioReader,
-    cache: &PublicCache,
+    cache: &PageCache,
     username: &str,
     section: &str,
     request: &HttpRequest,

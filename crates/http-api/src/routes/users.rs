@@ -9,8 +9,8 @@ use crate::auth::Authenticated;
 use crate::body::PatchJson;
 use crate::dto::{UpdateProfileRequest, UserDto};
 use crate::envelope::{self, Envelope};
+use crate::page_cache::PageCache;
 use crate::problem::{ApiError, Problem};
-use crate::public_cache::PublicCache;
 
 /// Update the caller's profile fields. The user object from `GET /auth/me` may be sent back
 /// whole: its other fields are ignored while unchanged (a changed one is a 400 naming it).
@@ -18,7 +18,7 @@ use crate::public_cache::PublicCache;
     responses((status = 200, description = "Updated user", body = Envelope<UserDto>), (status = 401, body = Problem)))]
 pub async fn update_profile(
     identity: web::Data<IdentityService>,
-    public_cache: web::Data<PublicCache>,
+    public_cache: web::Data<PageCache>,
     caller: Authenticated,
     patch: PatchJson<UpdateProfileRequest>,
 ) -> Result<HttpResponse, ApiError> {

@@ -1,7 +1,8 @@
-//! Rendered public portfolio answers, kept until their owner changes anything (the portfolio
-//! core tells us through `ContentListener`) or `ttl` passes (which bounds staleness when
-//! another instance made the change). The cache is bounded by the bytes it holds and drops
-//! expired pages by itself, so crawling many usernames cannot grow memory without limit.
+//! Rendered answers about one owner's content — the public portfolio pages, and the owner's own
+//! lists — kept until their owner changes anything (the portfolio core tells us through
+//! `ContentListener`) or `ttl` passes (which bounds staleness when another instance made the
+//! change). The cache is bounded by the bytes it holds and drops expired pages by itself, so
+//! crawling many usernames cannot grow memory without limit.
 
 use std::hash::{DefaultHasher, Hash as _, Hasher as _};
 use std::sync::Arc;
@@ -20,7 +21,7 @@ pub struct CachedPage {
     pub body: Bytes,
 }
 
-pub struct PublicCache {
+pub struct PageCache {
     pages: moka::sync::Cache<String, Arc<CachedPage>>,
     /// Bumped by every invalidation, so that a page rendered from data read before a change
     /// is not kept after it.
@@ -31,7 +32,7 @@ pub struct PublicCache {
 /// What the cache may hold, in bytes of keys and bodies.
 const DEFAULT_MAX_BYTES: u64 = 64 * 1024 * 1024;
 
-impl PublicCache {
+impl PageCache {
     #[must_use]
     pub fn new(ttl: Duration) -> Self {
         Self::with_max_bytes(ttl, DEFAULT_MAX_BYTES)
@@ -53,7 +54,7 @@ impl PublicCache {
         }
     }
 
-    /// The generation to hand back to [`PublicCache::store`] after rendering.
+    /// The generation to hand back to [`PageCache::store`] after rendering.
     pub fn generation(&self) -> u64 {
         self.generation.load(Ordering::SeqCst)
     }
@@ -88,7 +89,17 @@ impl PublicCache {
     }
 }
 
-impl ContentListener for PublicCache {
+/// The owners' own lists, apart from the public pages: they live only `SESSION_CHECK_TTL`
+/// (another instance's write shows within that), where public pages may live longer.
+pub struct OwnerPages(pub PageCache);
+
+impl ContentListener for OwnerPages {
+    fn content_changed(&self, owner: &UserId) {
+        self.0.content_changed(owner);
+    }
+}
+
+impl ContentListener for PageCache {
     fn content_changed(&self, owner: &UserId) {
         self.generation.fetch_add(1, Ordering::SeqCst);
         let owner = owner.clone();
@@ -110,7 +121,7 @@ mod tests {
 
     #[test]
     fn a_change_by_the_owner_forgets_their_pages_only() {
-        let cache = PublicCache::new(Duration::from_secs(60));
+        let cache = PageCache::new(Duration::from_secs(60));
         let (ada, bob) = (UserId::generate(), UserId::generate());
         let generation = cache.generation();
         cache.store(
@@ -127,7 +138,7 @@ mod tests {
 
     #[test]
     fn a_page_rendered_before_a_change_is_not_kept() {
-        let cache = PublicCache::new(Duration::from_secs(60));
+        let cache = PageCache::new(Duration::from_secs(60));
         let ada = UserId::generate();
         let before = cache.generation();
         cache.content_changed(&ada);
@@ -137,7 +148,7 @@ mod tests {
 
     #[test]
     fn the_cache_is_bounded_by_bytes() {
-        let cache = PublicCache::with_max_bytes(Duration::from_secs(60), 100_000);
+        let cache = PageCache::with_max_bytes(Duration::from_secs(60), 100_000);
         let body = Bytes::from(vec![b'x'; 1_000]);
         for n in 0..5_000 {
             cache.store(format!("user{n}"), UserId::generate(), body.clone(), 0);
@@ -149,7 +160,7 @@ mod tests {
 
     #[test]
     fn expired_pages_are_dropped() {
-        let cache = PublicCache::new(Duration::from_millis(20));
+        let cache = PageCache::new(Duration::from_millis(20));
         cache.store(
             "ada".into(),
             UserId::generate(),
@@ -164,7 +175,7 @@ mod tests {
 
     #[test]
     fn different_bodies_get_different_etags() {
-        let cache = PublicCache::new(Duration::from_secs(60));
+        let cache = PageCache::new(Duration::from_secs(60));
         let ada = UserId::generate();
         let a = cache.store("a".into(), ada.clone(), Bytes::from_static(b"one"), 0);
         let b = cache.store("b".into(), ada, Bytes::from_static(b"two"), 0);
