@@ -73,3 +73,33 @@ printf "%-44s " "GET /public/portfolio/:u/projects (50)"
 wrk -t2 -c32 -d"${seconds}s" --latency "$public" | summarise
 printf "%-44s " "GET /portfolio/projects?limit=50 (owner)"
 wrk -t2 -c32 -d"${seconds}s" --latency -H "Authorization: Bearer $token" "$base/portfolio/projects?limit=50" | summarise
+kill $bare; wait $bare 2>/dev/null || true; bare=""
+
+# Each read against its ceiling: a bare actix-web handler serving the same bytes, both servers
+# pinned to core 0 and wrk to core 1 (64 connections), so the ratio says what our layers cost.
+if command -v taskset >/dev/null 2>&1 && [ "$(nproc)" -ge 2 ]; then
+  taskset -a -p -c 0 "$api" >/dev/null
+  echo
+  printf "%-44s %10s %10s %10s\n" "pinned: server core 0, wrk core 1" "req/s" "ceiling" "ratio"
+  ratio_to_ceiling() { # label, url, auth header or "", saved body
+    local label=$1 url=$2 auth=$3 body=$4 port pid ours ceiling
+    port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+    taskset -c 0 "$bare_binary" "$port" "$body" &
+    pid=$!
+    for _ in $(seq 100); do curl -sf "http://127.0.0.1:$port/" >/dev/null && break; sleep 0.1; done
+    ceiling=$(taskset -c 1 wrk -t1 -c64 -d"${seconds}s" "http://127.0.0.1:$port/" | awk '/Requests\/sec/ {print $2}')
+    kill $pid; wait $pid 2>/dev/null || true
+    if [ -n "$auth" ]; then
+      ours=$(taskset -c 1 wrk -t1 -c64 -d"${seconds}s" -H "$auth" "$url" | awk '/Requests\/sec/ {print $2}')
+    else
+      ours=$(taskset -c 1 wrk -t1 -c64 -d"${seconds}s" "$url" | awk '/Requests\/sec/ {print $2}')
+    fi
+    printf "%-44s %10s %10s %9.0f%%\n" "$label" "$ours" "$ceiling" "$(python3 -c "print(100*$ours/$ceiling)")"
+  }
+  curl -sf -H "Authorization: Bearer $token" "$base/auth/me" > "$data/me.json"
+  curl -sf -H "Authorization: Bearer $token" "$base/portfolio/projects?limit=50" > "$data/owner.json"
+  ratio_to_ceiling "GET /auth/me" "$base/auth/me" "Authorization: Bearer $token" "$data/me.json"
+  ratio_to_ceiling "GET /public/portfolio/:u/projects (50)" "$public" "" "$data/public.json"
+  ratio_to_ceiling "GET /portfolio/projects?limit=50 (owner)" "$base/portfolio/projects?limit=50" \
+    "Authorization: Bearer $token" "$data/owner.json"
+fi
