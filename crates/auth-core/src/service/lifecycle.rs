@@ -59,23 +59,8 @@ impl IdentityService {
     /// Infrastructure only.
     pub async fn request_account_deletion(&self, principal: &Principal) -> Result<(), AuthError> {
         let account = self.account_of(&principal.user_id).await?;
-        let secret = self
-            .issue_token(
-                &account,
-                TokenPurpose::AccountDeletion,
-                self.policy.deletion_token_ttl,
-            )
-            .await?;
-        let name = self.greeting_for(&account.user_id).await?;
-        self.ports
-            .notifier
-            .notify(AccountEmail::AccountDeletionRequested {
-                to: account.email,
-                name,
-                token: secret,
-            })
-            .await?;
-        Ok(())
+        self.send_one_time_link(account, TokenPurpose::AccountDeletion)
+            .await
     }
 
     /// Deletes the caller's account and everything that is theirs, given the token the

@@ -25,43 +25,43 @@ impl IdentityService {
             info!("password reset requested for an unknown email");
             return Ok(());
         };
-        let secret = self
-            .issue_token(
-                &account,
-                TokenPurpose::PasswordReset,
-                self.policy.reset_token_ttl,
-            )
-            .await?;
-        let name = self.greeting_for(&account.user_id).await?;
-        self.ports
-            .notifier
-            .notify(AccountEmail::PasswordReset {
-                to: account.email,
-                name,
-                token: secret,
-            })
-            .await?;
-        Ok(())
+        self.send_one_time_link(account, TokenPurpose::PasswordReset)
+            .await
     }
 
-    /// Stores a fresh one-time token of `purpose` (as a hash) and returns the secret to send.
-    pub(super) async fn issue_token(
+    /// Stores a fresh one-time token of `purpose` (as a hash; the previous one of that purpose
+    /// stops working) and queues the email carrying its link to the account's address.
+    pub(super) async fn send_one_time_link(
         &self,
-        account: &Account,
+        account: Account,
         purpose: TokenPurpose,
-        ttl: TimeDelta,
-    ) -> Result<String, AuthError> {
+    ) -> Result<(), AuthError> {
+        let ttl = match purpose {
+            TokenPurpose::PasswordReset => self.policy.reset_token_ttl,
+            TokenPurpose::EmailVerification => self.policy.verification_token_ttl,
+            TokenPurpose::AccountDeletion => self.policy.deletion_token_ttl,
+        };
         let now = self.now();
-        let secret = self.ports.secrets.new_secret();
+        let token = self.ports.secrets.new_secret();
         let stored = StoredToken {
-            hash: self.ports.secrets.digest(&secret),
+            hash: self.ports.secrets.digest(&token),
             expires_at: now + ttl,
         };
         self.ports
             .accounts
             .set_token(&account.id, purpose, Some(&stored), now)
             .await?;
-        Ok(secret)
+        let name = self.greeting_for(&account.user_id).await?;
+        let to = account.email;
+        let email = match purpose {
+            TokenPurpose::PasswordReset => AccountEmail::PasswordReset { to, name, token },
+            TokenPurpose::EmailVerification => AccountEmail::VerifyEmail { to, name, token },
+            TokenPurpose::AccountDeletion => {
+                AccountEmail::AccountDeletionRequested { to, name, token }
+            }
+        };
+        self.ports.notifier.notify(email).await?;
+        Ok(())
     }
 
     /// Sets a new password with a reset token (single use, expiring) and ends every session.
@@ -123,23 +123,8 @@ impl IdentityService {
         if account.email_verified {
             return Err(AuthError::AlreadyVerified);
         }
-        let secret = self
-            .issue_token(
-                &account,
-                TokenPurpose::EmailVerification,
-                self.policy.verification_token_ttl,
-            )
-            .await?;
-        let name = self.greeting_for(&account.user_id).await?;
-        self.ports
-            .notifier
-            .notify(AccountEmail::VerifyEmail {
-                to: account.email,
-                name,
-                token: secret,
-            })
-            .await?;
-        Ok(())
+        self.send_one_time_link(account, TokenPurpose::EmailVerification)
+            .await
     }
 
     /// Changes the password after checking the current one, and ends the other sessions.
