@@ -1,7 +1,8 @@
 //! `/api/v1/users/account*`: deletion with an emailed confirmation token, and the data export
 //! as a JSON or CSV download.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
+use std::str::FromStr;
 
 use actix_web::http::header;
 use actix_web::{HttpResponse, web};
@@ -12,6 +13,7 @@ use portfolio_core::model::ItemView;
 use portfolio_core::resources::PROFILE;
 use serde::Deserialize;
 use serde_json::Value;
+use utoipa::IntoParams;
 
 use crate::PREFERENCE_ROUTES;
 use crate::auth::Authenticated;
@@ -19,6 +21,7 @@ use crate::body::{camel_case, parse};
 use crate::dto::{SessionDto, UserDto};
 use crate::envelope::{self, MessageEnvelope};
 use crate::problem::{ApiError, Problem};
+use crate::query::Param;
 use crate::records::{Audience, ItemBody, SettingsBody};
 
 /// `{ "token": "…" }`, when the token is not in the query.
@@ -27,6 +30,14 @@ use crate::records::{Audience, ItemBody, SettingsBody};
 pub struct DeletionRequest {
     #[garde(length(min = 1, max = 512))]
     pub token: String,
+}
+
+/// The query of the deletion route; other parameters are ignored.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct DeletionQuery {
+    /// The token from the deletion email
+    token: Option<String>,
 }
 
 /// Email the caller a single-use link (24 h) that confirms deleting the account.
@@ -45,7 +56,7 @@ pub async fn request_deletion(
 /// Delete the caller's account and everything that is theirs (sessions, preferences,
 /// portfolio); a confirmation email follows. The token goes in the query or the body.
 #[utoipa::path(delete, path = "/api/v1/users/account", tag = "users", security(("bearer" = [])),
-    params(("token" = Option<String>, Query, description = "The token from the deletion email")),
+    params(DeletionQuery),
     request_body(content = Option<DeletionRequest>, description = "Or the token in the body"),
     responses(
         (status = 200, description = "Deleted", body = MessageEnvelope),
@@ -55,11 +66,11 @@ pub async fn request_deletion(
 pub async fn delete(
     identity: web::Data<IdentityService>,
     caller: Authenticated,
-    query: web::Query<HashMap<String, String>>,
+    query: web::Query<DeletionQuery>,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
-    let token = match query.get("token") {
-        Some(token) if !token.is_empty() => token.clone(),
+    let token = match query.into_inner().token {
+        Some(token) if !token.is_empty() => token,
         _ if body.iter().all(u8::is_ascii_whitespace) => {
             return Err(ApiError::field("token", "required", "is required"));
         }
@@ -187,9 +198,37 @@ fn csv(export: &Value) -> String {
     out
 }
 
+/// The export's file format.
+#[derive(Clone, Copy, Debug)]
+enum ExportFormat {
+    Json,
+    Csv,
+}
+
+impl FromStr for ExportFormat {
+    type Err = ();
+
+    fn from_str(raw: &str) -> Result<Self, ()> {
+        match raw {
+            "json" => Ok(Self::Json),
+            "csv" => Ok(Self::Csv),
+            _ => Err(()),
+        }
+    }
+}
+
+/// The query of the export route; other parameters are ignored.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ExportQuery {
+    /// `json` (default) or `csv` (`section,id,field,value` rows)
+    #[param(value_type = Option<String>)]
+    format: Option<Param<ExportFormat>>,
+}
+
 /// Everything stored about the caller except secrets, as a download.
 #[utoipa::path(get, path = "/api/v1/users/account/export", tag = "users", security(("bearer" = [])),
-    params(("format" = Option<String>, Query, description = "`json` (default) or `csv` (`section,id,field,value` rows)")),
+    params(ExportQuery),
     responses(
         (status = 200, description = "The export (JSON, or CSV with `format=csv`), with `Content-Disposition: attachment`", body = Object),
         (status = 401, body = Problem),
@@ -199,27 +238,28 @@ pub async fn export(
     portfolio: web::Data<PortfolioService>,
     settings: web::Data<SettingsService>,
     caller: Authenticated,
-    query: web::Query<HashMap<String, String>>,
+    query: web::Query<ExportQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let format = query.get("format").map_or("json", String::as_str);
-    if !matches!(format, "json" | "csv") {
-        return Err(ApiError::field("format", "choice", "must be json or csv"));
-    }
+    let format = match query.format.as_ref().map(Param::value) {
+        None => ExportFormat::Json,
+        Some(Some(format)) => *format,
+        Some(None) => return Err(ApiError::field("format", "choice", "must be json or csv")),
+    };
     let document = export_document(&identity, &portfolio, &settings, &caller).await?;
     let date = chrono::Utc::now().format("%Y-%m-%d");
-    let (content_type, body) = if format == "csv" {
-        ("text/csv; charset=utf-8", csv(&document))
-    } else {
-        (
+    let (content_type, extension, body) = match format {
+        ExportFormat::Csv => ("text/csv; charset=utf-8", "csv", csv(&document)),
+        ExportFormat::Json => (
             "application/json",
+            "json",
             serde_json::to_string_pretty(&document).map_err(|_| ApiError::internal())?,
-        )
+        ),
     };
     Ok(HttpResponse::Ok()
         .content_type(content_type)
         .insert_header((
             header::CONTENT_DISPOSITION,
-            format!("attachment; filename=\"console-export-{date}.{format}\""),
+            format!("attachment; filename=\"console-export-{date}.{extension}\""),
         ))
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .body(body))

@@ -1,8 +1,6 @@
 //! `/api/v1/portfolio/*`: every resource through the same handlers; the core decides what
 //! each resource allows. Documented in `docs.rs` from the resource declarations.
 
-use std::collections::HashMap;
-
 use actix_web::{HttpResponse, web};
 use portfolio_core::PortfolioService;
 use portfolio_core::model::ResourceSpec;
@@ -13,7 +11,7 @@ use crate::auth::Authenticated;
 use crate::body::{RecordJson, ValidJson};
 use crate::envelope::{self, PageMeta};
 use crate::problem::ApiError;
-use crate::query::ListParams;
+use crate::query::ListQuery;
 use crate::records::{Audience, ItemBody, ItemsBody, SettingsBody};
 
 type Portfolio = web::Data<PortfolioService>;
@@ -49,10 +47,10 @@ pub async fn list(
     portfolio: Portfolio,
     caller: Authenticated,
     name: web::Path<String>,
-    query: web::Query<HashMap<String, String>>,
+    query: web::Query<ListQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let spec = spec(&name)?;
-    let params = ListParams::parse(&query)?;
+    let params = query.params()?;
     if params.grouped && spec.features.group_by.is_some() {
         let groups = portfolio.grouped(spec, &caller.0.user_id).await?;
         let body: Vec<Group<'_>> = groups
