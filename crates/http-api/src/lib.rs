@@ -38,6 +38,7 @@ pub use docs::ApiDoc;
 pub use problem::{ApiError, FieldError};
 pub use public_cache::PublicCache;
 pub use rate_limit::{InMemoryRateLimiter, RateDecision, RateLimiter, RateLimits};
+pub use routes::account::{AccountExport, AccountExporter, ExportError};
 pub use routes::health::{Health, ReadinessProbe};
 pub use security::CorsPolicy;
 
@@ -62,6 +63,7 @@ pub struct HttpServices {
     pub public_portfolio: Arc<PublicPortfolioReader>,
     pub public_cache: Arc<PublicCache>,
     pub settings: Arc<SettingsService>,
+    pub account_export: Arc<dyn AccountExporter>,
     pub health: Arc<Health>,
 }
 
@@ -204,6 +206,7 @@ pub fn serve(
             .app_data(web::Data::from(Arc::clone(&services.public_portfolio)))
             .app_data(web::Data::from(Arc::clone(&services.public_cache)))
             .app_data(web::Data::from(Arc::clone(&services.settings)))
+            .app_data(web::Data::from(Arc::clone(&services.account_export)))
             .app_data(web::Data::new(config.client_ip.clone()))
             .app_data(web::Data::new(config.rate_limits.clone()))
             .app_data(web::PayloadConfig::new(config.json_body_limit))
