@@ -1,11 +1,14 @@
 //! Configuration from the environment (and an optional `.env`), typed and validated. Every
-//! variable is declared once in [`VARIABLES`]; `.env.example` is rendered from that table and a
-//! test keeps the two, and the variables the parser reads, identical.
+//! variable is declared once, in the `variables!` list below: its section, name, default and
+//! meaning (from which `.env.example` and the README table are generated; a test keeps them
+//! identical) and the `Settings` field it is read into. Checks across variables follow the
+//! reading, as plain code (`Settings::validate`).
 
 use std::collections::{BTreeSet, HashSet};
 use std::fmt;
 use std::net::IpAddr;
 use std::path::PathBuf;
+use std::str::FromStr;
 use std::time::Duration;
 
 use secrecy::{ExposeSecret as _, SecretString};
@@ -18,7 +21,7 @@ pub enum LogFormat {
     Json,
 }
 
-impl std::str::FromStr for LogFormat {
+impl FromStr for LogFormat {
     type Err = ();
 
     fn from_str(raw: &str) -> Result<Self, ()> {
@@ -40,299 +43,191 @@ pub struct Variable {
     pub section: &'static str,
 }
 
-const fn var(
-    section: &'static str,
-    name: &'static str,
-    default: &'static str,
-    doc: &'static str,
-) -> Variable {
-    Variable {
-        name,
-        default,
-        doc,
-        section,
+/// A variable shows as its name, so that messages name variables through their declarations.
+impl fmt::Display for Variable {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name)
     }
 }
 
-/// Every variable the processes read.
-pub const VARIABLES: &[Variable] = &[
-    var(
-        "Process",
-        "APP_ENV",
-        "development",
-        "development | production | test (NODE_ENV is read when APP_ENV is unset)",
-    ),
-    var(
-        "Process",
-        "NODE_ENV",
-        "",
-        "Fallback for APP_ENV, for .env files of the NestJS version",
-    ),
-    var(
-        "Process",
-        "HOST",
-        "127.0.0.1",
-        "Address the HTTP server binds",
-    ),
-    var(
-        "Process",
-        "PORT",
-        "3000",
-        "Port the HTTP server binds (0: any free port)",
-    ),
-    var(
-        "Process",
-        "DATA_DIR",
-        "./data",
-        "Directory of the embedded database and generated development secrets",
-    ),
-    var(
-        "Process",
-        "SQLITE_SYNCHRONOUS",
-        "full",
-        "full: every acknowledged write of the embedded database survives a power loss; normal: cheaper commits, the last ones may be lost on power loss (see docs/adr/0006)",
-    ),
-    var(
-        "Process",
-        "LOG_LEVEL",
-        "info",
-        "Log filter (tracing EnvFilter syntax, e.g. info,http_api=debug); RUST_LOG wins when set",
-    ),
-    var(
-        "Process",
-        "LOG_FORMAT",
-        "text",
-        "text: one readable line per event; json: one JSON object per line (with the request's span fields)",
-    ),
-    var(
-        "Process",
-        "SHUTDOWN_TIMEOUT_SECS",
-        "30",
-        "How long SIGTERM/SIGINT waits for in-flight work before exiting",
-    ),
-    var(
-        "HTTP",
-        "FRONTEND_URL",
-        "http://localhost:5173",
-        "Base URL of links in emails (reset, verification)",
-    ),
-    var(
-        "HTTP",
-        "CORS_ORIGIN",
-        "",
-        "Comma-separated allowed origins (default: FRONTEND_URL); required in production",
-    ),
-    var(
-        "HTTP",
-        "CORS_CREDENTIALS",
-        "true",
-        "Whether browsers may send credentials cross-origin",
-    ),
-    var(
-        "HTTP",
-        "CORS_PREFLIGHT_MAX_AGE",
-        "86400",
-        "Seconds browsers may cache a preflight answer",
-    ),
-    var(
-        "HTTP",
-        "JSON_BODY_LIMIT",
-        "1048576",
-        "Largest accepted JSON body in bytes (larger: 413)",
-    ),
-    var(
-        "HTTP",
-        "PUBLIC_CACHE_TTL",
-        "60s",
-        "How long a rendered public portfolio may be served from memory; changes on this instance clear it at once (0s: no cache)",
-    ),
-    var(
-        "HTTP",
-        "TRUSTED_PROXY_HEADER",
-        "",
-        "Header carrying the client IP behind a reverse proxy (e.g. X-Forwarded-For); unset: the peer address",
-    ),
-    var(
-        "HTTP",
-        "TRUSTED_PROXIES",
-        "127.0.0.1,::1",
-        "Peers whose TRUSTED_PROXY_HEADER is believed",
-    ),
-    var("HTTP", "THROTTLE_TTL", "60", "Rate-limit window in seconds"),
-    var(
-        "HTTP",
-        "THROTTLE_LIMIT",
-        "100",
-        "Requests per window per client",
-    ),
-    var(
-        "HTTP",
-        "THROTTLE_AUTH_LIMIT",
-        "5",
-        "Requests per window per client on POST /auth/* routes",
-    ),
-    var(
-        "Auth",
-        "JWT_ACCESS_SECRET",
-        "",
-        "Access-token signing secret, >= 32 bytes (development: generated into DATA_DIR when unset)",
-    ),
-    var(
-        "Auth",
-        "JWT_REFRESH_SECRET",
-        "",
-        "Refresh-token signing secret, >= 32 bytes, distinct from the access secret",
-    ),
-    var(
-        "Auth",
-        "JWT_ACCESS_TOKEN_EXPIRATION",
-        "15m",
-        "Access-token lifetime (e.g. 900s, 15m, 1h)",
-    ),
-    var(
-        "Auth",
-        "JWT_REFRESH_TOKEN_EXPIRATION",
-        "7d",
-        "Refresh-token and session lifetime",
-    ),
-    var(
-        "Auth",
-        "JWT_REFRESH_REUSE_INTERVAL",
-        "0",
-        "Seconds a just-rotated refresh token may still be retried (0: never)",
-    ),
-    var(
-        "Auth",
-        "SESSION_CHECK_TTL",
-        "5s",
-        "How long an instance trusts a session-liveness check; a revoke on another instance bites within this (0s: check every request)",
-    ),
-    var(
-        "Auth",
-        "ARGON2_MEMORY_COST",
-        "65536",
-        "Argon2id memory in KiB",
-    ),
-    var("Auth", "ARGON2_TIME_COST", "3", "Argon2id iterations"),
-    var("Auth", "ARGON2_PARALLELISM", "4", "Argon2id lanes"),
-    var(
-        "Auth",
-        "ARGON2_MAX_CONCURRENT",
-        "",
-        "Hashes computed at once (default: number of CPUs)",
-    ),
-    var(
-        "Auth",
-        "ADMIN_EMAILS",
-        "",
-        "Comma-separated emails whose accounts have role admin",
-    ),
-    var(
-        "Location",
-        "LOCATION_PROVIDER",
-        "",
-        "Where session locations come from: none, maxmind (a local database file) or http (an ip-api.com-style service); default http when LOCATION_ENABLED=true, else none",
-    ),
-    var(
-        "Location",
-        "LOCATION_ENABLED",
-        "",
-        "The NestJS version's switch: true with LOCATION_PROVIDER unset means http",
-    ),
-    var(
-        "Location",
-        "LOCATION_MAXMIND_DB_PATH",
-        "",
-        "GeoLite2-City or GeoIP2-City .mmdb file, read at start (required with maxmind)",
-    ),
-    var(
-        "Location",
-        "LOCATION_API_URL",
-        "http://ip-api.com/json",
-        "Lookup URL of the http provider; the address is appended. It receives users' IP addresses (ip-api.com's free tier: plain HTTP, non-commercial use)",
-    ),
-    var(
-        "Location",
-        "LOCATION_CACHE_TTL",
-        "24h",
-        "How long a looked-up address is remembered (up to 10000 addresses)",
-    ),
-    var(
-        "Location",
-        "LOCATION_TIMEOUT_MS",
-        "2000",
-        "Longest wait for the http provider; a slow or failed lookup leaves the location unknown",
-    ),
-    var(
-        "Storage",
-        "MONGODB_URI",
-        "",
-        "MongoDB connection string; unset: the embedded database under DATA_DIR",
-    ),
-    var(
-        "Storage",
-        "MONGODB_DATABASE",
-        "",
-        "Database name (default: the URI's path, else console)",
-    ),
-    var(
-        "Email",
-        "SMTP_HOST",
-        "",
-        "SMTP server; unset: emails are written to the log (production: only with EMAIL_LOG_TRANSPORT=true)",
-    ),
-    var("Email", "SMTP_PORT", "587", "SMTP port"),
-    var("Email", "SMTP_USER", "", "SMTP user name"),
-    var("Email", "SMTP_PASSWORD", "", "SMTP password"),
-    var(
-        "Email",
-        "SMTP_FROM",
-        "Console <no-reply@localhost>",
-        "Sender mailbox",
-    ),
-    var(
-        "Email",
-        "SMTP_SECURE",
-        "false",
-        "true: implicit TLS (port 465); false: STARTTLS whenever the server offers it",
-    ),
-    var(
-        "Email",
-        "SMTP_REQUIRE_TLS",
-        "false",
-        "true: never send in clear; a server that does not offer STARTTLS gets neither credentials nor mail",
-    ),
-    var(
-        "Email",
-        "SMTP_TLS_CA_FILE",
-        "",
-        "PEM file of CA certificates trusted for the SMTP server besides the public roots (an internal relay)",
-    ),
-    var(
-        "Email",
-        "EMAIL_LOG_TRANSPORT",
-        "false",
-        "true: production may run without SMTP_HOST, logging each email's recipient and subject but never its body",
-    ),
-    var(
-        "Jobs",
-        "EMAIL_QUEUE_ATTEMPTS",
-        "5",
-        "Attempts per email job before it is kept as failed",
-    ),
-    var(
-        "Jobs",
-        "EMAIL_QUEUE_BACKOFF_MS",
-        "2000",
-        "Delay before the first retry; doubles each retry",
-    ),
-    var(
-        "Jobs",
-        "JOB_VISIBILITY_TIMEOUT_MS",
-        "30000",
-        "After this, an unacknowledged job is handed to another worker",
-    ),
-];
+/// Declares every variable once. An entry is its documentation (`///`, one or more lines),
+/// `NAME = "default"` and, when it has a `Settings` field of its own, `=> field: Type, rule`:
+/// the field is `Reader::rule(&NAME, arguments…)`. An entry without a field is read by the rule
+/// of the variable it belongs with (`NODE_ENV` by `APP_ENV`'s).
+///
+/// It generates a `Variable` constant per name (for messages), [`VARIABLES`], [`Settings`] and
+/// the reading of every field, in the order declared.
+macro_rules! variables {
+    ($(
+        $section:literal {$(
+            $(#[doc = $doc:literal])+
+            $name:ident = $default:literal
+                $(=> $field:ident: $ty:ty, $rule:ident $(($($arg:expr),*))?)?;
+        )+}
+    )+) => {
+        $($(
+            const $name: Variable = Variable {
+                name: stringify!($name),
+                default: $default,
+                doc: concat!($($doc),+).trim_ascii(),
+                section: $section,
+            };
+        )+)+
+
+        /// Every variable the processes read, in the order of `.env.example`.
+        pub const VARIABLES: &[Variable] = &[$($($name),+),+];
+
+        /// Typed, validated configuration. What each field holds is documented with its variable
+        /// in `variables!`.
+        #[derive(Clone, Debug)]
+        pub struct Settings {
+            $($($(pub $field: $ty,)?)+)+
+        }
+
+        impl Settings {
+            /// Every field through its rule; `Settings::validate` checks across them.
+            fn read_variables(r: &mut Reader<'_>) -> Self {
+                Self {
+                    $($($($field: r.$rule(&$name $($(, $arg)*)?),)?)+)+
+                }
+            }
+        }
+    };
+}
+
+variables! {
+    "Process" {
+        /// development | production | test (NODE_ENV is read when APP_ENV is unset)
+        APP_ENV = "development" => environment: Environment, environment;
+        /// Fallback for APP_ENV, for .env files of the NestJS version
+        NODE_ENV = ""; // read with APP_ENV
+        /// Address the HTTP server binds
+        HOST = "127.0.0.1" => host: String, text;
+        /// Port the HTTP server binds (0: any free port)
+        PORT = "3000" => port: u16, parsed("a port number (0-65535)");
+        /// Directory of the embedded database and generated development secrets
+        DATA_DIR = "./data" => data_dir: PathBuf, path;
+        /// full: every acknowledged write of the embedded database survives a power loss; normal:
+        /// cheaper commits, the last ones may be lost on power loss (see docs/adr/0006)
+        SQLITE_SYNCHRONOUS = "full"
+            => sqlite_durability: store_sqlite::Durability, parsed("full or normal");
+        /// Log filter (tracing EnvFilter syntax, e.g. info,http_api=debug); RUST_LOG wins when set
+        LOG_LEVEL = "info" => log_level: String, text;
+        /// text: one readable line per event; json: one JSON object per line (with the request's
+        /// span fields)
+        LOG_FORMAT = "text" => log_format: LogFormat, parsed("text or json");
+        /// How long SIGTERM/SIGINT waits for in-flight work before exiting
+        SHUTDOWN_TIMEOUT_SECS = "30" => shutdown_timeout: Duration, positive_seconds;
+    }
+    "HTTP" {
+        /// Base URL of links in emails (reset, verification)
+        FRONTEND_URL = "http://localhost:5173" => frontend_url: String, url;
+        /// Comma-separated allowed origins (default: FRONTEND_URL); required in production
+        CORS_ORIGIN = "" => cors_origins: Vec<String>, list;
+        /// Whether browsers may send credentials cross-origin
+        CORS_CREDENTIALS = "true" => cors_credentials: bool, flag;
+        /// Seconds browsers may cache a preflight answer
+        CORS_PREFLIGHT_MAX_AGE = "86400" => cors_max_age: usize, parsed("seconds");
+        /// Largest accepted JSON body in bytes (larger: 413)
+        JSON_BODY_LIMIT = "1048576" => json_body_limit: usize, parsed("bytes");
+        /// How long a rendered public portfolio may be served from memory; changes on this instance
+        /// clear it at once (0s: no cache)
+        PUBLIC_CACHE_TTL = "60s" => public_cache_ttl: Duration, duration;
+        /// Header carrying the client IP behind a reverse proxy (e.g. X-Forwarded-For); unset: the
+        /// peer address
+        TRUSTED_PROXY_HEADER = "" => trusted_proxy_header: Option<String>, optional;
+        /// Peers whose TRUSTED_PROXY_HEADER is believed
+        TRUSTED_PROXIES = "127.0.0.1,::1" => trusted_proxies: Vec<IpAddr>, addresses;
+        /// Rate-limit window in seconds
+        THROTTLE_TTL = "60" => throttle_window: Duration, positive_seconds;
+        /// Requests per window per client
+        THROTTLE_LIMIT = "100" => throttle_limit: u32, positive;
+        /// Requests per window per client on POST /auth/* routes
+        THROTTLE_AUTH_LIMIT = "5" => throttle_auth_limit: u32, positive;
+    }
+    "Auth" {
+        /// Access-token signing secret, >= 32 bytes (development: generated into DATA_DIR when
+        /// unset)
+        JWT_ACCESS_SECRET = "" => jwt_access_secret: Option<SecretString>, secret;
+        /// Refresh-token signing secret, >= 32 bytes, distinct from the access secret
+        JWT_REFRESH_SECRET = "" => jwt_refresh_secret: Option<SecretString>, secret;
+        /// Access-token lifetime (e.g. 900s, 15m, 1h)
+        JWT_ACCESS_TOKEN_EXPIRATION = "15m" => access_ttl: Duration, duration;
+        /// Refresh-token and session lifetime
+        JWT_REFRESH_TOKEN_EXPIRATION = "7d" => refresh_ttl: Duration, duration;
+        /// Seconds a just-rotated refresh token may still be retried (0: never)
+        JWT_REFRESH_REUSE_INTERVAL = "0" => refresh_reuse_interval: Duration, duration;
+        /// How long an instance trusts what it read about a session, a user or an owner's lists; a
+        /// revoke or change on another instance shows within this (0s: read the store every time)
+        SESSION_CHECK_TTL = "5s" => session_check_ttl: Duration, duration;
+        /// Argon2id memory in KiB
+        ARGON2_MEMORY_COST = "65536" => argon2_memory_cost: u32, positive;
+        /// Argon2id iterations
+        ARGON2_TIME_COST = "3" => argon2_time_cost: u32, positive;
+        /// Argon2id lanes
+        ARGON2_PARALLELISM = "4" => argon2_parallelism: u32, positive;
+        /// Hashes computed at once (default: number of CPUs)
+        ARGON2_MAX_CONCURRENT = "" => argon2_max_concurrent: usize, positive_or_cpus;
+        /// Comma-separated emails whose accounts have role admin
+        ADMIN_EMAILS = "" => admin_emails: HashSet<String>, emails;
+    }
+    "Location" {
+        /// Where session locations come from: none, maxmind (a local database file) or http (an
+        /// ip-api.com-style service); default http when LOCATION_ENABLED=true, else none
+        LOCATION_PROVIDER = "" => location_provider: LocationProvider, location;
+        // The next three are read with LOCATION_PROVIDER.
+        /// The NestJS version's switch: true with LOCATION_PROVIDER unset means http
+        LOCATION_ENABLED = "";
+        /// GeoLite2-City or GeoIP2-City .mmdb file, read at start (required with maxmind)
+        LOCATION_MAXMIND_DB_PATH = "";
+        /// Lookup URL of the http provider; the address is appended. It receives users' IP
+        /// addresses (ip-api.com's free tier: plain HTTP, non-commercial use)
+        LOCATION_API_URL = "http://ip-api.com/json";
+        /// How long a looked-up address is remembered (up to 10000 addresses)
+        LOCATION_CACHE_TTL = "24h" => location_cache_ttl: Duration, duration;
+        /// Longest wait for the http provider; a slow or failed lookup leaves the location unknown
+        LOCATION_TIMEOUT_MS = "2000" => location_timeout: Duration, positive_millis;
+    }
+    "Storage" {
+        /// MongoDB connection string; unset: the embedded database under DATA_DIR
+        MONGODB_URI = "" => mongodb_uri: Option<SecretString>, secret;
+        /// Database name (default: the URI's path, else console)
+        MONGODB_DATABASE = "" => mongodb_database: Option<String>, optional;
+    }
+    "Email" {
+        /// SMTP server; unset: emails are written to the log (production: only with
+        /// EMAIL_LOG_TRANSPORT=true)
+        SMTP_HOST = "" => smtp: Option<SmtpConfig>, smtp;
+        // The next seven are read with SMTP_HOST.
+        /// SMTP port
+        SMTP_PORT = "587";
+        /// SMTP user name
+        SMTP_USER = "";
+        /// SMTP password
+        SMTP_PASSWORD = "";
+        /// Sender mailbox
+        SMTP_FROM = "Console <no-reply@localhost>";
+        /// true: implicit TLS (port 465); false: STARTTLS whenever the server offers it
+        SMTP_SECURE = "false";
+        /// true: never send in clear; a server that does not offer STARTTLS gets neither
+        /// credentials nor mail
+        SMTP_REQUIRE_TLS = "false";
+        /// PEM file of CA certificates trusted for the SMTP server besides the public roots (an
+        /// internal relay)
+        SMTP_TLS_CA_FILE = "";
+        /// true: production may run without SMTP_HOST, logging each email's recipient and subject
+        /// but never its body
+        EMAIL_LOG_TRANSPORT = "false" => email_log_transport: bool, flag;
+    }
+    "Jobs" {
+        /// Attempts per email job before it is kept as failed
+        EMAIL_QUEUE_ATTEMPTS = "5" => email_attempts: u32, positive;
+        /// Delay before the first retry; doubles each retry
+        EMAIL_QUEUE_BACKOFF_MS = "2000" => email_backoff: Duration, millis;
+        /// After this, an unacknowledged job is handed to another worker
+        JOB_VISIBILITY_TIMEOUT_MS = "30000" => job_visibility_timeout: Duration, millis;
+    }
+}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Environment {
@@ -374,54 +269,6 @@ pub struct SmtpConfig {
     pub ca_file: Option<PathBuf>,
 }
 
-/// Typed, validated configuration.
-#[derive(Clone, Debug)]
-pub struct Settings {
-    pub environment: Environment,
-    pub host: String,
-    pub port: u16,
-    pub data_dir: PathBuf,
-    /// How far a commit of the embedded database is on disk before it is acknowledged.
-    pub sqlite_durability: store_sqlite::Durability,
-    pub log_level: String,
-    pub log_format: LogFormat,
-    pub shutdown_timeout: Duration,
-    pub frontend_url: String,
-    pub cors_origins: Vec<String>,
-    pub cors_credentials: bool,
-    pub cors_max_age: usize,
-    pub json_body_limit: usize,
-    pub public_cache_ttl: Duration,
-    pub trusted_proxy_header: Option<String>,
-    pub trusted_proxies: Vec<IpAddr>,
-    pub throttle_window: Duration,
-    pub throttle_limit: u32,
-    pub throttle_auth_limit: u32,
-    pub jwt_access_secret: Option<SecretString>,
-    pub jwt_refresh_secret: Option<SecretString>,
-    pub access_ttl: Duration,
-    pub refresh_ttl: Duration,
-    pub refresh_reuse_interval: Duration,
-    /// How long a positive session-liveness check is trusted.
-    pub session_check_ttl: Duration,
-    pub argon2_memory_cost: u32,
-    pub argon2_time_cost: u32,
-    pub argon2_parallelism: u32,
-    pub argon2_max_concurrent: usize,
-    pub admin_emails: HashSet<String>,
-    pub location_provider: LocationProvider,
-    pub location_cache_ttl: Duration,
-    pub location_timeout: Duration,
-    pub mongodb_uri: Option<SecretString>,
-    pub mongodb_database: Option<String>,
-    pub smtp: Option<SmtpConfig>,
-    /// Production without `smtp` was allowed explicitly.
-    pub email_log_transport: bool,
-    pub email_attempts: u32,
-    pub email_backoff: Duration,
-    pub job_visibility_timeout: Duration,
-}
-
 /// Every problem found, one line each.
 #[derive(Debug, PartialEq, Eq)]
 pub struct ConfigErrors(pub Vec<String>);
@@ -439,6 +286,7 @@ impl fmt::Display for ConfigErrors {
 impl std::error::Error for ConfigErrors {}
 
 /// Reads variables through a lookup, collecting every problem instead of stopping at the first.
+/// Its methods are the rules of `variables!`.
 struct Reader<'a> {
     lookup: &'a dyn Fn(&str) -> Option<String>,
     problems: Vec<String>,
@@ -446,53 +294,65 @@ struct Reader<'a> {
 }
 
 impl Reader<'_> {
-    fn raw(&mut self, name: &'static str) -> Option<String> {
-        self.read.insert(name);
-        let declared = VARIABLES.iter().find(|v| v.name == name);
-        if declared.is_none() {
-            self.problems
-                .push(format!("{name}: read but not declared in VARIABLES"));
-        }
-        (self.lookup)(name)
-            .map(|v| v.trim().to_owned())
-            .filter(|v| !v.is_empty())
-            .or_else(|| {
-                declared
-                    .map(|v| v.default.to_owned())
-                    .filter(|d| !d.is_empty())
-            })
+    /// The value set in the environment; blank counts as unset.
+    fn explicit(&mut self, v: &Variable) -> Option<String> {
+        self.read.insert(v.name);
+        (self.lookup)(v.name)
+            .map(|raw| raw.trim().to_owned())
+            .filter(|raw| !raw.is_empty())
     }
 
-    fn optional(&mut self, name: &'static str) -> Option<String> {
-        self.raw(name)
+    /// The value set, else the default.
+    fn optional(&mut self, v: &Variable) -> Option<String> {
+        self.explicit(v)
+            .or_else(|| Some(v.default.to_owned()).filter(|d| !d.is_empty()))
     }
 
-    fn string(&mut self, name: &'static str) -> String {
-        self.raw(name).unwrap_or_default()
+    fn text(&mut self, v: &Variable) -> String {
+        self.optional(v).unwrap_or_default()
     }
 
-    fn parsed<T: std::str::FromStr + Default>(&mut self, name: &'static str, what: &str) -> T {
-        let Some(raw) = self.raw(name) else {
+    fn path(&mut self, v: &Variable) -> PathBuf {
+        PathBuf::from(self.text(v))
+    }
+
+    fn parsed<T: FromStr + Default>(&mut self, v: &Variable, what: &str) -> T {
+        let Some(raw) = self.optional(v) else {
             return T::default();
         };
         raw.parse().unwrap_or_else(|_| {
             self.problems
-                .push(format!("{name}: expected {what}, got {raw:?}"));
+                .push(format!("{v}: expected {what}, got {raw:?}"));
             T::default()
         })
     }
 
-    fn positive(&mut self, name: &'static str) -> u32 {
-        let value: u32 = self.parsed(name, "a whole number");
+    fn positive(&mut self, v: &Variable) -> u32 {
+        let value: u32 = self.parsed(v, "a whole number");
         if value == 0 {
-            self.problems.push(format!("{name}: must be at least 1"));
+            self.problems.push(format!("{v}: must be at least 1"));
         }
         value
     }
 
-    fn flag(&mut self, name: &'static str) -> bool {
+    fn positive_seconds(&mut self, v: &Variable) -> Duration {
+        Duration::from_secs(u64::from(self.positive(v)))
+    }
+
+    fn positive_millis(&mut self, v: &Variable) -> Duration {
+        Duration::from_millis(u64::from(self.positive(v)))
+    }
+
+    /// Unset: as many as the machine has CPUs.
+    fn positive_or_cpus(&mut self, v: &Variable) -> usize {
+        self.optional(v)
+            .map(|_| self.positive(v) as usize)
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, usize::from))
+    }
+
+    fn flag(&mut self, v: &Variable) -> bool {
         match self
-            .raw(name)
+            .optional(v)
             .as_deref()
             .map(str::to_ascii_lowercase)
             .as_deref()
@@ -501,14 +361,15 @@ impl Reader<'_> {
             Some("true" | "1" | "yes" | "on") => true,
             Some(other) => {
                 self.problems
-                    .push(format!("{name}: expected true or false, got {other:?}"));
+                    .push(format!("{v}: expected true or false, got {other:?}"));
                 false
             }
         }
     }
 
-    fn duration(&mut self, name: &'static str) -> Duration {
-        let Some(raw) = self.raw(name) else {
+    /// Whole seconds, or a duration with units (`15m`, `7d`).
+    fn duration(&mut self, v: &Variable) -> Duration {
+        let Some(raw) = self.optional(v) else {
             return Duration::ZERO;
         };
         if let Ok(seconds) = raw.parse::<u64>() {
@@ -516,18 +377,19 @@ impl Reader<'_> {
         }
         humantime::parse_duration(&raw).unwrap_or_else(|_| {
             self.problems.push(format!(
-                "{name}: expected a duration like 900, 15m, 7d; got {raw:?}"
+                "{v}: expected a duration like 900, 15m, 7d; got {raw:?}"
             ));
             Duration::ZERO
         })
     }
 
-    fn millis(&mut self, name: &'static str) -> Duration {
-        Duration::from_millis(self.parsed::<u64>(name, "milliseconds"))
+    fn millis(&mut self, v: &Variable) -> Duration {
+        Duration::from_millis(self.parsed::<u64>(v, "milliseconds"))
     }
 
-    fn list(&mut self, name: &'static str) -> Vec<String> {
-        self.raw(name)
+    /// Comma-separated, blanks dropped.
+    fn list(&mut self, v: &Variable) -> Vec<String> {
+        self.optional(v)
             .map(|raw| {
                 raw.split(',')
                     .map(str::trim)
@@ -538,65 +400,126 @@ impl Reader<'_> {
             .unwrap_or_default()
     }
 
-    fn secret(&mut self, name: &'static str) -> Option<SecretString> {
-        self.raw(name).map(SecretString::from)
+    fn addresses(&mut self, v: &Variable) -> Vec<IpAddr> {
+        self.list(v)
+            .into_iter()
+            .filter_map(|raw| match raw.parse() {
+                Ok(ip) => Some(ip),
+                Err(_) => {
+                    self.problems
+                        .push(format!("{v}: {raw:?} is not an IP address"));
+                    None
+                }
+            })
+            .collect()
+    }
+
+    /// Compared lower-cased, as `Email` values are.
+    fn emails(&mut self, v: &Variable) -> HashSet<String> {
+        self.list(v).into_iter().map(|e| e.to_lowercase()).collect()
+    }
+
+    fn secret(&mut self, v: &Variable) -> Option<SecretString> {
+        self.optional(v).map(SecretString::from)
+    }
+
+    /// An http(s) URL without its trailing slashes, so that paths can be appended.
+    fn url(&mut self, v: &Variable) -> String {
+        let url = self.text(v).trim_end_matches('/').to_owned();
+        if !is_http_url(&url) {
+            self.problems
+                .push(format!("{v}: expected an http(s) URL, got {url:?}"));
+        }
+        url
+    }
+
+    /// `APP_ENV` when set, else the NestJS version's `NODE_ENV`, else `APP_ENV`'s default.
+    fn environment(&mut self, v: &Variable) -> Environment {
+        let chosen = self
+            .explicit(v)
+            .or_else(|| self.optional(&NODE_ENV))
+            .unwrap_or_else(|| v.default.to_owned());
+        match chosen.as_str() {
+            "development" | "dev" => Environment::Development,
+            "production" | "prod" => Environment::Production,
+            "test" => Environment::Test,
+            other => {
+                self.problems.push(format!(
+                    "{v}: expected development, production or test, got {other:?}"
+                ));
+                Environment::Development
+            }
+        }
+    }
+
+    /// `LOCATION_PROVIDER`, else the NestJS version's `LOCATION_ENABLED` (which meant its HTTP
+    /// service), with the settings the chosen provider needs.
+    fn location(&mut self, provider: &Variable) -> LocationProvider {
+        let enabled = self
+            .optional(&LOCATION_ENABLED)
+            .map(|_| self.flag(&LOCATION_ENABLED));
+        let database = self.optional(&LOCATION_MAXMIND_DB_PATH);
+        let url = self.text(&LOCATION_API_URL);
+        let chosen = self.optional(provider).map(|p| p.to_ascii_lowercase());
+        let name = match (chosen, enabled) {
+            (Some(name), Some(false)) if name != "none" => {
+                self.problems.push(format!(
+                    "{LOCATION_ENABLED}: false contradicts {provider}={name}"
+                ));
+                name
+            }
+            (Some(name), _) => name,
+            (None, Some(true)) => "http".to_owned(),
+            (None, _) => "none".to_owned(),
+        };
+        match name.as_str() {
+            "none" => LocationProvider::None,
+            "maxmind" => match database {
+                Some(path) => LocationProvider::MaxMind(PathBuf::from(path)),
+                None => {
+                    self.problems.push(format!(
+                        "{LOCATION_MAXMIND_DB_PATH}: must be set with {provider}=maxmind"
+                    ));
+                    LocationProvider::None
+                }
+            },
+            "http" => {
+                if !is_http_url(&url) {
+                    self.problems.push(format!(
+                        "{LOCATION_API_URL}: expected an http(s) URL, got {url:?}"
+                    ));
+                }
+                LocationProvider::Http(url)
+            }
+            other => {
+                self.problems.push(format!(
+                    "{provider}: expected none, maxmind or http, got {other:?}"
+                ));
+                LocationProvider::None
+            }
+        }
+    }
+
+    /// The SMTP relay when `SMTP_HOST` is set. Its settings are read (and checked) either way.
+    fn smtp(&mut self, host: &Variable) -> Option<SmtpConfig> {
+        let host = self.optional(host);
+        let smtp = SmtpConfig {
+            host: host.clone().unwrap_or_default(),
+            port: self.parsed(&SMTP_PORT, "a port number"),
+            user: self.optional(&SMTP_USER),
+            password: self.secret(&SMTP_PASSWORD),
+            from: self.text(&SMTP_FROM),
+            secure: self.flag(&SMTP_SECURE),
+            require_tls: self.flag(&SMTP_REQUIRE_TLS),
+            ca_file: self.optional(&SMTP_TLS_CA_FILE).map(PathBuf::from),
+        };
+        host.map(|_| smtp)
     }
 }
 
 fn is_http_url(raw: &str) -> bool {
     (raw.starts_with("http://") || raw.starts_with("https://"))
         && raw.split("://").nth(1).is_some_and(|rest| !rest.is_empty())
-}
-
-/// `LOCATION_PROVIDER`, else the NestJS version's `LOCATION_ENABLED` (which meant its HTTP
-/// service), with the settings the chosen provider needs.
-fn location_provider(r: &mut Reader<'_>) -> LocationProvider {
-    let enabled = r
-        .optional("LOCATION_ENABLED")
-        .map(|_| r.flag("LOCATION_ENABLED"));
-    let database = r.optional("LOCATION_MAXMIND_DB_PATH");
-    let url = r.string("LOCATION_API_URL");
-    let chosen = r
-        .optional("LOCATION_PROVIDER")
-        .map(|p| p.to_ascii_lowercase());
-    let name = match (chosen, enabled) {
-        (Some(name), Some(false)) if name != "none" => {
-            r.problems.push(format!(
-                "LOCATION_ENABLED: false contradicts LOCATION_PROVIDER={name}"
-            ));
-            name
-        }
-        (Some(name), _) => name,
-        (None, Some(true)) => "http".to_owned(),
-        (None, _) => "none".to_owned(),
-    };
-    match name.as_str() {
-        "none" => LocationProvider::None,
-        "maxmind" => match database {
-            Some(path) => LocationProvider::MaxMind(PathBuf::from(path)),
-            None => {
-                r.problems.push(
-                    "LOCATION_MAXMIND_DB_PATH: must be set with LOCATION_PROVIDER=maxmind"
-                        .to_owned(),
-                );
-                LocationProvider::None
-            }
-        },
-        "http" => {
-            if !is_http_url(&url) {
-                r.problems.push(format!(
-                    "LOCATION_API_URL: expected an http(s) URL, got {url:?}"
-                ));
-            }
-            LocationProvider::Http(url)
-        }
-        other => {
-            r.problems.push(format!(
-                "LOCATION_PROVIDER: expected none, maxmind or http, got {other:?}"
-            ));
-            LocationProvider::None
-        }
-    }
 }
 
 impl Settings {
@@ -617,130 +540,11 @@ impl Settings {
             problems: Vec::new(),
             read: BTreeSet::new(),
         };
-        let node_env = r.optional("NODE_ENV");
-        let app_env = lookup("APP_ENV")
-            .filter(|v| !v.trim().is_empty())
-            .or(node_env);
-        let declared_env = r.string("APP_ENV");
-        let environment = match app_env.unwrap_or(declared_env).trim() {
-            "development" | "dev" => Environment::Development,
-            "production" | "prod" => Environment::Production,
-            "test" => Environment::Test,
-            other => {
-                r.problems.push(format!(
-                    "APP_ENV: expected development, production or test, got {other:?}"
-                ));
-                Environment::Development
-            }
-        };
-        let frontend_url = r.string("FRONTEND_URL").trim_end_matches('/').to_owned();
-        if !is_http_url(&frontend_url) {
-            r.problems.push(format!(
-                "FRONTEND_URL: expected an http(s) URL, got {frontend_url:?}"
-            ));
-        }
-        let explicit_origins = r.list("CORS_ORIGIN");
-        if environment == Environment::Production && explicit_origins.is_empty() {
-            r.problems
-                .push("CORS_ORIGIN: must be set in production".to_owned());
-        }
-        let cors_origins = if explicit_origins.is_empty() {
-            vec![frontend_url.clone()]
-        } else {
-            explicit_origins
-        };
-        let cors_credentials = r.flag("CORS_CREDENTIALS");
-        if environment == Environment::Production
-            && cors_credentials
-            && cors_origins.iter().any(|o| o == "*")
-        {
-            r.problems.push(
-                "CORS_ORIGIN: \"*\" with CORS_CREDENTIALS=true lets every website make logged-in requests; list the allowed origins (or set CORS_CREDENTIALS=false)"
-                    .to_owned(),
-            );
-        }
-        for origin in &cors_origins {
-            if origin != "*" && !is_http_url(origin) {
-                r.problems
-                    .push(format!("CORS_ORIGIN: {origin:?} is not an http(s) origin"));
-            }
-        }
-        let trusted_proxies = r
-            .list("TRUSTED_PROXIES")
-            .into_iter()
-            .filter_map(|raw| match raw.parse() {
-                Ok(ip) => Some(ip),
-                Err(_) => {
-                    r.problems
-                        .push(format!("TRUSTED_PROXIES: {raw:?} is not an IP address"));
-                    None
-                }
-            })
-            .collect();
-        let location_provider = location_provider(&mut r);
-        let smtp_host = r.optional("SMTP_HOST");
-        let smtp = SmtpConfig {
-            host: smtp_host.clone().unwrap_or_default(),
-            port: r.parsed("SMTP_PORT", "a port number"),
-            user: r.optional("SMTP_USER"),
-            password: r.secret("SMTP_PASSWORD"),
-            from: r.string("SMTP_FROM"),
-            secure: r.flag("SMTP_SECURE"),
-            require_tls: r.flag("SMTP_REQUIRE_TLS"),
-            ca_file: r.optional("SMTP_TLS_CA_FILE").map(PathBuf::from),
-        };
-        let settings = Self {
-            environment,
-            host: r.string("HOST"),
-            port: r.parsed("PORT", "a port number (0-65535)"),
-            data_dir: PathBuf::from(r.string("DATA_DIR")),
-            sqlite_durability: r.parsed("SQLITE_SYNCHRONOUS", "full or normal"),
-            log_level: r.string("LOG_LEVEL"),
-            log_format: r.parsed("LOG_FORMAT", "text or json"),
-            shutdown_timeout: Duration::from_secs(u64::from(r.positive("SHUTDOWN_TIMEOUT_SECS"))),
-            frontend_url,
-            cors_origins,
-            cors_credentials,
-            cors_max_age: r.parsed("CORS_PREFLIGHT_MAX_AGE", "seconds"),
-            json_body_limit: r.parsed("JSON_BODY_LIMIT", "bytes"),
-            public_cache_ttl: r.duration("PUBLIC_CACHE_TTL"),
-            trusted_proxy_header: r.optional("TRUSTED_PROXY_HEADER"),
-            trusted_proxies,
-            throttle_window: Duration::from_secs(u64::from(r.positive("THROTTLE_TTL"))),
-            throttle_limit: r.positive("THROTTLE_LIMIT"),
-            throttle_auth_limit: r.positive("THROTTLE_AUTH_LIMIT"),
-            jwt_access_secret: r.secret("JWT_ACCESS_SECRET"),
-            jwt_refresh_secret: r.secret("JWT_REFRESH_SECRET"),
-            access_ttl: r.duration("JWT_ACCESS_TOKEN_EXPIRATION"),
-            refresh_ttl: r.duration("JWT_REFRESH_TOKEN_EXPIRATION"),
-            refresh_reuse_interval: r.duration("JWT_REFRESH_REUSE_INTERVAL"),
-            session_check_ttl: r.duration("SESSION_CHECK_TTL"),
-            argon2_memory_cost: r.positive("ARGON2_MEMORY_COST"),
-            argon2_time_cost: r.positive("ARGON2_TIME_COST"),
-            argon2_parallelism: r.positive("ARGON2_PARALLELISM"),
-            argon2_max_concurrent: r
-                .optional("ARGON2_MAX_CONCURRENT")
-                .map(|_| r.positive("ARGON2_MAX_CONCURRENT") as usize)
-                .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, usize::from)),
-            admin_emails: r
-                .list("ADMIN_EMAILS")
-                .into_iter()
-                .map(|e| e.to_lowercase())
-                .collect(),
-            location_provider,
-            location_cache_ttl: r.duration("LOCATION_CACHE_TTL"),
-            location_timeout: Duration::from_millis(u64::from(r.positive("LOCATION_TIMEOUT_MS"))),
-            mongodb_uri: r.secret("MONGODB_URI"),
-            mongodb_database: r.optional("MONGODB_DATABASE"),
-            smtp: smtp_host.map(|_| smtp),
-            email_log_transport: r.flag("EMAIL_LOG_TRANSPORT"),
-            email_attempts: r.positive("EMAIL_QUEUE_ATTEMPTS"),
-            email_backoff: r.millis("EMAIL_QUEUE_BACKOFF_MS"),
-            job_visibility_timeout: r.millis("JOB_VISIBILITY_TIMEOUT_MS"),
-        };
-        let mut problems = r.problems;
-        settings.check(&mut problems);
-        let read = r.read;
+        let mut settings = Self::read_variables(&mut r);
+        let Reader {
+            mut problems, read, ..
+        } = r;
+        settings.validate(&mut problems);
         if problems.is_empty() {
             (Ok(settings), read)
         } else {
@@ -748,39 +552,57 @@ impl Settings {
         }
     }
 
-    fn check(&self, problems: &mut Vec<String>) {
+    /// The checks across variables, once each was read; `CORS_ORIGIN` defaults to the
+    /// frontend's origin here.
+    fn validate(&mut self, problems: &mut Vec<String>) {
+        let production = self.environment == Environment::Production;
+        if self.cors_origins.is_empty() {
+            if production {
+                problems.push(format!("{CORS_ORIGIN}: must be set in production"));
+            }
+            self.cors_origins = vec![self.frontend_url.clone()];
+        }
+        if production && self.cors_credentials && self.cors_origins.iter().any(|o| o == "*") {
+            problems.push(format!(
+                "{CORS_ORIGIN}: \"*\" with {CORS_CREDENTIALS}=true lets every website make logged-in requests; list the allowed origins (or set {CORS_CREDENTIALS}=false)"
+            ));
+        }
+        for origin in &self.cors_origins {
+            if origin != "*" && !is_http_url(origin) {
+                problems.push(format!(
+                    "{CORS_ORIGIN}: {origin:?} is not an http(s) origin"
+                ));
+            }
+        }
         if self.access_ttl < Duration::from_secs(1) {
-            problems.push("JWT_ACCESS_TOKEN_EXPIRATION: must be at least 1s".to_owned());
+            problems.push(format!(
+                "{JWT_ACCESS_TOKEN_EXPIRATION}: must be at least 1s"
+            ));
         }
         if self.refresh_ttl <= self.access_ttl {
-            problems.push(
-                "JWT_REFRESH_TOKEN_EXPIRATION: must be longer than the access-token lifetime"
-                    .to_owned(),
-            );
+            problems.push(format!(
+                "{JWT_REFRESH_TOKEN_EXPIRATION}: must be longer than the access-token lifetime"
+            ));
         }
         if self.json_body_limit < 1024 {
-            problems.push("JSON_BODY_LIMIT: must be at least 1024 bytes".to_owned());
+            problems.push(format!("{JSON_BODY_LIMIT}: must be at least 1024 bytes"));
         }
         if self.argon2_memory_cost < 8 * self.argon2_parallelism {
-            problems.push(
-                "ARGON2_MEMORY_COST: must be at least 8 KiB per lane (ARGON2_PARALLELISM)"
-                    .to_owned(),
-            );
+            problems.push(format!(
+                "{ARGON2_MEMORY_COST}: must be at least 8 KiB per lane ({ARGON2_PARALLELISM})"
+            ));
         }
-        if self.environment == Environment::Production
-            && self.smtp.is_none()
-            && !self.email_log_transport
-        {
-            problems.push(
-                "SMTP_HOST: must be set in production (or EMAIL_LOG_TRANSPORT=true to log emails without their bodies)"
-                    .to_owned(),
-            );
+        if production && self.smtp.is_none() && !self.email_log_transport {
+            problems.push(format!(
+                "{SMTP_HOST}: must be set in production (or {EMAIL_LOG_TRANSPORT}=true to log emails without their bodies)"
+            ));
         }
-        if self.environment == Environment::Production {
-            for (name, secret) in [
-                ("JWT_ACCESS_SECRET", &self.jwt_access_secret),
-                ("JWT_REFRESH_SECRET", &self.jwt_refresh_secret),
-            ] {
+        let secrets = [
+            (&JWT_ACCESS_SECRET, &self.jwt_access_secret),
+            (&JWT_REFRESH_SECRET, &self.jwt_refresh_secret),
+        ];
+        if production {
+            for (name, secret) in secrets {
                 match secret {
                     None => problems.push(format!("{name}: must be set in production")),
                     Some(s) if s.expose_secret().len() < 32 => {
@@ -793,15 +615,14 @@ impl Settings {
         if let (Some(access), Some(refresh)) = (&self.jwt_access_secret, &self.jwt_refresh_secret)
             && access.expose_secret() == refresh.expose_secret()
         {
-            problems.push("JWT_REFRESH_SECRET: must differ from JWT_ACCESS_SECRET".to_owned());
+            problems.push(format!(
+                "{JWT_REFRESH_SECRET}: must differ from {JWT_ACCESS_SECRET}"
+            ));
         }
-        for (name, secret) in [
-            ("JWT_ACCESS_SECRET", &self.jwt_access_secret),
-            ("JWT_REFRESH_SECRET", &self.jwt_refresh_secret),
-        ] {
+        for (name, secret) in secrets {
             if let Some(s) = secret
                 && s.expose_secret().len() < 32
-                && self.environment != Environment::Production
+                && !production
             {
                 problems.push(format!(
                     "{name}: must be at least 32 bytes (unset it to have one generated)"
@@ -977,8 +798,8 @@ mod tests {
         let named: Vec<&str> = found.iter().filter_map(|p| p.split(':').next()).collect();
         assert_eq!(
             named,
-            ["SMTP_SECURE", "PORT", "THROTTLE_LIMIT"],
-            "{found:?}"
+            ["PORT", "THROTTLE_LIMIT", "SMTP_SECURE"],
+            "in the order of the declarations: {found:?}"
         );
     }
 

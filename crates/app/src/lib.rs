@@ -1,6 +1,7 @@
 //! The composition root: turns [`Settings`] into adapters and core services, and runs the
 //! three processes. It is the only crate that knows which adapter serves which port.
 
+mod account_export;
 mod background;
 pub mod config;
 mod dev_secrets;

@@ -22,6 +22,7 @@ use portfolio_core::{PortfolioService, PublicPortfolioReader};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+use crate::account_export::ServiceAccountExporter;
 use crate::background::TrackedTasks;
 use crate::config::{Environment, Settings, SmtpConfig};
 use crate::directory::UserDirectory;
@@ -209,13 +210,25 @@ impl Api {
             Arc::new(UserDirectory(Arc::clone(&storage.users))),
             portfolio.clone(),
         );
+        let (identity, portfolio, settings_service) = (
+            Arc::new(identity),
+            Arc::new(portfolio),
+            Arc::new(settings_service),
+        );
+        let account_export = ServiceAccountExporter {
+            identity: Arc::clone(&identity),
+            portfolio: Arc::clone(&portfolio),
+            settings: Arc::clone(&settings_service),
+            clock: Arc::clone(&clock),
+        };
         let services = HttpServices {
-            identity: Arc::new(identity),
-            portfolio: Arc::new(portfolio),
+            identity,
+            portfolio,
             public_portfolio: Arc::new(public_portfolio),
             public_cache,
             owner_pages,
-            settings: Arc::new(settings_service),
+            settings: settings_service,
+            account_export: Arc::new(account_export),
             health: Arc::new(Health {
                 probes: storage.probes.clone(),
                 started: Instant::now(),

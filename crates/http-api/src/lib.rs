@@ -38,6 +38,7 @@ pub use docs::ApiDoc;
 pub use page_cache::{OwnerPages, PageCache};
 pub use problem::{ApiError, FieldError};
 pub use rate_limit::{InMemoryRateLimiter, RateDecision, RateLimiter, RateLimits};
+pub use routes::account::{AccountExport, AccountExporter, ExportError};
 pub use routes::health::{Health, ReadinessProbe};
 pub use security::CorsPolicy;
 
@@ -63,6 +64,7 @@ pub struct HttpServices {
     pub public_cache: Arc<PageCache>,
     pub owner_pages: Arc<OwnerPages>,
     pub settings: Arc<SettingsService>,
+    pub account_export: Arc<dyn AccountExporter>,
     pub health: Arc<Health>,
 }
 
@@ -206,6 +208,7 @@ pub fn serve(
             .app_data(web::Data::from(Arc::clone(&services.public_cache)))
             .app_data(web::Data::from(Arc::clone(&services.owner_pages)))
             .app_data(web::Data::from(Arc::clone(&services.settings)))
+            .app_data(web::Data::from(Arc::clone(&services.account_export)))
             .app_data(web::Data::new(config.client_ip.clone()))
             .app_data(web::Data::new(config.rate_limits.clone()))
             .app_data(web::PayloadConfig::new(config.json_body_limit))

@@ -1,12 +1,49 @@
-//! Query strings of list routes: `page` (from 1), `limit` (1–100, default 10), and flags.
+//! Query strings: [`Param`], a parameter parsed on its own, and [`ListQuery`], the query of
+//! list routes: `page` (from 1), `limit` (1–100, default 10) and `grouped`.
 
-use std::collections::HashMap;
+use std::str::FromStr;
 
 use kernel::PageRequest;
+use serde::{Deserialize, Deserializer};
+use utoipa::IntoParams;
 
 use crate::problem::{ApiError, FieldError};
 
-/// The parsed query of a list route.
+/// A query parameter that was sent, parsed on its own: a value that does not parse is kept
+/// as `None` instead of failing the whole query, so that the route names every bad parameter
+/// in one answer (serde would stop at the first).
+#[derive(Debug)]
+pub struct Param<T>(Option<T>);
+
+impl<T> Param<T> {
+    /// The value, unless it did not parse.
+    pub fn value(&self) -> Option<&T> {
+        self.0.as_ref()
+    }
+}
+
+impl<'de, T: FromStr> Deserialize<'de> for Param<T> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        Ok(Self(String::deserialize(deserializer)?.parse().ok()))
+    }
+}
+
+/// The query of a list route; other parameters are ignored.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ListQuery {
+    /// Page, from 1
+    #[param(value_type = Option<u32>)]
+    page: Option<Param<u32>>,
+    /// Items per page, 1–100 (default 10)
+    #[param(value_type = Option<u32>)]
+    limit: Option<Param<u32>>,
+    /// true: every item, grouped (resources that declare a grouping field)
+    #[param(value_type = Option<bool>)]
+    grouped: Option<Param<bool>>,
+}
+
+/// The validated query of a list route.
 #[derive(Debug, PartialEq, Eq)]
 pub struct ListParams {
     pub page: PageRequest,
@@ -14,15 +51,14 @@ pub struct ListParams {
 }
 
 fn number(
-    raw: Option<&String>,
+    param: Option<&Param<u32>>,
     field: &str,
     min: u32,
     max: u32,
     errors: &mut Vec<FieldError>,
 ) -> Option<u32> {
-    let raw = raw?;
-    match raw.parse::<u32>() {
-        Ok(value) if (min..=max).contains(&value) => Some(value),
+    match param?.value() {
+        Some(value) if (min..=max).contains(value) => Some(*value),
         _ => {
             errors.push(FieldError {
                 field: field.to_owned(),
@@ -34,24 +70,24 @@ fn number(
     }
 }
 
-impl ListParams {
+impl ListQuery {
     /// # Errors
     /// 400 naming each bad parameter.
-    pub fn parse(query: &HashMap<String, String>) -> Result<Self, ApiError> {
+    pub fn params(&self) -> Result<ListParams, ApiError> {
         let mut errors = Vec::new();
-        let page = number(query.get("page"), "page", 1, 1_000_000, &mut errors).unwrap_or(1);
+        let page = number(self.page.as_ref(), "page", 1, 1_000_000, &mut errors).unwrap_or(1);
         let limit = number(
-            query.get("limit"),
+            self.limit.as_ref(),
             "limit",
             1,
             PageRequest::MAX_LIMIT,
             &mut errors,
         )
         .unwrap_or(PageRequest::DEFAULT_LIMIT);
-        let grouped = match query.get("grouped").map(String::as_str) {
-            None | Some("false") => false,
-            Some("true") => true,
-            Some(_) => {
+        let grouped = match self.grouped.as_ref().map(Param::value) {
+            None => false,
+            Some(Some(grouped)) => *grouped,
+            Some(None) => {
                 errors.push(FieldError {
                     field: "grouped".to_owned(),
                     code: "type".to_owned(),
@@ -61,7 +97,7 @@ impl ListParams {
             }
         };
         if errors.is_empty() {
-            Ok(Self {
+            Ok(ListParams {
                 page: PageRequest { page, limit },
                 grouped,
             })
@@ -73,21 +109,20 @@ impl ListParams {
 
 #[cfg(test)]
 mod tests {
+    use actix_web::web::Query;
+
     use super::*;
 
-    fn parse(pairs: &[(&str, &str)]) -> Result<ListParams, ApiError> {
-        ListParams::parse(
-            &pairs
-                .iter()
-                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-                .collect(),
-        )
+    fn parse(query: &str) -> Result<ListParams, ApiError> {
+        Query::<ListQuery>::from_query(query)
+            .unwrap_or_else(|e| panic!("{e}"))
+            .params()
     }
 
     #[test]
     fn defaults_are_page_one_of_ten() {
         assert_eq!(
-            parse(&[]).ok(),
+            parse("").ok(),
             Some(ListParams {
                 page: PageRequest { page: 1, limit: 10 },
                 grouped: false
@@ -97,10 +132,26 @@ mod tests {
 
     #[test]
     fn out_of_range_values_name_their_parameter() {
-        let error = parse(&[("page", "0"), ("limit", "101"), ("grouped", "yes")]).err();
+        let error = parse("page=0&limit=101&grouped=yes").err();
         let fields: Vec<String> = error
             .map(|e| e.errors.into_iter().map(|f| f.field).collect())
             .unwrap_or_default();
         assert_eq!(fields, ["page", "limit", "grouped"]);
+    }
+
+    #[test]
+    fn values_that_are_not_numbers_are_out_of_range_and_other_parameters_are_ignored() {
+        let error = parse("page=two&sort=name").err();
+        let rules: Vec<(String, String)> = error
+            .map(|e| e.errors.into_iter().map(|f| (f.field, f.code)).collect())
+            .unwrap_or_default();
+        assert_eq!(rules, [("page".to_owned(), "range".to_owned())]);
+        assert_eq!(
+            parse("page=2&limit=5&grouped=true&sort=name").ok(),
+            Some(ListParams {
+                page: PageRequest { page: 2, limit: 5 },
+                grouped: true
+            })
+        );
     }
 }

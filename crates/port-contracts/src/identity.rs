@@ -90,30 +90,87 @@ pub fn london() -> GeoLocation {
     }
 }
 
-pub async fn users(repo: &dyn UserRepository) {
-    let now = now_ms();
-    let ada = user("ada", now);
-    repo.insert_user(&ada).await.unwrap();
-    assert_eq!(
-        repo.find_user(&ada.id).await.unwrap(),
-        Some(ada.clone()),
-        "a stored user reads back unchanged"
-    );
-    assert_eq!(repo.find_user(&UserId::generate()).await.unwrap(), None);
+suite!($
+    /// Runs the `UserRepository` contract: one test per behaviour.
+    user_contract, identity::user_behaviours, dyn UserRepository, [
+        a_stored_user_reads_back_unchanged,
+        a_username_is_unique_and_a_refused_insert_stores_nothing,
+        a_user_is_found_by_username,
+        a_profile_update_changes_only_the_named_fields,
+        a_profile_update_of_an_unknown_user_finds_nobody,
+        a_login_records_the_role_and_the_time,
+        a_deleted_user_is_gone_and_their_username_free,
+    ]
+);
 
+suite!($
+    /// Runs the `AccountRepository` contract: one test per behaviour.
+    account_contract, identity::account_behaviours, dyn AccountRepository, [
+        an_account_is_found_by_email_and_by_user,
+        an_email_has_one_account,
+        a_password_hash_is_replaced,
+        an_account_deletion_token_is_kept_until_cleared,
+        a_reset_token_matches_only_its_hash_until_it_expires,
+        a_reset_token_works_once,
+        a_verification_token_verifies_the_email_once,
+        a_cleared_verification_token_no_longer_verifies,
+        deleted_accounts_are_found_neither_by_user_nor_by_email,
+    ]
+);
+
+suite!($
+    /// Runs the `SessionRepository` contract: one test per behaviour.
+    session_contract, identity::session_behaviours, dyn SessionRepository, [
+        a_stored_session_reads_back_unchanged,
+        a_refresh_rotation_needs_the_current_hash,
+        a_rotated_session_keeps_the_previous_hash_and_cannot_rotate_again,
+        touching_a_session_records_its_last_activity,
+        a_session_location_is_replaced_whole,
+        locating_an_unknown_session_is_no_error,
+        live_sessions_are_listed_most_recently_active_first_without_expired_ones,
+        another_users_session_is_never_revoked,
+        a_session_is_revoked_once,
+        a_revoked_session_cannot_rotate,
+        the_session_history_keeps_revoked_sessions_of_the_owner_only,
+        the_session_history_is_newest_first_up_to_the_limit,
+        revoking_the_other_sessions_spares_the_kept_one_and_other_users,
+        purging_removes_every_session_that_is_not_live,
+        deleting_a_users_sessions_spares_other_users,
+    ]
+);
+
+// `UserRepository`
+
+/// The profile change the user behaviours make: one field set, one cleared.
+fn analyst() -> ProfileChanges {
+    ProfileChanges {
+        bio: Some(Some("Analyst".into())),
+        location: Some(None),
+        ..ProfileChanges::default()
+    }
+}
+
+async fn a_stored_user_reads_back_unchanged(repo: &dyn UserRepository) {
+    let ada = user("ada", now_ms());
+    repo.insert_user(&ada).await.unwrap();
+    assert_eq!(repo.find_user(&ada.id).await.unwrap(), Some(ada));
+    assert_eq!(repo.find_user(&UserId::generate()).await.unwrap(), None);
+}
+
+async fn a_username_is_unique_and_a_refused_insert_stores_nothing(repo: &dyn UserRepository) {
+    let now = now_ms();
+    repo.insert_user(&user("ada", now)).await.unwrap();
     let twin = user("ada", now);
-    assert!(
-        matches!(
-            repo.insert_user(&twin).await,
-            Err(StoreError::Duplicate { key: "username" })
-        ),
-        "usernames are unique"
-    );
-    assert_eq!(
-        repo.find_user(&twin.id).await.unwrap(),
-        None,
-        "a refused insert stores nothing"
-    );
+    assert!(matches!(
+        repo.insert_user(&twin).await,
+        Err(StoreError::Duplicate { key: "username" })
+    ));
+    assert_eq!(repo.find_user(&twin.id).await.unwrap(), None);
+}
+
+async fn a_user_is_found_by_username(repo: &dyn UserRepository) {
+    let ada = user("ada", now_ms());
+    repo.insert_user(&ada).await.unwrap();
     assert!(repo.username_taken("ada").await.unwrap());
     assert!(!repo.username_taken("grace").await.unwrap());
     assert_eq!(
@@ -121,18 +178,18 @@ pub async fn users(repo: &dyn UserRepository) {
             .await
             .unwrap()
             .map(|u| u.id),
-        Some(ada.id.clone())
+        Some(ada.id)
     );
     assert_eq!(repo.find_user_by_username("grace").await.unwrap(), None);
+}
 
+async fn a_profile_update_changes_only_the_named_fields(repo: &dyn UserRepository) {
+    let now = now_ms();
+    let ada = user("ada", now);
+    repo.insert_user(&ada).await.unwrap();
     let later = now + TimeDelta::seconds(5);
-    let changes = ProfileChanges {
-        bio: Some(Some("Analyst".into())),
-        location: Some(None),
-        ..ProfileChanges::default()
-    };
     let updated = repo
-        .update_profile(&ada.id, &changes, later)
+        .update_profile(&ada.id, &analyst(), later)
         .await
         .unwrap()
         .unwrap();
@@ -141,13 +198,22 @@ pub async fn users(repo: &dyn UserRepository) {
     assert_eq!(updated.first_name, ada.first_name, "fields not named stay");
     assert_eq!(updated.updated_at, later);
     assert_eq!(repo.find_user(&ada.id).await.unwrap(), Some(updated));
+}
+
+async fn a_profile_update_of_an_unknown_user_finds_nobody(repo: &dyn UserRepository) {
     assert_eq!(
-        repo.update_profile(&UserId::generate(), &changes, later)
+        repo.update_profile(&UserId::generate(), &analyst(), now_ms())
             .await
             .unwrap(),
         None
     );
+}
 
+async fn a_login_records_the_role_and_the_time(repo: &dyn UserRepository) {
+    let now = now_ms();
+    let ada = user("ada", now);
+    repo.insert_user(&ada).await.unwrap();
+    let later = now + TimeDelta::seconds(5);
     repo.record_login(&ada.id, Role::Admin, later)
         .await
         .unwrap();
@@ -156,24 +222,63 @@ pub async fn users(repo: &dyn UserRepository) {
         (logged_in.role, logged_in.last_login_at),
         (Role::Admin, Some(later))
     );
+}
 
+async fn a_deleted_user_is_gone_and_their_username_free(repo: &dyn UserRepository) {
+    let ada = user("ada", now_ms());
+    repo.insert_user(&ada).await.unwrap();
     repo.delete_user(&ada.id).await.unwrap();
     assert_eq!(repo.find_user(&ada.id).await.unwrap(), None);
     assert!(!repo.username_taken("ada").await.unwrap());
 }
 
-pub async fn accounts(repo: &dyn AccountRepository) {
-    let now = now_ms();
-    let owner = UserId::generate();
-    let ada = account(&owner, "ada@example.com", now);
+// `AccountRepository`
+
+/// Ada's account, stored.
+async fn stored_account(repo: &dyn AccountRepository) -> Account {
+    let ada = account(&UserId::generate(), "ada@example.com", now_ms());
     repo.insert_account(&ada).await.unwrap();
+    ada
+}
+
+/// The account as stored now.
+async fn reread_account(repo: &dyn AccountRepository, account: &Account) -> Account {
+    repo.find_account_by_user(&account.user_id)
+        .await
+        .unwrap()
+        .unwrap()
+}
+
+/// The hash of the one-time tokens the account behaviours set.
+const TOKEN_HASH: &str = "token-hash";
+
+/// Ada's account, stored with a `purpose` token (of hash `TOKEN_HASH`) valid for an hour;
+/// with the token and when it was set.
+async fn account_with_token(
+    repo: &dyn AccountRepository,
+    purpose: TokenPurpose,
+) -> (Account, StoredToken, DateTime<Utc>) {
+    let ada = stored_account(repo).await;
+    let now = now_ms();
+    let token = StoredToken {
+        hash: TOKEN_HASH.into(),
+        expires_at: now + TimeDelta::hours(1),
+    };
+    repo.set_token(&ada.id, purpose, Some(&token), now)
+        .await
+        .unwrap();
+    (ada, token, now)
+}
+
+async fn an_account_is_found_by_email_and_by_user(repo: &dyn AccountRepository) {
+    let ada = stored_account(repo).await;
     assert_eq!(
         repo.find_account_by_email("ada@example.com").await.unwrap(),
         Some(ada.clone())
     );
     assert_eq!(
-        repo.find_account_by_user(&owner).await.unwrap(),
-        Some(ada.clone())
+        repo.find_account_by_user(&ada.user_id).await.unwrap(),
+        Some(ada)
     );
     assert_eq!(
         repo.find_account_by_email("nobody@example.com")
@@ -181,211 +286,221 @@ pub async fn accounts(repo: &dyn AccountRepository) {
             .unwrap(),
         None
     );
-    assert!(
-        matches!(
-            repo.insert_account(&account(&UserId::generate(), "ada@example.com", now))
-                .await,
-            Err(StoreError::Duplicate { key: "email" })
-        ),
-        "one account per email"
-    );
+}
 
-    repo.set_password_hash(&ada.id, "new-hash", now)
-        .await
-        .unwrap();
-    assert_eq!(
-        repo.find_account_by_user(&owner)
-            .await
-            .unwrap()
-            .unwrap()
-            .password_hash,
-        "new-hash"
-    );
+async fn an_email_has_one_account(repo: &dyn AccountRepository) {
+    stored_account(repo).await;
+    assert!(matches!(
+        repo.insert_account(&account(&UserId::generate(), "ada@example.com", now_ms()))
+            .await,
+        Err(StoreError::Duplicate { key: "email" })
+    ));
+}
 
-    let deletion = StoredToken {
-        hash: "deletion-hash".into(),
-        expires_at: now + TimeDelta::hours(24),
-    };
-    repo.set_token(&ada.id, TokenPurpose::AccountDeletion, Some(&deletion), now)
+async fn a_password_hash_is_replaced(repo: &dyn AccountRepository) {
+    let ada = stored_account(repo).await;
+    repo.set_password_hash(&ada.id, "new-hash", now_ms())
         .await
         .unwrap();
-    let stored = repo
-        .find_account_by_user(&ada.user_id)
-        .await
-        .unwrap()
-        .unwrap();
+    assert_eq!(reread_account(repo, &ada).await.password_hash, "new-hash");
+}
+
+async fn an_account_deletion_token_is_kept_until_cleared(repo: &dyn AccountRepository) {
+    let (ada, deletion, now) = account_with_token(repo, TokenPurpose::AccountDeletion).await;
     assert_eq!(
-        stored.account_deletion,
-        Some(deletion),
-        "the deletion token is kept"
+        reread_account(repo, &ada).await.account_deletion,
+        Some(deletion)
     );
     repo.set_token(&ada.id, TokenPurpose::AccountDeletion, None, now)
         .await
         .unwrap();
-    let stored = repo
-        .find_account_by_user(&ada.user_id)
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(stored.account_deletion, None, "and can be cleared");
+    assert_eq!(reread_account(repo, &ada).await.account_deletion, None);
+}
 
-    let reset = StoredToken {
-        hash: "reset-hash".into(),
-        expires_at: now + TimeDelta::hours(1),
-    };
-    repo.set_token(&ada.id, TokenPurpose::PasswordReset, Some(&reset), now)
-        .await
-        .unwrap();
+async fn a_reset_token_matches_only_its_hash_until_it_expires(repo: &dyn AccountRepository) {
+    let (_, _, now) = account_with_token(repo, TokenPurpose::PasswordReset).await;
     assert_eq!(
         repo.take_reset_token("other-hash", now).await.unwrap(),
         None,
         "only the right hash matches"
     );
     assert_eq!(
-        repo.take_reset_token("reset-hash", now + TimeDelta::hours(2))
+        repo.take_reset_token(TOKEN_HASH, now + TimeDelta::hours(2))
             .await
             .unwrap(),
         None,
         "an expired token does not match"
     );
+}
+
+async fn a_reset_token_works_once(repo: &dyn AccountRepository) {
+    let (ada, _, now) = account_with_token(repo, TokenPurpose::PasswordReset).await;
     let taken = repo
-        .take_reset_token("reset-hash", now)
+        .take_reset_token(TOKEN_HASH, now)
         .await
         .unwrap()
         .unwrap();
     assert_eq!(taken.id, ada.id);
-    assert_eq!(
-        repo.take_reset_token("reset-hash", now).await.unwrap(),
-        None,
-        "a reset token works once"
-    );
-    assert_eq!(
-        repo.find_account_by_user(&owner)
-            .await
-            .unwrap()
-            .unwrap()
-            .password_reset,
-        None
-    );
+    assert_eq!(repo.take_reset_token(TOKEN_HASH, now).await.unwrap(), None);
+    assert_eq!(reread_account(repo, &ada).await.password_reset, None);
+}
 
-    let verify = StoredToken {
-        hash: "verify-hash".into(),
-        expires_at: now + TimeDelta::hours(24),
-    };
-    repo.set_token(&ada.id, TokenPurpose::EmailVerification, Some(&verify), now)
-        .await
-        .unwrap();
+async fn a_verification_token_verifies_the_email_once(repo: &dyn AccountRepository) {
+    let (ada, verify, now) = account_with_token(repo, TokenPurpose::EmailVerification).await;
     assert_eq!(
-        repo.find_account_by_user(&owner)
-            .await
-            .unwrap()
-            .unwrap()
-            .email_verification,
-        Some(verify.clone())
+        reread_account(repo, &ada).await.email_verification,
+        Some(verify)
     );
     let verified = repo
-        .take_verification_token("verify-hash", now)
+        .take_verification_token(TOKEN_HASH, now)
         .await
         .unwrap()
         .unwrap();
     assert!(verified.email_verified && verified.email_verification.is_none());
-    assert!(
-        repo.find_account_by_user(&owner)
-            .await
-            .unwrap()
-            .unwrap()
-            .email_verified
-    );
+    assert!(reread_account(repo, &ada).await.email_verified);
     assert_eq!(
-        repo.take_verification_token("verify-hash", now)
-            .await
-            .unwrap(),
-        None,
-        "a verification token works once"
+        repo.take_verification_token(TOKEN_HASH, now).await.unwrap(),
+        None
     );
+}
 
-    repo.set_token(&ada.id, TokenPurpose::EmailVerification, Some(&verify), now)
-        .await
-        .unwrap();
+async fn a_cleared_verification_token_no_longer_verifies(repo: &dyn AccountRepository) {
+    let (ada, _, now) = account_with_token(repo, TokenPurpose::EmailVerification).await;
     repo.set_token(&ada.id, TokenPurpose::EmailVerification, None, now)
         .await
         .unwrap();
     assert_eq!(
-        repo.take_verification_token("verify-hash", now)
-            .await
-            .unwrap(),
-        None,
-        "a cleared token is gone"
+        repo.take_verification_token(TOKEN_HASH, now).await.unwrap(),
+        None
     );
+}
 
-    repo.delete_accounts_of(&owner).await.unwrap();
-    assert_eq!(repo.find_account_by_user(&owner).await.unwrap(), None);
+async fn deleted_accounts_are_found_neither_by_user_nor_by_email(repo: &dyn AccountRepository) {
+    let ada = stored_account(repo).await;
+    repo.delete_accounts_of(&ada.user_id).await.unwrap();
+    assert_eq!(repo.find_account_by_user(&ada.user_id).await.unwrap(), None);
     assert_eq!(
         repo.find_account_by_email("ada@example.com").await.unwrap(),
         None
     );
 }
 
-pub async fn sessions(repo: &dyn SessionRepository) {
-    let now = now_ms();
-    let (ada, grace) = (UserId::generate(), UserId::generate());
-    let account = AccountId::generate();
-    let first = session(&ada, &account, now);
-    repo.insert_session(&first).await.unwrap();
-    assert_eq!(
-        repo.find_session(&first.id).await.unwrap(),
-        Some(first.clone()),
-        "a stored session reads back unchanged"
-    );
+// `SessionRepository`
 
-    let later = now + TimeDelta::seconds(30);
-    let rotation = Rotation {
-        expected: "not-current".into(),
+/// A session of `owner` created (and last active) at `at`, stored.
+async fn stored_session(
+    repo: &dyn SessionRepository,
+    owner: &UserId,
+    at: DateTime<Utc>,
+) -> Session {
+    let stored = session(owner, &AccountId::generate(), at);
+    repo.insert_session(&stored).await.unwrap();
+    stored
+}
+
+/// A session of `owner`, stored and revoked.
+async fn stored_revoked_session(repo: &dyn SessionRepository, owner: &UserId) -> Session {
+    let revoked = stored_session(repo, owner, now_ms()).await;
+    assert!(repo.revoke_session(owner, &revoked.id).await.unwrap());
+    revoked
+}
+
+/// A session that expired a day ago, stored.
+async fn stored_expired_session(repo: &dyn SessionRepository, owner: &UserId) -> Session {
+    let now = now_ms();
+    let mut expired = session(owner, &AccountId::generate(), now - TimeDelta::days(8));
+    expired.expires_at = now - TimeDelta::days(1);
+    repo.insert_session(&expired).await.unwrap();
+    expired
+}
+
+/// The session as stored now.
+async fn reread_session(repo: &dyn SessionRepository, session: &Session) -> Session {
+    repo.find_session(&session.id).await.unwrap().unwrap()
+}
+
+/// A rotation from `session`'s current hash to `next`.
+fn rotation_of(session: &Session, at: DateTime<Utc>) -> Rotation {
+    Rotation {
+        expected: session.refresh_hash.clone(),
         current: "next".into(),
-        previous: "not-current".into(),
-        rotated_at: later,
+        previous: session.refresh_hash.clone(),
+        rotated_at: at,
+    }
+}
+
+async fn live_ids(repo: &dyn SessionRepository, owner: &UserId) -> Vec<SessionId> {
+    repo.list_live_sessions(owner, now_ms())
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|s| s.id)
+        .collect()
+}
+
+async fn a_stored_session_reads_back_unchanged(repo: &dyn SessionRepository) {
+    let ada = UserId::generate();
+    let plain = stored_session(repo, &ada, now_ms()).await;
+    assert_eq!(repo.find_session(&plain.id).await.unwrap(), Some(plain));
+    let located = Session {
+        location: Some(london()),
+        ..session(&ada, &AccountId::generate(), now_ms())
     };
-    assert!(
-        !repo.rotate_refresh(&first.id, &rotation).await.unwrap(),
-        "rotation needs the current hash"
+    repo.insert_session(&located).await.unwrap();
+    assert_eq!(
+        repo.find_session(&located.id).await.unwrap(),
+        Some(located),
+        "a session stored with a location reads back unchanged"
     );
-    let rotation = Rotation {
-        expected: first.refresh_hash.clone(),
-        previous: first.refresh_hash.clone(),
-        ..rotation
+}
+
+async fn a_refresh_rotation_needs_the_current_hash(repo: &dyn SessionRepository) {
+    let now = now_ms();
+    let stored = stored_session(repo, &UserId::generate(), now).await;
+    let stale = Rotation {
+        expected: "not-current".into(),
+        previous: "not-current".into(),
+        ..rotation_of(&stored, now + TimeDelta::seconds(30))
     };
-    assert!(repo.rotate_refresh(&first.id, &rotation).await.unwrap());
+    assert!(!repo.rotate_refresh(&stored.id, &stale).await.unwrap());
+}
+
+async fn a_rotated_session_keeps_the_previous_hash_and_cannot_rotate_again(
+    repo: &dyn SessionRepository,
+) {
+    let now = now_ms();
+    let stored = stored_session(repo, &UserId::generate(), now).await;
+    let later = now + TimeDelta::seconds(30);
+    let rotation = rotation_of(&stored, later);
+    assert!(repo.rotate_refresh(&stored.id, &rotation).await.unwrap());
     assert!(
-        !repo.rotate_refresh(&first.id, &rotation).await.unwrap(),
+        !repo.rotate_refresh(&stored.id, &rotation).await.unwrap(),
         "a rotated hash cannot rotate again"
     );
-    let rotated = repo.find_session(&first.id).await.unwrap().unwrap();
+    let rotated = reread_session(repo, &stored).await;
     assert_eq!(rotated.refresh_hash, "next");
     assert_eq!(
         rotated.previous_refresh_hash.as_deref(),
-        Some(first.refresh_hash.as_str())
+        Some(stored.refresh_hash.as_str())
     );
     assert_eq!(rotated.rotated_at, Some(later));
+}
 
-    repo.touch_session(&first.id, later).await.unwrap();
-    assert_eq!(
-        repo.find_session(&first.id)
-            .await
-            .unwrap()
-            .unwrap()
-            .last_activity_at,
-        later
-    );
+async fn touching_a_session_records_its_last_activity(repo: &dyn SessionRepository) {
+    let now = now_ms();
+    let stored = stored_session(repo, &UserId::generate(), now).await;
+    let later = now + TimeDelta::seconds(30);
+    repo.touch_session(&stored.id, later).await.unwrap();
+    assert_eq!(reread_session(repo, &stored).await.last_activity_at, later);
+}
 
-    repo.set_session_location(&first.id, &london())
+async fn a_session_location_is_replaced_whole(repo: &dyn SessionRepository) {
+    let stored = stored_session(repo, &UserId::generate(), now_ms()).await;
+    repo.set_session_location(&stored.id, &london())
         .await
         .unwrap();
     assert_eq!(
-        repo.find_session(&first.id)
-            .await
-            .unwrap()
-            .unwrap()
-            .location,
+        reread_session(repo, &stored).await.location,
         Some(london()),
         "a location reads back whole"
     );
@@ -393,90 +508,99 @@ pub async fn sessions(repo: &dyn SessionRepository) {
         country_code: Some("SE".into()),
         ..GeoLocation::default()
     };
-    repo.set_session_location(&first.id, &country_only)
+    repo.set_session_location(&stored.id, &country_only)
         .await
         .unwrap();
     assert_eq!(
-        repo.find_session(&first.id)
-            .await
-            .unwrap()
-            .unwrap()
-            .location,
+        reread_session(repo, &stored).await.location,
         Some(country_only),
         "a new location replaces the old one, and unknown parts stay unknown"
     );
+}
+
+async fn locating_an_unknown_session_is_no_error(repo: &dyn SessionRepository) {
     repo.set_session_location(&SessionId::generate(), &london())
         .await
         .unwrap();
+}
 
-    let second = Session {
-        location: Some(london()),
-        ..session(&ada, &account, now)
-    };
-    let third = session(&ada, &account, now - TimeDelta::seconds(1));
-    let mut expired = session(&ada, &account, now - TimeDelta::days(8));
-    expired.expires_at = now - TimeDelta::days(1);
-    let other = session(&grace, &AccountId::generate(), now);
-    for s in [&second, &third, &expired, &other] {
-        repo.insert_session(s).await.unwrap();
-    }
-    assert_eq!(
-        repo.find_session(&second.id).await.unwrap(),
-        Some(second.clone()),
-        "a session stored with a location reads back unchanged"
-    );
-    let live: Vec<SessionId> = repo
-        .list_live_sessions(&ada, now)
+async fn live_sessions_are_listed_most_recently_active_first_without_expired_ones(
+    repo: &dyn SessionRepository,
+) {
+    let (ada, grace) = (UserId::generate(), UserId::generate());
+    let now = now_ms();
+    let touched = stored_session(repo, &ada, now - TimeDelta::seconds(2)).await;
+    let recent = stored_session(repo, &ada, now).await;
+    let older = stored_session(repo, &ada, now - TimeDelta::seconds(1)).await;
+    stored_expired_session(repo, &ada).await;
+    stored_session(repo, &grace, now).await;
+    repo.touch_session(&touched.id, now + TimeDelta::seconds(30))
         .await
-        .unwrap()
-        .into_iter()
-        .map(|s| s.id)
-        .collect();
+        .unwrap();
     assert_eq!(
-        live,
-        vec![first.id.clone(), second.id.clone(), third.id.clone()],
-        "live sessions, most recent first, expired left out"
+        live_ids(repo, &ada).await,
+        [touched.id, recent.id, older.id]
     );
+}
 
+async fn another_users_session_is_never_revoked(repo: &dyn SessionRepository) {
+    let adas = stored_session(repo, &UserId::generate(), now_ms()).await;
     assert!(
-        !repo.revoke_session(&grace, &first.id).await.unwrap(),
-        "another user's session is never revoked"
-    );
-    assert!(
-        repo.find_session(&first.id)
+        !repo
+            .revoke_session(&UserId::generate(), &adas.id)
             .await
             .unwrap()
-            .unwrap()
-            .is_active
     );
-    assert!(repo.revoke_session(&ada, &third.id).await.unwrap());
+    assert!(reread_session(repo, &adas).await.is_active);
+}
+
+async fn a_session_is_revoked_once(repo: &dyn SessionRepository) {
+    let ada = UserId::generate();
+    let stored = stored_session(repo, &ada, now_ms()).await;
+    assert!(repo.revoke_session(&ada, &stored.id).await.unwrap());
     assert!(
-        !repo.revoke_session(&ada, &third.id).await.unwrap(),
+        !repo.revoke_session(&ada, &stored.id).await.unwrap(),
         "revoking twice reports nothing revoked"
     );
-    let rotation = Rotation {
-        expected: third.refresh_hash.clone(),
-        ..rotation
-    };
-    assert!(
-        !repo.rotate_refresh(&third.id, &rotation).await.unwrap(),
-        "a revoked session cannot rotate"
-    );
+}
 
+async fn a_revoked_session_cannot_rotate(repo: &dyn SessionRepository) {
+    let revoked = stored_revoked_session(repo, &UserId::generate()).await;
+    let rotation = rotation_of(&revoked, now_ms() + TimeDelta::seconds(30));
+    assert!(!repo.rotate_refresh(&revoked.id, &rotation).await.unwrap());
+}
+
+async fn the_session_history_keeps_revoked_sessions_of_the_owner_only(
+    repo: &dyn SessionRepository,
+) {
+    let (ada, grace) = (UserId::generate(), UserId::generate());
+    let now = now_ms();
+    let live = stored_session(repo, &ada, now).await;
+    let revoked = stored_revoked_session(repo, &ada).await;
+    let expired = stored_expired_session(repo, &ada).await;
+    stored_session(repo, &grace, now).await;
     let history = repo.session_history(&ada, 10).await.unwrap();
     let ids: Vec<&SessionId> = history.iter().map(|s| &s.id).collect();
-    for kept in [&first.id, &second.id, &third.id] {
-        assert!(
-            ids.contains(&kept),
-            "the history has live and revoked sessions: {ids:?}"
-        );
-    }
+    assert!(
+        ids.contains(&&live.id) && ids.contains(&&revoked.id),
+        "the history has live and revoked sessions: {ids:?}"
+    );
     // Stores may drop expired sessions on their own, so the expired one may be missing.
     assert!(
         ids.iter()
-            .all(|id| [&first.id, &second.id, &third.id, &expired.id].contains(id)),
+            .all(|id| [&live.id, &revoked.id, &expired.id].contains(id)),
         "only the owner's sessions: {ids:?}"
     );
+}
+
+async fn the_session_history_is_newest_first_up_to_the_limit(repo: &dyn SessionRepository) {
+    let ada = UserId::generate();
+    let now = now_ms();
+    for seconds in [1, 3, 2] {
+        stored_session(repo, &ada, now - TimeDelta::seconds(seconds)).await;
+    }
+    let history = repo.session_history(&ada, 10).await.unwrap();
+    assert_eq!(history.len(), 3);
     assert!(
         history
             .windows(2)
@@ -488,54 +612,71 @@ pub async fn sessions(repo: &dyn SessionRepository) {
         2,
         "at most the limit"
     );
+}
 
-    // Stores may drop expired sessions on their own (MongoDB's TTL index), so the expired one
-    // may or may not be among the revoked.
+async fn revoking_the_other_sessions_spares_the_kept_one_and_other_users(
+    repo: &dyn SessionRepository,
+) {
+    let (ada, grace) = (UserId::generate(), UserId::generate());
+    let now = now_ms();
+    let kept = stored_session(repo, &ada, now).await;
+    let other = stored_session(repo, &ada, now).await;
+    stored_revoked_session(repo, &ada).await;
+    let expired = stored_expired_session(repo, &ada).await;
+    let graces = stored_session(repo, &grace, now).await;
     let revoked = repo
-        .revoke_sessions_except(&ada, Some(&first.id))
+        .revoke_sessions_except(&ada, Some(&kept.id))
         .await
         .unwrap();
     assert!(
-        revoked.contains(&second.id),
+        revoked.contains(&other.id),
         "active sessions but the kept one are revoked"
     );
+    // Stores may drop expired sessions on their own (MongoDB's TTL index), so the expired one
+    // may or may not be among the revoked.
     assert!(
         revoked
             .iter()
-            .all(|id| id == &second.id || id == &expired.id),
+            .all(|id| id == &other.id || id == &expired.id),
         "only those: {revoked:?}"
     );
-    let live: Vec<SessionId> = repo
-        .list_live_sessions(&ada, now)
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|s| s.id)
-        .collect();
-    assert_eq!(live, vec![first.id.clone()]);
+    assert_eq!(live_ids(repo, &ada).await, [kept.id]);
     assert!(
-        repo.find_session(&other.id)
-            .await
-            .unwrap()
-            .unwrap()
-            .is_active,
+        reread_session(repo, &graces).await.is_active,
         "other users are untouched"
     );
+}
 
+async fn purging_removes_every_session_that_is_not_live(repo: &dyn SessionRepository) {
+    let ada = UserId::generate();
+    let now = now_ms();
+    let live = stored_session(repo, &ada, now).await;
+    let gone = [
+        stored_revoked_session(repo, &ada).await,
+        stored_revoked_session(repo, &ada).await,
+        stored_expired_session(repo, &ada).await,
+    ];
     let purged = repo.purge_sessions(now).await.unwrap();
+    // Stores may drop expired sessions on their own, so the expired one may be gone already.
     assert!(
         purged >= 2,
         "every session that is not live is purged ({purged})"
     );
-    for gone in [&second.id, &third.id, &expired.id] {
-        assert!(repo.find_session(gone).await.unwrap().is_none());
+    for session in &gone {
+        assert!(repo.find_session(&session.id).await.unwrap().is_none());
     }
     assert!(
-        repo.find_session(&first.id).await.unwrap().is_some(),
+        repo.find_session(&live.id).await.unwrap().is_some(),
         "live sessions stay"
     );
+}
 
+async fn deleting_a_users_sessions_spares_other_users(repo: &dyn SessionRepository) {
+    let (ada, grace) = (UserId::generate(), UserId::generate());
+    let now = now_ms();
+    let adas = stored_session(repo, &ada, now).await;
+    let graces = stored_session(repo, &grace, now).await;
     repo.delete_sessions_of(&ada).await.unwrap();
-    assert!(repo.find_session(&first.id).await.unwrap().is_none());
-    assert!(repo.find_session(&other.id).await.unwrap().is_some());
+    assert!(repo.find_session(&adas.id).await.unwrap().is_none());
+    assert!(repo.find_session(&graces.id).await.unwrap().is_some());
 }

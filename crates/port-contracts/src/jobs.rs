@@ -1,11 +1,30 @@
 //! Contract of `JobQueue`.
 
-use chrono::TimeDelta;
-use notify_core::{JobQueue, JobState, NewJob, QueueCounts};
+use chrono::{DateTime, TimeDelta, Utc};
+use notify_core::{JobId, JobQueue, JobState, NewJob, QueueCounts};
 
 use crate::now_ms;
 
-fn job(queue: &str, payload: &str, at: chrono::DateTime<chrono::Utc>) -> NewJob {
+suite!($
+    /// Runs the `JobQueue` contract: one test per behaviour.
+    job_queue_contract, jobs::job_queue_behaviours, dyn JobQueue, [
+        a_new_job_waits_with_no_attempts,
+        queues_are_separate,
+        jobs_are_handed_out_oldest_first_and_once,
+        an_unacknowledged_job_comes_back_after_its_lease,
+        a_job_retried_later_waits_for_its_time,
+        a_completed_job_keeps_no_personal_data,
+        a_failed_job_keeps_its_error_and_never_runs_again,
+        queue_counts_count_the_jobs_in_each_state,
+        forgetting_a_recipient_drops_their_jobs_but_the_one_a_worker_holds,
+        a_held_job_is_forgotten_once_its_lease_is_over,
+    ]
+);
+
+/// How long a reserved job is held.
+const LEASE: TimeDelta = TimeDelta::seconds(30);
+
+fn job(queue: &str, payload: &str, at: DateTime<Utc>) -> NewJob {
     NewJob {
         queue: queue.into(),
         kind: "test".into(),
@@ -16,27 +35,173 @@ fn job(queue: &str, payload: &str, at: chrono::DateTime<chrono::Utc>) -> NewJob 
     }
 }
 
-/// `forget_recipient` drops the recipient's jobs in every state but "held by a worker".
-pub async fn forgetting_a_recipient(queue: &dyn JobQueue) {
-    let now = now_ms();
-    let lease = TimeDelta::seconds(30);
-    let to = |address: &str, payload: &str| NewJob {
+/// Queues `new` and reserves it, as a worker would; no other job of its queue may be due.
+async fn reserved(queue: &dyn JobQueue, new: NewJob) -> JobId {
+    let (name, at) = (new.queue.clone(), new.run_at);
+    let id = queue.enqueue(new).await.unwrap();
+    let taken = queue.reserve(&name, at, LEASE).await.unwrap().unwrap();
+    assert_eq!(taken.id, id, "the one due job is handed out");
+    id
+}
+
+/// A job to `address`.
+fn mail_to(address: &str, payload: &str, at: DateTime<Utc>) -> NewJob {
+    NewJob {
         recipient: Some(address.to_owned()),
-        ..job("forget", payload, now)
-    };
-    let held = queue.enqueue(to("ada@x.io", "held")).await.unwrap();
-    let taken = queue.reserve("forget", now, lease).await.unwrap().unwrap();
-    assert_eq!(taken.id, held);
-    let done = queue.enqueue(to("ada@x.io", "done")).await.unwrap();
-    let reserved = queue.reserve("forget", now, lease).await.unwrap().unwrap();
-    queue.complete(&reserved.id, now).await.unwrap();
-    assert_eq!(reserved.id, done);
-    let failed = queue.enqueue(to("ada@x.io", "failed")).await.unwrap();
-    let reserved = queue.reserve("forget", now, lease).await.unwrap().unwrap();
-    queue.fail(&reserved.id, "smtp said no", now).await.unwrap();
-    assert_eq!(reserved.id, failed);
-    let waiting = queue.enqueue(to("ada@x.io", "waiting")).await.unwrap();
-    let other = queue.enqueue(to("bob@x.io", "other")).await.unwrap();
+        ..job("mail", payload, at)
+    }
+}
+
+async fn a_new_job_waits_with_no_attempts(queue: &dyn JobQueue) {
+    let id = queue.enqueue(job("mail", "one", now_ms())).await.unwrap();
+    let stored = queue.find_job(&id).await.unwrap().unwrap();
+    assert_eq!(
+        (stored.state, stored.attempts, stored.payload.as_str()),
+        (JobState::Waiting, 0, "one")
+    );
+}
+
+async fn queues_are_separate(queue: &dyn JobQueue) {
+    let now = now_ms();
+    queue.enqueue(job("mail", "one", now)).await.unwrap();
+    assert!(queue.reserve("other", now, LEASE).await.unwrap().is_none());
+}
+
+async fn jobs_are_handed_out_oldest_first_and_once(queue: &dyn JobQueue) {
+    let now = now_ms();
+    let second = queue
+        .enqueue(job("mail", "two", now + TimeDelta::milliseconds(1)))
+        .await
+        .unwrap();
+    let first = queue.enqueue(job("mail", "one", now)).await.unwrap();
+    let later = now + TimeDelta::seconds(1);
+    let taken = queue.reserve("mail", later, LEASE).await.unwrap().unwrap();
+    assert_eq!(
+        (taken.id, taken.state, taken.attempts),
+        (first, JobState::Active, 1),
+        "oldest first"
+    );
+    let taken_second = queue.reserve("mail", later, LEASE).await.unwrap().unwrap();
+    assert_eq!(
+        taken_second.id, second,
+        "an active job is not handed out twice"
+    );
+    assert!(queue.reserve("mail", later, LEASE).await.unwrap().is_none());
+}
+
+async fn an_unacknowledged_job_comes_back_after_its_lease(queue: &dyn JobQueue) {
+    let now = now_ms();
+    let id = reserved(queue, job("mail", "one", now)).await;
+    let after_lease = now + LEASE + TimeDelta::seconds(1);
+    let redelivered = queue
+        .reserve("mail", after_lease, LEASE)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((redelivered.id, redelivered.attempts), (id, 2));
+}
+
+async fn a_job_retried_later_waits_for_its_time(queue: &dyn JobQueue) {
+    let now = now_ms();
+    let id = reserved(queue, job("mail", "one", now)).await;
+    let retry_at = now + TimeDelta::seconds(10);
+    queue.retry_at(&id, "smtp down", retry_at).await.unwrap();
+    let delayed = queue.find_job(&id).await.unwrap().unwrap();
+    assert_eq!(
+        (delayed.state, delayed.last_error.as_deref()),
+        (JobState::Delayed, Some("smtp down"))
+    );
+    assert!(
+        queue
+            .reserve("mail", retry_at - TimeDelta::seconds(1), LEASE)
+            .await
+            .unwrap()
+            .is_none(),
+        "a delayed job waits for its time"
+    );
+    let retried = queue
+        .reserve("mail", retry_at, LEASE)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((retried.id, retried.attempts), (id, 2));
+}
+
+async fn a_completed_job_keeps_no_personal_data(queue: &dyn JobQueue) {
+    let now = now_ms();
+    let id = reserved(queue, mail_to("ada@x.io", "one", now)).await;
+    queue.complete(&id, now).await.unwrap();
+    let completed = queue.find_job(&id).await.unwrap().unwrap();
+    assert_eq!(
+        (
+            completed.state,
+            completed.payload.as_str(),
+            completed.recipient
+        ),
+        (JobState::Completed, "", None)
+    );
+}
+
+async fn a_failed_job_keeps_its_error_and_never_runs_again(queue: &dyn JobQueue) {
+    let now = now_ms();
+    let id = reserved(queue, job("mail", "one", now)).await;
+    queue.fail(&id, "gave up", now).await.unwrap();
+    let failed = queue.find_job(&id).await.unwrap().unwrap();
+    assert_eq!(
+        (failed.state, failed.last_error.as_deref()),
+        (JobState::Failed, Some("gave up"))
+    );
+    assert!(failed.finished_at.is_some());
+    assert!(
+        queue
+            .reserve("mail", now + TimeDelta::days(1), LEASE)
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
+
+async fn queue_counts_count_the_jobs_in_each_state(queue: &dyn JobQueue) {
+    let now = now_ms();
+    let completed = reserved(queue, job("mail", "completed", now)).await;
+    queue.complete(&completed, now).await.unwrap();
+    let failed = reserved(queue, job("mail", "failed", now)).await;
+    queue.fail(&failed, "gave up", now).await.unwrap();
+    let delayed = reserved(queue, job("mail", "delayed", now)).await;
+    queue
+        .retry_at(&delayed, "smtp down", now + TimeDelta::hours(1))
+        .await
+        .unwrap();
+    reserved(queue, job("mail", "active", now)).await;
+    queue.enqueue(job("mail", "waiting", now)).await.unwrap();
+    assert_eq!(
+        queue.counts("mail").await.unwrap(),
+        QueueCounts {
+            waiting: 1,
+            delayed: 1,
+            active: 1,
+            completed: 1,
+            failed: 1
+        }
+    );
+    assert_eq!(queue.counts("other").await.unwrap(), QueueCounts::default());
+}
+
+async fn forgetting_a_recipient_drops_their_jobs_but_the_one_a_worker_holds(queue: &dyn JobQueue) {
+    let now = now_ms();
+    let held = reserved(queue, mail_to("ada@x.io", "held", now)).await;
+    let done = reserved(queue, mail_to("ada@x.io", "done", now)).await;
+    queue.complete(&done, now).await.unwrap();
+    let failed = reserved(queue, mail_to("ada@x.io", "failed", now)).await;
+    queue.fail(&failed, "smtp said no", now).await.unwrap();
+    let waiting = queue
+        .enqueue(mail_to("ada@x.io", "waiting", now))
+        .await
+        .unwrap();
+    let other = queue
+        .enqueue(mail_to("bob@x.io", "other", now))
+        .await
+        .unwrap();
 
     assert_eq!(queue.forget_recipient("ada@x.io", now).await.unwrap(), 2);
     assert!(queue.find_job(&failed).await.unwrap().is_none());
@@ -51,121 +216,19 @@ pub async fn forgetting_a_recipient(queue: &dyn JobQueue) {
         "a job a worker holds finishes"
     );
     assert!(queue.find_job(&other).await.unwrap().is_some());
+}
+
+async fn a_held_job_is_forgotten_once_its_lease_is_over(queue: &dyn JobQueue) {
+    let now = now_ms();
+    let held = reserved(queue, mail_to("ada@x.io", "held", now)).await;
+    assert_eq!(queue.forget_recipient("ada@x.io", now).await.unwrap(), 0);
     assert_eq!(
         queue
-            .forget_recipient("ada@x.io", now + lease + TimeDelta::seconds(1))
+            .forget_recipient("ada@x.io", now + LEASE + TimeDelta::seconds(1))
             .await
             .unwrap(),
         1,
         "once its lease is over, nobody holds it"
     );
-}
-
-pub async fn job_queue(queue: &dyn JobQueue) {
-    let now = now_ms();
-    let lease = TimeDelta::seconds(30);
-    let first = queue.enqueue(job("mail", "one", now)).await.unwrap();
-    let second = queue
-        .enqueue(job("mail", "two", now + TimeDelta::milliseconds(1)))
-        .await
-        .unwrap();
-    let stored = queue.find_job(&first).await.unwrap().unwrap();
-    assert_eq!(
-        (stored.state, stored.attempts, stored.payload.as_str()),
-        (JobState::Waiting, 0, "one")
-    );
-
-    assert!(
-        queue.reserve("other", now, lease).await.unwrap().is_none(),
-        "queues are separate"
-    );
-    let later = now + TimeDelta::seconds(1);
-    let taken = queue.reserve("mail", later, lease).await.unwrap().unwrap();
-    assert_eq!(
-        (taken.id.clone(), taken.state, taken.attempts),
-        (first.clone(), JobState::Active, 1),
-        "oldest first"
-    );
-    let taken_second = queue.reserve("mail", later, lease).await.unwrap().unwrap();
-    assert_eq!(
-        taken_second.id, second,
-        "an active job is not handed out twice"
-    );
-    assert!(queue.reserve("mail", later, lease).await.unwrap().is_none());
-
-    let after_lease = later + lease + TimeDelta::seconds(1);
-    let redelivered = queue
-        .reserve("mail", after_lease, lease)
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(
-        (redelivered.id.clone(), redelivered.attempts),
-        (first.clone(), 2),
-        "an unacknowledged job comes back after its lease"
-    );
-
-    queue
-        .retry_at(&first, "smtp down", after_lease + TimeDelta::seconds(10))
-        .await
-        .unwrap();
-    let delayed = queue.find_job(&first).await.unwrap().unwrap();
-    assert_eq!(
-        (delayed.state, delayed.last_error.as_deref()),
-        (JobState::Delayed, Some("smtp down"))
-    );
-    queue.complete(&second, after_lease).await.unwrap();
-    let completed = queue.find_job(&second).await.unwrap().unwrap();
-    assert_eq!(
-        (
-            completed.state,
-            completed.payload.as_str(),
-            completed.recipient
-        ),
-        (JobState::Completed, "", None),
-        "a finished job keeps no personal data"
-    );
-    assert!(
-        queue
-            .reserve("mail", after_lease, lease)
-            .await
-            .unwrap()
-            .is_none(),
-        "a delayed job waits for its time"
-    );
-    let retried = queue
-        .reserve("mail", after_lease + TimeDelta::seconds(10), lease)
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!((retried.id.clone(), retried.attempts), (first.clone(), 3));
-
-    queue.fail(&first, "gave up", after_lease).await.unwrap();
-    let failed = queue.find_job(&first).await.unwrap().unwrap();
-    assert_eq!(
-        (failed.state, failed.last_error.as_deref()),
-        (JobState::Failed, Some("gave up"))
-    );
-    assert!(failed.finished_at.is_some());
-    assert!(
-        queue
-            .reserve("mail", after_lease + TimeDelta::days(1), lease)
-            .await
-            .unwrap()
-            .is_none(),
-        "finished jobs never run again"
-    );
-
-    queue.enqueue(job("mail", "three", now)).await.unwrap();
-    assert_eq!(
-        queue.counts("mail").await.unwrap(),
-        QueueCounts {
-            waiting: 1,
-            delayed: 0,
-            active: 0,
-            completed: 1,
-            failed: 1
-        }
-    );
-    assert_eq!(queue.counts("other").await.unwrap(), QueueCounts::default());
+    assert!(queue.find_job(&held).await.unwrap().is_none());
 }

@@ -3,13 +3,43 @@
 use chrono::{DateTime, TimeDelta, Utc};
 use kernel::record::{Record, Value};
 use kernel::settings::{SettingsDocument, SettingsRepository};
-use kernel::{PageRequest, UserId};
+use kernel::{PageRequest, StoreError, UserId};
 use notify_core::preferences::EMAIL_PREFERENCES;
 use portfolio_core::model::{Item, ItemId, ResourceSpec};
 use portfolio_core::ports::{ListQuery, PortfolioRepository};
 use portfolio_core::resources::{BLOG, COMPANIES, CONTACTS, EXPERIENCES, PROFILE, PROJECTS};
 
 use crate::now_ms;
+
+suite!($
+    /// Runs the `PortfolioRepository` contract: one test per behaviour.
+    portfolio_item_contract, portfolio::portfolio_item_behaviours, dyn PortfolioRepository, [
+        an_item_reads_back_as_written_with_every_kind_of_value,
+        an_item_is_invisible_to_other_owners_and_other_resources,
+        latest_by_date_ordering_puts_undated_items_last_and_ties_newest_first,
+        a_manually_ordered_list_pages_over_the_owners_items_only,
+        reordering_sets_the_order_of_the_owners_items_only,
+        newest_ordering_puts_the_latest_item_first,
+        the_boolean_filter_keeps_the_items_where_the_field_is_true,
+        a_slug_is_unique_per_owner_and_resource,
+        an_item_is_found_by_its_slug,
+        an_update_replaces_the_fields_and_the_update_time,
+        another_owner_cannot_update_an_item,
+        an_item_is_deleted_by_its_owner_once,
+        a_deleted_item_is_hidden_and_its_slug_stays_taken,
+        the_export_has_every_item_of_the_owner_deleted_ones_too,
+        deleting_an_owners_items_frees_their_slugs_and_spares_other_owners,
+    ]
+);
+
+suite!($
+    /// Runs the `SettingsRepository` contract: one test per behaviour.
+    settings_contract, portfolio::settings_behaviours, dyn SettingsRepository, [
+        a_settings_document_reads_back_for_its_owner_only,
+        saving_settings_again_replaces_the_fields_and_keeps_the_creation_time,
+        deleting_settings_removes_only_the_named_kinds_of_the_owner,
+    ]
+);
 
 fn item(
     resource: &'static ResourceSpec,
@@ -36,6 +66,24 @@ fn text(value: &str) -> Value {
     Value::Text(value.to_owned())
 }
 
+/// `item(…)`, stored.
+async fn stored(
+    repo: &dyn PortfolioRepository,
+    resource: &'static ResourceSpec,
+    owner: &UserId,
+    fields: &[(&str, Value)],
+    created_at: DateTime<Utc>,
+) -> Item {
+    let stored = item(resource, owner, fields, created_at);
+    repo.insert_item(&stored).await.unwrap();
+    stored
+}
+
+/// A blog post of `owner` with `slug`, stored.
+async fn post(repo: &dyn PortfolioRepository, owner: &UserId, slug: &str) -> Item {
+    stored(repo, &BLOG, owner, &[("slug", text(slug))], now_ms()).await
+}
+
 async fn ids(
     repo: &dyn PortfolioRepository,
     resource: &'static ResourceSpec,
@@ -46,88 +94,99 @@ async fn ids(
     page.items.into_iter().map(|item| item.id).collect()
 }
 
-pub async fn portfolio_items(repo: &dyn PortfolioRepository) {
-    let ada = UserId::generate();
-    let bob = UserId::generate();
+/// Five projects of `owner`, in the order they were created.
+async fn projects(repo: &dyn PortfolioRepository, owner: &UserId) -> Vec<ItemId> {
     let t0 = now_ms();
-    let at = |seconds: i64| t0 + TimeDelta::seconds(seconds);
+    let mut created = Vec::new();
+    for n in 0..5 {
+        let title = text(&format!("p{n}"));
+        let project = stored(
+            repo,
+            &PROJECTS,
+            owner,
+            &[("title", title)],
+            t0 + TimeDelta::seconds(n),
+        )
+        .await;
+        created.push(project.id);
+    }
+    created
+}
 
-    // Every value kind survives the round trip exactly.
-    let company = item(&COMPANIES, &ada, &[("name", text("Acme"))], at(0));
-    repo.insert_item(&company).await.unwrap();
-    let rich = item(
+async fn an_item_reads_back_as_written_with_every_kind_of_value(repo: &dyn PortfolioRepository) {
+    let ada = UserId::generate();
+    let t0 = now_ms();
+    let company = stored(repo, &COMPANIES, &ada, &[("name", text("Acme"))], t0).await;
+    let rich = stored(
+        repo,
         &EXPERIENCES,
         &ada,
         &[
             ("title", text("Engineer")),
             ("companyId", Value::Ref(company.id.to_string())),
-            ("startDate", Value::Date(at(-1000))),
+            ("startDate", Value::Date(t0 - TimeDelta::seconds(1000))),
             ("current", Value::Bool(true)),
             (
                 "achievements",
                 Value::List(vec!["a".into(), "b \"q\"".into()]),
             ),
         ],
-        at(1),
-    );
-    repo.insert_item(&rich).await.unwrap();
+        t0,
+    )
+    .await;
     let found = repo.find_item(&EXPERIENCES, &ada, &rich.id).await.unwrap();
-    assert_eq!(found.as_ref(), Some(&rich), "items read back as written");
+    assert_eq!(found, Some(rich));
+}
+
+async fn an_item_is_invisible_to_other_owners_and_other_resources(repo: &dyn PortfolioRepository) {
+    let ada = UserId::generate();
+    let adas = stored(repo, &EXPERIENCES, &ada, &[("title", text("x"))], now_ms()).await;
     assert_eq!(
-        repo.find_item(&EXPERIENCES, &bob, &rich.id).await.unwrap(),
+        repo.find_item(&EXPERIENCES, &UserId::generate(), &adas.id)
+            .await
+            .unwrap(),
         None,
         "another owner's item is invisible"
     );
     assert_eq!(
-        repo.find_item(&PROJECTS, &ada, &rich.id).await.unwrap(),
+        repo.find_item(&PROJECTS, &ada, &adas.id).await.unwrap(),
         None,
         "an item belongs to one resource"
     );
+}
 
-    // Latest-by-date ordering puts items without the date last, ties newest first.
-    let older = item(
-        &EXPERIENCES,
-        &ada,
-        &[("startDate", Value::Date(at(-5000)))],
-        at(2),
-    );
-    let undated = item(&EXPERIENCES, &ada, &[("title", text("x"))], at(3));
-    let same_date = item(
-        &EXPERIENCES,
-        &ada,
-        &[("startDate", Value::Date(at(-5000)))],
-        at(4),
-    );
-    for it in [&older, &undated, &same_date] {
-        repo.insert_item(it).await.unwrap();
-    }
+async fn latest_by_date_ordering_puts_undated_items_last_and_ties_newest_first(
+    repo: &dyn PortfolioRepository,
+) {
+    let ada = UserId::generate();
+    let t0 = now_ms();
+    let at = |seconds: i64| t0 + TimeDelta::seconds(seconds);
+    // An experience that started `start` and was created `created` seconds after t0.
+    let experience = async |start: i64, created: i64| {
+        let started = [("startDate", Value::Date(at(start)))];
+        stored(repo, &EXPERIENCES, &ada, &started, at(created)).await
+    };
+    let latest = experience(-1000, 1).await;
+    let older = experience(-5000, 2).await;
+    let undated = stored(repo, &EXPERIENCES, &ada, &[("title", text("x"))], at(3)).await;
+    let same_date = experience(-5000, 4).await;
     assert_eq!(
         ids(repo, &EXPERIENCES, &ada, ListQuery::ALL).await,
-        [
-            rich.id.clone(),
-            same_date.id.clone(),
-            older.id.clone(),
-            undated.id.clone()
-        ]
+        [latest.id, same_date.id, older.id, undated.id]
     );
+}
 
-    // Manual ordering, pagination and reordering.
-    let projects: Vec<Item> = (0..5)
-        .map(|n| {
-            item(
-                &PROJECTS,
-                &ada,
-                &[("title", text(&format!("p{n}")))],
-                at(10 + n),
-            )
-        })
-        .collect();
-    for project in &projects {
-        repo.insert_item(project).await.unwrap();
-    }
-    repo.insert_item(&item(&PROJECTS, &bob, &[("title", text("bob's"))], at(9)))
-        .await
-        .unwrap();
+async fn a_manually_ordered_list_pages_over_the_owners_items_only(repo: &dyn PortfolioRepository) {
+    let ada = UserId::generate();
+    let created = projects(repo, &ada).await;
+    stored(
+        repo,
+        &PROJECTS,
+        &UserId::generate(),
+        &[("title", text("bob's"))],
+        now_ms(),
+    )
+    .await;
     let page = repo
         .list_items(
             &PROJECTS,
@@ -141,15 +200,21 @@ pub async fn portfolio_items(repo: &dyn PortfolioRepository) {
         .unwrap();
     assert_eq!(page.total, 5, "only the owner's items count");
     assert_eq!(
-        page.items.iter().map(|i| i.id.clone()).collect::<Vec<_>>(),
-        [projects[2].id.clone(), projects[3].id.clone()]
+        page.items.into_iter().map(|i| i.id).collect::<Vec<_>>(),
+        created[2..4]
     );
-    let reversed: Vec<ItemId> = projects.iter().rev().map(|p| p.id.clone()).collect();
-    repo.set_positions(&PROJECTS, &ada, &reversed, at(20))
+}
+
+async fn reordering_sets_the_order_of_the_owners_items_only(repo: &dyn PortfolioRepository) {
+    let ada = UserId::generate();
+    let created = projects(repo, &ada).await;
+    let reversed: Vec<ItemId> = created.iter().rev().cloned().collect();
+    let later = now_ms() + TimeDelta::seconds(20);
+    repo.set_positions(&PROJECTS, &ada, &reversed, later)
         .await
         .unwrap();
     assert_eq!(ids(repo, &PROJECTS, &ada, ListQuery::ALL).await, reversed);
-    repo.set_positions(&PROJECTS, &bob, &reversed, at(21))
+    repo.set_positions(&PROJECTS, &UserId::generate(), &created, later)
         .await
         .unwrap();
     assert_eq!(
@@ -157,153 +222,248 @@ pub async fn portfolio_items(repo: &dyn PortfolioRepository) {
         reversed,
         "another owner cannot reorder these items"
     );
+}
 
-    // Newest ordering and the boolean filter.
-    let active = item(&CONTACTS, &ada, &[("active", Value::Bool(true))], at(30));
-    let inactive = item(&CONTACTS, &ada, &[("active", Value::Bool(false))], at(31));
-    repo.insert_item(&active).await.unwrap();
-    repo.insert_item(&inactive).await.unwrap();
+async fn newest_ordering_puts_the_latest_item_first(repo: &dyn PortfolioRepository) {
+    let ada = UserId::generate();
+    let t0 = now_ms();
+    let first = stored(repo, &BLOG, &ada, &[("slug", text("hello"))], t0).await;
+    let second = stored(
+        repo,
+        &BLOG,
+        &ada,
+        &[("slug", text("second"))],
+        t0 + TimeDelta::seconds(1),
+    )
+    .await;
+    assert_eq!(
+        ids(repo, &BLOG, &ada, ListQuery::ALL).await,
+        [second.id, first.id]
+    );
+}
+
+async fn the_boolean_filter_keeps_the_items_where_the_field_is_true(
+    repo: &dyn PortfolioRepository,
+) {
+    let ada = UserId::generate();
+    let t0 = now_ms();
+    let active = stored(repo, &CONTACTS, &ada, &[("active", Value::Bool(true))], t0).await;
+    stored(
+        repo,
+        &CONTACTS,
+        &ada,
+        &[("active", Value::Bool(false))],
+        t0 + TimeDelta::seconds(1),
+    )
+    .await;
     let only_active = ListQuery {
         page: None,
         only_true: Some("active"),
     };
-    assert_eq!(
-        ids(repo, &CONTACTS, &ada, only_active).await,
-        std::slice::from_ref(&active.id)
-    );
-    let post_a = item(&BLOG, &ada, &[("slug", text("hello"))], at(40));
-    let post_b = item(&BLOG, &ada, &[("slug", text("second"))], at(41));
-    repo.insert_item(&post_a).await.unwrap();
-    repo.insert_item(&post_b).await.unwrap();
-    assert_eq!(
-        ids(repo, &BLOG, &ada, ListQuery::ALL).await,
-        [post_b.id.clone(), post_a.id.clone()],
-        "newest first"
-    );
+    assert_eq!(ids(repo, &CONTACTS, &ada, only_active).await, [active.id]);
+}
 
-    // Slugs are unique per owner and resource, found by slug, and stay taken once deleted.
-    let clash = item(&BLOG, &ada, &[("slug", text("hello"))], at(42));
+async fn a_slug_is_unique_per_owner_and_resource(repo: &dyn PortfolioRepository) {
+    let ada = UserId::generate();
+    post(repo, &ada, "hello").await;
+    let clash = item(&BLOG, &ada, &[("slug", text("hello"))], now_ms());
     assert!(matches!(
         repo.insert_item(&clash).await,
-        Err(kernel::StoreError::Duplicate { key: "slug" })
+        Err(StoreError::Duplicate { key: "slug" })
     ));
-    repo.insert_item(&item(&BLOG, &bob, &[("slug", text("hello"))], at(43)))
+    let bobs = item(
+        &BLOG,
+        &UserId::generate(),
+        &[("slug", text("hello"))],
+        now_ms(),
+    );
+    repo.insert_item(&bobs)
         .await
         .expect("another owner may use the same slug");
-    let by_slug = repo.find_item_by_slug(&BLOG, &ada, "hello").await.unwrap();
-    assert_eq!(by_slug.map(|i| i.id), Some(post_a.id.clone()));
-    let mut renamed = post_b.clone();
+    let mut renamed = post(repo, &ada, "second").await;
     renamed.fields.set("slug", text("hello"));
     assert!(matches!(
         repo.update_item(&renamed).await,
-        Err(kernel::StoreError::Duplicate { key: "slug" })
+        Err(StoreError::Duplicate { key: "slug" })
     ));
+}
+
+async fn an_item_is_found_by_its_slug(repo: &dyn PortfolioRepository) {
+    let ada = UserId::generate();
+    let hello = post(repo, &ada, "hello").await;
+    let by_slug = repo.find_item_by_slug(&BLOG, &ada, "hello").await.unwrap();
+    assert_eq!(by_slug.map(|i| i.id), Some(hello.id.clone()));
     assert!(repo.slug_taken(&BLOG, &ada, "hello", None).await.unwrap());
     assert!(
         !repo
-            .slug_taken(&BLOG, &ada, "hello", Some(&post_a.id))
+            .slug_taken(&BLOG, &ada, "hello", Some(&hello.id))
             .await
-            .unwrap()
+            .unwrap(),
+        "an item does not clash with itself"
     );
+}
 
-    // Updates replace fields, position and updated_at, only for the owner's live item.
-    let mut changed = post_a.clone();
-    changed.fields.set("slug", text("hello"));
+async fn an_update_replaces_the_fields_and_the_update_time(repo: &dyn PortfolioRepository) {
+    let ada = UserId::generate();
+    let mut changed = post(repo, &ada, "hello").await;
     changed.fields.set("title", text("Changed"));
-    changed.updated_at = at(50);
+    changed.updated_at += TimeDelta::seconds(10);
     assert!(repo.update_item(&changed).await.unwrap());
     assert_eq!(
-        repo.find_item(&BLOG, &ada, &post_a.id).await.unwrap(),
+        repo.find_item(&BLOG, &ada, &changed.id).await.unwrap(),
         Some(changed.clone())
     );
     let mut cleared = changed.clone();
     cleared
         .fields
         .merge([("title".to_owned(), Value::Null)].into_iter().collect());
-    cleared.updated_at = at(51);
+    cleared.updated_at += TimeDelta::seconds(1);
     assert!(repo.update_item(&cleared).await.unwrap());
     assert_eq!(
-        repo.find_item(&BLOG, &ada, &post_a.id).await.unwrap(),
+        repo.find_item(&BLOG, &ada, &changed.id).await.unwrap(),
         Some(cleared),
         "a field the record no longer has is gone"
     );
-    let mut stolen = changed.clone();
-    stolen.owner = bob.clone();
-    stolen.fields.set("slug", text("stolen"));
-    assert!(!repo.update_item(&stolen).await.unwrap(), "not bob's item");
+}
 
-    // Soft delete hides the item everywhere but keeps it for export and slug checks.
+async fn another_owner_cannot_update_an_item(repo: &dyn PortfolioRepository) {
+    let ada = UserId::generate();
+    let adas = post(repo, &ada, "hello").await;
+    let mut stolen = adas.clone();
+    stolen.owner = UserId::generate();
+    stolen.fields.set("slug", text("stolen"));
+    assert!(!repo.update_item(&stolen).await.unwrap());
+    assert_eq!(
+        repo.find_item(&BLOG, &ada, &adas.id).await.unwrap(),
+        Some(adas)
+    );
+}
+
+async fn an_item_is_deleted_by_its_owner_once(repo: &dyn PortfolioRepository) {
+    let ada = UserId::generate();
+    let adas = post(repo, &ada, "hello").await;
+    let now = now_ms();
     assert!(
         !repo
-            .soft_delete_item(&BLOG, &bob, &post_a.id, at(60))
+            .soft_delete_item(&BLOG, &UserId::generate(), &adas.id, now)
             .await
             .unwrap()
     );
     assert!(
-        repo.soft_delete_item(&BLOG, &ada, &post_a.id, at(60))
+        repo.soft_delete_item(&BLOG, &ada, &adas.id, now)
             .await
             .unwrap()
     );
     assert!(
         !repo
-            .soft_delete_item(&BLOG, &ada, &post_a.id, at(61))
+            .soft_delete_item(&BLOG, &ada, &adas.id, now + TimeDelta::seconds(1))
             .await
             .unwrap()
     );
-    assert_eq!(repo.find_item(&BLOG, &ada, &post_a.id).await.unwrap(), None);
+}
+
+async fn a_deleted_item_is_hidden_and_its_slug_stays_taken(repo: &dyn PortfolioRepository) {
+    let ada = UserId::generate();
+    let deleted = post(repo, &ada, "hello").await;
+    let kept = post(repo, &ada, "second").await;
+    repo.soft_delete_item(&BLOG, &ada, &deleted.id, now_ms())
+        .await
+        .unwrap();
+    assert_eq!(
+        repo.find_item(&BLOG, &ada, &deleted.id).await.unwrap(),
+        None
+    );
     assert_eq!(
         repo.find_item_by_slug(&BLOG, &ada, "hello").await.unwrap(),
         None
     );
-    assert_eq!(
-        ids(repo, &BLOG, &ada, ListQuery::ALL).await,
-        std::slice::from_ref(&post_b.id)
-    );
+    assert_eq!(ids(repo, &BLOG, &ada, ListQuery::ALL).await, [kept.id]);
     assert!(repo.slug_taken(&BLOG, &ada, "hello", None).await.unwrap());
     assert!(
-        !repo.update_item(&changed).await.unwrap(),
+        !repo.update_item(&deleted).await.unwrap(),
         "deleted items stay deleted"
     );
+}
 
+async fn the_export_has_every_item_of_the_owner_deleted_ones_too(repo: &dyn PortfolioRepository) {
+    let ada = UserId::generate();
+    let created = projects(repo, &ada).await;
+    let deleted = post(repo, &ada, "hello").await;
+    stored(repo, &COMPANIES, &ada, &[("name", text("Acme"))], now_ms()).await;
+    post(repo, &UserId::generate(), "bobs").await;
+    let deleted_at = now_ms();
+    repo.soft_delete_item(&BLOG, &ada, &deleted.id, deleted_at)
+        .await
+        .unwrap();
     let exported = repo.items_of(&ada).await.unwrap();
     assert_eq!(
         exported.len(),
-        14,
+        created.len() + 2,
         "every item of every resource, deleted ones too"
     );
-    let deleted = exported.iter().find(|i| i.id == post_a.id).unwrap();
-    assert_eq!(deleted.deleted_at, Some(at(60)));
+    let deleted = exported.iter().find(|i| i.id == deleted.id).unwrap();
+    assert_eq!(deleted.deleted_at, Some(deleted_at));
+}
 
+async fn deleting_an_owners_items_frees_their_slugs_and_spares_other_owners(
+    repo: &dyn PortfolioRepository,
+) {
+    let (ada, bob) = (UserId::generate(), UserId::generate());
+    projects(repo, &ada).await;
+    let deleted = post(repo, &ada, "hello").await;
+    repo.soft_delete_item(&BLOG, &ada, &deleted.id, now_ms())
+        .await
+        .unwrap();
+    post(repo, &bob, "hello").await;
+    projects(repo, &bob).await;
     repo.delete_items_of(&ada).await.unwrap();
     assert!(repo.items_of(&ada).await.unwrap().is_empty());
     assert!(!repo.slug_taken(&BLOG, &ada, "hello", None).await.unwrap());
     assert_eq!(
         repo.items_of(&bob).await.unwrap().len(),
-        2,
+        6,
         "bob keeps his items"
     );
 }
 
-pub async fn settings(repo: &dyn SettingsRepository) {
-    let ada = UserId::generate();
-    let bob = UserId::generate();
-    let t0 = now_ms();
-    assert_eq!(repo.load_settings(&PROFILE, &ada).await.unwrap(), None);
+// `SettingsRepository`
+
+/// A public profile with a multi-line bio, written at `at`.
+fn profile(at: DateTime<Utc>) -> SettingsDocument {
     let mut fields = Record::default();
     fields.set("isPublic", Value::Bool(true));
     fields.set("bio", text("line one\nline two"));
-    let first = SettingsDocument {
+    SettingsDocument {
         fields,
-        created_at: t0,
-        updated_at: t0,
-    };
+        created_at: at,
+        updated_at: at,
+    }
+}
+
+async fn a_settings_document_reads_back_for_its_owner_only(repo: &dyn SettingsRepository) {
+    let ada = UserId::generate();
+    assert_eq!(repo.load_settings(&PROFILE, &ada).await.unwrap(), None);
+    let first = profile(now_ms());
     repo.save_settings(&PROFILE, &ada, &first).await.unwrap();
     assert_eq!(
         repo.load_settings(&PROFILE, &ada).await.unwrap(),
-        Some(first.clone())
+        Some(first)
     );
-    assert_eq!(repo.load_settings(&PROFILE, &bob).await.unwrap(), None);
+    assert_eq!(
+        repo.load_settings(&PROFILE, &UserId::generate())
+            .await
+            .unwrap(),
+        None
+    );
+}
 
+async fn saving_settings_again_replaces_the_fields_and_keeps_the_creation_time(
+    repo: &dyn SettingsRepository,
+) {
+    let ada = UserId::generate();
+    let t0 = now_ms();
+    let first = profile(t0);
+    repo.save_settings(&PROFILE, &ada, &first).await.unwrap();
     let mut second = first.clone();
     second.fields.set("isPublic", Value::Bool(false));
     second.created_at = t0 + TimeDelta::seconds(5);
@@ -316,9 +476,16 @@ pub async fn settings(repo: &dyn SettingsRepository) {
         (t0, second.updated_at),
         "the first creation time is kept"
     );
+}
 
-    repo.save_settings(&PROFILE, &bob, &first).await.unwrap();
-    repo.save_settings(&EMAIL_PREFERENCES, &ada, &first)
+async fn deleting_settings_removes_only_the_named_kinds_of_the_owner(
+    repo: &dyn SettingsRepository,
+) {
+    let (ada, bob) = (UserId::generate(), UserId::generate());
+    let document = profile(now_ms());
+    repo.save_settings(&PROFILE, &ada, &document).await.unwrap();
+    repo.save_settings(&PROFILE, &bob, &document).await.unwrap();
+    repo.save_settings(&EMAIL_PREFERENCES, &ada, &document)
         .await
         .unwrap();
     repo.delete_settings_of(&ada, &[&PROFILE]).await.unwrap();

@@ -336,16 +336,32 @@ impl SmtpSink {
 }
 
 /// A MongoDB wire-protocol server (nx-27017, through `scripts/nx_27017_exact.py`) on a free
-/// port, in memory, stopped on drop.
+/// port, in memory, stopped on drop or when this process ends.
 pub struct MongoStandIn {
     port: u16,
     child: std::process::Child,
 }
 
 impl MongoStandIn {
-    /// Starts it with `$NX_27017_PYTHON` (default: the repository's `.venv/bin/python`, where
+    /// Starts one with `$NX_27017_PYTHON` (default: the repository's `.venv/bin/python`, where
     /// `scripts/test.sh` installs nx-27017).
     pub async fn start() -> Self {
+        let server = Self::spawn();
+        server.wait_until_listening().await;
+        server
+    }
+
+    /// One stand-in for the whole test process, started by the first caller. It is never
+    /// dropped: it stops when the process ends, which closes the pipe to its standard input.
+    /// Tests that share it keep apart by database name.
+    pub async fn shared() -> &'static Self {
+        static SHARED: std::sync::OnceLock<MongoStandIn> = std::sync::OnceLock::new();
+        let server = SHARED.get_or_init(Self::spawn);
+        server.wait_until_listening().await;
+        server
+    }
+
+    fn spawn() -> Self {
         let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
         let binary =
             std::env::var("NX_27017_PYTHON").unwrap_or_else(|_| format!("{root}/.venv/bin/python"));
@@ -363,23 +379,28 @@ impl MongoStandIn {
             // It refuses a second instance unless each has its own pid file.
             .arg("--pid-file")
             .arg(std::env::temp_dir().join(format!("nx-27017-{port}.pid")))
+            .env("NX_27017_EXIT_WITH_STDIN", "1")
+            .stdin(std::process::Stdio::piped())
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .spawn()
             .unwrap_or_else(|e| {
                 panic!("cannot start {binary} ({e}); run scripts/test.sh, which installs it")
             });
-        let server = Self { port, child };
+        Self { port, child }
+    }
+
+    async fn wait_until_listening(&self) {
         for _ in 0..600 {
-            if tokio::net::TcpStream::connect(("127.0.0.1", port))
+            if tokio::net::TcpStream::connect(("127.0.0.1", self.port))
                 .await
                 .is_ok()
             {
-                return server;
+                return;
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        panic!("nx-27017 did not start on port {port}");
+        panic!("nx-27017 did not start on port {}", self.port);
     }
 
     #[must_use]

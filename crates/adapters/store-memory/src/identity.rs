@@ -338,18 +338,7 @@ impl SessionRepository for MemoryIdentityStore {
 mod tests {
     use super::MemoryIdentityStore;
 
-    #[tokio::test]
-    async fn memory_identity_store_passes_the_user_contract() {
-        port_contracts::identity::users(&MemoryIdentityStore::new()).await;
-    }
-
-    #[tokio::test]
-    async fn memory_identity_store_passes_the_account_contract() {
-        port_contracts::identity::accounts(&MemoryIdentityStore::new()).await;
-    }
-
-    #[tokio::test]
-    async fn memory_identity_store_passes_the_session_contract() {
-        port_contracts::identity::sessions(&MemoryIdentityStore::new()).await;
-    }
+    port_contracts::user_contract!(|| async { ((), MemoryIdentityStore::new()) });
+    port_contracts::account_contract!(|| async { ((), MemoryIdentityStore::new()) });
+    port_contracts::session_contract!(|| async { ((), MemoryIdentityStore::new()) });
 }

@@ -149,9 +149,7 @@ fn is_held(job: &Job, now: DateTime<Utc>) -> bool {
 
 #[cfg(test)]
 mod tests {
-    #[tokio::test]
-    async fn memory_job_queue_passes_the_job_queue_contract() {
-        port_contracts::jobs::job_queue(&super::MemoryJobQueue::new()).await;
-        port_contracts::jobs::forgetting_a_recipient(&super::MemoryJobQueue::new()).await;
-    }
+    use super::MemoryJobQueue;
+
+    port_contracts::job_queue_contract!(|| async { ((), MemoryJobQueue::new()) });
 }

@@ -281,13 +281,6 @@ impl SettingsRepository for MemoryPortfolioStore {
 mod tests {
     use super::MemoryPortfolioStore;
 
-    #[tokio::test]
-    async fn portfolio_items_honour_the_contract() {
-        port_contracts::portfolio::portfolio_items(&MemoryPortfolioStore::new()).await;
-    }
-
-    #[tokio::test]
-    async fn settings_honour_the_contract() {
-        port_contracts::portfolio::settings(&MemoryPortfolioStore::new()).await;
-    }
+    port_contracts::portfolio_item_contract!(|| async { ((), MemoryPortfolioStore::new()) });
+    port_contracts::settings_contract!(|| async { ((), MemoryPortfolioStore::new()) });
 }

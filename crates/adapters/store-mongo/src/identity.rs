@@ -417,6 +417,8 @@ impl SessionRepository for MongoStore {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
     use testkit::MongoStandIn;
 
     use kernel::settings::SettingsKind;
@@ -428,49 +430,36 @@ mod tests {
     /// The settings kinds the contract suite uses.
     const SETTINGS_KINDS: [&SettingsKind; 2] = [&PROFILE, &EMAIL_PREFERENCES];
 
-    async fn store() -> (MongoStandIn, MongoStore) {
-        let server = MongoStandIn::start().await;
-        let store = MongoStore::connect(&server.uri(), Some("contract"), &SETTINGS_KINDS)
+    /// A database of its own for each test: the tests of a process share one stand-in, since
+    /// starting one takes most of a second.
+    fn fresh_database() -> String {
+        static CREATED: AtomicUsize = AtomicUsize::new(0);
+        let n = CREATED.fetch_add(1, Ordering::Relaxed);
+        format!("contract_{}_{n}", std::process::id())
+    }
+
+    async fn connect(database: &str) -> MongoStore {
+        let server = MongoStandIn::shared().await;
+        MongoStore::connect(&server.uri(), Some(database), &SETTINGS_KINDS)
             .await
-            .unwrap_or_else(|e| panic!("connect: {e}"));
-        (server, store)
+            .unwrap_or_else(|e| panic!("connect to {database}: {e}"))
     }
 
-    #[tokio::test]
-    async fn mongo_store_passes_the_user_contract() {
-        let (_server, store) = store().await;
-        port_contracts::identity::users(&store).await;
+    /// An empty store; nothing needs to outlive it.
+    async fn store() -> ((), MongoStore) {
+        ((), connect(&fresh_database()).await)
     }
 
-    #[tokio::test]
-    async fn mongo_store_passes_the_account_contract() {
-        let (_server, store) = store().await;
-        port_contracts::identity::accounts(&store).await;
-    }
-
-    #[tokio::test]
-    async fn mongo_store_passes_the_portfolio_item_contract() {
-        let (_server, store) = store().await;
-        port_contracts::portfolio::portfolio_items(&store).await;
-    }
-
-    #[tokio::test]
-    async fn mongo_store_passes_the_settings_contract() {
-        let (_server, store) = store().await;
-        port_contracts::portfolio::settings(&store).await;
-    }
-
-    #[tokio::test]
-    async fn mongo_store_passes_the_session_contract() {
-        let (_server, store) = store().await;
-        port_contracts::identity::sessions(&store).await;
-    }
+    port_contracts::user_contract!(store);
+    port_contracts::account_contract!(store);
+    port_contracts::session_contract!(store);
+    port_contracts::portfolio_item_contract!(store);
+    port_contracts::settings_contract!(store);
 
     #[tokio::test]
     async fn connecting_twice_keeps_the_indexes_idempotent() {
-        let (server, _store) = store().await;
-        MongoStore::connect(&server.uri(), Some("contract"), &SETTINGS_KINDS)
-            .await
-            .unwrap_or_else(|e| panic!("second connect: {e}"));
+        let database = fresh_database();
+        connect(&database).await;
+        connect(&database).await;
     }
 }

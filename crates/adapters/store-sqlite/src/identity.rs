@@ -557,30 +557,10 @@ mod tests {
     use crate::SqliteStore;
     use crate::db::tests::store;
 
-    #[tokio::test]
-    async fn sqlite_store_passes_the_user_contract() {
-        let (_dir, store) = store();
-        port_contracts::identity::users(&store).await;
-    }
-
-    #[tokio::test]
-    async fn sqlite_store_passes_the_account_contract() {
-        let (_dir, store) = store();
-        port_contracts::identity::accounts(&store).await;
-    }
-
-    #[tokio::test]
-    async fn sqlite_store_passes_the_session_contract() {
-        let (_dir, store) = store();
-        port_contracts::identity::sessions(&store).await;
-    }
-
-    #[tokio::test]
-    async fn sqlite_store_passes_the_job_queue_contract() {
-        let (_dir, store) = store();
-        port_contracts::jobs::job_queue(&store).await;
-        port_contracts::jobs::forgetting_a_recipient(&store).await;
-    }
+    port_contracts::user_contract!(|| async { store() });
+    port_contracts::account_contract!(|| async { store() });
+    port_contracts::session_contract!(|| async { store() });
+    port_contracts::job_queue_contract!(|| async { store() });
 
     #[tokio::test]
     async fn data_survives_reopening_the_file() {

@@ -386,15 +386,6 @@ impl SettingsRepository for SqliteStore {
 mod tests {
     use crate::db::tests::store;
 
-    #[tokio::test]
-    async fn portfolio_items_honour_the_contract() {
-        let (_dir, store) = store();
-        port_contracts::portfolio::portfolio_items(&store).await;
-    }
-
-    #[tokio::test]
-    async fn settings_honour_the_contract() {
-        let (_dir, store) = store();
-        port_contracts::portfolio::settings(&store).await;
-    }
+    port_contracts::portfolio_item_contract!(|| async { store() });
+    port_contracts::settings_contract!(|| async { store() });
 }

@@ -1,25 +1,30 @@
 //! `/api/v1/users/account*`: deletion with an emailed confirmation token, and the data export
-//! as a JSON or CSV download.
+//! as a JSON or CSV download. The export is gathered by the application ([`AccountExporter`])
+//! and only rendered here.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
+use std::str::FromStr;
 
 use actix_web::http::header;
 use actix_web::{HttpResponse, web};
-use auth_core::IdentityService;
-use kernel::settings::SettingsService;
-use portfolio_core::PortfolioService;
+use async_trait::async_trait;
+use auth_core::model::{Principal, Session, UserView};
+use auth_core::{AuthError, IdentityService};
+use chrono::{DateTime, Utc};
+use kernel::settings::{SettingsDocument, SettingsError, SettingsKind};
+use portfolio_core::PortfolioError;
 use portfolio_core::model::ItemView;
-use portfolio_core::resources::PROFILE;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize, Serializer};
 use serde_json::Value;
+use utoipa::IntoParams;
 
-use crate::PREFERENCE_ROUTES;
 use crate::auth::Authenticated;
 use crate::body::{camel_case, parse};
 use crate::dto::{SessionDto, UserDto};
 use crate::envelope::{self, MessageEnvelope};
 use crate::problem::{ApiError, Problem};
-use crate::records::{Audience, ItemBody, SettingsBody};
+use crate::query::Param;
+use crate::records::{Audience, ItemsBody, SettingsBody};
 
 /// `{ "token": "…" }`, when the token is not in the query.
 #[derive(Debug, Deserialize, garde::Validate, utoipa::ToSchema)]
@@ -27,6 +32,14 @@ use crate::records::{Audience, ItemBody, SettingsBody};
 pub struct DeletionRequest {
     #[garde(length(min = 1, max = 512))]
     pub token: String,
+}
+
+/// The query of the deletion route; other parameters are ignored.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct DeletionQuery {
+    /// The token from the deletion email
+    token: Option<String>,
 }
 
 /// Email the caller a single-use link (24 h) that confirms deleting the account.
@@ -45,7 +58,7 @@ pub async fn request_deletion(
 /// Delete the caller's account and everything that is theirs (sessions, preferences,
 /// portfolio); a confirmation email follows. The token goes in the query or the body.
 #[utoipa::path(delete, path = "/api/v1/users/account", tag = "users", security(("bearer" = [])),
-    params(("token" = Option<String>, Query, description = "The token from the deletion email")),
+    params(DeletionQuery),
     request_body(content = Option<DeletionRequest>, description = "Or the token in the body"),
     responses(
         (status = 200, description = "Deleted", body = MessageEnvelope),
@@ -55,11 +68,11 @@ pub async fn request_deletion(
 pub async fn delete(
     identity: web::Data<IdentityService>,
     caller: Authenticated,
-    query: web::Query<HashMap<String, String>>,
+    query: web::Query<DeletionQuery>,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
-    let token = match query.get("token") {
-        Some(token) if !token.is_empty() => token.clone(),
+    let token = match query.into_inner().token {
+        Some(token) if !token.is_empty() => token,
         _ if body.iter().all(u8::is_ascii_whitespace) => {
             return Err(ApiError::field("token", "required", "is required"));
         }
@@ -71,59 +84,102 @@ pub async fn delete(
     ))
 }
 
-async fn export_document(
-    identity: &IdentityService,
-    portfolio: &PortfolioService,
-    settings: &SettingsService,
-    caller: &Authenticated,
-) -> Result<Value, ApiError> {
-    let owner = &caller.0.user_id;
-    let (user, sessions) = identity.export_identity(&caller.0).await?;
-    let sessions: Vec<SessionDto> = sessions
-        .into_iter()
-        .map(|session| {
-            let current = session.id == caller.0.session_id;
-            SessionDto::from((session, current))
-        })
-        .collect();
-    let mut stored_settings = serde_json::Map::new();
-    // Every settings document the API serves, under its kind's name in camelCase.
-    let kinds = std::iter::once(&PROFILE).chain(PREFERENCE_ROUTES.iter().map(|(_, kind)| *kind));
-    for kind in kinds {
-        if let Some(document) = settings.find(kind, owner).await? {
+/// Everything stored about the caller except secrets, as the application gathers it.
+pub struct AccountExport {
+    pub exported_at: DateTime<Utc>,
+    pub user: UserView,
+    /// The live sessions, each with whether it is the caller's.
+    pub sessions: Vec<(Session, bool)>,
+    /// Every settings document stored, in the order of the kinds.
+    pub settings: Vec<(&'static SettingsKind, SettingsDocument)>,
+    /// Every item, soft-deleted ones too, under its resource's name; links are left as ids.
+    pub portfolio: BTreeMap<&'static str, Vec<ItemView>>,
+}
+
+/// Why an export could not be gathered: the error of the service that failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ExportError {
+    #[error(transparent)]
+    Identity(#[from] AuthError),
+    #[error(transparent)]
+    Portfolio(#[from] PortfolioError),
+    #[error(transparent)]
+    Settings(#[from] SettingsError),
+}
+
+impl From<ExportError> for ApiError {
+    fn from(error: ExportError) -> Self {
+        match error {
+            ExportError::Identity(error) => error.into(),
+            ExportError::Portfolio(error) => error.into(),
+            ExportError::Settings(error) => error.into(),
+        }
+    }
+}
+
+/// Gathers an account's export: an application service over the identity, portfolio and
+/// settings services, so that this edge only renders it.
+#[async_trait]
+pub trait AccountExporter: Send + Sync {
+    /// # Errors
+    /// [`ExportError`] when a service fails.
+    async fn export(&self, caller: &Principal) -> Result<AccountExport, ExportError>;
+}
+
+/// The export as a document: the JSON download, and what the CSV rows are made of.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ExportDocument<'a> {
+    exported_at: String,
+    user: UserDto,
+    sessions: Vec<SessionDto>,
+    settings: SettingsSections<'a>,
+    portfolio: BTreeMap<&'static str, ItemsBody<'a>>,
+}
+
+/// Each settings document under its kind's name in camelCase, in the order of the kinds.
+struct SettingsSections<'a>(&'a [(&'static SettingsKind, SettingsDocument)]);
+
+impl Serialize for SettingsSections<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_map(self.0.iter().map(|(kind, document)| {
             let body = SettingsBody {
                 schema: &kind.schema,
                 fields: &document.fields,
-                document: Some(&document),
+                document: Some(document),
                 audience: Audience::Export,
             };
-            stored_settings.insert(camel_case(kind.name), to_value(&body)?);
-        }
+            (camel_case(kind.name), body)
+        }))
     }
-    let mut sections: BTreeMap<&str, Vec<Value>> = BTreeMap::new();
-    for item in portfolio.export(owner).await? {
-        let section = item.resource.name;
-        let view = ItemView {
-            item,
-            linked: Vec::new(),
-        };
-        let body = ItemBody {
-            view: &view,
-            audience: Audience::Export,
-        };
-        sections.entry(section).or_default().push(to_value(&body)?);
-    }
-    Ok(serde_json::json!({
-        "exportedAt": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-        "user": to_value(&UserDto::from(user))?,
-        "sessions": to_value(&sessions)?,
-        "settings": stored_settings,
-        "portfolio": sections,
-    }))
 }
 
-fn to_value<T: serde::Serialize>(value: &T) -> Result<Value, ApiError> {
-    serde_json::to_value(value).map_err(|error| {
+/// The export as JSON, the form both downloads are rendered from.
+fn render(export: AccountExport) -> Result<Value, ApiError> {
+    let AccountExport {
+        exported_at,
+        user,
+        sessions,
+        settings,
+        portfolio,
+    } = export;
+    let document = ExportDocument {
+        exported_at: exported_at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        user: UserDto::from(user),
+        sessions: sessions.into_iter().map(SessionDto::from).collect(),
+        settings: SettingsSections(&settings),
+        portfolio: portfolio
+            .iter()
+            .map(|(section, views)| {
+                let items = ItemsBody {
+                    views,
+                    audience: Audience::Export,
+                };
+                (*section, items)
+            })
+            .collect(),
+    };
+    serde_json::to_value(&document).map_err(|error| {
         tracing::error!(%error, "export rendering failed");
         ApiError::internal()
     })
@@ -187,39 +243,67 @@ fn csv(export: &Value) -> String {
     out
 }
 
+/// The export's file format.
+#[derive(Clone, Copy, Debug)]
+enum ExportFormat {
+    Json,
+    Csv,
+}
+
+impl FromStr for ExportFormat {
+    type Err = ();
+
+    fn from_str(raw: &str) -> Result<Self, ()> {
+        match raw {
+            "json" => Ok(Self::Json),
+            "csv" => Ok(Self::Csv),
+            _ => Err(()),
+        }
+    }
+}
+
+/// The query of the export route; other parameters are ignored.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ExportQuery {
+    /// `json` (default) or `csv` (`section,id,field,value` rows)
+    #[param(value_type = Option<String>)]
+    format: Option<Param<ExportFormat>>,
+}
+
 /// Everything stored about the caller except secrets, as a download.
 #[utoipa::path(get, path = "/api/v1/users/account/export", tag = "users", security(("bearer" = [])),
-    params(("format" = Option<String>, Query, description = "`json` (default) or `csv` (`section,id,field,value` rows)")),
+    params(ExportQuery),
     responses(
         (status = 200, description = "The export (JSON, or CSV with `format=csv`), with `Content-Disposition: attachment`", body = Object),
         (status = 401, body = Problem),
     ))]
 pub async fn export(
-    identity: web::Data<IdentityService>,
-    portfolio: web::Data<PortfolioService>,
-    settings: web::Data<SettingsService>,
+    exporter: web::Data<dyn AccountExporter>,
     caller: Authenticated,
-    query: web::Query<HashMap<String, String>>,
+    query: web::Query<ExportQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let format = query.get("format").map_or("json", String::as_str);
-    if !matches!(format, "json" | "csv") {
-        return Err(ApiError::field("format", "choice", "must be json or csv"));
-    }
-    let document = export_document(&identity, &portfolio, &settings, &caller).await?;
-    let date = chrono::Utc::now().format("%Y-%m-%d");
-    let (content_type, body) = if format == "csv" {
-        ("text/csv; charset=utf-8", csv(&document))
-    } else {
-        (
+    let format = match query.format.as_ref().map(Param::value) {
+        None => ExportFormat::Json,
+        Some(Some(format)) => *format,
+        Some(None) => return Err(ApiError::field("format", "choice", "must be json or csv")),
+    };
+    let export = exporter.export(&caller.0).await?;
+    let date = export.exported_at.format("%Y-%m-%d").to_string();
+    let document = render(export)?;
+    let (content_type, extension, body) = match format {
+        ExportFormat::Csv => ("text/csv; charset=utf-8", "csv", csv(&document)),
+        ExportFormat::Json => (
             "application/json",
+            "json",
             serde_json::to_string_pretty(&document).map_err(|_| ApiError::internal())?,
-        )
+        ),
     };
     Ok(HttpResponse::Ok()
         .content_type(content_type)
         .insert_header((
             header::CONTENT_DISPOSITION,
-            format!("attachment; filename=\"console-export-{date}.{format}\""),
+            format!("attachment; filename=\"console-export-{date}.{extension}\""),
         ))
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .body(body))

@@ -1,8 +1,6 @@
 //! `/api/v1/portfolio/*`: every resource through the same handlers; the core decides what
 //! each resource allows. Documented in `docs.rs` from the resource declarations.
 
-use std::collections::HashMap;
-
 use actix_web::{HttpResponse, web};
 use portfolio_core::PortfolioService;
 use portfolio_core::model::ResourceSpec;
@@ -14,7 +12,7 @@ use crate::body::{RecordJson, ValidJson};
 use crate::envelope::{self, PageMeta};
 use crate::page_cache::OwnerPages;
 use crate::problem::ApiError;
-use crate::query::ListParams;
+use crate::query::ListQuery;
 use crate::records::{Audience, ItemBody, ItemsBody, SettingsBody};
 
 type Portfolio = web::Data<PortfolioService>;
@@ -53,10 +51,10 @@ pub async fn list(
     pages: web::Data<OwnerPages>,
     caller: Authenticated,
     name: web::Path<String>,
-    query: web::Query<HashMap<String, String>>,
+    query: web::Query<ListQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let spec = spec(&name)?;
-    let params = ListParams::parse(&query)?;
+    let params = query.params()?;
     let owner = &caller.0.user_id;
     let grouped = params.grouped && spec.features.group_by.is_some();
     let key = format!(
