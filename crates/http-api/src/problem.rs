@@ -245,11 +245,23 @@ impl From<portfolio_core::PortfolioError> for ApiError {
         match error {
             E::Invalid(errors) => Self::validation(errors.into_iter().map(Into::into).collect()),
             E::NotFound => Self::new(StatusCode::NOT_FOUND, "NOT_FOUND", "Resource not found"),
-            E::ReorderMismatch => Self::field(
-                "ids",
-                "mismatch",
-                "must list every one of your items exactly once",
-            ),
+            // Both depend on what is stored, not on the request's shape: a conflict.
+            E::ReorderMismatch => Self {
+                status: StatusCode::CONFLICT,
+                code: "REORDER_MISMATCH",
+                message: "The ids are not your items".to_owned(),
+                ..Self::field(
+                    "ids",
+                    "mismatch",
+                    "must list every one of your items exactly once",
+                )
+            },
+            E::UnknownLink(errors) => Self {
+                status: StatusCode::CONFLICT,
+                code: "LINK_NOT_FOUND",
+                message: "A linked item was not found".to_owned(),
+                ..Self::validation(errors.into_iter().map(Into::into).collect())
+            },
             E::SlugTaken => Self::new(
                 StatusCode::CONFLICT,
                 "SLUG_TAKEN",

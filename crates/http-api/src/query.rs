@@ -6,6 +6,9 @@ use kernel::PageRequest;
 
 use crate::problem::{ApiError, FieldError};
 
+/// The highest page number asked for (a bound, so that an offset cannot overflow).
+pub const MAX_PAGE: u32 = 1_000_000;
+
 /// The parsed query of a list route.
 #[derive(Debug, PartialEq, Eq)]
 pub struct ListParams {
@@ -39,7 +42,7 @@ impl ListParams {
     /// 400 naming each bad parameter.
     pub fn parse(query: &HashMap<String, String>) -> Result<Self, ApiError> {
         let mut errors = Vec::new();
-        let page = number(query.get("page"), "page", 1, 1_000_000, &mut errors).unwrap_or(1);
+        let page = number(query.get("page"), "page", 1, MAX_PAGE, &mut errors).unwrap_or(1);
         let limit = number(
             query.get("limit"),
             "limit",

@@ -25,8 +25,29 @@ use crate::records::{Audience, ItemBody, SettingsBody};
 #[derive(Debug, Deserialize, garde::Validate, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DeletionRequest {
-    #[garde(length(min = 1, max = 512))]
+    #[garde(length(chars, min = 1, max = 512))]
+    #[schema(min_length = 1, max_length = 512)]
     pub token: String,
+}
+
+/// The formats of the export.
+#[derive(Clone, Copy, PartialEq, Eq, utoipa::ToSchema)]
+#[schema(rename_all = "lowercase")]
+pub enum ExportFormat {
+    Json,
+    Csv,
+}
+
+impl ExportFormat {
+    /// # Errors
+    /// 400 naming `format` unless it is absent, `json` or `csv`.
+    fn parse(raw: Option<&str>) -> Result<Self, ApiError> {
+        match raw {
+            None | Some("json") => Ok(Self::Json),
+            Some("csv") => Ok(Self::Csv),
+            Some(_) => Err(ApiError::field("format", "choice", "must be json or csv")),
+        }
+    }
 }
 
 /// Email the caller a single-use link (24 h) that confirms deleting the account.
@@ -45,8 +66,8 @@ pub async fn request_deletion(
 /// Delete the caller's account and everything that is theirs (sessions, preferences,
 /// portfolio); a confirmation email follows. The token goes in the query or the body.
 #[utoipa::path(delete, path = "/api/v1/users/account", tag = "users", security(("bearer" = [])),
-    params(("token" = Option<String>, Query, description = "The token from the deletion email")),
-    request_body(content = Option<DeletionRequest>, description = "Or the token in the body"),
+    params(("token" = Option<String>, Query, min_length = 1, description = "The token from the deletion email")),
+    request_body(content = DeletionRequest, description = "Or the token in the body (without a `token` in the query)"),
     responses(
         (status = 200, description = "Deleted", body = MessageEnvelope),
         (status = 400, description = "`INVALID_TOKEN`: not the caller's unexpired deletion token", body = Problem),
@@ -189,9 +210,12 @@ fn csv(export: &Value) -> String {
 
 /// Everything stored about the caller except secrets, as a download.
 #[utoipa::path(get, path = "/api/v1/users/account/export", tag = "users", security(("bearer" = [])),
-    params(("format" = Option<String>, Query, description = "`json` (default) or `csv` (`section,id,field,value` rows)")),
+    params(("format" = Option<ExportFormat>, Query, description = "`json` (default) or `csv` (`section,id,field,value` rows)")),
     responses(
-        (status = 200, description = "The export (JSON, or CSV with `format=csv`), with `Content-Disposition: attachment`", body = Object),
+        (status = 200, description = "The export (JSON, or CSV with `format=csv`), with `Content-Disposition: attachment`", content(
+            (serde_json::Value = "application/json"),
+            (String = "text/csv"),
+        )),
         (status = 401, body = Problem),
     ))]
 pub async fn export(
@@ -201,25 +225,22 @@ pub async fn export(
     caller: Authenticated,
     query: web::Query<HashMap<String, String>>,
 ) -> Result<HttpResponse, ApiError> {
-    let format = query.get("format").map_or("json", String::as_str);
-    if !matches!(format, "json" | "csv") {
-        return Err(ApiError::field("format", "choice", "must be json or csv"));
-    }
+    let format = ExportFormat::parse(query.get("format").map(String::as_str))?;
     let document = export_document(&identity, &portfolio, &settings, &caller).await?;
     let date = chrono::Utc::now().format("%Y-%m-%d");
-    let (content_type, body) = if format == "csv" {
-        ("text/csv; charset=utf-8", csv(&document))
-    } else {
-        (
+    let (content_type, extension, body) = match format {
+        ExportFormat::Csv => ("text/csv; charset=utf-8", "csv", csv(&document)),
+        ExportFormat::Json => (
             "application/json",
+            "json",
             serde_json::to_string_pretty(&document).map_err(|_| ApiError::internal())?,
-        )
+        ),
     };
     Ok(HttpResponse::Ok()
         .content_type(content_type)
         .insert_header((
             header::CONTENT_DISPOSITION,
-            format!("attachment; filename=\"console-export-{date}.{format}\""),
+            format!("attachment; filename=\"console-export-{date}.{extension}\""),
         ))
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .body(body))
