@@ -8,6 +8,11 @@ run:
 test:
     ./scripts/test.sh
 
+# Fuzz the API against its OpenAPI document with schemathesis (every check); the test command
+# runs 5 examples per operation with seed 1.
+fuzz examples="100" seed="random":
+    ./scripts/api-fuzz.sh {{examples}} {{seed}}
+
 # Load-test the release binary on loopback; optional seconds per scenario.
 bench seconds="10":
     ./bench/run.sh {{seconds}}

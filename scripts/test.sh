@@ -11,13 +11,19 @@ if ! command -v redis-server >/dev/null 2>&1; then
   else sudo apt-get update -qq && sudo apt-get install -y -qq redis-server >/dev/null; fi
 fi
 
-# nx-27017, the MongoDB wire-protocol stand-in, in a project-local virtualenv.
+# nx-27017, the MongoDB wire-protocol stand-in, and schemathesis, which fuzzes the API against
+# its OpenAPI document (scripts/api-fuzz.sh), in a project-local virtualenv.
 if [ ! -x .venv/bin/nx-27017 ]; then
   echo "installing nx-27017 into .venv"
-  python3 -m venv .venv
+  [ -x .venv/bin/python ] || python3 -m venv .venv
   .venv/bin/pip install -q --disable-pip-version-check nx-27017
 fi
 export NX_27017_PYTHON="$PWD/.venv/bin/python"
+SCHEMATHESIS_VERSION="$(cat scripts/schemathesis-version)"
+if [ "$(.venv/bin/schemathesis --version 2>/dev/null)" != "schemathesis, version $SCHEMATHESIS_VERSION" ]; then
+  echo "installing schemathesis $SCHEMATHESIS_VERSION into .venv"
+  .venv/bin/pip install -q --disable-pip-version-check "schemathesis==$SCHEMATHESIS_VERSION"
+fi
 
 # The SMTP server the tests read is their own (crates/testkit), so nothing to start here.
 
@@ -30,3 +36,5 @@ if cargo nextest --version >/dev/null 2>&1; then
 else
   cargo test --workspace --no-fail-fast
 fi
+# The API against its own OpenAPI document: a short run with a fixed seed.
+./scripts/api-fuzz.sh 5 1

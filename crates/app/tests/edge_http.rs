@@ -28,6 +28,49 @@ async fn unknown_routes_and_methods_answer_in_the_problem_shape() {
 }
 
 #[tokio::test]
+async fn a_405_lists_the_methods_of_its_route_in_allow() {
+    let app = spawn_app().await;
+    let token = support::token(&app.register("ada@example.com").await, "accessToken");
+    for (method, path, allow) in [
+        (reqwest::Method::PUT, "/auth/login", "POST"),
+        (reqwest::Method::GET, "/auth/logout", "POST"),
+        (reqwest::Method::DELETE, "/portfolio/profile", "GET, PATCH"),
+        (reqwest::Method::PUT, "/portfolio/projects", "GET, POST"),
+        (
+            reqwest::Method::POST,
+            "/portfolio/projects/0123456789abcdef01234567",
+            "GET, PATCH, DELETE",
+        ),
+        (
+            reqwest::Method::TRACE,
+            "/settings/preferences",
+            "GET, PATCH",
+        ),
+        (reqwest::Method::POST, "/health", "GET"),
+        (
+            reqwest::Method::POST,
+            "/public/portfolio/ada/projects",
+            "GET",
+        ),
+    ] {
+        let reply = app
+            .send(
+                app.http
+                    .request(method.clone(), app.url(path))
+                    .bearer_auth(&token),
+            )
+            .await;
+        assert_eq!(
+            (reply.status, reply.code()),
+            (StatusCode::METHOD_NOT_ALLOWED, "METHOD_NOT_ALLOWED"),
+            "{method} {path}"
+        );
+        assert!(reply.is_problem(), "{method} {path}");
+        assert_eq!(reply.headers["allow"], allow, "{method} {path}");
+    }
+}
+
+#[tokio::test]
 async fn malformed_json_wrong_content_type_and_huge_bodies_are_refused_cleanly() {
     let app = spawn_app().await;
     let broken = app
@@ -388,6 +431,52 @@ async fn the_openapi_document_covers_every_route_with_errors_and_bearer_auth() {
         json!([])
     );
     assert!(doc["components"]["schemas"]["Problem"].is_object());
+}
+
+#[tokio::test]
+async fn the_openapi_document_declares_errors_as_problem_json_and_bodies_as_closed() {
+    let app = spawn_app().await;
+    let doc = app
+        .send(app.http.get(app.url("/docs/openapi.json")))
+        .await
+        .body;
+    let problem = json!({"$ref": "#/components/schemas/Problem"});
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, operation) in item.as_object().unwrap() {
+            for (status, response) in operation["responses"].as_object().unwrap() {
+                let content = response["content"].as_object();
+                let json_problem = content
+                    .and_then(|c| c.get("application/json"))
+                    .is_some_and(|c| c["schema"] == problem);
+                assert!(!json_problem, "{method} {path} {status}");
+                if status.starts_with('4') || status.starts_with('5') {
+                    assert_eq!(
+                        response["content"]["application/problem+json"]["schema"], problem,
+                        "{method} {path} {status}"
+                    );
+                }
+            }
+            let body = &operation["requestBody"]["content"]["application/json"]["schema"];
+            let body = match body["$ref"].as_str() {
+                Some(name) => &doc["components"]["schemas"][name.rsplit('/').next().unwrap()],
+                None => body,
+            };
+            if body.is_object() {
+                assert_eq!(
+                    body["additionalProperties"],
+                    json!(false),
+                    "{method} {path}: an unknown field is a 400"
+                );
+            }
+        }
+    }
+    let export = &doc["paths"]["/api/v1/users/account/export"]["get"]["responses"]["200"];
+    assert!(export["content"]["text/csv"].is_object());
+    let deleted = &doc["paths"]["/api/v1/portfolio/projects/{id}"]["delete"]["responses"]["200"];
+    assert_eq!(
+        deleted["content"]["application/json"]["schema"]["$ref"],
+        "#/components/schemas/MessageEnvelope"
+    );
 }
 
 #[tokio::test]

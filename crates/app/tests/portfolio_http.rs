@@ -148,7 +148,11 @@ async fn another_user_can_neither_read_change_delete_nor_reorder_items() {
                     &bob,
                 )
                 .await;
-            assert_eq!(reorder.status, StatusCode::BAD_REQUEST, "{resource}");
+            assert_eq!(
+                (reorder.status, reorder.code()),
+                (StatusCode::CONFLICT, "REORDER_MISMATCH"),
+                "{resource}"
+            );
         }
         let unchanged = app.get(&path, Some(&ada)).await;
         assert_eq!(
@@ -292,6 +296,115 @@ async fn lists_paginate_with_meta() {
 }
 
 #[tokio::test]
+async fn every_list_query_within_the_documented_bounds_is_accepted() {
+    let app = spawn_app().await;
+    let ada = user(&app, "ada@example.com").await;
+    for query in [
+        "",
+        "?page=1",
+        "?page=1000000",
+        "?limit=1",
+        "?limit=100&page=3",
+        "?grouped=false",
+        "?grouped=true&limit=100",
+    ] {
+        let reply = app
+            .get(&format!("/portfolio/skills{query}"), Some(&ada))
+            .await;
+        assert_eq!(reply.status, StatusCode::OK, "{query}: {:?}", reply.body);
+    }
+    for (query, field) in [
+        ("?page=0", "page"),
+        ("?page=1000001", "page"),
+        ("?limit=0", "limit"),
+        ("?limit=101", "limit"),
+        ("?limit=1.5", "limit"),
+        ("?grouped=yes", "grouped"),
+    ] {
+        let reply = app
+            .get(&format!("/portfolio/skills{query}"), Some(&ada))
+            .await;
+        assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{query}");
+        assert_eq!(reply.fields(), [field], "{query}");
+    }
+}
+
+#[tokio::test]
+async fn null_clears_an_optional_field_and_puts_a_preference_back_to_its_default() {
+    let app = spawn_app().await;
+    let ada = user(&app, "ada@example.com").await;
+    let project = create(
+        &app,
+        &ada,
+        "projects",
+        json!({"title": "P", "description": "d", "featured": true}),
+    )
+    .await;
+    let path = format!("/portfolio/projects/{}", id(&project));
+    let cleared = app
+        .patch(&path, json!({"description": null, "featured": null}), &ada)
+        .await;
+    assert_eq!(cleared.status, StatusCode::OK, "{:?}", cleared.body);
+    assert!(cleared.data().get("description").is_none());
+    let required = app.patch(&path, json!({"title": null}), &ada).await;
+    assert_eq!(
+        required.fields(),
+        ["title"],
+        "a required field cannot be cleared"
+    );
+    app.patch("/settings/preferences", json!({"compactMode": true}), &ada)
+        .await;
+    let reset = app
+        .patch("/settings/preferences", json!({"compactMode": null}), &ada)
+        .await;
+    assert_eq!(reset.status, StatusCode::OK, "{:?}", reset.body);
+    assert_eq!(reset.data()["compactMode"], false);
+}
+
+#[tokio::test]
+async fn deleting_an_item_answers_a_message_without_data() {
+    let app = spawn_app().await;
+    let ada = user(&app, "ada@example.com").await;
+    let item = create(&app, &ada, "projects", json!({"title": "P"})).await;
+    let reply = app
+        .delete(&format!("/portfolio/projects/{}", id(&item)), &ada)
+        .await;
+    assert_eq!(reply.status, StatusCode::OK);
+    assert_eq!(
+        reply.body,
+        json!({"success": true, "message": "Project deleted", "data": null})
+    );
+}
+
+#[tokio::test]
+async fn dates_are_taken_only_as_rfc_3339_dates_or_date_times() {
+    let app = spawn_app().await;
+    let ada = user(&app, "ada@example.com").await;
+    for (date, ok) in [
+        ("2020-01-05", true),
+        ("2020-01-05T10:00:00z", true),
+        ("2020-01-05T10:00:00.25+02:00", true),
+        ("2020-1-5", false),
+        ("2020-01-05 10:00:00Z", false),
+        ("2021-02-29", false),
+    ] {
+        let reply = app
+            .post(
+                "/portfolio/experiences",
+                json!({"title": "E", "startDate": date}),
+                Some(&ada),
+            )
+            .await;
+        let expected = if ok {
+            StatusCode::CREATED
+        } else {
+            StatusCode::BAD_REQUEST
+        };
+        assert_eq!(reply.status, expected, "{date}: {:?}", reply.body);
+    }
+}
+
+#[tokio::test]
 async fn reordering_sets_the_list_order_and_requires_every_id_once() {
     let app = spawn_app().await;
     let ada = user(&app, "ada@example.com").await;
@@ -332,13 +445,24 @@ async fn reordering_sets_the_list_order_and_requires_every_id_once() {
         Some(&later)
     );
 
-    for bad in [
-        json!({"ids": [ids[0]]}),
-        json!({"ids": [ids[0], ids[0], ids[1], later]}),
-        json!({"ids": "x"}),
+    // Well-formed ids that are not all of the items conflict with what is stored; a body
+    // that breaks the documented shape (repeats, not ids) is a bad request.
+    for (bad, status) in [
+        (json!({"ids": [ids[0]]}), StatusCode::CONFLICT),
+        (
+            json!({"ids": [ids[0], ids[1], ids[2], "0123456789abcdef01234567"]}),
+            StatusCode::CONFLICT,
+        ),
+        (
+            json!({"ids": [ids[0], ids[0], ids[1], later]}),
+            StatusCode::BAD_REQUEST,
+        ),
+        (json!({"ids": [ids[0], "nope"]}), StatusCode::BAD_REQUEST),
+        (json!({"ids": "x"}), StatusCode::BAD_REQUEST),
     ] {
         let reply = app.patch("/portfolio/projects/reorder", bad, &ada).await;
-        assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{:?}", reply.body);
+        assert_eq!(reply.status, status, "{:?}", reply.body);
+        assert_eq!(reply.fields(), ["ids"], "{:?}", reply.body);
     }
     assert_eq!(
         listed(&app.get("/portfolio/projects", Some(&ada)).await)[..3],
@@ -481,8 +605,12 @@ async fn skills_group_by_category_and_experiences_embed_their_company() {
         )
         .await;
     assert_eq!(
-        foreign.fields(),
-        ["companyId"],
+        (foreign.status, foreign.code(), foreign.fields()),
+        (
+            StatusCode::CONFLICT,
+            "LINK_NOT_FOUND",
+            vec!["companyId".to_owned()]
+        ),
         "another user's company cannot be linked"
     );
 }

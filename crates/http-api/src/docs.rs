@@ -1,5 +1,7 @@
 //! The OpenAPI 3.1 document, generated from the handlers' annotations, and the offline docs UI.
 
+use utoipa::openapi::header::HeaderBuilder;
+use utoipa::openapi::schema::{ObjectBuilder, SchemaType, Type};
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::openapi::{ContentBuilder, OpenApi as OpenApiDoc, RefOr, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
@@ -20,8 +22,8 @@ use crate::routes::{account, auth, health, sessions, users};
         sessions::list, sessions::revoke, sessions::revoke_others,
         health::live, health::ready,
     ),
-    components(schemas(Problem, FieldError, PageMeta, dto::UserDto, dto::AuthData, dto::SessionDto)),
-    modifiers(&BearerScheme, &GeneratedRoutes, &CommonErrors),
+    components(schemas(Problem, FieldError, PageMeta, dto::UserDto, dto::AuthData, dto::SessionDto, account::ExportFormat)),
+    modifiers(&BearerScheme, &SharedSchemas, &GeneratedRoutes, &CommonErrors, &ProblemMediaType),
     tags(
         (name = "auth", description = "Registration, sign-in, tokens, password and email flows"),
         (name = "users", description = "The caller's profile"),
@@ -34,6 +36,44 @@ use crate::routes::{account, auth, health, sessions, users};
 )]
 pub struct ApiDoc;
 
+/// The document as served, built once. utoipa 5.5 writes a link's `operationId` and
+/// `operationRef` in snake case, which no client reads; they are respelled here.
+pub fn document() -> serde_json::Value {
+    static DOCUMENT: std::sync::OnceLock<serde_json::Value> = std::sync::OnceLock::new();
+    DOCUMENT
+        .get_or_init(|| {
+            let mut document = serde_json::to_value(ApiDoc::openapi()).unwrap_or_default();
+            let responses = document["paths"]
+                .as_object_mut()
+                .into_iter()
+                .flat_map(|paths| paths.values_mut())
+                .filter_map(serde_json::Value::as_object_mut)
+                .flat_map(|item| item.values_mut())
+                .filter_map(|operation| operation["responses"].as_object_mut())
+                .flat_map(|responses| responses.values_mut());
+            for response in responses {
+                let links = response
+                    .get_mut("links")
+                    .and_then(serde_json::Value::as_object_mut)
+                    .into_iter()
+                    .flat_map(|links| links.values_mut())
+                    .filter_map(serde_json::Value::as_object_mut);
+                for link in links {
+                    for (snake, camel) in [
+                        ("operation_id", "operationId"),
+                        ("operation_ref", "operationRef"),
+                    ] {
+                        if let Some(value) = link.remove(snake) {
+                            link.insert(camel.to_owned(), value);
+                        }
+                    }
+                }
+            }
+            document
+        })
+        .clone()
+}
+
 struct BearerScheme;
 
 impl Modify for BearerScheme {
@@ -45,6 +85,66 @@ impl Modify for BearerScheme {
     }
 }
 
+/// Field schemas too large to repeat at each use (their character classes are generated).
+struct SharedSchemas;
+
+impl Modify for SharedSchemas {
+    fn modify(&self, openapi: &mut OpenApiDoc) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components
+            .schemas
+            .insert(dto::NEW_PASSWORD.to_owned(), dto::new_password_component());
+        components
+            .schemas
+            .insert(dto::PERSON_NAME.to_owned(), dto::person_name_component());
+    }
+}
+
+/// Every error is sent as `application/problem+json` (`edge.rs`), so every response described
+/// by the `Problem` schema is declared with that media type, however its route spelled it.
+struct ProblemMediaType;
+
+impl Modify for ProblemMediaType {
+    fn modify(&self, openapi: &mut OpenApiDoc) {
+        let problem = utoipa::openapi::Ref::from_schema_name("Problem");
+        for item in openapi.paths.paths.values_mut() {
+            for operation in operations(item) {
+                for response in operation.responses.responses.values_mut() {
+                    let RefOr::T(response) = response else {
+                        continue;
+                    };
+                    let is_problem = response
+                        .content
+                        .get("application/json")
+                        .is_some_and(|content| content.schema == Some(RefOr::Ref(problem.clone())));
+                    if !is_problem {
+                        continue;
+                    }
+                    if let Some(content) = response.content.shift_remove("application/json") {
+                        response
+                            .content
+                            .insert("application/problem+json".to_owned(), content);
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn operations(
+    item: &mut utoipa::openapi::PathItem,
+) -> impl Iterator<Item = &mut utoipa::openapi::path::Operation> {
+    [
+        &mut item.get,
+        &mut item.post,
+        &mut item.patch,
+        &mut item.put,
+        &mut item.delete,
+    ]
+    .into_iter()
+    .flatten()
+}
+
 /// Adds the errors any route can answer (bad input, rate limits, server failure) to every
 /// operation that does not describe them itself.
 struct CommonErrors;
@@ -52,9 +152,18 @@ struct CommonErrors;
 impl Modify for CommonErrors {
     fn modify(&self, openapi: &mut OpenApiDoc) {
         let problem = |description: &str| {
+            let mut response = ResponseBuilder::new().description(description);
+            if description.contains("Retry-After") {
+                response = response.header(
+                    "Retry-After",
+                    HeaderBuilder::new()
+                        .schema(ObjectBuilder::new().schema_type(SchemaType::new(Type::Integer)))
+                        .description(Some("Seconds until the limit resets"))
+                        .build(),
+                );
+            }
             RefOr::T(
-                ResponseBuilder::new()
-                    .description(description)
+                response
                     .content(
                         "application/problem+json",
                         ContentBuilder::new()
@@ -83,16 +192,7 @@ impl Modify for CommonErrors {
             ),
         ];
         for item in openapi.paths.paths.values_mut() {
-            for operation in [
-                &mut item.get,
-                &mut item.post,
-                &mut item.patch,
-                &mut item.put,
-                &mut item.delete,
-            ]
-            .into_iter()
-            .flatten()
-            {
+            for operation in operations(item) {
                 for (status, description) in common {
                     operation
                         .responses

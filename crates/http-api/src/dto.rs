@@ -10,7 +10,10 @@ use auth_core::{
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
+use utoipa::openapi::schema::{ObjectBuilder, Schema, SchemaType, Type};
+use utoipa::openapi::{Ref, RefOr};
 
+use crate::patterns::{self, blank_or, class, solid, trimmed, trimmed_length};
 use crate::problem::ApiError;
 
 impl From<ValueError> for ApiError {
@@ -83,20 +86,17 @@ fn valid_text<const MAX: usize>(value: &Option<String>, (): &()) -> garde::Resul
 #[derive(Debug, Deserialize, garde::Validate, ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct RegisterRequest {
-    /// 2–50 characters.
     #[garde(custom(valid_display_name))]
-    #[schema(example = "Ada Lovelace", min_length = 2, max_length = 50)]
+    #[schema(schema_with = display_name_schema)]
     pub name: String,
     #[garde(custom(valid_email))]
-    #[schema(example = "ada@example.com", format = "email")]
+    #[schema(schema_with = email_schema)]
     pub email: String,
-    /// 8–128 characters with an upper-case letter, a lower-case letter and a digit.
     #[garde(custom(valid_new_password))]
-    #[schema(example = "Analytical1", min_length = 8, max_length = 128)]
+    #[schema(schema_with = new_password_schema)]
     pub password: String,
-    /// `[a-z0-9_-]{3,30}`; derived from the email when absent.
     #[garde(custom(valid_optional_username))]
-    #[schema(example = "ada")]
+    #[schema(schema_with = username_schema)]
     pub username: Option<String>,
 }
 
@@ -117,17 +117,18 @@ impl RegisterRequest {
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct LoginRequest {
     #[garde(custom(valid_email))]
-    #[schema(example = "ada@example.com", format = "email")]
+    #[schema(schema_with = email_schema)]
     pub email: String,
     #[garde(length(chars, min = 1, max = 256))]
-    #[schema(example = "Analytical1")]
+    #[schema(example = "Analytical1", min_length = 1, max_length = 256)]
     pub password: String,
 }
 
 #[derive(Debug, Deserialize, garde::Validate, ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct RefreshRequest {
-    #[garde(length(min = 1, max = 4096))]
+    #[garde(length(chars, min = 1, max = 4096))]
+    #[schema(min_length = 1, max_length = 4096)]
     pub refresh_token: String,
 }
 
@@ -135,7 +136,7 @@ pub struct RefreshRequest {
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct ForgotPasswordRequest {
     #[garde(custom(valid_email))]
-    #[schema(example = "ada@example.com", format = "email")]
+    #[schema(schema_with = email_schema)]
     pub email: String,
 }
 
@@ -143,10 +144,11 @@ pub struct ForgotPasswordRequest {
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct ResetPasswordRequest {
     /// The token from the reset link.
-    #[garde(length(min = 1, max = 512))]
+    #[garde(length(chars, min = 1, max = 512))]
+    #[schema(min_length = 1, max_length = 512)]
     pub token: String,
     #[garde(custom(valid_new_password))]
-    #[schema(example = "Analytical2", min_length = 8, max_length = 128)]
+    #[schema(schema_with = new_password_schema)]
     pub password: String,
 }
 
@@ -154,7 +156,8 @@ pub struct ResetPasswordRequest {
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct VerifyEmailRequest {
     /// The token from the verification link.
-    #[garde(length(min = 1, max = 512))]
+    #[garde(length(chars, min = 1, max = 512))]
+    #[schema(min_length = 1, max_length = 512)]
     pub token: String,
 }
 
@@ -162,37 +165,41 @@ pub struct VerifyEmailRequest {
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct ChangePasswordRequest {
     #[garde(length(chars, min = 1, max = 256))]
+    #[schema(min_length = 1, max_length = 256)]
     pub current_password: String,
     #[garde(custom(valid_new_password))]
-    #[schema(min_length = 8, max_length = 128)]
+    #[schema(schema_with = new_password_schema)]
     pub new_password: String,
 }
 
-/// Absent fields stay as they are; `null` or `""` clears a field.
+/// Absent fields stay as they are; `null` or a blank string clears a field. The other fields
+/// of the user object (`GET /auth/me`) may be sent back unchanged; they are ignored.
 #[derive(Debug, Deserialize, garde::Validate, ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct UpdateProfileRequest {
-    /// 2–50 letters, spaces, `-`, `'`.
     #[garde(custom(valid_person_name))]
     #[serde(default, deserialize_with = "present")]
+    #[schema(schema_with = person_name_schema)]
     pub first_name: Option<String>,
     #[garde(custom(valid_person_name))]
     #[serde(default, deserialize_with = "present")]
+    #[schema(schema_with = person_name_schema)]
     pub last_name: Option<String>,
     #[garde(custom(valid_optional_display_name))]
     #[serde(default, deserialize_with = "present")]
+    #[schema(schema_with = clearable_display_name_schema)]
     pub display_name: Option<String>,
-    /// At most 500 characters.
     #[garde(custom(valid_text::<500>))]
     #[serde(default, deserialize_with = "present")]
+    #[schema(schema_with = bio_schema)]
     pub bio: Option<String>,
-    /// At most 100 characters.
     #[garde(custom(valid_text::<100>))]
     #[serde(default, deserialize_with = "present")]
+    #[schema(schema_with = location_schema)]
     pub location: Option<String>,
-    /// An http(s) URL, at most 200 characters.
     #[garde(custom(valid_website))]
     #[serde(default, deserialize_with = "present")]
+    #[schema(schema_with = website_schema)]
     pub website: Option<String>,
 }
 
@@ -237,6 +244,158 @@ impl UpdateProfileRequest {
             website: change(self.website),
         }
     }
+}
+
+// The OpenAPI schemas of the fields above: each describes exactly what the garde rule beside it
+// (and the domain parser it calls) accepts, so that a generated request is refused only when
+// it breaks the pattern.
+
+fn text_schema(nullable: bool, pattern: String, description: &str) -> ObjectBuilder {
+    let kind = if nullable {
+        [Type::String, Type::Null].into_iter().collect()
+    } else {
+        SchemaType::new(Type::String)
+    };
+    ObjectBuilder::new()
+        .schema_type(kind)
+        .pattern(Some(pattern))
+        .description(Some(description))
+}
+
+fn no_control(c: char) -> bool {
+    !c.is_control()
+}
+
+fn solid_no_control(c: char) -> bool {
+    solid(c) && no_control(c)
+}
+
+/// `DisplayName`: 2–50 characters once trimmed, no control characters.
+fn display_name_schema() -> ObjectBuilder {
+    text_schema(
+        false,
+        trimmed_length(no_control, solid_no_control, 2, 50),
+        "2 to 50 characters without control characters; trimmed",
+    )
+    .examples(["Ada Lovelace"])
+}
+
+fn clearable_display_name_schema() -> ObjectBuilder {
+    text_schema(
+        true,
+        blank_or(no_control, solid_no_control, 2, 50),
+        "2 to 50 characters without control characters; trimmed; blank or `null` clears",
+    )
+}
+
+/// `Email`: `local@domain` once trimmed, the domain dotted inside. Limits count bytes, so the
+/// pattern keeps to printable ASCII, where bytes and characters agree.
+fn email_schema() -> ObjectBuilder {
+    let ws = class(char::is_whitespace);
+    // Printable ASCII but `@`, and the same without `.`.
+    let (part, edge) = ("!-?A-~", "!-\\-/-?A-~");
+    text_schema(
+        false,
+        format!(
+            "^[{ws}]*(?=[!-~]{{3,254}}[{ws}]*$)[{part}]{{1,64}}@[{edge}][{part}]*\\.[{part}]*[{edge}][{ws}]*$"
+        ),
+        "An email address of at most 254 characters; trimmed, compared without case",
+    )
+    .examples(["ada@example.com"])
+}
+
+/// `Password::parse_new`: 8–128 characters with an upper-case letter, a lower-case letter
+/// and a digit (letters of any script). One shared schema, as the classes are large.
+fn new_password_schema() -> Ref {
+    Ref::from_schema_name(NEW_PASSWORD)
+}
+
+pub const NEW_PASSWORD: &str = "NewPassword";
+
+#[must_use]
+pub fn new_password_component() -> RefOr<Schema> {
+    let any = patterns::ANY;
+    let (upper, lower) = (class(char::is_uppercase), class(char::is_lowercase));
+    ObjectBuilder::new()
+        .schema_type(SchemaType::new(Type::String))
+        .min_length(Some(8))
+        .max_length(Some(128))
+        .pattern(Some(format!(
+            "^(?={any}*[{upper}])(?={any}*[{lower}])(?={any}*[0-9])"
+        )))
+        .description(Some(
+            "8 to 128 characters with an upper-case letter, a lower-case letter and a digit",
+        ))
+        .examples(["Analytical1"])
+        .into()
+}
+
+/// `Username`: 3–30 of `a-z 0-9 _ -` once trimmed and lower-cased.
+fn username_schema() -> ObjectBuilder {
+    fn lowers_to_allowed(c: char) -> bool {
+        let mut lower = c.to_lowercase();
+        matches!((lower.next(), lower.next()), (Some(l), None)
+            if l.is_ascii_lowercase() || l.is_ascii_digit() || l == '_' || l == '-')
+    }
+    let allowed = class(lowers_to_allowed);
+    text_schema(
+        true,
+        trimmed(&format!("[{allowed}]{{3,30}}")),
+        "3 to 30 of a-z, 0-9, `_` and `-` (compared without case); derived from the email when absent",
+    )
+    .examples(["ada"])
+}
+
+/// `PersonName`, or blank to clear. One shared schema, as the letter class is large.
+fn person_name_schema() -> Ref {
+    Ref::from_schema_name(PERSON_NAME)
+}
+
+pub const PERSON_NAME: &str = "PersonName";
+
+#[must_use]
+pub fn person_name_component() -> RefOr<Schema> {
+    fn name_character(c: char) -> bool {
+        c.is_alphabetic() || c == '-' || c == '\''
+    }
+    // The letter class is large (a generator pays for each member each time it reads it), so
+    // it is spelled once, spaces beside it, with neither end a space.
+    let letters = class(name_character);
+    text_schema(
+        true,
+        trimmed(&format!("(?:(?! )(?:[{letters}]| ){{2,50}}(?<! ))?")),
+        "2 to 50 letters, spaces, `-` and `'`; trimmed; blank or `null` clears",
+    )
+    .into()
+}
+
+fn bio_schema() -> ObjectBuilder {
+    text_schema(
+        true,
+        trimmed_length(|_| true, solid, 0, 500),
+        "At most 500 characters once trimmed; blank or `null` clears",
+    )
+}
+
+fn location_schema() -> ObjectBuilder {
+    text_schema(
+        true,
+        trimmed_length(|_| true, solid, 0, 100),
+        "At most 100 characters once trimmed; blank or `null` clears",
+    )
+}
+
+/// `WebsiteUrl`: an http(s) URL with a host and no whitespace or control characters, at most
+/// 200 bytes, so the pattern keeps to printable ASCII.
+fn website_schema() -> ObjectBuilder {
+    let ws = class(char::is_whitespace);
+    text_schema(
+        true,
+        format!(
+            "^[{ws}]*(?:http://[!-\"$-.0->@-~][!-~]{{0,192}}|https://[!-\"$-.0->@-~][!-~]{{0,191}})?[{ws}]*$"
+        ),
+        "An http(s) URL of at most 200 characters; trimmed; blank or `null` clears",
+    )
 }
 
 /// A user, as every route shows it. Never a password, hash or token.

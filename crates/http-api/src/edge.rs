@@ -163,12 +163,17 @@ pub async fn not_found() -> Result<HttpResponse, ApiError> {
     Err(ApiError::new(ErrorCode::NotFound, "Route not found"))
 }
 
-/// Fallback for known routes called with another method.
-pub async fn method_not_allowed() -> Result<HttpResponse, ApiError> {
-    Err(ApiError::new(
+/// The answer to a known route called with another method; `allow` lists the route's methods
+/// (RFC 9110 requires the header on a 405). The problem body is added like any error's.
+pub fn method_not_allowed(allow: &str) -> HttpResponse {
+    let mut response = HttpResponse::from_error(ApiError::new(
         ErrorCode::MethodNotAllowed,
         "Method not allowed",
-    ))
+    ));
+    if let Ok(value) = HeaderValue::from_str(allow) {
+        response.headers_mut().insert(header::ALLOW, value);
+    }
+    response
 }
 
 #[cfg(test)]

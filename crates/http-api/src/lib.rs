@@ -12,6 +12,7 @@ mod dto;
 mod edge;
 mod envelope;
 mod page_cache;
+mod patterns;
 mod problem;
 mod query;
 mod rate_limit;
@@ -22,15 +23,15 @@ mod security;
 use std::net::TcpListener;
 use std::sync::Arc;
 
-use actix_web::dev::Server;
+use actix_web::dev::{AppService, HttpServiceFactory, Server};
+use actix_web::http::Method;
 use actix_web::middleware::from_fn;
-use actix_web::{App, HttpResponse, HttpServer, guard, web};
+use actix_web::{App, FromRequest, Handler, HttpResponse, HttpServer, Responder, guard, web};
 use auth_core::IdentityService;
 use auth_core::preferences::APP_PREFERENCES;
 use kernel::settings::{SettingsKind, SettingsService};
 use notify_core::preferences::{EMAIL_PREFERENCES, NOTIFICATION_PREFERENCES};
 use portfolio_core::{PortfolioService, PublicPortfolioReader};
-use utoipa::OpenApi as _;
 use utoipa_swagger_ui::SwaggerUi;
 
 pub use client::ClientIpPolicy;
@@ -75,29 +76,101 @@ const PREFERENCE_ROUTES: [(&str, &SettingsKind); 3] = [
     ("/email/preferences", &EMAIL_PREFERENCES),
 ];
 
+/// A path and its handler per method. Its answer to any other method is a 405 whose `Allow`
+/// lists exactly the methods given here, so the header cannot drift from the table.
+struct Route {
+    resource: actix_web::Resource,
+    methods: Vec<Method>,
+}
+
+fn resource(path: &str) -> Route {
+    Route {
+        resource: web::resource(path.to_owned()),
+        methods: Vec::new(),
+    }
+}
+
+impl Route {
+    fn on<F, Args>(mut self, method: Method, handler: F) -> Self
+    where
+        F: Handler<Args>,
+        Args: FromRequest + 'static,
+        F::Output: Responder + 'static,
+    {
+        self.resource = self.resource.route(web::method(method.clone()).to(handler));
+        self.methods.push(method);
+        self
+    }
+
+    fn get<F, Args>(self, handler: F) -> Self
+    where
+        F: Handler<Args>,
+        Args: FromRequest + 'static,
+        F::Output: Responder + 'static,
+    {
+        self.on(Method::GET, handler)
+    }
+
+    fn post<F, Args>(self, handler: F) -> Self
+    where
+        F: Handler<Args>,
+        Args: FromRequest + 'static,
+        F::Output: Responder + 'static,
+    {
+        self.on(Method::POST, handler)
+    }
+
+    fn patch<F, Args>(self, handler: F) -> Self
+    where
+        F: Handler<Args>,
+        Args: FromRequest + 'static,
+        F::Output: Responder + 'static,
+    {
+        self.on(Method::PATCH, handler)
+    }
+
+    fn delete<F, Args>(self, handler: F) -> Self
+    where
+        F: Handler<Args>,
+        Args: FromRequest + 'static,
+        F::Output: Responder + 'static,
+    {
+        self.on(Method::DELETE, handler)
+    }
+}
+
+impl HttpServiceFactory for Route {
+    fn register(self, config: &mut AppService) {
+        let allow: Vec<&str> = self.methods.iter().map(Method::as_str).collect();
+        let allow = allow.join(", ");
+        self.resource
+            .default_service(web::to(move || {
+                std::future::ready(edge::method_not_allowed(&allow))
+            }))
+            .register(config);
+    }
+}
+
 /// The route table: every route of the API in one place.
 fn routes(config: &mut web::ServiceConfig) {
     use routes::{account, auth, health, portfolio, public, sessions, settings, users};
-    let resource = |path: &str| {
-        web::resource(path.to_owned()).default_service(web::to(edge::method_not_allowed))
-    };
     let mut preferences = web::scope("");
     for (path, kind) in PREFERENCE_ROUTES {
         preferences = preferences.service(
             resource(path)
-                .route(web::get().to(move |s, c| settings::get(kind, s, c)))
-                .route(web::patch().to(move |s, c, b| settings::update(kind, s, c, b))),
+                .get(move |s, c| settings::get(kind, s, c))
+                .patch(move |s, c, b| settings::update(kind, s, c, b)),
         );
     }
     preferences = preferences.service(
         resource("/settings/preferences/reset")
-            .route(web::post().to(|s, c| settings::reset(&APP_PREFERENCES, s, c))),
+            .post(|s, c| settings::reset(&APP_PREFERENCES, s, c)),
     );
     // Health and docs are outside the limited scope: probes and the docs UI never count.
     config
-        .service(resource("/api/v1/health").route(web::get().to(health::live)))
-        .service(resource("/api/v1/health/ready").route(web::get().to(health::ready)))
-        .service(resource("/api/v1/docs").route(web::get().to(docs_redirect)));
+        .service(resource("/api/v1/health").get(health::live))
+        .service(resource("/api/v1/health/ready").get(health::ready))
+        .service(resource("/api/v1/docs").get(docs_redirect));
     config.service(
         web::scope("/api/v1")
             // A scope keeps every path under its prefix; this one lets the docs UI (registered
@@ -112,72 +185,56 @@ fn routes(config: &mut web::ServiceConfig) {
             .service(
                 web::scope("/auth")
                     .wrap(from_fn(rate_limit::auth_limit))
-                    .service(resource("/register").route(web::post().to(auth::register)))
-                    .service(resource("/login").route(web::post().to(auth::login)))
-                    .service(resource("/refresh").route(web::post().to(auth::refresh)))
-                    .service(resource("/logout").route(web::post().to(auth::logout)))
-                    .service(resource("/me").route(web::get().to(auth::me)))
-                    .service(
-                        resource("/forgot-password").route(web::post().to(auth::forgot_password)),
-                    )
-                    .service(
-                        resource("/reset-password").route(web::post().to(auth::reset_password)),
-                    )
-                    .service(resource("/verify-email").route(web::post().to(auth::verify_email)))
-                    .service(
-                        resource("/resend-verification")
-                            .route(web::post().to(auth::resend_verification)),
-                    )
-                    .service(
-                        resource("/change-password").route(web::post().to(auth::change_password)),
-                    ),
+                    .service(resource("/register").post(auth::register))
+                    .service(resource("/login").post(auth::login))
+                    .service(resource("/refresh").post(auth::refresh))
+                    .service(resource("/logout").post(auth::logout))
+                    .service(resource("/me").get(auth::me))
+                    .service(resource("/forgot-password").post(auth::forgot_password))
+                    .service(resource("/reset-password").post(auth::reset_password))
+                    .service(resource("/verify-email").post(auth::verify_email))
+                    .service(resource("/resend-verification").post(auth::resend_verification))
+                    .service(resource("/change-password").post(auth::change_password)),
             )
-            .service(resource("/users/profile").route(web::patch().to(users::update_profile)))
-            .service(
-                resource("/users/account/request-deletion")
-                    .route(web::post().to(account::request_deletion)),
-            )
-            .service(resource("/users/account").route(web::delete().to(account::delete)))
-            .service(resource("/users/account/export").route(web::get().to(account::export)))
+            .service(resource("/users/profile").patch(users::update_profile))
+            .service(resource("/users/account/request-deletion").post(account::request_deletion))
+            .service(resource("/users/account").delete(account::delete))
+            .service(resource("/users/account/export").get(account::export))
             .service(
                 resource("/sessions")
-                    .route(web::get().to(sessions::list))
-                    .route(web::delete().to(sessions::revoke_others)),
+                    .get(sessions::list)
+                    .delete(sessions::revoke_others),
             )
-            .service(resource("/sessions/{id}").route(web::delete().to(sessions::revoke)))
+            .service(resource("/sessions/{id}").delete(sessions::revoke))
             // Sub-scopes match their static prefix first, so a request is tried only against
             // the few patterns of its area (pattern matching is most of the routing cost).
             .service(
                 web::scope("/portfolio")
                     .service(
                         resource("/profile")
-                            .route(web::get().to(portfolio::profile))
-                            .route(web::patch().to(portfolio::update_profile)),
+                            .get(portfolio::profile)
+                            .patch(portfolio::update_profile),
                     )
                     .service(
                         resource("/{resource}")
-                            .route(web::get().to(portfolio::list))
-                            .route(web::post().to(portfolio::create)),
+                            .get(portfolio::list)
+                            .post(portfolio::create),
                     )
-                    .service(
-                        resource("/{resource}/reorder").route(web::patch().to(portfolio::reorder)),
-                    )
+                    .service(resource("/{resource}/reorder").patch(portfolio::reorder))
                     .service(
                         resource("/{resource}/{id}")
-                            .route(web::get().to(portfolio::get))
-                            .route(web::patch().to(portfolio::update))
-                            .route(web::delete().to(portfolio::delete)),
+                            .get(portfolio::get)
+                            .patch(portfolio::update)
+                            .delete(portfolio::delete),
                     )
-                    .service(
-                        resource("/{resource}/{id}/publish")
-                            .route(web::patch().to(portfolio::publish)),
-                    ),
+                    .service(resource("/{resource}/{id}/publish").patch(portfolio::publish)),
             )
             .service(preferences)
             .wrap(from_fn(rate_limit::general_limit)),
     );
     config.service(
-        SwaggerUi::new("/api/v1/docs/{_:.*}").url("/api/v1/docs/openapi.json", ApiDoc::openapi()),
+        SwaggerUi::new("/api/v1/docs/{_:.*}")
+            .external_url_unchecked("/api/v1/docs/openapi.json", docs::document()),
     );
 }
 

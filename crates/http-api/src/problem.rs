@@ -53,6 +53,10 @@ pub enum ErrorCode {
     UsernameTaken,
     /// You already have a blog post with this slug.
     SlugTaken,
+    /// A reorder's `ids` are not exactly the caller's items.
+    ReorderMismatch,
+    /// A reference (an experience's `companyId`) names none of the caller's items.
+    LinkNotFound,
     /// The body needs a length.
     LengthRequired,
     /// The body is larger than allowed.
@@ -70,7 +74,7 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
-    pub const ALL: [Self; 26] = [
+    pub const ALL: [Self; 28] = [
         Self::BadRequest,
         Self::InvalidJson,
         Self::ValidationError,
@@ -90,6 +94,8 @@ impl ErrorCode {
         Self::EmailTaken,
         Self::UsernameTaken,
         Self::SlugTaken,
+        Self::ReorderMismatch,
+        Self::LinkNotFound,
         Self::LengthRequired,
         Self::PayloadTooLarge,
         Self::UnsupportedMediaType,
@@ -121,6 +127,8 @@ impl ErrorCode {
             Self::EmailTaken => "EMAIL_TAKEN",
             Self::UsernameTaken => "USERNAME_TAKEN",
             Self::SlugTaken => "SLUG_TAKEN",
+            Self::ReorderMismatch => "REORDER_MISMATCH",
+            Self::LinkNotFound => "LINK_NOT_FOUND",
             Self::LengthRequired => "LENGTH_REQUIRED",
             Self::PayloadTooLarge => "PAYLOAD_TOO_LARGE",
             Self::UnsupportedMediaType => "UNSUPPORTED_MEDIA_TYPE",
@@ -192,6 +200,7 @@ impl ErrorCode {
             Self::SlugTaken => {
                 StatusCode::from_u16(409).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
             }
+            Self::ReorderMismatch | Self::LinkNotFound => StatusCode::CONFLICT,
             Self::LengthRequired => {
                 StatusCode::from_u16(411).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
             }
@@ -261,6 +270,10 @@ impl ErrorCode {
             Self::EmailTaken => "An account with this email already exists",
             Self::UsernameTaken => "This username is taken",
             Self::SlugTaken => "You already have a blog post with this slug",
+            Self::ReorderMismatch => "A reorder's `ids` are not exactly your items",
+            Self::LinkNotFound => {
+                "A reference (an experience's `companyId`) names none of your items"
+            }
             Self::LengthRequired => "The body needs a length",
             Self::PayloadTooLarge => "The body is larger than allowed",
             Self::UnsupportedMediaType => "The body is not of an accepted content type",
@@ -496,11 +509,19 @@ impl From<portfolio_core::PortfolioError> for ApiError {
         match error {
             E::Invalid(errors) => Self::validation(errors.into_iter().map(Into::into).collect()),
             E::NotFound => Self::new(ErrorCode::NotFound, "Resource not found"),
-            E::ReorderMismatch => Self::field(
-                "ids",
-                "mismatch",
-                "must list every one of your items exactly once",
-            ),
+            // Both depend on what is stored, not on the request's shape: a conflict.
+            E::ReorderMismatch => Self {
+                errors: vec![FieldError {
+                    field: "ids".to_owned(),
+                    code: "mismatch".to_owned(),
+                    message: "must list every one of your items exactly once".to_owned(),
+                }],
+                ..Self::new(ErrorCode::ReorderMismatch, "The ids are not your items")
+            },
+            E::UnknownLink(errors) => Self {
+                errors: errors.into_iter().map(Into::into).collect(),
+                ..Self::new(ErrorCode::LinkNotFound, "A linked item was not found")
+            },
             E::SlugTaken => Self::new(
                 ErrorCode::SlugTaken,
                 "You already have a post with this slug",

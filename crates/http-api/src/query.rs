@@ -9,6 +9,9 @@ use utoipa::IntoParams;
 
 use crate::problem::{ApiError, FieldError};
 
+/// The highest page number asked for (a bound, so that an offset cannot overflow).
+pub const MAX_PAGE: u32 = 1_000_000;
+
 /// A query parameter that was sent, parsed on its own: a value that does not parse is kept
 /// as `None` instead of failing the whole query, so that the route names every bad parameter
 /// in one answer (serde would stop at the first).
@@ -75,7 +78,7 @@ impl ListQuery {
     /// 400 naming each bad parameter.
     pub fn params(&self) -> Result<ListParams, ApiError> {
         let mut errors = Vec::new();
-        let page = number(self.page.as_ref(), "page", 1, 1_000_000, &mut errors).unwrap_or(1);
+        let page = number(self.page.as_ref(), "page", 1, MAX_PAGE, &mut errors).unwrap_or(1);
         let limit = number(
             self.limit.as_ref(),
             "limit",

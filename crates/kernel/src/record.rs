@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, Datelike as _, NaiveDate, Utc};
 
 /// A stored value. Dates are instants (a bare date means midnight UTC).
 #[derive(Clone, Debug, PartialEq)]
@@ -468,14 +468,61 @@ pub fn is_web_url(raw: &str) -> bool {
     })
 }
 
-/// `YYYY-MM-DD` (midnight UTC) or an RFC 3339 instant, to the millisecond.
+/// `YYYY-MM-DD` (midnight UTC) or an RFC 3339 date-time, to the millisecond: exactly the
+/// OpenAPI formats `date` and `date-time` (chrono alone would also take `2024-1-5` or a space
+/// for the `T`). Only instants in the years 0000–9999 UTC, which answers can spell in RFC 3339.
 #[must_use]
 pub fn parse_date(raw: &str) -> Option<DateTime<Utc>> {
-    if let Ok(day) = NaiveDate::parse_from_str(raw, "%Y-%m-%d") {
-        return day.and_hms_opt(0, 0, 0).map(|at| at.and_utc());
+    let bytes = raw.as_bytes();
+    let at = if bytes.len() == 10 && shaped(bytes, b"dddd-dd-dd") {
+        NaiveDate::parse_from_str(raw, "%Y-%m-%d")
+            .ok()?
+            .and_hms_opt(0, 0, 0)?
+            .and_utc()
+    } else if is_date_time(bytes) {
+        DateTime::parse_from_rfc3339(raw).ok()?.with_timezone(&Utc)
+    } else {
+        return None;
+    };
+    let at = DateTime::from_timestamp_millis(at.timestamp_millis())?;
+    (0..=9999).contains(&at.year()).then_some(at)
+}
+
+/// Whether `bytes` follows `template`, where `d` stands for any ASCII digit.
+fn shaped(bytes: &[u8], template: &[u8]) -> bool {
+    bytes.len() == template.len()
+        && bytes.iter().zip(template).all(|(b, t)| {
+            if *t == b'd' {
+                b.is_ascii_digit()
+            } else {
+                b == t
+            }
+        })
+}
+
+/// `date T time [.fraction] (Z | ±hh:mm)`, the letters in either case (RFC 3339 5.6).
+fn is_date_time(bytes: &[u8]) -> bool {
+    let Some((date, rest)) = bytes.split_at_checked(10) else {
+        return false;
+    };
+    let Some((time, mut rest)) = rest.split_at_checked(9) else {
+        return false;
+    };
+    if !shaped(date, b"dddd-dd-dd")
+        || !matches!(time[0], b'T' | b't')
+        || !shaped(&time[1..], b"dd:dd:dd")
+    {
+        return false;
     }
-    let at = DateTime::parse_from_rfc3339(raw).ok()?.with_timezone(&Utc);
-    DateTime::from_timestamp_millis(at.timestamp_millis())
+    if let Some(fraction) = rest.strip_prefix(b".") {
+        let digits = fraction.iter().take_while(|b| b.is_ascii_digit()).count();
+        if digits == 0 {
+            return false;
+        }
+        rest = &fraction[digits..];
+    }
+    matches!(rest, b"Z" | b"z")
+        || (rest.len() == 6 && matches!(rest[0], b'+' | b'-') && shaped(&rest[1..], b"dd:dd"))
 }
 
 #[cfg(test)]
@@ -611,6 +658,30 @@ mod tests {
         record.merge(changes);
         assert_eq!(record.get("level"), None);
         assert!(SCHEMA.patch(input(&[("title", Input::Null)])).is_err());
+    }
+
+    #[test]
+    fn dates_are_exactly_rfc_3339_full_dates_or_date_times() {
+        for good in [
+            "2024-02-29",
+            "2024-01-01T10:00:00Z",
+            "2024-01-01t10:00:00.5z",
+            "2024-01-01T10:00:00.123456-05:30",
+        ] {
+            assert!(parse_date(good).is_some(), "{good}");
+        }
+        for bad in [
+            "2024-1-5",
+            "2023-02-29",
+            "2024-01-01 10:00:00Z",
+            "2024-01-01T10:00:00",
+            "2024-01-01T10:00:00.Z",
+            "+2024-01-01",
+            "9999-12-31T23:00:00-05:00",
+            " 2024-01-01",
+        ] {
+            assert!(parse_date(bad).is_none(), "{bad}");
+        }
     }
 
     #[test]

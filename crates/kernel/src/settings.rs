@@ -115,7 +115,8 @@ impl SettingsService {
         }))
     }
 
-    /// Validates `input` against the kind's schema and applies it.
+    /// Validates `input` against the kind's schema and applies it; `null` puts a field back to
+    /// its default.
     ///
     /// # Errors
     /// [`SettingsError::Invalid`] naming every bad field; nothing is stored then.
@@ -131,7 +132,10 @@ impl SettingsService {
             None => (kind.schema.defaults(), None),
         };
         fields.merge(changes);
-        self.store(kind, owner, fields, created_at).await
+        // A cleared field is back to its default, as every later read shows it.
+        let mut document = kind.schema.defaults();
+        document.merge(fields);
+        self.store(kind, owner, document, created_at).await
     }
 
     /// Puts the owner's document back to the defaults.

@@ -22,6 +22,10 @@ pub enum PortfolioError {
     NotFound,
     #[error("the ids must be every item of the list exactly once")]
     ReorderMismatch,
+    /// Reference fields naming no live item of the owner: the request is well formed but
+    /// does not fit what is stored.
+    #[error("linked items not found")]
+    UnknownLink(Vec<FieldError>),
     #[error("slug already in use")]
     SlugTaken,
     #[error(transparent)]
@@ -140,8 +144,9 @@ impl PortfolioService {
     }
 
     /// # Errors
-    /// [`PortfolioError::Invalid`] naming every bad field (a linked item the owner does not
-    /// have is one); [`PortfolioError::SlugTaken`] when a given slug is in use.
+    /// [`PortfolioError::Invalid`] naming every bad field; [`PortfolioError::UnknownLink`]
+    /// naming each reference to an item the owner does not have;
+    /// [`PortfolioError::SlugTaken`] when a given slug is in use.
     pub async fn create(
         &self,
         spec: &'static ResourceSpec,
@@ -408,7 +413,7 @@ impl PortfolioService {
         if errors.is_empty() {
             Ok(())
         } else {
-            Err(PortfolioError::Invalid(errors))
+            Err(PortfolioError::UnknownLink(errors))
         }
     }
 

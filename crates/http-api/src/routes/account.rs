@@ -30,7 +30,8 @@ use crate::records::{Audience, ItemsBody, SettingsBody};
 #[derive(Debug, Deserialize, garde::Validate, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DeletionRequest {
-    #[garde(length(min = 1, max = 512))]
+    #[garde(length(chars, min = 1, max = 512))]
+    #[schema(min_length = 1, max_length = 512)]
     pub token: String,
 }
 
@@ -39,6 +40,7 @@ pub struct DeletionRequest {
 #[into_params(parameter_in = Query)]
 pub struct DeletionQuery {
     /// The token from the deletion email
+    #[param(min_length = 1)]
     token: Option<String>,
 }
 
@@ -59,7 +61,7 @@ pub async fn request_deletion(
 /// portfolio); a confirmation email follows. The token goes in the query or the body.
 #[utoipa::path(delete, path = "/api/v1/users/account", tag = "users", security(("bearer" = [])),
     params(DeletionQuery),
-    request_body(content = Option<DeletionRequest>, description = "Or the token in the body"),
+    request_body(content = DeletionRequest, description = "Or the token in the body (without a `token` in the query)"),
     responses(
         (status = 200, description = "Deleted", body = MessageEnvelope),
         (status = 400, description = "`INVALID_TOKEN`: not the caller's unexpired deletion token", body = Problem),
@@ -244,8 +246,9 @@ fn csv(export: &Value) -> String {
 }
 
 /// The export's file format.
-#[derive(Clone, Copy, Debug)]
-enum ExportFormat {
+#[derive(Clone, Copy, Debug, utoipa::ToSchema)]
+#[schema(rename_all = "lowercase")]
+pub enum ExportFormat {
     Json,
     Csv,
 }
@@ -267,7 +270,7 @@ impl FromStr for ExportFormat {
 #[into_params(parameter_in = Query)]
 pub struct ExportQuery {
     /// `json` (default) or `csv` (`section,id,field,value` rows)
-    #[param(value_type = Option<String>)]
+    #[param(value_type = Option<ExportFormat>)]
     format: Option<Param<ExportFormat>>,
 }
 
@@ -275,7 +278,10 @@ pub struct ExportQuery {
 #[utoipa::path(get, path = "/api/v1/users/account/export", tag = "users", security(("bearer" = [])),
     params(ExportQuery),
     responses(
-        (status = 200, description = "The export (JSON, or CSV with `format=csv`), with `Content-Disposition: attachment`", body = Object),
+        (status = 200, description = "The export (JSON, or CSV with `format=csv`), with `Content-Disposition: attachment`", content(
+            (serde_json::Value = "application/json"),
+            (String = "text/csv"),
+        )),
         (status = 401, body = Problem),
     ))]
 pub async fn export(

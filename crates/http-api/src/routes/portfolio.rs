@@ -21,12 +21,33 @@ fn spec(name: &str) -> Result<&'static ResourceSpec, ApiError> {
     resource(name).ok_or_else(|| ApiError::for_status(actix_web::http::StatusCode::NOT_FOUND))
 }
 
-/// `{ "ids": [...] }`: the caller's full order.
+/// What an item id looks like (`kernel::ObjectIdGenerator::check`).
+pub const ID_PATTERN: &str = "^[0-9a-fA-F]{24}$";
+/// The most ids a reorder takes.
+pub const MAX_REORDER: usize = 1000;
+
+/// `{ "ids": [...] }`: the caller's full order. Malformed or repeated ids are a bad request;
+/// well-formed ids that are not exactly the caller's items conflict with what is stored.
 #[derive(Debug, Deserialize, garde::Validate)]
 #[serde(deny_unknown_fields)]
 pub struct ReorderRequest {
-    #[garde(length(max = 1000))]
+    #[garde(length(max = MAX_REORDER), custom(distinct_ids))]
     pub ids: Vec<String>,
+}
+
+fn distinct_ids(ids: &[String], (): &()) -> garde::Result {
+    if ids
+        .iter()
+        .any(|id| kernel::ObjectIdGenerator::check(id).is_err())
+    {
+        return Err(garde::Error::new("must be ids (24 hexadecimal digits)"));
+    }
+    let distinct: std::collections::HashSet<&String> = ids.iter().collect();
+    if distinct.len() == ids.len() {
+        Ok(())
+    } else {
+        Err(garde::Error::new("must not repeat an id"))
+    }
 }
 
 /// `{ "published": bool }`.

@@ -93,9 +93,7 @@ pub async fn route(
     request: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     if request.method() != actix_web::http::Method::GET {
-        return Err(ApiError::for_status(
-            actix_web::http::StatusCode::METHOD_NOT_ALLOWED,
-        ));
+        return Ok(crate::edge::method_not_allowed("GET"));
     }
     let rest = request.match_info().unprocessed();
     let rest = rest.strip_prefix('/').unwrap_or(rest);
