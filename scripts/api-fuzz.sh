@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Fuzzes the running API against its own OpenAPI document with schemathesis: every check, on a
-# fresh embedded store, as a signed-in owner of a public portfolio (so the public routes answer
-# 200 and the owner's routes reach real items). Fails on any failure.
+# Fuzzes the API against its own OpenAPI document with schemathesis: every check, against the
+# debug binary on a fresh embedded store, signed in as a fixture account, with another account's
+# public portfolio (an item in every section) so that the public routes answer 200; the
+# document's links let the stateful phase reach the items it creates. Fails on any failure.
 # Usage: scripts/api-fuzz.sh [examples-per-operation] [seed]   (default 5, 1; seed "random": none)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -73,4 +74,4 @@ FUZZ_USERNAME="$owner" FUZZ_TOKEN="$fuzzer_token" FUZZ_SPARE_TOKEN="$spare_token
   FUZZ_LOGOUT_TOKEN="$logout_token" \
   .venv/bin/schemathesis --config-file scripts/api-fuzz.toml run "$base/docs/openapi.json" --checks all \
   --max-examples "$examples" "${seed_flag[@]}" --generation-database none --no-color \
-  || { echo "api log: $data/api.log"; tail -20 "$data/api.log"; exit 1; }
+  || { echo "the API's log ends:"; tail -20 "$data/api.log"; exit 1; }

@@ -151,9 +151,9 @@ struct CommonErrors;
 
 impl Modify for CommonErrors {
     fn modify(&self, openapi: &mut OpenApiDoc) {
-        let problem = |description: &str| {
+        let problem = |status: &str, description: &str| {
             let mut response = ResponseBuilder::new().description(description);
-            if description.contains("Retry-After") {
+            if status == "429" {
                 response = response.header(
                     "Retry-After",
                     HeaderBuilder::new()
@@ -198,7 +198,7 @@ impl Modify for CommonErrors {
                         .responses
                         .responses
                         .entry(status.to_owned())
-                        .or_insert_with(|| problem(description));
+                        .or_insert_with(|| problem(status, description));
                 }
             }
         }

@@ -570,3 +570,71 @@ impl From<(Session, bool)> for SessionDto {
 pub struct RevokedCount {
     pub revoked: usize,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn documented(schema: ObjectBuilder, value: &str) -> bool {
+        let schema = serde_json::to_value(schema.build()).unwrap_or_default();
+        schema["pattern"]
+            .as_str()
+            .and_then(|pattern| regex::Regex::new(pattern).ok())
+            .is_some_and(|regex| regex.is_match(value))
+    }
+
+    const SAMPLES: [&str; 22] = [
+        "",
+        " ",
+        "a",
+        "ab",
+        " Ada ",
+        "Ada Lovelace",
+        "ADA_99",
+        "a\u{212a}c",
+        "ad a",
+        "\u{1c}ab",
+        "ab\u{0}",
+        "\u{3000}ab\u{3000}",
+        "éé",
+        "http://x",
+        " https://example.com/a?b#c ",
+        "https://",
+        "http://#x",
+        "http://a b",
+        "ftp://a.b",
+        "http://é",
+        "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
+        "abcdefghijklmnopqrstuvwxyz01234",
+    ];
+
+    #[test]
+    fn the_documented_patterns_accept_exactly_what_the_identity_rules_accept() {
+        type Rule = fn(&str) -> bool;
+        type Documented = fn() -> ObjectBuilder;
+        let cases: [(&str, Documented, Rule); 4] = [
+            ("name", display_name_schema, |v| {
+                valid_display_name(v, &()).is_ok()
+            }),
+            ("username", username_schema, |v| {
+                valid_optional_username(&Some(v.to_owned()), &()).is_ok()
+            }),
+            ("bio", bio_schema, |v| {
+                valid_text::<500>(&Some(v.to_owned()), &()).is_ok()
+            }),
+            ("website", website_schema, |v| {
+                // Non-ASCII URLs are documented as refused (the limit counts bytes).
+                v.is_ascii() && valid_website(&Some(v.to_owned()), &()).is_ok()
+            }),
+        ];
+        for (name, schema, rule) in cases {
+            for sample in SAMPLES {
+                assert_eq!(
+                    documented(schema(), sample),
+                    rule(sample),
+                    "{name}: {sample:?}"
+                );
+            }
+        }
+    }
+}
