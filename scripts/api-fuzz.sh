@@ -28,7 +28,8 @@ base="http://127.0.0.1:$port/api/v1"
   ARGON2_MEMORY_COST=1024 ARGON2_TIME_COST=1 ARGON2_PARALLELISM=1 \
   THROTTLE_LIMIT=100000000 THROTTLE_AUTH_LIMIT=100000000 "$binary" >"$data/api.log" 2>&1) &
 api=$!
-trap 'kill $api 2>/dev/null; wait $api 2>/dev/null; rm -rf "$data"' EXIT
+# `|| true`: the API ends by the signal, which must not become this script's exit status.
+trap 'kill $api 2>/dev/null; wait $api 2>/dev/null || true; rm -rf "$data"' EXIT
 for _ in $(seq 100); do curl -sf "$base/health" >/dev/null && break; sleep 0.1; done
 
 # Prints the value at a `/`-separated path of the JSON read from stdin.

@@ -253,14 +253,13 @@ fn input_schema(kind: FieldKind) -> RefOr<OpenApiSchema> {
                 "An http(s) URL of at most {max} characters, without whitespace; trimmed"
             )))
             .into(),
-        FieldKind::Date => any_of([
-            string()
-                .format(Some(SchemaFormat::KnownFormat(KnownFormat::Date)))
-                .into(),
-            string()
-                .format(Some(SchemaFormat::KnownFormat(KnownFormat::DateTime)))
-                .into(),
-        ]),
+        FieldKind::Date => AnyOfBuilder::new()
+            .item(string().format(Some(SchemaFormat::KnownFormat(KnownFormat::Date))))
+            .item(string().format(Some(SchemaFormat::KnownFormat(KnownFormat::DateTime))))
+            .description(Some(
+                "An RFC 3339 date (midnight UTC) or date-time, within the years 0000 to 9999 in UTC; answered as a UTC date-time",
+            ))
+            .into(),
         FieldKind::Tags { max_items, max_len } => ArrayBuilder::new()
             .items(string().pattern(Some(patterns::trimmed_length(
                 |_| true,
