@@ -77,20 +77,9 @@ impl IdentityService {
             return Err(AuthError::InvalidOneTimeToken);
         };
         let hash = self.ports.hasher.hash_password(password.expose()).await?;
-        self.ports
-            .accounts
-            .set_password_hash(&account.id, &hash, now)
-            .await?;
-        self.revoke_all_except(&account.user_id, None).await?;
-        let name = self.greeting_for(&account.user_id).await?;
-        self.ports
-            .notifier
-            .notify(AccountEmail::PasswordChanged {
-                to: account.email,
-                name,
-            })
-            .await?;
-        info!(user_id = %account.user_id, "password reset; all sessions revoked");
+        let user_id = account.user_id.clone();
+        self.replace_password(account, &hash, None, now).await?;
+        info!(user_id = %user_id, "password reset; all sessions revoked");
         Ok(())
     }
 
@@ -150,17 +139,29 @@ impl IdentityService {
         }
         let hash = self.ports.hasher.hash_password(new.expose()).await?;
         let now = self.now();
-        self.ports
-            .accounts
-            .set_password_hash(&account.id, &hash, now)
-            .await?;
         // A reset link mailed before the change would otherwise undo it.
         self.ports
             .accounts
             .set_token(&account.id, TokenPurpose::PasswordReset, None, now)
             .await?;
-        self.revoke_all_except(&principal.user_id, Some(&principal.session_id))
+        self.replace_password(account, &hash, Some(&principal.session_id), now)
+            .await
+    }
+
+    /// Stores the new password hash, ends every session of the account but `keep`, and
+    /// queues the password-changed email: what a reset and a change have in common.
+    async fn replace_password(
+        &self,
+        account: Account,
+        hash: &str,
+        keep: Option<&SessionId>,
+        now: DateTime<Utc>,
+    ) -> Result<(), AuthError> {
+        self.ports
+            .accounts
+            .set_password_hash(&account.id, hash, now)
             .await?;
+        self.revoke_all_except(&account.user_id, keep).await?;
         let name = self.greeting_for(&account.user_id).await?;
         self.ports
             .notifier
