@@ -124,16 +124,10 @@ impl InMemoryRateLimiter {
     }
 
     /// How many counters are held (after pending evictions are applied).
-    #[must_use]
-    pub fn len(&self) -> u64 {
+    #[cfg(test)]
+    fn counters(&self) -> u64 {
         self.windows.run_pending_tasks();
         self.windows.entry_count()
-    }
-
-    /// Whether no counter is held.
-    #[must_use]
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
     }
 }
 
@@ -305,7 +299,11 @@ mod tests {
             };
             assert_eq!(limiter.hit(key, 1, window).await, Ok(RateDecision::Allowed));
         }
-        assert!(limiter.len() <= 500, "{} counters held", limiter.len());
+        assert!(
+            limiter.counters() <= 500,
+            "{} counters held",
+            limiter.counters()
+        );
     }
 
     #[tokio::test]
