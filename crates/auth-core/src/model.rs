@@ -20,7 +20,7 @@ pub enum Role {
 
 impl Role {
     #[must_use]
-    pub fn as_str(self) -> &'static str {
+    pub const fn as_str(self) -> &'static str {
         match self {
             Self::User => "user",
             Self::Admin => "admin",
@@ -172,6 +172,8 @@ pub struct Session {
     /// Looked up after the session opens; `None` until then, or when unknown.
     pub location: Option<GeoLocation>,
     pub is_active: bool,
+    /// The digest of the current refresh token's jti; empty for a session another version
+    /// opened (its refresh tokens were never stored), which cannot be refreshed.
     pub refresh_hash: String,
     pub previous_refresh_hash: Option<String>,
     pub rotated_at: Option<DateTime<Utc>>,
@@ -184,6 +186,12 @@ impl Session {
     #[must_use]
     pub fn is_live(&self, now: DateTime<Utc>) -> bool {
         self.is_active && self.expires_at > now
+    }
+
+    /// Whether a refresh token can be exchanged on this session at all.
+    #[must_use]
+    pub fn is_refreshable(&self, now: DateTime<Utc>) -> bool {
+        self.is_live(now) && !self.refresh_hash.is_empty()
     }
 }
 

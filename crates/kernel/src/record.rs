@@ -215,7 +215,18 @@ impl Record {
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
+
+    /// The names of every field this record sets or clears: as changes, the fields a write
+    /// touches.
+    #[must_use]
+    pub fn names(&self) -> FieldNames {
+        self.0.keys().cloned().collect()
+    }
 }
+
+/// The fields one write changes. A store leaves every other stored field as it is, those it
+/// cannot read included (another version's, or one stored in another shape).
+pub type FieldNames = std::collections::BTreeSet<String>;
 
 impl FromIterator<(String, Value)> for Record {
     fn from_iter<I: IntoIterator<Item = (String, Value)>>(iter: I) -> Self {

@@ -99,6 +99,7 @@ suite!($
         a_profile_update_changes_only_the_named_fields,
         a_profile_update_of_an_unknown_user_finds_nobody,
         a_login_records_the_role_and_the_time,
+        a_username_is_assigned_only_to_a_user_without_one,
         a_deleted_user_is_gone_and_their_username_free,
     ]
 );
@@ -109,6 +110,7 @@ suite!($
         an_account_is_found_by_email_and_by_user,
         an_email_has_one_account,
         a_password_hash_is_replaced,
+        a_rehashed_account_reads_back_with_its_update_time,
         an_account_deletion_token_is_kept_until_cleared,
         a_reset_token_matches_only_its_hash_until_it_expires,
         a_reset_token_works_once,
@@ -130,6 +132,7 @@ suite!($
         live_sessions_are_listed_most_recently_active_first_without_expired_ones,
         another_users_session_is_never_revoked,
         a_session_is_revoked_once,
+        a_revoked_session_reads_back_revoked_and_otherwise_unchanged,
         a_revoked_session_cannot_rotate,
         the_session_history_keeps_revoked_sessions_of_the_owner_only,
         the_session_history_is_newest_first_up_to_the_limit,
@@ -224,6 +227,37 @@ async fn a_login_records_the_role_and_the_time(repo: &dyn UserRepository) {
     );
 }
 
+async fn a_username_is_assigned_only_to_a_user_without_one(repo: &dyn UserRepository) {
+    let now = now_ms();
+    let unnamed = user("", now);
+    repo.insert_user(&unnamed).await.unwrap();
+    repo.insert_user(&user("grace", now)).await.unwrap();
+    assert!(matches!(
+        repo.assign_username(&unnamed.id, "grace").await,
+        Err(StoreError::Duplicate { key: "username" })
+    ));
+    assert!(repo.assign_username(&unnamed.id, "ada").await.unwrap());
+    assert!(
+        !repo.assign_username(&unnamed.id, "ada2").await.unwrap(),
+        "a username, once given, stays"
+    );
+    assert!(
+        !repo
+            .assign_username(&UserId::generate(), "ada3")
+            .await
+            .unwrap()
+    );
+    let named = repo.find_user(&unnamed.id).await.unwrap().unwrap();
+    assert_eq!(
+        named,
+        User {
+            username: "ada".into(),
+            ..unnamed
+        }
+    );
+    assert!(!repo.username_taken("ada2").await.unwrap());
+}
+
 async fn a_deleted_user_is_gone_and_their_username_free(repo: &dyn UserRepository) {
     let ada = user("ada", now_ms());
     repo.insert_user(&ada).await.unwrap();
@@ -303,6 +337,22 @@ async fn a_password_hash_is_replaced(repo: &dyn AccountRepository) {
         .await
         .unwrap();
     assert_eq!(reread_account(repo, &ada).await.password_hash, "new-hash");
+}
+
+async fn a_rehashed_account_reads_back_with_its_update_time(repo: &dyn AccountRepository) {
+    let ada = stored_account(repo).await;
+    let later = now_ms() + TimeDelta::seconds(5);
+    repo.set_password_hash(&ada.id, "rehashed", later)
+        .await
+        .unwrap();
+    assert_eq!(
+        repo.find_account_by_email("ada@example.com").await.unwrap(),
+        Some(Account {
+            password_hash: "rehashed".into(),
+            updated_at: later,
+            ..ada
+        })
+    );
 }
 
 async fn an_account_deletion_token_is_kept_until_cleared(repo: &dyn AccountRepository) {
@@ -561,6 +611,21 @@ async fn a_session_is_revoked_once(repo: &dyn SessionRepository) {
     assert!(
         !repo.revoke_session(&ada, &stored.id).await.unwrap(),
         "revoking twice reports nothing revoked"
+    );
+}
+
+async fn a_revoked_session_reads_back_revoked_and_otherwise_unchanged(
+    repo: &dyn SessionRepository,
+) {
+    let ada = UserId::generate();
+    let stored = stored_session(repo, &ada, now_ms()).await;
+    assert!(repo.revoke_session(&ada, &stored.id).await.unwrap());
+    assert_eq!(
+        reread_session(repo, &stored).await,
+        Session {
+            is_active: false,
+            ..stored
+        }
     );
 }
 

@@ -5,7 +5,7 @@ use std::collections::hash_map::Entry;
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
-use kernel::record::{FieldError, FieldKind, Input, Value};
+use kernel::record::{FieldError, FieldKind, FieldNames, Input, Value};
 use kernel::settings::{SettingsDocument, SettingsError, SettingsService};
 use kernel::{Clock, Page, PageRequest, StoreError, UserId};
 
@@ -209,8 +209,9 @@ impl PortfolioService {
                 ),
             }
         }
+        let changed = changes.names();
         item.fields.merge(changes);
-        self.save(item).await
+        self.save(item, &changed).await
     }
 
     /// Sets `published`, and `publishedAt` when a post becomes published (cleared when not).
@@ -229,6 +230,7 @@ impl PortfolioService {
         }
         let mut item = self.owned(spec, owner, id).await?;
         let was_published = item.fields.get("published").and_then(Value::as_bool) == Some(true);
+        let changed = ["published", "publishedAt"].map(str::to_owned).into();
         item.fields.set("published", Value::Bool(published));
         if !published {
             item.fields.set("publishedAt", Value::Null);
@@ -236,7 +238,7 @@ impl PortfolioService {
             item.fields
                 .set("publishedAt", Value::Date(self.clock.now()));
         }
-        self.save(item).await
+        self.save(item, &changed).await
     }
 
     /// # Errors
@@ -375,9 +377,14 @@ impl PortfolioService {
             .ok_or(PortfolioError::NotFound)
     }
 
-    async fn save(&self, mut item: Item) -> Result<ItemView, PortfolioError> {
+    async fn save(&self, mut item: Item, changed: &FieldNames) -> Result<ItemView, PortfolioError> {
         item.updated_at = self.clock.now();
-        if !self.items.update_item(&item).await.map_err(slug_conflict)? {
+        if !self
+            .items
+            .update_item(&item, changed)
+            .await
+            .map_err(slug_conflict)?
+        {
             return Err(PortfolioError::NotFound);
         }
         self.listener.content_changed(&item.owner);

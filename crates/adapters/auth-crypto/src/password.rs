@@ -94,6 +94,9 @@ impl PasswordHasher for Argon2Hasher {
         hash: &str,
     ) -> Result<PasswordCheck, HashError> {
         let Ok(parsed) = PasswordHash::new(hash) else {
+            // No usable hash (an account without a password, say): spend the same time as a
+            // real check, so the answer does not tell such accounts apart.
+            self.verify_against_dummy(password).await?;
             return Ok(PasswordCheck::Mismatch);
         };
         let current = self.is_current(&parsed);

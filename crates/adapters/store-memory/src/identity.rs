@@ -67,6 +67,20 @@ impl UserRepository for MemoryIdentityStore {
             .cloned())
     }
 
+    async fn assign_username(&self, id: &UserId, username: &str) -> Result<bool, StoreError> {
+        let mut tables = self.lock();
+        if tables.users.values().any(|u| u.username == username) {
+            return Err(StoreError::Duplicate { key: "username" });
+        }
+        Ok(match tables.users.get_mut(id) {
+            Some(user) if user.username.is_empty() => {
+                username.clone_into(&mut user.username);
+                true
+            }
+            _ => false,
+        })
+    }
+
     async fn update_profile(
         &self,
         id: &UserId,

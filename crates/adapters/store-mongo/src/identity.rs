@@ -15,11 +15,28 @@ use mongodb::options::ReturnDocument;
 use crate::documents::{AccountDoc, LocationDoc, SessionDoc, UserDoc, oid, time};
 use crate::{MongoStore, translate};
 
-/// Equality on an ObjectId field other than `_id`, written as a one-element `$in`: the same
-/// match and index use on MongoDB, and the form nx-27017 (the test stand-in) evaluates
-/// correctly alongside other conditions (docs/mongodb-stand-in.md).
+/// Equality on a reference field (`userId`, …), matching both spellings: the NestJS version
+/// stored some references as strings. An `$in` uses the index on MongoDB as equality does, and
+/// is also the form nx-27017 (the test stand-in) evaluates correctly alongside other
+/// conditions (docs/mongodb-stand-in.md).
 pub(crate) fn same_id(id: &str) -> Result<Document, StoreError> {
-    Ok(doc! { "$in": [oid(id)?] })
+    Ok(doc! { "$in": [Bson::ObjectId(oid(id)?), id] })
+}
+
+/// The roles this service writes; another stored role is never overwritten.
+const KNOWN_ROLES: [&str; 2] = [Role::User.as_str(), Role::Admin.as_str()];
+
+/// An anchored, case-insensitive pattern matching exactly `text`.
+fn exactly_ignoring_case(text: &str) -> Document {
+    let mut pattern = String::from("^");
+    for c in text.chars() {
+        if !c.is_alphanumeric() {
+            pattern.push('\\');
+        }
+        pattern.push(c);
+    }
+    pattern.push('$');
+    doc! { "$regex": pattern, "$options": "i" }
 }
 
 fn set_optional(update: &mut Document, field: &str, change: &Option<Option<String>>) {
@@ -46,6 +63,28 @@ fn token_fields(
     set
 }
 
+impl MongoStore {
+    /// A user document as the domain's user, its email taken from its account when the
+    /// document has none (the NestJS version kept it there only).
+    async fn find_user_where(&self, filter: Document) -> Result<Option<User>, StoreError> {
+        match self.users().find_one(filter).await.map_err(translate)? {
+            Some(found) => self.user_from(found).await.map(Some),
+            None => Ok(None),
+        }
+    }
+
+    async fn user_from(&self, found: UserDoc) -> Result<User, StoreError> {
+        let email = match found.email {
+            Some(_) => None,
+            None => {
+                let owner = UserId::parse(&found.id.to_hex()).map_err(StoreError::backend)?;
+                self.find_account_by_user(&owner).await?.map(|a| a.email)
+            }
+        };
+        found.into_domain(email)
+    }
+}
+
 #[async_trait]
 impl UserRepository for MongoStore {
     async fn insert_user(&self, user: &User) -> Result<(), StoreError> {
@@ -57,12 +96,8 @@ impl UserRepository for MongoStore {
     }
 
     async fn find_user(&self, id: &UserId) -> Result<Option<User>, StoreError> {
-        let found = self
-            .users()
-            .find_one(doc! { "_id": oid(id.as_str())? })
+        self.find_user_where(doc! { "_id": oid(id.as_str())? })
             .await
-            .map_err(translate)?;
-        found.map(UserDoc::into_domain).transpose()
     }
 
     async fn username_taken(&self, username: &str) -> Result<bool, StoreError> {
@@ -75,12 +110,19 @@ impl UserRepository for MongoStore {
     }
 
     async fn find_user_by_username(&self, username: &str) -> Result<Option<User>, StoreError> {
-        let found = self
+        self.find_user_where(doc! { "username": username }).await
+    }
+
+    async fn assign_username(&self, id: &UserId, username: &str) -> Result<bool, StoreError> {
+        let result = self
             .users()
-            .find_one(doc! { "username": username })
+            .update_one(
+                doc! { "_id": oid(id.as_str())?, "username": { "$in": [Bson::Null, ""] } },
+                doc! { "$set": { "username": username } },
+            )
             .await
             .map_err(translate)?;
-        found.map(UserDoc::into_domain).transpose()
+        Ok(result.matched_count == 1)
     }
 
     async fn update_profile(
@@ -102,7 +144,10 @@ impl UserRepository for MongoStore {
             .return_document(ReturnDocument::After)
             .await
             .map_err(translate)?;
-        updated.map(UserDoc::into_domain).transpose()
+        match updated {
+            Some(updated) => self.user_from(updated).await.map(Some),
+            None => Ok(None),
+        }
     }
 
     async fn record_login(
@@ -111,10 +156,19 @@ impl UserRepository for MongoStore {
         role: Role,
         at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
+        let id = oid(id.as_str())?;
         self.users()
             .update_one(
-                doc! { "_id": oid(id.as_str())? },
-                doc! { "$set": { "role": role.as_str(), "lastLoginAt": time(at) } },
+                doc! { "_id": id },
+                doc! { "$set": { "lastLoginAt": time(at) } },
+            )
+            .await
+            .map_err(translate)?;
+        let known_role = doc! { "$in": [KNOWN_ROLES[0], KNOWN_ROLES[1], Bson::Null] };
+        self.users()
+            .update_one(
+                doc! { "_id": id, "role": known_role },
+                doc! { "$set": { "role": role.as_str() } },
             )
             .await
             .map(drop)
@@ -141,11 +195,21 @@ impl AccountRepository for MongoStore {
     }
 
     async fn find_account_by_email(&self, email: &str) -> Result<Option<Account>, StoreError> {
-        let found = self
+        // Every address this service writes is lower case, so the indexed equality finds it;
+        // only an address another writer stored with capitals needs the case-insensitive scan
+        // (which MongoDB serves from the same index's keys, without fetching documents).
+        let mut found = self
             .accounts()
             .find_one(doc! { "email": email })
             .await
             .map_err(translate)?;
+        if found.is_none() {
+            found = self
+                .accounts()
+                .find_one(doc! { "email": exactly_ignoring_case(email) })
+                .await
+                .map_err(translate)?;
+        }
         found.map(AccountDoc::into_domain).transpose()
     }
 

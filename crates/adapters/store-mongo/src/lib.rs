@@ -1,19 +1,22 @@
 //! MongoDB adapters of the identity, portfolio and settings storage ports. Collection and
 //! field names follow the NestJS version's schemas (`users`, `accounts`, `sessions`,
 //! `projects`, …, `portfolioprofiles`; camelCase; ObjectId `_id`), so an existing database can
-//! be used as it is. Indexes are created idempotently at connect.
+//! be used as it is. At connect, indexes are created where no index on the same keys exists
+//! (an existing database keeps its own).
 
 mod documents;
 mod identity;
+mod indexes;
+mod lenient;
 mod portfolio;
 
 use kernel::StoreError;
 use kernel::settings::SettingsKind;
-use mongodb::bson::{Document, doc};
-use mongodb::options::IndexOptions;
-use mongodb::{Client, Collection, Database, IndexModel};
+use mongodb::bson::doc;
+use mongodb::{Client, Collection, Database};
 
 use crate::documents::{AccountDoc, SessionDoc, UserDoc};
+use crate::indexes::Wanted;
 
 #[derive(Clone)]
 pub struct MongoStore {
@@ -74,64 +77,38 @@ impl MongoStore {
         &self,
         settings_kinds: &[&'static SettingsKind],
     ) -> Result<(), StoreError> {
-        self.users()
-            .create_indexes([
-                index(doc! { "username": 1 }, USERNAME_INDEX, true),
-                index(doc! { "role": 1 }, "users_role", false),
-            ])
-            .await
-            .map_err(StoreError::backend)?;
-        self.accounts()
-            .create_indexes([
-                index(doc! { "email": 1 }, EMAIL_INDEX, true),
-                index(doc! { "userId": 1 }, "accounts_user", false),
-                index(
+        indexes::ensure(
+            &self.users(),
+            &[
+                Wanted::new(doc! { "username": 1 }, USERNAME_INDEX).unique(),
+                Wanted::new(doc! { "role": 1 }, "users_role"),
+            ],
+        )
+        .await?;
+        indexes::ensure(
+            &self.accounts(),
+            &[
+                Wanted::new(doc! { "email": 1 }, EMAIL_INDEX).unique(),
+                Wanted::new(doc! { "userId": 1 }, "accounts_user"),
+                Wanted::new(
                     doc! { "emailVerificationToken": 1 },
                     "accounts_verification_token",
-                    false,
                 ),
-                index(
-                    doc! { "passwordResetToken": 1 },
-                    "accounts_reset_token",
-                    false,
-                ),
-            ])
-            .await
-            .map_err(StoreError::backend)?;
-        let expiry = IndexModel::builder()
-            .keys(doc! { "expiresAt": 1 })
-            .options(
-                IndexOptions::builder()
-                    .name("sessions_expiry_ttl".to_owned())
-                    .expire_after(std::time::Duration::from_secs(0))
-                    .build(),
-            )
-            .build();
-        self.sessions()
-            .create_indexes([
-                index(
-                    doc! { "userId": 1, "isActive": 1 },
-                    "sessions_user_active",
-                    false,
-                ),
-                expiry,
-            ])
-            .await
-            .map_err(StoreError::backend)?;
+                Wanted::new(doc! { "passwordResetToken": 1 }, "accounts_reset_token"),
+            ],
+        )
+        .await?;
+        indexes::ensure(
+            &self.sessions(),
+            &[
+                Wanted::new(doc! { "userId": 1, "isActive": 1 }, "sessions_user_active"),
+                Wanted::new(doc! { "expiresAt": 1 }, "sessions_expiry_ttl")
+                    .expiring(std::time::Duration::ZERO),
+            ],
+        )
+        .await?;
         self.ensure_portfolio_indexes(settings_kinds).await
     }
-}
-
-pub(crate) fn index(keys: Document, name: &str, unique: bool) -> IndexModel {
-    IndexModel::builder()
-        .keys(keys)
-        .options(
-            IndexOptions::builder()
-                .name(name.to_owned())
-                .unique(unique.then_some(true))
-                .build(),
-        )
-        .build()
 }
 
 pub(crate) const USERNAME_INDEX: &str = "users_username_unique";
@@ -151,6 +128,10 @@ pub(crate) fn translate(error: mongodb::error::Error) -> StoreError {
         }
         if write.message.contains("slug") {
             return StoreError::Duplicate { key: "slug" };
+        }
+        // One settings document per owner and kind.
+        if write.message.contains("userId") {
+            return StoreError::Duplicate { key: "userId" };
         }
     }
     StoreError::backend(error)

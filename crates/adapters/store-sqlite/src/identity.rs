@@ -195,6 +195,18 @@ impl UserRepository for SqliteStore {
         .await
     }
 
+    async fn assign_username(&self, id: &UserId, username: &str) -> Result<bool, StoreError> {
+        let (id, username) = (id.clone(), username.to_owned());
+        self.call(move |c| {
+            c.execute_cached(
+                "UPDATE users SET username = ?2 WHERE id = ?1 AND username = ''",
+                params![id.as_str(), username],
+            )
+            .map(|changed| changed == 1)
+        })
+        .await
+    }
+
     async fn update_profile(
         &self,
         id: &UserId,
