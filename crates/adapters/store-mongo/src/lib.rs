@@ -8,6 +8,8 @@ mod documents;
 mod identity;
 mod indexes;
 mod lenient;
+#[cfg(test)]
+mod nestjs_tests;
 mod portfolio;
 
 use kernel::StoreError;
