@@ -245,6 +245,16 @@ async fn a_nestjs_database_serves_its_users_and_keeps_what_it_stored() {
         Ok("moderator")
     );
 
+    // One account per address, whatever its capitals.
+    let (status, body) = other
+        .post(
+            "/auth/register",
+            json!({ "name": "Ada Again", "email": "ADA.LOVELACE@example.com", "password": "Another-Pass-12" }),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+
     // An OAuth account has no password: the usual refusal.
     let (status, body) = one
         .post(
