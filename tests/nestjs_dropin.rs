@@ -15,7 +15,9 @@ use support::{Client, api_env};
 use testkit::{MongoStandIn, RunningBinary, SmtpSink};
 
 const DATABASE: &str = "console";
-const REFRESH_SECRET: &str = "refresh-secret-shared-with-the-nestjs-deployment";
+/// The NestJS deployment's refresh secret; `console-api` gets secrets of its own.
+const NESTJS_REFRESH_SECRET: &str = "refresh-secret-of-the-nestjs-deployment-xx";
+const REFRESH_SECRET: &str = "refresh-secret-of-the-rust-deployment-xxxxx";
 const ADA: &str = "64b000000000000000000a01";
 const GRACE: &str = "64b000000000000000000a02";
 const ADA_OLD_SESSION: &str = "64b000000000000000000c01";
@@ -27,7 +29,7 @@ fn instance_env(mail: &SmtpSink, mongo: &MongoStandIn) -> Vec<(&'static str, Str
         ("MONGODB_DATABASE", DATABASE.to_owned()),
         (
             "JWT_ACCESS_SECRET",
-            "access-secret-shared-with-the-nestjs-deployment".to_owned(),
+            "access-secret-of-the-rust-deployment-xxxxxx".to_owned(),
         ),
         ("JWT_REFRESH_SECRET", REFRESH_SECRET.to_owned()),
         // A logout on one instance is seen by the other at its next check.
@@ -58,13 +60,11 @@ async fn stored(mongo: &MongoStandIn, collection: &str, id: &str) -> mongodb::bs
         .unwrap()
 }
 
-/// A refresh token signed with the deployment's refresh secret for the NestJS version's
-/// session, in the given claims.
-fn refresh_token_for_old_session(claims: &Value) -> String {
+fn signed(claims: &Value, secret: &str) -> String {
     encode(
         &Header::default(),
         claims,
-        &EncodingKey::from_secret(REFRESH_SECRET.as_bytes()),
+        &EncodingKey::from_secret(secret.as_bytes()),
     )
     .unwrap()
 }
@@ -131,11 +131,19 @@ async fn a_nestjs_database_serves_its_users_and_keeps_what_it_stored() {
         .unwrap_or_else(|| panic!("the old session is listed: {sessions}"));
     assert_eq!(old["location"]["city"], "London", "{old}");
     let now = Utc::now().timestamp();
-    for claims in [
-        json!({ "sub": ADA, "email": "Ada.Lovelace@Example.com", "sessionId": ADA_OLD_SESSION, "iat": now, "exp": now + 3600 }),
-        json!({ "sub": ADA, "sid": ADA_OLD_SESSION, "type": "refresh", "jti": "guess", "iat": now, "exp": now + 3600 }),
+    // The NestJS version's own refresh token, and one in this service's shape for the old
+    // session (which has no refresh-token hash to match).
+    for (claims, secret) in [
+        (
+            json!({ "sub": ADA, "email": "Ada.Lovelace@Example.com", "sessionId": ADA_OLD_SESSION, "iat": now, "exp": now + 3600 }),
+            NESTJS_REFRESH_SECRET,
+        ),
+        (
+            json!({ "sub": ADA, "sid": ADA_OLD_SESSION, "type": "refresh", "jti": "", "iat": now, "exp": now + 3600 }),
+            REFRESH_SECRET,
+        ),
     ] {
-        let token = refresh_token_for_old_session(&claims);
+        let token = signed(&claims, secret);
         let (status, body) = one
             .post("/auth/refresh", json!({ "refreshToken": token }), None)
             .await;

@@ -53,8 +53,9 @@ pub trait UserRepository: Send + Sync {
         at: DateTime<Utc>,
     ) -> Result<Option<User>, StoreError>;
 
-    /// Records a successful login and the role the user now has. A stored role this service
-    /// does not know (another version's) is kept as it is.
+    /// Records a successful login, and raises the stored role to `admin` when the user now is
+    /// one. A stored role is never lowered or replaced: the service computes the role at every
+    /// token, and the stored one may have been granted by another version (which reads it).
     ///
     /// # Errors
     /// [`StoreError::Backend`] only.

@@ -253,10 +253,7 @@ fn fixture_adjusted(
         accounts: store.clone(),
         sessions: store.clone(),
         hasher: Arc::new(hasher(memory_cost)),
-        tokens: Arc::new(JwtCodec::new(
-            &SecretString::from("7".repeat(32)),
-            &SecretString::from("8".repeat(32)),
-        )),
+        tokens: Arc::new(codec()),
         secrets: Arc::new(OsSecrets),
         user_agents: Arc::new(WootheeUserAgents),
         notifier: outbox.clone(),
@@ -274,6 +271,14 @@ fn fixture_adjusted(
         erased,
         tasks,
     }
+}
+
+/// The token codec of every fixture.
+fn codec() -> JwtCodec {
+    JwtCodec::new(
+        &SecretString::from("7".repeat(32)),
+        &SecretString::from("8".repeat(32)),
+    )
 }
 
 fn fixture() -> Fixture {
@@ -1261,12 +1266,8 @@ async fn a_session_another_version_opened_cannot_be_refreshed_and_stays_open()
     old.refresh_hash = String::new();
     f.store.insert_session(&old).await.unwrap();
     let now = Utc::now().timestamp();
-    let codec = JwtCodec::new(
-        &SecretString::from("7".repeat(32)),
-        &SecretString::from("8".repeat(32)),
-    );
     for jti in ["", "guess"] {
-        let token = codec
+        let token = codec()
             .encode_refresh(&RefreshClaims {
                 sub: ada.clone(),
                 sid: old.id.clone(),

@@ -193,6 +193,11 @@ impl Record {
         self.0.insert(field.to_owned(), value);
     }
 
+    /// Drops `field` from this record (from a set of changes: leaves it unchanged).
+    pub fn remove(&mut self, field: &str) {
+        self.0.remove(field);
+    }
+
     /// Applies `changes`: fields set to [`Value::Null`] are cleared.
     pub fn merge(&mut self, changes: Record) {
         for (field, value) in changes.0 {

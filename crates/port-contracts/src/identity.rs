@@ -98,7 +98,7 @@ suite!($
         a_user_is_found_by_username,
         a_profile_update_changes_only_the_named_fields,
         a_profile_update_of_an_unknown_user_finds_nobody,
-        a_login_records_the_role_and_the_time,
+        a_login_records_the_time_and_only_raises_the_role,
         a_username_is_assigned_only_to_a_user_without_one,
         a_deleted_user_is_gone_and_their_username_free,
     ]
@@ -212,7 +212,7 @@ async fn a_profile_update_of_an_unknown_user_finds_nobody(repo: &dyn UserReposit
     );
 }
 
-async fn a_login_records_the_role_and_the_time(repo: &dyn UserRepository) {
+async fn a_login_records_the_time_and_only_raises_the_role(repo: &dyn UserRepository) {
     let now = now_ms();
     let ada = user("ada", now);
     repo.insert_user(&ada).await.unwrap();
@@ -224,6 +224,16 @@ async fn a_login_records_the_role_and_the_time(repo: &dyn UserRepository) {
     assert_eq!(
         (logged_in.role, logged_in.last_login_at),
         (Role::Admin, Some(later))
+    );
+    let latest = later + TimeDelta::seconds(5);
+    repo.record_login(&ada.id, Role::User, latest)
+        .await
+        .unwrap();
+    let again = repo.find_user(&ada.id).await.unwrap().unwrap();
+    assert_eq!(
+        (again.role, again.last_login_at),
+        (Role::Admin, Some(latest)),
+        "a stored role is never lowered"
     );
 }
 

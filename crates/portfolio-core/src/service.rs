@@ -202,11 +202,9 @@ impl PortfolioService {
                     let slug = self.claim_slug(spec, owner, given, Some(&item.id)).await?;
                     changes.set("slug", Value::Text(slug));
                 }
-                // A slug cannot be cleared: links to the post must keep working.
-                None => changes.set(
-                    "slug",
-                    item.fields.get("slug").cloned().unwrap_or(Value::Null),
-                ),
+                // A slug cannot be cleared: links to the post must keep working. Asking to
+                // clear it changes nothing.
+                None => changes.remove("slug"),
             }
         }
         let changed = changes.names();
@@ -230,7 +228,12 @@ impl PortfolioService {
         }
         let mut item = self.owned(spec, owner, id).await?;
         let was_published = item.fields.get("published").and_then(Value::as_bool) == Some(true);
-        let changed = ["published", "publishedAt"].map(str::to_owned).into();
+        // `publishedAt` is written only when it changes: a stored date this service could not
+        // read is not replaced by a re-publish.
+        let mut changed = FieldNames::from(["published".to_owned()]);
+        if !published || !was_published {
+            changed.insert("publishedAt".to_owned());
+        }
         item.fields.set("published", Value::Bool(published));
         if !published {
             item.fields.set("publishedAt", Value::Null);

@@ -11,6 +11,7 @@ use futures_util::TryStreamExt as _;
 use kernel::StoreError;
 use mongodb::bson::{Bson, Document, doc};
 use mongodb::options::ReturnDocument;
+use tracing::warn;
 
 use crate::documents::{AccountDoc, LocationDoc, SessionDoc, UserDoc, oid, time};
 use crate::{MongoStore, translate};
@@ -23,20 +24,24 @@ pub(crate) fn same_id(id: &str) -> Result<Document, StoreError> {
     Ok(doc! { "$in": [Bson::ObjectId(oid(id)?), id] })
 }
 
-/// The roles this service writes; another stored role is never overwritten.
-const KNOWN_ROLES: [&str; 2] = [Role::User.as_str(), Role::Admin.as_str()];
-
-/// An anchored, case-insensitive pattern matching exactly `text`.
-fn exactly_ignoring_case(text: &str) -> Document {
+/// A pattern matching `address` in any capitalisation and nothing else: each letter becomes a
+/// class of its two cases (`[aA]`) and every other character a literal, with no
+/// case-insensitive flag (which would also fold `ſ` into `s` and the Kelvin sign into `k`).
+/// `$` also matches before a final newline, so a match is confirmed in Rust too.
+fn any_capitalisation_of(address: &str) -> Document {
     let mut pattern = String::from("^");
-    for c in text.chars() {
-        if !c.is_alphanumeric() {
-            pattern.push('\\');
+    for c in address.chars() {
+        let mut upper = c.to_uppercase();
+        match (upper.next(), upper.next()) {
+            (Some(upper), None) if upper != c => {
+                pattern.extend(['[', c, upper, ']']);
+            }
+            _ if c.is_alphanumeric() => pattern.push(c),
+            _ => pattern.extend(['\\', c]),
         }
-        pattern.push(c);
     }
     pattern.push('$');
-    doc! { "$regex": pattern, "$options": "i" }
+    doc! { "$regex": pattern }
 }
 
 fn set_optional(update: &mut Document, field: &str, change: &Option<Option<String>>) {
@@ -164,15 +169,17 @@ impl UserRepository for MongoStore {
             )
             .await
             .map_err(translate)?;
-        let known_role = doc! { "$in": [KNOWN_ROLES[0], KNOWN_ROLES[1], Bson::Null] };
-        self.users()
-            .update_one(
-                doc! { "_id": id, "role": known_role },
-                doc! { "$set": { "role": role.as_str() } },
-            )
-            .await
-            .map(drop)
-            .map_err(translate)
+        // A second, conditional update: only a plain (or missing) role is raised.
+        if role == Role::Admin {
+            self.users()
+                .update_one(
+                    doc! { "_id": id, "role": { "$in": [Role::User.as_str(), Bson::Null] } },
+                    doc! { "$set": { "role": Role::Admin.as_str() } },
+                )
+                .await
+                .map_err(translate)?;
+        }
+        Ok(())
     }
 
     async fn delete_user(&self, id: &UserId) -> Result<(), StoreError> {
@@ -195,22 +202,35 @@ impl AccountRepository for MongoStore {
     }
 
     async fn find_account_by_email(&self, email: &str) -> Result<Option<Account>, StoreError> {
-        // Every address this service writes is lower case, so the indexed equality finds it;
-        // only an address another writer stored with capitals needs the case-insensitive scan
-        // (which MongoDB serves from the same index's keys, without fetching documents).
-        let mut found = self
+        // Every address this service writes is lower case, so the indexed equality finds it.
+        // Only on a miss (an unknown address, or one another writer stored with capitals) is
+        // the email index scanned whole by the pattern: O(accounts) index keys, no documents.
+        if let Some(found) = self
             .accounts()
             .find_one(doc! { "email": email })
             .await
-            .map_err(translate)?;
-        if found.is_none() {
-            found = self
-                .accounts()
-                .find_one(doc! { "email": exactly_ignoring_case(email) })
-                .await
-                .map_err(translate)?;
+            .map_err(translate)?
+        {
+            return found.into_domain().map(Some);
         }
-        found.map(AccountDoc::into_domain).transpose()
+        let candidates: Vec<AccountDoc> = self
+            .accounts()
+            .find(doc! { "email": any_capitalisation_of(email) })
+            .sort(doc! { "_id": 1 })
+            .limit(2)
+            .await
+            .map_err(translate)?
+            .try_collect()
+            .await
+            .map_err(translate)?;
+        let mut same = candidates
+            .into_iter()
+            .filter(|candidate| candidate.email.to_lowercase() == email);
+        let first = same.next();
+        if same.next().is_some() {
+            warn!("two accounts share an address in different capitals; the older one signs in");
+        }
+        first.map(AccountDoc::into_domain).transpose()
     }
 
     async fn find_account_by_user(&self, user: &UserId) -> Result<Option<Account>, StoreError> {
@@ -476,6 +496,26 @@ impl SessionRepository for MongoStore {
             .await
             .map(drop)
             .map_err(translate)
+    }
+}
+
+#[cfg(test)]
+mod pattern_tests {
+    use super::any_capitalisation_of;
+
+    /// What MongoDB's regex would match, checked with the pattern itself: every character
+    /// but letters is escaped, and each letter is a two-case class.
+    #[test]
+    fn an_address_becomes_literals_and_two_case_classes() {
+        let pattern = any_capitalisation_of("a.b+c(d)\\é@x-y.io");
+        assert_eq!(
+            pattern.get_str("$regex"),
+            Ok(r"^[aA]\.[bB]\+[cC]\([dD]\)\\[éÉ]\@[xX]\-[yY]\.[iI][oO]$")
+        );
+        assert!(
+            !pattern.contains_key("$options"),
+            "no case-insensitive flag"
+        );
     }
 }
 

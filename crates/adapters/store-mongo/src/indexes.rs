@@ -93,27 +93,41 @@ fn key_spec(keys: &Document) -> Vec<(String, String)> {
         .collect()
 }
 
-/// Decides, for `wanted`, whether to create it or reuse one of `existing`.
-#[must_use]
-pub fn decide(wanted: &Wanted, existing: &[IndexModel]) -> Decision {
-    let keys = key_spec(&wanted.keys);
-    let Some(found) = existing.iter().find(|index| key_spec(&index.keys) == keys) else {
-        return Decision::Create;
-    };
-    let options = found.options.as_ref();
+/// What `index` lacks of `wanted`'s guarantees. A partial or collated unique index does not
+/// make every value unique, so it does not count as `unique`.
+fn lacking(wanted: &Wanted, index: &IndexModel) -> Vec<&'static str> {
+    let options = index.options.as_ref();
     let mut lacking = Vec::new();
-    if wanted.unique && !options.and_then(|o| o.unique).unwrap_or(false) {
+    let fully_unique = options.is_some_and(|o| {
+        o.unique == Some(true) && o.partial_filter_expression.is_none() && o.collation.is_none()
+    });
+    if wanted.unique && !fully_unique {
         lacking.push("unique");
     }
     if wanted.expire_after.is_some() && options.and_then(|o| o.expire_after).is_none() {
         lacking.push("expireAfterSeconds");
     }
-    Decision::Reuse {
-        name: options
-            .and_then(|o| o.name.clone())
-            .unwrap_or_else(|| wanted.name.clone()),
-        lacking,
-    }
+    lacking
+}
+
+/// Decides, for `wanted`, whether to create it or reuse one of `existing` on the same keys
+/// (the one that gives the most of what is wanted).
+#[must_use]
+pub fn decide(wanted: &Wanted, existing: &[IndexModel]) -> Decision {
+    let keys = key_spec(&wanted.keys);
+    existing
+        .iter()
+        .filter(|index| key_spec(&index.keys) == keys)
+        .map(|index| (index, lacking(wanted, index)))
+        .min_by_key(|(_, lacking)| lacking.len())
+        .map_or(Decision::Create, |(index, lacking)| Decision::Reuse {
+            name: index
+                .options
+                .as_ref()
+                .and_then(|o| o.name.clone())
+                .unwrap_or_else(|| wanted.name.clone()),
+            lacking,
+        })
 }
 
 /// Creates what is missing of `wanted` on `collection`, reusing indexes on the same keys.
@@ -214,6 +228,36 @@ mod tests {
             ),
             Decision::Reuse {
                 name: "userId_1_deletedAt_1".into(),
+                lacking: vec![]
+            }
+        );
+    }
+
+    #[test]
+    fn a_partial_unique_index_is_not_unique_and_a_full_one_is_preferred() {
+        let partial = IndexModel::builder()
+            .keys(doc! { "email": 1 })
+            .options(
+                IndexOptions::builder()
+                    .name("email_active".to_owned())
+                    .unique(true)
+                    .partial_filter_expression(doc! { "isActive": true })
+                    .build(),
+            )
+            .build();
+        let wanted = Wanted::new(doc! { "email": 1 }, "accounts_email_unique").unique();
+        assert_eq!(
+            decide(&wanted, std::slice::from_ref(&partial)),
+            Decision::Reuse {
+                name: "email_active".into(),
+                lacking: vec!["unique"]
+            }
+        );
+        let full = mongoose(doc! { "email": 1 }, "email_1", true, None);
+        assert_eq!(
+            decide(&wanted, &[partial, full]),
+            Decision::Reuse {
+                name: "email_1".into(),
                 lacking: vec![]
             }
         );

@@ -113,28 +113,73 @@ impl MongoStore {
     }
 }
 
-pub(crate) const USERNAME_INDEX: &str = "users_username_unique";
-pub(crate) const EMAIL_INDEX: &str = "accounts_email_unique";
+const USERNAME_INDEX: &str = "users_username_unique";
+const EMAIL_INDEX: &str = "accounts_email_unique";
 
-/// Translates a driver error, recognising unique-index violations by index name.
+/// Translates a driver error, recognising unique-index violations by the violated index's
+/// name (ours, Mongoose's `<field>_1`, or the stand-in's `idx_<collection>_<fields>`) rather
+/// than the whole message, which also quotes the duplicate value.
 pub(crate) fn translate(error: mongodb::error::Error) -> StoreError {
     use mongodb::error::{ErrorKind, WriteFailure};
     if let ErrorKind::Write(WriteFailure::WriteError(write)) = error.kind.as_ref()
         && write.code == 11000
+        && let Some(key) = violated_index(&write.message).and_then(duplicate_key)
     {
-        if write.message.contains(USERNAME_INDEX) || write.message.contains("username") {
-            return StoreError::Duplicate { key: "username" };
-        }
-        if write.message.contains(EMAIL_INDEX) || write.message.contains("email") {
-            return StoreError::Duplicate { key: "email" };
-        }
-        if write.message.contains("slug") {
-            return StoreError::Duplicate { key: "slug" };
-        }
-        // One settings document per owner and kind.
-        if write.message.contains("userId") {
-            return StoreError::Duplicate { key: "userId" };
-        }
+        return StoreError::Duplicate { key };
     }
     StoreError::backend(error)
+}
+
+/// The index named in a duplicate-key message: `… index: email_1 dup key: { … }` (MongoDB)
+/// or `… index 'idx_accounts_email'` (nx-27017).
+fn violated_index(message: &str) -> Option<&str> {
+    if let Some((_, rest)) = message.split_once("index: ") {
+        return rest.split_whitespace().next();
+    }
+    let (_, rest) = message.split_once("index '")?;
+    rest.split('\'').next()
+}
+
+/// Which uniqueness an index enforces, by the field its name mentions.
+fn duplicate_key(index: &str) -> Option<&'static str> {
+    ["slug", "username", "email", "userId"]
+        .into_iter()
+        .find(|field| index.contains(field))
+}
+
+#[cfg(test)]
+mod translate_tests {
+    use super::*;
+
+    #[test]
+    fn the_index_name_decides_the_key_not_the_quoted_value() {
+        for (message, key) in [
+            (
+                r#"E11000 duplicate key error collection: console.blogs index: userId_1_slug_1 dup key: { userId: ObjectId('64b0'), slug: "email-tips" }"#,
+                Some("slug"),
+            ),
+            (
+                r#"E11000 duplicate key error collection: console.accounts index: email_1 dup key: { email: "username@x.io" }"#,
+                Some("email"),
+            ),
+            (
+                r#"E11000 duplicate key error collection: console.users index: users_username_unique dup key: { username: "email" }"#,
+                Some("username"),
+            ),
+            (
+                "UNIQUE constraint failed: index 'idx_preferences_userId'",
+                Some("userId"),
+            ),
+            (
+                "E11000 duplicate key error collection: c.x index: _id_ dup key: { _id: 1 }",
+                None,
+            ),
+        ] {
+            assert_eq!(
+                violated_index(message).and_then(duplicate_key),
+                key,
+                "{message}"
+            );
+        }
+    }
 }

