@@ -227,6 +227,25 @@ variables! {
         /// After this, an unacknowledged job is handed to another worker
         JOB_VISIBILITY_TIMEOUT_MS = "30000" => job_visibility_timeout: Duration, millis;
     }
+    "Chat (WebSocket and Socket.IO)" {
+        /// Chat frames one user may send per minute over all their sockets; beyond it the socket
+        /// gets an error event and is closed
+        WS_RATE_LIMIT_PER_MINUTE = "60" => ws_per_minute: u32, positive;
+        /// Chat frames one user may send per hour
+        WS_RATE_LIMIT_PER_HOUR = "1000" => ws_per_hour: u32, positive;
+        /// Open chat sockets per user on one instance
+        WS_MAX_CONNECTIONS_PER_USER = "10" => ws_per_user: u32, positive;
+        /// Open chat sockets per client address on one instance
+        WS_MAX_CONNECTIONS_PER_IP = "50" => ws_per_ip: u32, positive;
+        /// How often a chat socket is pinged
+        WS_PING_INTERVAL = "25s" => ws_ping_interval: Duration, duration;
+        /// A chat socket silent this long (no frame, no pong) is closed
+        WS_IDLE_TIMEOUT = "60s" => ws_idle_timeout: Duration, duration;
+        /// How often an open chat socket checks that its session is still live
+        WS_SESSION_CHECK_INTERVAL = "2s" => ws_session_check: Duration, duration;
+        /// Largest chat frame accepted, in bytes
+        WS_MAX_FRAME_BYTES = "65536" => ws_max_frame: usize, parsed("bytes");
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -3,6 +3,7 @@
 
 mod account_export;
 mod background;
+mod chat;
 pub mod config;
 mod dev_secrets;
 mod directory;

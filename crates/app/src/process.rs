@@ -28,7 +28,7 @@ use crate::config::{Environment, Settings, SmtpConfig};
 use crate::directory::UserDirectory;
 use crate::notifier::QueuedAccountNotifier;
 use crate::owned_data::{ContentListeners, StoredOwnedData};
-use crate::{dev_secrets, geolocation, storage, telemetry, worker_loop};
+use crate::{chat, dev_secrets, geolocation, storage, telemetry, worker_loop};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Process {
@@ -199,6 +199,7 @@ impl Api {
             },
             workers: cpus(),
             shutdown_timeout_secs: settings.shutdown_timeout.as_secs(),
+            chat_socket: chat::socket_config(&settings),
         };
         let portfolio = PortfolioService::new(
             Arc::clone(&storage.portfolio),
@@ -234,6 +235,7 @@ impl Api {
                 started: Instant::now(),
                 mode: storage.mode,
             }),
+            chat: chat::start(&settings, Arc::clone(&clock)).await?,
         };
         let server = http_api::serve(listener, config, services)
             .map_err(|e| format!("cannot start HTTP server: {e}"))?;

@@ -5,6 +5,7 @@
 
 mod auth;
 mod body;
+mod chat;
 mod client;
 mod docs;
 mod docs_generated;
@@ -34,6 +35,7 @@ use notify_core::preferences::{EMAIL_PREFERENCES, NOTIFICATION_PREFERENCES};
 use portfolio_core::{PortfolioService, PublicPortfolioReader};
 use utoipa_swagger_ui::SwaggerUi;
 
+pub use chat::ChatSocketConfig;
 pub use client::ClientIpPolicy;
 pub use docs::ApiDoc;
 pub use page_cache::{OwnerPages, PageCache};
@@ -54,6 +56,7 @@ pub struct HttpConfig {
     pub rate_limits: RateLimits,
     pub workers: usize,
     pub shutdown_timeout_secs: u64,
+    pub chat_socket: ChatSocketConfig,
 }
 
 /// The services the handlers call.
@@ -67,6 +70,7 @@ pub struct HttpServices {
     pub settings: Arc<SettingsService>,
     pub account_export: Arc<dyn AccountExporter>,
     pub health: Arc<Health>,
+    pub chat: Arc<chat_core::ChatService>,
 }
 
 /// The preference sets and where each is served.
@@ -170,7 +174,8 @@ fn routes(config: &mut web::ServiceConfig) {
     config
         .service(resource("/api/v1/health").get(health::live))
         .service(resource("/api/v1/health/ready").get(health::ready))
-        .service(resource("/api/v1/docs").get(docs_redirect));
+        .service(resource("/api/v1/docs").get(docs_redirect))
+        .service(resource("/ws/chat").get(chat::ws_chat));
     config.service(
         web::scope("/api/v1")
             // A scope keeps every path under its prefix; this one lets the docs UI (registered
@@ -266,6 +271,8 @@ pub fn serve(
             .app_data(web::Data::from(Arc::clone(&services.owner_pages)))
             .app_data(web::Data::from(Arc::clone(&services.settings)))
             .app_data(web::Data::from(Arc::clone(&services.account_export)))
+            .app_data(web::Data::from(Arc::clone(&services.chat)))
+            .app_data(web::Data::new(config.chat_socket))
             .app_data(web::Data::new(config.client_ip.clone()))
             .app_data(web::Data::new(config.rate_limits.clone()))
             .app_data(web::PayloadConfig::new(config.json_body_limit))
