@@ -35,7 +35,7 @@ use notify_core::preferences::{EMAIL_PREFERENCES, NOTIFICATION_PREFERENCES};
 use portfolio_core::{PortfolioService, PublicPortfolioReader};
 use utoipa_swagger_ui::SwaggerUi;
 
-pub use chat::ChatSocketConfig;
+pub use chat::{ChatSocketConfig, SocketIoSessions};
 pub use client::ClientIpPolicy;
 pub use docs::ApiDoc;
 pub use page_cache::{OwnerPages, PageCache};
@@ -175,7 +175,12 @@ fn routes(config: &mut web::ServiceConfig) {
         .service(resource("/api/v1/health").get(health::live))
         .service(resource("/api/v1/health/ready").get(health::ready))
         .service(resource("/api/v1/docs").get(docs_redirect))
-        .service(resource("/ws/chat").get(chat::ws_chat));
+        .service(resource("/ws/chat").get(chat::ws_chat))
+        .service(
+            resource("/socket.io/")
+                .get(chat::socketio_get)
+                .post(chat::socketio_post),
+        );
     config.service(
         web::scope("/api/v1")
             // A scope keeps every path under its prefix; this one lets the docs UI (registered
@@ -261,6 +266,8 @@ pub fn serve(
 ) -> std::io::Result<Server> {
     let workers = config.workers.max(1);
     let shutdown = config.shutdown_timeout_secs;
+    // One registry for every worker: a polling client's requests may land on any of them.
+    let socket_io = Arc::new(SocketIoSessions::default());
     let server = HttpServer::new(move || {
         App::new()
             .app_data(web::Data::from(Arc::clone(&services.identity)))
@@ -273,6 +280,7 @@ pub fn serve(
             .app_data(web::Data::from(Arc::clone(&services.account_export)))
             .app_data(web::Data::from(Arc::clone(&services.chat)))
             .app_data(web::Data::new(config.chat_socket))
+            .app_data(web::Data::from(Arc::clone(&socket_io)))
             .app_data(web::Data::new(config.client_ip.clone()))
             .app_data(web::Data::new(config.rate_limits.clone()))
             .app_data(web::PayloadConfig::new(config.json_body_limit))

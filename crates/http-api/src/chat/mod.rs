@@ -1,7 +1,9 @@
-//! Chat sockets: `GET /ws/chat` (plain WebSocket). Both translate between frames and the chat
-//! core's commands and events; every rule is in `chat-core`.
+//! Chat sockets: `GET /ws/chat` (plain WebSocket) and `/socket.io/` (Socket.IO 4). Both
+//! translate between frames and the chat core's commands and events; every rule is in
+//! `chat-core`.
 
 mod protocol;
+mod socketio;
 mod ws;
 
 use std::time::Duration;
@@ -16,6 +18,8 @@ use serde::Deserialize;
 use crate::client::ClientIpPolicy;
 use crate::problem::{ApiError, ErrorCode};
 
+pub use socketio::SocketIoSessions;
+pub(crate) use socketio::{get as socketio_get, post as socketio_post};
 pub(crate) use ws::ws_chat;
 
 /// How chat sockets are kept.
@@ -68,6 +72,14 @@ fn token(request: &HttpRequest) -> Option<(String, TokenSource)> {
     }
 }
 
+/// The client's address as the rate limits see it (behind trusted proxies: the forwarded one).
+fn client_address(request: &HttpRequest) -> String {
+    request
+        .app_data::<web::Data<ClientIpPolicy>>()
+        .and_then(|policy| policy.client_ip(request))
+        .map_or_else(|| "unknown".to_owned(), |ip| ip.to_string())
+}
+
 /// A caller let into the chat: who, their session, and their place in the hub.
 struct Admitted {
     principal: Principal,
@@ -88,10 +100,7 @@ async fn admit(
         .await
         .map_err(|_| ApiError::unauthenticated())?;
     let view = identity.me(&principal).await.map_err(ApiError::from)?;
-    let address = request
-        .app_data::<web::Data<ClientIpPolicy>>()
-        .and_then(|policy| policy.client_ip(request))
-        .map_or_else(|| "unknown".to_owned(), |ip| ip.to_string());
+    let address = client_address(request);
     let who = Participant {
         user_id: principal.user_id.clone(),
         display_name: view.user.greeting(),
