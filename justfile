@@ -17,6 +17,10 @@ fuzz examples="100" seed="random":
 bench seconds="10":
     ./bench/run.sh {{seconds}}
 
+# Chat fan-out: 200 Socket.IO clients in one room, against a Node Socket.IO 4 server too.
+bench-chat seconds="10":
+    ./bench/chat.sh {{seconds}}
+
 # Regenerate .env.example and the README configuration table from crates/app/src/config.rs.
 env-example:
     UPDATE_ENV_EXAMPLE=1 cargo test -q -p app --lib config
