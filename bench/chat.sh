@@ -25,20 +25,19 @@ scratch=$(mktemp -d)
 pids=()
 trap 'kill "${pids[@]}" 2>/dev/null; wait 2>/dev/null; rm -rf "$scratch"' EXIT
 
-# One console-api; extra environment in the arguments. Prints its port.
+# Starts one console-api (extra environment in the arguments); its port in $started.
 start_api() {
-  local port dir
-  port=$(free_port)
+  local dir
+  started=$(free_port)
   dir=$(mktemp -d -p "$scratch")
-  (cd "$dir" && env PORT="$port" DATA_DIR="$dir" LOG_LEVEL=error "$@" \
+  (cd "$dir" && exec env PORT="$started" DATA_DIR="$dir" LOG_LEVEL=error "$@" \
     JWT_ACCESS_SECRET=chat-bench-access-secret-0123456789abcdef \
     JWT_REFRESH_SECRET=chat-bench-refresh-secret-0123456789abcdef \
     WS_RATE_LIMIT_PER_MINUTE=4000000000 WS_RATE_LIMIT_PER_HOUR=4000000000 \
     WS_MAX_CONNECTIONS_PER_USER=100000 WS_MAX_CONNECTIONS_PER_IP=100000 \
-    THROTTLE_AUTH_LIMIT=1000 $pin_server "$target/console-api" >/dev/null 2>&1) &
+    THROTTLE_AUTH_LIMIT=1000 $pin_server "$target/console-api") >/dev/null 2>&1 &
   pids+=($!)
-  for _ in $(seq 100); do curl -sf "http://127.0.0.1:$port/api/v1/health" >/dev/null && break; sleep 0.1; done
-  echo "$port"
+  for _ in $(seq 100); do curl -sf "http://127.0.0.1:$started/api/v1/health" >/dev/null && break; sleep 0.1; done
 }
 
 token_from() {
@@ -52,13 +51,14 @@ row() { printf "%-52s %12s %10s %10s\n" "$@"; }
 
 row "scenario ($receivers receivers, $in_flight in flight, ${seconds}s)" "deliveries/s" "p50 ms" "p99 ms"
 
-api=$(start_api)
+start_api
+api=$started
 token=$(token_from "$api")
 read -r ours ours_p50 ours_p99 < <(load "ws://127.0.0.1:$api/socket.io/" "$token")
 row "console-api, one instance (Socket.IO)" "$ours" "$ours_p50" "$ours_p99"
 
 peer_port=$(free_port)
-(cd bench/chat-peer && exec $pin_server node server.mjs "$peer_port") &
+(cd bench/chat-peer && exec $pin_server node server.mjs "$peer_port") >/dev/null 2>&1 &
 pids+=($!)
 for _ in $(seq 100); do curl -s "http://127.0.0.1:$peer_port/socket.io/?EIO=4&transport=polling" >/dev/null && break; sleep 0.1; done
 read -r node node_p50 node_p99 < <(load "ws://127.0.0.1:$peer_port/socket.io/" "none")

@@ -67,7 +67,11 @@ fn percentile(sorted: &[u64], p: f64) -> f64 {
     if sorted.is_empty() {
         return f64::NAN;
     }
-    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss, clippy::cast_precision_loss)]
+    #[allow(
+        clippy::cast_possible_truncation,
+        clippy::cast_sign_loss,
+        clippy::cast_precision_loss
+    )]
     let index = ((sorted.len() as f64 - 1.0) * p).round() as usize;
     #[allow(clippy::cast_precision_loss)]
     let millis = sorted[index] as f64 / 1000.0;
@@ -97,8 +101,12 @@ async fn main() {
             done_tx.clone(),
         );
         tokio::spawn(read(reader, writer, move |content| {
-            let Some((seq, sent)) = content.split_once(':') else { return };
-            let (Ok(seq), Ok(sent)) = (seq.parse::<u64>(), sent.parse::<u64>()) else { return };
+            let Some((seq, sent)) = content.split_once(':') else {
+                return;
+            };
+            let (Ok(seq), Ok(sent)) = (seq.parse::<u64>(), sent.parse::<u64>()) else {
+                return;
+            };
             let now = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
             latencies.lock().unwrap().push(now.saturating_sub(sent));
             deliveries.fetch_add(1, Ordering::Relaxed);
@@ -122,7 +130,8 @@ async fn main() {
         let sender = Arc::clone(&sender);
         async move {
             let sent = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
-            let frame = json!(["message", { "room": "general", "content": format!("{seq}:{sent}") }]);
+            let frame =
+                json!(["message", { "room": "general", "content": format!("{seq}:{sent}") }]);
             sender
                 .lock()
                 .await

@@ -4,7 +4,7 @@
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 
 use futures_channel::mpsc;
 use futures_util::StreamExt as _;
@@ -48,13 +48,40 @@ struct Socket {
     user: UserId,
     address: String,
     rooms: BTreeSet<RoomName>,
-    outbox: mpsc::Sender<Event>,
+    outbox: mpsc::Sender<Arc<Delivery>>,
+}
+
+/// An event on its way to the sockets of a room: one shared value for all of them, which
+/// keeps each rendering a transport makes of it, so a room of 200 renders it once per
+/// transport, not 200 times.
+#[derive(Debug)]
+pub struct Delivery {
+    event: Event,
+    renderings: [OnceLock<Arc<str>>; Self::SLOTS],
+}
+
+impl Delivery {
+    /// Renderings kept per delivery: one per kind of socket.
+    pub const SLOTS: usize = 2;
+
+    #[must_use]
+    pub fn event(&self) -> &Event {
+        &self.event
+    }
+
+    /// `render`'s text for this event, computed by the first socket of kind `slot` to ask.
+    ///
+    /// # Panics
+    /// When `slot` is not below [`Delivery::SLOTS`] (a programming error).
+    pub fn rendered(&self, slot: usize, render: impl FnOnce(&Event) -> String) -> Arc<str> {
+        Arc::clone(self.renderings[slot].get_or_init(|| render(&self.event).into()))
+    }
 }
 
 /// A socket's place in the hub: the events for it, and its removal when dropped.
 pub struct Registration {
     pub id: ConnectionId,
-    pub events: mpsc::Receiver<Event>,
+    pub events: mpsc::Receiver<Arc<Delivery>>,
     hub: Arc<Hub>,
 }
 
@@ -179,6 +206,10 @@ impl Hub {
     /// Hands `broadcast` to each local socket in one of its rooms, once. A socket whose queue
     /// is full is cut off (its event stream ends), so one slow reader never holds up a room.
     pub fn deliver(&self, broadcast: &Broadcast) {
+        let delivery = Arc::new(Delivery {
+            event: broadcast.event.clone(),
+            renderings: Default::default(),
+        });
         let mut state = self.state();
         for (id, socket) in &mut state.sockets {
             if Some(*id) == broadcast.skip
@@ -189,7 +220,7 @@ impl Hub {
             {
                 continue;
             }
-            if socket.outbox.try_send(broadcast.event.clone()).is_err() {
+            if socket.outbox.try_send(Arc::clone(&delivery)).is_err() {
                 socket.outbox.close_channel();
             }
         }
@@ -287,15 +318,19 @@ mod tests {
             event: event.clone(),
             skip: Some(b.id),
         });
-        assert_eq!(a.events.try_recv(), Ok(event));
+        assert_eq!(a.events.try_recv().map(|d| d.event().clone()), Ok(event));
         assert_eq!(
-            a.events.try_recv(),
+            a.events.try_recv().map(|d| d.event().clone()),
             Err(TryRecvError::Empty),
             "delivered once"
         );
-        assert_eq!(b.events.try_recv(), Err(TryRecvError::Empty), "skipped");
         assert_eq!(
-            outside.events.try_recv(),
+            b.events.try_recv().map(|d| d.event().clone()),
+            Err(TryRecvError::Empty),
+            "skipped"
+        );
+        assert_eq!(
+            outside.events.try_recv().map(|d| d.event().clone()),
             Err(TryRecvError::Empty),
             "not in the rooms"
         );
@@ -315,7 +350,10 @@ mod tests {
                 event: event.clone(),
                 skip: None,
             });
-            assert_eq!(fast.events.try_recv(), Ok(event.clone()));
+            assert_eq!(
+                fast.events.try_recv().map(|d| d.event().clone()),
+                Ok(event.clone())
+            );
         }
         let mut received = 0;
         while slow.events.try_recv().is_ok() {
@@ -323,7 +361,7 @@ mod tests {
         }
         assert_eq!(received, 3, "what fitted in its queue");
         assert_eq!(
-            slow.events.try_recv(),
+            slow.events.try_recv().map(|d| d.event().clone()),
             Err(TryRecvError::Closed),
             "then its stream ended"
         );

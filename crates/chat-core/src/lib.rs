@@ -7,5 +7,5 @@ pub mod model;
 pub mod ports;
 mod service;
 
-pub use hub::{Hub, HubLimits, Refusal, Registration};
+pub use hub::{Delivery, Hub, HubLimits, Refusal, Registration};
 pub use service::{ChatConnection, ChatLimits, ChatPorts, ChatService};

@@ -72,8 +72,8 @@ async fn open(chat: &Chat, who: &Participant) -> ChatConnection {
 async fn drain(connection: &mut ChatConnection) -> Vec<Event> {
     tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     let mut events = Vec::new();
-    while let Ok(event) = connection.registration.events.try_recv() {
-        events.push(event);
+    while let Ok(delivery) = connection.registration.events.try_recv() {
+        events.push(delivery.event().clone());
     }
     events
 }

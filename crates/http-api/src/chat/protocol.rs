@@ -168,11 +168,22 @@ pub fn event(event: &Event) -> (&'static str, Value) {
     }
 }
 
+/// The rendering slots of a [`chat_core::Delivery`], one per endpoint.
+pub const WEBSOCKET: usize = 0;
+pub const SOCKET_IO: usize = 1;
+
 /// An event as a WebSocket text frame.
 #[must_use]
 pub fn frame(sent: &Event) -> String {
     let (name, data) = event(sent);
     json!({ "event": name, "data": data }).to_string()
+}
+
+/// An event as a Socket.IO EVENT packet on the default namespace, `42["name", data]`.
+#[must_use]
+pub fn packet(sent: &Event) -> String {
+    let (name, data) = event(sent);
+    format!("42{}", json!([name, data]))
 }
 
 #[cfg(test)]

@@ -323,10 +323,8 @@ impl Session {
         self.to_client.send(packet).is_ok()
     }
 
-    /// `42["event", data]`, or `43<id>[…]` when it answers an acknowledgement.
     fn emit(&self, event: &Event) -> bool {
-        let (name, data) = protocol::event(event);
-        self.send(format!("42{}", json!([name, data])))
+        self.send(protocol::packet(event))
     }
 
     fn acknowledge(&self, id: u64, result: &Result<Vec<Event>, ChatError>) -> bool {
@@ -467,9 +465,10 @@ async fn run_session(mut session: Session) {
                     _ => {}
                 }
             }
-            event = chat_event => {
-                let Some(event) = event else { break };
-                if !session.emit(&event) { break }
+            delivery = chat_event => {
+                let Some(delivery) = delivery else { break };
+                let packet = delivery.rendered(protocol::SOCKET_IO, protocol::packet);
+                if !session.send(packet.to_string()) { break }
             }
             _ = ping.tick() => {
                 if last_heard.elapsed() > session.config.idle_timeout

@@ -120,12 +120,13 @@ async fn serve(
                     if session.text(protocol::frame(&reply)).await.is_err() { break }
                 }
             }
-            event = connection.registration.events.next() => {
-                let Some(event) = event else {
+            delivery = connection.registration.events.next() => {
+                let Some(delivery) = delivery else {
                     reason = close(TOO_SLOW, "too far behind");
                     break;
                 };
-                if session.text(protocol::frame(&event)).await.is_err() { break }
+                let frame = delivery.rendered(protocol::WEBSOCKET, protocol::frame);
+                if session.text(frame.as_ref()).await.is_err() { break }
             }
             _ = ping.tick() => {
                 if last_heard.elapsed() > config.idle_timeout {
