@@ -28,6 +28,8 @@ pub struct MediaPolicy {
     pub allowed: Vec<FileKind>,
     /// The thumbnail's longest side, in pixels.
     pub thumbnail_side: u32,
+    /// Most files one request may upload (`POST /upload/images`).
+    pub max_files: usize,
     /// The public base URL of stored files, without a trailing slash: a file's URL is
     /// `{base_url}/{key}`.
     pub base_url: String,

@@ -186,6 +186,7 @@ fn service() -> (MediaService, Arc<MemoryFiles>) {
             max_image_pixels: 1_000_000,
             allowed: FileKind::ALL.to_vec(),
             thumbnail_side: 320,
+            max_files: 3,
             base_url: "https://api.example/uploads".to_owned(),
         },
     );
