@@ -1,4 +1,6 @@
-//! Where a stored file lives: `<owner>/<purpose>/<content hash>[-thumb].<extension>`. The one
+//! Where a stored file lives: `<owner>/<purpose>/<name>[-thumb].<extension>`, the name being
+//! a content hash and a random part (so two uploads of the same bytes are two files, and
+//! removing one never breaks a link to the other). The one
 //! grammar every store and the `/uploads/…` route use; anything that does not parse names no
 //! file, so a path cannot climb out of the store (`..`, `/`, `\`, `%2e` are simply not in it).
 
@@ -90,25 +92,33 @@ pub enum Variant {
 pub struct FileKey {
     pub owner: UserId,
     pub purpose: Purpose,
-    /// 32 lowercase hex digits: the first 128 bits of the SHA-256 of the stored original, so a
-    /// name never changes content and can be cached for good.
+    /// 32 lowercase hex digits: the first 96 bits of the SHA-256 of the stored original, then 32
+    /// random bits. A name never changes content, so it can be cached for good.
     pub hash: String,
     pub variant: Variant,
     pub kind: FileKind,
 }
 
-/// Hex digits of the content hash in a name.
+/// Hex digits of a name: [`CONTENT_HEX`] of the content hash, the rest random.
 pub const HASH_LEN: usize = 32;
+/// Hex digits of the content hash in a name.
+pub const CONTENT_HEX: usize = 24;
 const THUMB_SUFFIX: &str = "-thumb";
 
 impl FileKey {
-    /// The key of the original with this content hash (`hash` is cut to [`HASH_LEN`] digits).
+    /// A new name for an original with this content hash (hex, at least [`CONTENT_HEX`]
+    /// digits).
     #[must_use]
-    pub fn original(owner: &UserId, purpose: Purpose, hash: &str, kind: FileKind) -> Self {
+    pub fn original(owner: &UserId, purpose: Purpose, content_hash: &str, kind: FileKind) -> Self {
+        let random = hex::encode(rand::random::<[u8; (HASH_LEN - CONTENT_HEX) / 2]>());
         Self {
             owner: owner.clone(),
             purpose,
-            hash: hash.chars().take(HASH_LEN).collect(),
+            hash: content_hash
+                .chars()
+                .take(CONTENT_HEX)
+                .chain(random.chars())
+                .collect(),
             variant: Variant::Original,
             kind,
         }
@@ -199,10 +209,20 @@ mod tests {
             "00112233445566778899aabbccddeeff0011",
             FileKind::Png,
         );
-        assert_eq!(
-            key.to_string(),
-            "0123456789abcdef01234567/profile-avatar/00112233445566778899aabbccddeeff.png"
+        let spelled = key.to_string();
+        assert!(
+            spelled.starts_with("0123456789abcdef01234567/profile-avatar/00112233445566778899aabb")
+                && spelled.ends_with(".png")
+                && spelled.len() == "0123456789abcdef01234567/profile-avatar/".len() + 36,
+            "{spelled}"
         );
+        let again = FileKey::original(
+            &owner(),
+            Purpose::ProfileAvatar,
+            "00112233445566778899aabbccddeeff0011",
+            FileKind::Png,
+        );
+        assert_ne!(key, again, "two uploads of the same bytes are two files");
         for key in [key.clone(), key.thumbnail()] {
             assert_eq!(FileKey::parse(&key.to_string()), Some(key));
         }

@@ -29,8 +29,8 @@ pub struct StoredFile {
     pub modified: DateTime<Utc>,
 }
 
-/// Where uploaded files are kept, by [`FileKey`]. Keys are content-addressed, so writing a key
-/// that exists writes the same bytes again. An implementation keeps no other index: listing and
+/// Where uploaded files are kept, by [`FileKey`]. A key is written once and never holds other
+/// content. An implementation keeps no other index: listing and
 /// erasing an owner's files work by the key prefix [`FileKey::owner_prefix`] (a directory on
 /// disk, a key prefix in an object store).
 #[async_trait]

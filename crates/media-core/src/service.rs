@@ -1,7 +1,8 @@
 //! `MediaService`: every rule of an upload. The size limit counts bytes as they arrive; the
 //! kind is decided from the first bytes (a refused kind is refused before the rest is read);
 //! pictures are handed to the [`ImageProcessor`] and only its output is stored; documents are
-//! stored as they came. Names are content hashes, so a URL never changes content.
+//! stored as they came. Names start with a content hash and are never reused, so a URL never
+//! changes content.
 
 use std::sync::Arc;
 
@@ -255,8 +256,8 @@ impl MediaService {
     }
 
     /// After a field that pointed to `previous` was set to `current`'s URL: removes the file
-    /// `previous` named, when it is `owner`'s file of the same purpose and not `current` itself
-    /// (an identical re-upload has the same name). URLs of anything else are left alone.
+    /// `previous` named, when it is `owner`'s file of the same purpose and not `current` itself.
+    /// URLs of anything else are left alone.
     pub async fn discard_replaced(&self, owner: &UserId, previous: Option<&str>, current: &Upload) {
         let Some(old) = previous.and_then(|url| self.key_of_url(url)) else {
             return;
