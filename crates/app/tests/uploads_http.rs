@@ -1,5 +1,6 @@
 //! Uploads over HTTP against the in-process app: each accepted type, each refusal, what is
 //! stored (upright, without metadata) and how it is served.
+#![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests")]
 
 mod support;
 

@@ -63,6 +63,12 @@ impl From<Upload> for UploadDto {
     }
 }
 
+/// A file's bytes, as the document describes them.
+#[derive(ToSchema)]
+#[schema(format = Binary)]
+#[allow(dead_code, reason = "describes a binary body for the OpenAPI document")]
+pub struct FileBytes(String);
+
 /// One file, in the multipart part `file`.
 #[derive(ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -85,7 +91,7 @@ pub struct FileForm {
 )]
 pub struct FilesForm {
     /// The pictures (at most `UPLOAD_MAX_FILES`), each its own part.
-    #[schema(value_type = Vec<String>, min_items = 1)]
+    #[schema(value_type = Vec<FileBytes>, min_items = 1)]
     files: Vec<Vec<u8>>,
 }
 
@@ -228,7 +234,7 @@ fn created(upload: Upload) -> HttpResponse {
 
 /// Upload a picture (JPEG, PNG, WebP or GIF): stored re-encoded without metadata, upright,
 /// with a thumbnail.
-#[utoipa::path(post, path = "/api/v1/upload/image", tag = "uploads", security(("bearer" = [])),
+#[utoipa::path(post, path = "/api/v1/upload/image", operation_id = "uploadImage", tag = "uploads", security(("bearer" = [])),
     request_body(content = FileForm, content_type = "multipart/form-data"),
     responses(
         (status = 201, description = "Stored", body = Envelope<UploadDto>),
@@ -249,7 +255,7 @@ pub async fn image(
 }
 
 /// Upload several pictures at once, each in a part named `files`.
-#[utoipa::path(post, path = "/api/v1/upload/images", tag = "uploads", security(("bearer" = [])),
+#[utoipa::path(post, path = "/api/v1/upload/images", operation_id = "uploadImages", tag = "uploads", security(("bearer" = [])),
     request_body(content = FilesForm, content_type = "multipart/form-data"),
     responses(
         (status = 201, description = "Stored, in the order sent", body = Envelope<Vec<UploadDto>>),
@@ -281,7 +287,7 @@ pub async fn images(
 }
 
 /// Upload a document (PDF), stored as sent.
-#[utoipa::path(post, path = "/api/v1/upload/document", tag = "uploads", security(("bearer" = [])),
+#[utoipa::path(post, path = "/api/v1/upload/document", operation_id = "uploadDocument", tag = "uploads", security(("bearer" = [])),
     request_body(content = FileForm, content_type = "multipart/form-data"),
     responses(
         (status = 201, description = "Stored", body = Envelope<UploadDto>),
@@ -301,7 +307,7 @@ pub async fn document(
 }
 
 /// Upload an avatar picture (at most 512 px a side), without setting it anywhere.
-#[utoipa::path(post, path = "/api/v1/upload/avatar", tag = "uploads", security(("bearer" = [])),
+#[utoipa::path(post, path = "/api/v1/upload/avatar", operation_id = "uploadAvatar", tag = "uploads", security(("bearer" = [])),
     request_body(content = FileForm, content_type = "multipart/form-data"),
     responses(
         (status = 201, description = "Stored", body = Envelope<UploadDto>),
@@ -322,7 +328,7 @@ pub async fn avatar(
 }
 
 /// Upload a resume (PDF), without setting it anywhere.
-#[utoipa::path(post, path = "/api/v1/upload/resume", tag = "uploads", security(("bearer" = [])),
+#[utoipa::path(post, path = "/api/v1/upload/resume", operation_id = "uploadResume", tag = "uploads", security(("bearer" = [])),
     request_body(content = FileForm, content_type = "multipart/form-data"),
     responses(
         (status = 201, description = "Stored", body = Envelope<UploadDto>),
@@ -342,7 +348,7 @@ pub async fn resume(
 }
 
 /// Upload a picture and make it the caller's `avatar`; the previous avatar file is deleted.
-#[utoipa::path(post, path = "/api/v1/users/profile/avatar", tag = "users", security(("bearer" = [])),
+#[utoipa::path(post, path = "/api/v1/users/profile/avatar", operation_id = "setUserAvatar", tag = "users", security(("bearer" = [])),
     request_body(content = FileForm, content_type = "multipart/form-data"),
     responses(
         (status = 200, description = "The user, with `avatar` set", body = Envelope<UserDto>),
@@ -410,7 +416,7 @@ async fn profile_file(
 }
 
 /// Upload a picture and make it the portfolio profile's `avatar`; the previous one is deleted.
-#[utoipa::path(post, path = "/api/v1/portfolio/profile/avatar", tag = "portfolio", security(("bearer" = [])),
+#[utoipa::path(post, path = "/api/v1/portfolio/profile/avatar", operation_id = "setProfileAvatar", tag = "portfolio", security(("bearer" = [])),
     request_body(content = FileForm, content_type = "multipart/form-data"),
     responses(
         (status = 200, description = "The portfolio profile, with `avatar` set", body = inline(Envelope<serde_json::Value>)),
@@ -439,7 +445,7 @@ pub async fn profile_avatar(
 }
 
 /// Upload a PDF and make it the portfolio profile's `resumeUrl`; the previous one is deleted.
-#[utoipa::path(post, path = "/api/v1/portfolio/profile/resume", tag = "portfolio", security(("bearer" = [])),
+#[utoipa::path(post, path = "/api/v1/portfolio/profile/resume", operation_id = "setProfileResume", tag = "portfolio", security(("bearer" = [])),
     request_body(content = FileForm, content_type = "multipart/form-data"),
     responses(
         (status = 200, description = "The portfolio profile, with `resumeUrl` set", body = inline(Envelope<serde_json::Value>)),
@@ -501,12 +507,12 @@ fn file_headers(response: &mut actix_web::HttpResponseBuilder, kind: media_core:
 }
 
 /// A stored file. Only names the server gave are served; no listing exists.
-#[utoipa::path(get, path = "/uploads/{owner}/{folder}/{name}", tag = "uploads",
+#[utoipa::path(get, path = "/uploads/{owner}/{folder}/{name}", operation_id = "getUploadedFile", tag = "uploads",
     params(FilePath),
     responses(
         (status = 200, description = "The file, with `Cache-Control: public, max-age=31536000, immutable`, `ETag`, `X-Content-Type-Options: nosniff` and `Cross-Origin-Resource-Policy: cross-origin`", content(
-            (Vec<u8> = "image/jpeg"), (Vec<u8> = "image/png"), (Vec<u8> = "image/webp"),
-            (Vec<u8> = "image/gif"), (Vec<u8> = "application/pdf"),
+            (FileBytes = "image/jpeg"), (FileBytes = "image/png"), (FileBytes = "image/webp"),
+            (FileBytes = "image/gif"), (FileBytes = "application/pdf"),
         )),
         (status = 304, description = "`If-None-Match` matched the file's `ETag`"),
         (status = 404, description = "`NOT_FOUND`: no such file", body = Problem),
