@@ -13,7 +13,7 @@ use kernel::UserId;
 use media_core::{Family, MediaError, MediaService, Purpose, SourceError, Upload, Variant};
 use portfolio_core::PortfolioService;
 use portfolio_core::ports::ContentListener as _;
-use portfolio_core::resources::{PROFILE, ProfileFile};
+use portfolio_core::resources::ProfileFile;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -22,7 +22,7 @@ use crate::dto::UserDto;
 use crate::envelope::{self, Envelope};
 use crate::page_cache::PageCache;
 use crate::problem::{ApiError, ErrorCode, Problem};
-use crate::records::{Audience, SettingsBody};
+use crate::routes::portfolio::profile_answer;
 
 type Media = web::Data<MediaService>;
 
@@ -93,6 +93,50 @@ pub struct FilesForm {
     /// The pictures (at most `UPLOAD_MAX_FILES`), each its own part.
     #[schema(value_type = Vec<FileBytes>, min_items = 1)]
     files: Vec<Vec<u8>>,
+}
+
+/// What a picture upload may answer besides its success.
+#[derive(utoipa::IntoResponses)]
+#[allow(dead_code, reason = "describes answers for the OpenAPI document")]
+enum PictureRefusals {
+    /// `VALIDATION_ERROR`: no file part, too many, an empty file or another part;
+    /// `BAD_REQUEST`: a malformed multipart body
+    #[response(status = 400)]
+    BadRequest(Problem),
+    /// `UNAUTHORIZED`: no valid access token
+    #[response(status = 401)]
+    Unauthorized(Problem),
+    /// `FILE_TOO_LARGE` (over `UPLOAD_MAX_IMAGE_SIZE` bytes) or `IMAGE_TOO_LARGE` (over
+    /// `UPLOAD_MAX_IMAGE_PIXELS` pixels); nothing of the request is kept
+    #[response(status = 413)]
+    TooLarge(Problem),
+    /// `UNSUPPORTED_FILE_TYPE`: the content is not an accepted picture, whatever its name or
+    /// part type; `UNSUPPORTED_MEDIA_TYPE`: the body is not multipart/form-data
+    #[response(status = 415)]
+    Unsupported(Problem),
+    /// `INVALID_IMAGE`: it starts like a picture but does not decode
+    #[response(status = 422)]
+    Undecodable(Problem),
+}
+
+/// What a document upload may answer besides its success.
+#[derive(utoipa::IntoResponses)]
+#[allow(dead_code, reason = "describes answers for the OpenAPI document")]
+enum DocumentRefusals {
+    /// `VALIDATION_ERROR`: no `file` part, an empty file or another part; `BAD_REQUEST`: a
+    /// malformed multipart body
+    #[response(status = 400)]
+    BadRequest(Problem),
+    /// `UNAUTHORIZED`: no valid access token
+    #[response(status = 401)]
+    Unauthorized(Problem),
+    /// `FILE_TOO_LARGE`: over `UPLOAD_MAX_DOCUMENT_SIZE` bytes
+    #[response(status = 413)]
+    TooLarge(Problem),
+    /// `UNSUPPORTED_FILE_TYPE`: the content is not a PDF, whatever its name or part type;
+    /// `UNSUPPORTED_MEDIA_TYPE`: the body is not multipart/form-data
+    #[response(status = 415)]
+    Unsupported(Problem),
 }
 
 /// The bytes a multipart body may spend besides its files (part headers, boundaries).
@@ -238,11 +282,7 @@ fn created(upload: Upload) -> HttpResponse {
     request_body(content = FileForm, content_type = "multipart/form-data"),
     responses(
         (status = 201, description = "Stored", body = Envelope<UploadDto>),
-        (status = 400, description = "`VALIDATION_ERROR`: no `file` part, an empty file or another part; `BAD_REQUEST`: a malformed multipart body", body = Problem),
-        (status = 401, body = Problem),
-        (status = 413, description = "`FILE_TOO_LARGE` (over `UPLOAD_MAX_IMAGE_SIZE` bytes) or `IMAGE_TOO_LARGE` (over `UPLOAD_MAX_IMAGE_PIXELS` pixels)", body = Problem),
-        (status = 415, description = "`UNSUPPORTED_FILE_TYPE`: the content is not an accepted picture; `UNSUPPORTED_MEDIA_TYPE`: the body is not multipart/form-data", body = Problem),
-        (status = 422, description = "`INVALID_IMAGE`: it starts like a picture but does not decode", body = Problem),
+        PictureRefusals,
     ))]
 pub async fn image(
     media: Media,
@@ -259,11 +299,7 @@ pub async fn image(
     request_body(content = FilesForm, content_type = "multipart/form-data"),
     responses(
         (status = 201, description = "Stored, in the order sent", body = Envelope<Vec<UploadDto>>),
-        (status = 400, description = "`VALIDATION_ERROR`: no `files` part, too many, an empty file or another part; `BAD_REQUEST`: a malformed multipart body", body = Problem),
-        (status = 401, body = Problem),
-        (status = 413, description = "`FILE_TOO_LARGE` or `IMAGE_TOO_LARGE`: one of the files is over the limit (none is kept)", body = Problem),
-        (status = 415, description = "`UNSUPPORTED_FILE_TYPE`: one of the files is not an accepted picture (none is kept); `UNSUPPORTED_MEDIA_TYPE`: not multipart/form-data", body = Problem),
-        (status = 422, description = "`INVALID_IMAGE`: one of the files does not decode (none is kept)", body = Problem),
+        PictureRefusals,
     ))]
 pub async fn images(
     media: Media,
@@ -291,10 +327,7 @@ pub async fn images(
     request_body(content = FileForm, content_type = "multipart/form-data"),
     responses(
         (status = 201, description = "Stored", body = Envelope<UploadDto>),
-        (status = 400, description = "`VALIDATION_ERROR`: no `file` part, an empty file or another part; `BAD_REQUEST`: a malformed multipart body", body = Problem),
-        (status = 401, body = Problem),
-        (status = 413, description = "`FILE_TOO_LARGE`: over `UPLOAD_MAX_DOCUMENT_SIZE` bytes", body = Problem),
-        (status = 415, description = "`UNSUPPORTED_FILE_TYPE`: the content is not a PDF; `UNSUPPORTED_MEDIA_TYPE`: not multipart/form-data", body = Problem),
+        DocumentRefusals,
     ))]
 pub async fn document(
     media: Media,
@@ -311,11 +344,7 @@ pub async fn document(
     request_body(content = FileForm, content_type = "multipart/form-data"),
     responses(
         (status = 201, description = "Stored", body = Envelope<UploadDto>),
-        (status = 400, description = "`VALIDATION_ERROR`: no `file` part, an empty file or another part; `BAD_REQUEST`: a malformed multipart body", body = Problem),
-        (status = 401, body = Problem),
-        (status = 413, description = "`FILE_TOO_LARGE` or `IMAGE_TOO_LARGE`", body = Problem),
-        (status = 415, description = "`UNSUPPORTED_FILE_TYPE` or `UNSUPPORTED_MEDIA_TYPE`", body = Problem),
-        (status = 422, description = "`INVALID_IMAGE`", body = Problem),
+        PictureRefusals,
     ))]
 pub async fn avatar(
     media: Media,
@@ -332,10 +361,7 @@ pub async fn avatar(
     request_body(content = FileForm, content_type = "multipart/form-data"),
     responses(
         (status = 201, description = "Stored", body = Envelope<UploadDto>),
-        (status = 400, description = "`VALIDATION_ERROR`: no `file` part, an empty file or another part; `BAD_REQUEST`: a malformed multipart body", body = Problem),
-        (status = 401, body = Problem),
-        (status = 413, description = "`FILE_TOO_LARGE`", body = Problem),
-        (status = 415, description = "`UNSUPPORTED_FILE_TYPE` or `UNSUPPORTED_MEDIA_TYPE`", body = Problem),
+        DocumentRefusals,
     ))]
 pub async fn resume(
     media: Media,
@@ -352,12 +378,8 @@ pub async fn resume(
     request_body(content = FileForm, content_type = "multipart/form-data"),
     responses(
         (status = 200, description = "The user, with `avatar` set", body = Envelope<UserDto>),
-        (status = 400, description = "`VALIDATION_ERROR`: no `file` part, an empty file or another part; `BAD_REQUEST`: a malformed multipart body", body = Problem),
-        (status = 401, body = Problem),
         (status = 404, description = "`USER_NOT_FOUND`: the account was deleted meanwhile", body = Problem),
-        (status = 413, description = "`FILE_TOO_LARGE` or `IMAGE_TOO_LARGE`", body = Problem),
-        (status = 415, description = "`UNSUPPORTED_FILE_TYPE` or `UNSUPPORTED_MEDIA_TYPE`", body = Problem),
-        (status = 422, description = "`INVALID_IMAGE`", body = Problem),
+        PictureRefusals,
     ))]
 pub async fn user_avatar(
     media: Media,
@@ -404,15 +426,7 @@ async fn profile_file(
         portfolio.set_profile_file(owner, file, &url),
     )
     .await?;
-    Ok(envelope::ok(
-        "Portfolio profile updated",
-        SettingsBody {
-            schema: &PROFILE.schema,
-            fields: &document.fields,
-            document: Some(&document),
-            audience: Audience::Owner,
-        },
-    ))
+    Ok(profile_answer("Portfolio profile updated", &document))
 }
 
 /// Upload a picture and make it the portfolio profile's `avatar`; the previous one is deleted.
@@ -420,11 +434,7 @@ async fn profile_file(
     request_body(content = FileForm, content_type = "multipart/form-data"),
     responses(
         (status = 200, description = "The portfolio profile, with `avatar` set", body = inline(Envelope<serde_json::Value>)),
-        (status = 400, description = "`VALIDATION_ERROR`: no `file` part, an empty file or another part; `BAD_REQUEST`: a malformed multipart body", body = Problem),
-        (status = 401, body = Problem),
-        (status = 413, description = "`FILE_TOO_LARGE` or `IMAGE_TOO_LARGE`", body = Problem),
-        (status = 415, description = "`UNSUPPORTED_FILE_TYPE` or `UNSUPPORTED_MEDIA_TYPE`", body = Problem),
-        (status = 422, description = "`INVALID_IMAGE`", body = Problem),
+        PictureRefusals,
     ))]
 pub async fn profile_avatar(
     media: Media,
@@ -449,10 +459,7 @@ pub async fn profile_avatar(
     request_body(content = FileForm, content_type = "multipart/form-data"),
     responses(
         (status = 200, description = "The portfolio profile, with `resumeUrl` set", body = inline(Envelope<serde_json::Value>)),
-        (status = 400, description = "`VALIDATION_ERROR`: no `file` part, an empty file or another part; `BAD_REQUEST`: a malformed multipart body", body = Problem),
-        (status = 401, body = Problem),
-        (status = 413, description = "`FILE_TOO_LARGE`", body = Problem),
-        (status = 415, description = "`UNSUPPORTED_FILE_TYPE` or `UNSUPPORTED_MEDIA_TYPE`", body = Problem),
+        DocumentRefusals,
     ))]
 pub async fn profile_resume(
     media: Media,
