@@ -5,7 +5,7 @@
 //! is decoded, and the decoder's own allocation limit is set from it too.
 //!
 //! What is stored is made from pixels only: the image is turned upright by its EXIF
-//! orientation, then encoded afresh (JPEG quality 85, PNG, lossless WebP — the only WebP
+//! orientation, then encoded afresh (JPEG quality 85 through `jpeg-encoder`, PNG, lossless WebP — the only WebP
 //! encoder in pure Rust —, GIF with every frame), so no EXIF, GPS, XMP, ICC profile, text chunk
 //! or comment of the upload survives. An animated WebP keeps its first frame.
 
@@ -14,7 +14,6 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use image::codecs::gif::{GifDecoder, GifEncoder, Repeat};
-use image::codecs::jpeg::JpegEncoder;
 use image::codecs::png::{CompressionType, FilterType as PngFilter, PngEncoder};
 use image::codecs::webp::WebPEncoder;
 use image::imageops::FilterType;
@@ -202,12 +201,36 @@ fn eight_bit(image: &DynamicImage, keep_alpha: bool) -> DynamicImage {
     }
 }
 
+/// Encodes pixels as a baseline JPEG (4:2:0 below quality 90), with `jpeg-encoder`'s SIMD
+/// paths; nothing but a JFIF header precedes the image.
+fn jpeg(image: &DynamicImage) -> Result<EncodedImage, ImageError> {
+    let (width, height) = (image.width(), image.height());
+    let too_wide = || ImageError::Failed(format!("{width}x{height} is too large for a JPEG"));
+    let (w, h) = (
+        u16::try_from(width).map_err(|_| too_wide())?,
+        u16::try_from(height).map_err(|_| too_wide())?,
+    );
+    let pixels = eight_bit(image, false);
+    let color = match pixels.color() {
+        ColorType::L8 => jpeg_encoder::ColorType::Luma,
+        _ => jpeg_encoder::ColorType::Rgb,
+    };
+    let mut bytes = Vec::new();
+    jpeg_encoder::Encoder::new(&mut bytes, JPEG_QUALITY)
+        .encode(pixels.as_bytes(), w, h, color)
+        .map_err(|e| ImageError::Failed(e.to_string()))?;
+    Ok(EncodedImage {
+        bytes,
+        width,
+        height,
+    })
+}
+
 /// Encodes pixels as `kind`, with no metadata at all.
 fn encode(image: &DynamicImage, kind: FileKind) -> Result<EncodedImage, ImageError> {
     let mut bytes = Vec::new();
     match kind {
-        FileKind::Jpeg => eight_bit(image, false)
-            .write_with_encoder(JpegEncoder::new_with_quality(&mut bytes, JPEG_QUALITY)),
+        FileKind::Jpeg => return jpeg(image),
         FileKind::Png => image.write_with_encoder(PngEncoder::new_with_quality(
             &mut bytes,
             CompressionType::Default,
