@@ -52,6 +52,6 @@ measure() { # label url token pid
 
 echo "2 MP JPEG ($(wc -c < "$work/photo.jpg") bytes, EXIF orientation 6) -> upright JPEG q85 + 320 px thumbnail, $(nproc) cores"
 printf "%-34s %12s %12s %14s %14s %9s\n" "server" "img/s (1)" "img/s (16)" "RSS idle" "peak RSS" "failures"
-measure "console-api (image crate)" "$base/upload/image" "$token" "$api"
+measure "console-api (image, jpeg-encoder)" "$base/upload/image" "$token" "$api"
 measure "Node 20 + sharp $(node -p "require('./$peer/node_modules/sharp/package.json').version")" \
   "http://127.0.0.1:$peer_port/upload" - "$node_pid"
