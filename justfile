@@ -21,6 +21,11 @@ bench seconds="10":
 bench-chat seconds="10":
     ./bench/chat.sh {{seconds}}
 
+# The upload path (2 MP JPEG: decode, orient, re-encode, thumbnail) against sharp in a Node peer;
+# optional uploads per run.
+bench-uploads uploads="160":
+    ./bench/uploads.sh {{uploads}}
+
 # Regenerate .env.example and the README configuration table from crates/app/src/config.rs.
 env-example:
     UPDATE_ENV_EXAMPLE=1 cargo test -q -p app --lib config

@@ -11,6 +11,7 @@ use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::Duration;
 
+use media_core::FileKind;
 use secrecy::{ExposeSecret as _, SecretString};
 
 /// How log lines are written.
@@ -144,6 +145,32 @@ variables! {
         THROTTLE_LIMIT = "100" => throttle_limit: u32, positive;
         /// Requests per window per client on POST /auth/* routes
         THROTTLE_AUTH_LIMIT = "5" => throttle_auth_limit: u32, positive;
+        /// Uploads per window per client (POST /upload/* and the avatar and resume routes; they
+        /// count against THROTTLE_LIMIT too)
+        THROTTLE_UPLOAD_LIMIT = "20" => throttle_upload_limit: u32, positive;
+    }
+    "Uploads" {
+        /// Folder of uploaded files (default: DATA_DIR/uploads)
+        UPLOAD_DIR = "" => upload_dir: Option<String>, optional;
+        /// Public URL that files are served under, written into stored URLs (default:
+        /// http://HOST:PORT/uploads); behind a reverse proxy or a CDN, its public address
+        UPLOAD_BASE_URL = "" => upload_base_url: Option<String>, optional;
+        /// Accepted file types, of jpeg, png, webp, gif (pictures) and pdf (documents); picture
+        /// routes take the pictures listed, document routes the documents
+        UPLOAD_ALLOWED_TYPES = "jpeg,png,webp,gif,pdf"
+            => upload_allowed_types: Vec<FileKind>, file_kinds;
+        /// Largest picture in bytes, as uploaded (larger: 413, refused while it is being read;
+        /// separate from JSON_BODY_LIMIT)
+        UPLOAD_MAX_IMAGE_SIZE = "5242880" => upload_max_image_size: u64, positive_u64;
+        /// Largest document in bytes
+        UPLOAD_MAX_DOCUMENT_SIZE = "10485760" => upload_max_document_size: u64, positive_u64;
+        /// Most pixels (width x height, over all frames of an animation) a picture may have;
+        /// checked before decoding, against decompression bombs. Decoding takes 4 bytes a pixel
+        UPLOAD_MAX_IMAGE_PIXELS = "25000000" => upload_max_image_pixels: u64, positive_u64;
+        /// Most files in one POST /upload/images
+        UPLOAD_MAX_FILES = "10" => upload_max_files: u32, positive;
+        /// Pictures decoded at once (default: number of CPUs); the rest wait their turn
+        UPLOAD_IMAGE_CONCURRENCY = "" => upload_image_concurrency: usize, positive_or_cpus;
     }
     "Auth" {
         /// Access-token signing secret, >= 32 bytes (development: generated into DATA_DIR when
@@ -352,6 +379,36 @@ impl Reader<'_> {
             self.problems.push(format!("{v}: must be at least 1"));
         }
         value
+    }
+
+    fn positive_u64(&mut self, v: &Variable) -> u64 {
+        let value: u64 = self.parsed(v, "a whole number");
+        if value == 0 {
+            self.problems.push(format!("{v}: must be at least 1"));
+        }
+        value
+    }
+
+    /// Comma-separated file type names.
+    fn file_kinds(&mut self, v: &Variable) -> Vec<FileKind> {
+        let kinds: Vec<FileKind> = self
+            .list(v)
+            .into_iter()
+            .filter_map(|name| {
+                let kind = FileKind::from_name(&name);
+                if kind.is_none() {
+                    self.problems.push(format!(
+                        "{v}: {name:?} is not one of jpeg, png, webp, gif, pdf"
+                    ));
+                }
+                kind
+            })
+            .collect();
+        if kinds.is_empty() {
+            self.problems
+                .push(format!("{v}: must name at least one type"));
+        }
+        kinds
     }
 
     fn positive_seconds(&mut self, v: &Variable) -> Duration {
@@ -602,6 +659,14 @@ impl Settings {
             problems.push(format!(
                 "{JWT_REFRESH_TOKEN_EXPIRATION}: must be longer than the access-token lifetime"
             ));
+        }
+        if let Some(url) = &mut self.upload_base_url {
+            *url = url.trim_end_matches('/').to_owned();
+            if !is_http_url(url) {
+                problems.push(format!(
+                    "{UPLOAD_BASE_URL}: expected an http(s) URL, got {url:?}"
+                ));
+            }
         }
         if self.json_body_limit < 1024 {
             problems.push(format!("{JSON_BODY_LIMIT}: must be at least 1024 bytes"));

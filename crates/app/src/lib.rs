@@ -8,6 +8,7 @@ pub mod config;
 mod dev_secrets;
 mod directory;
 mod geolocation;
+mod media;
 mod notifier;
 mod owned_data;
 mod process;

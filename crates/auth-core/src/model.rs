@@ -204,17 +204,20 @@ pub struct ProfileChanges {
     pub bio: Option<Option<String>>,
     pub location: Option<Option<String>>,
     pub website: Option<Option<String>>,
+    /// The URL of an uploaded picture (set by the avatar upload, never by a profile PATCH).
+    pub avatar: Option<Option<String>>,
 }
 
 impl ProfileChanges {
     pub fn apply_to(&self, user: &mut User) {
-        let pairs: [(&Option<Option<String>>, &mut Option<String>); 6] = [
+        let pairs: [(&Option<Option<String>>, &mut Option<String>); 7] = [
             (&self.first_name, &mut user.first_name),
             (&self.last_name, &mut user.last_name),
             (&self.display_name, &mut user.display_name),
             (&self.bio, &mut user.bio),
             (&self.location, &mut user.location),
             (&self.website, &mut user.website),
+            (&self.avatar, &mut user.avatar),
         ];
         for (change, field) in pairs {
             if let Some(value) = change {

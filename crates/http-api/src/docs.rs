@@ -10,7 +10,7 @@ use crate::docs_generated::GeneratedRoutes;
 use crate::dto;
 use crate::envelope::PageMeta;
 use crate::problem::{FieldError, Problem};
-use crate::routes::{account, auth, health, sessions, users};
+use crate::routes::{account, auth, health, sessions, uploads, users};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -20,9 +20,11 @@ use crate::routes::{account, auth, health, sessions, users};
         auth::reset_password, auth::verify_email, auth::resend_verification, auth::change_password,
         users::update_profile, account::request_deletion, account::delete, account::export,
         sessions::list, sessions::revoke, sessions::revoke_others,
+        uploads::image, uploads::images, uploads::document, uploads::avatar, uploads::resume,
+        uploads::user_avatar, uploads::profile_avatar, uploads::profile_resume, uploads::serve,
         health::live, health::ready,
     ),
-    components(schemas(Problem, FieldError, PageMeta, dto::UserDto, dto::AuthData, dto::SessionDto, account::ExportFormat)),
+    components(schemas(Problem, FieldError, PageMeta, dto::UserDto, dto::AuthData, dto::SessionDto, account::ExportFormat, uploads::UploadDto)),
     modifiers(&BearerScheme, &SharedSchemas, &GeneratedRoutes, &CommonErrors, &ProblemMediaType),
     tags(
         (name = "auth", description = "Registration, sign-in, tokens, password and email flows"),
@@ -31,6 +33,7 @@ use crate::routes::{account, auth, health, sessions, users};
         (name = "portfolio", description = "The caller's portfolio: nine collections and the profile"),
         (name = "public", description = "Public portfolios, no authentication"),
         (name = "preferences", description = "App, notification and email preferences"),
+        (name = "uploads", description = "Pictures and documents: types decided from content, pictures re-encoded without metadata, files served under `/uploads/`"),
         (name = "health", description = "Liveness and readiness"),
     )
 )]

@@ -560,6 +560,25 @@ impl Modify for GeneratedRoutes {
             "PortfolioProfile",
             "portfolio",
         );
+        // The upload routes that set a profile field answer the profile, whose schema is
+        // generated here.
+        for path in [
+            "/api/v1/portfolio/profile/avatar",
+            "/api/v1/portfolio/profile/resume",
+        ] {
+            let answered = openapi
+                .paths
+                .paths
+                .get_mut(path)
+                .and_then(|item| item.post.as_mut())
+                .and_then(|operation| operation.responses.responses.get_mut("200"));
+            if let Some(RefOr::T(answer)) = answered {
+                answer.content.insert(
+                    "application/json".to_owned(),
+                    json(envelope(reference("PortfolioProfile"), Meta::None)),
+                );
+            }
+        }
         let names = [
             "AppPreferences",
             "NotificationPreferences",

@@ -31,6 +31,7 @@ use actix_web::{App, FromRequest, Handler, HttpResponse, HttpServer, Responder, 
 use auth_core::IdentityService;
 use auth_core::preferences::APP_PREFERENCES;
 use kernel::settings::{SettingsKind, SettingsService};
+use media_core::MediaService;
 use notify_core::preferences::{EMAIL_PREFERENCES, NOTIFICATION_PREFERENCES};
 use portfolio_core::{PortfolioService, PublicPortfolioReader};
 use utoipa_swagger_ui::SwaggerUi;
@@ -69,6 +70,7 @@ pub struct HttpServices {
     pub owner_pages: Arc<OwnerPages>,
     pub settings: Arc<SettingsService>,
     pub account_export: Arc<dyn AccountExporter>,
+    pub media: Arc<MediaService>,
     pub health: Arc<Health>,
     pub chat: Arc<chat_core::ChatService>,
 }
@@ -85,12 +87,23 @@ const PREFERENCE_ROUTES: [(&str, &SettingsKind); 3] = [
 struct Route {
     resource: actix_web::Resource,
     methods: Vec<Method>,
+    /// Counted against the upload limit too.
+    uploads: bool,
 }
 
 fn resource(path: &str) -> Route {
     Route {
         resource: web::resource(path.to_owned()),
         methods: Vec::new(),
+        uploads: false,
+    }
+}
+
+/// An upload route: its `POST` counts against the upload limit as well as the general one.
+fn upload(path: &str) -> Route {
+    Route {
+        uploads: true,
+        ..resource(path)
     }
 }
 
@@ -147,17 +160,22 @@ impl HttpServiceFactory for Route {
     fn register(self, config: &mut AppService) {
         let allow: Vec<&str> = self.methods.iter().map(Method::as_str).collect();
         let allow = allow.join(", ");
-        self.resource
-            .default_service(web::to(move || {
-                std::future::ready(edge::method_not_allowed(&allow))
-            }))
-            .register(config);
+        let resource = self.resource.default_service(web::to(move || {
+            std::future::ready(edge::method_not_allowed(&allow))
+        }));
+        if self.uploads {
+            resource
+                .wrap(from_fn(rate_limit::upload_limit))
+                .register(config);
+        } else {
+            resource.register(config);
+        }
     }
 }
 
 /// The route table: every route of the API in one place.
 fn routes(config: &mut web::ServiceConfig) {
-    use routes::{account, auth, health, portfolio, public, sessions, settings, users};
+    use routes::{account, auth, health, portfolio, public, sessions, settings, uploads, users};
     let mut preferences = web::scope("");
     for (path, kind) in PREFERENCE_ROUTES {
         preferences = preferences.service(
@@ -180,7 +198,9 @@ fn routes(config: &mut web::ServiceConfig) {
             resource("/socket.io/")
                 .get(chat::socketio_get)
                 .post(chat::socketio_post),
-        );
+        )
+        // Stored files: public, immutable, cached by browsers and proxies.
+        .service(resource("/uploads/{owner}/{folder}/{name}").get(uploads::serve));
     config.service(
         web::scope("/api/v1")
             // A scope keeps every path under its prefix; this one lets the docs UI (registered
@@ -207,6 +227,15 @@ fn routes(config: &mut web::ServiceConfig) {
                     .service(resource("/change-password").post(auth::change_password)),
             )
             .service(resource("/users/profile").patch(users::update_profile))
+            .service(upload("/users/profile/avatar").post(uploads::user_avatar))
+            .service(
+                web::scope("/upload")
+                    .service(upload("/image").post(uploads::image))
+                    .service(upload("/images").post(uploads::images))
+                    .service(upload("/document").post(uploads::document))
+                    .service(upload("/avatar").post(uploads::avatar))
+                    .service(upload("/resume").post(uploads::resume)),
+            )
             .service(resource("/users/account/request-deletion").post(account::request_deletion))
             .service(resource("/users/account").delete(account::delete))
             .service(resource("/users/account/export").get(account::export))
@@ -225,6 +254,9 @@ fn routes(config: &mut web::ServiceConfig) {
                             .get(portfolio::profile)
                             .patch(portfolio::update_profile),
                     )
+                    // Before `/{resource}/{id}`, which would take them.
+                    .service(upload("/profile/avatar").post(uploads::profile_avatar))
+                    .service(upload("/profile/resume").post(uploads::profile_resume))
                     .service(
                         resource("/{resource}")
                             .get(portfolio::list)
@@ -281,6 +313,7 @@ pub fn serve(
             .app_data(web::Data::from(Arc::clone(&services.chat)))
             .app_data(web::Data::new(config.chat_socket))
             .app_data(web::Data::from(Arc::clone(&socket_io)))
+            .app_data(web::Data::from(Arc::clone(&services.media)))
             .app_data(web::Data::new(config.client_ip.clone()))
             .app_data(web::Data::new(config.rate_limits.clone()))
             .app_data(web::PayloadConfig::new(config.json_body_limit))

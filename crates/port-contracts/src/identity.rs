@@ -100,6 +100,7 @@ suite!($
         a_profile_update_of_an_unknown_user_finds_nobody,
         a_login_records_the_time_and_only_raises_the_role,
         a_username_is_assigned_only_to_a_user_without_one,
+        the_avatar_is_set_and_cleared_like_any_profile_field,
         a_deleted_user_is_gone_and_their_username_free,
     ]
 );
@@ -201,6 +202,46 @@ async fn a_profile_update_changes_only_the_named_fields(repo: &dyn UserRepositor
     assert_eq!(updated.first_name, ada.first_name, "fields not named stay");
     assert_eq!(updated.updated_at, later);
     assert_eq!(repo.find_user(&ada.id).await.unwrap(), Some(updated));
+}
+
+async fn the_avatar_is_set_and_cleared_like_any_profile_field(repo: &dyn UserRepository) {
+    let now = now_ms();
+    let ada = user("ada", now);
+    repo.insert_user(&ada).await.unwrap();
+    let url = "https://api.example/uploads/a/user-avatar/b.png";
+    let set = ProfileChanges {
+        avatar: Some(Some(url.to_owned())),
+        ..ProfileChanges::default()
+    };
+    let updated = repo
+        .update_profile(&ada.id, &set, now)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(updated.avatar.as_deref(), Some(url));
+    assert_eq!(updated.bio, ada.bio, "fields not named stay");
+    assert_eq!(repo.find_user(&ada.id).await.unwrap(), Some(updated));
+    let other = repo
+        .update_profile(&ada.id, &analyst(), now)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        other.avatar.as_deref(),
+        Some(url),
+        "a change without it keeps it"
+    );
+    let clear = ProfileChanges {
+        avatar: Some(None),
+        ..ProfileChanges::default()
+    };
+    let cleared = repo
+        .update_profile(&ada.id, &clear, now)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(cleared.avatar, None);
+    assert_eq!(repo.find_user(&ada.id).await.unwrap().unwrap().avatar, None);
 }
 
 async fn a_profile_update_of_an_unknown_user_finds_nobody(repo: &dyn UserRepository) {

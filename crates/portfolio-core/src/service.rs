@@ -11,7 +11,7 @@ use kernel::{Clock, Page, PageRequest, StoreError, UserId};
 
 use crate::model::{Item, ItemId, ItemView, ResourceSpec};
 use crate::ports::{ContentListener, ListQuery, PortfolioRepository};
-use crate::resources::{PROFILE, resource};
+use crate::resources::{PROFILE, ProfileFile, resource};
 use crate::slug::{is_slug, slugify};
 
 #[derive(Debug, thiserror::Error)]
@@ -351,6 +351,29 @@ impl PortfolioService {
         let document = self.settings.update(&PROFILE, owner, input).await?;
         self.listener.content_changed(owner);
         Ok(document)
+    }
+
+    /// Points one of the profile's file fields at `url` (validated like any profile write);
+    /// returns the profile and the URL the field held before, so its file can be removed.
+    ///
+    /// # Errors
+    /// [`PortfolioError::Invalid`] when `url` is not a valid URL for the field.
+    pub async fn set_profile_file(
+        &self,
+        owner: &UserId,
+        file: ProfileFile,
+        url: &str,
+    ) -> Result<(SettingsDocument, Option<String>), PortfolioError> {
+        let previous =
+            self.stored_profile(owner)
+                .await?
+                .and_then(|fields| match fields.get(file.field()) {
+                    Some(Value::Text(url)) => Some(url.clone()),
+                    _ => None,
+                });
+        let input = vec![(file.field().to_owned(), Input::Text(url.to_owned()))];
+        let document = self.update_profile(owner, input).await?;
+        Ok((document, previous))
     }
 
     /// Live items of a resource, for the public view.

@@ -143,6 +143,7 @@ impl UserRepository for MongoStore {
         set_optional(&mut set, "bio", &changes.bio);
         set_optional(&mut set, "location", &changes.location);
         set_optional(&mut set, "website", &changes.website);
+        set_optional(&mut set, "avatar", &changes.avatar);
         let updated = self
             .users()
             .find_one_and_update(doc! { "_id": oid(id.as_str())? }, doc! { "$set": set })

@@ -224,8 +224,8 @@ impl UserRepository for SqliteStore {
             changes.apply_to(&mut user);
             user.updated_at = at;
             tx.execute_cached(
-                "UPDATE users SET first_name = ?2, last_name = ?3, display_name = ?4, bio = ?5, location = ?6, website = ?7, updated_at = ?8 WHERE id = ?1",
-                params![id.as_str(), user.first_name, user.last_name, user.display_name, user.bio, user.location, user.website, millis(at)],
+                "UPDATE users SET first_name = ?2, last_name = ?3, display_name = ?4, bio = ?5, location = ?6, website = ?7, avatar = ?8, updated_at = ?9 WHERE id = ?1",
+                params![id.as_str(), user.first_name, user.last_name, user.display_name, user.bio, user.location, user.website, user.avatar, millis(at)],
             )?;
             tx.commit()?;
             Ok(Some(user))
