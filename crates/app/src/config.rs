@@ -226,6 +226,15 @@ variables! {
         EMAIL_QUEUE_BACKOFF_MS = "2000" => email_backoff: Duration, millis;
         /// After this, an unacknowledged job is handed to another worker
         JOB_VISIBILITY_TIMEOUT_MS = "30000" => job_visibility_timeout: Duration, millis;
+        /// Email jobs one worker takes at once, sends concurrently and acknowledges together
+        EMAIL_WORKER_CONCURRENCY = "16" => email_worker_concurrency: u32, positive;
+        /// Key sealing job payloads (reset and verification tokens, names) at rest: 64 hex
+        /// characters (32 random bytes, e.g. openssl rand -hex 32), the same in every process;
+        /// required in production (development: generated into DATA_DIR when unset)
+        JOB_PAYLOAD_KEY = "" => job_payload_key: Option<SecretString>, secret;
+        /// Comma-separated earlier JOB_PAYLOAD_KEYs, still opening payloads sealed before a
+        /// rotation
+        JOB_PAYLOAD_KEYS_PREVIOUS = "" => job_payload_keys_previous: Option<SecretString>, secret;
     }
 }
 
@@ -517,6 +526,13 @@ impl Reader<'_> {
     }
 }
 
+/// A 256-bit key written as 64 hex characters.
+#[must_use]
+pub fn parse_key(raw: &str) -> Option<[u8; 32]> {
+    let mut key = [0u8; 32];
+    hex::decode_to_slice(raw, &mut key).ok().map(|()| key)
+}
+
 fn is_http_url(raw: &str) -> bool {
     (raw.starts_with("http://") || raw.starts_with("https://"))
         && raw.split("://").nth(1).is_some_and(|rest| !rest.is_empty())
@@ -595,6 +611,26 @@ impl Settings {
         if production && self.smtp.is_none() && !self.email_log_transport {
             problems.push(format!(
                 "{SMTP_HOST}: must be set in production (or {EMAIL_LOG_TRANSPORT}=true to log emails without their bodies)"
+            ));
+        }
+        if production && self.job_payload_key.is_none() {
+            problems.push(format!("{JOB_PAYLOAD_KEY}: must be set in production"));
+        }
+        if let Some(key) = &self.job_payload_key
+            && parse_key(key.expose_secret()).is_none()
+        {
+            problems.push(format!(
+                "{JOB_PAYLOAD_KEY}: expected 64 hex characters (32 bytes)"
+            ));
+        }
+        if let Some(keys) = &self.job_payload_keys_previous
+            && keys
+                .expose_secret()
+                .split(',')
+                .any(|key| parse_key(key.trim()).is_none())
+        {
+            problems.push(format!(
+                "{JOB_PAYLOAD_KEYS_PREVIOUS}: expected comma-separated keys of 64 hex characters"
             ));
         }
         let secrets = [
@@ -825,6 +861,7 @@ mod tests {
             ("JWT_REFRESH_SECRET", &same),
             ("CORS_ORIGIN", "https://a.dev"),
             ("SMTP_HOST", "smtp.a.dev"),
+            ("JOB_PAYLOAD_KEY", TEST_KEY),
         ]);
         assert_eq!(
             found,
@@ -836,11 +873,37 @@ mod tests {
             ("JWT_REFRESH_SECRET", &same),
             ("CORS_ORIGIN", "https://a.dev"),
             ("SMTP_HOST", "smtp.a.dev"),
+            ("JOB_PAYLOAD_KEY", TEST_KEY),
         ]);
         assert_eq!(
             found,
             vec!["JWT_ACCESS_SECRET: must be at least 32 bytes".to_owned()]
         );
+    }
+
+    const TEST_KEY: &str = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
+
+    #[test]
+    fn the_job_payload_key_is_required_in_production_and_must_be_32_hex_bytes() {
+        let found = problems(&[("APP_ENV", "production")]);
+        assert!(
+            found
+                .iter()
+                .any(|p| p == "JOB_PAYLOAD_KEY: must be set in production"),
+            "{found:?}"
+        );
+        assert_eq!(
+            problems(&[("JOB_PAYLOAD_KEY", "abc")]),
+            ["JOB_PAYLOAD_KEY: expected 64 hex characters (32 bytes)"]
+        );
+        assert_eq!(
+            problems(&[
+                ("JOB_PAYLOAD_KEY", TEST_KEY),
+                ("JOB_PAYLOAD_KEYS_PREVIOUS", &format!("{TEST_KEY}, nope")),
+            ]),
+            ["JOB_PAYLOAD_KEYS_PREVIOUS: expected comma-separated keys of 64 hex characters"]
+        );
+        assert_eq!(parse_key(TEST_KEY).map(|k| k[1]), Some(0x11));
     }
 
     #[test]
@@ -885,6 +948,7 @@ mod tests {
             ("JWT_ACCESS_SECRET", access.as_str()),
             ("JWT_REFRESH_SECRET", refresh.as_str()),
             ("CORS_ORIGIN", "https://a.dev"),
+            ("JOB_PAYLOAD_KEY", TEST_KEY),
         ];
         let found = problems(&production);
         assert_eq!(found.len(), 1, "{found:?}");

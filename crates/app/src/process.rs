@@ -8,7 +8,9 @@ use std::time::{Duration, Instant};
 
 use actix_web::dev::Server;
 use auth_core::{IdentityPolicy, IdentityPorts, IdentityService};
-use auth_crypto::{Argon2Hasher, Argon2Settings, JwtCodec, OsSecrets, WootheeUserAgents};
+use auth_crypto::{
+    AeadSealer, Argon2Hasher, Argon2Settings, JwtCodec, OsSecrets, WootheeUserAgents,
+};
 use chrono::TimeDelta;
 use http_api::{
     ClientIpPolicy, CorsPolicy, Health, HttpConfig, HttpServices, InMemoryRateLimiter, RateLimits,
@@ -16,7 +18,9 @@ use http_api::{
 use kernel::settings::SettingsService;
 use kernel::{Clock, SystemClock};
 use mail_smtp::{LogBody, LogTransport, SmtpSettings, SmtpTls, SmtpTransport};
-use notify_core::{EmailOutbox, EmailWorker, Links, MailTransport, RetryPolicy};
+use notify_core::{
+    EmailOutbox, EmailWorker, EmailWorkerPorts, Links, MailTransport, PayloadSealer, RetryPolicy,
+};
 use portfolio_core::ports::ContentListener;
 use portfolio_core::{PortfolioService, PublicPortfolioReader};
 use tokio::task::JoinHandle;
@@ -79,18 +83,28 @@ fn mail_transport(settings: &Settings) -> Result<Arc<dyn MailTransport>, String>
     Ok(Arc::new(transport))
 }
 
+/// The sealer of job payloads, from the configured (or, in development, generated) keys.
+fn payload_sealer(settings: &Settings) -> Result<Arc<dyn PayloadSealer>, String> {
+    let keys = dev_secrets::payload_keys(settings)?;
+    Ok(Arc::new(AeadSealer::new(&keys.current, &keys.previous)))
+}
+
 fn email_worker(
     settings: &Settings,
     storage: &storage::Storage,
+    sealer: Arc<dyn PayloadSealer>,
     clock: Arc<dyn Clock>,
 ) -> Result<EmailWorker, String> {
     Ok(EmailWorker::new(
-        Arc::clone(&storage.queue),
-        mail_transport(settings)?,
+        EmailWorkerPorts {
+            queue: Arc::clone(&storage.queue),
+            transport: mail_transport(settings)?,
+            sealer,
+            clock: Arc::clone(&clock),
+            preferences: SettingsService::new(Arc::clone(&storage.settings), clock),
+        },
         Links::new(&settings.frontend_url),
         retry_policy(settings),
-        Arc::clone(&clock),
-        SettingsService::new(Arc::clone(&storage.settings), clock),
     ))
 }
 
@@ -121,8 +135,10 @@ impl Api {
         let storage = storage::open(&settings).await?;
         let secrets = dev_secrets::resolve(&settings)?;
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+        let sealer = payload_sealer(&settings)?;
         let outbox = EmailOutbox::new(
             Arc::clone(&storage.queue),
+            Arc::clone(&sealer),
             retry_policy(&settings),
             Arc::clone(&clock),
         );
@@ -239,7 +255,8 @@ impl Api {
             .map_err(|e| format!("cannot start HTTP server: {e}"))?;
         let stop = CancellationToken::new();
         let worker = tokio::spawn(worker_loop::run(
-            email_worker(&settings, &storage, clock)?,
+            email_worker(&settings, &storage, sealer, clock)?,
+            settings.email_worker_concurrency as usize,
             stop.clone(),
         ));
         tracing::info!(
@@ -322,10 +339,19 @@ pub async fn shutdown_signal() {
 
 async fn run_worker(settings: Settings) -> Result<(), String> {
     let storage = storage::open(&settings).await?;
-    let worker = email_worker(&settings, &storage, Arc::new(SystemClock))?;
+    let worker = email_worker(
+        &settings,
+        &storage,
+        payload_sealer(&settings)?,
+        Arc::new(SystemClock),
+    )?;
     tracing::info!("console-worker started (queue: {})", storage.mode);
     let stop = CancellationToken::new();
-    let running = tokio::spawn(worker_loop::run(worker, stop.clone()));
+    let running = tokio::spawn(worker_loop::run(
+        worker,
+        settings.email_worker_concurrency as usize,
+        stop.clone(),
+    ));
     shutdown_signal().await;
     stop.cancel();
     tokio::time::timeout(settings.shutdown_timeout, running)

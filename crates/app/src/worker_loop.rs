@@ -1,20 +1,20 @@
-//! Drives an `EmailWorker` until cancelled: process while there is work, poll when idle.
+//! Drives an `EmailWorker` until cancelled: take a batch while there is work, poll when idle.
 
 use std::time::Duration;
 
-use notify_core::{EmailWorker, Step};
+use notify_core::EmailWorker;
 use tokio_util::sync::CancellationToken;
 
 const IDLE_POLL: Duration = Duration::from_millis(200);
 const ERROR_PAUSE: Duration = Duration::from_secs(2);
 
-pub async fn run(worker: EmailWorker, stop: CancellationToken) {
-    tracing::info!("email worker started");
+pub async fn run(worker: EmailWorker, batch: usize, stop: CancellationToken) {
+    tracing::info!(batch, "email worker started");
     while !stop.is_cancelled() {
-        // The step in flight is finished even when stop arrives meanwhile: a job is never
+        // The batch in flight is finished even when stop arrives meanwhile: a job is never
         // abandoned half-sent by a clean shutdown.
-        let pause = match worker.try_process_one().await {
-            Ok(Step::Empty) => IDLE_POLL,
+        let pause = match worker.try_process_batch(batch).await {
+            Ok(steps) if steps.is_empty() => IDLE_POLL,
             Ok(_) => continue,
             Err(error) => {
                 tracing::error!(%error, "job queue unavailable");

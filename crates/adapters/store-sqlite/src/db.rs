@@ -101,6 +101,10 @@ ALTER TABLE accounts ADD COLUMN deletion_expires_at INTEGER;
 ALTER TABLE jobs ADD COLUMN recipient TEXT;
 CREATE INDEX jobs_recipient ON jobs (recipient);
 ",
+    r"
+ALTER TABLE jobs ADD COLUMN claim TEXT;
+CREATE INDEX jobs_finished ON jobs (queue, state, finished_at);
+",
 ];
 
 /// One writing connection (so writes, including compare-and-swap updates, are serialised) and

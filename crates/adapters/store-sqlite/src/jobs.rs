@@ -1,8 +1,10 @@
-//! The durable job queue: a table in the same file, claimed with one atomic UPDATE.
+//! The durable job queue: a table in the same file, claimed with one atomic UPDATE that also
+//! writes a fresh claim token, which every acknowledgement must match.
 
 use async_trait::async_trait;
 use chrono::{DateTime, TimeDelta, Utc};
-use kernel::StoreError;
+use kernel::{Page, PageRequest, StoreError};
+use notify_core::jobs::{AckRef, Acked, Claim, ClaimToken, Keep, RetryFailed};
 use notify_core::{Job, JobId, JobQueue, JobState, NewJob, QueueCounts, QueueError};
 use rusqlite::{OptionalExtension as _, Row, params};
 
@@ -32,27 +34,40 @@ fn queue_error(error: StoreError) -> QueueError {
     QueueError(error.to_string())
 }
 
+fn acked(changed: usize) -> Acked {
+    if changed == 1 {
+        Acked::Applied
+    } else {
+        Acked::Stale
+    }
+}
+
 impl SqliteStore {
-    async fn set_job_state(
+    /// Runs an acknowledgement `UPDATE` (with `?1` the job id and `?2` the claim token and
+    /// further parameters after them) only where the claim still holds the job.
+    async fn acknowledge(
         &self,
-        id: &JobId,
-        state: JobState,
+        set: &'static str,
+        claim: &AckRef,
         error: Option<&str>,
         at: DateTime<Utc>,
-    ) -> Result<(), QueueError> {
-        let (id, error) = (id.clone(), error.map(str::to_owned));
-        let finished = state == JobState::Failed;
+    ) -> Result<Acked, QueueError> {
+        let (job, token, error) = (
+            claim.job.clone(),
+            claim.token.clone(),
+            error.map(str::to_owned),
+        );
         self.call(move |c| {
             c.execute_cached(
-                "UPDATE jobs SET state = ?2, last_error = COALESCE(?3, last_error),
-                        run_at = CASE WHEN ?5 THEN run_at ELSE ?4 END,
-                        finished_at = CASE WHEN ?5 THEN ?4 ELSE finished_at END
-                 WHERE id = ?1",
-                params![id.as_str(), state.as_str(), error, millis(at), finished],
+                &format!(
+                    "UPDATE jobs SET claim = NULL, {set}
+                     WHERE id = ?1 AND claim = ?2 AND state = 'active'"
+                ),
+                params![job.as_str(), token.as_str(), error, millis(at)],
             )
-            .map(drop)
         })
         .await
+        .map(acked)
         .map_err(queue_error)
     }
 }
@@ -79,52 +94,67 @@ impl JobQueue for SqliteStore {
         queue: &str,
         now: DateTime<Utc>,
         lease: TimeDelta,
-    ) -> Result<Option<Job>, QueueError> {
+    ) -> Result<Option<Claim>, QueueError> {
         let queue = queue.to_owned();
-        self.call(move |c| {
-            c.query_row_cached(
-                &format!(
-                    "UPDATE jobs SET state = 'active', attempts = attempts + 1, run_at = ?3
-                     WHERE id = (SELECT id FROM jobs WHERE queue = ?1 AND state IN ('waiting', 'delayed', 'active') AND run_at <= ?2
-                                 ORDER BY run_at, id LIMIT 1)
-                     RETURNING {JOB_COLUMNS}"
-                ),
-                params![queue, millis(now), millis(now + lease)],
-                job_from,
-            )
-            .optional()
-        })
-        .await
-        .map_err(queue_error)
+        let token = ClaimToken::generate();
+        let claim_token = token.clone();
+        let job = self
+            .call(move |c| {
+                c.query_row_cached(
+                    &format!(
+                        "UPDATE jobs SET state = 'active', attempts = attempts + 1, run_at = ?3, claim = ?4
+                         WHERE id = (SELECT id FROM jobs WHERE queue = ?1 AND state IN ('waiting', 'delayed', 'active') AND run_at <= ?2
+                                     ORDER BY run_at, id LIMIT 1)
+                         RETURNING {JOB_COLUMNS}"
+                    ),
+                    params![queue, millis(now), millis(now + lease), claim_token.as_str()],
+                    job_from,
+                )
+                .optional()
+            })
+            .await
+            .map_err(queue_error)?;
+        Ok(job.map(|job| Claim { job, token }))
     }
 
-    async fn complete(&self, id: &JobId, now: DateTime<Utc>) -> Result<(), QueueError> {
-        let id = id.clone();
-        self.call(move |c| {
-            c.execute_cached(
-                "UPDATE jobs SET state = 'completed', finished_at = ?2, payload = '', recipient = NULL
-                 WHERE id = ?1",
-                params![id.as_str(), millis(now)],
-            )
-            .map(drop)
-        })
+    async fn complete(&self, claim: &AckRef, now: DateTime<Utc>) -> Result<Acked, QueueError> {
+        self.acknowledge(
+            "state = 'completed', finished_at = ?4, payload = '', recipient = NULL",
+            claim,
+            None,
+            now,
+        )
         .await
-        .map_err(queue_error)
     }
 
     async fn retry_at(
         &self,
-        id: &JobId,
+        claim: &AckRef,
         error: &str,
         run_at: DateTime<Utc>,
-    ) -> Result<(), QueueError> {
-        self.set_job_state(id, JobState::Delayed, Some(error), run_at)
-            .await
+    ) -> Result<Acked, QueueError> {
+        self.acknowledge(
+            "state = 'delayed', last_error = ?3, run_at = ?4",
+            claim,
+            Some(error),
+            run_at,
+        )
+        .await
     }
 
-    async fn fail(&self, id: &JobId, error: &str, now: DateTime<Utc>) -> Result<(), QueueError> {
-        self.set_job_state(id, JobState::Failed, Some(error), now)
-            .await
+    async fn fail(
+        &self,
+        claim: &AckRef,
+        error: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Acked, QueueError> {
+        self.acknowledge(
+            "state = 'failed', last_error = ?3, finished_at = ?4",
+            claim,
+            Some(error),
+            now,
+        )
+        .await
     }
 
     async fn find_job(&self, id: &JobId) -> Result<Option<Job>, QueueError> {
@@ -166,6 +196,102 @@ impl JobQueue for SqliteStore {
             }
         }
         Ok(counts)
+    }
+
+    async fn list(
+        &self,
+        queue: &str,
+        state: JobState,
+        page: PageRequest,
+    ) -> Result<Page<Job>, QueueError> {
+        let queue = queue.to_owned();
+        let order = if state.is_finished() {
+            "finished_at DESC, id DESC"
+        } else {
+            "run_at, id"
+        };
+        let (items, total) = self
+            .read(move |c| {
+                let total: u64 = c.query_row_cached(
+                    "SELECT COUNT(*) FROM jobs WHERE queue = ?1 AND state = ?2",
+                    params![queue, state.as_str()],
+                    |row| row.get(0),
+                )?;
+                let mut statement = c.prepare_cached(&format!(
+                    "SELECT {JOB_COLUMNS} FROM jobs WHERE queue = ?1 AND state = ?2
+                     ORDER BY {order} LIMIT ?3 OFFSET ?4"
+                ))?;
+                let items = statement
+                    .query_map(
+                        params![
+                            queue,
+                            state.as_str(),
+                            page.limit,
+                            i64::try_from(page.offset()).unwrap_or(i64::MAX)
+                        ],
+                        job_from,
+                    )?
+                    .collect::<rusqlite::Result<Vec<_>>>()?;
+                Ok((items, total))
+            })
+            .await
+            .map_err(queue_error)?;
+        Ok(Page {
+            items,
+            total,
+            request: page,
+        })
+    }
+
+    async fn retry_failed(
+        &self,
+        queue: &str,
+        id: &JobId,
+        now: DateTime<Utc>,
+    ) -> Result<RetryFailed, QueueError> {
+        let (queue, id) = (queue.to_owned(), id.clone());
+        self.call(move |c| {
+            let requeued = c.execute_cached(
+                "UPDATE jobs SET state = 'waiting', attempts = 0, run_at = ?3, finished_at = NULL, claim = NULL
+                 WHERE id = ?1 AND queue = ?2 AND state = 'failed'",
+                params![id.as_str(), queue, millis(now)],
+            )?;
+            if requeued == 1 {
+                return Ok(RetryFailed::Requeued);
+            }
+            let state: Option<String> = c
+                .query_row_cached(
+                    "SELECT state FROM jobs WHERE id = ?1 AND queue = ?2",
+                    params![id.as_str(), queue],
+                    |row| row.get(0),
+                )
+                .optional()?;
+            Ok(state.map_or(RetryFailed::NotFound, |state| {
+                RetryFailed::NotFailed(JobState::parse(&state).unwrap_or(JobState::Failed))
+            }))
+        })
+        .await
+        .map_err(queue_error)
+    }
+
+    async fn clean(&self, queue: &str, state: JobState, keep: Keep) -> Result<u64, QueueError> {
+        if !state.is_finished() {
+            return Ok(0);
+        }
+        let queue = queue.to_owned();
+        let since = keep.since.map_or(i64::MIN, millis);
+        let newest = i64::try_from(keep.newest).unwrap_or(i64::MAX);
+        self.call(move |c| {
+            c.execute_cached(
+                "DELETE FROM jobs WHERE queue = ?1 AND state = ?2 AND id NOT IN (
+                     SELECT id FROM jobs WHERE queue = ?1 AND state = ?2 AND finished_at >= ?3
+                     ORDER BY finished_at DESC, id DESC LIMIT ?4)",
+                params![queue, state.as_str(), since, newest],
+            )
+        })
+        .await
+        .map(|deleted| deleted as u64)
+        .map_err(queue_error)
     }
 
     async fn forget_recipient(
