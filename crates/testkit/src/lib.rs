@@ -1,7 +1,7 @@
 //! Test support shared by the HTTP and end-to-end suites: a real SMTP server that keeps what
 //! it receives, so tests read the emails the product sent, and can offer STARTTLS or implicit
 //! TLS with a certificate from a CA generated for it; a stand-in for third-party JSON APIs; a
-//! MaxMind test database.
+//! MaxMind test database; a real `redis-server` on a free port.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -9,8 +9,10 @@
 )]
 
 mod http_stub;
+mod redis_server;
 
 pub use http_stub::{HttpStub, StubReply};
+pub use redis_server::RedisServer;
 
 /// MaxMind's GeoIP2 City test database (see `fixtures/README.md` for its documented addresses).
 pub const GEOIP2_CITY_TEST_DB: &str = concat!(
