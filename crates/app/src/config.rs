@@ -194,6 +194,28 @@ variables! {
         /// Database name (default: the URI's path, else console)
         MONGODB_DATABASE = "" => mongodb_database: Option<String>, optional;
     }
+    "Redis" {
+        /// Redis URL (redis://[user:password@]host:port/db); with it (or REDIS_HOST) jobs go
+        /// through Redis streams, console-api only enqueues, and console-worker and
+        /// console-scheduler run as their own processes
+        REDIS_URL = "" => redis: Option<RedisConfig>, redis;
+        // The next seven are read with REDIS_URL.
+        /// Redis host, when REDIS_URL is unset
+        REDIS_HOST = "";
+        /// Redis port, with REDIS_HOST
+        REDIS_PORT = "6379";
+        /// Redis password, with REDIS_HOST
+        REDIS_PASSWORD = "";
+        /// Redis database number, with REDIS_HOST
+        REDIS_DB = "0";
+        /// Prefix of every key this deployment writes (one prefix per deployment sharing a
+        /// server)
+        REDIS_KEY_PREFIX = "console";
+        /// Connections per process (commands are pipelined on each)
+        REDIS_POOL_SIZE = "4";
+        /// Longest wait for Redis to connect or answer a command
+        REDIS_TIMEOUT_MS = "5000";
+    }
     "Email" {
         /// SMTP server; unset: emails are written to the log (production: only with
         /// EMAIL_LOG_TRANSPORT=true)
@@ -226,6 +248,14 @@ variables! {
         EMAIL_QUEUE_BACKOFF_MS = "2000" => email_backoff: Duration, millis;
         /// After this, an unacknowledged job is handed to another worker
         JOB_VISIBILITY_TIMEOUT_MS = "30000" => job_visibility_timeout: Duration, millis;
+        /// Completed jobs kept per queue (the newest); older ones are deleted
+        JOB_HISTORY_COMPLETED_MAX = "1000" => history_completed_max: u64, parsed("a count");
+        /// How long a completed job is kept
+        JOB_HISTORY_COMPLETED_AGE = "24h" => history_completed_age: Duration, duration;
+        /// Failed jobs kept per queue (the newest), each retryable until deleted
+        JOB_HISTORY_FAILED_MAX = "10000" => history_failed_max: u64, parsed("a count");
+        /// How long a failed job is kept
+        JOB_HISTORY_FAILED_AGE = "7d" => history_failed_age: Duration, duration;
         /// Email jobs one worker takes at once, sends concurrently and acknowledges together
         EMAIL_WORKER_CONCURRENCY = "16" => email_worker_concurrency: u32, positive;
         /// Key sealing job payloads (reset and verification tokens, names) at rest: 64 hex
@@ -262,6 +292,16 @@ pub enum LocationProvider {
     None,
     MaxMind(PathBuf),
     Http(String),
+}
+
+/// Where Redis is and how this deployment uses it.
+#[derive(Clone, Debug)]
+pub struct RedisConfig {
+    /// The connection URL; it may hold the password.
+    pub url: SecretString,
+    pub key_prefix: String,
+    pub pool_size: usize,
+    pub timeout: Duration,
 }
 
 #[derive(Clone, Debug)]
@@ -509,6 +549,47 @@ impl Reader<'_> {
         }
     }
 
+    /// Redis when `REDIS_URL` or `REDIS_HOST` is set (the URL wins); its settings are read
+    /// (and checked) either way.
+    fn redis(&mut self, v: &Variable) -> Option<RedisConfig> {
+        let explicit = self.explicit(v);
+        let host = self.optional(&REDIS_HOST);
+        let port: u16 = self.parsed(&REDIS_PORT, "a port number");
+        let password = self.secret(&REDIS_PASSWORD);
+        let db: u8 = self.parsed(&REDIS_DB, "a database number (0-255)");
+        let key_prefix = self.text(&REDIS_KEY_PREFIX);
+        if key_prefix.is_empty() || key_prefix.contains(['{', '}', ' ']) {
+            self.problems.push(format!(
+                "{REDIS_KEY_PREFIX}: expected a non-empty name without braces or spaces"
+            ));
+        }
+        let pool_size = self.positive(&REDIS_POOL_SIZE) as usize;
+        let timeout = Duration::from_millis(u64::from(self.positive(&REDIS_TIMEOUT_MS)));
+        let url = match (explicit, host) {
+            (Some(url), _) => {
+                if !(url.starts_with("redis://") || url.starts_with("rediss://")) {
+                    self.problems
+                        .push(format!("{v}: expected redis://host:port/db"));
+                }
+                url
+            }
+            (None, Some(host)) => {
+                let auth = password
+                    .as_ref()
+                    .map(|p| format!(":{}@", percent_encode(p.expose_secret())))
+                    .unwrap_or_default();
+                format!("redis://{auth}{host}:{port}/{db}")
+            }
+            (None, None) => return None,
+        };
+        Some(RedisConfig {
+            url: SecretString::from(url),
+            key_prefix,
+            pool_size,
+            timeout,
+        })
+    }
+
     /// The SMTP relay when `SMTP_HOST` is set. Its settings are read (and checked) either way.
     fn smtp(&mut self, host: &Variable) -> Option<SmtpConfig> {
         let host = self.optional(host);
@@ -524,6 +605,18 @@ impl Reader<'_> {
         };
         host.map(|_| smtp)
     }
+}
+
+/// A password as it may stand in a URL's user information.
+fn percent_encode(raw: &str) -> String {
+    raw.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                (b as char).to_string()
+            }
+            other => format!("%{other:02X}"),
+        })
+        .collect()
 }
 
 /// A 256-bit key written as 64 hex characters.
@@ -904,6 +997,30 @@ mod tests {
             ["JOB_PAYLOAD_KEYS_PREVIOUS: expected comma-separated keys of 64 hex characters"]
         );
         assert_eq!(parse_key(TEST_KEY).map(|k| k[1]), Some(0x11));
+    }
+
+    #[test]
+    fn redis_is_off_by_default_and_reached_by_url_or_host() {
+        assert!(settings(&[]).map(|s| s.redis.is_none()).unwrap_or(false));
+        let by_host = settings(&[
+            ("REDIS_HOST", "cache.internal"),
+            ("REDIS_PASSWORD", "p@ss word"),
+            ("REDIS_DB", "2"),
+        ])
+        .unwrap_or_else(|e| panic!("{e}"));
+        let redis = by_host.redis.unwrap_or_else(|| panic!("configured"));
+        assert_eq!(
+            redis.url.expose_secret(),
+            "redis://:p%40ss%20word@cache.internal:6379/2"
+        );
+        assert_eq!((redis.key_prefix.as_str(), redis.pool_size), ("console", 4));
+        assert_eq!(
+            problems(&[("REDIS_URL", "http://x"), ("REDIS_KEY_PREFIX", "{a}")]),
+            [
+                "REDIS_KEY_PREFIX: expected a non-empty name without braces or spaces",
+                "REDIS_URL: expected redis://host:port/db"
+            ]
+        );
     }
 
     #[test]

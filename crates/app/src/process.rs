@@ -120,7 +120,9 @@ fn cpus() -> usize {
 pub struct Api {
     server: Server,
     port: u16,
-    worker: JoinHandle<()>,
+    /// The in-process job worker (embedded default); `None` when Redis carries the jobs and
+    /// `console-worker` drains them.
+    worker: Option<JoinHandle<()>>,
     tasks: TrackedTasks,
     stop: CancellationToken,
     shutdown_timeout: Duration,
@@ -254,11 +256,16 @@ impl Api {
         let server = http_api::serve(listener, config, services)
             .map_err(|e| format!("cannot start HTTP server: {e}"))?;
         let stop = CancellationToken::new();
-        let worker = tokio::spawn(worker_loop::run(
-            email_worker(&settings, &storage, sealer, clock)?,
-            settings.email_worker_concurrency as usize,
-            stop.clone(),
-        ));
+        let worker = if storage.redis.is_none() {
+            Some(tokio::spawn(worker_loop::run(
+                email_worker(&settings, &storage, sealer, clock)?,
+                settings.email_worker_concurrency as usize,
+                stop.clone(),
+            )))
+        } else {
+            tracing::info!("jobs go through Redis: console-worker sends them");
+            None
+        };
         tracing::info!(
             "console-api listening on http://{}:{port} (mode: {}, env: {}, docs: /api/v1/docs)",
             settings.host,
@@ -300,9 +307,10 @@ impl Api {
             tracing::warn!("background tasks did not finish in time; their work is lost");
         }
         self.stop.cancel();
-        if tokio::time::timeout(self.shutdown_timeout, self.worker)
-            .await
-            .is_err()
+        if let Some(worker) = self.worker
+            && tokio::time::timeout(self.shutdown_timeout, worker)
+                .await
+                .is_err()
         {
             tracing::warn!("the job worker did not stop in time; its job will be delivered again");
         }
@@ -345,7 +353,12 @@ async fn run_worker(settings: Settings) -> Result<(), String> {
         payload_sealer(&settings)?,
         Arc::new(SystemClock),
     )?;
-    tracing::info!("console-worker started (queue: {})", storage.mode);
+    let queue = if storage.redis.is_some() {
+        "redis"
+    } else {
+        "embedded"
+    };
+    tracing::info!("console-worker started (queue: {queue})");
     let stop = CancellationToken::new();
     let running = tokio::spawn(worker_loop::run(
         worker,
@@ -353,11 +366,17 @@ async fn run_worker(settings: Settings) -> Result<(), String> {
         stop.clone(),
     ));
     shutdown_signal().await;
+    tracing::info!("console-worker stopping: finishing the jobs in hand");
     stop.cancel();
-    tokio::time::timeout(settings.shutdown_timeout, running)
-        .await
-        .map_err(|_| "worker did not stop in time".to_owned())?
-        .map_err(|e| e.to_string())
+    let outcome = tokio::time::timeout(settings.shutdown_timeout, running).await;
+    if let Some(redis) = &storage.redis {
+        redis.quit().await;
+    }
+    outcome
+        .map_err(|_| "worker did not stop in time; its jobs will be delivered again".to_owned())?
+        .map_err(|e| e.to_string())?;
+    tracing::info!("console-worker stopped");
+    Ok(())
 }
 
 async fn run_scheduler() -> Result<(), String> {

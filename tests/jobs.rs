@@ -1,0 +1,116 @@
+//! Jobs in the distributed shape, over the real binaries and a real `redis-server`: the API
+//! only enqueues, any number of workers drain, a worker killed mid-job loses nothing, and
+//! SIGTERM lets the job in hand finish.
+#![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests")]
+
+mod support;
+
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use serde_json::json;
+use support::{Client, api_env};
+use testkit::{RedisServer, RunningBinary, SmtpSink};
+
+const PAYLOAD_KEY: &str = "4f0e1b2c3d4a5b6c7d8e9fa0b1c2d3e4f5a6b7c8d9e0f1a2b3c4d5e6f7a8b9c0";
+
+/// The environment of every process of one deployment: the same Redis, key prefix and
+/// payload key.
+fn deployment(mail: &SmtpSink, redis: &RedisServer) -> Vec<(&'static str, String)> {
+    let mut env = api_env(mail);
+    env.extend([
+        ("REDIS_URL", redis.url()),
+        ("JOB_PAYLOAD_KEY", PAYLOAD_KEY.to_owned()),
+        ("JOB_VISIBILITY_TIMEOUT_MS", "2000".to_owned()),
+        ("EMAIL_QUEUE_BACKOFF_MS", "200".to_owned()),
+    ]);
+    env
+}
+
+/// `env` with `key` set to `value`.
+fn with(
+    env: &[(&'static str, String)],
+    key: &'static str,
+    value: String,
+) -> Vec<(&'static str, String)> {
+    let mut env: Vec<_> = env.iter().filter(|(k, _)| *k != key).cloned().collect();
+    env.push((key, value));
+    env
+}
+
+async fn register(client: &Client, email: &str) {
+    let (status, body) = client
+        .post(
+            "/auth/register",
+            json!({"name": "Ada Lovelace", "email": email, "password": "Analytical1"}),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+}
+
+#[tokio::test]
+async fn with_redis_the_api_only_enqueues_and_a_worker_delivers() {
+    let (mail, redis) = (SmtpSink::start().await, RedisServer::start().await);
+    let env = deployment(&mail, &redis);
+    let data = tempfile::tempdir().unwrap();
+    let mut api = RunningBinary::start("console-api", data.path(), &env);
+    api.wait_healthy().await;
+    register(&Client::for_binary(&api), "ada@example.com").await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert!(mail.received().is_empty(), "the API sends nothing itself");
+
+    let worker_dir = tempfile::tempdir().unwrap();
+    let mut worker = RunningBinary::start("console-worker", worker_dir.path(), &env);
+    let verify = mail.wait_for("ada@example.com", "Verify").await;
+    assert!(
+        verify.token().is_some(),
+        "the sealed payload opened in another process"
+    );
+    assert!(
+        worker.terminate().await.success(),
+        "the worker exits 0 on SIGTERM"
+    );
+    assert!(api.terminate().await.success());
+}
+
+#[tokio::test]
+async fn a_worker_killed_mid_job_loses_nothing_another_worker_delivers_it() {
+    let (mail, redis) = (SmtpSink::start().await, RedisServer::start().await);
+    let env = deployment(&mail, &redis);
+    // An SMTP server that accepts connections and never answers: the first worker hangs in
+    // the middle of sending.
+    let black_hole = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let stuck_env = with(
+        &env,
+        "SMTP_PORT",
+        black_hole.local_addr().unwrap().port().to_string(),
+    );
+    let data = tempfile::tempdir().unwrap();
+    let mut api = RunningBinary::start("console-api", data.path(), &env);
+    api.wait_healthy().await;
+    let mut stuck = RunningBinary::start("console-worker", data.path(), &stuck_env);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    register(&Client::for_binary(&api), "grace@example.com").await;
+    // Let the stuck worker take the job, then kill it without a chance to clean up.
+    for _ in 0..50 {
+        if black_hole.accept().is_ok() {
+            break;
+        }
+    }
+    stuck.child.kill().unwrap();
+    stuck.child.wait().unwrap();
+    assert!(mail.received().is_empty());
+
+    let _healthy = RunningBinary::start("console-worker", data.path(), &env);
+    let verify = mail.wait_for("grace@example.com", "Verify").await;
+    assert!(verify.token().is_some());
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let verifications = mail
+        .received()
+        .iter()
+        .filter(|m| m.subject().contains("Verify"))
+        .count();
+    assert_eq!(verifications, 1, "delivered once");
+    assert!(api.terminate().await.success());
+}
