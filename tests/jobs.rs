@@ -114,3 +114,82 @@ async fn a_worker_killed_mid_job_loses_nothing_another_worker_delivers_it() {
     assert_eq!(verifications, 1, "delivered once");
     assert!(api.terminate().await.success());
 }
+
+/// The environment of a scheduler whose only enabled job is the sample job, every second.
+fn every_second(env: &[(&'static str, String)]) -> Vec<(&'static str, String)> {
+    let mut env = with(env, "SCHEDULER_SAMPLE_JOB_CRON", "* * * * * *".to_owned());
+    for job in [
+        "SCHEDULER_SESSION_CLEANUP_ENABLED",
+        "SCHEDULER_EMAIL_QUEUE_MONITORING_ENABLED",
+        "SCHEDULER_ACCOUNT_DELETION_TOKEN_CLEANUP_ENABLED",
+        "SCHEDULER_JOB_HISTORY_RETENTION_ENABLED",
+    ] {
+        env = with(&env, job, "false".to_owned());
+    }
+    env
+}
+
+#[tokio::test]
+async fn two_schedulers_run_each_tick_once() {
+    let (mail, redis) = (SmtpSink::start().await, RedisServer::start().await);
+    let env = every_second(&deployment(&mail, &redis));
+    let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let mut a = RunningBinary::start("console-scheduler", dir_a.path(), &env);
+    let mut b = RunningBinary::start("console-scheduler", dir_b.path(), &env);
+    tokio::time::sleep(Duration::from_millis(4500)).await;
+    assert!(a.terminate().await.success());
+    assert!(b.terminate().await.success());
+    let output = std::process::Command::new("redis-cli")
+        .args([
+            "-p",
+            &redis.port().to_string(),
+            "LRANGE",
+            "{console}:cron:runs:sample-job",
+            "0",
+            "-1",
+        ])
+        .output()
+        .unwrap();
+    let runs: Vec<serde_json::Value> = String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    let mut ticks: Vec<i64> = runs.iter().map(|r| r["tick"].as_i64().unwrap()).collect();
+    assert!(ticks.len() >= 2, "the job ran on its schedule: {runs:?}");
+    ticks.sort_unstable();
+    ticks.dedup();
+    assert_eq!(ticks.len(), runs.len(), "no tick ran twice: {runs:?}");
+    assert!(runs.iter().all(|r| r["outcome"] == "succeeded"));
+}
+
+#[tokio::test]
+async fn a_cron_job_runs_once_from_the_command_line_the_backup_included() {
+    let data = tempfile::tempdir().unwrap();
+    let output = std::process::Command::new(testkit::workspace_binary("console-scheduler"))
+        .args(["run", "database-maintenance"])
+        .current_dir(data.path())
+        .env("LOG_LEVEL", "warn")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout} {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        stdout.contains("database-maintenance: succeeded"),
+        "{stdout}"
+    );
+    let backups: Vec<_> = std::fs::read_dir(data.path().join("data/backups"))
+        .unwrap()
+        .filter_map(Result::ok)
+        .collect();
+    assert_eq!(backups.len(), 1);
+    let unknown = std::process::Command::new(testkit::workspace_binary("console-scheduler"))
+        .args(["run", "nope"])
+        .current_dir(data.path())
+        .output()
+        .unwrap();
+    assert!(!unknown.status.success());
+}

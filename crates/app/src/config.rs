@@ -194,6 +194,36 @@ variables! {
         /// Database name (default: the URI's path, else console)
         MONGODB_DATABASE = "" => mongodb_database: Option<String>, optional;
     }
+    "Scheduler" {
+        /// Sample job: logs a line (a heartbeat to see the scheduler work)
+        SCHEDULER_SAMPLE_JOB_ENABLED = "true" => sample_job: CronConfig, cron_job(&SCHEDULER_SAMPLE_JOB_CRON);
+        /// Its schedule: cron with seconds (sec min hour day month weekday)
+        SCHEDULER_SAMPLE_JOB_CRON = "0 */5 * * * *"; // read with SCHEDULER_SAMPLE_JOB_ENABLED
+        /// Session cleanup: deletes revoked and expired sessions
+        SCHEDULER_SESSION_CLEANUP_ENABLED = "true" => session_cleanup: CronConfig, cron_job(&SCHEDULER_SESSION_CLEANUP_CRON);
+        /// Its schedule: cron with seconds (sec min hour day month weekday)
+        SCHEDULER_SESSION_CLEANUP_CRON = "0 0 * * * *"; // read with SCHEDULER_SESSION_CLEANUP_ENABLED
+        /// Email-queue monitoring: warns when the backlog passes SCHEDULER_EMAIL_QUEUE_WARNING_THRESHOLD
+        SCHEDULER_EMAIL_QUEUE_MONITORING_ENABLED = "true" => email_queue_monitoring: CronConfig, cron_job(&SCHEDULER_EMAIL_QUEUE_MONITORING_CRON);
+        /// Its schedule: cron with seconds (sec min hour day month weekday)
+        SCHEDULER_EMAIL_QUEUE_MONITORING_CRON = "0 */10 * * * *"; // read with SCHEDULER_EMAIL_QUEUE_MONITORING_ENABLED
+        /// Waiting plus delayed email jobs above which the monitoring job warns
+        SCHEDULER_EMAIL_QUEUE_WARNING_THRESHOLD = "100" => email_queue_warning_threshold: u64, parsed("a count");
+        /// Account-deletion-token cleanup: clears expired deletion tokens
+        SCHEDULER_ACCOUNT_DELETION_TOKEN_CLEANUP_ENABLED = "true" => account_deletion_token_cleanup: CronConfig, cron_job(&SCHEDULER_ACCOUNT_DELETION_TOKEN_CLEANUP_CRON);
+        /// Its schedule: cron with seconds (sec min hour day month weekday)
+        SCHEDULER_ACCOUNT_DELETION_TOKEN_CLEANUP_CRON = "0 0 0 * * *"; // read with SCHEDULER_ACCOUNT_DELETION_TOKEN_CLEANUP_ENABLED
+        /// Job-history retention: deletes finished jobs beyond the JOB_HISTORY_* bounds
+        SCHEDULER_JOB_HISTORY_RETENTION_ENABLED = "true" => job_history_retention: CronConfig, cron_job(&SCHEDULER_JOB_HISTORY_RETENTION_CRON);
+        /// Its schedule: cron with seconds (sec min hour day month weekday)
+        SCHEDULER_JOB_HISTORY_RETENTION_CRON = "0 15 * * * *"; // read with SCHEDULER_JOB_HISTORY_RETENTION_ENABLED
+        /// Database maintenance: an online backup of the embedded database into DATA_DIR/backups (VACUUM INTO), then PRAGMA optimize
+        SCHEDULER_DATABASE_MAINTENANCE_ENABLED = "false" => database_maintenance: CronConfig, cron_job(&SCHEDULER_DATABASE_MAINTENANCE_CRON);
+        /// Its schedule: cron with seconds (sec min hour day month weekday)
+        SCHEDULER_DATABASE_MAINTENANCE_CRON = "0 0 2 * * SUN"; // read with SCHEDULER_DATABASE_MAINTENANCE_ENABLED
+        /// Backups kept in DATA_DIR/backups (the oldest beyond this are deleted)
+        SCHEDULER_DATABASE_BACKUP_KEEP = "4" => database_backup_keep: u32, positive;
+    }
     "Redis" {
         /// Redis URL (redis://[user:password@]host:port/db); with it (or REDIS_HOST) jobs go
         /// through Redis streams, console-api only enqueues, and console-worker and
@@ -292,6 +322,14 @@ pub enum LocationProvider {
     None,
     MaxMind(PathBuf),
     Http(String),
+}
+
+/// One cron job's switch and schedule.
+#[derive(Clone, Debug)]
+pub struct CronConfig {
+    pub enabled: bool,
+    /// `None` only in settings that failed validation (the bad expression is reported).
+    pub schedule: Option<scheduler_core::Schedule>,
 }
 
 /// Where Redis is and how this deployment uses it.
@@ -546,6 +584,19 @@ impl Reader<'_> {
                 ));
                 LocationProvider::None
             }
+        }
+    }
+
+    /// A job's `…_ENABLED` switch with its `…_CRON` schedule.
+    fn cron_job(&mut self, enabled: &Variable, cron: &Variable) -> CronConfig {
+        let on = self.flag(enabled);
+        let expression = self.text(cron);
+        let schedule = scheduler_core::Schedule::parse(&expression)
+            .map_err(|error| self.problems.push(format!("{cron}: {error}")))
+            .ok();
+        CronConfig {
+            enabled: on,
+            schedule,
         }
     }
 
@@ -997,6 +1048,25 @@ mod tests {
             ["JOB_PAYLOAD_KEYS_PREVIOUS: expected comma-separated keys of 64 hex characters"]
         );
         assert_eq!(parse_key(TEST_KEY).map(|k| k[1]), Some(0x11));
+    }
+
+    #[test]
+    fn cron_jobs_default_to_the_contract_schedules_and_take_overrides() {
+        let s = settings(&[("SCHEDULER_SAMPLE_JOB_CRON", "*/2 * * * * *")])
+            .unwrap_or_else(|e| panic!("{e}"));
+        let expression = |c: &CronConfig| c.schedule.as_ref().map(|s| s.as_str().to_owned());
+        assert_eq!(expression(&s.sample_job).as_deref(), Some("*/2 * * * * *"));
+        assert_eq!(
+            expression(&s.session_cleanup).as_deref(),
+            Some("0 0 * * * *")
+        );
+        assert!(s.session_cleanup.enabled && !s.database_maintenance.enabled);
+        let found = problems(&[("SCHEDULER_SESSION_CLEANUP_CRON", "hourly")]);
+        assert_eq!(found.len(), 1);
+        assert!(
+            found[0].starts_with("SCHEDULER_SESSION_CLEANUP_CRON: \"hourly\" is not"),
+            "{found:?}"
+        );
     }
 
     #[test]

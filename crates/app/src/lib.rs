@@ -4,12 +4,14 @@
 mod account_export;
 mod background;
 pub mod config;
+mod cron_jobs;
 mod dev_secrets;
 mod directory;
 mod geolocation;
 mod notifier;
 mod owned_data;
 mod process;
+mod scheduler_loop;
 mod storage;
 mod telemetry;
 mod worker_loop;

@@ -23,7 +23,7 @@ use notify_core::{
 };
 use portfolio_core::ports::ContentListener;
 use portfolio_core::{PortfolioService, PublicPortfolioReader};
-use tokio::task::JoinHandle;
+use tokio::task::{JoinHandle, JoinSet};
 use tokio_util::sync::CancellationToken;
 
 use crate::account_export::ServiceAccountExporter;
@@ -32,7 +32,7 @@ use crate::config::{Environment, Settings, SmtpConfig};
 use crate::directory::UserDirectory;
 use crate::notifier::QueuedAccountNotifier;
 use crate::owned_data::{ContentListeners, StoredOwnedData};
-use crate::{dev_secrets, geolocation, storage, telemetry, worker_loop};
+use crate::{cron_jobs, dev_secrets, geolocation, scheduler_loop, storage, telemetry, worker_loop};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Process {
@@ -123,6 +123,8 @@ pub struct Api {
     /// The in-process job worker (embedded default); `None` when Redis carries the jobs and
     /// `console-worker` drains them.
     worker: Option<JoinHandle<()>>,
+    /// The in-process cron loops (embedded default); empty when `console-scheduler` runs them.
+    cron: JoinSet<()>,
     tasks: TrackedTasks,
     stop: CancellationToken,
     shutdown_timeout: Duration,
@@ -256,15 +258,24 @@ impl Api {
         let server = http_api::serve(listener, config, services)
             .map_err(|e| format!("cannot start HTTP server: {e}"))?;
         let stop = CancellationToken::new();
-        let worker = if storage.redis.is_none() {
-            Some(tokio::spawn(worker_loop::run(
-                email_worker(&settings, &storage, sealer, clock)?,
+        let scheduler = Arc::new(cron_jobs::scheduler(
+            &settings,
+            &storage,
+            Arc::clone(&clock),
+        ));
+        let (worker, cron) = if storage.redis.is_none() {
+            let worker = tokio::spawn(worker_loop::run(
+                email_worker(&settings, &storage, sealer, Arc::clone(&clock))?,
                 settings.email_worker_concurrency as usize,
                 stop.clone(),
-            )))
+            ));
+            let cron = scheduler_loop::spawn(Arc::clone(&scheduler), clock, stop.clone());
+            (Some(worker), cron)
         } else {
-            tracing::info!("jobs go through Redis: console-worker sends them");
-            None
+            tracing::info!(
+                "jobs go through Redis: console-worker sends them, console-scheduler runs the cron jobs"
+            );
+            (None, JoinSet::new())
         };
         tracing::info!(
             "console-api listening on http://{}:{port} (mode: {}, env: {}, docs: /api/v1/docs)",
@@ -276,6 +287,7 @@ impl Api {
             server,
             port,
             worker,
+            cron,
             tasks,
             stop,
             shutdown_timeout: settings.shutdown_timeout,
@@ -307,6 +319,15 @@ impl Api {
             tracing::warn!("background tasks did not finish in time; their work is lost");
         }
         self.stop.cancel();
+        let mut cron = self.cron;
+        if tokio::time::timeout(self.shutdown_timeout, async {
+            while cron.join_next().await.is_some() {}
+        })
+        .await
+        .is_err()
+        {
+            tracing::warn!("a cron job did not finish in time");
+        }
         if let Some(worker) = self.worker
             && tokio::time::timeout(self.shutdown_timeout, worker)
                 .await
@@ -379,11 +400,90 @@ async fn run_worker(settings: Settings) -> Result<(), String> {
     Ok(())
 }
 
-async fn run_scheduler() -> Result<(), String> {
-    tracing::info!("console-scheduler started; no cron jobs are registered in this build");
-    shutdown_signal().await;
-    tracing::info!("console-scheduler stopped");
-    Ok(())
+/// What `console-scheduler` was asked to do on its command line.
+#[derive(Debug, PartialEq, Eq)]
+enum SchedulerCommand {
+    /// No arguments: run every enabled job on its schedule until stopped.
+    Serve,
+    /// `list`: print the jobs, their schedules and switches.
+    List,
+    /// `run <job>`: run one job once, now, and exit.
+    Run(String),
+}
+
+fn scheduler_command(args: &[String]) -> Result<SchedulerCommand, String> {
+    match args {
+        [] => Ok(SchedulerCommand::Serve),
+        [list] if list == "list" => Ok(SchedulerCommand::List),
+        [run, job] if run == "run" => Ok(SchedulerCommand::Run(job.clone())),
+        _ => Err("usage: console-scheduler [list | run <job>]".to_owned()),
+    }
+}
+
+async fn run_scheduler(settings: Settings, command: SchedulerCommand) -> Result<(), String> {
+    let storage = storage::open(&settings).await?;
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let scheduler = Arc::new(cron_jobs::scheduler(
+        &settings,
+        &storage,
+        Arc::clone(&clock),
+    ));
+    match command {
+        SchedulerCommand::List => {
+            for entry in scheduler.entries() {
+                let state = if entry.enabled { "enabled" } else { "disabled" };
+                println!(
+                    "{:<32} {:<20} {state:<9} {}",
+                    entry.name,
+                    entry.schedule.as_str(),
+                    entry.description
+                );
+            }
+            Ok(())
+        }
+        SchedulerCommand::Run(job) => {
+            let run = scheduler.run_now(&job).await.map_err(|e| e.to_string())?;
+            println!(
+                "{job}: {} in {} ms, {} items{}{}",
+                run.outcome.as_str(),
+                run.duration_ms,
+                run.items,
+                if run.note.is_empty() {
+                    String::new()
+                } else {
+                    format!("; {}", run.note)
+                },
+                run.error
+                    .map(|e| format!("; error: {e}"))
+                    .unwrap_or_default()
+            );
+            match run.outcome {
+                scheduler_core::RunOutcome::Succeeded => Ok(()),
+                scheduler_core::RunOutcome::Failed => Err(format!("{job} failed")),
+            }
+        }
+        SchedulerCommand::Serve => {
+            let stop = CancellationToken::new();
+            let mut loops = scheduler_loop::spawn(Arc::clone(&scheduler), clock, stop.clone());
+            tracing::info!(
+                jobs = scheduler.entries().iter().filter(|e| e.enabled).count(),
+                "console-scheduler started"
+            );
+            shutdown_signal().await;
+            tracing::info!("console-scheduler stopping: finishing the runs in progress");
+            stop.cancel();
+            let finished = tokio::time::timeout(settings.shutdown_timeout, async {
+                while loops.join_next().await.is_some() {}
+            })
+            .await;
+            if let Some(redis) = &storage.redis {
+                redis.quit().await;
+            }
+            finished.map_err(|_| "a cron job did not finish in time".to_owned())?;
+            tracing::info!("console-scheduler stopped");
+            Ok(())
+        }
+    }
 }
 
 /// Runs a process from the environment's configuration; the whole of each binary's `main`.
@@ -402,7 +502,16 @@ pub async fn run(process: Process) -> ExitCode {
             Err(error) => Err(error),
         },
         Process::Worker => run_worker(settings).await,
-        Process::Scheduler => run_scheduler().await,
+        Process::Scheduler => {
+            let args: Vec<String> = std::env::args().skip(1).collect();
+            match scheduler_command(&args) {
+                Ok(command) => run_scheduler(settings, command).await,
+                Err(usage) => {
+                    eprintln!("{usage}");
+                    return ExitCode::from(2);
+                }
+            }
+        }
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
@@ -417,6 +526,22 @@ pub async fn run(process: Process) -> ExitCode {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_scheduler_serves_lists_or_runs_one_job_from_its_arguments() {
+        let args = |a: &[&str]| a.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+        assert_eq!(scheduler_command(&args(&[])), Ok(SchedulerCommand::Serve));
+        assert_eq!(
+            scheduler_command(&args(&["list"])),
+            Ok(SchedulerCommand::List)
+        );
+        assert_eq!(
+            scheduler_command(&args(&["run", "session-cleanup"])),
+            Ok(SchedulerCommand::Run("session-cleanup".to_owned()))
+        );
+        assert!(scheduler_command(&args(&["run"])).is_err());
+        assert!(scheduler_command(&args(&["purge", "x"])).is_err());
+    }
 
     #[test]
     fn smtp_secure_is_implicit_tls_else_starttls_required_only_when_asked() {

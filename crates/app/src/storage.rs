@@ -29,6 +29,9 @@ pub struct Storage {
     /// The Redis connection when jobs go through Redis (distributed mode); `None`: the embedded
     /// file's job table, drained and scheduled inside `console-api`.
     pub redis: Option<RedisConnection>,
+    /// The embedded database, always open: the job table and cron ledger when Redis is not
+    /// configured, and what the maintenance job backs up.
+    pub embedded: SqliteStore,
 }
 
 /// Every kind of settings document a user can have.
@@ -119,7 +122,11 @@ pub async fn open(settings: &Settings) -> Result<Storage, String> {
             (queue, probe, None)
         }
     };
-    let jobs = Jobs { queue, redis };
+    let jobs = Jobs {
+        queue,
+        redis,
+        embedded: embedded.clone(),
+    };
     if let Some(uri) = &settings.mongodb_uri {
         let mongo = MongoStore::connect(
             uri.expose_secret(),
@@ -158,6 +165,7 @@ pub fn history(settings: &Settings) -> History {
 struct Jobs {
     queue: Arc<dyn JobQueue>,
     redis: Option<RedisConnection>,
+    embedded: SqliteStore,
 }
 
 /// `store` serving every storage port but the queue.
@@ -185,5 +193,6 @@ where
         probes,
         mode,
         redis: jobs.redis,
+        embedded: jobs.embedded,
     }
 }

@@ -94,6 +94,20 @@ pub struct QueueCounts {
     pub failed: u64,
 }
 
+impl QueueCounts {
+    /// Jobs not yet done with: waiting, or delayed for a retry.
+    #[must_use]
+    pub fn backlog(&self) -> u64 {
+        self.waiting + self.delayed
+    }
+
+    /// Whether the backlog is above `threshold`, the point where someone should look.
+    #[must_use]
+    pub fn is_backed_up(&self, threshold: u64) -> bool {
+        self.backlog() > threshold
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 #[error("job queue failure: {0}")]
 pub struct QueueError(pub String);

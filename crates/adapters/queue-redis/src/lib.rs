@@ -1,5 +1,6 @@
 //! `RedisJobQueue`: the `JobQueue` port on Redis (fred), for any number of API, worker and
-//! scheduler processes (`docs/adr/0009`).
+//! scheduler processes (`docs/adr/0009`); `RedisCronLedger`, where schedulers agree on who runs
+//! each tick.
 //!
 //! Each queue is a stream read through one consumer group (`XREADGROUP`), acknowledged with
 //! `XACK`; a job's state lives in a hash beside it, delayed retries in a sorted set by due
@@ -9,10 +10,12 @@
 //! for it; batches of reservations and completions share one script call.
 
 mod client;
+mod cron;
 mod decode;
 mod queue;
 
 pub use client::{RedisConnection, RedisSettings};
+pub use cron::RedisCronLedger;
 pub use queue::{History, RedisJobQueue};
 
 #[cfg(test)]
@@ -48,6 +51,20 @@ mod tests {
     }
 
     port_contracts::job_queue_contract!(fresh);
+
+    mod ledger {
+        use testkit::RedisServer;
+
+        use crate::RedisCronLedger;
+
+        async fn fresh() -> (RedisServer, RedisCronLedger) {
+            let server = RedisServer::start().await;
+            let connection = super::connect(&server).await;
+            (server, RedisCronLedger::new(&connection, "test"))
+        }
+
+        port_contracts::cron_ledger_contract!(fresh);
+    }
 
     fn job(at: chrono::DateTime<chrono::Utc>) -> NewJob {
         NewJob {
