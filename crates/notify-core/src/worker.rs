@@ -171,11 +171,7 @@ impl EmailWorker {
         {
             Ok(verdict) => verdict,
             Err(panic) => {
-                let message = panic
-                    .downcast_ref::<&str>()
-                    .map(|s| (*s).to_owned())
-                    .or_else(|| panic.downcast_ref::<String>().cloned())
-                    .unwrap_or_else(|| "unknown panic".to_owned());
+                let message = kernel::panic_message(panic.as_ref());
                 warn!(job_id = %claim.job.id, %message, "job handler panicked; job failed");
                 Verdict::Fail(format!("the job handler panicked: {message}"))
             }

@@ -131,46 +131,34 @@ impl Scheduler {
             .catch_unwind()
             .await
             .unwrap_or_else(|panic| {
-                let message = panic
-                    .downcast_ref::<&str>()
-                    .map(|s| (*s).to_owned())
-                    .or_else(|| panic.downcast_ref::<String>().cloned())
-                    .unwrap_or_else(|| "unknown panic".to_owned());
-                Err(format!("the job panicked: {message}"))
+                Err(format!(
+                    "the job panicked: {}",
+                    kernel::panic_message(panic.as_ref())
+                ))
             });
         let duration_ms =
             u64::try_from((self.clock.now() - started_at).num_milliseconds().max(0)).unwrap_or(0);
-        let run = match result {
-            Ok(outcome) => {
-                tracing::info!(job = entry.name, items = outcome.items, duration_ms, note = %outcome.note, "cron job succeeded");
-                CronRun {
-                    task: entry.name.to_owned(),
-                    tick,
-                    trigger,
-                    started_at,
-                    duration_ms,
-                    outcome: RunOutcome::Succeeded,
-                    error: None,
-                    items: outcome.items,
-                    note: outcome.note,
-                    runner: self.runner.clone(),
-                }
+        let (outcome, error, items, note) = match result {
+            Ok(done) => {
+                tracing::info!(job = entry.name, items = done.items, duration_ms, note = %done.note, "cron job succeeded");
+                (RunOutcome::Succeeded, None, done.items, done.note)
             }
             Err(error) => {
                 tracing::error!(job = entry.name, %error, duration_ms, "cron job failed");
-                CronRun {
-                    task: entry.name.to_owned(),
-                    tick,
-                    trigger,
-                    started_at,
-                    duration_ms,
-                    outcome: RunOutcome::Failed,
-                    error: Some(error),
-                    items: 0,
-                    note: String::new(),
-                    runner: self.runner.clone(),
-                }
+                (RunOutcome::Failed, Some(error), 0, String::new())
             }
+        };
+        let run = CronRun {
+            task: entry.name.to_owned(),
+            tick,
+            trigger,
+            started_at,
+            duration_ms,
+            outcome,
+            error,
+            items,
+            note,
+            runner: self.runner.clone(),
         };
         self.ledger.record(&run).await?;
         Ok(run)
