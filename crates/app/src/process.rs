@@ -13,13 +13,15 @@ use auth_crypto::{
 };
 use chrono::TimeDelta;
 use http_api::{
-    ClientIpPolicy, CorsPolicy, Health, HttpConfig, HttpServices, InMemoryRateLimiter, RateLimits,
+    ClientIpPolicy, CorsPolicy, Health, HttpConfig, HttpServices, InMemoryRateLimiter, Metrics,
+    RateLimits, RedisInfo,
 };
 use kernel::settings::SettingsService;
 use kernel::{Clock, SystemClock};
 use mail_smtp::{LogBody, LogTransport, SmtpSettings, SmtpTls, SmtpTransport};
 use notify_core::{
-    EmailOutbox, EmailWorker, EmailWorkerPorts, Links, MailTransport, PayloadSealer, RetryPolicy,
+    EmailOutbox, EmailWorker, EmailWorkerPorts, Links, MailTransport, PayloadSealer, QueueAdmin,
+    RetryPolicy,
 };
 use portfolio_core::ports::ContentListener;
 use portfolio_core::{PortfolioService, PublicPortfolioReader};
@@ -241,6 +243,12 @@ impl Api {
             settings: Arc::clone(&settings_service),
             clock: Arc::clone(&clock),
         };
+        let scheduler = Arc::new(cron_jobs::scheduler(
+            &settings,
+            &storage,
+            Arc::clone(&clock),
+        ));
+        let metrics = Arc::new(Metrics::new());
         let services = HttpServices {
             identity,
             portfolio,
@@ -253,20 +261,26 @@ impl Api {
                 probes: storage.probes.clone(),
                 started: Instant::now(),
                 mode: storage.mode,
+                redis: storage
+                    .redis
+                    .clone()
+                    .map(|redis| Arc::new(storage::RedisFacts(redis)) as Arc<dyn RedisInfo>),
             }),
+            queues: Arc::new(QueueAdmin::new(
+                Arc::clone(&storage.queue),
+                Arc::clone(&clock),
+            )),
+            scheduler: Arc::clone(&scheduler),
+            metrics: Arc::clone(&metrics),
         };
         let server = http_api::serve(listener, config, services)
             .map_err(|e| format!("cannot start HTTP server: {e}"))?;
         let stop = CancellationToken::new();
-        let scheduler = Arc::new(cron_jobs::scheduler(
-            &settings,
-            &storage,
-            Arc::clone(&clock),
-        ));
         let (worker, cron) = if storage.redis.is_none() {
             let worker = tokio::spawn(worker_loop::run(
                 email_worker(&settings, &storage, sealer, Arc::clone(&clock))?,
                 settings.email_worker_concurrency as usize,
+                Some(metrics),
                 stop.clone(),
             ));
             let cron = scheduler_loop::spawn(Arc::clone(&scheduler), clock, stop.clone());
@@ -384,6 +398,7 @@ async fn run_worker(settings: Settings) -> Result<(), String> {
     let running = tokio::spawn(worker_loop::run(
         worker,
         settings.email_worker_concurrency as usize,
+        None,
         stop.clone(),
     ));
     shutdown_signal().await;

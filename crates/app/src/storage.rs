@@ -74,6 +74,16 @@ impl ReadinessProbe for RedisProbe {
     }
 }
 
+/// Redis as the health endpoint reports it.
+pub struct RedisFacts(pub RedisConnection);
+
+#[async_trait]
+impl http_api::RedisInfo for RedisFacts {
+    async fn facts(&self) -> Result<Vec<(String, String)>, String> {
+        self.0.facts().await
+    }
+}
+
 struct MongoProbe(MongoStore);
 
 #[async_trait]

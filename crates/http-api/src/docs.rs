@@ -7,10 +7,10 @@ use utoipa::openapi::{ContentBuilder, OpenApi as OpenApiDoc, RefOr, ResponseBuil
 use utoipa::{Modify, OpenApi};
 
 use crate::docs_generated::GeneratedRoutes;
-use crate::dto;
 use crate::envelope::PageMeta;
 use crate::problem::{FieldError, Problem};
-use crate::routes::{account, auth, health, sessions, users};
+use crate::routes::{account, admin, auth, health, sessions, users};
+use crate::{dto, metrics};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -20,7 +20,9 @@ use crate::routes::{account, auth, health, sessions, users};
         auth::reset_password, auth::verify_email, auth::resend_verification, auth::change_password,
         users::update_profile, account::request_deletion, account::delete, account::export,
         sessions::list, sessions::revoke, sessions::revoke_others,
-        health::live, health::ready,
+        health::live, health::ready, health::redis, metrics::scrape,
+        admin::stats, admin::failed, admin::history, admin::retry, admin::clean, admin::dashboard,
+        admin::cron, admin::metrics,
     ),
     components(schemas(Problem, FieldError, PageMeta, dto::UserDto, dto::AuthData, dto::SessionDto, account::ExportFormat)),
     modifiers(&BearerScheme, &SharedSchemas, &GeneratedRoutes, &CommonErrors, &ProblemMediaType),
@@ -31,7 +33,8 @@ use crate::routes::{account, auth, health, sessions, users};
         (name = "portfolio", description = "The caller's portfolio: nine collections and the profile"),
         (name = "public", description = "Public portfolios, no authentication"),
         (name = "preferences", description = "App, notification and email preferences"),
-        (name = "health", description = "Liveness and readiness"),
+        (name = "health", description = "Liveness, readiness and Redis"),
+        (name = "admin", description = "Queues, cron jobs and metrics (role admin)"),
     )
 )]
 pub struct ApiDoc;

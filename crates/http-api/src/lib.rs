@@ -11,6 +11,7 @@ mod docs_generated;
 mod dto;
 mod edge;
 mod envelope;
+mod metrics;
 mod page_cache;
 mod patterns;
 mod problem;
@@ -30,17 +31,20 @@ use actix_web::{App, FromRequest, Handler, HttpResponse, HttpServer, Responder, 
 use auth_core::IdentityService;
 use auth_core::preferences::APP_PREFERENCES;
 use kernel::settings::{SettingsKind, SettingsService};
+use notify_core::QueueAdmin;
 use notify_core::preferences::{EMAIL_PREFERENCES, NOTIFICATION_PREFERENCES};
 use portfolio_core::{PortfolioService, PublicPortfolioReader};
+use scheduler_core::Scheduler;
 use utoipa_swagger_ui::SwaggerUi;
 
 pub use client::ClientIpPolicy;
 pub use docs::ApiDoc;
+pub use metrics::Metrics;
 pub use page_cache::{OwnerPages, PageCache};
 pub use problem::{ApiError, FieldError};
 pub use rate_limit::{InMemoryRateLimiter, RateDecision, RateLimiter, RateLimits};
 pub use routes::account::{AccountExport, AccountExporter, ExportError};
-pub use routes::health::{Health, ReadinessProbe};
+pub use routes::health::{Health, ReadinessProbe, RedisInfo};
 pub use security::CorsPolicy;
 
 /// How the HTTP server behaves.
@@ -67,6 +71,9 @@ pub struct HttpServices {
     pub settings: Arc<SettingsService>,
     pub account_export: Arc<dyn AccountExporter>,
     pub health: Arc<Health>,
+    pub queues: Arc<QueueAdmin>,
+    pub scheduler: Arc<Scheduler>,
+    pub metrics: Arc<Metrics>,
 }
 
 /// The preference sets and where each is served.
@@ -153,7 +160,7 @@ impl HttpServiceFactory for Route {
 
 /// The route table: every route of the API in one place.
 fn routes(config: &mut web::ServiceConfig) {
-    use routes::{account, auth, health, portfolio, public, sessions, settings, users};
+    use routes::{account, admin, auth, health, portfolio, public, sessions, settings, users};
     let mut preferences = web::scope("");
     for (path, kind) in PREFERENCE_ROUTES {
         preferences = preferences.service(
@@ -170,6 +177,8 @@ fn routes(config: &mut web::ServiceConfig) {
     config
         .service(resource("/api/v1/health").get(health::live))
         .service(resource("/api/v1/health/ready").get(health::ready))
+        .service(resource("/api/v1/health/redis").get(health::redis))
+        .service(resource("/metrics").get(metrics::scrape))
         .service(resource("/api/v1/docs").get(docs_redirect));
     config.service(
         web::scope("/api/v1")
@@ -206,6 +215,17 @@ fn routes(config: &mut web::ServiceConfig) {
                     .delete(sessions::revoke_others),
             )
             .service(resource("/sessions/{id}").delete(sessions::revoke))
+            .service(
+                web::scope("/admin")
+                    .service(resource("/queues/stats").get(admin::stats))
+                    .service(resource("/queues/ui").get(admin::dashboard))
+                    .service(resource("/queues/{queueName}/jobs/failed").get(admin::failed))
+                    .service(resource("/queues/{queueName}/jobs/history").get(admin::history))
+                    .service(resource("/queues/{queueName}/jobs/clean").delete(admin::clean))
+                    .service(resource("/queues/{queueName}/jobs/{jobId}/retry").post(admin::retry))
+                    .service(resource("/cron").get(admin::cron))
+                    .service(resource("/metrics").get(admin::metrics)),
+            )
             // Sub-scopes match their static prefix first, so a request is tried only against
             // the few patterns of its area (pattern matching is most of the routing cost).
             .service(
@@ -266,6 +286,9 @@ pub fn serve(
             .app_data(web::Data::from(Arc::clone(&services.owner_pages)))
             .app_data(web::Data::from(Arc::clone(&services.settings)))
             .app_data(web::Data::from(Arc::clone(&services.account_export)))
+            .app_data(web::Data::from(Arc::clone(&services.queues)))
+            .app_data(web::Data::from(Arc::clone(&services.scheduler)))
+            .app_data(web::Data::from(Arc::clone(&services.metrics)))
             .app_data(web::Data::new(config.client_ip.clone()))
             .app_data(web::Data::new(config.rate_limits.clone()))
             .app_data(web::PayloadConfig::new(config.json_body_limit))
@@ -273,6 +296,7 @@ pub fn serve(
             .default_service(web::to(edge::not_found))
             .wrap(security::cors(&config.cors))
             .wrap(from_fn(edge::edge))
+            .wrap(from_fn(metrics::observe))
             .wrap(security::security_headers(config.hsts))
     })
     .workers(workers)

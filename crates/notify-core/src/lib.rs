@@ -3,6 +3,7 @@
 //!
 //! No I/O happens here; queues and transports are adapters.
 
+pub mod admin;
 pub mod email;
 pub mod jobs;
 mod outbox;
@@ -10,6 +11,7 @@ pub mod preferences;
 pub mod sealing;
 mod worker;
 
+pub use admin::{AdminError, QueueAdmin};
 pub use email::{EmailJob, Links, OutgoingEmail, SessionDetails, render};
 pub use jobs::{
     AckRef, Acked, Claim, ClaimToken, Job, JobId, JobQueue, JobState, Keep, NewJob, QueueCounts,
