@@ -193,3 +193,110 @@ async fn a_cron_job_runs_once_from_the_command_line_the_backup_included() {
         .unwrap();
     assert!(!unknown.status.success());
 }
+
+/// Signs `email` in (password of `register`), returns the access token.
+async fn sign_in(client: &Client, email: &str) -> String {
+    let (status, body) = client
+        .post(
+            "/auth/login",
+            json!({"email": email, "password": "Analytical1"}),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    body["data"]["accessToken"].as_str().unwrap().to_owned()
+}
+
+/// Drives the dashboard in headless Chromium: signs in as `email`, clicks retry on `job`.
+fn retry_from_the_dashboard(base: &str, email: &str, job: &str) {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/browser");
+    assert!(
+        std::path::Path::new(dir)
+            .join("node_modules/playwright-core")
+            .exists(),
+        "run scripts/test.sh, which installs Chromium and playwright-core"
+    );
+    let output = std::process::Command::new("node")
+        .arg("dashboard.mjs")
+        .current_dir(dir)
+        .env("BASE_URL", base)
+        .env("ADMIN_EMAIL", email)
+        .env("ADMIN_PASSWORD", "Analytical1")
+        .env("JOB_ID", job)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+#[tokio::test]
+async fn smtp_down_retries_then_fails_and_an_admin_retry_in_the_dashboard_delivers() {
+    let (mail, redis) = (SmtpSink::start().await, RedisServer::start().await);
+    let mut env = deployment(&mail, &redis);
+    env.extend([
+        ("ADMIN_EMAILS", "boss@example.com".to_owned()),
+        ("EMAIL_QUEUE_ATTEMPTS", "2".to_owned()),
+        ("EMAIL_QUEUE_BACKOFF_MS", "100".to_owned()),
+    ]);
+    let data = tempfile::tempdir().unwrap();
+    let mut api = RunningBinary::start("console-api", data.path(), &env);
+    api.wait_healthy().await;
+    let _worker = RunningBinary::start("console-worker", data.path(), &env);
+    let client = Client::for_binary(&api);
+    register(&client, "boss@example.com").await;
+    let verify = mail.wait_for("boss@example.com", "Verify").await;
+    let (status, _) = client
+        .post(
+            "/auth/verify-email",
+            json!({"token": verify.token().unwrap()}),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let admin = sign_in(&client, "boss@example.com").await;
+
+    mail.set_down(true);
+    register(&client, "ada@example.com").await;
+    let mut failed = None;
+    for _ in 0..100 {
+        let (status, body) = client
+            .call(
+                reqwest::Method::GET,
+                "/admin/queues/email/jobs/failed",
+                None,
+                Some(&admin),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        failed = body["data"]
+            .as_array()
+            .and_then(|jobs| jobs.iter().find(|j| j["kind"] == "verifyEmail").cloned());
+        if failed.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let failed = failed.expect("the verification email failed after its retries");
+    assert_eq!(
+        failed["attempts"], 2,
+        "retried once, then kept as failed: {failed}"
+    );
+    assert!(
+        failed["lastError"].as_str().unwrap().contains("451"),
+        "{failed}"
+    );
+
+    mail.set_down(false);
+    let base = format!("http://127.0.0.1:{}", api.port);
+    let job = failed["id"].as_str().unwrap().to_owned();
+    tokio::task::spawn_blocking(move || retry_from_the_dashboard(&base, "boss@example.com", &job))
+        .await
+        .unwrap();
+    let delivered = mail.wait_for("ada@example.com", "Verify").await;
+    assert!(delivered.token().is_some());
+    assert!(api.terminate().await.success());
+}
