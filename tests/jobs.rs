@@ -56,7 +56,20 @@ async fn with_redis_the_api_only_enqueues_and_a_worker_delivers() {
     let data = tempfile::tempdir().unwrap();
     let mut api = RunningBinary::start("console-api", data.path(), &env);
     api.wait_healthy().await;
-    register(&Client::for_binary(&api), "ada@example.com").await;
+    let client = Client::for_binary(&api);
+    let (status, redis_health) = client
+        .call(reqwest::Method::GET, "/health/redis", None, None)
+        .await;
+    assert_eq!(
+        (status, &redis_health["data"]["status"]),
+        (StatusCode::OK, &json!("up"))
+    );
+    assert!(redis_health["data"]["info"]["redis_version"].is_string());
+    let (status, ready) = client
+        .call(reqwest::Method::GET, "/health/ready", None, None)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{ready}");
+    register(&client, "ada@example.com").await;
     tokio::time::sleep(Duration::from_millis(1500)).await;
     assert!(mail.received().is_empty(), "the API sends nothing itself");
 
