@@ -414,7 +414,9 @@ impl MongoStandIn {
     }
 
     async fn wait_until_listening(&self) {
-        for _ in 0..600 {
+        // Python's start takes seconds on a loaded machine (parallel builds and test runs):
+        // allow two minutes before calling it broken.
+        for _ in 0..2400 {
             if tokio::net::TcpStream::connect(("127.0.0.1", self.port))
                 .await
                 .is_ok()
