@@ -26,11 +26,10 @@ try {
     throw new Error(`the dashboard shows a secret: ${shown}`);
   }
   await row.locator("button.retry").click();
-  await page.waitForFunction(
-    (id) => document.getElementById("status").textContent.includes(`Job ${id} queued again`),
-    JOB_ID,
-    { timeout: 10000 },
-  );
+  // Locators run in Playwright's isolated world, which the page's CSP (no eval) allows.
+  await page
+    .locator("#status", { hasText: `Job ${JOB_ID} queued again` })
+    .waitFor({ timeout: 10000 });
   await row.waitFor({ state: "detached", timeout: 10000 });
   if (external.length > 0) throw new Error(`requests left the server: ${external.join(", ")}`);
   console.log("retried from the dashboard");
