@@ -160,6 +160,12 @@ async fn a_failed_email_is_shown_with_its_error_and_an_admin_retry_delivers_it()
     let stats = app.get("/admin/queues/stats", Some(&admin)).await;
     assert_eq!(stats.data()[0]["name"], "email");
     assert_eq!(stats.data()[0]["completed"], 0);
+    let totals = &stats.data()[0]["totals"];
+    assert!(
+        totals["completed"].as_u64().unwrap() >= 3,
+        "totals outlive cleaning: {totals}"
+    );
+    assert!(totals["failed"].as_u64().unwrap() >= 2 && totals["retried"].as_u64().unwrap() >= 2);
 }
 
 #[tokio::test]
@@ -203,6 +209,7 @@ async fn cron_jobs_metrics_and_health_are_reported() {
         "http_requests_total{",
         "http_request_duration_seconds_bucket{",
         "queue_jobs{",
+        "queue_events{",
         "jobs_processed_total{",
         "job_processing_seconds_bucket{",
     ] {

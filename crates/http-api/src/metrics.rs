@@ -54,6 +54,7 @@ pub struct Metrics {
     requests: Family<RequestLabels, Counter>,
     latency: Family<RouteLabels, Histogram>,
     queue_jobs: Family<QueueLabels, Gauge>,
+    queue_events: Family<QueueLabels, Gauge>,
     jobs: Family<JobLabels, Counter>,
     job_seconds: Family<RouteLabels, Histogram>,
     started: Instant,
@@ -101,6 +102,12 @@ impl Metrics {
             "Jobs in each state, per queue, when scraped",
             queue_jobs.clone(),
         );
+        let queue_events = Family::<QueueLabels, Gauge>::default();
+        registry.register(
+            "queue_events",
+            "Running totals per queue kept by the queue's store (enqueued, completed, failed, retried), for every process of the deployment; use rate() as on a counter",
+            queue_events.clone(),
+        );
         let jobs = Family::<JobLabels, Counter>::default();
         registry.register(
             "jobs_processed",
@@ -120,6 +127,7 @@ impl Metrics {
             requests,
             latency,
             queue_jobs,
+            queue_events,
             jobs,
             job_seconds,
             started: Instant::now(),
@@ -181,6 +189,19 @@ impl Metrics {
                 ("failed", q.failed),
             ] {
                 self.queue_jobs
+                    .get_or_create(&QueueLabels {
+                        queue: q.name.clone(),
+                        state,
+                    })
+                    .set(i64::try_from(value).unwrap_or(i64::MAX));
+            }
+            for (state, value) in [
+                ("enqueued", q.totals.enqueued),
+                ("completed", q.totals.completed),
+                ("failed", q.totals.failed),
+                ("retried", q.totals.retried),
+            ] {
+                self.queue_events
                     .get_or_create(&QueueLabels {
                         queue: q.name.clone(),
                         state,
@@ -279,10 +300,7 @@ pub async fn scrape(
     queues: web::Data<notify_core::QueueAdmin>,
 ) -> HttpResponse {
     let stats: Vec<QueueStatsDto> = match queues.stats().await {
-        Ok(stats) => stats
-            .into_iter()
-            .map(|(name, counts)| QueueStatsDto::new(name, counts))
-            .collect(),
+        Ok(stats) => stats.into_iter().map(QueueStatsDto::from).collect(),
         Err(error) => {
             tracing::warn!(%error, "queue counts unavailable for metrics");
             Vec::new()

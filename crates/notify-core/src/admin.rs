@@ -7,7 +7,9 @@ use std::sync::Arc;
 use kernel::{Clock, Page, PageRequest};
 
 use crate::QUEUES;
-use crate::jobs::{Job, JobId, JobQueue, JobState, Keep, QueueCounts, QueueError, RetryFailed};
+use crate::jobs::{
+    Job, JobId, JobQueue, JobState, Keep, QueueCounts, QueueError, QueueTotals, RetryFailed,
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum AdminError {
@@ -23,6 +25,14 @@ pub enum AdminError {
     NotCleanable(JobState),
     #[error(transparent)]
     Queue(#[from] QueueError),
+}
+
+/// A queue as the admin console sees it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct QueueStats {
+    pub name: &'static str,
+    pub counts: QueueCounts,
+    pub totals: QueueTotals,
 }
 
 pub struct QueueAdmin {
@@ -43,14 +53,18 @@ impl QueueAdmin {
             .ok_or_else(|| AdminError::UnknownQueue(name.to_owned()))
     }
 
-    /// Every queue with its counts.
+    /// Every queue with its counts and running totals.
     ///
     /// # Errors
     /// [`AdminError::Queue`] when the store fails.
-    pub async fn stats(&self) -> Result<Vec<(&'static str, QueueCounts)>, AdminError> {
+    pub async fn stats(&self) -> Result<Vec<QueueStats>, AdminError> {
         let mut stats = Vec::with_capacity(QUEUES.len());
-        for queue in QUEUES {
-            stats.push((queue, self.queue.counts(queue).await?));
+        for name in QUEUES {
+            stats.push(QueueStats {
+                name,
+                counts: self.queue.counts(name).await?,
+                totals: self.queue.totals(name).await?,
+            });
         }
         Ok(stats)
     }

@@ -94,6 +94,18 @@ pub struct QueueCounts {
     pub failed: u64,
 }
 
+/// What a queue has seen since its store was created: running totals that cleaning history
+/// never lowers.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct QueueTotals {
+    pub enqueued: u64,
+    pub completed: u64,
+    /// Jobs kept as failed (each time one fails for good).
+    pub failed: u64,
+    /// Retries scheduled after a failed attempt.
+    pub retried: u64,
+}
+
 impl QueueCounts {
     /// Jobs not yet done with: waiting, or delayed for a retry.
     #[must_use]
@@ -306,6 +318,13 @@ pub trait JobQueue: Send + Sync {
     /// # Errors
     /// [`QueueError`] on store failure.
     async fn counts(&self, queue: &str) -> Result<QueueCounts, QueueError>;
+
+    /// The running totals of `queue`: enqueued, and acknowledgements applied (completed,
+    /// failed, retried). Stale acknowledgements count for nothing.
+    ///
+    /// # Errors
+    /// [`QueueError`] on store failure.
+    async fn totals(&self, queue: &str) -> Result<QueueTotals, QueueError>;
 
     /// The jobs of `queue` in `state`, a page at a time: finished jobs most recently finished
     /// first, the others in the order they will run.

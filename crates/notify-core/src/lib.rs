@@ -11,11 +11,11 @@ pub mod preferences;
 pub mod sealing;
 mod worker;
 
-pub use admin::{AdminError, QueueAdmin};
+pub use admin::{AdminError, QueueAdmin, QueueStats};
 pub use email::{EmailJob, Links, OutgoingEmail, SessionDetails, render};
 pub use jobs::{
     AckRef, Acked, Claim, ClaimToken, Job, JobId, JobQueue, JobState, Keep, NewJob, QueueCounts,
-    QueueError, RetryFailed, RetryPolicy,
+    QueueError, QueueTotals, RetryFailed, RetryPolicy,
 };
 pub use outbox::EmailOutbox;
 pub use sealing::{PayloadSealer, SealError};

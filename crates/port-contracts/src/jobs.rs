@@ -3,7 +3,7 @@
 use chrono::{DateTime, TimeDelta, Utc};
 use kernel::PageRequest;
 use notify_core::jobs::{AckRef, Acked, Keep, RetryFailed};
-use notify_core::{JobId, JobQueue, JobState, NewJob, QueueCounts};
+use notify_core::{JobId, JobQueue, JobState, NewJob, QueueCounts, QueueTotals};
 
 use crate::now_ms;
 
@@ -26,6 +26,7 @@ suite!($
         a_failed_job_retried_runs_again_from_its_first_attempt,
         only_a_failed_job_of_the_named_queue_can_be_retried,
         queue_counts_count_the_jobs_in_each_state,
+        running_totals_count_what_happened_and_outlive_cleaning,
         history_lists_each_state_newest_finished_first,
         history_pages_through_the_waiting_jobs_in_run_order,
         cleaning_keeps_only_the_newest_recent_finished_jobs,
@@ -448,6 +449,48 @@ async fn queue_counts_count_the_jobs_in_each_state(queue: &dyn JobQueue) {
         }
     );
     assert_eq!(queue.counts("other").await.unwrap(), QueueCounts::default());
+}
+
+async fn running_totals_count_what_happened_and_outlive_cleaning(queue: &dyn JobQueue) {
+    let now = now_ms();
+    let done = reserved(queue, job("mail", "done", now)).await;
+    queue.complete(&done, now).await.unwrap().assert_applied();
+    assert_eq!(queue.complete(&done, now).await.unwrap(), Acked::Stale);
+    let retried = reserved(queue, job("mail", "retried", now)).await;
+    queue
+        .retry_at(&retried, "busy", now + TimeDelta::hours(1))
+        .await
+        .unwrap()
+        .assert_applied();
+    let failed = reserved(queue, job("mail", "failed", now)).await;
+    queue
+        .fail(&failed, "no", now)
+        .await
+        .unwrap()
+        .assert_applied();
+    queue.enqueue(job("other", "elsewhere", now)).await.unwrap();
+    let expected = QueueTotals {
+        enqueued: 3,
+        completed: 1,
+        failed: 1,
+        retried: 1,
+    };
+    assert_eq!(
+        queue.totals("mail").await.unwrap(),
+        expected,
+        "stale acknowledgements count for nothing"
+    );
+    queue
+        .clean("mail", JobState::Completed, Keep::NONE)
+        .await
+        .unwrap();
+    queue
+        .clean("mail", JobState::Failed, Keep::NONE)
+        .await
+        .unwrap();
+    assert_eq!(queue.totals("mail").await.unwrap(), expected);
+    assert_eq!(queue.totals("other").await.unwrap().enqueued, 1);
+    assert_eq!(queue.totals("none").await.unwrap(), QueueTotals::default());
 }
 
 async fn history_lists_each_state_newest_finished_first(queue: &dyn JobQueue) {

@@ -8,7 +8,7 @@ use fred::types::scripts::Script;
 use kernel::{Page, PageRequest};
 use notify_core::{
     AckRef, Acked, Claim, ClaimToken, Job, JobId, JobQueue, JobState, Keep, NewJob, QueueCounts,
-    QueueError, RetryFailed,
+    QueueError, QueueTotals, RetryFailed,
 };
 
 use crate::client::RedisConnection;
@@ -133,21 +133,6 @@ impl RedisJobQueue {
             .await?
             .pop()
             .ok_or_else(|| malformed("acknowledgement"))
-    }
-
-    /// Running totals of `queue` since its keys were created: jobs enqueued, completed,
-    /// failed for good, and retries scheduled.
-    ///
-    /// # Errors
-    /// [`QueueError`] when Redis fails.
-    pub async fn totals(&self, queue: &str) -> Result<Vec<(String, u64)>, QueueError> {
-        let stats = fields(self.admin("stats", vec![queue.into()]).await?)?;
-        let mut totals: Vec<(String, u64)> = stats
-            .into_iter()
-            .map(|(name, value)| (name, value.parse().unwrap_or(0)))
-            .collect();
-        totals.sort();
-        Ok(totals)
     }
 }
 
@@ -279,6 +264,17 @@ impl JobQueue for RedisJobQueue {
             active: count(2)?,
             completed: count(3)?,
             failed: count(4)?,
+        })
+    }
+
+    async fn totals(&self, queue: &str) -> Result<QueueTotals, QueueError> {
+        let stats = fields(self.admin("stats", vec![queue.into()]).await?)?;
+        let count = |event: &str| stats.get(event).and_then(|v| v.parse().ok()).unwrap_or(0);
+        Ok(QueueTotals {
+            enqueued: count("enqueued"),
+            completed: count("completed"),
+            failed: count("failed"),
+            retried: count("retried"),
         })
     }
 

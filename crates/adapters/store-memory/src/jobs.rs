@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, TimeDelta, Utc};
 use kernel::{Page, PageRequest};
 use notify_core::jobs::{AckRef, Acked, Claim, ClaimToken, Keep, RetryFailed};
-use notify_core::{Job, JobId, JobQueue, JobState, NewJob, QueueCounts, QueueError};
+use notify_core::{Job, JobId, JobQueue, JobState, NewJob, QueueCounts, QueueError, QueueTotals};
 
 /// A stored job and the claim that holds it, if any.
 struct Entry {
@@ -18,6 +18,7 @@ struct Entry {
 #[derive(Default)]
 pub struct MemoryJobQueue {
     jobs: Mutex<HashMap<JobId, Entry>>,
+    totals: Mutex<HashMap<String, QueueTotals>>,
 }
 
 impl MemoryJobQueue {
@@ -30,8 +31,18 @@ impl MemoryJobQueue {
         self.jobs.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Applies `change` when `claim` still holds its job.
-    fn acknowledge(&self, claim: &AckRef, change: impl FnOnce(&mut Job)) -> Acked {
+    fn count(&self, queue: &str, event: impl FnOnce(&mut QueueTotals)) {
+        let mut totals = self.totals.lock().unwrap_or_else(PoisonError::into_inner);
+        event(totals.entry(queue.to_owned()).or_default());
+    }
+
+    /// Applies `change` when `claim` still holds its job, and counts it as `event`.
+    fn acknowledge(
+        &self,
+        claim: &AckRef,
+        change: impl FnOnce(&mut Job),
+        event: impl FnOnce(&mut QueueTotals),
+    ) -> Acked {
         let mut jobs = self.lock();
         match jobs.get_mut(&claim.job) {
             Some(entry)
@@ -40,6 +51,9 @@ impl MemoryJobQueue {
             {
                 change(&mut entry.job);
                 entry.claim = None;
+                let queue = entry.job.queue.clone();
+                drop(jobs);
+                self.count(&queue, event);
                 Acked::Applied
             }
             _ => Acked::Stale,
@@ -72,6 +86,7 @@ impl JobQueue for MemoryJobQueue {
             run_at: job.run_at,
             finished_at: None,
         };
+        let queue = stored.queue.clone();
         self.lock().insert(
             id.clone(),
             Entry {
@@ -79,6 +94,7 @@ impl JobQueue for MemoryJobQueue {
                 claim: None,
             },
         );
+        self.count(&queue, |t| t.enqueued += 1);
         Ok(id)
     }
 
@@ -112,12 +128,16 @@ impl JobQueue for MemoryJobQueue {
     }
 
     async fn complete(&self, claim: &AckRef, now: DateTime<Utc>) -> Result<Acked, QueueError> {
-        Ok(self.acknowledge(claim, |job| {
-            job.state = JobState::Completed;
-            job.finished_at = Some(now);
-            job.payload.clear();
-            job.recipient = None;
-        }))
+        Ok(self.acknowledge(
+            claim,
+            |job| {
+                job.state = JobState::Completed;
+                job.finished_at = Some(now);
+                job.payload.clear();
+                job.recipient = None;
+            },
+            |t| t.completed += 1,
+        ))
     }
 
     async fn retry_at(
@@ -126,11 +146,15 @@ impl JobQueue for MemoryJobQueue {
         error: &str,
         run_at: DateTime<Utc>,
     ) -> Result<Acked, QueueError> {
-        Ok(self.acknowledge(claim, |job| {
-            job.state = JobState::Delayed;
-            job.last_error = Some(error.to_owned());
-            job.run_at = run_at;
-        }))
+        Ok(self.acknowledge(
+            claim,
+            |job| {
+                job.state = JobState::Delayed;
+                job.last_error = Some(error.to_owned());
+                job.run_at = run_at;
+            },
+            |t| t.retried += 1,
+        ))
     }
 
     async fn fail(
@@ -139,11 +163,15 @@ impl JobQueue for MemoryJobQueue {
         error: &str,
         now: DateTime<Utc>,
     ) -> Result<Acked, QueueError> {
-        Ok(self.acknowledge(claim, |job| {
-            job.state = JobState::Failed;
-            job.last_error = Some(error.to_owned());
-            job.finished_at = Some(now);
-        }))
+        Ok(self.acknowledge(
+            claim,
+            |job| {
+                job.state = JobState::Failed;
+                job.last_error = Some(error.to_owned());
+                job.finished_at = Some(now);
+            },
+            |t| t.failed += 1,
+        ))
     }
 
     async fn find_job(&self, id: &JobId) -> Result<Option<Job>, QueueError> {
@@ -164,6 +192,11 @@ impl JobQueue for MemoryJobQueue {
             *slot += 1;
         }
         Ok(counts)
+    }
+
+    async fn totals(&self, queue: &str) -> Result<QueueTotals, QueueError> {
+        let totals = self.totals.lock().unwrap_or_else(PoisonError::into_inner);
+        Ok(totals.get(queue).copied().unwrap_or_default())
     }
 
     async fn list(

@@ -124,6 +124,12 @@ CREATE TABLE cron_runs (
     runner TEXT NOT NULL
 );
 CREATE INDEX cron_runs_task ON cron_runs (task, id);
+CREATE TABLE job_totals (
+    queue TEXT NOT NULL,
+    event TEXT NOT NULL,
+    count INTEGER NOT NULL,
+    PRIMARY KEY (queue, event)
+);
 ",
 ];
 

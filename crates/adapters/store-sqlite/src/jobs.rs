@@ -5,7 +5,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, TimeDelta, Utc};
 use kernel::{Page, PageRequest, StoreError};
 use notify_core::jobs::{AckRef, Acked, Claim, ClaimToken, Keep, RetryFailed};
-use notify_core::{Job, JobId, JobQueue, JobState, NewJob, QueueCounts, QueueError};
+use notify_core::{Job, JobId, JobQueue, JobState, NewJob, QueueCounts, QueueError, QueueTotals};
 use rusqlite::{OptionalExtension as _, Row, params};
 
 use crate::db::{CachedStatements as _, SqliteStore, id, millis, time, time_opt};
@@ -34,12 +34,15 @@ fn queue_error(error: StoreError) -> QueueError {
     QueueError(error.to_string())
 }
 
-fn acked(changed: usize) -> Acked {
-    if changed == 1 {
-        Acked::Applied
-    } else {
-        Acked::Stale
-    }
+/// Counts `event` for the queue of job `id` (or for `queue` when given), on the connection
+/// that just made the change.
+fn count_event(c: &rusqlite::Connection, event: &str, job: &str) -> rusqlite::Result<()> {
+    c.execute_cached(
+        "INSERT INTO job_totals (queue, event, count) SELECT queue, ?2, 1 FROM jobs WHERE id = ?1
+         ON CONFLICT (queue, event) DO UPDATE SET count = count + 1",
+        params![job, event],
+    )
+    .map(drop)
 }
 
 impl SqliteStore {
@@ -48,6 +51,7 @@ impl SqliteStore {
     async fn acknowledge(
         &self,
         set: &'static str,
+        event: &'static str,
         claim: &AckRef,
         error: Option<&str>,
         at: DateTime<Utc>,
@@ -58,16 +62,22 @@ impl SqliteStore {
             error.map(str::to_owned),
         );
         self.call(move |c| {
-            c.execute_cached(
+            let transaction = c.unchecked_transaction()?;
+            let changed = transaction.execute_cached(
                 &format!(
                     "UPDATE jobs SET claim = NULL, {set}
                      WHERE id = ?1 AND claim = ?2 AND state = 'active'"
                 ),
                 params![job.as_str(), token.as_str(), error, millis(at)],
-            )
+            )?;
+            if changed != 1 {
+                return Ok(Acked::Stale);
+            }
+            count_event(&transaction, event, job.as_str())?;
+            transaction.commit()?;
+            Ok(Acked::Applied)
         })
         .await
-        .map(acked)
         .map_err(queue_error)
     }
 }
@@ -78,11 +88,13 @@ impl JobQueue for SqliteStore {
         let id = JobId::generate();
         let job_id = id.clone();
         self.call(move |c| {
-            c.execute_cached(
+            let transaction = c.unchecked_transaction()?;
+            transaction.execute_cached(
                 &format!("INSERT INTO jobs ({JOB_COLUMNS}) VALUES (?1, ?2, ?3, ?4, 'waiting', 0, ?5, NULL, ?6, ?6, NULL, ?7)"),
                 params![job_id.as_str(), job.queue, job.kind, job.payload, job.max_attempts, millis(job.run_at), job.recipient],
-            )
-            .map(drop)
+            )?;
+            count_event(&transaction, "enqueued", job_id.as_str())?;
+            transaction.commit()
         })
         .await
         .map_err(queue_error)?;
@@ -120,6 +132,7 @@ impl JobQueue for SqliteStore {
     async fn complete(&self, claim: &AckRef, now: DateTime<Utc>) -> Result<Acked, QueueError> {
         self.acknowledge(
             "state = 'completed', finished_at = ?4, payload = '', recipient = NULL",
+            "completed",
             claim,
             None,
             now,
@@ -135,6 +148,7 @@ impl JobQueue for SqliteStore {
     ) -> Result<Acked, QueueError> {
         self.acknowledge(
             "state = 'delayed', last_error = ?3, run_at = ?4",
+            "retried",
             claim,
             Some(error),
             run_at,
@@ -150,6 +164,7 @@ impl JobQueue for SqliteStore {
     ) -> Result<Acked, QueueError> {
         self.acknowledge(
             "state = 'failed', last_error = ?3, finished_at = ?4",
+            "failed",
             claim,
             Some(error),
             now,
@@ -196,6 +211,33 @@ impl JobQueue for SqliteStore {
             }
         }
         Ok(counts)
+    }
+
+    async fn totals(&self, queue: &str) -> Result<QueueTotals, QueueError> {
+        let queue = queue.to_owned();
+        let rows = self
+            .read(move |c| {
+                let mut statement =
+                    c.prepare_cached("SELECT event, count FROM job_totals WHERE queue = ?1")?;
+                let rows = statement.query_map([queue], |row| {
+                    Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?))
+                })?;
+                rows.collect::<rusqlite::Result<Vec<_>>>()
+            })
+            .await
+            .map_err(queue_error)?;
+        let mut totals = QueueTotals::default();
+        for (event, count) in rows {
+            let count = u64::try_from(count).unwrap_or(0);
+            match event.as_str() {
+                "enqueued" => totals.enqueued = count,
+                "completed" => totals.completed = count,
+                "failed" => totals.failed = count,
+                "retried" => totals.retried = count,
+                _ => {}
+            }
+        }
+        Ok(totals)
     }
 
     async fn list(

@@ -7,7 +7,7 @@
 use actix_web::{HttpResponse, web};
 use chrono::{DateTime, Utc};
 use kernel::Page;
-use notify_core::{Job, JobState, QueueAdmin, QueueCounts};
+use notify_core::{Job, JobState, QueueAdmin, QueueStats};
 use scheduler_core::{CronRun, CronStatus, Scheduler};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -20,7 +20,7 @@ use crate::query::{ListQuery, Param};
 
 type Queues = web::Data<QueueAdmin>;
 
-/// A queue and how many of its jobs are in each state.
+/// A queue: how many of its jobs are in each state now, and its running totals.
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct QueueStatsDto {
@@ -31,17 +31,35 @@ pub struct QueueStatsDto {
     pub active: u64,
     pub completed: u64,
     pub failed: u64,
+    pub totals: QueueTotalsDto,
 }
 
-impl QueueStatsDto {
-    pub(crate) fn new(name: &str, c: QueueCounts) -> Self {
+/// What a queue has seen since its store was created (cleaning history does not lower it).
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct QueueTotalsDto {
+    pub enqueued: u64,
+    pub completed: u64,
+    pub failed: u64,
+    pub retried: u64,
+}
+
+impl From<QueueStats> for QueueStatsDto {
+    fn from(stats: QueueStats) -> Self {
+        let (c, t) = (stats.counts, stats.totals);
         Self {
-            name: name.to_owned(),
+            name: stats.name.to_owned(),
             waiting: c.waiting,
             delayed: c.delayed,
             active: c.active,
             completed: c.completed,
             failed: c.failed,
+            totals: QueueTotalsDto {
+                enqueued: t.enqueued,
+                completed: t.completed,
+                failed: t.failed,
+                retried: t.retried,
+            },
         }
     }
 }
@@ -205,7 +223,7 @@ pub async fn stats(queues: Queues, _admin: Admin) -> Result<HttpResponse, ApiErr
         .stats()
         .await?
         .into_iter()
-        .map(|(name, counts)| QueueStatsDto::new(name, counts))
+        .map(QueueStatsDto::from)
         .collect();
     Ok(envelope::ok("Queue statistics", stats))
 }
@@ -348,7 +366,7 @@ pub async fn metrics(
         .stats()
         .await?
         .into_iter()
-        .map(|(name, counts)| QueueStatsDto::new(name, counts))
+        .map(QueueStatsDto::from)
         .collect();
     Ok(envelope::ok("Metrics", metrics.system(stats)))
 }
