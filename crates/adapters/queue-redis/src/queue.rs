@@ -16,6 +16,10 @@ use crate::decode::{array, fields, integer, job, malformed, text};
 
 const COMMON: &str = include_str!("lua/common.lua");
 
+/// Most jobs one script call reserves or acknowledges: the scripts pass a batch's members to
+/// single commands, and Lua's `unpack` is bounded (a few thousand values).
+const SCRIPT_BATCH: usize = 500;
+
 /// How much finished history each queue keeps, enforced at every acknowledgement (the
 /// retention job enforces the same bounds on a schedule, and an admin may clean sooner).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -176,6 +180,7 @@ impl JobQueue for RedisJobQueue {
         lease: TimeDelta,
         max: usize,
     ) -> Result<Vec<Claim>, QueueError> {
+        let max = max.min(SCRIPT_BATCH);
         if max == 0 {
             return Ok(Vec::new());
         }
@@ -213,11 +218,14 @@ impl JobQueue for RedisJobQueue {
         claims: &[AckRef],
         now: DateTime<Utc>,
     ) -> Result<Vec<Acked>, QueueError> {
-        if claims.is_empty() {
-            return Ok(Vec::new());
+        let mut acks = Vec::with_capacity(claims.len());
+        for chunk in claims.chunks(SCRIPT_BATCH) {
+            acks.extend(
+                self.acknowledge(chunk.iter().map(|claim| ("complete", claim, "", now)))
+                    .await?,
+            );
         }
-        self.acknowledge(claims.iter().map(|claim| ("complete", claim, "", now)))
-            .await
+        Ok(acks)
     }
 
     async fn retry_at(

@@ -6,7 +6,7 @@ local bounds = {
   failed = {tonumber(ARGV[4]), tonumber(ARGV[5])},
 }
 local touched = {}
-local completed = {}
+local completing = {}
 local out = {}
 for i = 6, #ARGV, 5 do
   local mode, id, token, err, at = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], tonumber(ARGV[i + 4])
@@ -16,18 +16,21 @@ for i = 6, #ARGV, 5 do
     local queue = h[3]
     local q = ns(queue)
     if mode == 'complete' then
-      -- The common case, in as few calls as it takes: leave the stream, forget the lease,
-      -- erase what was personal, keep the outcome.
-      if h[4] then
-        redis.call('XACK', q .. ':stream', GROUP, h[4])
-        redis.call('XDEL', q .. ':stream', h[4])
+      -- The common case, in as few calls as it takes: per job, erase what was personal and
+      -- keep the outcome; leaving the stream and the lease set, and joining the history, are
+      -- done for the whole batch below.
+      local batch = completing[q]
+      if not batch then
+        batch = {entries = {}, ids = {}, scored = {}}
+        completing[q] = batch
       end
-      redis.call('ZREM', q .. ':active', id)
+      if h[4] then batch.entries[#batch.entries + 1] = h[4] end
+      batch.ids[#batch.ids + 1] = id
+      batch.scored[#batch.scored + 1] = at
+      batch.scored[#batch.scored + 1] = id
       if h[5] then redis.call('SREM', recipient_key(h[5]), id) end
       redis.call('HDEL', jk, 'payload', 'recipient', 'claim', 'entry')
       redis.call('HSET', jk, 'state', 'completed', 'fin', at)
-      redis.call('ZADD', q .. ':completed', at, id)
-      completed[q] = (completed[q] or 0) + 1
       touched[q .. ':completed'] = {'completed', at}
     else
       release(id, queue, h[4])
@@ -47,7 +50,15 @@ for i = 6, #ARGV, 5 do
     out[#out + 1] = 0
   end
 end
-for q, n in pairs(completed) do redis.call('HINCRBY', q .. ':stats', 'completed', n) end
+for q, batch in pairs(completing) do
+  if #batch.entries > 0 then
+    redis.call('XACK', q .. ':stream', GROUP, unpack(batch.entries))
+    redis.call('XDEL', q .. ':stream', unpack(batch.entries))
+  end
+  redis.call('ZREM', q .. ':active', unpack(batch.ids))
+  redis.call('ZADD', q .. ':completed', unpack(batch.scored))
+  redis.call('HINCRBY', q .. ':stats', 'completed', #batch.ids)
+end
 -- History stays bounded by count and age without waiting for the retention job.
 for zset, what in pairs(touched) do
   local bound = bounds[what[1]]

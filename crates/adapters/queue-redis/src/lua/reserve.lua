@@ -6,6 +6,8 @@ local q = ns(queue)
 local stream = q .. ':stream'
 local out = {}
 local given = 0
+-- Lease ends, added to the lease set in one call at the end.
+local leased = {}
 
 local function hand_out(id)
   local jk = job_key(id)
@@ -13,7 +15,8 @@ local function hand_out(id)
   local token = ARGV[5 + given]
   redis.call('HINCRBY', jk, 'attempts', 1)
   redis.call('HSET', jk, 'state', 'active', 'run', now + lease, 'claim', token)
-  redis.call('ZADD', q .. ':active', now + lease, id)
+  leased[#leased + 1] = now + lease
+  leased[#leased + 1] = id
   out[#out + 1] = id
   out[#out + 1] = token
   out[#out + 1] = redis.call('HGETALL', jk)
@@ -60,4 +63,5 @@ if given < max then
     end
   end
 end
+if #leased > 0 then redis.call('ZADD', q .. ':active', unpack(leased)) end
 return out
