@@ -172,6 +172,10 @@ async fn production_adds_hsts() {
         ("JWT_ACCESS_SECRET", &secret_a),
         ("JWT_REFRESH_SECRET", &secret_b),
         ("CORS_ORIGIN", "https://console.test"),
+        (
+            "JOB_PAYLOAD_KEY",
+            "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff",
+        ),
     ])
     .await;
     let reply = app.get("/health", None).await;

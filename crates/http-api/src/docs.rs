@@ -7,10 +7,10 @@ use utoipa::openapi::{ContentBuilder, OpenApi as OpenApiDoc, RefOr, ResponseBuil
 use utoipa::{Modify, OpenApi};
 
 use crate::docs_generated::GeneratedRoutes;
-use crate::dto;
 use crate::envelope::PageMeta;
 use crate::problem::{FieldError, Problem};
-use crate::routes::{account, auth, health, sessions, uploads, users};
+use crate::routes::{account, admin, auth, health, sessions, uploads, users};
+use crate::{dto, metrics};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -22,7 +22,9 @@ use crate::routes::{account, auth, health, sessions, uploads, users};
         sessions::list, sessions::revoke, sessions::revoke_others,
         uploads::image, uploads::images, uploads::document, uploads::avatar, uploads::resume,
         uploads::user_avatar, uploads::profile_avatar, uploads::profile_resume, uploads::serve,
-        health::live, health::ready,
+        health::live, health::ready, health::redis, metrics::scrape,
+        admin::stats, admin::failed, admin::history, admin::retry, admin::clean, admin::dashboard,
+        admin::cron, admin::metrics,
     ),
     components(schemas(Problem, FieldError, PageMeta, dto::UserDto, dto::AuthData, dto::SessionDto, account::ExportFormat, uploads::UploadDto)),
     modifiers(&BearerScheme, &SharedSchemas, &GeneratedRoutes, &CommonErrors, &ProblemMediaType),
@@ -34,7 +36,8 @@ use crate::routes::{account, auth, health, sessions, uploads, users};
         (name = "public", description = "Public portfolios, no authentication"),
         (name = "preferences", description = "App, notification and email preferences"),
         (name = "uploads", description = "Pictures and documents: types decided from content, pictures re-encoded without metadata, files served under `/uploads/`"),
-        (name = "health", description = "Liveness and readiness"),
+        (name = "health", description = "Liveness, readiness and Redis"),
+        (name = "admin", description = "Queues, cron jobs and metrics (role admin)"),
     )
 )]
 pub struct ApiDoc;

@@ -12,6 +12,7 @@ mod docs_generated;
 mod dto;
 mod edge;
 mod envelope;
+mod metrics;
 mod page_cache;
 mod patterns;
 mod problem;
@@ -32,18 +33,21 @@ use auth_core::IdentityService;
 use auth_core::preferences::APP_PREFERENCES;
 use kernel::settings::{SettingsKind, SettingsService};
 use media_core::MediaService;
+use notify_core::QueueAdmin;
 use notify_core::preferences::{EMAIL_PREFERENCES, NOTIFICATION_PREFERENCES};
 use portfolio_core::{PortfolioService, PublicPortfolioReader};
+use scheduler_core::Scheduler;
 use utoipa_swagger_ui::SwaggerUi;
 
 pub use chat::{ChatSocketConfig, SocketIoSessions};
 pub use client::ClientIpPolicy;
 pub use docs::ApiDoc;
+pub use metrics::Metrics;
 pub use page_cache::{OwnerPages, PageCache};
 pub use problem::{ApiError, FieldError};
 pub use rate_limit::{InMemoryRateLimiter, RateDecision, RateLimiter, RateLimits};
 pub use routes::account::{AccountExport, AccountExporter, ExportError};
-pub use routes::health::{Health, ReadinessProbe};
+pub use routes::health::{Health, ReadinessProbe, RedisInfo};
 pub use security::CorsPolicy;
 
 /// How the HTTP server behaves.
@@ -73,6 +77,9 @@ pub struct HttpServices {
     pub media: Arc<MediaService>,
     pub health: Arc<Health>,
     pub chat: Arc<chat_core::ChatService>,
+    pub queues: Arc<QueueAdmin>,
+    pub scheduler: Arc<Scheduler>,
+    pub metrics: Arc<Metrics>,
 }
 
 /// The preference sets and where each is served.
@@ -175,7 +182,9 @@ impl HttpServiceFactory for Route {
 
 /// The route table: every route of the API in one place.
 fn routes(config: &mut web::ServiceConfig) {
-    use routes::{account, auth, health, portfolio, public, sessions, settings, uploads, users};
+    use routes::{
+        account, admin, auth, health, portfolio, public, sessions, settings, uploads, users,
+    };
     let mut preferences = web::scope("");
     for (path, kind) in PREFERENCE_ROUTES {
         preferences = preferences.service(
@@ -192,6 +201,8 @@ fn routes(config: &mut web::ServiceConfig) {
     config
         .service(resource("/api/v1/health").get(health::live))
         .service(resource("/api/v1/health/ready").get(health::ready))
+        .service(resource("/api/v1/health/redis").get(health::redis))
+        .service(resource("/metrics").get(metrics::scrape))
         .service(resource("/api/v1/docs").get(docs_redirect))
         .service(resource("/ws/chat").get(chat::ws_chat))
         .service(
@@ -245,6 +256,17 @@ fn routes(config: &mut web::ServiceConfig) {
                     .delete(sessions::revoke_others),
             )
             .service(resource("/sessions/{id}").delete(sessions::revoke))
+            .service(
+                web::scope("/admin")
+                    .service(resource("/queues/stats").get(admin::stats))
+                    .service(resource("/queues/ui").get(admin::dashboard))
+                    .service(resource("/queues/{queueName}/jobs/failed").get(admin::failed))
+                    .service(resource("/queues/{queueName}/jobs/history").get(admin::history))
+                    .service(resource("/queues/{queueName}/jobs/clean").delete(admin::clean))
+                    .service(resource("/queues/{queueName}/jobs/{jobId}/retry").post(admin::retry))
+                    .service(resource("/cron").get(admin::cron))
+                    .service(resource("/metrics").get(admin::metrics)),
+            )
             // Sub-scopes match their static prefix first, so a request is tried only against
             // the few patterns of its area (pattern matching is most of the routing cost).
             .service(
@@ -314,6 +336,9 @@ pub fn serve(
             .app_data(web::Data::new(config.chat_socket))
             .app_data(web::Data::from(Arc::clone(&socket_io)))
             .app_data(web::Data::from(Arc::clone(&services.media)))
+            .app_data(web::Data::from(Arc::clone(&services.queues)))
+            .app_data(web::Data::from(Arc::clone(&services.scheduler)))
+            .app_data(web::Data::from(Arc::clone(&services.metrics)))
             .app_data(web::Data::new(config.client_ip.clone()))
             .app_data(web::Data::new(config.rate_limits.clone()))
             .app_data(web::PayloadConfig::new(config.json_body_limit))
@@ -321,6 +346,7 @@ pub fn serve(
             .default_service(web::to(edge::not_found))
             .wrap(security::cors(&config.cors))
             .wrap(from_fn(edge::edge))
+            .wrap(from_fn(metrics::observe))
             .wrap(security::security_headers(config.hsts))
     })
     .workers(workers)
