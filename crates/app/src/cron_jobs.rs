@@ -10,7 +10,7 @@ use auth_core::ports::{AccountRepository, SessionRepository};
 use chrono::{DateTime, Utc};
 use kernel::Clock;
 use notify_core::{JobQueue, JobState, Keep, QUEUES};
-use queue_redis::{History, RedisCronLedger};
+use store_redis::{History, RedisCronLedger};
 use scheduler_core::{CronEntry, CronLedger, CronTask, Scheduler, TaskOutcome};
 use store_sqlite::SqliteStore;
 
