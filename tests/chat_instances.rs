@@ -31,8 +31,14 @@ fn instance_env(
             "JOB_PAYLOAD_KEY",
             "0f1e2d3c4b5a69788796a5b4c3d2e1f00f1e2d3c4b5a69788796a5b4c3d2e1f0".to_owned(),
         ),
-        ("JWT_ACCESS_SECRET", "chat-instances-access-secret-0123456789".to_owned()),
-        ("JWT_REFRESH_SECRET", "chat-instances-refresh-secret-012345678".to_owned()),
+        (
+            "JWT_ACCESS_SECRET",
+            "chat-instances-access-secret-0123456789".to_owned(),
+        ),
+        (
+            "JWT_REFRESH_SECRET",
+            "chat-instances-refresh-secret-012345678".to_owned(),
+        ),
         ("SESSION_CHECK_TTL", "1s".to_owned()),
         ("WS_SESSION_CHECK_INTERVAL", "1s".to_owned()),
     ]);
@@ -60,7 +66,9 @@ async fn socket(api: &RunningBinary, token: &str) -> Socket {
 
 async fn send(socket: &mut Socket, event: &str, data: Value) {
     socket
-        .send(Message::text(json!({ "event": event, "data": data }).to_string()))
+        .send(Message::text(
+            json!({ "event": event, "data": data }).to_string(),
+        ))
         .await
         .unwrap();
 }
@@ -105,26 +113,41 @@ async fn users_on_two_instances_share_rooms_history_and_presence() {
     let mut bobs = socket(&two, &bob).await;
     next_named(&mut bobs, "connected").await.unwrap();
     let online = next_named(&mut adas, "presence").await.unwrap();
-    assert_eq!((online["displayName"].as_str(), online["status"].as_str()), (Some("bob"), Some("online")));
+    assert_eq!(
+        (online["displayName"].as_str(), online["status"].as_str()),
+        (Some("bob"), Some("online"))
+    );
 
     send(&mut adas, "joinRoom", json!({ "room": "team" })).await;
     send(&mut bobs, "joinRoom", json!({ "room": "team" })).await;
     next_named(&mut adas, "userJoined").await.unwrap();
-    send(&mut adas, "message", json!({ "room": "team", "content": "across instances" })).await;
+    send(
+        &mut adas,
+        "message",
+        json!({ "room": "team", "content": "across instances" }),
+    )
+    .await;
     let received = next_named(&mut bobs, "message").await.unwrap();
     assert_eq!(received["content"], "across instances");
     assert_eq!(received["displayName"], "ada");
 
     send(&mut bobs, "history", json!({ "room": "team" })).await;
     let history = next_named(&mut bobs, "history").await.unwrap();
-    assert_eq!(history["messages"][0]["content"], "across instances", "kept in Redis");
+    assert_eq!(
+        history["messages"][0]["content"], "across instances",
+        "kept in Redis"
+    );
 
     // Bob signs out on the other instance: his socket there closes, and ada sees him offline.
     let (status, _) = Client::for_binary(&one)
         .post("/auth/logout", json!({}), Some(&bob))
         .await;
     assert!(status.is_success());
-    assert_eq!(next_named(&mut bobs, "never").await, None, "bob's socket closed");
+    assert_eq!(
+        next_named(&mut bobs, "never").await,
+        None,
+        "bob's socket closed"
+    );
     let offline = next_named(&mut adas, "presence").await.unwrap();
     assert_eq!(offline["status"], "offline");
 }

@@ -14,9 +14,9 @@ use fred::prelude::{
 };
 use futures_util::StreamExt as _;
 use futures_util::stream::{self, BoxStream};
-use tokio::sync::broadcast::error::RecvError;
 use kernel::{StoreError, UserId};
 use serde::{Deserialize, Serialize};
+use tokio::sync::broadcast::error::RecvError;
 
 use crate::RedisConnection;
 
@@ -72,7 +72,10 @@ impl ChatBus for RedisChat {
                         }
                     }
                     Err(RecvError::Lagged(missed)) => {
-                        tracing::warn!(missed, "the chat subscriber fell behind; broadcasts were lost");
+                        tracing::warn!(
+                            missed,
+                            "the chat subscriber fell behind; broadcasts were lost"
+                        );
                     }
                     Err(RecvError::Closed) => return None,
                 }
@@ -180,14 +183,36 @@ struct WireMessage {
 #[derive(Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 enum WireEvent {
-    Connected { user_id: String, rooms: Vec<String> },
+    Connected {
+        user_id: String,
+        rooms: Vec<String>,
+    },
     Message(WireMessage),
-    Typing { room: String, user: WirePerson, is_typing: bool },
-    Presence { user: WirePerson, status: String },
-    UserJoined { room: String, user: WirePerson },
-    UserLeft { room: String, user: WirePerson },
-    History { room: String, messages: Vec<WireMessage> },
-    Error { code: String, message: String },
+    Typing {
+        room: String,
+        user: WirePerson,
+        is_typing: bool,
+    },
+    Presence {
+        user: WirePerson,
+        status: String,
+    },
+    UserJoined {
+        room: String,
+        user: WirePerson,
+    },
+    UserLeft {
+        room: String,
+        user: WirePerson,
+    },
+    History {
+        room: String,
+        messages: Vec<WireMessage>,
+    },
+    Error {
+        code: String,
+        message: String,
+    },
 }
 
 impl From<&Participant> for WirePerson {
@@ -323,7 +348,10 @@ impl WireBroadcast {
                 messages,
             } => Event::History {
                 room: room(name)?,
-                messages: messages.into_iter().filter_map(WireMessage::into_domain).collect(),
+                messages: messages
+                    .into_iter()
+                    .filter_map(WireMessage::into_domain)
+                    .collect(),
             },
             WireEvent::Error { code, message } => Event::Error(ChatError::new(
                 ChatErrorCode::parse(&code).unwrap_or(ChatErrorCode::Unavailable),
