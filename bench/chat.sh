@@ -69,8 +69,8 @@ read -r node node_p50 node_p99 < <(load "ws://127.0.0.1:$peer_port/socket.io/" "
 row "Socket.IO 4 on Node $(node --version)" "$node" "$node_p50" "$node_p99"
 python3 -c "print(f'{\"ratio (one instance / Socket.IO)\":<52} {$ours / $node:>11.2f}x   (goal: 3x)')"
 
-# Two instances through Redis: the receivers alternate between them, the sender is on the
-# first, so half the deliveries cross Redis. Shared storage for the sign-in: the MongoDB
+# Two instances through Redis (unpinned): the receivers alternate between them, the sender is
+# on the first, so half the deliveries cross Redis. Shared storage for the sign-in: the MongoDB
 # stand-in of the tests (scripts/test.sh installs it into .venv).
 if command -v redis-server >/dev/null && [ -x .venv/bin/python ]; then
   redis_port=$(free_port) mongo_port=$(free_port)
@@ -81,10 +81,13 @@ if command -v redis-server >/dev/null && [ -x .venv/bin/python ]; then
   sleep 1
   shared=(REDIS_URL="redis://127.0.0.1:$redis_port" MONGODB_URI="mongodb://127.0.0.1:$mongo_port/?directConnection=true"
     MONGODB_DATABASE=chatbench JOB_PAYLOAD_KEY=0f1e2d3c4b5a69788796a5b4c3d2e1f00f1e2d3c4b5a69788796a5b4c3d2e1f0)
+  # Not pinned: two servers, Redis and the stand-in would share one core.
+  saved_pin=$pin_server pin_server=""
   start_api "${shared[@]}"
   first=$started
   start_api "${shared[@]}"
   second=$started
+  pin_server=$saved_pin
   token=$(token_from "$first")
   read -r two two_p50 two_p99 < <(load "ws://127.0.0.1:$first/socket.io/" "$token" "ws://127.0.0.1:$second/socket.io/")
   row "console-api, two instances through Redis" "$two" "$two_p50" "$two_p99"

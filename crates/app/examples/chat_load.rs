@@ -51,6 +51,9 @@ async fn connect(url: &str, token: &str) -> (Writer, SplitStream<Socket>) {
 /// Answers pings; hands each `message` event's content to `on_message`.
 async fn read(mut reader: SplitStream<Socket>, writer: Writer, on_message: impl Fn(&str)) {
     while let Some(Ok(frame)) = reader.next().await {
+        if let Message::Close(reason) = &frame {
+            eprintln!("closed by the server: {reason:?}");
+        }
         let Message::Text(text) = frame else { continue };
         if &*text == "2" {
             let _ = writer.lock().await.send(Message::text("3")).await;
@@ -137,7 +140,7 @@ async fn main() {
                 .await
                 .send(Message::text(format!("42{frame}")))
                 .await
-                .unwrap();
+                .expect("the server closed the sender's socket");
         }
     };
     let measure_from = Instant::now();

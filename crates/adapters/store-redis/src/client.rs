@@ -25,6 +25,9 @@ pub struct RedisConnection {
     timeout: Duration,
 }
 
+/// Published messages a subscriber may hold before its reader takes them.
+const SUBSCRIBER_BUFFER: usize = 1 << 14;
+
 /// Clients as every part of a process makes them: with its timeouts and reconnection policy.
 fn builder(config: &Config, timeout: Duration) -> Builder {
     let mut builder = Builder::from_config(config.clone());
@@ -61,7 +64,11 @@ impl RedisConnection {
     /// A connection of its own for pub/sub (a subscribed connection can send nothing else),
     /// which subscribes again after a reconnect.
     pub(crate) async fn subscriber(&self) -> Result<SubscriberClient, fred::error::Error> {
-        let subscriber = builder(&self.config, self.timeout).build_subscriber_client()?;
+        let mut builder = builder(&self.config, self.timeout);
+        // fred hands published messages over a broadcast channel of 32 by default, and drops
+        // the oldest when a burst outruns its reader: room for the bursts of a busy chat.
+        builder.with_performance_config(|p| p.broadcast_channel_capacity = SUBSCRIBER_BUFFER);
+        let subscriber = builder.build_subscriber_client()?;
         subscriber.init().await?;
         // The task ends with the client.
         drop(subscriber.manage_subscriptions());

@@ -443,6 +443,14 @@ async fn run_session(mut session: Session) {
             }
         };
         tokio::select! {
+            // Deliveries first: a session busy with its own frames still takes what its
+            // rooms send, so its queue in the hub never fills behind them.
+            biased;
+            delivery = chat_event => {
+                let Some(delivery) = delivery else { break };
+                let packet = delivery.rendered(protocol::SOCKET_IO, protocol::packet);
+                if !session.send(packet.to_string()) { break }
+            }
             packet = session.from_client.recv() => {
                 let Some(packet) = packet else { break };
                 last_heard = Instant::now();
@@ -464,11 +472,6 @@ async fn run_session(mut session: Session) {
                     }
                     _ => {}
                 }
-            }
-            delivery = chat_event => {
-                let Some(delivery) = delivery else { break };
-                let packet = delivery.rendered(protocol::SOCKET_IO, protocol::packet);
-                if !session.send(packet.to_string()) { break }
             }
             _ = ping.tick() => {
                 if last_heard.elapsed() > session.config.idle_timeout

@@ -86,6 +86,17 @@ async fn serve(
     }
     loop {
         tokio::select! {
+            // Deliveries first: a socket busy with its own frames still takes what its
+            // rooms send, so its queue in the hub never fills behind them.
+            biased;
+            delivery = connection.registration.events.next() => {
+                let Some(delivery) = delivery else {
+                    reason = close(TOO_SLOW, "too far behind");
+                    break;
+                };
+                let frame = delivery.rendered(protocol::WEBSOCKET, protocol::frame);
+                if session.text(frame.as_ref()).await.is_err() { break }
+            }
             received = messages.next() => {
                 let Some(Ok(received)) = received else { break };
                 last_heard = Instant::now();
@@ -119,14 +130,6 @@ async fn serve(
                 for reply in replies {
                     if session.text(protocol::frame(&reply)).await.is_err() { break }
                 }
-            }
-            delivery = connection.registration.events.next() => {
-                let Some(delivery) = delivery else {
-                    reason = close(TOO_SLOW, "too far behind");
-                    break;
-                };
-                let frame = delivery.rendered(protocol::WEBSOCKET, protocol::frame);
-                if session.text(frame.as_ref()).await.is_err() { break }
             }
             _ = ping.tick() => {
                 if last_heard.elapsed() > config.idle_timeout {
