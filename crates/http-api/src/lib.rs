@@ -6,8 +6,8 @@
 mod auth;
 mod body;
 mod client;
+mod declared;
 mod docs;
-mod docs_generated;
 mod dto;
 mod edge;
 mod envelope;
@@ -18,20 +18,20 @@ mod query;
 mod rate_limit;
 mod records;
 mod routes;
+mod routing;
 mod security;
 
 use std::net::TcpListener;
 use std::sync::Arc;
 
-use actix_web::dev::{AppService, HttpServiceFactory, Server};
-use actix_web::http::Method;
+use actix_web::dev::Server;
 use actix_web::middleware::from_fn;
-use actix_web::{App, FromRequest, Handler, HttpResponse, HttpServer, Responder, guard, web};
+use actix_web::{App, HttpResponse, HttpServer, web};
 use auth_core::IdentityService;
-use auth_core::preferences::APP_PREFERENCES;
-use kernel::settings::{SettingsKind, SettingsService};
-use notify_core::preferences::{EMAIL_PREFERENCES, NOTIFICATION_PREFERENCES};
+use kernel::settings::SettingsService;
+use portfolio_core::resources::RESOURCES;
 use portfolio_core::{PortfolioService, PublicPortfolioReader};
+use routing::{Area, Limit, annotated};
 use utoipa_swagger_ui::SwaggerUi;
 
 pub use client::ClientIpPolicy;
@@ -69,169 +69,48 @@ pub struct HttpServices {
     pub health: Arc<Health>,
 }
 
-/// The preference sets and where each is served.
-const PREFERENCE_ROUTES: [(&str, &SettingsKind); 3] = [
-    ("/settings/preferences", &APP_PREFERENCES),
-    ("/notifications/preferences", &NOTIFICATION_PREFERENCES),
-    ("/email/preferences", &EMAIL_PREFERENCES),
-];
-
-/// A path and its handler per method. Its answer to any other method is a 405 whose `Allow`
-/// lists exactly the methods given here, so the header cannot drift from the table.
-struct Route {
-    resource: actix_web::Resource,
-    methods: Vec<Method>,
+/// The route table: every operation of the API, each declared once with its path, method,
+/// handler and OpenAPI operation (`routing.rs`), grouped in areas in the order the router tries
+/// them. The server registers it and the document describes it, nothing else.
+fn table() -> Vec<Area> {
+    use routes::{account, auth, health, sessions, users};
+    let mut areas = vec![
+        Area::new("/health", Limit::Unlimited)
+            .with(annotated!(health::live))
+            .with(annotated!(health::ready)),
+        // The hottest routes first.
+        declared::public_area(),
+        Area::new("/auth", Limit::Auth)
+            .with(annotated!(auth::register))
+            .with(annotated!(auth::login))
+            .with(annotated!(auth::refresh))
+            .with(annotated!(auth::logout))
+            .with(annotated!(auth::me))
+            .with(annotated!(auth::forgot_password))
+            .with(annotated!(auth::reset_password))
+            .with(annotated!(auth::verify_email))
+            .with(annotated!(auth::resend_verification))
+            .with(annotated!(auth::change_password)),
+        Area::new("/users", Limit::General)
+            .with(annotated!(users::update_profile))
+            .with(annotated!(account::request_deletion))
+            .with(annotated!(account::delete))
+            .with(annotated!(account::export)),
+        Area::new("/sessions", Limit::General)
+            .with(annotated!(sessions::list))
+            .with(annotated!(sessions::revoke_others))
+            .with(annotated!(sessions::revoke)),
+        declared::profile_area(),
+    ];
+    areas.extend(RESOURCES.iter().copied().map(declared::resource_area));
+    areas.extend(declared::preference_areas());
+    areas
 }
 
-fn resource(path: &str) -> Route {
-    Route {
-        resource: web::resource(path.to_owned()),
-        methods: Vec::new(),
-    }
-}
-
-impl Route {
-    fn on<F, Args>(mut self, method: Method, handler: F) -> Self
-    where
-        F: Handler<Args>,
-        Args: FromRequest + 'static,
-        F::Output: Responder + 'static,
-    {
-        self.resource = self.resource.route(web::method(method.clone()).to(handler));
-        self.methods.push(method);
-        self
-    }
-
-    fn get<F, Args>(self, handler: F) -> Self
-    where
-        F: Handler<Args>,
-        Args: FromRequest + 'static,
-        F::Output: Responder + 'static,
-    {
-        self.on(Method::GET, handler)
-    }
-
-    fn post<F, Args>(self, handler: F) -> Self
-    where
-        F: Handler<Args>,
-        Args: FromRequest + 'static,
-        F::Output: Responder + 'static,
-    {
-        self.on(Method::POST, handler)
-    }
-
-    fn patch<F, Args>(self, handler: F) -> Self
-    where
-        F: Handler<Args>,
-        Args: FromRequest + 'static,
-        F::Output: Responder + 'static,
-    {
-        self.on(Method::PATCH, handler)
-    }
-
-    fn delete<F, Args>(self, handler: F) -> Self
-    where
-        F: Handler<Args>,
-        Args: FromRequest + 'static,
-        F::Output: Responder + 'static,
-    {
-        self.on(Method::DELETE, handler)
-    }
-}
-
-impl HttpServiceFactory for Route {
-    fn register(self, config: &mut AppService) {
-        let allow: Vec<&str> = self.methods.iter().map(Method::as_str).collect();
-        let allow = allow.join(", ");
-        self.resource
-            .default_service(web::to(move || {
-                std::future::ready(edge::method_not_allowed(&allow))
-            }))
-            .register(config);
-    }
-}
-
-/// The route table: every route of the API in one place.
+/// The API's routes, and beside them the docs (not operations of the API themselves).
 fn routes(config: &mut web::ServiceConfig) {
-    use routes::{account, auth, health, portfolio, public, sessions, settings, users};
-    let mut preferences = web::scope("");
-    for (path, kind) in PREFERENCE_ROUTES {
-        preferences = preferences.service(
-            resource(path)
-                .get(move |s, c| settings::get(kind, s, c))
-                .patch(move |s, c, b| settings::update(kind, s, c, b)),
-        );
-    }
-    preferences = preferences.service(
-        resource("/settings/preferences/reset")
-            .post(|s, c| settings::reset(&APP_PREFERENCES, s, c)),
-    );
-    // Health and docs are outside the limited scope: probes and the docs UI never count.
-    config
-        .service(resource("/api/v1/health").get(health::live))
-        .service(resource("/api/v1/health/ready").get(health::ready))
-        .service(resource("/api/v1/docs").get(docs_redirect));
-    config.service(
-        web::scope("/api/v1")
-            // A scope keeps every path under its prefix; this one lets the docs UI (registered
-            // after it, so API requests never pay for its pattern) have `/api/v1/docs/…`.
-            .guard(guard::fn_guard(|context| {
-                !context.head().uri.path().starts_with("/api/v1/docs/")
-            }))
-            // The hottest routes first.
-            .service(web::scope("/public/portfolio").default_service(web::to(public::route)))
-            // Auth routes share a scope so that the stricter limit is attached to the routes
-            // it guards, whatever spelling of the path reached them.
-            .service(
-                web::scope("/auth")
-                    .wrap(from_fn(rate_limit::auth_limit))
-                    .service(resource("/register").post(auth::register))
-                    .service(resource("/login").post(auth::login))
-                    .service(resource("/refresh").post(auth::refresh))
-                    .service(resource("/logout").post(auth::logout))
-                    .service(resource("/me").get(auth::me))
-                    .service(resource("/forgot-password").post(auth::forgot_password))
-                    .service(resource("/reset-password").post(auth::reset_password))
-                    .service(resource("/verify-email").post(auth::verify_email))
-                    .service(resource("/resend-verification").post(auth::resend_verification))
-                    .service(resource("/change-password").post(auth::change_password)),
-            )
-            .service(resource("/users/profile").patch(users::update_profile))
-            .service(resource("/users/account/request-deletion").post(account::request_deletion))
-            .service(resource("/users/account").delete(account::delete))
-            .service(resource("/users/account/export").get(account::export))
-            .service(
-                resource("/sessions")
-                    .get(sessions::list)
-                    .delete(sessions::revoke_others),
-            )
-            .service(resource("/sessions/{id}").delete(sessions::revoke))
-            // Sub-scopes match their static prefix first, so a request is tried only against
-            // the few patterns of its area (pattern matching is most of the routing cost).
-            .service(
-                web::scope("/portfolio")
-                    .service(
-                        resource("/profile")
-                            .get(portfolio::profile)
-                            .patch(portfolio::update_profile),
-                    )
-                    .service(
-                        resource("/{resource}")
-                            .get(portfolio::list)
-                            .post(portfolio::create),
-                    )
-                    .service(resource("/{resource}/reorder").patch(portfolio::reorder))
-                    .service(
-                        resource("/{resource}/{id}")
-                            .get(portfolio::get)
-                            .patch(portfolio::update)
-                            .delete(portfolio::delete),
-                    )
-                    .service(resource("/{resource}/{id}/publish").patch(portfolio::publish)),
-            )
-            .service(preferences)
-            .wrap(from_fn(rate_limit::general_limit)),
-    );
+    config.service(web::resource("/api/v1/docs").get(docs_redirect));
+    routing::register(table(), config);
     config.service(
         SwaggerUi::new("/api/v1/docs/{_:.*}")
             .external_url_unchecked("/api/v1/docs/openapi.json", docs::document()),
