@@ -36,7 +36,7 @@ use utoipa_swagger_ui::SwaggerUi;
 
 pub use client::ClientIpPolicy;
 pub use docs::ApiDoc;
-pub use page_cache::{OwnerPages, PageCache};
+pub use page_cache::{OwnerPages, PageCache, ViewPages};
 pub use problem::{ApiError, FieldError};
 pub use rate_limit::{InMemoryRateLimiter, RateDecision, RateLimiter, RateLimits};
 pub use routes::account::{AccountExport, AccountExporter, ExportError};
@@ -64,6 +64,7 @@ pub struct HttpServices {
     pub public_portfolio: Arc<PublicPortfolioReader>,
     pub public_cache: Arc<PageCache>,
     pub owner_pages: Arc<OwnerPages>,
+    pub view_pages: Arc<ViewPages>,
     pub settings: Arc<SettingsService>,
     pub account_export: Arc<dyn AccountExporter>,
     pub health: Arc<Health>,
@@ -143,6 +144,7 @@ pub fn serve(
             .app_data(web::Data::from(Arc::clone(&services.public_portfolio)))
             .app_data(web::Data::from(Arc::clone(&services.public_cache)))
             .app_data(web::Data::from(Arc::clone(&services.owner_pages)))
+            .app_data(web::Data::from(Arc::clone(&services.view_pages)))
             .app_data(web::Data::from(Arc::clone(&services.settings)))
             .app_data(web::Data::from(Arc::clone(&services.account_export)))
             .app_data(web::Data::new(config.client_ip.clone()))
