@@ -17,6 +17,10 @@ fuzz examples="100" seed="random":
 bench seconds="10":
     ./bench/run.sh {{seconds}}
 
+# Instructions per GET /auth/me and per request of the bare handler, under callgrind.
+callgrind requests="2000":
+    ./bench/callgrind.sh {{requests}}
+
 # Regenerate .env.example and the README configuration table from crates/app/src/config.rs.
 env-example:
     UPDATE_ENV_EXAMPLE=1 cargo test -q -p app --lib config
