@@ -21,6 +21,15 @@ bench seconds="10":
 callgrind requests="2000":
     ./bench/callgrind.sh {{requests}}
 
+# Chat fan-out: 200 Socket.IO clients in one room, against a Node Socket.IO 4 server too.
+bench-chat seconds="10":
+    ./bench/chat.sh {{seconds}}
+
+# The upload path (2 MP JPEG: decode, orient, re-encode, thumbnail) against sharp in a Node peer;
+# optional uploads per run.
+bench-uploads uploads="160":
+    ./bench/uploads.sh {{uploads}}
+
 # Regenerate .env.example and the README configuration table from crates/app/src/config.rs.
 env-example:
     UPDATE_ENV_EXAMPLE=1 cargo test -q -p app --lib config

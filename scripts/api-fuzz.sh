@@ -26,7 +26,7 @@ base="http://127.0.0.1:$port/api/v1"
 # Fast hashing and limits no fuzz run reaches: the limiter has its own tests.
 (cd "$data" && env -i PATH="$PATH" PORT="$port" DATA_DIR="$data" LOG_LEVEL=error \
   ARGON2_MEMORY_COST=1024 ARGON2_TIME_COST=1 ARGON2_PARALLELISM=1 \
-  THROTTLE_LIMIT=100000000 THROTTLE_AUTH_LIMIT=100000000 "$binary" >"$data/api.log" 2>&1) &
+  THROTTLE_LIMIT=100000000 THROTTLE_AUTH_LIMIT=100000000 THROTTLE_UPLOAD_LIMIT=100000000 "$binary" >"$data/api.log" 2>&1) &
 api=$!
 # `|| true`: the API ends by the signal, which must not become this script's exit status.
 trap 'kill $api 2>/dev/null; wait $api 2>/dev/null || true; rm -rf "$data"' EXIT

@@ -25,6 +25,12 @@ if [ "$(.venv/bin/schemathesis --version 2>/dev/null)" != "schemathesis, version
   .venv/bin/pip install -q --disable-pip-version-check "schemathesis==$SCHEMATHESIS_VERSION"
 fi
 
+# socket.io-client, the real front-end library the Socket.IO endpoint is tested with.
+if [ ! -d tests/socketio/node_modules ]; then
+  echo "installing socket.io-client into tests/socketio"
+  (cd tests/socketio && npm ci --silent --no-audit --no-fund)
+fi
+
 # The SMTP server the tests read is their own (crates/testkit), so nothing to start here.
 
 cargo fmt --all -- --check

@@ -1,5 +1,5 @@
 //! The HTTP edge's `AccountExporter`: an account's data export, gathered from the identity,
-//! portfolio and settings services.
+//! portfolio, settings and media services.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -10,6 +10,7 @@ use auth_core::model::Principal;
 use http_api::{AccountExport, AccountExporter, ExportError};
 use kernel::Clock;
 use kernel::settings::SettingsService;
+use media_core::MediaService;
 use portfolio_core::PortfolioService;
 use portfolio_core::model::ItemView;
 
@@ -19,6 +20,7 @@ pub struct ServiceAccountExporter {
     pub identity: Arc<IdentityService>,
     pub portfolio: Arc<PortfolioService>,
     pub settings: Arc<SettingsService>,
+    pub media: Arc<MediaService>,
     pub clock: Arc<dyn Clock>,
 }
 
@@ -56,6 +58,7 @@ impl AccountExporter for ServiceAccountExporter {
             sessions,
             settings,
             portfolio,
+            files: self.media.files_of(owner).await?,
         })
     }
 }

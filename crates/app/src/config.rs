@@ -11,6 +11,7 @@ use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::Duration;
 
+use media_core::FileKind;
 use secrecy::{ExposeSecret as _, SecretString};
 
 /// How log lines are written.
@@ -144,6 +145,32 @@ variables! {
         THROTTLE_LIMIT = "100" => throttle_limit: u32, positive;
         /// Requests per window per client on POST /auth/* routes
         THROTTLE_AUTH_LIMIT = "5" => throttle_auth_limit: u32, positive;
+        /// Uploads per window per client (POST /upload/* and the avatar and resume routes; they
+        /// count against THROTTLE_LIMIT too)
+        THROTTLE_UPLOAD_LIMIT = "20" => throttle_upload_limit: u32, positive;
+    }
+    "Uploads" {
+        /// Folder of uploaded files (default: DATA_DIR/uploads)
+        UPLOAD_DIR = "" => upload_dir: Option<String>, optional;
+        /// Public URL that files are served under, written into stored URLs (default:
+        /// http://HOST:PORT/uploads); behind a reverse proxy or a CDN, its public address
+        UPLOAD_BASE_URL = "" => upload_base_url: Option<String>, optional;
+        /// Accepted file types, of jpeg, png, webp, gif (pictures) and pdf (documents); picture
+        /// routes take the pictures listed, document routes the documents
+        UPLOAD_ALLOWED_TYPES = "jpeg,png,webp,gif,pdf"
+            => upload_allowed_types: Vec<FileKind>, file_kinds;
+        /// Largest picture in bytes, as uploaded (larger: 413, refused while it is being read;
+        /// separate from JSON_BODY_LIMIT)
+        UPLOAD_MAX_IMAGE_SIZE = "5242880" => upload_max_image_size: u64, positive_u64;
+        /// Largest document in bytes
+        UPLOAD_MAX_DOCUMENT_SIZE = "10485760" => upload_max_document_size: u64, positive_u64;
+        /// Most pixels (width x height, over all frames of an animation) a picture may have;
+        /// checked before decoding, against decompression bombs. Decoding takes 4 bytes a pixel
+        UPLOAD_MAX_IMAGE_PIXELS = "25000000" => upload_max_image_pixels: u64, positive_u64;
+        /// Most files in one POST /upload/images
+        UPLOAD_MAX_FILES = "10" => upload_max_files: u32, positive;
+        /// Pictures decoded at once (default: number of CPUs); the rest wait their turn
+        UPLOAD_IMAGE_CONCURRENCY = "" => upload_image_concurrency: usize, positive_or_cpus;
     }
     "Auth" {
         /// Access-token signing secret, >= 32 bytes (development: generated into DATA_DIR when
@@ -226,6 +253,25 @@ variables! {
         EMAIL_QUEUE_BACKOFF_MS = "2000" => email_backoff: Duration, millis;
         /// After this, an unacknowledged job is handed to another worker
         JOB_VISIBILITY_TIMEOUT_MS = "30000" => job_visibility_timeout: Duration, millis;
+    }
+    "Chat (WebSocket and Socket.IO)" {
+        /// Chat frames one user may send per minute over all their sockets; beyond it the socket
+        /// gets an error event and is closed
+        WS_RATE_LIMIT_PER_MINUTE = "60" => ws_per_minute: u32, positive;
+        /// Chat frames one user may send per hour
+        WS_RATE_LIMIT_PER_HOUR = "1000" => ws_per_hour: u32, positive;
+        /// Open chat sockets per user on one instance
+        WS_MAX_CONNECTIONS_PER_USER = "10" => ws_per_user: u32, positive;
+        /// Open chat sockets per client address on one instance
+        WS_MAX_CONNECTIONS_PER_IP = "50" => ws_per_ip: u32, positive;
+        /// How often a chat socket is pinged
+        WS_PING_INTERVAL = "25s" => ws_ping_interval: Duration, duration;
+        /// A chat socket silent this long (no frame, no pong) is closed
+        WS_IDLE_TIMEOUT = "60s" => ws_idle_timeout: Duration, duration;
+        /// How often an open chat socket checks that its session is still live
+        WS_SESSION_CHECK_INTERVAL = "2s" => ws_session_check: Duration, duration;
+        /// Largest chat frame accepted, in bytes
+        WS_MAX_FRAME_BYTES = "65536" => ws_max_frame: usize, parsed("bytes");
     }
 }
 
@@ -333,6 +379,36 @@ impl Reader<'_> {
             self.problems.push(format!("{v}: must be at least 1"));
         }
         value
+    }
+
+    fn positive_u64(&mut self, v: &Variable) -> u64 {
+        let value: u64 = self.parsed(v, "a whole number");
+        if value == 0 {
+            self.problems.push(format!("{v}: must be at least 1"));
+        }
+        value
+    }
+
+    /// Comma-separated file type names.
+    fn file_kinds(&mut self, v: &Variable) -> Vec<FileKind> {
+        let kinds: Vec<FileKind> = self
+            .list(v)
+            .into_iter()
+            .filter_map(|name| {
+                let kind = FileKind::from_name(&name);
+                if kind.is_none() {
+                    self.problems.push(format!(
+                        "{v}: {name:?} is not one of jpeg, png, webp, gif, pdf"
+                    ));
+                }
+                kind
+            })
+            .collect();
+        if kinds.is_empty() {
+            self.problems
+                .push(format!("{v}: must name at least one type"));
+        }
+        kinds
     }
 
     fn positive_seconds(&mut self, v: &Variable) -> Duration {
@@ -583,6 +659,14 @@ impl Settings {
             problems.push(format!(
                 "{JWT_REFRESH_TOKEN_EXPIRATION}: must be longer than the access-token lifetime"
             ));
+        }
+        if let Some(url) = &mut self.upload_base_url {
+            *url = url.trim_end_matches('/').to_owned();
+            if !is_http_url(url) {
+                problems.push(format!(
+                    "{UPLOAD_BASE_URL}: expected an http(s) URL, got {url:?}"
+                ));
+            }
         }
         if self.json_body_limit < 1024 {
             problems.push(format!("{JSON_BODY_LIMIT}: must be at least 1024 bytes"));

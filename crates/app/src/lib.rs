@@ -3,10 +3,12 @@
 
 mod account_export;
 mod background;
+mod chat;
 pub mod config;
 mod dev_secrets;
 mod directory;
 mod geolocation;
+mod media;
 mod notifier;
 mod owned_data;
 mod process;

@@ -1,5 +1,5 @@
 //! The identity core's `OwnedData` port: everything a user has in the portfolio and
-//! settings stores, erased when their account is deleted.
+//! settings stores and among the uploaded files, erased when their account is deleted.
 
 use std::sync::Arc;
 
@@ -7,6 +7,7 @@ use async_trait::async_trait;
 use auth_core::ports::OwnedData;
 use kernel::settings::SettingsRepository;
 use kernel::{StoreError, UserId};
+use media_core::MediaService;
 use portfolio_core::ports::{ContentListener, PortfolioRepository};
 
 use crate::storage::SETTINGS_KINDS;
@@ -16,6 +17,7 @@ pub struct StoredOwnedData {
     pub settings: Arc<dyn SettingsRepository>,
     /// The caches of rendered content, told when a user's content is erased.
     pub caches: Arc<dyn ContentListener>,
+    pub media: Arc<MediaService>,
 }
 
 /// Several listeners told as one (the public pages and the owners' own lists).
@@ -36,6 +38,7 @@ impl OwnedData for StoredOwnedData {
         self.settings
             .delete_settings_of(owner, &SETTINGS_KINDS)
             .await?;
+        self.media.erase_files_of(owner).await?;
         self.caches.content_changed(owner);
         Ok(())
     }

@@ -28,7 +28,7 @@ use crate::config::{Environment, Settings, SmtpConfig};
 use crate::directory::UserDirectory;
 use crate::notifier::QueuedAccountNotifier;
 use crate::owned_data::{ContentListeners, StoredOwnedData};
-use crate::{dev_secrets, geolocation, storage, telemetry, worker_loop};
+use crate::{chat, dev_secrets, geolocation, media, storage, telemetry, worker_loop};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Process {
@@ -120,6 +120,10 @@ impl Api {
     pub async fn build(settings: Settings) -> Result<Self, String> {
         let storage = storage::open(&settings).await?;
         let secrets = dev_secrets::resolve(&settings)?;
+        let listener = TcpListener::bind((settings.host.as_str(), settings.port))
+            .map_err(|e| format!("cannot listen on {}:{}: {e}", settings.host, settings.port))?;
+        let port = listener.local_addr().map_err(|e| e.to_string())?.port();
+        let media = Arc::new(media::service(&settings, port).await?);
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
         let outbox = EmailOutbox::new(
             Arc::clone(&storage.queue),
@@ -147,6 +151,7 @@ impl Api {
             portfolio: Arc::clone(&storage.portfolio),
             settings: Arc::clone(&storage.settings),
             caches: Arc::clone(&caches),
+            media: Arc::clone(&media),
         };
         let tasks = TrackedTasks::on_current_runtime();
         let identity = IdentityService::new(
@@ -173,9 +178,6 @@ impl Api {
                 ..IdentityPolicy::default()
             },
         );
-        let listener = TcpListener::bind((settings.host.as_str(), settings.port))
-            .map_err(|e| format!("cannot listen on {}:{}: {e}", settings.host, settings.port))?;
-        let port = listener.local_addr().map_err(|e| e.to_string())?.port();
         let config = HttpConfig {
             cors: CorsPolicy {
                 origins: settings.cors_origins.clone(),
@@ -196,9 +198,11 @@ impl Api {
                 window: settings.throttle_window,
                 general_limit: settings.throttle_limit,
                 auth_limit: settings.throttle_auth_limit,
+                upload_limit: settings.throttle_upload_limit,
             },
             workers: cpus(),
             shutdown_timeout_secs: settings.shutdown_timeout.as_secs(),
+            chat_socket: chat::socket_config(&settings),
         };
         let portfolio = PortfolioService::new(
             Arc::clone(&storage.portfolio),
@@ -219,6 +223,7 @@ impl Api {
             identity: Arc::clone(&identity),
             portfolio: Arc::clone(&portfolio),
             settings: Arc::clone(&settings_service),
+            media: Arc::clone(&media),
             clock: Arc::clone(&clock),
         };
         let services = HttpServices {
@@ -230,11 +235,13 @@ impl Api {
             view_pages: Arc::new(http_api::ViewPages::new(settings.session_check_ttl)),
             settings: settings_service,
             account_export: Arc::new(account_export),
+            media,
             health: Arc::new(Health {
                 probes: storage.probes.clone(),
                 started: Instant::now(),
                 mode: storage.mode,
             }),
+            chat: chat::start(&settings, Arc::clone(&clock)).await?,
         };
         let server = http_api::serve(listener, config, services)
             .map_err(|e| format!("cannot start HTTP server: {e}"))?;

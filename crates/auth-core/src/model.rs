@@ -20,7 +20,7 @@ pub enum Role {
 
 impl Role {
     #[must_use]
-    pub fn as_str(self) -> &'static str {
+    pub const fn as_str(self) -> &'static str {
         match self {
             Self::User => "user",
             Self::Admin => "admin",
@@ -172,6 +172,8 @@ pub struct Session {
     /// Looked up after the session opens; `None` until then, or when unknown.
     pub location: Option<GeoLocation>,
     pub is_active: bool,
+    /// The digest of the current refresh token's jti; empty for a session another version
+    /// opened (its refresh tokens were never stored), which cannot be refreshed.
     pub refresh_hash: String,
     pub previous_refresh_hash: Option<String>,
     pub rotated_at: Option<DateTime<Utc>>,
@@ -185,6 +187,12 @@ impl Session {
     pub fn is_live(&self, now: DateTime<Utc>) -> bool {
         self.is_active && self.expires_at > now
     }
+
+    /// Whether a refresh token can be exchanged on this session at all.
+    #[must_use]
+    pub fn is_refreshable(&self, now: DateTime<Utc>) -> bool {
+        self.is_live(now) && !self.refresh_hash.is_empty()
+    }
 }
 
 /// A profile change: `None` leaves a field as it is, `Some(None)` clears it.
@@ -196,17 +204,20 @@ pub struct ProfileChanges {
     pub bio: Option<Option<String>>,
     pub location: Option<Option<String>>,
     pub website: Option<Option<String>>,
+    /// The URL of an uploaded picture (set by the avatar upload, never by a profile PATCH).
+    pub avatar: Option<Option<String>>,
 }
 
 impl ProfileChanges {
     pub fn apply_to(&self, user: &mut User) {
-        let pairs: [(&Option<Option<String>>, &mut Option<String>); 6] = [
+        let pairs: [(&Option<Option<String>>, &mut Option<String>); 7] = [
             (&self.first_name, &mut user.first_name),
             (&self.last_name, &mut user.last_name),
             (&self.display_name, &mut user.display_name),
             (&self.bio, &mut user.bio),
             (&self.location, &mut user.location),
             (&self.website, &mut user.website),
+            (&self.avatar, &mut user.avatar),
         ];
         for (change, field) in pairs {
             if let Some(value) = change {

@@ -34,6 +34,14 @@ pub trait UserRepository: Send + Sync {
     /// [`StoreError::Backend`] only.
     async fn find_user_by_username(&self, username: &str) -> Result<Option<User>, StoreError>;
 
+    /// Gives `username` to a user that has none (an empty username: the user was written by
+    /// another version that did not ask for one). `false` when the user already has one or
+    /// does not exist.
+    ///
+    /// # Errors
+    /// [`StoreError::Duplicate`] with key `"username"` when the username is taken.
+    async fn assign_username(&self, id: &UserId, username: &str) -> Result<bool, StoreError>;
+
     /// Applies `changes`, sets `updatedAt`, and returns the updated user (`None`: no such user).
     ///
     /// # Errors
@@ -45,7 +53,9 @@ pub trait UserRepository: Send + Sync {
         at: DateTime<Utc>,
     ) -> Result<Option<User>, StoreError>;
 
-    /// Records a successful login and the role the user now has.
+    /// Records a successful login, and raises the stored role to `admin` when the user now is
+    /// one. A stored role is never lowered or replaced: the service computes the role at every
+    /// token, and the stored one may have been granted by another version (which reads it).
     ///
     /// # Errors
     /// [`StoreError::Backend`] only.
@@ -70,7 +80,8 @@ pub trait AccountRepository: Send + Sync {
     /// [`StoreError::Duplicate`] with key `"email"` when the email already has an account.
     async fn insert_account(&self, account: &Account) -> Result<(), StoreError>;
 
-    /// Looks an account up by its normalised email.
+    /// Looks an account up by its normalised (lower-case) email. Addresses are compared
+    /// without regard to case: one stored with capitals by another writer matches too.
     ///
     /// # Errors
     /// [`StoreError::Backend`] only.

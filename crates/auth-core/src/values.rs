@@ -112,6 +112,12 @@ impl Username {
         Self(base)
     }
 
+    /// The base for a user whose stored email is not a valid address.
+    #[must_use]
+    pub fn fallback() -> Self {
+        Self("user".to_owned())
+    }
+
     /// This username with a numeric suffix, still within the length limit.
     #[must_use]
     pub fn with_suffix(&self, suffix: u32) -> Self {

@@ -253,10 +253,7 @@ fn fixture_adjusted(
         accounts: store.clone(),
         sessions: store.clone(),
         hasher: Arc::new(hasher(memory_cost)),
-        tokens: Arc::new(JwtCodec::new(
-            &SecretString::from("7".repeat(32)),
-            &SecretString::from("8".repeat(32)),
-        )),
+        tokens: Arc::new(codec()),
         secrets: Arc::new(OsSecrets),
         user_agents: Arc::new(WootheeUserAgents),
         notifier: outbox.clone(),
@@ -274,6 +271,14 @@ fn fixture_adjusted(
         erased,
         tasks,
     }
+}
+
+/// The token codec of every fixture.
+fn codec() -> JwtCodec {
+    JwtCodec::new(
+        &SecretString::from("7".repeat(32)),
+        &SecretString::from("8".repeat(32)),
+    )
 }
 
 fn fixture() -> Fixture {
@@ -1161,6 +1166,127 @@ async fn me_shows_every_change_made_on_this_instance_at_once() -> Result<(), Aut
     assert_eq!(
         f.service.me(&principal).await?.user.bio.as_deref(),
         Some("Analyst")
+    );
+    Ok(())
+}
+
+/// A user and account as the NestJS version stored them: no username, and a password.
+async fn nestjs_user(f: &Fixture, address: &str, password: &str) -> auth_core::model::User {
+    use auth_core::model::{Account, AccountId, Role, User, UserId};
+    let now = Utc::now();
+    let user = User {
+        id: UserId::generate(),
+        username: String::new(),
+        email: address.to_owned(),
+        first_name: Some("Ada".into()),
+        last_name: None,
+        display_name: Some("Ada".into()),
+        avatar: None,
+        role: Role::User,
+        bio: None,
+        location: None,
+        website: None,
+        is_active: true,
+        last_login_at: None,
+        created_at: now,
+        updated_at: now,
+    };
+    f.store.insert_user(&user).await.unwrap();
+    let account = Account {
+        id: AccountId::generate(),
+        user_id: user.id.clone(),
+        email: address.to_owned(),
+        password_hash: hasher(1024).hash_password(password).await.unwrap(),
+        email_verified: true,
+        email_verification: None,
+        password_reset: None,
+        account_deletion: None,
+        is_active: true,
+        created_at: now,
+        updated_at: now,
+    };
+    f.store.insert_account(&account).await.unwrap();
+    user
+}
+
+#[tokio::test]
+async fn a_user_stored_without_a_username_gets_a_free_one_at_login() -> Result<(), AuthError> {
+    let f = fixture();
+    f.service
+        .register(
+            Registration {
+                username: Some(auth_core::Username::parse("adalovelace").unwrap()),
+                ..registration("someone@x.io")
+            },
+            &ClientInfo::default(),
+        )
+        .await?;
+    let ada = nestjs_user(&f, "ada.lovelace@x.io", "Analytical1").await;
+    let outcome = f
+        .service
+        .login(
+            &email("ada.lovelace@x.io"),
+            "Analytical1",
+            &ClientInfo::default(),
+        )
+        .await?;
+    assert_eq!(
+        outcome.user.user.username, "adalovelace-2",
+        "the base was taken"
+    );
+    let stored = f.store.find_user(&ada.id).await.unwrap().unwrap();
+    assert_eq!(stored.username, "adalovelace-2");
+    f.service
+        .login(
+            &email("ada.lovelace@x.io"),
+            "Analytical1",
+            &ClientInfo::default(),
+        )
+        .await?;
+    assert_eq!(
+        f.store.find_user(&ada.id).await.unwrap().unwrap().username,
+        "adalovelace-2",
+        "given once"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_session_another_version_opened_cannot_be_refreshed_and_stays_open()
+-> Result<(), AuthError> {
+    use auth_core::ports::{RefreshClaims, TokenCodec as _};
+    let f = fixture();
+    let outcome = f
+        .service
+        .register(registration("ada@x.io"), &ClientInfo::default())
+        .await?;
+    let ada = outcome.user.user.id.clone();
+    let mut old = f.store.list_live_sessions(&ada, Utc::now()).await.unwrap()[0].clone();
+    old.id = auth_core::model::SessionId::generate();
+    old.refresh_hash = String::new();
+    f.store.insert_session(&old).await.unwrap();
+    let now = Utc::now().timestamp();
+    for jti in ["", "guess"] {
+        let token = codec()
+            .encode_refresh(&RefreshClaims {
+                sub: ada.clone(),
+                sid: old.id.clone(),
+                jti: jti.to_owned(),
+                iat: now,
+                exp: now + 3600,
+            })
+            .unwrap();
+        assert!(matches!(
+            f.service.refresh(&token).await,
+            Err(AuthError::InvalidRefreshToken)
+        ));
+    }
+    let live = f.store.list_live_sessions(&ada, Utc::now()).await.unwrap();
+    assert_eq!(live.len(), 2, "nothing was revoked as stolen");
+    assert!(
+        f.sign_in_emails()
+            .iter()
+            .all(|e| !matches!(e, AccountEmail::RefreshTokenReused { .. }))
     );
     Ok(())
 }

@@ -12,7 +12,7 @@ use crate::problem::ApiError;
 
 pub struct Authenticated(pub Principal);
 
-fn bearer(request: &HttpRequest) -> Option<String> {
+pub(crate) fn bearer(request: &HttpRequest) -> Option<String> {
     let value = request
         .headers()
         .get(actix_web::http::header::AUTHORIZATION)?

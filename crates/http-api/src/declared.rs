@@ -24,8 +24,8 @@ use utoipa::openapi::{ContentBuilder, Ref, RefOr, Required, ResponseBuilder, Sch
 use crate::query::MAX_PAGE;
 use crate::records::{Shape, schema_of};
 use crate::routes::portfolio::{self, ID_PATTERN, MAX_REORDER};
-use crate::routes::{public, settings};
-use crate::routing::{Area, Limit};
+use crate::routes::{public, settings, uploads};
+use crate::routing::{Area, Limit, annotated};
 
 /// The preference sets: where each is served and its schema's name.
 const PREFERENCES: [(&str, &SettingsKind, &str); 3] = [
@@ -524,6 +524,27 @@ pub fn profile_area() -> Area {
         )
         .route(HttpMethod::Get, "", portfolio::profile, doc.read)
         .route(HttpMethod::Patch, "", portfolio::update_profile, doc.change)
+}
+
+/// The two upload routes that set a profile field (`routes/uploads.rs`), each its own area under
+/// the upload limit, listed before the profile's area, which would take their paths. They
+/// answer the profile, whose schema is generated here, so their 200 is described here.
+pub fn profile_upload_areas() -> [Area; 2] {
+    let answer = || json(envelope(reference("PortfolioProfile"), Meta::None));
+    [
+        Area::new("/portfolio/profile/avatar", Limit::Upload)
+            .with(annotated!(uploads::profile_avatar)),
+        Area::new("/portfolio/profile/resume", Limit::Upload)
+            .with(annotated!(uploads::profile_resume)),
+    ]
+    .map(|mut area| {
+        for endpoint in &mut area.endpoints {
+            if let Some(RefOr::T(ok)) = endpoint.operation.responses.responses.get_mut("200") {
+                ok.content.insert("application/json".to_owned(), answer());
+            }
+        }
+        area
+    })
 }
 
 /// One area per preference set; the app preferences can also be reset.

@@ -24,6 +24,7 @@ use crate::routes::account;
         (name = "portfolio", description = "The caller's portfolio: nine collections and the profile"),
         (name = "public", description = "Public portfolios, no authentication"),
         (name = "preferences", description = "App, notification and email preferences"),
+        (name = "uploads", description = "Pictures and documents: types decided from content, pictures re-encoded without metadata, files served under `/uploads/`"),
         (name = "health", description = "Liveness and readiness"),
     )
 )]

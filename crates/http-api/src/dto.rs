@@ -242,6 +242,7 @@ impl UpdateProfileRequest {
             bio: change(self.bio),
             location: change(self.location),
             website: change(self.website),
+            avatar: None,
         }
     }
 }

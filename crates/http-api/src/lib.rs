@@ -5,6 +5,7 @@
 
 mod auth;
 mod body;
+mod chat;
 mod client;
 mod declared;
 mod docs;
@@ -29,11 +30,13 @@ use actix_web::middleware::from_fn;
 use actix_web::{App, HttpResponse, HttpServer, web};
 use auth_core::IdentityService;
 use kernel::settings::SettingsService;
+use media_core::MediaService;
 use portfolio_core::resources::RESOURCES;
 use portfolio_core::{PortfolioService, PublicPortfolioReader};
-use routing::{Area, Limit, annotated};
+use routing::{Area, Limit, Outside, annotated};
 use utoipa_swagger_ui::SwaggerUi;
 
+pub use chat::{ChatSocketConfig, SocketIoSessions};
 pub use client::ClientIpPolicy;
 pub use docs::ApiDoc;
 pub use page_cache::{OwnerPages, PageCache, ViewPages};
@@ -54,6 +57,7 @@ pub struct HttpConfig {
     pub rate_limits: RateLimits,
     pub workers: usize,
     pub shutdown_timeout_secs: u64,
+    pub chat_socket: ChatSocketConfig,
 }
 
 /// The services the handlers call.
@@ -67,14 +71,16 @@ pub struct HttpServices {
     pub view_pages: Arc<ViewPages>,
     pub settings: Arc<SettingsService>,
     pub account_export: Arc<dyn AccountExporter>,
+    pub media: Arc<MediaService>,
     pub health: Arc<Health>,
+    pub chat: Arc<chat_core::ChatService>,
 }
 
 /// The route table: every operation of the API, each declared once with its path, method,
 /// handler and OpenAPI operation (`routing.rs`), grouped in areas in the order the router tries
 /// them. The server registers it and the document describes it, nothing else.
 fn table() -> Vec<Area> {
-    use routes::{account, auth, health, sessions, users};
+    use routes::{account, auth, health, sessions, uploads, users};
     let mut areas = vec![
         Area::new("/health", Limit::Unlimited)
             .with(annotated!(health::live))
@@ -92,6 +98,8 @@ fn table() -> Vec<Area> {
             .with(annotated!(auth::verify_email))
             .with(annotated!(auth::resend_verification))
             .with(annotated!(auth::change_password)),
+        // Before `/users`, which would take it.
+        Area::new("/users/profile/avatar", Limit::Upload).with(annotated!(uploads::user_avatar)),
         Area::new("/users", Limit::General)
             .with(annotated!(users::update_profile))
             .with(annotated!(account::request_deletion))
@@ -101,16 +109,37 @@ fn table() -> Vec<Area> {
             .with(annotated!(sessions::list))
             .with(annotated!(sessions::revoke_others))
             .with(annotated!(sessions::revoke)),
-        declared::profile_area(),
+        Area::new("/upload", Limit::Upload)
+            .with(annotated!(uploads::image))
+            .with(annotated!(uploads::images))
+            .with(annotated!(uploads::document))
+            .with(annotated!(uploads::avatar))
+            .with(annotated!(uploads::resume)),
     ];
+    // Before `/portfolio/profile`, which would take them.
+    areas.extend(declared::profile_upload_areas());
+    areas.push(declared::profile_area());
     areas.extend(RESOURCES.iter().copied().map(declared::resource_area));
     areas.extend(declared::preference_areas());
     areas
 }
 
-/// The API's routes, and beside them the docs (not operations of the API themselves).
+/// The API's routes, and beside them what is served but is no operation of the API, so it is
+/// neither documented nor under the API's rate limits: the docs, the chat gateways (their own
+/// protocols; the chat core limits messages per user) and the stored files (public, immutable,
+/// cached by browsers and proxies).
 fn routes(config: &mut web::ServiceConfig) {
-    config.service(web::resource("/api/v1/docs").get(docs_redirect));
+    use routes::uploads;
+    use utoipa::openapi::path::HttpMethod::{Get, Post};
+    config
+        .service(web::resource("/api/v1/docs").get(docs_redirect))
+        .service(Outside::new("/ws/chat").on(Get, chat::ws_chat))
+        .service(
+            Outside::new("/socket.io/")
+                .on(Get, chat::socketio_get)
+                .on(Post, chat::socketio_post),
+        )
+        .service(Outside::new("/uploads/{owner}/{folder}/{name}").on(Get, uploads::serve));
     routing::register(table(), config);
     config.service(
         SwaggerUi::new("/api/v1/docs/{_:.*}")
@@ -136,6 +165,8 @@ pub fn serve(
 ) -> std::io::Result<Server> {
     let workers = config.workers.max(1);
     let shutdown = config.shutdown_timeout_secs;
+    // One registry for every worker: a polling client's requests may land on any of them.
+    let socket_io = Arc::new(SocketIoSessions::default());
     let server = HttpServer::new(move || {
         App::new()
             .app_data(web::Data::from(Arc::clone(&services.identity)))
@@ -147,6 +178,10 @@ pub fn serve(
             .app_data(web::Data::from(Arc::clone(&services.view_pages)))
             .app_data(web::Data::from(Arc::clone(&services.settings)))
             .app_data(web::Data::from(Arc::clone(&services.account_export)))
+            .app_data(web::Data::from(Arc::clone(&services.chat)))
+            .app_data(web::Data::new(config.chat_socket))
+            .app_data(web::Data::from(Arc::clone(&socket_io)))
+            .app_data(web::Data::from(Arc::clone(&services.media)))
             .app_data(web::Data::new(config.client_ip.clone()))
             .app_data(web::Data::new(config.rate_limits.clone()))
             .app_data(web::PayloadConfig::new(config.json_body_limit))

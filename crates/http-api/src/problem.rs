@@ -63,6 +63,14 @@ pub enum ErrorCode {
     PayloadTooLarge,
     /// The body is not of an accepted content type.
     UnsupportedMediaType,
+    /// An uploaded file is larger than the route's limit.
+    FileTooLarge,
+    /// An uploaded picture has more pixels than allowed.
+    ImageTooLarge,
+    /// An uploaded file's content is not of a type the route accepts.
+    UnsupportedFileType,
+    /// An uploaded file starts like a picture but is not a valid one.
+    InvalidImage,
     /// Rate limited; `Retry-After` says when to try again.
     TooManyRequests,
     /// Something failed on our side; the log has the cause under the request id.
@@ -74,7 +82,7 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
-    pub const ALL: [Self; 28] = [
+    pub const ALL: [Self; 32] = [
         Self::BadRequest,
         Self::InvalidJson,
         Self::ValidationError,
@@ -99,6 +107,10 @@ impl ErrorCode {
         Self::LengthRequired,
         Self::PayloadTooLarge,
         Self::UnsupportedMediaType,
+        Self::FileTooLarge,
+        Self::ImageTooLarge,
+        Self::UnsupportedFileType,
+        Self::InvalidImage,
         Self::TooManyRequests,
         Self::InternalError,
         Self::NotReady,
@@ -132,6 +144,10 @@ impl ErrorCode {
             Self::LengthRequired => "LENGTH_REQUIRED",
             Self::PayloadTooLarge => "PAYLOAD_TOO_LARGE",
             Self::UnsupportedMediaType => "UNSUPPORTED_MEDIA_TYPE",
+            Self::FileTooLarge => "FILE_TOO_LARGE",
+            Self::ImageTooLarge => "IMAGE_TOO_LARGE",
+            Self::UnsupportedFileType => "UNSUPPORTED_FILE_TYPE",
+            Self::InvalidImage => "INVALID_IMAGE",
             Self::TooManyRequests => "TOO_MANY_REQUESTS",
             Self::InternalError => "INTERNAL_ERROR",
             Self::NotReady => "NOT_READY",
@@ -210,6 +226,9 @@ impl ErrorCode {
             Self::UnsupportedMediaType => {
                 StatusCode::from_u16(415).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
             }
+            Self::FileTooLarge | Self::ImageTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::UnsupportedFileType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::InvalidImage => StatusCode::UNPROCESSABLE_ENTITY,
             Self::TooManyRequests => {
                 StatusCode::from_u16(429).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
             }
@@ -277,6 +296,12 @@ impl ErrorCode {
             Self::LengthRequired => "The body needs a length",
             Self::PayloadTooLarge => "The body is larger than allowed",
             Self::UnsupportedMediaType => "The body is not of an accepted content type",
+            Self::FileTooLarge => "An uploaded file is larger than the route's limit",
+            Self::ImageTooLarge => "An uploaded picture has more pixels than allowed",
+            Self::UnsupportedFileType => {
+                "An uploaded file's content is not of a type the route accepts (whatever its name or declared type)"
+            }
+            Self::InvalidImage => "An uploaded file starts like a picture but is not a valid one",
             Self::TooManyRequests => "Rate limited; `Retry-After` says when to try again",
             Self::InternalError => {
                 "Something failed on our side; the log has the cause under the request id"
@@ -537,6 +562,46 @@ impl From<kernel::settings::SettingsError> for ApiError {
         match error {
             E::Invalid(errors) => Self::validation(errors.into_iter().map(Into::into).collect()),
             E::Store(error) => store_failure(&error),
+        }
+    }
+}
+
+impl From<media_core::MediaError> for ApiError {
+    fn from(error: media_core::MediaError) -> Self {
+        use media_core::MediaError as E;
+        match error {
+            E::TooLarge { limit } => Self::new(
+                ErrorCode::FileTooLarge,
+                format!("The file is larger than the {limit} bytes allowed"),
+            ),
+            E::TooManyPixels { max } => Self::new(
+                ErrorCode::ImageTooLarge,
+                format!("The image has more than the {max} pixels allowed"),
+            ),
+            E::Unsupported { accepted } => {
+                let names: Vec<&str> = accepted.iter().map(|kind| kind.mime()).collect();
+                Self::new(
+                    ErrorCode::UnsupportedFileType,
+                    format!(
+                        "The file's content is not of an accepted type ({})",
+                        names.join(", ")
+                    ),
+                )
+            }
+            E::Empty => Self::field("file", "required", "must not be empty"),
+            E::InvalidImage(reason) => {
+                tracing::info!(%reason, "an upload is not a valid image");
+                Self::new(ErrorCode::InvalidImage, "The image cannot be decoded")
+            }
+            E::Source(reason) => {
+                tracing::info!(%reason, "reading an upload failed");
+                Self::new(ErrorCode::BadRequest, "The upload could not be read")
+            }
+            E::Store(error) => store_failure(&error),
+            E::Processing(reason) => {
+                tracing::error!(%reason, "image processing failed");
+                Self::internal()
+            }
         }
     }
 }

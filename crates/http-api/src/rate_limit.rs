@@ -1,5 +1,6 @@
-//! HTTP rate limits: a general limit per client on every API request, and a stricter one on
-//! the `POST /api/v1/auth/*` routes. Both are attached to the routes they guard (the API scope
+//! HTTP rate limits: a general limit per client on every API request, a stricter one on the
+//! `POST /api/v1/auth/*` routes, and one of its own on uploads (each costs a file's worth of
+//! bytes, disk and decoding). Each is attached to the routes they guard (the API scope
 //! and the auth scope), so a request is classified by the route that matched it, never by how
 //! its path was spelled. Counting sits behind [`RateLimiter`] so that several instances can
 //! share counts (Redis) while one instance counts in memory.
@@ -33,6 +34,7 @@ pub enum RateDecision {
 pub enum LimitScope {
     General,
     Auth,
+    Upload,
 }
 
 /// Who is counted: an IPv4 address, or the /64 network of an IPv6 address (one subscriber
@@ -72,6 +74,7 @@ impl fmt::Display for RateKey {
         let scope = match self.scope {
             LimitScope::General => "general",
             LimitScope::Auth => "auth",
+            LimitScope::Upload => "upload",
         };
         match self.client {
             ClientKey::V4(octets) => write!(f, "{scope}:{}", std::net::Ipv4Addr::from(octets)),
@@ -172,6 +175,7 @@ pub struct RateLimits {
     pub window: Duration,
     pub general_limit: u32,
     pub auth_limit: u32,
+    pub upload_limit: u32,
 }
 
 /// Middleware of the API scope: every request but CORS preflights counts once.
@@ -190,6 +194,16 @@ pub async fn auth_limit<B: MessageBody + 'static>(
 ) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
     let counted = request.method() == Method::POST;
     limit_then_call(request, next, counted.then_some(LimitScope::Auth)).await
+}
+
+/// Middleware of each upload route: every upload counts against the upload limit (as well as
+/// the general one).
+pub async fn upload_limit<B: MessageBody + 'static>(
+    request: ServiceRequest,
+    next: Next<B>,
+) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+    let counted = request.method() == Method::POST;
+    limit_then_call(request, next, counted.then_some(LimitScope::Upload)).await
 }
 
 async fn limit_then_call<B: MessageBody + 'static>(
@@ -215,6 +229,7 @@ async fn limit_then_call<B: MessageBody + 'static>(
     let limit = match scope {
         LimitScope::General => limits.general_limit,
         LimitScope::Auth => limits.auth_limit,
+        LimitScope::Upload => limits.upload_limit,
     };
     match limits.limiter.hit(key, limit, limits.window).await {
         Ok(RateDecision::Allowed) => {}

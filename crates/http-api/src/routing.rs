@@ -28,6 +28,10 @@ pub enum Limit {
     /// The general limit and the stricter one of the credential and email routes, attached
     /// to the routes it guards so that no spelling of their paths escapes it.
     Auth,
+    /// The general limit and the upload limit, attached to each route of the area (each
+    /// upload costs a file's worth of work), so that only an upload that reached its route
+    /// counts.
+    Upload,
 }
 
 /// One operation of the API.
@@ -200,8 +204,13 @@ impl Area {
             }
         }
         let mut scope = web::scope(whole.strip_prefix(mount).unwrap_or(&whole));
+        let uploads = self.limit == Limit::Upload;
         for (path, routes) in paths {
-            scope = scope.service(Resource { path, routes });
+            scope = scope.service(Resource {
+                path,
+                routes,
+                uploads,
+            });
         }
         if let Some(dispatcher) = self.dispatcher {
             scope = scope.default_service(dispatcher);
@@ -211,7 +220,9 @@ impl Area {
 }
 
 /// Registers every area: unlimited ones at the root, the rest in the `/api/v1` scope under the
-/// general limit, in the table's order (so the hottest areas, listed first, are tried first).
+/// general limit, in the table's order (so the hottest areas, listed first, are tried first,
+/// and an area whose prefix is a sub-path of another's is listed before it, or the other's
+/// scope would take its requests; a test checks it).
 pub fn register(areas: Vec<Area>, config: &mut web::ServiceConfig) {
     let mut api = web::scope(API)
         // A scope keeps every path under its prefix; this one lets the docs UI (registered
@@ -224,7 +235,8 @@ pub fn register(areas: Vec<Area>, config: &mut web::ServiceConfig) {
             Limit::Unlimited => {
                 config.service(area.scope(""));
             }
-            Limit::General => api = api.service(area.scope(API)),
+            // The upload limit wraps each route of the area (`Resource`).
+            Limit::General | Limit::Upload => api = api.service(area.scope(API)),
             Limit::Auth => {
                 api = api.service(area.scope(API).wrap(from_fn(rate_limit::auth_limit)));
             }
@@ -238,6 +250,41 @@ pub fn register(areas: Vec<Area>, config: &mut web::ServiceConfig) {
 struct Resource {
     path: String,
     routes: Vec<(HttpMethod, actix_web::Route)>,
+    /// Its uploads count against the upload limit too.
+    uploads: bool,
+}
+
+/// A path served beside the API that is no operation of it (the chat gateways, stored files):
+/// not documented, not under the API's rate limits, with the same 405 and `Allow` as an API
+/// path.
+pub struct Outside(Resource);
+
+impl Outside {
+    pub fn new(path: &str) -> Self {
+        Self(Resource {
+            path: path.to_owned(),
+            routes: Vec::new(),
+            uploads: false,
+        })
+    }
+
+    /// Serves `method` with `handler`.
+    pub fn on<F, Args>(mut self, method: HttpMethod, handler: F) -> Self
+    where
+        F: Handler<Args>,
+        Args: FromRequest + 'static,
+        F::Output: Responder + 'static,
+    {
+        let route = web::method(actix_method(&method)).to(handler);
+        self.0.routes.push((method, route));
+        self
+    }
+}
+
+impl HttpServiceFactory for Outside {
+    fn register(self, config: &mut AppService) {
+        self.0.register(config);
+    }
 }
 
 impl HttpServiceFactory for Resource {
@@ -249,15 +296,22 @@ impl HttpServiceFactory for Resource {
             .collect();
         let allow: Vec<&str> = allow.iter().map(Method::as_str).collect();
         let allow = allow.join(", ");
-        self.routes
+        let resource = self
+            .routes
             .into_iter()
             .fold(web::resource(self.path), |resource, (_, route)| {
                 resource.route(route)
             })
             .default_service(web::to(move || {
                 std::future::ready(edge::method_not_allowed(&allow))
-            }))
-            .register(config);
+            }));
+        if self.uploads {
+            resource
+                .wrap(from_fn(rate_limit::upload_limit))
+                .register(config);
+        } else {
+            resource.register(config);
+        }
     }
 }
 
@@ -352,16 +406,45 @@ mod tests {
     }
 
     #[test]
-    fn only_probes_are_unlimited_and_credentials_are_under_the_auth_limit() {
+    fn only_probes_are_unlimited_credentials_are_under_the_auth_limit_and_uploads_under_theirs() {
+        const UPLOADS: [&str; 8] = [
+            "/api/v1/upload/image",
+            "/api/v1/upload/images",
+            "/api/v1/upload/document",
+            "/api/v1/upload/avatar",
+            "/api/v1/upload/resume",
+            "/api/v1/users/profile/avatar",
+            "/api/v1/portfolio/profile/avatar",
+            "/api/v1/portfolio/profile/resume",
+        ];
         for (path, method, limit) in served() {
             let expected = if path.starts_with("/api/v1/health") {
                 Limit::Unlimited
             } else if path.starts_with("/api/v1/auth/") {
                 Limit::Auth
+            } else if UPLOADS.contains(&path.as_str()) {
+                Limit::Upload
             } else {
                 Limit::General
             };
             assert_eq!(limit, expected, "{method} {path}");
+        }
+    }
+
+    /// actix gives a request to the first scope whose prefix it starts with, so an area under
+    /// another's prefix must come first, or the other takes its requests (and answers 404).
+    #[test]
+    fn no_area_is_taken_by_one_tried_before_it() {
+        let prefixes: Vec<(String, bool)> = crate::table()
+            .into_iter()
+            .map(|area| (area.prefix, area.limit == Limit::Unlimited))
+            .collect();
+        for (later, (prefix, root)) in prefixes.iter().enumerate() {
+            for (earlier, root_earlier) in &prefixes[..later] {
+                let taken = root == root_earlier
+                    && (prefix == earlier || prefix.starts_with(&format!("{earlier}/")));
+                assert!(!taken, "{earlier} is tried before {prefix}, which it takes");
+            }
         }
     }
 }

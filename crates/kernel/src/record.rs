@@ -193,6 +193,11 @@ impl Record {
         self.0.insert(field.to_owned(), value);
     }
 
+    /// Drops `field` from this record (from a set of changes: leaves it unchanged).
+    pub fn remove(&mut self, field: &str) {
+        self.0.remove(field);
+    }
+
     /// Applies `changes`: fields set to [`Value::Null`] are cleared.
     pub fn merge(&mut self, changes: Record) {
         for (field, value) in changes.0 {
@@ -215,7 +220,18 @@ impl Record {
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
+
+    /// The names of every field this record sets or clears: as changes, the fields a write
+    /// touches.
+    #[must_use]
+    pub fn names(&self) -> FieldNames {
+        self.0.keys().cloned().collect()
+    }
 }
+
+/// The fields one write changes. A store leaves every other stored field as it is, those it
+/// cannot read included (another version's, or one stored in another shape).
+pub type FieldNames = std::collections::BTreeSet<String>;
 
 impl FromIterator<(String, Value)> for Record {
     fn from_iter<I: IntoIterator<Item = (String, Value)>>(iter: I) -> Self {

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
-use crate::record::{FieldError, Input, Record, Schema};
+use crate::record::{FieldError, FieldNames, Input, Record, Schema};
 use crate::{Clock, StoreError, UserId};
 
 /// One kind of settings document.
@@ -38,8 +38,9 @@ pub trait SettingsRepository: Send + Sync {
         owner: &UserId,
     ) -> Result<Option<SettingsDocument>, StoreError>;
 
-    /// Inserts or replaces the owner's document of `kind` (keeping the stored `created_at`
-    /// when one exists).
+    /// Stores the owner's document of `kind`: inserts it, or writes the `changed` fields of it
+    /// (a field `document` lacks is removed) and `updated_at`, keeping the stored
+    /// `created_at` and every other stored field.
     ///
     /// # Errors
     /// [`StoreError::Backend`] only.
@@ -48,6 +49,7 @@ pub trait SettingsRepository: Send + Sync {
         kind: &'static SettingsKind,
         owner: &UserId,
         document: &SettingsDocument,
+        changed: &FieldNames,
     ) -> Result<(), StoreError>;
 
     /// Removes the documents of `owner` of each of `kinds`.
@@ -92,7 +94,17 @@ impl SettingsService {
     ) -> Result<SettingsDocument, SettingsError> {
         match self.find(kind, owner).await? {
             Some(document) => Ok(document),
-            None => self.store(kind, owner, kind.schema.defaults(), None).await,
+            // Nothing changes: a document stored meanwhile keeps its fields.
+            None => {
+                self.store(
+                    kind,
+                    owner,
+                    kind.schema.defaults(),
+                    None,
+                    &FieldNames::new(),
+                )
+                .await
+            }
         }
     }
 
@@ -127,6 +139,7 @@ impl SettingsService {
         input: Vec<(String, Input)>,
     ) -> Result<SettingsDocument, SettingsError> {
         let changes = kind.schema.patch(input).map_err(SettingsError::Invalid)?;
+        let changed = changes.names();
         let (mut fields, created_at) = match self.find(kind, owner).await? {
             Some(document) => (document.fields, Some(document.created_at)),
             None => (kind.schema.defaults(), None),
@@ -135,7 +148,8 @@ impl SettingsService {
         // A cleared field is back to its default, as every later read shows it.
         let mut document = kind.schema.defaults();
         document.merge(fields);
-        self.store(kind, owner, document, created_at).await
+        self.store(kind, owner, document, created_at, &changed)
+            .await
     }
 
     /// Puts the owner's document back to the defaults.
@@ -149,8 +163,20 @@ impl SettingsService {
     ) -> Result<SettingsDocument, SettingsError> {
         let stored = self.repository.load_settings(kind, owner).await?;
         let created_at = stored.map(|document| document.created_at);
-        self.store(kind, owner, kind.schema.defaults(), created_at)
-            .await
+        let every_field = kind
+            .schema
+            .fields
+            .iter()
+            .map(|field| field.name.to_owned())
+            .collect();
+        self.store(
+            kind,
+            owner,
+            kind.schema.defaults(),
+            created_at,
+            &every_field,
+        )
+        .await
     }
 
     /// Saves `fields`; `created_at` is the stored document's (`None`: it is new).
@@ -160,6 +186,7 @@ impl SettingsService {
         owner: &UserId,
         fields: Record,
         created_at: Option<DateTime<Utc>>,
+        changed: &FieldNames,
     ) -> Result<SettingsDocument, SettingsError> {
         let now = self.clock.now();
         let document = SettingsDocument {
@@ -168,7 +195,7 @@ impl SettingsService {
             updated_at: now,
         };
         self.repository
-            .save_settings(kind, owner, &document)
+            .save_settings(kind, owner, &document, changed)
             .await?;
         Ok(document)
     }

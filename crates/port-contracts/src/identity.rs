@@ -98,7 +98,9 @@ suite!($
         a_user_is_found_by_username,
         a_profile_update_changes_only_the_named_fields,
         a_profile_update_of_an_unknown_user_finds_nobody,
-        a_login_records_the_role_and_the_time,
+        a_login_records_the_time_and_only_raises_the_role,
+        a_username_is_assigned_only_to_a_user_without_one,
+        the_avatar_is_set_and_cleared_like_any_profile_field,
         a_deleted_user_is_gone_and_their_username_free,
     ]
 );
@@ -109,6 +111,7 @@ suite!($
         an_account_is_found_by_email_and_by_user,
         an_email_has_one_account,
         a_password_hash_is_replaced,
+        a_rehashed_account_reads_back_with_its_update_time,
         an_account_deletion_token_is_kept_until_cleared,
         a_reset_token_matches_only_its_hash_until_it_expires,
         a_reset_token_works_once,
@@ -130,6 +133,7 @@ suite!($
         live_sessions_are_listed_most_recently_active_first_without_expired_ones,
         another_users_session_is_never_revoked,
         a_session_is_revoked_once,
+        a_revoked_session_reads_back_revoked_and_otherwise_unchanged,
         a_revoked_session_cannot_rotate,
         the_session_history_keeps_revoked_sessions_of_the_owner_only,
         the_session_history_is_newest_first_up_to_the_limit,
@@ -200,6 +204,46 @@ async fn a_profile_update_changes_only_the_named_fields(repo: &dyn UserRepositor
     assert_eq!(repo.find_user(&ada.id).await.unwrap(), Some(updated));
 }
 
+async fn the_avatar_is_set_and_cleared_like_any_profile_field(repo: &dyn UserRepository) {
+    let now = now_ms();
+    let ada = user("ada", now);
+    repo.insert_user(&ada).await.unwrap();
+    let url = "https://api.example/uploads/a/user-avatar/b.png";
+    let set = ProfileChanges {
+        avatar: Some(Some(url.to_owned())),
+        ..ProfileChanges::default()
+    };
+    let updated = repo
+        .update_profile(&ada.id, &set, now)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(updated.avatar.as_deref(), Some(url));
+    assert_eq!(updated.bio, ada.bio, "fields not named stay");
+    assert_eq!(repo.find_user(&ada.id).await.unwrap(), Some(updated));
+    let other = repo
+        .update_profile(&ada.id, &analyst(), now)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        other.avatar.as_deref(),
+        Some(url),
+        "a change without it keeps it"
+    );
+    let clear = ProfileChanges {
+        avatar: Some(None),
+        ..ProfileChanges::default()
+    };
+    let cleared = repo
+        .update_profile(&ada.id, &clear, now)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(cleared.avatar, None);
+    assert_eq!(repo.find_user(&ada.id).await.unwrap().unwrap().avatar, None);
+}
+
 async fn a_profile_update_of_an_unknown_user_finds_nobody(repo: &dyn UserRepository) {
     assert_eq!(
         repo.update_profile(&UserId::generate(), &analyst(), now_ms())
@@ -209,7 +253,7 @@ async fn a_profile_update_of_an_unknown_user_finds_nobody(repo: &dyn UserReposit
     );
 }
 
-async fn a_login_records_the_role_and_the_time(repo: &dyn UserRepository) {
+async fn a_login_records_the_time_and_only_raises_the_role(repo: &dyn UserRepository) {
     let now = now_ms();
     let ada = user("ada", now);
     repo.insert_user(&ada).await.unwrap();
@@ -222,6 +266,47 @@ async fn a_login_records_the_role_and_the_time(repo: &dyn UserRepository) {
         (logged_in.role, logged_in.last_login_at),
         (Role::Admin, Some(later))
     );
+    let latest = later + TimeDelta::seconds(5);
+    repo.record_login(&ada.id, Role::User, latest)
+        .await
+        .unwrap();
+    let again = repo.find_user(&ada.id).await.unwrap().unwrap();
+    assert_eq!(
+        (again.role, again.last_login_at),
+        (Role::Admin, Some(latest)),
+        "a stored role is never lowered"
+    );
+}
+
+async fn a_username_is_assigned_only_to_a_user_without_one(repo: &dyn UserRepository) {
+    let now = now_ms();
+    let unnamed = user("", now);
+    repo.insert_user(&unnamed).await.unwrap();
+    repo.insert_user(&user("grace", now)).await.unwrap();
+    assert!(matches!(
+        repo.assign_username(&unnamed.id, "grace").await,
+        Err(StoreError::Duplicate { key: "username" })
+    ));
+    assert!(repo.assign_username(&unnamed.id, "ada").await.unwrap());
+    assert!(
+        !repo.assign_username(&unnamed.id, "ada2").await.unwrap(),
+        "a username, once given, stays"
+    );
+    assert!(
+        !repo
+            .assign_username(&UserId::generate(), "ada3")
+            .await
+            .unwrap()
+    );
+    let named = repo.find_user(&unnamed.id).await.unwrap().unwrap();
+    assert_eq!(
+        named,
+        User {
+            username: "ada".into(),
+            ..unnamed
+        }
+    );
+    assert!(!repo.username_taken("ada2").await.unwrap());
 }
 
 async fn a_deleted_user_is_gone_and_their_username_free(repo: &dyn UserRepository) {
@@ -303,6 +388,22 @@ async fn a_password_hash_is_replaced(repo: &dyn AccountRepository) {
         .await
         .unwrap();
     assert_eq!(reread_account(repo, &ada).await.password_hash, "new-hash");
+}
+
+async fn a_rehashed_account_reads_back_with_its_update_time(repo: &dyn AccountRepository) {
+    let ada = stored_account(repo).await;
+    let later = now_ms() + TimeDelta::seconds(5);
+    repo.set_password_hash(&ada.id, "rehashed", later)
+        .await
+        .unwrap();
+    assert_eq!(
+        repo.find_account_by_email("ada@example.com").await.unwrap(),
+        Some(Account {
+            password_hash: "rehashed".into(),
+            updated_at: later,
+            ..ada
+        })
+    );
 }
 
 async fn an_account_deletion_token_is_kept_until_cleared(repo: &dyn AccountRepository) {
@@ -561,6 +662,21 @@ async fn a_session_is_revoked_once(repo: &dyn SessionRepository) {
     assert!(
         !repo.revoke_session(&ada, &stored.id).await.unwrap(),
         "revoking twice reports nothing revoked"
+    );
+}
+
+async fn a_revoked_session_reads_back_revoked_and_otherwise_unchanged(
+    repo: &dyn SessionRepository,
+) {
+    let ada = UserId::generate();
+    let stored = stored_session(repo, &ada, now_ms()).await;
+    assert!(repo.revoke_session(&ada, &stored.id).await.unwrap());
+    assert_eq!(
+        reread_session(repo, &stored).await,
+        Session {
+            is_active: false,
+            ..stored
+        }
     );
 }
 

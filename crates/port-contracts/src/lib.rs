@@ -59,6 +59,7 @@ macro_rules! suite {
     };
 }
 
+pub mod chat;
 pub mod identity;
 pub mod jobs;
 pub mod portfolio;

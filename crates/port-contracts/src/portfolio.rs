@@ -1,7 +1,7 @@
 //! Contracts of `PortfolioRepository` and `SettingsRepository`.
 
 use chrono::{DateTime, TimeDelta, Utc};
-use kernel::record::{Record, Value};
+use kernel::record::{FieldNames, Record, Value};
 use kernel::settings::{SettingsDocument, SettingsRepository};
 use kernel::{PageRequest, StoreError, UserId};
 use notify_core::preferences::EMAIL_PREFERENCES;
@@ -10,6 +10,11 @@ use portfolio_core::ports::{ListQuery, PortfolioRepository};
 use portfolio_core::resources::{BLOG, COMPANIES, CONTACTS, EXPERIENCES, PROFILE, PROJECTS};
 
 use crate::now_ms;
+
+/// The fields a write changes.
+fn names(fields: &[&str]) -> FieldNames {
+    fields.iter().map(|&field| field.to_owned()).collect()
+}
 
 suite!($
     /// Runs the `PortfolioRepository` contract: one test per behaviour.
@@ -283,7 +288,7 @@ async fn a_slug_is_unique_per_owner_and_resource(repo: &dyn PortfolioRepository)
     let mut renamed = post(repo, &ada, "second").await;
     renamed.fields.set("slug", text("hello"));
     assert!(matches!(
-        repo.update_item(&renamed).await,
+        repo.update_item(&renamed, &names(&["slug"])).await,
         Err(StoreError::Duplicate { key: "slug" })
     ));
 }
@@ -308,7 +313,11 @@ async fn an_update_replaces_the_fields_and_the_update_time(repo: &dyn PortfolioR
     let mut changed = post(repo, &ada, "hello").await;
     changed.fields.set("title", text("Changed"));
     changed.updated_at += TimeDelta::seconds(10);
-    assert!(repo.update_item(&changed).await.unwrap());
+    assert!(
+        repo.update_item(&changed, &names(&["title"]))
+            .await
+            .unwrap()
+    );
     assert_eq!(
         repo.find_item(&BLOG, &ada, &changed.id).await.unwrap(),
         Some(changed.clone())
@@ -318,7 +327,11 @@ async fn an_update_replaces_the_fields_and_the_update_time(repo: &dyn PortfolioR
         .fields
         .merge([("title".to_owned(), Value::Null)].into_iter().collect());
     cleared.updated_at += TimeDelta::seconds(1);
-    assert!(repo.update_item(&cleared).await.unwrap());
+    assert!(
+        repo.update_item(&cleared, &names(&["title"]))
+            .await
+            .unwrap()
+    );
     assert_eq!(
         repo.find_item(&BLOG, &ada, &changed.id).await.unwrap(),
         Some(cleared),
@@ -332,7 +345,7 @@ async fn another_owner_cannot_update_an_item(repo: &dyn PortfolioRepository) {
     let mut stolen = adas.clone();
     stolen.owner = UserId::generate();
     stolen.fields.set("slug", text("stolen"));
-    assert!(!repo.update_item(&stolen).await.unwrap());
+    assert!(!repo.update_item(&stolen, &names(&["slug"])).await.unwrap());
     assert_eq!(
         repo.find_item(&BLOG, &ada, &adas.id).await.unwrap(),
         Some(adas)
@@ -380,7 +393,10 @@ async fn a_deleted_item_is_hidden_and_its_slug_stays_taken(repo: &dyn PortfolioR
     assert_eq!(ids(repo, &BLOG, &ada, ListQuery::ALL).await, [kept.id]);
     assert!(repo.slug_taken(&BLOG, &ada, "hello", None).await.unwrap());
     assert!(
-        !repo.update_item(&deleted).await.unwrap(),
+        !repo
+            .update_item(&deleted, &names(&["title"]))
+            .await
+            .unwrap(),
         "deleted items stay deleted"
     );
 }
@@ -444,7 +460,9 @@ async fn a_settings_document_reads_back_for_its_owner_only(repo: &dyn SettingsRe
     let ada = UserId::generate();
     assert_eq!(repo.load_settings(&PROFILE, &ada).await.unwrap(), None);
     let first = profile(now_ms());
-    repo.save_settings(&PROFILE, &ada, &first).await.unwrap();
+    repo.save_settings(&PROFILE, &ada, &first, &first.fields.names())
+        .await
+        .unwrap();
     assert_eq!(
         repo.load_settings(&PROFILE, &ada).await.unwrap(),
         Some(first)
@@ -463,12 +481,16 @@ async fn saving_settings_again_replaces_the_fields_and_keeps_the_creation_time(
     let ada = UserId::generate();
     let t0 = now_ms();
     let first = profile(t0);
-    repo.save_settings(&PROFILE, &ada, &first).await.unwrap();
+    repo.save_settings(&PROFILE, &ada, &first, &first.fields.names())
+        .await
+        .unwrap();
     let mut second = first.clone();
     second.fields.set("isPublic", Value::Bool(false));
     second.created_at = t0 + TimeDelta::seconds(5);
     second.updated_at = t0 + TimeDelta::seconds(5);
-    repo.save_settings(&PROFILE, &ada, &second).await.unwrap();
+    repo.save_settings(&PROFILE, &ada, &second, &names(&["isPublic"]))
+        .await
+        .unwrap();
     let stored = repo.load_settings(&PROFILE, &ada).await.unwrap().unwrap();
     assert_eq!(stored.fields, second.fields, "a save replaces the fields");
     assert_eq!(
@@ -483,11 +505,20 @@ async fn deleting_settings_removes_only_the_named_kinds_of_the_owner(
 ) {
     let (ada, bob) = (UserId::generate(), UserId::generate());
     let document = profile(now_ms());
-    repo.save_settings(&PROFILE, &ada, &document).await.unwrap();
-    repo.save_settings(&PROFILE, &bob, &document).await.unwrap();
-    repo.save_settings(&EMAIL_PREFERENCES, &ada, &document)
+    repo.save_settings(&PROFILE, &ada, &document, &document.fields.names())
         .await
         .unwrap();
+    repo.save_settings(&PROFILE, &bob, &document, &document.fields.names())
+        .await
+        .unwrap();
+    repo.save_settings(
+        &EMAIL_PREFERENCES,
+        &ada,
+        &document,
+        &document.fields.names(),
+    )
+    .await
+    .unwrap();
     repo.delete_settings_of(&ada, &[&PROFILE]).await.unwrap();
     assert_eq!(repo.load_settings(&PROFILE, &ada).await.unwrap(), None);
     assert!(

@@ -2,6 +2,7 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use kernel::record::FieldNames;
 use kernel::{Page, PageRequest, StoreError, UserId};
 
 use crate::model::{Item, ItemId, ResourceSpec};
@@ -75,12 +76,13 @@ pub trait PortfolioRepository: Send + Sync {
         query: &ListQuery,
     ) -> Result<Page<Item>, StoreError>;
 
-    /// Replaces the fields, position and `updated_at` of the owner's live item `item.id`;
-    /// returns `false` when there is none.
+    /// Writes the `changed` fields of `item` (a field `item` lacks is removed), its position
+    /// and `updated_at` to the owner's live item `item.id`, leaving every other stored field
+    /// as it is; returns `false` when there is none.
     ///
     /// # Errors
     /// [`StoreError::Duplicate`] with key `"slug"` as for inserts.
-    async fn update_item(&self, item: &Item) -> Result<bool, StoreError>;
+    async fn update_item(&self, item: &Item, changed: &FieldNames) -> Result<bool, StoreError>;
 
     /// Marks the owner's live item deleted; returns `false` when there is none.
     ///

@@ -269,6 +269,24 @@ pub fn resource(name: &str) -> Option<&'static ResourceSpec> {
     RESOURCES.iter().copied().find(|spec| spec.name == name)
 }
 
+/// The profile fields that hold the URL of an uploaded file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ProfileFile {
+    Avatar,
+    Resume,
+}
+
+impl ProfileFile {
+    /// The profile field it sets.
+    #[must_use]
+    pub fn field(self) -> &'static str {
+        match self {
+            Self::Avatar => "avatar",
+            Self::Resume => "resumeUrl",
+        }
+    }
+}
+
 /// The portfolio profile: public details and the visibility of each section.
 pub static PROFILE: SettingsKind = SettingsKind {
     name: "portfolio-profile",

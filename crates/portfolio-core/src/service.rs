@@ -5,13 +5,13 @@ use std::collections::hash_map::Entry;
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
-use kernel::record::{FieldError, FieldKind, Input, Value};
+use kernel::record::{FieldError, FieldKind, FieldNames, Input, Value};
 use kernel::settings::{SettingsDocument, SettingsError, SettingsService};
 use kernel::{Clock, Page, PageRequest, StoreError, UserId};
 
 use crate::model::{Item, ItemId, ItemView, ResourceSpec};
 use crate::ports::{ContentListener, ListQuery, PortfolioRepository};
-use crate::resources::{PROFILE, resource};
+use crate::resources::{PROFILE, ProfileFile, resource};
 use crate::slug::{is_slug, slugify};
 
 #[derive(Debug, thiserror::Error)]
@@ -202,15 +202,14 @@ impl PortfolioService {
                     let slug = self.claim_slug(spec, owner, given, Some(&item.id)).await?;
                     changes.set("slug", Value::Text(slug));
                 }
-                // A slug cannot be cleared: links to the post must keep working.
-                None => changes.set(
-                    "slug",
-                    item.fields.get("slug").cloned().unwrap_or(Value::Null),
-                ),
+                // A slug cannot be cleared: links to the post must keep working. Asking to
+                // clear it changes nothing.
+                None => changes.remove("slug"),
             }
         }
+        let changed = changes.names();
         item.fields.merge(changes);
-        self.save(item).await
+        self.save(item, &changed).await
     }
 
     /// Sets `published`, and `publishedAt` when a post becomes published (cleared when not).
@@ -229,6 +228,12 @@ impl PortfolioService {
         }
         let mut item = self.owned(spec, owner, id).await?;
         let was_published = item.fields.get("published").and_then(Value::as_bool) == Some(true);
+        // `publishedAt` is written only when it changes: a stored date this service could not
+        // read is not replaced by a re-publish.
+        let mut changed = FieldNames::from(["published".to_owned()]);
+        if !published || !was_published {
+            changed.insert("publishedAt".to_owned());
+        }
         item.fields.set("published", Value::Bool(published));
         if !published {
             item.fields.set("publishedAt", Value::Null);
@@ -236,7 +241,7 @@ impl PortfolioService {
             item.fields
                 .set("publishedAt", Value::Date(self.clock.now()));
         }
-        self.save(item).await
+        self.save(item, &changed).await
     }
 
     /// # Errors
@@ -348,6 +353,29 @@ impl PortfolioService {
         Ok(document)
     }
 
+    /// Points one of the profile's file fields at `url` (validated like any profile write);
+    /// returns the profile and the URL the field held before, so its file can be removed.
+    ///
+    /// # Errors
+    /// [`PortfolioError::Invalid`] when `url` is not a valid URL for the field.
+    pub async fn set_profile_file(
+        &self,
+        owner: &UserId,
+        file: ProfileFile,
+        url: &str,
+    ) -> Result<(SettingsDocument, Option<String>), PortfolioError> {
+        let previous =
+            self.stored_profile(owner)
+                .await?
+                .and_then(|fields| match fields.get(file.field()) {
+                    Some(Value::Text(url)) => Some(url.clone()),
+                    _ => None,
+                });
+        let input = vec![(file.field().to_owned(), Input::Text(url.to_owned()))];
+        let document = self.update_profile(owner, input).await?;
+        Ok((document, previous))
+    }
+
     /// Live items of a resource, for the public view.
     pub(crate) async fn visible(
         &self,
@@ -375,9 +403,14 @@ impl PortfolioService {
             .ok_or(PortfolioError::NotFound)
     }
 
-    async fn save(&self, mut item: Item) -> Result<ItemView, PortfolioError> {
+    async fn save(&self, mut item: Item, changed: &FieldNames) -> Result<ItemView, PortfolioError> {
         item.updated_at = self.clock.now();
-        if !self.items.update_item(&item).await.map_err(slug_conflict)? {
+        if !self
+            .items
+            .update_item(&item, changed)
+            .await
+            .map_err(slug_conflict)?
+        {
             return Err(PortfolioError::NotFound);
         }
         self.listener.content_changed(&item.owner);

@@ -532,3 +532,68 @@ impl Drop for RunningBinary {
         let _ = self.child.wait();
     }
 }
+
+/// The NestJS-shaped database of `tests/fixtures/nestjs-database.json`: its Mongoose indexes,
+/// then its documents, written into `database` at `uri` as the NestJS version left them.
+pub async fn load_nestjs_fixture(uri: &str, database: &str) {
+    use mongodb::bson::{Bson, Document, doc};
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../tests/fixtures/nestjs-database.json"
+    );
+    let text = std::fs::read_to_string(path).expect("the fixture is readable");
+    let fixture: serde_json::Value = serde_json::from_str(&text).expect("the fixture is JSON");
+    let as_document = |value: &serde_json::Value| match Bson::try_from(value.clone()) {
+        Ok(Bson::Document(document)) => document,
+        other => panic!("not a document: {other:?}"),
+    };
+    let client = mongodb::Client::with_uri_str(uri)
+        .await
+        .expect("the stand-in answers");
+    let db = client.database(database);
+    for (collection, indexes) in fixture["indexes"].as_object().expect("indexes") {
+        let indexes: Vec<Document> = indexes
+            .as_array()
+            .expect("a list of indexes")
+            .iter()
+            .map(as_document)
+            .collect();
+        db.run_command(doc! { "createIndexes": collection, "indexes": indexes })
+            .await
+            .expect("the fixture's indexes are created");
+    }
+    for (collection, documents) in fixture["documents"].as_object().expect("documents") {
+        let documents: Vec<Document> = documents
+            .as_array()
+            .expect("a list of documents")
+            .iter()
+            .map(as_document)
+            .collect();
+        db.collection::<Document>(collection)
+            .insert_many(documents)
+            .await
+            .expect("the fixture's documents are stored");
+    }
+}
+
+/// Raw documents of `collection` in `database`, as stored.
+pub async fn stored_documents(
+    uri: &str,
+    database: &str,
+    collection: &str,
+    filter: mongodb::bson::Document,
+) -> Vec<mongodb::bson::Document> {
+    use futures_util::TryStreamExt as _;
+    let client = mongodb::Client::with_uri_str(uri)
+        .await
+        .expect("the stand-in answers");
+    client
+        .database(database)
+        .collection::<mongodb::bson::Document>(collection)
+        .find(filter)
+        .await
+        .expect("find")
+        .try_collect()
+        .await
+        .expect("documents")
+}

@@ -63,6 +63,16 @@ impl Argon2Hasher {
             .map_err(|e| HashError(format!("hashing task failed: {e}")))
     }
 
+    /// Whether `password` matches the PHC string `hash`, on the blocking pool.
+    async fn verify_parsed(&self, password: &str, hash: &str) -> Result<bool, HashError> {
+        let (password, hash) = (password.to_owned(), hash.to_owned());
+        self.run_blocking(move |argon| {
+            PasswordHash::new(&hash)
+                .is_ok_and(|parsed| argon.verify_password(password.as_bytes(), &parsed).is_ok())
+        })
+        .await
+    }
+
     fn is_current(&self, hash: &PasswordHash<'_>) -> bool {
         hash.algorithm == argon2::ARGON2ID_IDENT
             && hash.version == Some(Version::V0x13.into())
@@ -94,16 +104,14 @@ impl PasswordHasher for Argon2Hasher {
         hash: &str,
     ) -> Result<PasswordCheck, HashError> {
         let Ok(parsed) = PasswordHash::new(hash) else {
+            // No usable hash (an account without a password, say): spend the time of a check
+            // with this deployment's parameters, so the answer does not tell such accounts
+            // apart from a wrong password.
+            self.verify_against_dummy(password).await?;
             return Ok(PasswordCheck::Mismatch);
         };
         let current = self.is_current(&parsed);
-        let (password, hash) = (password.to_owned(), hash.to_owned());
-        let matches = self
-            .run_blocking(move |argon| {
-                PasswordHash::new(&hash)
-                    .is_ok_and(|parsed| argon.verify_password(password.as_bytes(), &parsed).is_ok())
-            })
-            .await?;
+        let matches = self.verify_parsed(password, hash).await?;
         Ok(match (matches, current) {
             (false, _) => PasswordCheck::Mismatch,
             (true, true) => PasswordCheck::Match,
@@ -120,7 +128,7 @@ impl PasswordHasher for Argon2Hasher {
             })
             .await?
             .clone();
-        self.verify_password(password, &dummy).await.map(drop)
+        self.verify_parsed(password, &dummy).await.map(drop)
     }
 }
 

@@ -67,6 +67,20 @@ impl UserRepository for MemoryIdentityStore {
             .cloned())
     }
 
+    async fn assign_username(&self, id: &UserId, username: &str) -> Result<bool, StoreError> {
+        let mut tables = self.lock();
+        if !tables.users.get(id).is_some_and(|u| u.username.is_empty()) {
+            return Ok(false);
+        }
+        if tables.users.values().any(|u| u.username == username) {
+            return Err(StoreError::Duplicate { key: "username" });
+        }
+        if let Some(user) = tables.users.get_mut(id) {
+            username.clone_into(&mut user.username);
+        }
+        Ok(true)
+    }
+
     async fn update_profile(
         &self,
         id: &UserId,
@@ -88,7 +102,9 @@ impl UserRepository for MemoryIdentityStore {
         at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         if let Some(user) = self.lock().users.get_mut(id) {
-            user.role = role;
+            if role == Role::Admin {
+                user.role = role;
+            }
             user.last_login_at = Some(at);
         }
         Ok(())

@@ -1,10 +1,13 @@
-//! In-memory adapters of every storage port: fast, process-local, for tests. They obey the same
-//! contract suites as the durable adapters.
+//! In-memory adapters of every storage port: fast, process-local, for tests, and the chat
+//! bus, history and presence of the embedded mode. They obey the same contract suites as the
+//! durable and distributed adapters.
 
+mod chat;
 mod identity;
 mod jobs;
 mod portfolio;
 
+pub use chat::{MemoryChatBus, MemoryChatHistory, MemoryPresence};
 pub use identity::MemoryIdentityStore;
 pub use jobs::MemoryJobQueue;
 pub use portfolio::MemoryPortfolioStore;

@@ -6,7 +6,7 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use kernel::record::Value;
+use kernel::record::{FieldNames, Value};
 use kernel::settings::{SettingsDocument, SettingsKind, SettingsRepository};
 use kernel::{Page, PageRequest, StoreError, UserId};
 use portfolio_core::model::{Item, ItemId, Ordering, ResourceSpec};
@@ -161,7 +161,9 @@ impl PortfolioRepository for MemoryPortfolioStore {
         })
     }
 
-    async fn update_item(&self, item: &Item) -> Result<bool, StoreError> {
+    /// Keeps every field of a record whole: all it stores is what this service wrote, so
+    /// nothing outside `changed` differs.
+    async fn update_item(&self, item: &Item, _changed: &FieldNames) -> Result<bool, StoreError> {
         let mut items = self.items();
         if let Some(slug) = slug_of(item)
             && items.iter().any(|other| {
@@ -249,6 +251,7 @@ impl SettingsRepository for MemoryPortfolioStore {
         kind: &'static SettingsKind,
         owner: &UserId,
         document: &SettingsDocument,
+        _changed: &FieldNames,
     ) -> Result<(), StoreError> {
         let mut settings = self.settings();
         let key = (kind.name, owner.clone());

@@ -11,15 +11,37 @@ use futures_util::TryStreamExt as _;
 use kernel::StoreError;
 use mongodb::bson::{Bson, Document, doc};
 use mongodb::options::ReturnDocument;
+use tracing::warn;
 
 use crate::documents::{AccountDoc, LocationDoc, SessionDoc, UserDoc, oid, time};
 use crate::{MongoStore, translate};
 
-/// Equality on an ObjectId field other than `_id`, written as a one-element `$in`: the same
-/// match and index use on MongoDB, and the form nx-27017 (the test stand-in) evaluates
-/// correctly alongside other conditions (docs/mongodb-stand-in.md).
+/// Equality on a reference field (`userId`, …), matching both spellings: the NestJS version
+/// stored some references as strings. An `$in` uses the index on MongoDB as equality does, and
+/// is also the form nx-27017 (the test stand-in) evaluates correctly alongside other
+/// conditions (docs/mongodb-stand-in.md).
 pub(crate) fn same_id(id: &str) -> Result<Document, StoreError> {
-    Ok(doc! { "$in": [oid(id)?] })
+    Ok(doc! { "$in": [Bson::ObjectId(oid(id)?), id] })
+}
+
+/// A pattern matching `address` in any capitalisation and nothing else: each letter becomes a
+/// class of its two cases (`[aA]`) and every other character a literal, with no
+/// case-insensitive flag (which would also fold `ſ` into `s` and the Kelvin sign into `k`).
+/// `$` also matches before a final newline, so a match is confirmed in Rust too.
+fn any_capitalisation_of(address: &str) -> Document {
+    let mut pattern = String::from("^");
+    for c in address.chars() {
+        let mut upper = c.to_uppercase();
+        match (upper.next(), upper.next()) {
+            (Some(upper), None) if upper != c => {
+                pattern.extend(['[', c, upper, ']']);
+            }
+            _ if c.is_alphanumeric() => pattern.push(c),
+            _ => pattern.extend(['\\', c]),
+        }
+    }
+    pattern.push('$');
+    doc! { "$regex": pattern }
 }
 
 fn set_optional(update: &mut Document, field: &str, change: &Option<Option<String>>) {
@@ -46,6 +68,28 @@ fn token_fields(
     set
 }
 
+impl MongoStore {
+    /// A user document as the domain's user, its email taken from its account when the
+    /// document has none (the NestJS version kept it there only).
+    async fn find_user_where(&self, filter: Document) -> Result<Option<User>, StoreError> {
+        match self.users().find_one(filter).await.map_err(translate)? {
+            Some(found) => self.user_from(found).await.map(Some),
+            None => Ok(None),
+        }
+    }
+
+    async fn user_from(&self, found: UserDoc) -> Result<User, StoreError> {
+        let email = match found.email {
+            Some(_) => None,
+            None => {
+                let owner = UserId::parse(&found.id.to_hex()).map_err(StoreError::backend)?;
+                self.find_account_by_user(&owner).await?.map(|a| a.email)
+            }
+        };
+        found.into_domain(email)
+    }
+}
+
 #[async_trait]
 impl UserRepository for MongoStore {
     async fn insert_user(&self, user: &User) -> Result<(), StoreError> {
@@ -57,12 +101,8 @@ impl UserRepository for MongoStore {
     }
 
     async fn find_user(&self, id: &UserId) -> Result<Option<User>, StoreError> {
-        let found = self
-            .users()
-            .find_one(doc! { "_id": oid(id.as_str())? })
+        self.find_user_where(doc! { "_id": oid(id.as_str())? })
             .await
-            .map_err(translate)?;
-        found.map(UserDoc::into_domain).transpose()
     }
 
     async fn username_taken(&self, username: &str) -> Result<bool, StoreError> {
@@ -75,12 +115,19 @@ impl UserRepository for MongoStore {
     }
 
     async fn find_user_by_username(&self, username: &str) -> Result<Option<User>, StoreError> {
-        let found = self
+        self.find_user_where(doc! { "username": username }).await
+    }
+
+    async fn assign_username(&self, id: &UserId, username: &str) -> Result<bool, StoreError> {
+        let result = self
             .users()
-            .find_one(doc! { "username": username })
+            .update_one(
+                doc! { "_id": oid(id.as_str())?, "username": { "$in": [Bson::Null, ""] } },
+                doc! { "$set": { "username": username } },
+            )
             .await
             .map_err(translate)?;
-        found.map(UserDoc::into_domain).transpose()
+        Ok(result.matched_count == 1)
     }
 
     async fn update_profile(
@@ -96,13 +143,17 @@ impl UserRepository for MongoStore {
         set_optional(&mut set, "bio", &changes.bio);
         set_optional(&mut set, "location", &changes.location);
         set_optional(&mut set, "website", &changes.website);
+        set_optional(&mut set, "avatar", &changes.avatar);
         let updated = self
             .users()
             .find_one_and_update(doc! { "_id": oid(id.as_str())? }, doc! { "$set": set })
             .return_document(ReturnDocument::After)
             .await
             .map_err(translate)?;
-        updated.map(UserDoc::into_domain).transpose()
+        match updated {
+            Some(updated) => self.user_from(updated).await.map(Some),
+            None => Ok(None),
+        }
     }
 
     async fn record_login(
@@ -111,14 +162,25 @@ impl UserRepository for MongoStore {
         role: Role,
         at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
+        let id = oid(id.as_str())?;
         self.users()
             .update_one(
-                doc! { "_id": oid(id.as_str())? },
-                doc! { "$set": { "role": role.as_str(), "lastLoginAt": time(at) } },
+                doc! { "_id": id },
+                doc! { "$set": { "lastLoginAt": time(at) } },
             )
             .await
-            .map(drop)
-            .map_err(translate)
+            .map_err(translate)?;
+        // A second, conditional update: only a plain (or missing) role is raised.
+        if role == Role::Admin {
+            self.users()
+                .update_one(
+                    doc! { "_id": id, "role": { "$in": [Role::User.as_str(), Bson::Null] } },
+                    doc! { "$set": { "role": Role::Admin.as_str() } },
+                )
+                .await
+                .map_err(translate)?;
+        }
+        Ok(())
     }
 
     async fn delete_user(&self, id: &UserId) -> Result<(), StoreError> {
@@ -141,12 +203,35 @@ impl AccountRepository for MongoStore {
     }
 
     async fn find_account_by_email(&self, email: &str) -> Result<Option<Account>, StoreError> {
-        let found = self
+        // Every address this service writes is lower case, so the indexed equality finds it.
+        // Only on a miss (an unknown address, or one another writer stored with capitals) is
+        // the email index scanned whole by the pattern: O(accounts) index keys, no documents.
+        if let Some(found) = self
             .accounts()
             .find_one(doc! { "email": email })
             .await
+            .map_err(translate)?
+        {
+            return found.into_domain().map(Some);
+        }
+        let candidates: Vec<AccountDoc> = self
+            .accounts()
+            .find(doc! { "email": any_capitalisation_of(email) })
+            .sort(doc! { "_id": 1 })
+            .limit(2)
+            .await
+            .map_err(translate)?
+            .try_collect()
+            .await
             .map_err(translate)?;
-        found.map(AccountDoc::into_domain).transpose()
+        let mut same = candidates
+            .into_iter()
+            .filter(|candidate| candidate.email.to_lowercase() == email);
+        let first = same.next();
+        if same.next().is_some() {
+            warn!("two accounts share an address in different capitals; the older one signs in");
+        }
+        first.map(AccountDoc::into_domain).transpose()
     }
 
     async fn find_account_by_user(&self, user: &UserId) -> Result<Option<Account>, StoreError> {
@@ -412,6 +497,26 @@ impl SessionRepository for MongoStore {
             .await
             .map(drop)
             .map_err(translate)
+    }
+}
+
+#[cfg(test)]
+mod pattern_tests {
+    use super::any_capitalisation_of;
+
+    /// What MongoDB's regex would match, checked with the pattern itself: every character
+    /// but letters is escaped, and each letter is a two-case class.
+    #[test]
+    fn an_address_becomes_literals_and_two_case_classes() {
+        let pattern = any_capitalisation_of("a.b+c(d)\\é@x-y.io");
+        assert_eq!(
+            pattern.get_str("$regex"),
+            Ok(r"^[aA]\.[bB]\+[cC]\([dD]\)\\[éÉ]\@[xX]\-[yY]\.[iI][oO]$")
+        );
+        assert!(
+            !pattern.contains_key("$options"),
+            "no case-insensitive flag"
+        );
     }
 }
 

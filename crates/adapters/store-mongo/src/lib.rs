@@ -1,19 +1,24 @@
 //! MongoDB adapters of the identity, portfolio and settings storage ports. Collection and
 //! field names follow the NestJS version's schemas (`users`, `accounts`, `sessions`,
 //! `projects`, …, `portfolioprofiles`; camelCase; ObjectId `_id`), so an existing database can
-//! be used as it is. Indexes are created idempotently at connect.
+//! be used as it is. At connect, indexes are created where no index on the same keys exists
+//! (an existing database keeps its own).
 
 mod documents;
 mod identity;
+mod indexes;
+mod lenient;
+#[cfg(test)]
+mod nestjs_tests;
 mod portfolio;
 
 use kernel::StoreError;
 use kernel::settings::SettingsKind;
-use mongodb::bson::{Document, doc};
-use mongodb::options::IndexOptions;
-use mongodb::{Client, Collection, Database, IndexModel};
+use mongodb::bson::doc;
+use mongodb::{Client, Collection, Database};
 
 use crate::documents::{AccountDoc, SessionDoc, UserDoc};
+use crate::indexes::Wanted;
 
 #[derive(Clone)]
 pub struct MongoStore {
@@ -74,84 +79,107 @@ impl MongoStore {
         &self,
         settings_kinds: &[&'static SettingsKind],
     ) -> Result<(), StoreError> {
-        self.users()
-            .create_indexes([
-                index(doc! { "username": 1 }, USERNAME_INDEX, true),
-                index(doc! { "role": 1 }, "users_role", false),
-            ])
-            .await
-            .map_err(StoreError::backend)?;
-        self.accounts()
-            .create_indexes([
-                index(doc! { "email": 1 }, EMAIL_INDEX, true),
-                index(doc! { "userId": 1 }, "accounts_user", false),
-                index(
+        indexes::ensure(
+            &self.users(),
+            &[
+                Wanted::new(doc! { "username": 1 }, USERNAME_INDEX).unique(),
+                Wanted::new(doc! { "role": 1 }, "users_role"),
+            ],
+        )
+        .await?;
+        indexes::ensure(
+            &self.accounts(),
+            &[
+                Wanted::new(doc! { "email": 1 }, EMAIL_INDEX).unique(),
+                Wanted::new(doc! { "userId": 1 }, "accounts_user"),
+                Wanted::new(
                     doc! { "emailVerificationToken": 1 },
                     "accounts_verification_token",
-                    false,
                 ),
-                index(
-                    doc! { "passwordResetToken": 1 },
-                    "accounts_reset_token",
-                    false,
-                ),
-            ])
-            .await
-            .map_err(StoreError::backend)?;
-        let expiry = IndexModel::builder()
-            .keys(doc! { "expiresAt": 1 })
-            .options(
-                IndexOptions::builder()
-                    .name("sessions_expiry_ttl".to_owned())
-                    .expire_after(std::time::Duration::from_secs(0))
-                    .build(),
-            )
-            .build();
-        self.sessions()
-            .create_indexes([
-                index(
-                    doc! { "userId": 1, "isActive": 1 },
-                    "sessions_user_active",
-                    false,
-                ),
-                expiry,
-            ])
-            .await
-            .map_err(StoreError::backend)?;
+                Wanted::new(doc! { "passwordResetToken": 1 }, "accounts_reset_token"),
+            ],
+        )
+        .await?;
+        indexes::ensure(
+            &self.sessions(),
+            &[
+                Wanted::new(doc! { "userId": 1, "isActive": 1 }, "sessions_user_active"),
+                Wanted::new(doc! { "expiresAt": 1 }, "sessions_expiry_ttl")
+                    .expiring(std::time::Duration::ZERO),
+            ],
+        )
+        .await?;
         self.ensure_portfolio_indexes(settings_kinds).await
     }
 }
 
-pub(crate) fn index(keys: Document, name: &str, unique: bool) -> IndexModel {
-    IndexModel::builder()
-        .keys(keys)
-        .options(
-            IndexOptions::builder()
-                .name(name.to_owned())
-                .unique(unique.then_some(true))
-                .build(),
-        )
-        .build()
-}
+const USERNAME_INDEX: &str = "users_username_unique";
+const EMAIL_INDEX: &str = "accounts_email_unique";
 
-pub(crate) const USERNAME_INDEX: &str = "users_username_unique";
-pub(crate) const EMAIL_INDEX: &str = "accounts_email_unique";
-
-/// Translates a driver error, recognising unique-index violations by index name.
+/// Translates a driver error, recognising unique-index violations by the violated index's
+/// name (ours, Mongoose's `<field>_1`, or the stand-in's `idx_<collection>_<fields>`) rather
+/// than the whole message, which also quotes the duplicate value.
 pub(crate) fn translate(error: mongodb::error::Error) -> StoreError {
     use mongodb::error::{ErrorKind, WriteFailure};
     if let ErrorKind::Write(WriteFailure::WriteError(write)) = error.kind.as_ref()
         && write.code == 11000
+        && let Some(key) = violated_index(&write.message).and_then(duplicate_key)
     {
-        if write.message.contains(USERNAME_INDEX) || write.message.contains("username") {
-            return StoreError::Duplicate { key: "username" };
-        }
-        if write.message.contains(EMAIL_INDEX) || write.message.contains("email") {
-            return StoreError::Duplicate { key: "email" };
-        }
-        if write.message.contains("slug") {
-            return StoreError::Duplicate { key: "slug" };
-        }
+        return StoreError::Duplicate { key };
     }
     StoreError::backend(error)
+}
+
+/// The index named in a duplicate-key message: `… index: email_1 dup key: { … }` (MongoDB)
+/// or `… index 'idx_accounts_email'` (nx-27017).
+fn violated_index(message: &str) -> Option<&str> {
+    if let Some((_, rest)) = message.split_once("index: ") {
+        return rest.split_whitespace().next();
+    }
+    let (_, rest) = message.split_once("index '")?;
+    rest.split('\'').next()
+}
+
+/// Which uniqueness an index enforces, by the field its name mentions.
+fn duplicate_key(index: &str) -> Option<&'static str> {
+    ["slug", "username", "email", "userId"]
+        .into_iter()
+        .find(|field| index.contains(field))
+}
+
+#[cfg(test)]
+mod translate_tests {
+    use super::*;
+
+    #[test]
+    fn the_index_name_decides_the_key_not_the_quoted_value() {
+        for (message, key) in [
+            (
+                r#"E11000 duplicate key error collection: console.blogs index: userId_1_slug_1 dup key: { userId: ObjectId('64b0'), slug: "email-tips" }"#,
+                Some("slug"),
+            ),
+            (
+                r#"E11000 duplicate key error collection: console.accounts index: email_1 dup key: { email: "username@x.io" }"#,
+                Some("email"),
+            ),
+            (
+                r#"E11000 duplicate key error collection: console.users index: users_username_unique dup key: { username: "email" }"#,
+                Some("username"),
+            ),
+            (
+                "UNIQUE constraint failed: index 'idx_preferences_userId'",
+                Some("userId"),
+            ),
+            (
+                "E11000 duplicate key error collection: c.x index: _id_ dup key: { _id: 1 }",
+                None,
+            ),
+        ] {
+            assert_eq!(
+                violated_index(message).and_then(duplicate_key),
+                key,
+                "{message}"
+            );
+        }
+    }
 }

@@ -5,19 +5,20 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use futures_util::TryStreamExt as _;
-use kernel::record::{FieldKind, Record, Schema, Value};
+use kernel::record::{FieldKind, FieldNames, Record, Schema, Value};
 use kernel::settings::{SettingsDocument, SettingsKind, SettingsRepository};
 use kernel::{Page, PageRequest, StoreError, UserId};
 use mongodb::Collection;
-use mongodb::bson::{Bson, Document, doc};
-use mongodb::options::{FindOptions, ReplaceOptions};
+use mongodb::bson::{Bson, DateTime as BsonTime, Document, doc};
+use mongodb::options::FindOptions;
 use portfolio_core::model::{Item, ItemId, Ordering, ResourceSpec};
 use portfolio_core::ports::{ListQuery, PortfolioRepository};
 use portfolio_core::resources::RESOURCES;
 
 use crate::documents::{oid, time};
 use crate::identity::same_id;
-use crate::{MongoStore, translate};
+use crate::indexes::{self, Wanted};
+use crate::{MongoStore, lenient, translate};
 
 /// Fields every item document has besides its record.
 const BOOKKEEPING: [&str; 6] = [
@@ -42,6 +43,25 @@ fn to_bson(value: &Value) -> Result<Bson, StoreError> {
     })
 }
 
+/// The operator update writing the `changed` fields of `record`: `$set` for those it has,
+/// `$unset` for those it lacks (cleared). Nothing else stored is touched, so fields this
+/// service does not know, or could not read, survive every write.
+fn changes_of(record: &Record, changed: &FieldNames) -> Result<Document, StoreError> {
+    let mut set = Document::new();
+    let mut unset = Document::new();
+    for field in changed {
+        match record.get(field) {
+            Some(value) => set.insert(field, to_bson(value)?),
+            None => unset.insert(field, ""),
+        };
+    }
+    let mut update = doc! { "$set": set };
+    if !unset.is_empty() {
+        update.insert("$unset", unset);
+    }
+    Ok(update)
+}
+
 fn fields_to_document(record: &Record) -> Result<Document, StoreError> {
     let mut document = Document::new();
     for (field, value) in record.iter() {
@@ -50,7 +70,8 @@ fn fields_to_document(record: &Record) -> Result<Document, StoreError> {
     Ok(document)
 }
 
-/// Reads the fields the schema knows, tolerating the numeric and id shapes other writers use.
+/// Reads the fields the schema knows, tolerating the numeric, boolean, date and id shapes
+/// other writers use; a value of no readable shape is left out (and left alone by writes).
 fn record_from(schema: &Schema, document: &Document) -> Record {
     document
         .iter()
@@ -58,16 +79,15 @@ fn record_from(schema: &Schema, document: &Document) -> Record {
         .filter_map(|(name, bson)| {
             let spec = schema.field(name)?;
             let value = match (spec.kind, bson) {
-                (FieldKind::Bool, Bson::Boolean(flag)) => Value::Bool(*flag),
+                (FieldKind::Bool, stored) => Value::Bool(lenient::flag_of(stored)?),
                 (FieldKind::Integer { .. }, Bson::Int32(n)) => Value::Int(i64::from(*n)),
                 (FieldKind::Integer { .. }, Bson::Int64(n)) => Value::Int(*n),
                 (FieldKind::Integer { .. }, Bson::Double(n)) => Value::Int(*n as i64),
                 (FieldKind::Decimal { .. }, Bson::Double(n)) => Value::Float(*n),
                 (FieldKind::Decimal { .. }, Bson::Int32(n)) => Value::Float(f64::from(*n)),
                 (FieldKind::Decimal { .. }, Bson::Int64(n)) => Value::Float(*n as f64),
-                (FieldKind::Date, Bson::DateTime(at)) => Value::Date(at.to_chrono()),
-                (FieldKind::Ref(_), Bson::ObjectId(id)) => Value::Ref(id.to_hex()),
-                (FieldKind::Ref(_), Bson::String(id)) => Value::Ref(id.clone()),
+                (FieldKind::Date, stored) => Value::Date(lenient::date_of(stored)?.to_chrono()),
+                (FieldKind::Ref(_), stored) => Value::Ref(lenient::id_of(stored)?.to_hex()),
                 (FieldKind::Tags { .. }, Bson::Array(items)) => Value::List(
                     items
                         .iter()
@@ -89,7 +109,10 @@ fn record_from(schema: &Schema, document: &Document) -> Record {
 }
 
 fn date_of(document: &Document, field: &str) -> Option<DateTime<Utc>> {
-    document.get_datetime(field).ok().map(|at| at.to_chrono())
+    document
+        .get(field)
+        .and_then(lenient::date_of)
+        .map(BsonTime::to_chrono)
 }
 
 fn item_from(resource: &'static ResourceSpec, document: &Document) -> Result<Item, StoreError> {
@@ -97,10 +120,8 @@ fn item_from(resource: &'static ResourceSpec, document: &Document) -> Result<Ite
         .get_object_id("_id")
         .map_err(StoreError::backend)?
         .to_hex();
-    let owner = match document.get("userId") {
-        Some(Bson::ObjectId(owner)) => owner.to_hex(),
-        Some(Bson::String(owner)) => owner.clone(),
-        _ => return Err(StoreError::message(format!("item {id} has no userId"))),
+    let Some(owner) = document.get("userId").and_then(lenient::id_of) else {
+        return Err(StoreError::message(format!("item {id} has no userId")));
     };
     let position = match document.get("order") {
         Some(Bson::Int32(n)) => i64::from(*n),
@@ -111,7 +132,7 @@ fn item_from(resource: &'static ResourceSpec, document: &Document) -> Result<Ite
     let created_at = date_of(document, "createdAt").unwrap_or_default();
     Ok(Item {
         id: ItemId::parse(&id).map_err(StoreError::backend)?,
-        owner: UserId::parse(&owner).map_err(StoreError::backend)?,
+        owner: UserId::parse(&owner.to_hex()).map_err(StoreError::backend)?,
         resource,
         fields: record_from(&resource.schema, document),
         position,
@@ -182,38 +203,34 @@ impl MongoStore {
         found.map(|d| item_from(resource, &d)).transpose()
     }
 
-    /// Creates the per-resource and per-kind indexes.
+    /// Creates the per-resource and per-kind indexes that are missing.
     pub(crate) async fn ensure_portfolio_indexes(
         &self,
         kinds: &[&'static SettingsKind],
     ) -> Result<(), StoreError> {
         for resource in RESOURCES {
-            let mut indexes = vec![crate::index(
+            let mut wanted = vec![Wanted::new(
                 doc! { "userId": 1, "deletedAt": 1 },
-                &format!("{}_owner_live", resource.collection),
-                false,
+                format!("{}_owner_live", resource.collection),
             )];
             if resource.features.slug_from.is_some() {
-                indexes.push(crate::index(
-                    doc! { "userId": 1, "slug": 1 },
-                    &format!("{}_slug_unique", resource.collection),
-                    true,
-                ));
+                wanted.push(
+                    Wanted::new(
+                        doc! { "userId": 1, "slug": 1 },
+                        format!("{}_slug_unique", resource.collection),
+                    )
+                    .unique(),
+                );
             }
-            self.items(resource)
-                .create_indexes(indexes)
-                .await
-                .map_err(StoreError::backend)?;
+            indexes::ensure(&self.items(resource), &wanted).await?;
         }
         for kind in kinds {
-            self.settings_of(kind)
-                .create_indexes([crate::index(
-                    doc! { "userId": 1 },
-                    &format!("{}_user_unique", kind.collection),
-                    true,
-                )])
-                .await
-                .map_err(StoreError::backend)?;
+            let wanted = Wanted::new(
+                doc! { "userId": 1 },
+                format!("{}_user_unique", kind.collection),
+            )
+            .unique();
+            indexes::ensure(&self.settings_of(kind), &[wanted]).await?;
         }
         Ok(())
     }
@@ -313,26 +330,15 @@ impl PortfolioRepository for MongoStore {
         })
     }
 
-    async fn update_item(&self, item: &Item) -> Result<bool, StoreError> {
+    async fn update_item(&self, item: &Item, changed: &FieldNames) -> Result<bool, StoreError> {
         let mut filter = live(&item.owner)?;
         filter.insert("_id", oid(item.id.as_str())?);
-        // One operator update: `createdAt` and anything else stored stays as it is, fields the
-        // record no longer has are removed.
-        let mut set = fields_to_document(&item.fields)?;
+        let mut update = changes_of(&item.fields, changed)?;
+        let set = update
+            .get_document_mut("$set")
+            .map_err(StoreError::backend)?;
         set.insert("order", item.position);
         set.insert("updatedAt", time(item.updated_at));
-        let mut update = doc! { "$set": set };
-        let cleared: Document = item
-            .resource
-            .schema
-            .fields
-            .iter()
-            .filter(|field| item.fields.get(field.name).is_none())
-            .map(|field| (field.name.to_owned(), Bson::String(String::new())))
-            .collect();
-        if !cleared.is_empty() {
-            update.insert("$unset", cleared);
-        }
         let result = self
             .items(item.resource)
             .update_one(filter, update)
@@ -430,23 +436,36 @@ impl SettingsRepository for MongoStore {
         kind: &'static SettingsKind,
         owner: &UserId,
         document: &SettingsDocument,
+        changed: &FieldNames,
     ) -> Result<(), StoreError> {
-        let created_at = self
-            .load_settings(kind, owner)
-            .await?
-            .map_or(document.created_at, |stored| stored.created_at);
-        let mut replacement = doc! {
+        // An upsert: the changed fields always, the rest of the document only when it is new.
+        let mut update = changes_of(&document.fields, changed)?;
+        update
+            .get_document_mut("$set")
+            .map_err(StoreError::backend)?
+            .insert("updatedAt", time(document.updated_at));
+        let mut on_insert = doc! {
             "userId": oid(owner.as_str())?,
-            "createdAt": time(created_at),
-            "updatedAt": time(document.updated_at),
+            "createdAt": time(document.created_at),
         };
-        replacement.extend(fields_to_document(&document.fields)?);
-        self.settings_of(kind)
-            .replace_one(doc! { "userId": same_id(owner.as_str())? }, replacement)
-            .with_options(ReplaceOptions::builder().upsert(true).build())
-            .await
-            .map(drop)
-            .map_err(translate)
+        for (field, value) in document.fields.iter() {
+            if !changed.contains(field) {
+                on_insert.insert(field, to_bson(value)?);
+            }
+        }
+        update.insert("$setOnInsert", on_insert);
+        let filter = doc! { "userId": same_id(owner.as_str())? };
+        let collection = self.settings_of(kind);
+        let upsert = || {
+            collection
+                .update_one(filter.clone(), update.clone())
+                .upsert(true)
+        };
+        match upsert().await.map_err(translate) {
+            // Two first saves raced and the other inserted: this one is now an update.
+            Err(StoreError::Duplicate { .. }) => upsert().await.map(drop).map_err(translate),
+            other => other.map(drop),
+        }
     }
 
     async fn delete_settings_of(

@@ -195,6 +195,18 @@ impl UserRepository for SqliteStore {
         .await
     }
 
+    async fn assign_username(&self, id: &UserId, username: &str) -> Result<bool, StoreError> {
+        let (id, username) = (id.clone(), username.to_owned());
+        self.call(move |c| {
+            c.execute_cached(
+                "UPDATE users SET username = ?2 WHERE id = ?1 AND username = ''",
+                params![id.as_str(), username],
+            )
+            .map(|changed| changed == 1)
+        })
+        .await
+    }
+
     async fn update_profile(
         &self,
         id: &UserId,
@@ -212,8 +224,8 @@ impl UserRepository for SqliteStore {
             changes.apply_to(&mut user);
             user.updated_at = at;
             tx.execute_cached(
-                "UPDATE users SET first_name = ?2, last_name = ?3, display_name = ?4, bio = ?5, location = ?6, website = ?7, updated_at = ?8 WHERE id = ?1",
-                params![id.as_str(), user.first_name, user.last_name, user.display_name, user.bio, user.location, user.website, millis(at)],
+                "UPDATE users SET first_name = ?2, last_name = ?3, display_name = ?4, bio = ?5, location = ?6, website = ?7, avatar = ?8, updated_at = ?9 WHERE id = ?1",
+                params![id.as_str(), user.first_name, user.last_name, user.display_name, user.bio, user.location, user.website, user.avatar, millis(at)],
             )?;
             tx.commit()?;
             Ok(Some(user))
@@ -229,8 +241,9 @@ impl UserRepository for SqliteStore {
     ) -> Result<(), StoreError> {
         let id = id.clone();
         self.call(move |c| {
+            // A role is only ever raised.
             c.execute_cached(
-                "UPDATE users SET role = ?2, last_login_at = ?3 WHERE id = ?1",
+                "UPDATE users SET role = CASE WHEN ?2 = 'admin' THEN 'admin' ELSE role END, last_login_at = ?3 WHERE id = ?1",
                 params![id.as_str(), role.as_str(), millis(at)],
             )
             .map(drop)

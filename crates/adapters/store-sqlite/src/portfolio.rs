@@ -3,7 +3,7 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use kernel::record::{FieldKind, Record, Schema, Value};
+use kernel::record::{FieldKind, FieldNames, Record, Schema, Value};
 use kernel::settings::{SettingsDocument, SettingsKind, SettingsRepository};
 use kernel::{Page, PageRequest, StoreError, UserId};
 use portfolio_core::model::{Item, ItemId, Ordering, ResourceSpec};
@@ -224,7 +224,9 @@ impl PortfolioRepository for SqliteStore {
         .await
     }
 
-    async fn update_item(&self, item: &Item) -> Result<bool, StoreError> {
+    /// Writes the record whole: all it stores is what this service wrote, so nothing outside
+    /// `changed` differs.
+    async fn update_item(&self, item: &Item, _changed: &FieldNames) -> Result<bool, StoreError> {
         let item = item.clone();
         self.call(move |c| {
             c.execute_cached(
@@ -343,6 +345,7 @@ impl SettingsRepository for SqliteStore {
         kind: &'static SettingsKind,
         owner: &UserId,
         document: &SettingsDocument,
+        _changed: &FieldNames,
     ) -> Result<(), StoreError> {
         let owner = owner.to_string();
         let document = document.clone();

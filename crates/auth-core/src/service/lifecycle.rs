@@ -56,6 +56,31 @@ impl IdentityService {
         self.me(principal).await.map(Arc::unwrap_or_clone)
     }
 
+    /// Sets (or clears) the caller's avatar URL; returns the user and the URL it replaced, read
+    /// from the store (not a cached view), so the replaced file can be removed.
+    ///
+    /// # Errors
+    /// [`AuthError::UserNotFound`] when the user was deleted meanwhile.
+    pub async fn set_avatar(
+        &self,
+        principal: &Principal,
+        avatar: Option<String>,
+    ) -> Result<(UserView, Option<String>), AuthError> {
+        let previous = self
+            .ports
+            .users
+            .find_user(&principal.user_id)
+            .await?
+            .ok_or(AuthError::UserNotFound)?
+            .avatar;
+        let changes = ProfileChanges {
+            avatar: Some(avatar),
+            ..ProfileChanges::default()
+        };
+        let view = self.update_profile(principal, &changes).await?;
+        Ok((view, previous))
+    }
+
     /// Emails the account's owner a single-use link (24 h) that confirms deleting the account.
     ///
     /// # Errors

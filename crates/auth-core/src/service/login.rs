@@ -42,6 +42,7 @@ impl IdentityService {
         if check == PasswordCheck::MatchNeedsRehash {
             self.upgrade_hash(&account, password, now).await;
         }
+        let user = self.ensure_username(user).await;
         let role = self.role_for(&account.email, account.email_verified);
         self.ports.users.record_login(&user.id, role, now).await?;
         self.forget_view(&user.id);

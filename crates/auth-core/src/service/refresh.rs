@@ -30,7 +30,7 @@ impl IdentityService {
             let Some(session) = self.ports.sessions.find_session(&claims.sid).await? else {
                 return Err(AuthError::InvalidRefreshToken);
             };
-            if session.user_id != claims.sub || !session.is_live(now) {
+            if session.user_id != claims.sub || !session.is_refreshable(now) {
                 return Err(AuthError::InvalidRefreshToken);
             }
             if presented != session.refresh_hash {

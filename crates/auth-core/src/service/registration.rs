@@ -122,17 +122,11 @@ impl IdentityService {
             updated_at: now,
         };
         for attempt in 0..DERIVED_USERNAME_ATTEMPTS {
-            if derived && attempt > 0 {
-                // Small numbers first for readable names, then random ones to stop collisions.
-                let suffix = if attempt < 3 {
-                    attempt + 1
-                } else {
-                    rand_suffix(&*self.ports.secrets)
-                };
-                user.username = base.with_suffix(suffix).as_str().to_owned();
-            }
-            if derived && self.ports.users.username_taken(&user.username).await? {
-                continue;
+            if derived {
+                user.username = self.username_candidate(&base, attempt).as_str().to_owned();
+                if self.ports.users.username_taken(&user.username).await? {
+                    continue;
+                }
             }
             match self.ports.users.insert_user(&user).await {
                 Ok(()) => return Ok(user),
@@ -142,6 +136,59 @@ impl IdentityService {
             }
         }
         Err(AuthError::UsernameTaken)
+    }
+
+    /// Gives a user another version stored without a username (the NestJS registration did
+    /// not ask for one) a username derived from its email, as registration would have. Best
+    /// effort: a login never fails for it; the user keeps no username until a later login.
+    pub(super) async fn ensure_username(&self, mut user: User) -> User {
+        if !user.username.is_empty() {
+            return user;
+        }
+        match self.assign_username(&user).await {
+            Ok(username) => user.username = username,
+            Err(error) => warn!(user_id = %user.id, %error, "could not give the user a username"),
+        }
+        user
+    }
+
+    /// The username now stored for `user`: one claimed here, or one a concurrent login gave.
+    async fn assign_username(&self, user: &User) -> Result<String, AuthError> {
+        let base = Email::parse(&user.email).map_or_else(
+            |_| Username::fallback(),
+            |email| Username::derive_from(&email),
+        );
+        for attempt in 0..DERIVED_USERNAME_ATTEMPTS {
+            let candidate = self.username_candidate(&base, attempt);
+            if self.ports.users.username_taken(candidate.as_str()).await? {
+                continue;
+            }
+            match self
+                .ports
+                .users
+                .assign_username(&user.id, candidate.as_str())
+                .await
+            {
+                Ok(true) => return Ok(candidate.as_str().to_owned()),
+                Ok(false) => {
+                    let stored = self.ports.users.find_user(&user.id).await?;
+                    return Ok(stored.map(|stored| stored.username).unwrap_or_default());
+                }
+                Err(StoreError::Duplicate { .. }) => {}
+                Err(other) => return Err(other.into()),
+            }
+        }
+        Err(AuthError::UsernameTaken)
+    }
+
+    /// The `attempt`-th username to try from `base`: the base itself, then small numbers for
+    /// readable names, then random ones to stop collisions.
+    fn username_candidate(&self, base: &Username, attempt: u32) -> Username {
+        match attempt {
+            0 => base.clone(),
+            1 | 2 => base.with_suffix(attempt + 1),
+            _ => base.with_suffix(rand_suffix(&*self.ports.secrets)),
+        }
     }
 }
 

@@ -45,27 +45,11 @@ impl IdentityService {
         if claims.exp <= now.timestamp() {
             return Err(AuthError::Unauthenticated);
         }
-        if check == SessionCheck::Store
-            || !self
-                .live_sessions
-                .is_known_live(&claims.sid, &claims.sub, now)
+        if !self
+            .session_live(&claims.sid, &claims.sub, check, now)
+            .await?
         {
-            let epoch = self.live_sessions.epoch();
-            let session = self.ports.sessions.find_session(&claims.sid).await?;
-            let Some(session) = session.filter(|s| s.user_id == claims.sub && s.is_live(now))
-            else {
-                return Err(AuthError::Unauthenticated);
-            };
-            if now - session.last_activity_at >= self.policy.activity_write_interval {
-                self.ports.sessions.touch_session(&session.id, now).await?;
-            }
-            self.live_sessions.remember_live(
-                epoch,
-                session.id,
-                session.user_id,
-                session.expires_at,
-                now,
-            );
+            return Err(AuthError::Unauthenticated);
         }
         Ok(Principal {
             user_id: claims.sub,
@@ -73,6 +57,52 @@ impl IdentityService {
             email: claims.email,
             role: claims.role,
         })
+    }
+
+    /// Whether the caller's session is still live (through this instance's recent answer):
+    /// for connections that outlive their access token's check, such as chat sockets, which
+    /// close when it ends.
+    ///
+    /// # Errors
+    /// Infrastructure only.
+    pub async fn session_is_live(&self, principal: &Principal) -> Result<bool, AuthError> {
+        self.session_live(
+            &principal.session_id,
+            &principal.user_id,
+            SessionCheck::CachedForAWhile,
+            self.now(),
+        )
+        .await
+    }
+
+    async fn session_live(
+        &self,
+        id: &SessionId,
+        owner: &UserId,
+        check: SessionCheck,
+        now: DateTime<Utc>,
+    ) -> Result<bool, AuthError> {
+        if check == SessionCheck::CachedForAWhile
+            && self.live_sessions.is_known_live(id, owner, now)
+        {
+            return Ok(true);
+        }
+        let epoch = self.live_sessions.epoch();
+        let session = self.ports.sessions.find_session(id).await?;
+        let Some(session) = session.filter(|s| &s.user_id == owner && s.is_live(now)) else {
+            return Ok(false);
+        };
+        if now - session.last_activity_at >= self.policy.activity_write_interval {
+            self.ports.sessions.touch_session(&session.id, now).await?;
+        }
+        self.live_sessions.remember_live(
+            epoch,
+            session.id,
+            session.user_id,
+            session.expires_at,
+            now,
+        );
+        Ok(true)
     }
 
     pub(super) async fn revoke(

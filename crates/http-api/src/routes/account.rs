@@ -12,6 +12,7 @@ use auth_core::model::{Principal, Session, UserView};
 use auth_core::{AuthError, IdentityService};
 use chrono::{DateTime, Utc};
 use kernel::settings::{SettingsDocument, SettingsError, SettingsKind};
+use media_core::{MediaError, MediaFile};
 use portfolio_core::PortfolioError;
 use portfolio_core::model::ItemView;
 use serde::{Deserialize, Serialize, Serializer};
@@ -58,7 +59,7 @@ pub async fn request_deletion(
 }
 
 /// Delete the caller's account and everything that is theirs (sessions, preferences,
-/// portfolio); a confirmation email follows. The token goes in the query or the body.
+/// portfolio, uploaded files); a confirmation email follows. The token goes in the query or the body.
 #[utoipa::path(delete, path = "/api/v1/users/account", tag = "users", security(("bearer" = [])),
     params(DeletionQuery),
     request_body(content = DeletionRequest, description = "Or the token in the body (without a `token` in the query)"),
@@ -96,6 +97,8 @@ pub struct AccountExport {
     pub settings: Vec<(&'static SettingsKind, SettingsDocument)>,
     /// Every item, soft-deleted ones too, under its resource's name; links are left as ids.
     pub portfolio: BTreeMap<&'static str, Vec<ItemView>>,
+    /// Every uploaded file (thumbnails included).
+    pub files: Vec<MediaFile>,
 }
 
 /// Why an export could not be gathered: the error of the service that failed.
@@ -107,6 +110,8 @@ pub enum ExportError {
     Portfolio(#[from] PortfolioError),
     #[error(transparent)]
     Settings(#[from] SettingsError),
+    #[error(transparent)]
+    Media(#[from] MediaError),
 }
 
 impl From<ExportError> for ApiError {
@@ -115,6 +120,7 @@ impl From<ExportError> for ApiError {
             ExportError::Identity(error) => error.into(),
             ExportError::Portfolio(error) => error.into(),
             ExportError::Settings(error) => error.into(),
+            ExportError::Media(error) => error.into(),
         }
     }
 }
@@ -137,6 +143,17 @@ struct ExportDocument<'a> {
     sessions: Vec<SessionDto>,
     settings: SettingsSections<'a>,
     portfolio: BTreeMap<&'static str, ItemsBody<'a>>,
+    files: Vec<FileEntry>,
+}
+
+/// One uploaded file in the export.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct FileEntry {
+    url: String,
+    mime_type: &'static str,
+    size: u64,
+    modified_at: String,
 }
 
 /// Each settings document under its kind's name in camelCase, in the order of the kinds.
@@ -164,6 +181,7 @@ fn render(export: AccountExport) -> Result<Value, ApiError> {
         sessions,
         settings,
         portfolio,
+        files,
     } = export;
     let document = ExportDocument {
         exported_at: exported_at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
@@ -178,6 +196,17 @@ fn render(export: AccountExport) -> Result<Value, ApiError> {
                     audience: Audience::Export,
                 };
                 (*section, items)
+            })
+            .collect(),
+        files: files
+            .into_iter()
+            .map(|file| FileEntry {
+                mime_type: file.key.kind.mime(),
+                size: file.size,
+                modified_at: file
+                    .modified
+                    .to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+                url: file.url,
             })
             .collect(),
     };
@@ -233,6 +262,9 @@ fn csv(export: &Value) -> String {
             &format!("settings.{name}"),
             document.as_object().unwrap_or(&empty),
         );
+    }
+    for file in export["files"].as_array().into_iter().flatten() {
+        row("files", file.as_object().unwrap_or(&empty));
     }
     for (name, items) in export["portfolio"].as_object().unwrap_or(&empty) {
         for item in items.as_array().into_iter().flatten() {

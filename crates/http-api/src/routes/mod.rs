@@ -8,4 +8,5 @@ pub mod portfolio;
 pub mod public;
 pub mod sessions;
 pub mod settings;
+pub mod uploads;
 pub mod users;

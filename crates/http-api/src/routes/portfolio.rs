@@ -2,6 +2,7 @@
 //! the route table (`declared.rs`), which serves and documents only what the resource allows.
 
 use actix_web::{HttpResponse, web};
+use kernel::settings::SettingsDocument;
 use portfolio_core::PortfolioService;
 use portfolio_core::model::ResourceSpec;
 use portfolio_core::resources::PROFILE;
@@ -226,15 +227,7 @@ pub async fn profile(
     caller: Authenticated,
 ) -> Result<HttpResponse, ApiError> {
     let document = portfolio.profile(&caller.0.user_id).await?;
-    Ok(envelope::ok(
-        "Portfolio profile retrieved",
-        SettingsBody {
-            schema: &PROFILE.schema,
-            fields: &document.fields,
-            document: Some(&document),
-            audience: Audience::Owner,
-        },
-    ))
+    Ok(profile_answer("Portfolio profile retrieved", &document))
 }
 
 pub async fn update_profile(
@@ -243,13 +236,18 @@ pub async fn update_profile(
     RecordJson(body): RecordJson,
 ) -> Result<HttpResponse, ApiError> {
     let document = portfolio.update_profile(&caller.0.user_id, body).await?;
-    Ok(envelope::ok(
-        "Portfolio profile updated",
+    Ok(profile_answer("Portfolio profile updated", &document))
+}
+
+/// The owner's portfolio profile as answered.
+pub(crate) fn profile_answer(message: &str, document: &SettingsDocument) -> HttpResponse {
+    envelope::ok(
+        message,
         SettingsBody {
             schema: &PROFILE.schema,
             fields: &document.fields,
-            document: Some(&document),
+            document: Some(document),
             audience: Audience::Owner,
         },
-    ))
+    )
 }

@@ -1,0 +1,120 @@
+//! Chat within one process: the bus, history and presence of the embedded mode (one
+//! `console-api`, no Redis).
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Mutex, MutexGuard, PoisonError};
+
+use async_trait::async_trait;
+use chat_core::model::{ChatMessage, RoomName};
+use chat_core::ports::{Broadcast, ChatBus, ChatHistory, PresenceRegistry};
+use futures_channel::mpsc;
+use futures_util::StreamExt as _;
+use futures_util::stream::BoxStream;
+use kernel::{StoreError, UserId};
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Hands each broadcast to every subscriber of this process.
+#[derive(Default)]
+pub struct MemoryChatBus {
+    subscribers: Mutex<Vec<mpsc::UnboundedSender<Broadcast>>>,
+}
+
+#[async_trait]
+impl ChatBus for MemoryChatBus {
+    async fn publish(&self, broadcast: Broadcast) -> Result<(), StoreError> {
+        // A subscriber whose stream was dropped is forgotten.
+        lock(&self.subscribers)
+            .retain(|subscriber| subscriber.unbounded_send(broadcast.clone()).is_ok());
+        Ok(())
+    }
+
+    async fn subscribe(&self) -> Result<BoxStream<'static, Broadcast>, StoreError> {
+        let (sender, receiver) = mpsc::unbounded();
+        lock(&self.subscribers).push(sender);
+        Ok(receiver.boxed())
+    }
+}
+
+/// Each room's latest messages.
+#[derive(Default)]
+pub struct MemoryChatHistory {
+    rooms: Mutex<HashMap<RoomName, VecDeque<ChatMessage>>>,
+}
+
+#[async_trait]
+impl ChatHistory for MemoryChatHistory {
+    async fn append(&self, message: &ChatMessage, keep: usize) -> Result<(), StoreError> {
+        let mut rooms = lock(&self.rooms);
+        let room = rooms.entry(message.room.clone()).or_default();
+        room.push_back(message.clone());
+        while room.len() > keep {
+            room.pop_front();
+        }
+        Ok(())
+    }
+
+    async fn recent(&self, room: &RoomName, limit: usize) -> Result<Vec<ChatMessage>, StoreError> {
+        Ok(lock(&self.rooms)
+            .get(room)
+            .map_or_else(Vec::new, |messages| {
+                messages
+                    .iter()
+                    .skip(messages.len().saturating_sub(limit))
+                    .cloned()
+                    .collect()
+            }))
+    }
+}
+
+/// Sockets per user in this process.
+#[derive(Default)]
+pub struct MemoryPresence {
+    sockets: Mutex<HashMap<UserId, usize>>,
+}
+
+#[async_trait]
+impl PresenceRegistry for MemoryPresence {
+    async fn arrive(&self, user: &UserId) -> Result<bool, StoreError> {
+        let mut sockets = lock(&self.sockets);
+        let count = sockets.entry(user.clone()).or_default();
+        *count += 1;
+        Ok(*count == 1)
+    }
+
+    async fn depart(&self, user: &UserId) -> Result<bool, StoreError> {
+        let mut sockets = lock(&self.sockets);
+        let Some(count) = sockets.get_mut(user) else {
+            return Ok(false);
+        };
+        *count -= 1;
+        if *count == 0 {
+            sockets.remove(user);
+            return Ok(true);
+        }
+        Ok(false)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn bus() -> ((), MemoryChatBus) {
+        ((), MemoryChatBus::default())
+    }
+
+    async fn history() -> ((), MemoryChatHistory) {
+        ((), MemoryChatHistory::default())
+    }
+
+    async fn presence() -> ((), MemoryPresence) {
+        ((), MemoryPresence::default())
+    }
+
+    port_contracts::chat_bus_contract!(bus);
+    port_contracts::chat_history_contract!(history);
+    port_contracts::presence_contract!(presence);
+}

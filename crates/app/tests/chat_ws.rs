@@ -1,0 +1,240 @@
+//! `GET /ws/chat` against the whole app in-process, with a real WebSocket client.
+#![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests")]
+
+mod support;
+
+use std::time::Duration;
+
+use futures_util::{SinkExt as _, StreamExt as _};
+use serde_json::{Value, json};
+use support::{TestApp, spawn_app_with, token};
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::{Error as WsError, Message};
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream, connect_async};
+
+type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+fn ws_url(app: &TestApp, query: &str) -> String {
+    format!("{}/ws/chat{query}", app.base.replacen("http", "ws", 1))
+}
+
+async fn connect(app: &TestApp, access: &str) -> Socket {
+    let (socket, _) = connect_async(ws_url(app, &format!("?token={access}")))
+        .await
+        .expect("the socket opens");
+    socket
+}
+
+/// The next JSON event, skipping pings; fails after a few seconds.
+async fn next_event(socket: &mut Socket) -> Value {
+    loop {
+        let message = tokio::time::timeout(Duration::from_secs(5), socket.next())
+            .await
+            .expect("an event arrives")
+            .expect("the socket is open")
+            .expect("a frame");
+        match message {
+            Message::Text(text) => return serde_json::from_str(&text).unwrap(),
+            Message::Ping(_) | Message::Pong(_) => {}
+            other => panic!("unexpected frame {other:?}"),
+        }
+    }
+}
+
+/// The next event named `name`, skipping others.
+async fn next_named(socket: &mut Socket, name: &str) -> Value {
+    loop {
+        let event = next_event(socket).await;
+        if event["event"] == name {
+            return event["data"].clone();
+        }
+    }
+}
+
+async fn send(socket: &mut Socket, event: &str, data: Value) {
+    socket
+        .send(Message::text(
+            json!({ "event": event, "data": data }).to_string(),
+        ))
+        .await
+        .unwrap();
+}
+
+/// The close frame the server ends with, within `within`.
+async fn closed_with(socket: &mut Socket, within: Duration) -> Option<u16> {
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        match tokio::time::timeout_at(deadline, socket.next()).await {
+            Err(_) => panic!("the socket was not closed in {within:?}"),
+            Ok(Some(Ok(Message::Close(frame)))) => return frame.map(|f| u16::from(f.code)),
+            Ok(None | Some(Err(_))) => return None,
+            Ok(Some(Ok(_))) => {}
+        }
+    }
+}
+
+async fn user(app: &TestApp, email: &str) -> String {
+    token(&app.register(email).await, "accessToken")
+}
+
+#[tokio::test]
+async fn without_a_valid_token_the_upgrade_is_refused_with_401() {
+    let app = spawn_app_with(&[]).await;
+    for query in ["", "?token=not-a-token"] {
+        let refused = connect_async(ws_url(&app, query)).await.err();
+        let Some(WsError::Http(response)) = refused else {
+            panic!("{query}: {refused:?}");
+        };
+        assert_eq!(response.status(), 401, "{query}");
+    }
+}
+
+#[tokio::test]
+async fn the_token_may_come_in_the_query_a_header_or_the_subprotocol() {
+    let app = spawn_app_with(&[]).await;
+    let access = user(&app, "ada@example.com").await;
+    let mut by_query = connect(&app, &access).await;
+    assert_eq!(next_event(&mut by_query).await["event"], "connected");
+
+    let mut request = ws_url(&app, "").into_client_request().unwrap();
+    request
+        .headers_mut()
+        .insert("Authorization", format!("Bearer {access}").parse().unwrap());
+    let (mut by_header, _) = connect_async(request).await.unwrap();
+    assert_eq!(next_event(&mut by_header).await["event"], "connected");
+
+    let mut request = ws_url(&app, "").into_client_request().unwrap();
+    request.headers_mut().insert(
+        "Sec-WebSocket-Protocol",
+        format!("bearer, {access}").parse().unwrap(),
+    );
+    let (mut by_protocol, response) = connect_async(request).await.unwrap();
+    assert_eq!(
+        response.headers().get("sec-websocket-protocol").unwrap(),
+        "bearer"
+    );
+    let connected = next_named(&mut by_protocol, "connected").await;
+    assert_eq!(connected["rooms"], json!(["general"]));
+}
+
+#[tokio::test]
+async fn a_message_reaches_the_room_and_a_bad_frame_leaves_the_socket_open() {
+    let app = spawn_app_with(&[]).await;
+    let (ada, bob, eve) = (
+        user(&app, "ada@example.com").await,
+        user(&app, "bob@example.com").await,
+        user(&app, "eve@example.com").await,
+    );
+    let mut adas = connect(&app, &ada).await;
+    let mut bobs = connect(&app, &bob).await;
+    let mut eves = connect(&app, &eve).await;
+    for socket in [&mut adas, &mut bobs, &mut eves] {
+        next_named(socket, "connected").await;
+    }
+    send(&mut adas, "joinRoom", json!({ "room": "team" })).await;
+    send(&mut bobs, "joinRoom", json!({ "room": "team" })).await;
+    next_named(&mut adas, "userJoined").await;
+
+    adas.send(Message::text("not json")).await.unwrap();
+    let error = next_named(&mut adas, "error").await;
+    assert_eq!(error["code"], "INVALID_FRAME");
+    send(
+        &mut adas,
+        "message",
+        json!({ "room": "elsewhere", "content": "hi" }),
+    )
+    .await;
+    assert_eq!(next_named(&mut adas, "error").await["code"], "NOT_IN_ROOM");
+
+    send(
+        &mut adas,
+        "message",
+        json!({ "room": "team", "content": "hello, team" }),
+    )
+    .await;
+    let received = next_named(&mut bobs, "message").await;
+    assert_eq!(received["content"], "hello, team");
+    assert_eq!(received["room"], "team");
+    assert_eq!(received["displayName"], "Ada Lovelace");
+    assert!(received["id"].as_str().is_some_and(|id| id.len() == 24));
+    assert_eq!(
+        next_named(&mut adas, "message").await,
+        received,
+        "the sender sees it too"
+    );
+
+    send(&mut bobs, "history", json!({ "room": "team", "limit": 10 })).await;
+    let history = next_named(&mut bobs, "history").await;
+    assert_eq!(history["messages"], json!([received]));
+
+    send(
+        &mut eves,
+        "message",
+        json!({ "room": "general", "content": "anyone?" }),
+    )
+    .await;
+    let in_general = next_named(&mut eves, "message").await;
+    assert_eq!(in_general["content"], "anyone?");
+    let bobs_next = next_named(&mut bobs, "message").await;
+    assert_eq!(
+        bobs_next["room"], "general",
+        "eve never saw the team's message"
+    );
+}
+
+#[tokio::test]
+async fn exceeding_the_rate_limit_sends_an_error_then_closes() {
+    let app = spawn_app_with(&[("WS_RATE_LIMIT_PER_MINUTE", "3")]).await;
+    let ada = user(&app, "ada@example.com").await;
+    let mut socket = connect(&app, &ada).await;
+    next_named(&mut socket, "connected").await;
+    for n in 0..4 {
+        send(
+            &mut socket,
+            "message",
+            json!({ "room": "general", "content": format!("m{n}") }),
+        )
+        .await;
+    }
+    assert_eq!(
+        next_named(&mut socket, "error").await["code"],
+        "TOO_MANY_REQUESTS"
+    );
+    assert_eq!(
+        closed_with(&mut socket, Duration::from_secs(5)).await,
+        Some(4429)
+    );
+}
+
+#[tokio::test]
+async fn a_logout_closes_the_sessions_socket_within_seconds() {
+    let app = spawn_app_with(&[("WS_SESSION_CHECK_INTERVAL", "1s")]).await;
+    let ada = user(&app, "ada@example.com").await;
+    let mut socket = connect(&app, &ada).await;
+    next_named(&mut socket, "connected").await;
+    let reply = app.post("/auth/logout", json!({}), Some(&ada)).await;
+    assert!(reply.status.is_success());
+    let code = closed_with(&mut socket, Duration::from_secs(4)).await;
+    assert_eq!(code, Some(u16::from(CloseCode::Library(4401))));
+}
+
+#[tokio::test]
+async fn a_user_may_hold_only_so_many_sockets() {
+    let app = spawn_app_with(&[("WS_MAX_CONNECTIONS_PER_USER", "2")]).await;
+    let ada = user(&app, "ada@example.com").await;
+    let first = connect(&app, &ada).await;
+    let _second = connect(&app, &ada).await;
+    let refused = connect_async(ws_url(&app, &format!("?token={ada}")))
+        .await
+        .err();
+    let Some(WsError::Http(response)) = refused else {
+        panic!("{refused:?}");
+    };
+    assert_eq!(response.status(), 429);
+    drop(first);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut third = connect(&app, &ada).await;
+    assert_eq!(next_event(&mut third).await["event"], "connected");
+}

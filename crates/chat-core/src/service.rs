@@ -1,0 +1,416 @@
+//! Every chat rule: who may do what in which room, how much, and what everyone else sees.
+//! Sockets (WebSocket, Socket.IO) only translate frames to [`Command`]s and [`Event`]s to
+//! frames.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use chrono::{DateTime, TimeDelta, Utc};
+use kernel::{Clock, UserId};
+
+use crate::hub::{Hub, Refusal, Registration};
+use crate::model::{
+    ChatError, ChatErrorCode, ChatMessage, Command, ConnectionId, Event, MessageId, Participant,
+    RoomName, Status,
+};
+use crate::ports::{Broadcast, ChatBus, ChatHistory, PresenceRegistry};
+
+/// Limits of the chat rules.
+#[derive(Clone, Copy, Debug)]
+pub struct ChatLimits {
+    /// Commands (frames) per user per minute and per hour, over all the user's sockets.
+    pub per_minute: u32,
+    pub per_hour: u32,
+    /// Messages each room keeps.
+    pub history: usize,
+    /// Rooms one socket may be in, `general` included.
+    pub rooms_per_socket: usize,
+    /// Characters in a message.
+    pub message_length: usize,
+}
+
+impl Default for ChatLimits {
+    fn default() -> Self {
+        Self {
+            per_minute: 60,
+            per_hour: 1000,
+            history: 100,
+            rooms_per_socket: 20,
+            message_length: 2000,
+        }
+    }
+}
+
+pub struct ChatPorts {
+    pub bus: Arc<dyn ChatBus>,
+    pub history: Arc<dyn ChatHistory>,
+    pub presence: Arc<dyn PresenceRegistry>,
+    pub clock: Arc<dyn Clock>,
+}
+
+pub struct ChatService {
+    hub: Arc<Hub>,
+    ports: ChatPorts,
+    limits: ChatLimits,
+    rates: Mutex<HashMap<UserId, Rate>>,
+}
+
+/// One open socket of a participant.
+pub struct ChatConnection {
+    pub who: Participant,
+    pub registration: Registration,
+}
+
+impl ChatConnection {
+    #[must_use]
+    pub fn id(&self) -> ConnectionId {
+        self.registration.id
+    }
+}
+
+/// A user's commands in the current minute and hour.
+#[derive(Clone, Copy, Debug)]
+struct Rate {
+    minute: (DateTime<Utc>, u32),
+    hour: (DateTime<Utc>, u32),
+}
+
+impl Rate {
+    /// Counts one command at `now` in both windows (refused ones too); `false` when it is
+    /// over either limit.
+    fn admit(&mut self, now: DateTime<Utc>, limits: &ChatLimits) -> bool {
+        let mut within = true;
+        for ((start, count), window, limit) in [
+            (&mut self.minute, TimeDelta::minutes(1), limits.per_minute),
+            (&mut self.hour, TimeDelta::hours(1), limits.per_hour),
+        ] {
+            if now - *start >= window {
+                (*start, *count) = (now, 0);
+            }
+            *count = count.saturating_add(1);
+            within &= *count <= limit;
+        }
+        within
+    }
+}
+
+impl ChatService {
+    #[must_use]
+    pub fn new(hub: Arc<Hub>, ports: ChatPorts, limits: ChatLimits) -> Self {
+        Self {
+            hub,
+            ports,
+            limits,
+            rates: Mutex::default(),
+        }
+    }
+
+    #[must_use]
+    pub fn hub(&self) -> &Arc<Hub> {
+        &self.hub
+    }
+
+    /// Opens a socket for `who`: it joins `general`, and the room hears of it (and, for the
+    /// user's first socket anywhere, that they are online). The first event for the socket is
+    /// the returned `connected`.
+    ///
+    /// # Errors
+    /// The [`Refusal`] when a connection cap is reached.
+    pub async fn open(
+        &self,
+        who: Participant,
+        address: &str,
+    ) -> Result<(ChatConnection, Event), Refusal> {
+        let registration = self.hub.register(&who.user_id, address)?;
+        let general = RoomName::general();
+        // The cap counts `general`, so a fresh socket always has room for it.
+        let _ = self
+            .hub
+            .join(registration.id, &general, self.limits.rooms_per_socket);
+        let connection = ChatConnection { who, registration };
+        let first = self
+            .ports
+            .presence
+            .arrive(&connection.who.user_id)
+            .await
+            .unwrap_or_else(|error| {
+                tracing::warn!(%error, "presence unavailable");
+                false
+            });
+        if first {
+            self.announce(
+                &connection,
+                vec![general.clone()],
+                Event::Presence {
+                    user: connection.who.clone(),
+                    status: Status::Online,
+                },
+            )
+            .await;
+        }
+        self.announce(
+            &connection,
+            vec![general.clone()],
+            Event::UserJoined {
+                room: general.clone(),
+                user: connection.who.clone(),
+            },
+        )
+        .await;
+        let connected = Event::Connected {
+            user_id: connection.who.user_id.clone(),
+            rooms: vec![general],
+        };
+        Ok((connection, connected))
+    }
+
+    /// Applies one frame's command (or the gateway's reason it could not be read): the events
+    /// for this socket only are returned; what others see goes out on the bus. Every frame
+    /// counts towards the user's rate limit.
+    ///
+    /// # Errors
+    /// The [`ChatError`] to send back; the socket closes after it when [`ChatError::closes`].
+    pub async fn handle(
+        &self,
+        connection: &ChatConnection,
+        frame: Result<Command, ChatError>,
+    ) -> Result<Vec<Event>, ChatError> {
+        self.admit(&connection.who.user_id)?;
+        match frame? {
+            Command::JoinRoom { room } => self.join(connection, &RoomName::parse(&room)?).await,
+            Command::LeaveRoom { room } => self.leave(connection, &RoomName::parse(&room)?).await,
+            Command::Message { room, content } => self.send(connection, &room, content).await,
+            Command::Typing { room, is_typing } => {
+                let room = self.member_of(connection, &room)?;
+                self.publish(Broadcast {
+                    rooms: vec![room.clone()],
+                    event: Event::Typing {
+                        room,
+                        user: connection.who.clone(),
+                        is_typing,
+                    },
+                    skip: Some(connection.id()),
+                })
+                .await?;
+                Ok(Vec::new())
+            }
+            Command::Presence { status } => {
+                let status = Status::chosen(&status)?;
+                self.publish(Broadcast {
+                    rooms: self.hub.rooms_of(connection.id()),
+                    event: Event::Presence {
+                        user: connection.who.clone(),
+                        status,
+                    },
+                    skip: None,
+                })
+                .await?;
+                Ok(Vec::new())
+            }
+            Command::History { room, limit } => {
+                let room = self.member_of(connection, &room)?;
+                let limit = match limit {
+                    None => self.limits.history,
+                    Some(n) if (1..=self.limits.history).contains(&(n as usize)) => n as usize,
+                    Some(_) => {
+                        return Err(ChatError::invalid(format!(
+                            "limit must be 1-{}",
+                            self.limits.history
+                        )));
+                    }
+                };
+                let messages = self.ports.history.recent(&room, limit).await?;
+                Ok(vec![Event::History { room, messages }])
+            }
+        }
+    }
+
+    /// Closes a socket: its rooms hear that the user left, and, when it was the user's last
+    /// socket anywhere, that they are offline.
+    pub async fn close(&self, connection: ChatConnection) {
+        let rooms = self.hub.rooms_of(connection.id());
+        for room in &rooms {
+            self.announce(
+                &connection,
+                vec![room.clone()],
+                Event::UserLeft {
+                    room: room.clone(),
+                    user: connection.who.clone(),
+                },
+            )
+            .await;
+        }
+        let who = connection.who.clone();
+        drop(connection);
+        let last = self
+            .ports
+            .presence
+            .depart(&who.user_id)
+            .await
+            .unwrap_or_else(|error| {
+                tracing::warn!(%error, "presence unavailable");
+                false
+            });
+        if last {
+            let event = Event::Presence {
+                user: who.clone(),
+                status: Status::Offline,
+            };
+            if let Err(error) = self
+                .publish(Broadcast {
+                    rooms,
+                    event,
+                    skip: None,
+                })
+                .await
+            {
+                tracing::warn!(code = error.code.as_str(), "offline presence not announced");
+            }
+        }
+        if !self.hub.has_user(&who.user_id) {
+            self.rates
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .remove(&who.user_id);
+        }
+    }
+
+    fn admit(&self, user: &UserId) -> Result<(), ChatError> {
+        let now = self.ports.clock.now();
+        let mut rates = self.rates.lock().unwrap_or_else(PoisonError::into_inner);
+        let rate = rates.entry(user.clone()).or_insert(Rate {
+            minute: (now, 0),
+            hour: (now, 0),
+        });
+        if rate.admit(now, &self.limits) {
+            Ok(())
+        } else {
+            Err(ChatError::new(
+                ChatErrorCode::TooManyRequests,
+                format!(
+                    "more than {} messages a minute or {} an hour",
+                    self.limits.per_minute, self.limits.per_hour
+                ),
+            ))
+        }
+    }
+
+    fn member_of(&self, connection: &ChatConnection, room: &str) -> Result<RoomName, ChatError> {
+        let room = RoomName::parse(room)?;
+        if self.hub.is_in(connection.id(), &room) {
+            Ok(room)
+        } else {
+            Err(ChatError::new(
+                ChatErrorCode::NotInRoom,
+                format!("join {room} first"),
+            ))
+        }
+    }
+
+    async fn join(
+        &self,
+        connection: &ChatConnection,
+        room: &RoomName,
+    ) -> Result<Vec<Event>, ChatError> {
+        let joined = self
+            .hub
+            .join(connection.id(), room, self.limits.rooms_per_socket)
+            .map_err(|()| {
+                ChatError::new(
+                    ChatErrorCode::TooManyRooms,
+                    format!(
+                        "at most {} rooms per connection",
+                        self.limits.rooms_per_socket
+                    ),
+                )
+            })?;
+        if joined {
+            self.publish(Broadcast {
+                rooms: vec![room.clone()],
+                event: Event::UserJoined {
+                    room: room.clone(),
+                    user: connection.who.clone(),
+                },
+                skip: None,
+            })
+            .await?;
+        }
+        Ok(Vec::new())
+    }
+
+    async fn leave(
+        &self,
+        connection: &ChatConnection,
+        room: &RoomName,
+    ) -> Result<Vec<Event>, ChatError> {
+        if !self.hub.is_in(connection.id(), room) {
+            return Err(ChatError::new(
+                ChatErrorCode::NotInRoom,
+                format!("not in {room}"),
+            ));
+        }
+        // Announced before leaving, so the leaver's own socket confirms it too.
+        self.publish(Broadcast {
+            rooms: vec![room.clone()],
+            event: Event::UserLeft {
+                room: room.clone(),
+                user: connection.who.clone(),
+            },
+            skip: None,
+        })
+        .await?;
+        self.hub.leave(connection.id(), room);
+        Ok(Vec::new())
+    }
+
+    async fn send(
+        &self,
+        connection: &ChatConnection,
+        room: &str,
+        content: String,
+    ) -> Result<Vec<Event>, ChatError> {
+        let room = self.member_of(connection, room)?;
+        let length = content.chars().count();
+        if content.trim().is_empty() || length > self.limits.message_length {
+            return Err(ChatError::invalid(format!(
+                "content must be 1-{} characters",
+                self.limits.message_length
+            )));
+        }
+        let message = ChatMessage {
+            id: MessageId::generate(),
+            room: room.clone(),
+            user_id: connection.who.user_id.clone(),
+            display_name: connection.who.display_name.clone(),
+            content,
+            timestamp: self.ports.clock.now(),
+        };
+        self.ports
+            .history
+            .append(&message, self.limits.history)
+            .await?;
+        self.publish(Broadcast {
+            rooms: vec![room],
+            event: Event::Message(message),
+            skip: None,
+        })
+        .await?;
+        Ok(Vec::new())
+    }
+
+    async fn publish(&self, broadcast: Broadcast) -> Result<(), ChatError> {
+        Ok(self.ports.bus.publish(broadcast).await?)
+    }
+
+    /// A broadcast that is news, not an answer: a failure is logged, not sent to anyone.
+    async fn announce(&self, connection: &ChatConnection, rooms: Vec<RoomName>, event: Event) {
+        let broadcast = Broadcast {
+            rooms,
+            event,
+            skip: Some(connection.id()),
+        };
+        if let Err(error) = self.ports.bus.publish(broadcast).await {
+            tracing::warn!(%error, "chat announcement not sent");
+        }
+    }
+}

@@ -1,0 +1,148 @@
+//! `GET /ws/chat`: the chat over a plain WebSocket, one JSON text frame per event.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use actix_web::http::header::{HeaderValue, SEC_WEBSOCKET_PROTOCOL};
+use actix_web::{HttpRequest, HttpResponse, web};
+use actix_ws::{CloseCode, CloseReason, Message, MessageStream, Session};
+use auth_core::IdentityService;
+use chat_core::ChatService;
+use chat_core::model::{ChatError, ChatErrorCode, Event};
+use futures_util::StreamExt as _;
+
+use super::{Admitted, ChatSocketConfig, TokenSource, admit, protocol};
+
+/// The session behind the socket ended (logout, revocation, deletion).
+const SESSION_ENDED: u16 = 4401;
+/// The user's message rate was exceeded.
+const RATE_LIMITED: u16 = 4429;
+/// Nothing arrived for the idle timeout.
+const IDLE: u16 = 4408;
+/// The socket read its events too slowly and fell behind.
+const TOO_SLOW: u16 = 4413;
+
+pub(crate) async fn ws_chat(
+    request: HttpRequest,
+    body: web::Payload,
+    identity: web::Data<IdentityService>,
+    chat: web::Data<ChatService>,
+    config: web::Data<ChatSocketConfig>,
+) -> Result<HttpResponse, actix_web::Error> {
+    let admitted = admit(&request, &identity, &chat).await?;
+    let (mut response, session, messages) = match actix_ws::handle(&request, body) {
+        Ok(upgrade) => upgrade,
+        Err(error) => {
+            chat.close(admitted.connection).await;
+            return Err(error);
+        }
+    };
+    if matches!(admitted.source, TokenSource::Subprotocol) {
+        response
+            .headers_mut()
+            .insert(SEC_WEBSOCKET_PROTOCOL, HeaderValue::from_static("bearer"));
+    }
+    let messages = messages.max_frame_size(config.max_frame);
+    actix_web::rt::spawn(serve(
+        admitted,
+        session,
+        messages,
+        identity.into_inner(),
+        chat.into_inner(),
+        **config,
+    ));
+    Ok(response)
+}
+
+/// Why the socket loop ended, and the close frame that says so.
+fn close(code: u16, description: &str) -> Option<CloseReason> {
+    Some(CloseReason {
+        code: CloseCode::Other(code),
+        description: Some(description.to_owned()),
+    })
+}
+
+async fn serve(
+    admitted: Admitted,
+    mut session: Session,
+    mut messages: MessageStream,
+    identity: Arc<IdentityService>,
+    chat: Arc<ChatService>,
+    config: ChatSocketConfig,
+) {
+    let Admitted {
+        principal,
+        mut connection,
+        connected,
+        ..
+    } = admitted;
+    let mut ping = tokio::time::interval(config.ping_interval);
+    let mut session_check = tokio::time::interval(config.session_check);
+    let mut last_heard = Instant::now();
+    let mut reason = None;
+    if session.text(protocol::frame(&connected)).await.is_err() {
+        chat.close(connection).await;
+        return;
+    }
+    loop {
+        tokio::select! {
+            received = messages.next() => {
+                let Some(Ok(received)) = received else { break };
+                last_heard = Instant::now();
+                let frame = match received {
+                    Message::Text(text) => protocol::frame_command(&text),
+                    Message::Binary(_) => Err(ChatError::new(
+                        ChatErrorCode::InvalidFrame,
+                        "frames are JSON text",
+                    )),
+                    Message::Ping(bytes) => {
+                        if session.pong(&bytes).await.is_err() { break }
+                        continue;
+                    }
+                    Message::Close(_) => break,
+                    Message::Pong(_) | Message::Continuation(_) | Message::Nop => continue,
+                };
+                let replies = match chat.handle(&connection, frame).await {
+                    Ok(replies) => replies,
+                    Err(error) => {
+                        let closes = error.closes();
+                        if session.text(protocol::frame(&Event::Error(error))).await.is_err() {
+                            break;
+                        }
+                        if closes {
+                            reason = close(RATE_LIMITED, "rate limit exceeded");
+                            break;
+                        }
+                        continue;
+                    }
+                };
+                for reply in replies {
+                    if session.text(protocol::frame(&reply)).await.is_err() { break }
+                }
+            }
+            delivery = connection.registration.events.next() => {
+                let Some(delivery) = delivery else {
+                    reason = close(TOO_SLOW, "too far behind");
+                    break;
+                };
+                let frame = delivery.rendered(protocol::WEBSOCKET, protocol::frame);
+                if session.text(frame.as_ref()).await.is_err() { break }
+            }
+            _ = ping.tick() => {
+                if last_heard.elapsed() > config.idle_timeout {
+                    reason = close(IDLE, "idle");
+                    break;
+                }
+                if session.ping(b"").await.is_err() { break }
+            }
+            _ = session_check.tick() => {
+                if !identity.session_is_live(&principal).await.unwrap_or(true) {
+                    reason = close(SESSION_ENDED, "session ended");
+                    break;
+                }
+            }
+        }
+    }
+    chat.close(connection).await;
+    let _ = session.close(reason).await;
+}
