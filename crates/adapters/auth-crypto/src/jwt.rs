@@ -1,29 +1,14 @@
-//! HS256 JSON Web Tokens (JWS compact form) with separate secrets for access and refresh
-//! tokens. Every token carries the one header this codec writes, and a token with any other
-//! header is refused before its signature is looked at (so `alg: none` and algorithm swaps
-//! fail); the signature is checked in constant time (ring) before the claims are read; `type`
-//! must match the use.
-//!
-//! An access token is checked on every authenticated request, so each key's HMAC state is
-//! prepared once (a general-purpose JWT library hashes the secret and pads it again for every
-//! token, and decodes the header and the claims twice): a check is one HMAC over the token and
-//! one JSON parse.
+//! HS256 JSON Web Tokens with separate secrets for access and refresh tokens. Only HS256 is
+//! accepted (so `alg: none` and algorithm swaps fail), and `type` must match the use.
 
 use auth_core::model::{Role, SessionId, UserId};
 use auth_core::ports::{AccessClaims, RefreshClaims, TokenCodec, TokenError};
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use ring::hmac;
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation, decode, encode};
 use secrecy::{ExposeSecret as _, SecretString};
-use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 const ACCESS: &str = "access";
 const REFRESH: &str = "refresh";
-
-/// `{"typ":"JWT","alg":"HS256"}`, byte for byte as earlier versions (jsonwebtoken) wrote it, so
-/// the tokens they issued stay valid.
-const HEADER: &str = "eyJ0eXAiOiJKV1QiLCJhbGciOiJIUzI1NiJ9";
 
 #[derive(Serialize, Deserialize)]
 struct AccessWire {
@@ -48,49 +33,45 @@ struct RefreshWire {
     exp: i64,
 }
 
+struct Keys {
+    encoding: EncodingKey,
+    decoding: DecodingKey,
+}
+
+impl Keys {
+    fn new(secret: &SecretString) -> Self {
+        let secret = secret.expose_secret().as_bytes();
+        Self {
+            encoding: EncodingKey::from_secret(secret),
+            decoding: DecodingKey::from_secret(secret),
+        }
+    }
+}
+
 pub struct JwtCodec {
-    access: hmac::Key,
-    refresh: hmac::Key,
+    access: Keys,
+    refresh: Keys,
+    validation: Validation,
 }
 
 impl JwtCodec {
     #[must_use]
     pub fn new(access_secret: &SecretString, refresh_secret: &SecretString) -> Self {
-        let key = |secret: &SecretString| {
-            hmac::Key::new(hmac::HMAC_SHA256, secret.expose_secret().as_bytes())
-        };
+        let mut validation = Validation::new(Algorithm::HS256);
+        // Expiry is the core's rule, checked against its clock.
+        validation.validate_exp = false;
+        validation.required_spec_claims = ["exp", "sub"].into_iter().map(String::from).collect();
         Self {
-            access: key(access_secret),
-            refresh: key(refresh_secret),
+            access: Keys::new(access_secret),
+            refresh: Keys::new(refresh_secret),
+            validation,
         }
     }
 }
 
-fn sign<T: Serialize>(claims: &T, key: &hmac::Key) -> Result<String, TokenError> {
-    let payload = serde_json::to_vec(claims).map_err(|e| TokenError::Signing(e.to_string()))?;
-    let mut token = format!("{HEADER}.{}", URL_SAFE_NO_PAD.encode(payload));
-    let tag = hmac::sign(key, token.as_bytes());
-    token.push('.');
-    token.push_str(&URL_SAFE_NO_PAD.encode(tag.as_ref()));
-    Ok(token)
-}
-
-/// The claims of `token` if `key` signed it. Expiry is the core's rule, checked against its
-/// clock; `sub` and `exp` are required by the wire types.
-fn verified<T: DeserializeOwned>(token: &str, key: &hmac::Key) -> Result<T, TokenError> {
-    let (signed, signature) = token.rsplit_once('.').ok_or(TokenError::Invalid)?;
-    let payload = signed
-        .strip_prefix(HEADER)
-        .and_then(|rest| rest.strip_prefix('.'))
-        .ok_or(TokenError::Invalid)?;
-    let signature = URL_SAFE_NO_PAD
-        .decode(signature)
-        .map_err(|_| TokenError::Invalid)?;
-    hmac::verify(key, signed.as_bytes(), &signature).map_err(|_| TokenError::Invalid)?;
-    let payload = URL_SAFE_NO_PAD
-        .decode(payload)
-        .map_err(|_| TokenError::Invalid)?;
-    serde_json::from_slice(&payload).map_err(|_| TokenError::Invalid)
+fn sign<T: Serialize>(claims: &T, keys: &Keys) -> Result<String, TokenError> {
+    encode(&Header::new(Algorithm::HS256), claims, &keys.encoding)
+        .map_err(|e| TokenError::Signing(e.to_string()))
 }
 
 fn ids(sub: &str, sid: &str) -> Result<(UserId, SessionId), TokenError> {
@@ -127,7 +108,9 @@ impl TokenCodec for JwtCodec {
     }
 
     fn decode_access(&self, token: &str) -> Result<AccessClaims, TokenError> {
-        let wire: AccessWire = verified(token, &self.access)?;
+        let wire = decode::<AccessWire>(token, &self.access.decoding, &self.validation)
+            .map_err(|_| TokenError::Invalid)?
+            .claims;
         if wire.kind != ACCESS {
             return Err(TokenError::Invalid);
         }
@@ -143,7 +126,9 @@ impl TokenCodec for JwtCodec {
     }
 
     fn decode_refresh(&self, token: &str) -> Result<RefreshClaims, TokenError> {
-        let wire: RefreshWire = verified(token, &self.refresh)?;
+        let wire = decode::<RefreshWire>(token, &self.refresh.decoding, &self.validation)
+            .map_err(|_| TokenError::Invalid)?
+            .claims;
         if wire.kind != REFRESH {
             return Err(TokenError::Invalid);
         }
@@ -228,9 +213,11 @@ mod tests {
         assert_eq!(codec().decode_access("garbage"), Err(TokenError::Invalid));
     }
 
+    /// Tokens a client holds must stay valid across releases: these were issued with the
+    /// secrets of `codec()`, and a change of the library or of the wire types that altered
+    /// them would sign every user out.
     #[test]
-    fn tokens_issued_by_the_previous_codec_stay_valid() {
-        // Issued by jsonwebtoken 9 with the secrets of `codec()`.
+    fn tokens_match_fixed_vectors() {
         let access = "eyJ0eXAiOiJKV1QiLCJhbGciOiJIUzI1NiJ9.eyJzdWIiOiI2NjUwYzBmZmVlMDAwMDAwMDAwMGFiY2QiLCJzaWQiOiI2NjUwYzBmZmVlMDAwMDAwMDAwMGRjYmEiLCJlbWFpbCI6ImFkYUBleGFtcGxlLmNvbSIsInJvbGUiOiJ1c2VyIiwidHlwZSI6ImFjY2VzcyIsImlhdCI6MTcwMDAwMDAwMCwiZXhwIjoxNzAwMDAwOTAwfQ.CKSpVUAvGUvGp0H4xlEspVC-YLF5gXMa-ZE1_8Xfu_g";
         let refresh = "eyJ0eXAiOiJKV1QiLCJhbGciOiJIUzI1NiJ9.eyJzdWIiOiI2NjUwYzBmZmVlMDAwMDAwMDAwMGFiY2QiLCJzaWQiOiI2NjUwYzBmZmVlMDAwMDAwMDAwMGRjYmEiLCJ0eXBlIjoicmVmcmVzaCIsImp0aSI6ImoxIiwiaWF0IjoxNzAwMDAwMDAwLCJleHAiOjE3MDA2MDQ4MDB9.-O5D4ZnQeIUchZx7wA04YFDlT-eoGEwr_a7tzkKWafI";
         let claims = AccessClaims {
@@ -249,7 +236,7 @@ mod tests {
         assert_eq!(
             codec().encode_access(&claims).as_deref(),
             Ok(access),
-            "and this codec writes the same bytes"
+            "and the codec writes the same bytes"
         );
     }
 
@@ -259,18 +246,17 @@ mod tests {
         let token = codec().encode_access(&claims).unwrap();
         let (header, rest) = token.split_once('.').unwrap_or_default();
         let (payload, signature) = rest.split_once('.').unwrap_or_default();
-        // {"alg":"HS256","typ":"JWT"}: a header this codec did not write, even if signed.
-        let reordered = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9";
-        let other_header = format!("{reordered}.{payload}");
-        let resigned = format!(
-            "{other_header}.{}",
-            URL_SAFE_NO_PAD.encode(
-                hmac::sign(
-                    &hmac::Key::new(hmac::HMAC_SHA256, "1".repeat(32).as_bytes()),
-                    other_header.as_bytes()
-                )
-                .as_ref()
+        // Signed with the right secret, but by another algorithm than HS256:
+        // {"typ":"JWT","alg":"HS384"}.
+        let swapped = format!("eyJ0eXAiOiJKV1QiLCJhbGciOiJIUzM4NCJ9.{payload}");
+        let swapped = format!(
+            "{swapped}.{}",
+            jsonwebtoken::crypto::sign(
+                swapped.as_bytes(),
+                &Keys::new(&secret('1')).encoding,
+                Algorithm::HS384
             )
+            .unwrap()
         );
         let flipped = |text: &str| {
             let mut bytes = text.as_bytes().to_vec();
@@ -278,9 +264,10 @@ mod tests {
             String::from_utf8(bytes).unwrap_or_default()
         };
         for forged in [
-            resigned,
+            swapped,
             format!("{header}.{}.{signature}", flipped(payload)),
             format!("{header}.{payload}.{}", flipped(signature)),
+            format!("{}.{payload}.{signature}", flipped(header)),
             format!("{header}.{payload}.{signature}="),
             format!("{header}.{payload}.{signature}.{signature}"),
             format!("{header}.{payload}"),
