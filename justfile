@@ -13,9 +13,15 @@ test:
 fuzz examples="100" seed="random":
     ./scripts/api-fuzz.sh {{examples}} {{seed}}
 
-# Load-test the release binary on loopback; optional seconds per scenario.
+# Load-test the release binary on loopback (optional seconds per scenario), then the email
+# jobs on Redis against BullMQ.
 bench seconds="10":
     ./bench/run.sh {{seconds}}
+    ./bench/jobs.sh
+
+# Email-job throughput on Redis against BullMQ 5 on the same server (optional job count).
+bench-jobs jobs="10000":
+    ./bench/jobs.sh {{jobs}}
 
 # Instructions per GET /auth/me and per request of the bare handler, under callgrind.
 callgrind requests="2000":

@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 status=0
-for core in kernel auth-core notify-core portfolio-core chat-core media-core; do
+for core in kernel auth-core notify-core portfolio-core chat-core media-core scheduler-core; do
   for forbidden in actix-web actix-http mongodb bson fred lettre reqwest rusqlite hyper mio tokio; do
     path=$(cargo tree -q -e normal -p "$core" -i "$forbidden" 2>/dev/null || true)
     if [ -n "$path" ]; then

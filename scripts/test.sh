@@ -11,6 +11,18 @@ if ! command -v redis-server >/dev/null 2>&1; then
   else sudo apt-get update -qq && sudo apt-get install -y -qq redis-server >/dev/null; fi
 fi
 
+# Chromium (Debian's package) and playwright-core (npm), which drive the admin dashboard in
+# tests/jobs.rs.
+if ! command -v chromium >/dev/null 2>&1; then
+  echo "installing chromium"
+  if [ "$(id -u)" -eq 0 ]; then apt-get update -qq && apt-get install -y -qq chromium >/dev/null
+  else sudo apt-get update -qq && sudo apt-get install -y -qq chromium >/dev/null; fi
+fi
+if [ ! -d tests/browser/node_modules/playwright-core ]; then
+  echo "installing playwright-core into tests/browser"
+  (cd tests/browser && npm ci --no-audit --no-fund --silent)
+fi
+
 # nx-27017, the MongoDB wire-protocol stand-in, and schemathesis, which fuzzes the API against
 # its OpenAPI document (scripts/api-fuzz.sh), in a project-local virtualenv.
 if [ ! -x .venv/bin/nx-27017 ]; then

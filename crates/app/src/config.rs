@@ -221,6 +221,58 @@ variables! {
         /// Database name (default: the URI's path, else console)
         MONGODB_DATABASE = "" => mongodb_database: Option<String>, optional;
     }
+    "Scheduler" {
+        /// Sample job: logs a line (a heartbeat to see the scheduler work)
+        SCHEDULER_SAMPLE_JOB_ENABLED = "true" => sample_job: CronConfig, cron_job(&SCHEDULER_SAMPLE_JOB_CRON);
+        /// Its schedule: cron with seconds (sec min hour day month weekday)
+        SCHEDULER_SAMPLE_JOB_CRON = "0 */5 * * * *"; // read with SCHEDULER_SAMPLE_JOB_ENABLED
+        /// Session cleanup: deletes revoked and expired sessions
+        SCHEDULER_SESSION_CLEANUP_ENABLED = "true" => session_cleanup: CronConfig, cron_job(&SCHEDULER_SESSION_CLEANUP_CRON);
+        /// Its schedule: cron with seconds (sec min hour day month weekday)
+        SCHEDULER_SESSION_CLEANUP_CRON = "0 0 * * * *"; // read with SCHEDULER_SESSION_CLEANUP_ENABLED
+        /// Email-queue monitoring: warns when the backlog passes SCHEDULER_EMAIL_QUEUE_WARNING_THRESHOLD
+        SCHEDULER_EMAIL_QUEUE_MONITORING_ENABLED = "true" => email_queue_monitoring: CronConfig, cron_job(&SCHEDULER_EMAIL_QUEUE_MONITORING_CRON);
+        /// Its schedule: cron with seconds (sec min hour day month weekday)
+        SCHEDULER_EMAIL_QUEUE_MONITORING_CRON = "0 */10 * * * *"; // read with SCHEDULER_EMAIL_QUEUE_MONITORING_ENABLED
+        /// Waiting plus delayed email jobs above which the monitoring job warns
+        SCHEDULER_EMAIL_QUEUE_WARNING_THRESHOLD = "100" => email_queue_warning_threshold: u64, parsed("a count");
+        /// Account-deletion-token cleanup: clears expired deletion tokens
+        SCHEDULER_ACCOUNT_DELETION_TOKEN_CLEANUP_ENABLED = "true" => account_deletion_token_cleanup: CronConfig, cron_job(&SCHEDULER_ACCOUNT_DELETION_TOKEN_CLEANUP_CRON);
+        /// Its schedule: cron with seconds (sec min hour day month weekday)
+        SCHEDULER_ACCOUNT_DELETION_TOKEN_CLEANUP_CRON = "0 0 0 * * *"; // read with SCHEDULER_ACCOUNT_DELETION_TOKEN_CLEANUP_ENABLED
+        /// Job-history retention: deletes finished jobs beyond the JOB_HISTORY_* bounds
+        SCHEDULER_JOB_HISTORY_RETENTION_ENABLED = "true" => job_history_retention: CronConfig, cron_job(&SCHEDULER_JOB_HISTORY_RETENTION_CRON);
+        /// Its schedule: cron with seconds (sec min hour day month weekday)
+        SCHEDULER_JOB_HISTORY_RETENTION_CRON = "0 15 * * * *"; // read with SCHEDULER_JOB_HISTORY_RETENTION_ENABLED
+        /// Database maintenance: an online backup of the embedded database into DATA_DIR/backups (VACUUM INTO), then PRAGMA optimize
+        SCHEDULER_DATABASE_MAINTENANCE_ENABLED = "false" => database_maintenance: CronConfig, cron_job(&SCHEDULER_DATABASE_MAINTENANCE_CRON);
+        /// Its schedule: cron with seconds (sec min hour day month weekday)
+        SCHEDULER_DATABASE_MAINTENANCE_CRON = "0 0 2 * * SUN"; // read with SCHEDULER_DATABASE_MAINTENANCE_ENABLED
+        /// Backups kept in DATA_DIR/backups (the oldest beyond this are deleted)
+        SCHEDULER_DATABASE_BACKUP_KEEP = "4" => database_backup_keep: u32, positive;
+    }
+    "Redis" {
+        /// Redis URL (redis://[user:password@]host:port/db); with it (or REDIS_HOST) jobs go
+        /// through Redis streams, console-api only enqueues, and console-worker and
+        /// console-scheduler run as their own processes
+        REDIS_URL = "" => redis: Option<RedisConfig>, redis;
+        // The next seven are read with REDIS_URL.
+        /// Redis host, when REDIS_URL is unset
+        REDIS_HOST = "";
+        /// Redis port, with REDIS_HOST
+        REDIS_PORT = "6379";
+        /// Redis password, with REDIS_HOST
+        REDIS_PASSWORD = "";
+        /// Redis database number, with REDIS_HOST
+        REDIS_DB = "0";
+        /// Prefix of every key this deployment writes (one prefix per deployment sharing a
+        /// server)
+        REDIS_KEY_PREFIX = "console";
+        /// Connections per process (commands are pipelined on each)
+        REDIS_POOL_SIZE = "4";
+        /// Longest wait for Redis to connect or answer a command
+        REDIS_TIMEOUT_MS = "5000";
+    }
     "Email" {
         /// SMTP server; unset: emails are written to the log (production: only with
         /// EMAIL_LOG_TRANSPORT=true)
@@ -253,6 +305,23 @@ variables! {
         EMAIL_QUEUE_BACKOFF_MS = "2000" => email_backoff: Duration, millis;
         /// After this, an unacknowledged job is handed to another worker
         JOB_VISIBILITY_TIMEOUT_MS = "30000" => job_visibility_timeout: Duration, millis;
+        /// Completed jobs kept per queue (the newest); older ones are deleted
+        JOB_HISTORY_COMPLETED_MAX = "1000" => history_completed_max: u64, parsed("a count");
+        /// How long a completed job is kept
+        JOB_HISTORY_COMPLETED_AGE = "24h" => history_completed_age: Duration, duration;
+        /// Failed jobs kept per queue (the newest), each retryable until deleted
+        JOB_HISTORY_FAILED_MAX = "10000" => history_failed_max: u64, parsed("a count");
+        /// How long a failed job is kept
+        JOB_HISTORY_FAILED_AGE = "7d" => history_failed_age: Duration, duration;
+        /// Email jobs one worker takes at once, sends concurrently and acknowledges together
+        EMAIL_WORKER_CONCURRENCY = "16" => email_worker_concurrency: u32, positive;
+        /// Key sealing job payloads (reset and verification tokens, names) at rest: 64 hex
+        /// characters (32 random bytes, e.g. openssl rand -hex 32), the same in every process;
+        /// required in production (development: generated into DATA_DIR when unset)
+        JOB_PAYLOAD_KEY = "" => job_payload_key: Option<SecretString>, secret;
+        /// Comma-separated earlier JOB_PAYLOAD_KEYs, still opening payloads sealed before a
+        /// rotation
+        JOB_PAYLOAD_KEYS_PREVIOUS = "" => job_payload_keys_previous: Option<SecretString>, secret;
     }
     "Chat (WebSocket and Socket.IO)" {
         /// Chat frames one user may send per minute over all their sockets; beyond it the socket
@@ -299,6 +368,24 @@ pub enum LocationProvider {
     None,
     MaxMind(PathBuf),
     Http(String),
+}
+
+/// One cron job's switch and schedule.
+#[derive(Clone, Debug)]
+pub struct CronConfig {
+    pub enabled: bool,
+    /// `None` only in settings that failed validation (the bad expression is reported).
+    pub schedule: Option<scheduler_core::Schedule>,
+}
+
+/// Where Redis is and how this deployment uses it.
+#[derive(Clone, Debug)]
+pub struct RedisConfig {
+    /// The connection URL; it may hold the password.
+    pub url: SecretString,
+    pub key_prefix: String,
+    pub pool_size: usize,
+    pub timeout: Duration,
 }
 
 #[derive(Clone, Debug)]
@@ -576,6 +663,60 @@ impl Reader<'_> {
         }
     }
 
+    /// A job's `…_ENABLED` switch with its `…_CRON` schedule.
+    fn cron_job(&mut self, enabled: &Variable, cron: &Variable) -> CronConfig {
+        let on = self.flag(enabled);
+        let expression = self.text(cron);
+        let schedule = scheduler_core::Schedule::parse(&expression)
+            .map_err(|error| self.problems.push(format!("{cron}: {error}")))
+            .ok();
+        CronConfig {
+            enabled: on,
+            schedule,
+        }
+    }
+
+    /// Redis when `REDIS_URL` or `REDIS_HOST` is set (the URL wins); its settings are read
+    /// (and checked) either way.
+    fn redis(&mut self, v: &Variable) -> Option<RedisConfig> {
+        let explicit = self.explicit(v);
+        let host = self.optional(&REDIS_HOST);
+        let port: u16 = self.parsed(&REDIS_PORT, "a port number");
+        let password = self.secret(&REDIS_PASSWORD);
+        let db: u8 = self.parsed(&REDIS_DB, "a database number (0-255)");
+        let key_prefix = self.text(&REDIS_KEY_PREFIX);
+        if key_prefix.is_empty() || key_prefix.contains(['{', '}', ' ']) {
+            self.problems.push(format!(
+                "{REDIS_KEY_PREFIX}: expected a non-empty name without braces or spaces"
+            ));
+        }
+        let pool_size = self.positive(&REDIS_POOL_SIZE) as usize;
+        let timeout = Duration::from_millis(u64::from(self.positive(&REDIS_TIMEOUT_MS)));
+        let url = match (explicit, host) {
+            (Some(url), _) => {
+                if !(url.starts_with("redis://") || url.starts_with("rediss://")) {
+                    self.problems
+                        .push(format!("{v}: expected redis://host:port/db"));
+                }
+                url
+            }
+            (None, Some(host)) => {
+                let auth = password
+                    .as_ref()
+                    .map(|p| format!(":{}@", percent_encode(p.expose_secret())))
+                    .unwrap_or_default();
+                format!("redis://{auth}{host}:{port}/{db}")
+            }
+            (None, None) => return None,
+        };
+        Some(RedisConfig {
+            url: SecretString::from(url),
+            key_prefix,
+            pool_size,
+            timeout,
+        })
+    }
+
     /// The SMTP relay when `SMTP_HOST` is set. Its settings are read (and checked) either way.
     fn smtp(&mut self, host: &Variable) -> Option<SmtpConfig> {
         let host = self.optional(host);
@@ -591,6 +732,25 @@ impl Reader<'_> {
         };
         host.map(|_| smtp)
     }
+}
+
+/// A password as it may stand in a URL's user information.
+fn percent_encode(raw: &str) -> String {
+    raw.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                (b as char).to_string()
+            }
+            other => format!("%{other:02X}"),
+        })
+        .collect()
+}
+
+/// A 256-bit key written as 64 hex characters.
+#[must_use]
+pub fn parse_key(raw: &str) -> Option<[u8; 32]> {
+    let mut key = [0u8; 32];
+    hex::decode_to_slice(raw, &mut key).ok().map(|()| key)
 }
 
 fn is_http_url(raw: &str) -> bool {
@@ -679,6 +839,26 @@ impl Settings {
         if production && self.smtp.is_none() && !self.email_log_transport {
             problems.push(format!(
                 "{SMTP_HOST}: must be set in production (or {EMAIL_LOG_TRANSPORT}=true to log emails without their bodies)"
+            ));
+        }
+        if production && self.job_payload_key.is_none() {
+            problems.push(format!("{JOB_PAYLOAD_KEY}: must be set in production"));
+        }
+        if let Some(key) = &self.job_payload_key
+            && parse_key(key.expose_secret()).is_none()
+        {
+            problems.push(format!(
+                "{JOB_PAYLOAD_KEY}: expected 64 hex characters (32 bytes)"
+            ));
+        }
+        if let Some(keys) = &self.job_payload_keys_previous
+            && keys
+                .expose_secret()
+                .split(',')
+                .any(|key| parse_key(key.trim()).is_none())
+        {
+            problems.push(format!(
+                "{JOB_PAYLOAD_KEYS_PREVIOUS}: expected comma-separated keys of 64 hex characters"
             ));
         }
         let secrets = [
@@ -909,6 +1089,7 @@ mod tests {
             ("JWT_REFRESH_SECRET", &same),
             ("CORS_ORIGIN", "https://a.dev"),
             ("SMTP_HOST", "smtp.a.dev"),
+            ("JOB_PAYLOAD_KEY", TEST_KEY),
         ]);
         assert_eq!(
             found,
@@ -920,10 +1101,79 @@ mod tests {
             ("JWT_REFRESH_SECRET", &same),
             ("CORS_ORIGIN", "https://a.dev"),
             ("SMTP_HOST", "smtp.a.dev"),
+            ("JOB_PAYLOAD_KEY", TEST_KEY),
         ]);
         assert_eq!(
             found,
             vec!["JWT_ACCESS_SECRET: must be at least 32 bytes".to_owned()]
+        );
+    }
+
+    const TEST_KEY: &str = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
+
+    #[test]
+    fn the_job_payload_key_is_required_in_production_and_must_be_32_hex_bytes() {
+        let found = problems(&[("APP_ENV", "production")]);
+        assert!(
+            found
+                .iter()
+                .any(|p| p == "JOB_PAYLOAD_KEY: must be set in production"),
+            "{found:?}"
+        );
+        assert_eq!(
+            problems(&[("JOB_PAYLOAD_KEY", "abc")]),
+            ["JOB_PAYLOAD_KEY: expected 64 hex characters (32 bytes)"]
+        );
+        assert_eq!(
+            problems(&[
+                ("JOB_PAYLOAD_KEY", TEST_KEY),
+                ("JOB_PAYLOAD_KEYS_PREVIOUS", &format!("{TEST_KEY}, nope")),
+            ]),
+            ["JOB_PAYLOAD_KEYS_PREVIOUS: expected comma-separated keys of 64 hex characters"]
+        );
+        assert_eq!(parse_key(TEST_KEY).map(|k| k[1]), Some(0x11));
+    }
+
+    #[test]
+    fn cron_jobs_default_to_the_contract_schedules_and_take_overrides() {
+        let s = settings(&[("SCHEDULER_SAMPLE_JOB_CRON", "*/2 * * * * *")])
+            .unwrap_or_else(|e| panic!("{e}"));
+        let expression = |c: &CronConfig| c.schedule.as_ref().map(|s| s.as_str().to_owned());
+        assert_eq!(expression(&s.sample_job).as_deref(), Some("*/2 * * * * *"));
+        assert_eq!(
+            expression(&s.session_cleanup).as_deref(),
+            Some("0 0 * * * *")
+        );
+        assert!(s.session_cleanup.enabled && !s.database_maintenance.enabled);
+        let found = problems(&[("SCHEDULER_SESSION_CLEANUP_CRON", "hourly")]);
+        assert_eq!(found.len(), 1);
+        assert!(
+            found[0].starts_with("SCHEDULER_SESSION_CLEANUP_CRON: \"hourly\" is not"),
+            "{found:?}"
+        );
+    }
+
+    #[test]
+    fn redis_is_off_by_default_and_reached_by_url_or_host() {
+        assert!(settings(&[]).map(|s| s.redis.is_none()).unwrap_or(false));
+        let by_host = settings(&[
+            ("REDIS_HOST", "cache.internal"),
+            ("REDIS_PASSWORD", "p@ss word"),
+            ("REDIS_DB", "2"),
+        ])
+        .unwrap_or_else(|e| panic!("{e}"));
+        let redis = by_host.redis.unwrap_or_else(|| panic!("configured"));
+        assert_eq!(
+            redis.url.expose_secret(),
+            "redis://:p%40ss%20word@cache.internal:6379/2"
+        );
+        assert_eq!((redis.key_prefix.as_str(), redis.pool_size), ("console", 4));
+        assert_eq!(
+            problems(&[("REDIS_URL", "http://x"), ("REDIS_KEY_PREFIX", "{a}")]),
+            [
+                "REDIS_KEY_PREFIX: expected a non-empty name without braces or spaces",
+                "REDIS_URL: expected redis://host:port/db"
+            ]
         );
     }
 
@@ -969,6 +1219,7 @@ mod tests {
             ("JWT_ACCESS_SECRET", access.as_str()),
             ("JWT_REFRESH_SECRET", refresh.as_str()),
             ("CORS_ORIGIN", "https://a.dev"),
+            ("JOB_PAYLOAD_KEY", TEST_KEY),
         ];
         let found = problems(&production);
         assert_eq!(found.len(), 1, "{found:?}");

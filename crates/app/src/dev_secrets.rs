@@ -1,14 +1,93 @@
-//! JWT secrets: from the configuration, or in development generated once into `DATA_DIR`, so
-//! that tokens survive a restart without anyone inventing secrets by hand.
+//! JWT secrets and the job payload key: from the configuration, or in development generated
+//! once into `DATA_DIR`, so that tokens and queued jobs survive a restart without anyone
+//! inventing secrets by hand.
 
 use std::io::Write as _;
 use std::path::Path;
 
 use secrecy::{ExposeSecret as _, SecretString};
 
-use crate::config::{Environment, Settings};
+use crate::config::{Environment, Settings, parse_key};
 
 const FILE: &str = "jwt-secrets";
+const PAYLOAD_KEY_FILE: &str = "job-payload-key";
+
+/// The key sealing job payloads, and the earlier ones that still open them.
+pub struct PayloadKeys {
+    pub current: [u8; 32],
+    pub previous: Vec<[u8; 32]>,
+}
+
+/// # Errors
+/// A message when the key file cannot be read or written (configuration validation has
+/// already checked the configured keys' form).
+pub fn payload_keys(settings: &Settings) -> Result<PayloadKeys, String> {
+    let previous = settings
+        .job_payload_keys_previous
+        .as_ref()
+        .map(|keys| {
+            keys.expose_secret()
+                .split(',')
+                .filter_map(|key| parse_key(key.trim()))
+                .collect()
+        })
+        .unwrap_or_default();
+    if let Some(key) = &settings.job_payload_key {
+        let current = parse_key(key.expose_secret())
+            .ok_or_else(|| "JOB_PAYLOAD_KEY: expected 64 hex characters".to_owned())?;
+        return Ok(PayloadKeys { current, previous });
+    }
+    if settings.environment == Environment::Production {
+        return Err("JOB_PAYLOAD_KEY must be set in production".to_owned());
+    }
+    let path = settings.data_dir.join(PAYLOAD_KEY_FILE);
+    if !path.exists() {
+        let key: [u8; 32] = rand::random();
+        let text = SecretString::from(format!(
+            "# Generated development key sealing job payloads; set JOB_PAYLOAD_KEY in production.\nkey={}\n",
+            hex::encode(key)
+        ));
+        // Another process starting beside this one may have written it first; its key wins.
+        if write_private(&path, text.expose_secret()).is_ok() {
+            tracing::info!(path = %path.display(), "generated a development job payload key");
+        }
+    }
+    let text = std::fs::read_to_string(&path)
+        .map(SecretString::from)
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    let current = text
+        .expose_secret()
+        .lines()
+        .find_map(|line| line.strip_prefix("key="))
+        .and_then(|key| parse_key(key.trim()))
+        .ok_or_else(|| {
+            format!(
+                "{}: unreadable; delete it to have a new key generated (queued jobs sealed with the old one then fail)",
+                path.display()
+            )
+        })?;
+    Ok(PayloadKeys { current, previous })
+}
+
+/// Creates `path` (and its directory) readable by the owner only.
+fn write_private(path: &Path, text: &str) -> Result<(), String> {
+    if let Some(parent) = path.parent() {
+        let mut dir = std::fs::DirBuilder::new();
+        dir.recursive(true);
+        #[cfg(unix)]
+        std::os::unix::fs::DirBuilderExt::mode(&mut dir, 0o700);
+        dir.create(parent)
+            .map_err(|e| format!("{}: {e}", parent.display()))?;
+    }
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options
+        .open(path)
+        .and_then(|mut file| file.write_all(text.as_bytes()))
+        .map_err(|e| format!("{}: {e}", path.display()))
+}
 
 pub struct JwtSecrets {
     pub access: SecretString,
@@ -62,31 +141,12 @@ fn load_or_create(path: &Path) -> Result<JwtSecrets, String> {
         SecretString::from(hex::encode(rand::random::<[u8; 32]>())),
         SecretString::from(hex::encode(rand::random::<[u8; 32]>())),
     );
-    if let Some(parent) = path.parent() {
-        let mut dir = std::fs::DirBuilder::new();
-        dir.recursive(true);
-        #[cfg(unix)]
-        std::os::unix::fs::DirBuilderExt::mode(&mut dir, 0o700);
-        dir.create(parent)
-            .map_err(|e| format!("{}: {e}", parent.display()))?;
-    }
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let mut file = options
-        .open(path)
-        .map_err(|e| format!("{}: {e}", path.display()))?;
-    writeln!(file, "# Generated development JWT secrets; set JWT_ACCESS_SECRET/JWT_REFRESH_SECRET in production.")
-        .and_then(|()| {
-            writeln!(
-                file,
-                "access={}\nrefresh={}",
-                access.expose_secret(),
-                refresh.expose_secret()
-            )
-        })
-        .map_err(|e| format!("{}: {e}", path.display()))?;
+    let text = SecretString::from(format!(
+        "# Generated development JWT secrets; set JWT_ACCESS_SECRET/JWT_REFRESH_SECRET in production.\naccess={}\nrefresh={}\n",
+        access.expose_secret(),
+        refresh.expose_secret()
+    ));
+    write_private(path, text.expose_secret())?;
     tracing::info!(path = %path.display(), "generated development JWT secrets");
     Ok(JwtSecrets { access, refresh })
 }
@@ -108,5 +168,25 @@ mod tests {
         );
         assert_eq!(exposed(&first.refresh), exposed(&second.refresh));
         assert_ne!(exposed(&first.access), exposed(&first.refresh));
+    }
+
+    #[test]
+    fn a_generated_payload_key_is_kept_private_and_reused() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let settings = crate::config::Settings::from_lookup(&|name| {
+            (name == "DATA_DIR").then(|| dir.path().join("data").display().to_string())
+        })
+        .unwrap_or_else(|e| panic!("{e}"));
+        let first = payload_keys(&settings).unwrap_or_else(|e| panic!("{e}"));
+        let second = payload_keys(&settings).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(first.current, second.current);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt as _;
+            let mode = std::fs::metadata(dir.path().join("data").join(PAYLOAD_KEY_FILE))
+                .map(|m| m.permissions().mode() & 0o777)
+                .unwrap_or_default();
+            assert_eq!(mode, 0o600);
+        }
     }
 }

@@ -8,18 +8,24 @@ use std::time::{Duration, Instant};
 
 use actix_web::dev::Server;
 use auth_core::{IdentityPolicy, IdentityPorts, IdentityService};
-use auth_crypto::{Argon2Hasher, Argon2Settings, JwtCodec, OsSecrets, WootheeUserAgents};
+use auth_crypto::{
+    AeadSealer, Argon2Hasher, Argon2Settings, JwtCodec, OsSecrets, WootheeUserAgents,
+};
 use chrono::TimeDelta;
 use http_api::{
-    ClientIpPolicy, CorsPolicy, Health, HttpConfig, HttpServices, InMemoryRateLimiter, RateLimits,
+    ClientIpPolicy, CorsPolicy, Health, HttpConfig, HttpServices, InMemoryRateLimiter, Metrics,
+    RateLimits, RedisInfo,
 };
 use kernel::settings::SettingsService;
 use kernel::{Clock, SystemClock};
 use mail_smtp::{LogBody, LogTransport, SmtpSettings, SmtpTls, SmtpTransport};
-use notify_core::{EmailOutbox, EmailWorker, Links, MailTransport, RetryPolicy};
+use notify_core::{
+    EmailOutbox, EmailWorker, EmailWorkerPorts, Links, MailTransport, PayloadSealer, QueueAdmin,
+    RetryPolicy,
+};
 use portfolio_core::ports::ContentListener;
 use portfolio_core::{PortfolioService, PublicPortfolioReader};
-use tokio::task::JoinHandle;
+use tokio::task::{JoinHandle, JoinSet};
 use tokio_util::sync::CancellationToken;
 
 use crate::account_export::ServiceAccountExporter;
@@ -28,7 +34,10 @@ use crate::config::{Environment, Settings, SmtpConfig};
 use crate::directory::UserDirectory;
 use crate::notifier::QueuedAccountNotifier;
 use crate::owned_data::{ContentListeners, StoredOwnedData};
-use crate::{chat, dev_secrets, geolocation, media, storage, telemetry, worker_loop};
+use crate::{
+    chat, cron_jobs, dev_secrets, geolocation, media, scheduler_loop, storage, telemetry,
+    worker_loop,
+};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Process {
@@ -79,18 +88,28 @@ fn mail_transport(settings: &Settings) -> Result<Arc<dyn MailTransport>, String>
     Ok(Arc::new(transport))
 }
 
+/// The sealer of job payloads, from the configured (or, in development, generated) keys.
+fn payload_sealer(settings: &Settings) -> Result<Arc<dyn PayloadSealer>, String> {
+    let keys = dev_secrets::payload_keys(settings)?;
+    Ok(Arc::new(AeadSealer::new(&keys.current, &keys.previous)))
+}
+
 fn email_worker(
     settings: &Settings,
     storage: &storage::Storage,
+    sealer: Arc<dyn PayloadSealer>,
     clock: Arc<dyn Clock>,
 ) -> Result<EmailWorker, String> {
     Ok(EmailWorker::new(
-        Arc::clone(&storage.queue),
-        mail_transport(settings)?,
+        EmailWorkerPorts {
+            queue: Arc::clone(&storage.queue),
+            transport: mail_transport(settings)?,
+            sealer,
+            clock: Arc::clone(&clock),
+            preferences: SettingsService::new(Arc::clone(&storage.settings), clock),
+        },
         Links::new(&settings.frontend_url),
         retry_policy(settings),
-        Arc::clone(&clock),
-        SettingsService::new(Arc::clone(&storage.settings), clock),
     ))
 }
 
@@ -106,7 +125,11 @@ fn cpus() -> usize {
 pub struct Api {
     server: Server,
     port: u16,
-    worker: JoinHandle<()>,
+    /// The in-process job worker (embedded default); `None` when Redis carries the jobs and
+    /// `console-worker` drains them.
+    worker: Option<JoinHandle<()>>,
+    /// The in-process cron loops (embedded default); empty when `console-scheduler` runs them.
+    cron: JoinSet<()>,
     tasks: TrackedTasks,
     stop: CancellationToken,
     shutdown_timeout: Duration,
@@ -125,8 +148,10 @@ impl Api {
         let port = listener.local_addr().map_err(|e| e.to_string())?.port();
         let media = Arc::new(media::service(&settings, port).await?);
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+        let sealer = payload_sealer(&settings)?;
         let outbox = EmailOutbox::new(
             Arc::clone(&storage.queue),
+            Arc::clone(&sealer),
             retry_policy(&settings),
             Arc::clone(&clock),
         );
@@ -226,6 +251,12 @@ impl Api {
             media: Arc::clone(&media),
             clock: Arc::clone(&clock),
         };
+        let scheduler = Arc::new(cron_jobs::scheduler(
+            &settings,
+            &storage,
+            Arc::clone(&clock),
+        ));
+        let metrics = Arc::new(Metrics::new());
         let services = HttpServices {
             identity,
             portfolio,
@@ -240,16 +271,37 @@ impl Api {
                 probes: storage.probes.clone(),
                 started: Instant::now(),
                 mode: storage.mode,
+                redis: storage
+                    .redis
+                    .clone()
+                    .map(|redis| Arc::new(storage::RedisFacts(redis)) as Arc<dyn RedisInfo>),
             }),
             chat: chat::start(&settings, Arc::clone(&clock)).await?,
+            queues: Arc::new(QueueAdmin::new(
+                Arc::clone(&storage.queue),
+                Arc::clone(&clock),
+            )),
+            scheduler: Arc::clone(&scheduler),
+            metrics: Arc::clone(&metrics),
         };
         let server = http_api::serve(listener, config, services)
             .map_err(|e| format!("cannot start HTTP server: {e}"))?;
         let stop = CancellationToken::new();
-        let worker = tokio::spawn(worker_loop::run(
-            email_worker(&settings, &storage, clock)?,
-            stop.clone(),
-        ));
+        let (worker, cron) = if storage.redis.is_none() {
+            let worker = tokio::spawn(worker_loop::run(
+                email_worker(&settings, &storage, sealer, Arc::clone(&clock))?,
+                settings.email_worker_concurrency as usize,
+                Some(metrics),
+                stop.clone(),
+            ));
+            let cron = scheduler_loop::spawn(Arc::clone(&scheduler), clock, stop.clone());
+            (Some(worker), cron)
+        } else {
+            tracing::info!(
+                "jobs go through Redis: console-worker sends them, console-scheduler runs the cron jobs"
+            );
+            (None, JoinSet::new())
+        };
         tracing::info!(
             "console-api listening on http://{}:{port} (mode: {}, env: {}, docs: /api/v1/docs)",
             settings.host,
@@ -260,6 +312,7 @@ impl Api {
             server,
             port,
             worker,
+            cron,
             tasks,
             stop,
             shutdown_timeout: settings.shutdown_timeout,
@@ -291,9 +344,19 @@ impl Api {
             tracing::warn!("background tasks did not finish in time; their work is lost");
         }
         self.stop.cancel();
-        if tokio::time::timeout(self.shutdown_timeout, self.worker)
-            .await
-            .is_err()
+        let mut cron = self.cron;
+        if tokio::time::timeout(self.shutdown_timeout, async {
+            while cron.join_next().await.is_some() {}
+        })
+        .await
+        .is_err()
+        {
+            tracing::warn!("a cron job did not finish in time");
+        }
+        if let Some(worker) = self.worker
+            && tokio::time::timeout(self.shutdown_timeout, worker)
+                .await
+                .is_err()
         {
             tracing::warn!("the job worker did not stop in time; its job will be delivered again");
         }
@@ -330,23 +393,123 @@ pub async fn shutdown_signal() {
 
 async fn run_worker(settings: Settings) -> Result<(), String> {
     let storage = storage::open(&settings).await?;
-    let worker = email_worker(&settings, &storage, Arc::new(SystemClock))?;
-    tracing::info!("console-worker started (queue: {})", storage.mode);
+    let worker = email_worker(
+        &settings,
+        &storage,
+        payload_sealer(&settings)?,
+        Arc::new(SystemClock),
+    )?;
+    let queue = if storage.redis.is_some() {
+        "redis"
+    } else {
+        "embedded"
+    };
+    tracing::info!("console-worker started (queue: {queue})");
     let stop = CancellationToken::new();
-    let running = tokio::spawn(worker_loop::run(worker, stop.clone()));
+    let running = tokio::spawn(worker_loop::run(
+        worker,
+        settings.email_worker_concurrency as usize,
+        None,
+        stop.clone(),
+    ));
     shutdown_signal().await;
+    tracing::info!("console-worker stopping: finishing the jobs in hand");
     stop.cancel();
-    tokio::time::timeout(settings.shutdown_timeout, running)
-        .await
-        .map_err(|_| "worker did not stop in time".to_owned())?
-        .map_err(|e| e.to_string())
+    let outcome = tokio::time::timeout(settings.shutdown_timeout, running).await;
+    if let Some(redis) = &storage.redis {
+        redis.quit().await;
+    }
+    outcome
+        .map_err(|_| "worker did not stop in time; its jobs will be delivered again".to_owned())?
+        .map_err(|e| e.to_string())?;
+    tracing::info!("console-worker stopped");
+    Ok(())
 }
 
-async fn run_scheduler() -> Result<(), String> {
-    tracing::info!("console-scheduler started; no cron jobs are registered in this build");
-    shutdown_signal().await;
-    tracing::info!("console-scheduler stopped");
-    Ok(())
+/// What `console-scheduler` was asked to do on its command line.
+#[derive(Debug, PartialEq, Eq)]
+enum SchedulerCommand {
+    /// No arguments: run every enabled job on its schedule until stopped.
+    Serve,
+    /// `list`: print the jobs, their schedules and switches.
+    List,
+    /// `run <job>`: run one job once, now, and exit.
+    Run(String),
+}
+
+fn scheduler_command(args: &[String]) -> Result<SchedulerCommand, String> {
+    match args {
+        [] => Ok(SchedulerCommand::Serve),
+        [list] if list == "list" => Ok(SchedulerCommand::List),
+        [run, job] if run == "run" => Ok(SchedulerCommand::Run(job.clone())),
+        _ => Err("usage: console-scheduler [list | run <job>]".to_owned()),
+    }
+}
+
+async fn run_scheduler(settings: Settings, command: SchedulerCommand) -> Result<(), String> {
+    let storage = storage::open(&settings).await?;
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let scheduler = Arc::new(cron_jobs::scheduler(
+        &settings,
+        &storage,
+        Arc::clone(&clock),
+    ));
+    match command {
+        SchedulerCommand::List => {
+            for entry in scheduler.entries() {
+                let state = if entry.enabled { "enabled" } else { "disabled" };
+                println!(
+                    "{:<32} {:<20} {state:<9} {}",
+                    entry.name,
+                    entry.schedule.as_str(),
+                    entry.description
+                );
+            }
+            Ok(())
+        }
+        SchedulerCommand::Run(job) => {
+            let run = scheduler.run_now(&job).await.map_err(|e| e.to_string())?;
+            println!(
+                "{job}: {} in {} ms, {} items{}{}",
+                run.outcome.as_str(),
+                run.duration_ms,
+                run.items,
+                if run.note.is_empty() {
+                    String::new()
+                } else {
+                    format!("; {}", run.note)
+                },
+                run.error
+                    .map(|e| format!("; error: {e}"))
+                    .unwrap_or_default()
+            );
+            match run.outcome {
+                scheduler_core::RunOutcome::Succeeded => Ok(()),
+                scheduler_core::RunOutcome::Failed => Err(format!("{job} failed")),
+            }
+        }
+        SchedulerCommand::Serve => {
+            let stop = CancellationToken::new();
+            let mut loops = scheduler_loop::spawn(Arc::clone(&scheduler), clock, stop.clone());
+            tracing::info!(
+                jobs = scheduler.entries().iter().filter(|e| e.enabled).count(),
+                "console-scheduler started"
+            );
+            shutdown_signal().await;
+            tracing::info!("console-scheduler stopping: finishing the runs in progress");
+            stop.cancel();
+            let finished = tokio::time::timeout(settings.shutdown_timeout, async {
+                while loops.join_next().await.is_some() {}
+            })
+            .await;
+            if let Some(redis) = &storage.redis {
+                redis.quit().await;
+            }
+            finished.map_err(|_| "a cron job did not finish in time".to_owned())?;
+            tracing::info!("console-scheduler stopped");
+            Ok(())
+        }
+    }
 }
 
 /// Runs a process from the environment's configuration; the whole of each binary's `main`.
@@ -365,7 +528,16 @@ pub async fn run(process: Process) -> ExitCode {
             Err(error) => Err(error),
         },
         Process::Worker => run_worker(settings).await,
-        Process::Scheduler => run_scheduler().await,
+        Process::Scheduler => {
+            let args: Vec<String> = std::env::args().skip(1).collect();
+            match scheduler_command(&args) {
+                Ok(command) => run_scheduler(settings, command).await,
+                Err(usage) => {
+                    eprintln!("{usage}");
+                    return ExitCode::from(2);
+                }
+            }
+        }
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
@@ -380,6 +552,22 @@ pub async fn run(process: Process) -> ExitCode {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_scheduler_serves_lists_or_runs_one_job_from_its_arguments() {
+        let args = |a: &[&str]| a.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+        assert_eq!(scheduler_command(&args(&[])), Ok(SchedulerCommand::Serve));
+        assert_eq!(
+            scheduler_command(&args(&["list"])),
+            Ok(SchedulerCommand::List)
+        );
+        assert_eq!(
+            scheduler_command(&args(&["run", "session-cleanup"])),
+            Ok(SchedulerCommand::Run("session-cleanup".to_owned()))
+        );
+        assert!(scheduler_command(&args(&["run"])).is_err());
+        assert!(scheduler_command(&args(&["purge", "x"])).is_err());
+    }
 
     #[test]
     fn smtp_secure_is_implicit_tls_else_starttls_required_only_when_asked() {

@@ -8,6 +8,7 @@ use http_api::ReadinessProbe;
 use kernel::settings::{SettingsKind, SettingsRepository};
 use notify_core::JobQueue;
 use portfolio_core::ports::PortfolioRepository;
+use queue_redis::{History, RedisConnection, RedisJobQueue, RedisSettings};
 use secrecy::ExposeSecret as _;
 use store_mongo::MongoStore;
 use store_sqlite::SqliteStore;
@@ -25,6 +26,12 @@ pub struct Storage {
     pub probes: Vec<Arc<dyn ReadinessProbe>>,
     /// Where accounts live: `embedded` or `mongodb`.
     pub mode: &'static str,
+    /// The Redis connection when jobs go through Redis (distributed mode); `None`: the embedded
+    /// file's job table, drained and scheduled inside `console-api`.
+    pub redis: Option<RedisConnection>,
+    /// The embedded database, always open: the job table and cron ledger when Redis is not
+    /// configured, and what the maintenance job backs up.
+    pub embedded: SqliteStore,
 }
 
 /// Every kind of settings document a user can have.
@@ -54,6 +61,29 @@ impl ReadinessProbe for SqliteProbe {
     }
 }
 
+struct RedisProbe(RedisConnection);
+
+#[async_trait]
+impl ReadinessProbe for RedisProbe {
+    fn name(&self) -> &'static str {
+        "queue"
+    }
+
+    async fn check(&self) -> Result<(), String> {
+        self.0.ping().await
+    }
+}
+
+/// Redis as the health endpoint reports it.
+pub struct RedisFacts(pub RedisConnection);
+
+#[async_trait]
+impl http_api::RedisInfo for RedisFacts {
+    async fn facts(&self) -> Result<Vec<(String, String)>, String> {
+        self.0.facts().await
+    }
+}
+
 struct MongoProbe(MongoStore);
 
 #[async_trait]
@@ -68,7 +98,8 @@ impl ReadinessProbe for MongoProbe {
 }
 
 /// Opens the stores: MongoDB for accounts, portfolios and settings when `MONGODB_URI` is set,
-/// else the embedded file; the job queue is the embedded file's durable table.
+/// else the embedded file; the job queue is Redis when configured, else the embedded file's
+/// durable table.
 ///
 /// # Errors
 /// A message when a store cannot be opened.
@@ -76,11 +107,36 @@ pub async fn open(settings: &Settings) -> Result<Storage, String> {
     let path = settings.data_dir.join(DATABASE_FILE);
     let embedded = SqliteStore::open(&path, settings.sqlite_durability)
         .map_err(|e| format!("cannot open {}: {e}", path.display()))?;
-    let queue_probe: Arc<dyn ReadinessProbe> = Arc::new(SqliteProbe {
-        name: "queue",
-        store: embedded.clone(),
-    });
-    let queue: Arc<dyn JobQueue> = Arc::new(embedded.clone());
+    let (queue, queue_probe, redis) = match &settings.redis {
+        Some(config) => {
+            let connection = RedisConnection::connect(&RedisSettings {
+                url: config.url.expose_secret().to_owned(),
+                pool_size: config.pool_size,
+                timeout: config.timeout,
+            })
+            .await?;
+            let queue: Arc<dyn JobQueue> = Arc::new(RedisJobQueue::new(
+                &connection,
+                &config.key_prefix,
+                history(settings),
+            ));
+            let probe: Arc<dyn ReadinessProbe> = Arc::new(RedisProbe(connection.clone()));
+            (queue, probe, Some(connection))
+        }
+        None => {
+            let probe: Arc<dyn ReadinessProbe> = Arc::new(SqliteProbe {
+                name: "queue",
+                store: embedded.clone(),
+            });
+            let queue: Arc<dyn JobQueue> = Arc::new(embedded.clone());
+            (queue, probe, None)
+        }
+    };
+    let jobs = Jobs {
+        queue,
+        redis,
+        embedded: embedded.clone(),
+    };
     if let Some(uri) = &settings.mongodb_uri {
         let mongo = MongoStore::connect(
             uri.expose_secret(),
@@ -91,7 +147,7 @@ pub async fn open(settings: &Settings) -> Result<Storage, String> {
         .map_err(|e| format!("cannot connect to MongoDB: {e}"))?;
         let probes: Vec<Arc<dyn ReadinessProbe>> =
             vec![Arc::new(MongoProbe(mongo.clone())), queue_probe];
-        return Ok(serving(Arc::new(mongo), queue, probes, "mongodb"));
+        return Ok(serving(Arc::new(mongo), jobs, probes, "mongodb"));
     }
     let probes: Vec<Arc<dyn ReadinessProbe>> = vec![
         Arc::new(SqliteProbe {
@@ -100,13 +156,32 @@ pub async fn open(settings: &Settings) -> Result<Storage, String> {
         }),
         queue_probe,
     ];
-    Ok(serving(Arc::new(embedded), queue, probes, "embedded"))
+    Ok(serving(Arc::new(embedded), jobs, probes, "embedded"))
+}
+
+/// The finished-job history bounds of the configuration.
+pub fn history(settings: &Settings) -> History {
+    let age =
+        |d: std::time::Duration| chrono::TimeDelta::from_std(d).unwrap_or(chrono::TimeDelta::MAX);
+    History {
+        completed_count: settings.history_completed_max,
+        completed_age: age(settings.history_completed_age),
+        failed_count: settings.history_failed_max,
+        failed_age: age(settings.history_failed_age),
+    }
+}
+
+/// The queue and what serves it.
+struct Jobs {
+    queue: Arc<dyn JobQueue>,
+    redis: Option<RedisConnection>,
+    embedded: SqliteStore,
 }
 
 /// `store` serving every storage port but the queue.
 fn serving<S>(
     store: Arc<S>,
-    queue: Arc<dyn JobQueue>,
+    jobs: Jobs,
     probes: Vec<Arc<dyn ReadinessProbe>>,
     mode: &'static str,
 ) -> Storage
@@ -124,8 +199,10 @@ where
         sessions: store.clone(),
         portfolio: store.clone(),
         settings: store,
-        queue,
+        queue: jobs.queue,
         probes,
         mode,
+        redis: jobs.redis,
+        embedded: jobs.embedded,
     }
 }

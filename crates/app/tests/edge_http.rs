@@ -172,6 +172,10 @@ async fn production_adds_hsts() {
         ("JWT_ACCESS_SECRET", &secret_a),
         ("JWT_REFRESH_SECRET", &secret_b),
         ("CORS_ORIGIN", "https://console.test"),
+        (
+            "JOB_PAYLOAD_KEY",
+            "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff",
+        ),
     ])
     .await;
     let reply = app.get("/health", None).await;
@@ -400,6 +404,8 @@ fn concrete(path: &str, username: &str) -> String {
         .map(|segment| match segment {
             "{id}" => "0123456789abcdef01234567",
             "{username}" => username,
+            "{queueName}" => "email",
+            "{jobId}" => "0123456789abcdef01234567",
             other if other.starts_with('{') => panic!("no sample value for {other} in {path}"),
             other => other,
         })

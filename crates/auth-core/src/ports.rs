@@ -141,6 +141,13 @@ pub trait AccountRepository: Send + Sync {
     /// # Errors
     /// [`StoreError::Backend`] only.
     async fn delete_accounts_of(&self, user: &UserId) -> Result<(), StoreError>;
+
+    /// Clears every account-deletion token that expired before `now`; returns how many. (An
+    /// expired token already deletes nothing; this keeps no dead hash around.)
+    ///
+    /// # Errors
+    /// [`StoreError::Backend`] only.
+    async fn clear_expired_deletion_tokens(&self, now: DateTime<Utc>) -> Result<u64, StoreError>;
 }
 
 /// A refresh-token rotation to apply to a session, as a compare-and-swap on `expected`.

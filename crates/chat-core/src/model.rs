@@ -166,6 +166,22 @@ pub enum ChatErrorCode {
 }
 
 impl ChatErrorCode {
+    pub const ALL: [Self; 7] = [
+        Self::InvalidFrame,
+        Self::UnknownEvent,
+        Self::ValidationError,
+        Self::NotInRoom,
+        Self::TooManyRooms,
+        Self::TooManyRequests,
+        Self::Unavailable,
+    ];
+
+    /// The code spelled `raw` (as [`ChatErrorCode::as_str`] spells it).
+    #[must_use]
+    pub fn parse(raw: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|code| code.as_str() == raw)
+    }
+
     #[must_use]
     pub const fn as_str(self) -> &'static str {
         match self {
@@ -235,6 +251,14 @@ mod tests {
                 "{bad}"
             );
         }
+    }
+
+    #[test]
+    fn every_error_code_reads_back_from_its_spelling() {
+        for code in ChatErrorCode::ALL {
+            assert_eq!(ChatErrorCode::parse(code.as_str()), Some(code));
+        }
+        assert_eq!(ChatErrorCode::parse("NOPE"), None);
     }
 
     #[test]

@@ -46,3 +46,26 @@ impl FromRequest for Authenticated {
         })
     }
 }
+
+/// The caller, who must have role `admin` (checked against the stored account every time):
+/// 401 without a valid token, 403 for anyone else.
+pub struct Admin;
+
+impl FromRequest for Admin {
+    type Error = actix_web::Error;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, Self::Error>>>>;
+
+    fn from_request(request: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let caller = Authenticated::from_request(request, payload);
+        let identity = request.app_data::<web::Data<IdentityService>>().cloned();
+        Box::pin(async move {
+            let Authenticated(principal) = caller.await?;
+            let identity = identity.ok_or_else(ApiError::unauthenticated)?;
+            identity
+                .require_admin(&principal)
+                .await
+                .map_err(ApiError::from)?;
+            Ok(Self)
+        })
+    }
+}

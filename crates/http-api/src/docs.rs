@@ -25,7 +25,8 @@ use crate::routes::account;
         (name = "public", description = "Public portfolios, no authentication"),
         (name = "preferences", description = "App, notification and email preferences"),
         (name = "uploads", description = "Pictures and documents: types decided from content, pictures re-encoded without metadata, files served under `/uploads/`"),
-        (name = "health", description = "Liveness and readiness"),
+        (name = "health", description = "Liveness, readiness and Redis"),
+        (name = "admin", description = "Queues, cron jobs and metrics (role admin)"),
     )
 )]
 pub struct ApiDoc;

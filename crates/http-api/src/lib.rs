@@ -12,6 +12,7 @@ mod docs;
 mod dto;
 mod edge;
 mod envelope;
+mod metrics;
 mod page_cache;
 mod patterns;
 mod problem;
@@ -31,19 +32,22 @@ use actix_web::{App, HttpResponse, HttpServer, web};
 use auth_core::IdentityService;
 use kernel::settings::SettingsService;
 use media_core::MediaService;
+use notify_core::QueueAdmin;
 use portfolio_core::resources::RESOURCES;
 use portfolio_core::{PortfolioService, PublicPortfolioReader};
 use routing::{Area, Limit, Outside, annotated};
+use scheduler_core::Scheduler;
 use utoipa_swagger_ui::SwaggerUi;
 
 pub use chat::{ChatSocketConfig, SocketIoSessions};
 pub use client::ClientIpPolicy;
 pub use docs::ApiDoc;
+pub use metrics::Metrics;
 pub use page_cache::{OwnerPages, PageCache, ViewPages};
 pub use problem::{ApiError, FieldError};
 pub use rate_limit::{InMemoryRateLimiter, RateDecision, RateLimiter, RateLimits};
 pub use routes::account::{AccountExport, AccountExporter, ExportError};
-pub use routes::health::{Health, ReadinessProbe};
+pub use routes::health::{Health, ReadinessProbe, RedisInfo};
 pub use security::CorsPolicy;
 
 /// How the HTTP server behaves.
@@ -74,17 +78,21 @@ pub struct HttpServices {
     pub media: Arc<MediaService>,
     pub health: Arc<Health>,
     pub chat: Arc<chat_core::ChatService>,
+    pub queues: Arc<QueueAdmin>,
+    pub scheduler: Arc<Scheduler>,
+    pub metrics: Arc<Metrics>,
 }
 
 /// The route table: every operation of the API, each declared once with its path, method,
 /// handler and OpenAPI operation (`routing.rs`), grouped in areas in the order the router tries
 /// them. The server registers it and the document describes it, nothing else.
 fn table() -> Vec<Area> {
-    use routes::{account, auth, health, sessions, uploads, users};
+    use routes::{account, admin, auth, health, sessions, uploads, users};
     let mut areas = vec![
         Area::new("/health", Limit::Unlimited)
             .with(annotated!(health::live))
-            .with(annotated!(health::ready)),
+            .with(annotated!(health::ready))
+            .with(annotated!(health::redis)),
         // The hottest routes first.
         declared::public_area(),
         Area::new("/auth", Limit::Auth)
@@ -109,6 +117,15 @@ fn table() -> Vec<Area> {
             .with(annotated!(sessions::list))
             .with(annotated!(sessions::revoke_others))
             .with(annotated!(sessions::revoke)),
+        Area::new("/admin", Limit::General)
+            .with(annotated!(admin::stats))
+            .with(annotated!(admin::dashboard))
+            .with(annotated!(admin::failed))
+            .with(annotated!(admin::history))
+            .with(annotated!(admin::clean))
+            .with(annotated!(admin::retry))
+            .with(annotated!(admin::cron))
+            .with(annotated!(admin::metrics)),
         Area::new("/upload", Limit::Upload)
             .with(annotated!(uploads::image))
             .with(annotated!(uploads::images))
@@ -125,14 +142,15 @@ fn table() -> Vec<Area> {
 }
 
 /// The API's routes, and beside them what is served but is no operation of the API, so it is
-/// neither documented nor under the API's rate limits: the docs, the chat gateways (their own
-/// protocols; the chat core limits messages per user) and the stored files (public, immutable,
-/// cached by browsers and proxies).
+/// neither documented nor under the API's rate limits: the docs, the Prometheus scrape, the
+/// chat gateways (their own protocols; the chat core limits messages per user) and the stored
+/// files (public, immutable, cached by browsers and proxies).
 fn routes(config: &mut web::ServiceConfig) {
     use routes::uploads;
     use utoipa::openapi::path::HttpMethod::{Get, Post};
     config
         .service(web::resource("/api/v1/docs").get(docs_redirect))
+        .service(Outside::new("/metrics").on(Get, metrics::scrape))
         .service(Outside::new("/ws/chat").on(Get, chat::ws_chat))
         .service(
             Outside::new("/socket.io/")
@@ -182,6 +200,9 @@ pub fn serve(
             .app_data(web::Data::new(config.chat_socket))
             .app_data(web::Data::from(Arc::clone(&socket_io)))
             .app_data(web::Data::from(Arc::clone(&services.media)))
+            .app_data(web::Data::from(Arc::clone(&services.queues)))
+            .app_data(web::Data::from(Arc::clone(&services.scheduler)))
+            .app_data(web::Data::from(Arc::clone(&services.metrics)))
             .app_data(web::Data::new(config.client_ip.clone()))
             .app_data(web::Data::new(config.rate_limits.clone()))
             .app_data(web::PayloadConfig::new(config.json_body_limit))
@@ -189,6 +210,7 @@ pub fn serve(
             .default_service(web::to(edge::not_found))
             .wrap(security::cors(&config.cors))
             .wrap(from_fn(edge::edge))
+            .wrap(from_fn(metrics::observe))
             .wrap(security::security_headers(config.hsts))
     })
     .workers(workers)

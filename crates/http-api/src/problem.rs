@@ -43,6 +43,12 @@ pub enum ErrorCode {
     UserNotFound,
     /// No such live session of yours.
     SessionNotFound,
+    /// No job queue of this name.
+    QueueNotFound,
+    /// No such job in this queue.
+    JobNotFound,
+    /// Only a failed job can be retried.
+    JobNotFailed,
     /// The route exists; the `Allow` header lists its methods.
     MethodNotAllowed,
     /// The request took too long to arrive.
@@ -82,7 +88,7 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
-    pub const ALL: [Self; 32] = [
+    pub const ALL: [Self; 35] = [
         Self::BadRequest,
         Self::InvalidJson,
         Self::ValidationError,
@@ -97,6 +103,9 @@ impl ErrorCode {
         Self::NotFound,
         Self::UserNotFound,
         Self::SessionNotFound,
+        Self::QueueNotFound,
+        Self::JobNotFound,
+        Self::JobNotFailed,
         Self::MethodNotAllowed,
         Self::RequestTimeout,
         Self::EmailTaken,
@@ -134,6 +143,9 @@ impl ErrorCode {
             Self::NotFound => "NOT_FOUND",
             Self::UserNotFound => "USER_NOT_FOUND",
             Self::SessionNotFound => "SESSION_NOT_FOUND",
+            Self::QueueNotFound => "QUEUE_NOT_FOUND",
+            Self::JobNotFound => "JOB_NOT_FOUND",
+            Self::JobNotFailed => "JOB_NOT_FAILED",
             Self::MethodNotAllowed => "METHOD_NOT_ALLOWED",
             Self::RequestTimeout => "REQUEST_TIMEOUT",
             Self::EmailTaken => "EMAIL_TAKEN",
@@ -201,6 +213,10 @@ impl ErrorCode {
             Self::SessionNotFound => {
                 StatusCode::from_u16(404).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
             }
+            Self::QueueNotFound | Self::JobNotFound => {
+                StatusCode::from_u16(404).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+            }
+            Self::JobNotFailed => StatusCode::CONFLICT,
             Self::MethodNotAllowed => {
                 StatusCode::from_u16(405).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
             }
@@ -284,6 +300,9 @@ impl ErrorCode {
             Self::NotFound => "No such route, or no such item of yours",
             Self::UserNotFound => "The caller's user no longer exists",
             Self::SessionNotFound => "No such live session of yours",
+            Self::QueueNotFound => "No job queue of this name",
+            Self::JobNotFound => "No such job in this queue",
+            Self::JobNotFailed => "Only a failed job can be retried",
             Self::MethodNotAllowed => "The route exists; the `Allow` header lists its methods",
             Self::RequestTimeout => "The request took too long to arrive",
             Self::EmailTaken => "An account with this email already exists",
@@ -458,6 +477,30 @@ impl Problem {
             request_id: request_id.to_owned(),
             timestamp: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
             path: path.to_owned(),
+        }
+    }
+}
+
+impl From<notify_core::AdminError> for ApiError {
+    fn from(error: notify_core::AdminError) -> Self {
+        use notify_core::AdminError;
+        match error {
+            AdminError::UnknownQueue(_) => Self::new(ErrorCode::QueueNotFound, "Queue not found"),
+            AdminError::JobNotFound => Self::new(ErrorCode::JobNotFound, "Job not found"),
+            AdminError::NotFailed(state) => Self::new(
+                ErrorCode::JobNotFailed,
+                format!("The job is {}, not failed", state.as_str()),
+            ),
+            AdminError::NotCleanable(_) => {
+                Self::field("status", "enum", "must be completed or failed")
+            }
+            AdminError::Queue(error) => {
+                tracing::error!(%error, "job queue failure");
+                Self::new(
+                    ErrorCode::ServiceUnavailable,
+                    "The job queue is unavailable",
+                )
+            }
         }
     }
 }

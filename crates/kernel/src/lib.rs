@@ -55,3 +55,14 @@ macro_rules! typed_id {
         }
     };
 }
+
+/// The message a panic carried (`panic!("…")` gives a `&str` or a `String`), for recording a
+/// job that panicked as a failure.
+#[must_use]
+pub fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown panic".to_owned())
+}

@@ -2,6 +2,7 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, TimeDelta, Utc};
+use kernel::{Page, PageRequest};
 
 kernel::typed_id!(
     /// Identifies a queued job.
@@ -39,6 +40,12 @@ impl JobState {
             Self::Completed => "completed",
             Self::Failed => "failed",
         }
+    }
+
+    /// Whether the job is done with: completed or failed.
+    #[must_use]
+    pub fn is_finished(self) -> bool {
+        matches!(self, Self::Completed | Self::Failed)
     }
 
     #[must_use]
@@ -87,6 +94,32 @@ pub struct QueueCounts {
     pub failed: u64,
 }
 
+/// What a queue has seen since its store was created: running totals that cleaning history
+/// never lowers.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct QueueTotals {
+    pub enqueued: u64,
+    pub completed: u64,
+    /// Jobs kept as failed (each time one fails for good).
+    pub failed: u64,
+    /// Retries scheduled after a failed attempt.
+    pub retried: u64,
+}
+
+impl QueueCounts {
+    /// Jobs not yet done with: waiting, or delayed for a retry.
+    #[must_use]
+    pub fn backlog(&self) -> u64 {
+        self.waiting + self.delayed
+    }
+
+    /// Whether the backlog is above `threshold`, the point where someone should look.
+    #[must_use]
+    pub fn is_backed_up(&self, threshold: u64) -> bool {
+        self.backlog() > threshold
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 #[error("job queue failure: {0}")]
 pub struct QueueError(pub String);
@@ -110,7 +143,82 @@ impl RetryPolicy {
     }
 }
 
+kernel::typed_id!(
+    /// Names one hand-out of a job to a worker. Every acknowledgement carries it, so a worker
+    /// whose lease ran out and whose job went to another worker cannot complete, retry or fail
+    /// what is no longer its claim.
+    ClaimToken
+);
+
+/// A job handed to a worker, with the claim its acknowledgements must present.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Claim {
+    pub job: Job,
+    pub token: ClaimToken,
+}
+
+impl Claim {
+    /// What an acknowledgement names: the job and the claim that holds it.
+    #[must_use]
+    pub fn ack(&self) -> AckRef {
+        AckRef {
+            job: self.job.id.clone(),
+            token: self.token.clone(),
+        }
+    }
+}
+
+/// The job and claim an acknowledgement is about.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct AckRef {
+    pub job: JobId,
+    pub token: ClaimToken,
+}
+
+/// What became of an acknowledgement.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[must_use]
+pub enum Acked {
+    /// The claim still held the job; the job moved on.
+    Applied,
+    /// The claim no longer holds the job (it was handed out again, finished by another worker,
+    /// retried from failed, or deleted); nothing changed.
+    Stale,
+}
+
+/// Which finished jobs [`JobQueue::clean`] keeps: the `newest` most recently finished among
+/// those finished at or after `since` (every one when `since` is `None`); the rest go.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Keep {
+    pub newest: u64,
+    pub since: Option<DateTime<Utc>>,
+}
+
+impl Keep {
+    /// Keeps nothing.
+    pub const NONE: Self = Self {
+        newest: 0,
+        since: None,
+    };
+}
+
+/// What [`JobQueue::retry_failed`] did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RetryFailed {
+    /// The failed job waits again, with its attempts counted from zero.
+    Requeued,
+    /// No job of that id in that queue.
+    NotFound,
+    /// The job exists but has not failed.
+    NotFailed(JobState),
+}
+
 /// A durable, at-least-once job queue.
+///
+/// Acknowledgements (`complete`, `retry_at`, `fail`) name the claim that [`JobQueue::reserve`]
+/// returned; an acknowledgement whose claim no longer holds the job changes nothing and
+/// answers [`Acked::Stale`]. A claim whose lease ran out still holds its job until the job is
+/// handed out again.
 #[async_trait]
 pub trait JobQueue: Send + Sync {
     /// Stores a job; once this returns, the job is not lost while the store is up.
@@ -121,7 +229,8 @@ pub trait JobQueue: Send + Sync {
 
     /// Hands out the oldest job of `queue` that is due: waiting, delayed past its `run_at`, or
     /// active past its lease (its worker died). The job becomes active until `now + lease`,
-    /// and its attempt count goes up by one. Two callers never get the same job at once.
+    /// its attempt count goes up by one, and it gets a new claim token, which ends the old
+    /// claim. Two callers never get the same job at once.
     ///
     /// # Errors
     /// [`QueueError`] on store failure.
@@ -130,14 +239,52 @@ pub trait JobQueue: Send + Sync {
         queue: &str,
         now: DateTime<Utc>,
         lease: TimeDelta,
-    ) -> Result<Option<Job>, QueueError>;
+    ) -> Result<Option<Claim>, QueueError>;
+
+    /// Up to `max` due jobs at once, each as [`JobQueue::reserve`] would hand it out. Adapters
+    /// that can fetch several in one round trip do.
+    ///
+    /// # Errors
+    /// [`QueueError`] on store failure; the jobs already claimed come back after their lease.
+    async fn reserve_batch(
+        &self,
+        queue: &str,
+        now: DateTime<Utc>,
+        lease: TimeDelta,
+        max: usize,
+    ) -> Result<Vec<Claim>, QueueError> {
+        let mut claims = Vec::new();
+        while claims.len() < max {
+            match self.reserve(queue, now, lease).await? {
+                Some(claim) => claims.push(claim),
+                None => break,
+            }
+        }
+        Ok(claims)
+    }
 
     /// Marks the job done and erases its payload and recipient: a sent email's address, name
     /// and link have no business staying in the queue's history.
     ///
     /// # Errors
     /// [`QueueError`] on store failure.
-    async fn complete(&self, id: &JobId, now: DateTime<Utc>) -> Result<(), QueueError>;
+    async fn complete(&self, claim: &AckRef, now: DateTime<Utc>) -> Result<Acked, QueueError>;
+
+    /// [`JobQueue::complete`] for several claims, in order; adapters that can, in one round trip.
+    ///
+    /// # Errors
+    /// [`QueueError`] on store failure; claims not acknowledged come back after their lease.
+    async fn complete_batch(
+        &self,
+        claims: &[AckRef],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Acked>, QueueError> {
+        let mut acks = Vec::with_capacity(claims.len());
+        for claim in claims {
+            acks.push(self.complete(claim, now).await?);
+        }
+        Ok(acks)
+    }
 
     /// Makes the job delayed until `run_at`, keeping `error` as its last error.
     ///
@@ -145,16 +292,22 @@ pub trait JobQueue: Send + Sync {
     /// [`QueueError`] on store failure.
     async fn retry_at(
         &self,
-        id: &JobId,
+        claim: &AckRef,
         error: &str,
         run_at: DateTime<Utc>,
-    ) -> Result<(), QueueError>;
+    ) -> Result<Acked, QueueError>;
 
-    /// Marks the job failed for good, keeping `error`.
+    /// Marks the job failed for good, keeping `error`, its attempts and its payload (what a
+    /// retry from failed needs).
     ///
     /// # Errors
     /// [`QueueError`] on store failure.
-    async fn fail(&self, id: &JobId, error: &str, now: DateTime<Utc>) -> Result<(), QueueError>;
+    async fn fail(
+        &self,
+        claim: &AckRef,
+        error: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Acked, QueueError>;
 
     /// # Errors
     /// [`QueueError`] on store failure.
@@ -165,6 +318,44 @@ pub trait JobQueue: Send + Sync {
     /// # Errors
     /// [`QueueError`] on store failure.
     async fn counts(&self, queue: &str) -> Result<QueueCounts, QueueError>;
+
+    /// The running totals of `queue`: enqueued, and acknowledgements applied (completed,
+    /// failed, retried). Stale acknowledgements count for nothing.
+    ///
+    /// # Errors
+    /// [`QueueError`] on store failure.
+    async fn totals(&self, queue: &str) -> Result<QueueTotals, QueueError>;
+
+    /// The jobs of `queue` in `state`, a page at a time: finished jobs most recently finished
+    /// first, the others in the order they will run.
+    ///
+    /// # Errors
+    /// [`QueueError`] on store failure.
+    async fn list(
+        &self,
+        queue: &str,
+        state: JobState,
+        page: PageRequest,
+    ) -> Result<Page<Job>, QueueError>;
+
+    /// Puts a failed job of `queue` back to waiting (due `now`, attempts from zero, its last
+    /// error kept until it runs).
+    ///
+    /// # Errors
+    /// [`QueueError`] on store failure.
+    async fn retry_failed(
+        &self,
+        queue: &str,
+        id: &JobId,
+        now: DateTime<Utc>,
+    ) -> Result<RetryFailed, QueueError>;
+
+    /// Deletes the finished jobs of `queue` in `state` (completed or failed; other states
+    /// delete nothing) that `keep` does not keep, and returns how many.
+    ///
+    /// # Errors
+    /// [`QueueError`] on store failure.
+    async fn clean(&self, queue: &str, state: JobState, keep: Keep) -> Result<u64, QueueError>;
 
     /// Deletes every job about `recipient` that no worker holds at the moment (waiting,
     /// delayed, completed, failed), and returns how many: an erased account leaves no

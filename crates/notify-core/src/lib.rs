@@ -3,16 +3,26 @@
 //!
 //! No I/O happens here; queues and transports are adapters.
 
+pub mod admin;
 pub mod email;
 pub mod jobs;
 mod outbox;
 pub mod preferences;
+pub mod sealing;
 mod worker;
 
+pub use admin::{AdminError, QueueAdmin, QueueStats};
 pub use email::{EmailJob, Links, OutgoingEmail, SessionDetails, render};
-pub use jobs::{Job, JobId, JobQueue, JobState, NewJob, QueueCounts, QueueError, RetryPolicy};
+pub use jobs::{
+    AckRef, Acked, Claim, ClaimToken, Job, JobId, JobQueue, JobState, Keep, NewJob, QueueCounts,
+    QueueError, QueueTotals, RetryFailed, RetryPolicy,
+};
 pub use outbox::EmailOutbox;
-pub use worker::{EmailWorker, MailError, MailTransport, Step};
+pub use sealing::{PayloadSealer, SealError};
+pub use worker::{EmailWorker, EmailWorkerPorts, MailError, MailTransport, Step};
 
 /// The queue that carries email jobs.
 pub const EMAIL_QUEUE: &str = "email";
+
+/// Every queue there is: the admin console's "unknown queue" is any other name.
+pub const QUEUES: [&str; 1] = [EMAIL_QUEUE];

@@ -1,9 +1,13 @@
-//! The email job handler: take one job, render it, send it, and acknowledge, retry with
-//! backoff, or fail it for good. One step at a time, so tests can drive it.
+//! The email job handler: take jobs, open and render them, send them, and acknowledge, retry
+//! with backoff, or fail them for good. One step at a time, so tests can drive it; a step takes
+//! a batch of jobs when asked, sends them concurrently and acknowledges the sent ones together.
 
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use futures_util::FutureExt as _;
 use kernel::record::Value;
 use kernel::settings::SettingsService;
 use kernel::{Clock, UserId};
@@ -11,8 +15,9 @@ use tracing::{info, warn};
 
 use crate::EMAIL_QUEUE;
 use crate::email::{EmailJob, Links, OutgoingEmail, render};
-use crate::jobs::{Job, JobQueue, QueueError, RetryPolicy};
+use crate::jobs::{AckRef, Acked, Claim, Job, JobQueue, QueueError, RetryPolicy};
 use crate::preferences::EMAIL_PREFERENCES;
+use crate::sealing::PayloadSealer;
 
 #[derive(Debug, thiserror::Error)]
 pub enum MailError {
@@ -32,7 +37,7 @@ pub trait MailTransport: Send + Sync {
     async fn send(&self, email: &OutgoingEmail) -> Result<(), MailError>;
 }
 
-/// What one step of the worker did.
+/// What one job's handling did.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Step {
     Empty,
@@ -41,34 +46,48 @@ pub enum Step {
     Suppressed(Job),
     Retrying(Job),
     Failed(Job),
+    /// Handled, but its claim had ended meanwhile (its lease ran out and another worker took
+    /// it): the acknowledgement changed nothing.
+    Overtaken(Job),
+}
+
+/// What to tell the queue about one handled job.
+enum Verdict {
+    Complete { suppressed: bool },
+    Retry { error: String, at: DateTime<Utc> },
+    Fail(String),
 }
 
 pub struct EmailWorker {
     queue: Arc<dyn JobQueue>,
     transport: Arc<dyn MailTransport>,
+    sealer: Arc<dyn PayloadSealer>,
     links: Links,
     retry: RetryPolicy,
     clock: Arc<dyn Clock>,
     preferences: SettingsService,
 }
 
+/// What an [`EmailWorker`] needs.
+pub struct EmailWorkerPorts {
+    pub queue: Arc<dyn JobQueue>,
+    pub transport: Arc<dyn MailTransport>,
+    pub sealer: Arc<dyn PayloadSealer>,
+    pub clock: Arc<dyn Clock>,
+    pub preferences: SettingsService,
+}
+
 impl EmailWorker {
     #[must_use]
-    pub fn new(
-        queue: Arc<dyn JobQueue>,
-        transport: Arc<dyn MailTransport>,
-        links: Links,
-        retry: RetryPolicy,
-        clock: Arc<dyn Clock>,
-        preferences: SettingsService,
-    ) -> Self {
+    pub fn new(ports: EmailWorkerPorts, links: Links, retry: RetryPolicy) -> Self {
         Self {
-            queue,
-            transport,
+            queue: ports.queue,
+            transport: ports.transport,
+            sealer: ports.sealer,
             links,
             retry,
-            clock,
-            preferences,
+            clock: ports.clock,
+            preferences: ports.preferences,
         }
     }
 
@@ -97,52 +116,139 @@ impl EmailWorker {
     #[tracing::instrument(skip_all)]
     pub async fn try_process_one(&self) -> Result<Step, QueueError> {
         let now = self.clock.now();
-        let Some(job) = self
+        let Some(claim) = self
             .queue
             .reserve(EMAIL_QUEUE, now, self.retry.visibility_timeout)
             .await?
         else {
             return Ok(Step::Empty);
         };
-        if job.attempts > job.max_attempts {
-            let error = format!(
-                "abandoned: its worker stopped during the last of {} attempts",
-                job.max_attempts
-            );
-            self.queue.fail(&job.id, &error, now).await?;
-            return Ok(Step::Failed(job));
+        let verdict = self.judge(&claim).await;
+        self.acknowledge(claim, verdict).await
+    }
+
+    /// Takes up to `max` due jobs, handles them concurrently, and acknowledges the completed
+    /// ones in one call. An empty answer means no job was due.
+    ///
+    /// # Errors
+    /// [`QueueError`] when the queue itself fails; the jobs not acknowledged come back after
+    /// the visibility timeout.
+    #[tracing::instrument(skip_all)]
+    pub async fn try_process_batch(&self, max: usize) -> Result<Vec<Step>, QueueError> {
+        let now = self.clock.now();
+        let claims = self
+            .queue
+            .reserve_batch(EMAIL_QUEUE, now, self.retry.visibility_timeout, max)
+            .await?;
+        let verdicts =
+            futures_util::future::join_all(claims.iter().map(|claim| self.judge(claim))).await;
+        let mut steps = Vec::with_capacity(claims.len());
+        let mut completed: Vec<(AckRef, Job, bool)> = Vec::new();
+        for (claim, verdict) in claims.into_iter().zip(verdicts) {
+            match verdict {
+                Verdict::Complete { suppressed } => {
+                    completed.push((claim.ack(), claim.job, suppressed));
+                }
+                other => steps.push(self.acknowledge(claim, other).await?),
+            }
         }
-        let email = match EmailJob::from_payload(&job.payload) {
-            Ok(email) => email,
-            Err(error) => {
-                self.queue.fail(&job.id, &error, now).await?;
-                return Ok(Step::Failed(job));
+        if !completed.is_empty() {
+            let acks: Vec<AckRef> = completed.iter().map(|(ack, _, _)| ack.clone()).collect();
+            let answers = self.queue.complete_batch(&acks, self.clock.now()).await?;
+            for ((_, job, suppressed), acked) in completed.into_iter().zip(answers) {
+                steps.push(completion(job, suppressed, acked));
             }
-        };
-        if self.suppressed(&email).await {
-            self.queue.complete(&job.id, self.clock.now()).await?;
-            info!(job_id = %job.id, kind = %job.kind, "email not sent: turned off in the recipient's preferences");
-            return Ok(Step::Suppressed(job));
         }
-        match self.transport.send(&render(&email, &self.links)).await {
-            Ok(()) => {
-                self.queue.complete(&job.id, self.clock.now()).await?;
-                info!(job_id = %job.id, kind = %job.kind, "email sent");
-                Ok(Step::Sent(job))
-            }
-            Err(MailError::Transient(error)) if job.attempts < job.max_attempts => {
-                let run_at = self.clock.now() + self.retry.backoff_after(job.attempts);
-                warn!(job_id = %job.id, attempt = job.attempts, %error, "email failed; will retry");
-                self.queue.retry_at(&job.id, &error, run_at).await?;
-                Ok(Step::Retrying(job))
-            }
-            Err(error) => {
-                warn!(job_id = %job.id, attempt = job.attempts, %error, "email failed for good");
-                self.queue
-                    .fail(&job.id, &error.to_string(), self.clock.now())
-                    .await?;
-                Ok(Step::Failed(job))
+        Ok(steps)
+    }
+
+    /// Decides what becomes of a claimed job; a panic while handling it fails the job, not the
+    /// worker.
+    async fn judge(&self, claim: &Claim) -> Verdict {
+        match AssertUnwindSafe(self.handle(&claim.job))
+            .catch_unwind()
+            .await
+        {
+            Ok(verdict) => verdict,
+            Err(panic) => {
+                let message = kernel::panic_message(panic.as_ref());
+                warn!(job_id = %claim.job.id, %message, "job handler panicked; job failed");
+                Verdict::Fail(format!("the job handler panicked: {message}"))
             }
         }
     }
+
+    async fn handle(&self, job: &Job) -> Verdict {
+        if job.attempts > job.max_attempts {
+            return Verdict::Fail(format!(
+                "abandoned: its worker stopped during the last of {} attempts",
+                job.max_attempts
+            ));
+        }
+        let email = match self
+            .sealer
+            .open(&job.payload, &job.queue)
+            .map_err(|e| format!("payload cannot be opened: {e}"))
+            .and_then(|plain| EmailJob::from_payload(&plain))
+        {
+            Ok(email) => email,
+            Err(error) => return Verdict::Fail(error),
+        };
+        if self.suppressed(&email).await {
+            return Verdict::Complete { suppressed: true };
+        }
+        match self.transport.send(&render(&email, &self.links)).await {
+            Ok(()) => Verdict::Complete { suppressed: false },
+            Err(MailError::Transient(error)) if job.attempts < job.max_attempts => Verdict::Retry {
+                error,
+                at: self.clock.now() + self.retry.backoff_after(job.attempts),
+            },
+            Err(error) => Verdict::Fail(error.to_string()),
+        }
+    }
+
+    async fn acknowledge(&self, claim: Claim, verdict: Verdict) -> Result<Step, QueueError> {
+        let ack = claim.ack();
+        let job = claim.job;
+        let now = self.clock.now();
+        Ok(match verdict {
+            Verdict::Complete { suppressed } => {
+                let acked = self.queue.complete(&ack, now).await?;
+                completion(job, suppressed, acked)
+            }
+            Verdict::Retry { error, at } => {
+                warn!(job_id = %job.id, attempt = job.attempts, %error, "email failed; will retry");
+                match self.queue.retry_at(&ack, &error, at).await? {
+                    Acked::Applied => Step::Retrying(job),
+                    Acked::Stale => overtaken(job),
+                }
+            }
+            Verdict::Fail(error) => {
+                warn!(job_id = %job.id, attempt = job.attempts, %error, "email failed for good");
+                match self.queue.fail(&ack, &error, now).await? {
+                    Acked::Applied => Step::Failed(job),
+                    Acked::Stale => overtaken(job),
+                }
+            }
+        })
+    }
+}
+
+fn completion(job: Job, suppressed: bool, acked: Acked) -> Step {
+    match (acked, suppressed) {
+        (Acked::Stale, _) => overtaken(job),
+        (Acked::Applied, true) => {
+            info!(job_id = %job.id, kind = %job.kind, "email not sent: turned off in the recipient's preferences");
+            Step::Suppressed(job)
+        }
+        (Acked::Applied, false) => {
+            info!(job_id = %job.id, kind = %job.kind, "email sent");
+            Step::Sent(job)
+        }
+    }
+}
+
+fn overtaken(job: Job) -> Step {
+    warn!(job_id = %job.id, "job handled after its lease went to another worker; acknowledgement ignored");
+    Step::Overtaken(job)
 }

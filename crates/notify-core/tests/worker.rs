@@ -5,13 +5,14 @@ use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
+use auth_crypto::AeadSealer;
 use chrono::{DateTime, TimeDelta, Utc};
 use kernel::settings::SettingsService;
 use kernel::{Clock, UserId};
 use notify_core::preferences::EMAIL_PREFERENCES;
 use notify_core::{
-    EMAIL_QUEUE, EmailJob, EmailOutbox, EmailWorker, JobQueue as _, JobState, Links, MailError,
-    MailTransport, NewJob, OutgoingEmail, RetryPolicy, SessionDetails, Step,
+    EMAIL_QUEUE, EmailJob, EmailOutbox, EmailWorker, EmailWorkerPorts, JobQueue as _, JobState,
+    Links, MailError, MailTransport, NewJob, OutgoingEmail, RetryPolicy, SessionDetails, Step,
 };
 use store_memory::{MemoryJobQueue, MemoryPortfolioStore};
 
@@ -34,11 +35,20 @@ impl ManualClock {
 struct ScriptedTransport {
     script: Mutex<VecDeque<Result<(), MailError>>>,
     sent: Mutex<Vec<OutgoingEmail>>,
+    /// How many of the next sends panic.
+    panics: Mutex<u32>,
 }
 
 #[async_trait]
 impl MailTransport for ScriptedTransport {
     async fn send(&self, email: &OutgoingEmail) -> Result<(), MailError> {
+        let panic_now = {
+            let mut panics = self.panics.lock().unwrap();
+            let now = *panics > 0;
+            *panics = panics.saturating_sub(1);
+            now
+        };
+        assert!(!panic_now, "transport exploded");
         let outcome = self.script.lock().unwrap().pop_front().unwrap_or(Ok(()));
         if outcome.is_ok() {
             self.sent.lock().unwrap().push(email.clone());
@@ -70,15 +80,19 @@ fn fixture(script: Vec<Result<(), MailError>>) -> Fixture {
     });
     let clock = Arc::new(ManualClock(Mutex::new(Utc::now())));
     let preferences = SettingsService::new(Arc::new(MemoryPortfolioStore::new()), clock.clone());
+    let sealer = Arc::new(AeadSealer::new(&[3; 32], &[]));
     let worker = EmailWorker::new(
-        queue.clone(),
-        transport.clone(),
+        EmailWorkerPorts {
+            queue: queue.clone(),
+            transport: transport.clone(),
+            sealer: sealer.clone(),
+            clock: clock.clone(),
+            preferences: preferences.clone(),
+        },
         Links::new("https://console.test"),
         RETRY,
-        clock.clone(),
-        preferences.clone(),
     );
-    let outbox = EmailOutbox::new(queue.clone(), RETRY, clock.clone());
+    let outbox = EmailOutbox::new(queue.clone(), sealer, RETRY, clock.clone());
     Fixture {
         queue,
         transport,
@@ -86,6 +100,17 @@ fn fixture(script: Vec<Result<(), MailError>>) -> Fixture {
         worker,
         outbox,
         preferences,
+    }
+}
+
+impl Fixture {
+    /// Another worker's claim on the next due job.
+    async fn claim_elsewhere(&self) -> notify_core::Claim {
+        self.queue
+            .reserve(EMAIL_QUEUE, self.clock.now(), RETRY.visibility_timeout)
+            .await
+            .unwrap()
+            .expect("a due job")
     }
 }
 
@@ -203,11 +228,7 @@ async fn a_job_whose_worker_died_is_delivered_again_after_the_visibility_timeout
     let f = fixture(vec![]);
     let id = f.outbox.enqueue(&welcome()).await.unwrap();
     // A worker takes the job and dies before acknowledging it.
-    f.queue
-        .reserve(EMAIL_QUEUE, f.clock.now(), RETRY.visibility_timeout)
-        .await
-        .unwrap()
-        .unwrap();
+    f.claim_elsewhere().await;
     assert_eq!(f.worker.try_process_one().await.unwrap(), Step::Empty);
     f.clock.advance(TimeDelta::seconds(31));
     assert!(matches!(
@@ -225,11 +246,7 @@ async fn a_job_abandoned_on_its_last_attempt_fails_instead_of_running_forever() 
     let f = fixture(vec![]);
     let id = f.outbox.enqueue(&welcome()).await.unwrap();
     for _ in 0..RETRY.max_attempts {
-        f.queue
-            .reserve(EMAIL_QUEUE, f.clock.now(), RETRY.visibility_timeout)
-            .await
-            .unwrap()
-            .unwrap();
+        f.claim_elsewhere().await;
         f.clock.advance(TimeDelta::seconds(31));
     }
     assert!(matches!(
@@ -332,4 +349,114 @@ fn session_details() -> SessionDetails {
         location: None,
         at: Utc::now(),
     }
+}
+
+#[tokio::test]
+async fn a_queued_payload_holds_no_token_or_name_in_clear_even_when_failed() {
+    let f = fixture(vec![Err(MailError::Permanent("550 no such user".into()))]);
+    let id = f
+        .outbox
+        .enqueue(&EmailJob::PasswordReset {
+            to: "ada@example.com".into(),
+            name: "Ada Lovelace".into(),
+            token: "t0k3n-secret".into(),
+        })
+        .await
+        .unwrap();
+    let queued = f.queue.find_job(&id).await.unwrap().unwrap();
+    for secret in ["t0k3n-secret", "Ada Lovelace", "ada@example.com"] {
+        assert!(
+            !queued.payload.contains(secret),
+            "{secret} in {}",
+            queued.payload
+        );
+    }
+    assert_eq!(queued.recipient.as_deref(), Some("ada@example.com"));
+    assert!(matches!(
+        f.worker.try_process_one().await.unwrap(),
+        Step::Failed(_)
+    ));
+    let failed = f.queue.find_job(&id).await.unwrap().unwrap();
+    assert_eq!(failed.payload, queued.payload, "kept sealed for a retry");
+    f.queue
+        .retry_failed(EMAIL_QUEUE, &id, f.clock.now())
+        .await
+        .unwrap();
+    assert!(matches!(
+        f.worker.try_process_one().await.unwrap(),
+        Step::Sent(_)
+    ));
+    let sent = f.transport.sent.lock().unwrap().clone();
+    assert!(sent[0].text.contains("t0k3n-secret"), "opened for sending");
+}
+
+#[tokio::test]
+async fn a_panicking_job_fails_and_the_worker_goes_on() {
+    let f = fixture(vec![]);
+    *f.transport.panics.lock().unwrap() = 1;
+    let exploded = f.outbox.enqueue(&welcome()).await.unwrap();
+    let fine = f.outbox.enqueue(&welcome()).await.unwrap();
+    assert!(matches!(
+        f.worker.try_process_one().await.unwrap(),
+        Step::Failed(_)
+    ));
+    let failed = f.queue.find_job(&exploded).await.unwrap().unwrap();
+    assert!(
+        failed.last_error.unwrap().contains("transport exploded"),
+        "the panic message is the error"
+    );
+    assert!(matches!(
+        f.worker.try_process_one().await.unwrap(),
+        Step::Sent(_)
+    ));
+    assert_eq!(
+        f.queue.find_job(&fine).await.unwrap().unwrap().state,
+        JobState::Completed
+    );
+}
+
+#[tokio::test]
+async fn a_worker_overtaken_after_its_lease_does_not_undo_the_delivery() {
+    let f = fixture(vec![]);
+    let id = f.outbox.enqueue(&welcome()).await.unwrap();
+    // A slow worker takes the job and stalls past its lease.
+    let slow = f.claim_elsewhere().await;
+    f.clock.advance(TimeDelta::seconds(31));
+    assert!(matches!(
+        f.worker.try_process_one().await.unwrap(),
+        Step::Sent(_)
+    ));
+    // The slow worker wakes up with a transient failure and wants to retry the job.
+    let acked = f
+        .queue
+        .retry_at(&slow.ack(), "timeout", f.clock.now())
+        .await
+        .unwrap();
+    assert_eq!(acked, notify_core::Acked::Stale);
+    let job = f.queue.find_job(&id).await.unwrap().unwrap();
+    assert_eq!((job.state, job.attempts), (JobState::Completed, 2));
+    assert_eq!(f.transport.sent.lock().unwrap().len(), 1, "sent once");
+}
+
+#[tokio::test]
+async fn a_batch_is_sent_concurrently_and_acknowledged_together() {
+    let f = fixture(vec![Ok(()), Err(MailError::Transient("421 busy".into()))]);
+    for _ in 0..5 {
+        f.outbox.enqueue(&welcome()).await.unwrap();
+    }
+    let steps = f.worker.try_process_batch(4).await.unwrap();
+    assert_eq!(steps.len(), 4);
+    let retrying = steps
+        .iter()
+        .filter(|s| matches!(s, Step::Retrying(_)))
+        .count();
+    let sent = steps.iter().filter(|s| matches!(s, Step::Sent(_))).count();
+    assert_eq!((sent, retrying), (3, 1));
+    let counts = f.queue.counts(EMAIL_QUEUE).await.unwrap();
+    assert_eq!(
+        (counts.completed, counts.delayed, counts.waiting),
+        (3, 1, 1)
+    );
+    assert_eq!(f.worker.try_process_batch(4).await.unwrap().len(), 1);
+    assert!(f.worker.try_process_batch(4).await.unwrap().is_empty());
 }

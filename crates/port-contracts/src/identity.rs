@@ -113,6 +113,7 @@ suite!($
         a_password_hash_is_replaced,
         a_rehashed_account_reads_back_with_its_update_time,
         an_account_deletion_token_is_kept_until_cleared,
+        only_expired_deletion_tokens_are_cleared,
         a_reset_token_matches_only_its_hash_until_it_expires,
         a_reset_token_works_once,
         a_verification_token_verifies_the_email_once,
@@ -416,6 +417,19 @@ async fn an_account_deletion_token_is_kept_until_cleared(repo: &dyn AccountRepos
         .await
         .unwrap();
     assert_eq!(reread_account(repo, &ada).await.account_deletion, None);
+}
+
+async fn only_expired_deletion_tokens_are_cleared(repo: &dyn AccountRepository) {
+    let (ada, deletion, now) = account_with_token(repo, TokenPurpose::AccountDeletion).await;
+    assert_eq!(repo.clear_expired_deletion_tokens(now).await.unwrap(), 0);
+    assert_eq!(
+        reread_account(repo, &ada).await.account_deletion,
+        Some(deletion)
+    );
+    let later = now + TimeDelta::hours(2);
+    assert_eq!(repo.clear_expired_deletion_tokens(later).await.unwrap(), 1);
+    assert_eq!(reread_account(repo, &ada).await.account_deletion, None);
+    assert_eq!(repo.clear_expired_deletion_tokens(later).await.unwrap(), 0);
 }
 
 async fn a_reset_token_matches_only_its_hash_until_it_expires(repo: &dyn AccountRepository) {

@@ -60,6 +60,7 @@ macro_rules! suite {
 }
 
 pub mod chat;
+pub mod cron;
 pub mod identity;
 pub mod jobs;
 pub mod portfolio;

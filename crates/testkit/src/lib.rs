@@ -1,7 +1,7 @@
 //! Test support shared by the HTTP and end-to-end suites: a real SMTP server that keeps what
 //! it receives, so tests read the emails the product sent, and can offer STARTTLS or implicit
 //! TLS with a certificate from a CA generated for it; a stand-in for third-party JSON APIs; a
-//! MaxMind test database.
+//! MaxMind test database; a real `redis-server` on a free port.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -9,8 +9,10 @@
 )]
 
 mod http_stub;
+mod redis_server;
 
 pub use http_stub::{HttpStub, StubReply};
+pub use redis_server::RedisServer;
 
 /// MaxMind's GeoIP2 City test database (see `fixtures/README.md` for its documented addresses).
 pub const GEOIP2_CITY_TEST_DB: &str = concat!(
@@ -107,6 +109,9 @@ pub struct SmtpSink {
     pub port: u16,
     received: Arc<Mutex<Received>>,
     ca_pem: Option<String>,
+    /// While set, every recipient is refused with a temporary error (451), as a relay that is
+    /// down or overloaded answers.
+    down: Arc<std::sync::atomic::AtomicBool>,
 }
 
 fn decode_quoted_printable(raw: &str) -> String {
@@ -177,6 +182,7 @@ async fn serve(
     options: SinkOptions,
     acceptor: Option<TlsAcceptor>,
     received: Arc<Mutex<Received>>,
+    down: Arc<std::sync::atomic::AtomicBool>,
 ) -> std::io::Result<()> {
     let mut tls = options.tls == SinkTls::Implicit;
     let stream: Box<dyn Io> = match &acceptor {
@@ -230,6 +236,9 @@ async fn serve(
                 over_tls: tls,
             });
             reply(&mut connection, b"235 2.7.0 accepted\r\n").await?;
+        } else if command.starts_with("RCPT TO:") && down.load(std::sync::atomic::Ordering::SeqCst)
+        {
+            reply(&mut connection, b"451 4.3.0 try again later\r\n").await?;
         } else if command.starts_with("RCPT TO:") {
             to.push(
                 line.trim_end()[8..]
@@ -281,17 +290,31 @@ impl SmtpSink {
         };
         let received = Arc::new(Mutex::new(Received::default()));
         let store = Arc::clone(&received);
+        let down = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let refusing = Arc::clone(&down);
         tokio::spawn(async move {
             while let Ok((socket, _)) = listener.accept().await {
                 // A failed handshake or a dropped connection ends that session only.
-                tokio::spawn(serve(socket, options, acceptor.clone(), Arc::clone(&store)));
+                tokio::spawn(serve(
+                    socket,
+                    options,
+                    acceptor.clone(),
+                    Arc::clone(&store),
+                    Arc::clone(&refusing),
+                ));
             }
         });
         Self {
             port,
             received,
             ca_pem,
+            down,
         }
+    }
+
+    /// Refuses (true) or accepts (false) mail from now on.
+    pub fn set_down(&self, down: bool) {
+        self.down.store(down, std::sync::atomic::Ordering::SeqCst);
     }
 
     /// The PEM certificate of the CA that issued this sink's certificate.
@@ -391,7 +414,9 @@ impl MongoStandIn {
     }
 
     async fn wait_until_listening(&self) {
-        for _ in 0..600 {
+        // Python's start takes seconds on a loaded machine (parallel builds and test runs):
+        // allow two minutes before calling it broken.
+        for _ in 0..2400 {
             if tokio::net::TcpStream::connect(("127.0.0.1", self.port))
                 .await
                 .is_ok()

@@ -217,6 +217,22 @@ impl AccountRepository for MemoryIdentityStore {
         self.lock().accounts.retain(|_, a| &a.user_id != user);
         Ok(())
     }
+
+    async fn clear_expired_deletion_tokens(&self, now: DateTime<Utc>) -> Result<u64, StoreError> {
+        let mut tables = self.lock();
+        let mut cleared = 0;
+        for account in tables.accounts.values_mut() {
+            if account
+                .account_deletion
+                .as_ref()
+                .is_some_and(|token| token.expires_at <= now)
+            {
+                account.account_deletion = None;
+                cleared += 1;
+            }
+        }
+        Ok(cleared)
+    }
 }
 
 #[async_trait]

@@ -5,11 +5,20 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use async_trait::async_trait;
 use chrono::{DateTime, TimeDelta, Utc};
-use notify_core::{Job, JobId, JobQueue, JobState, NewJob, QueueCounts, QueueError};
+use kernel::{Page, PageRequest};
+use notify_core::jobs::{AckRef, Acked, Claim, ClaimToken, Keep, RetryFailed};
+use notify_core::{Job, JobId, JobQueue, JobState, NewJob, QueueCounts, QueueError, QueueTotals};
+
+/// A stored job and the claim that holds it, if any.
+struct Entry {
+    job: Job,
+    claim: Option<ClaimToken>,
+}
 
 #[derive(Default)]
 pub struct MemoryJobQueue {
-    jobs: Mutex<HashMap<JobId, Job>>,
+    jobs: Mutex<HashMap<JobId, Entry>>,
+    totals: Mutex<HashMap<String, QueueTotals>>,
 }
 
 impl MemoryJobQueue {
@@ -18,13 +27,36 @@ impl MemoryJobQueue {
         Self::default()
     }
 
-    fn lock(&self) -> MutexGuard<'_, HashMap<JobId, Job>> {
+    fn lock(&self) -> MutexGuard<'_, HashMap<JobId, Entry>> {
         self.jobs.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    fn update(&self, id: &JobId, change: impl FnOnce(&mut Job)) {
-        if let Some(job) = self.lock().get_mut(id) {
-            change(job);
+    fn count(&self, queue: &str, event: impl FnOnce(&mut QueueTotals)) {
+        let mut totals = self.totals.lock().unwrap_or_else(PoisonError::into_inner);
+        event(totals.entry(queue.to_owned()).or_default());
+    }
+
+    /// Applies `change` when `claim` still holds its job, and counts it as `event`.
+    fn acknowledge(
+        &self,
+        claim: &AckRef,
+        change: impl FnOnce(&mut Job),
+        event: impl FnOnce(&mut QueueTotals),
+    ) -> Acked {
+        let mut jobs = self.lock();
+        match jobs.get_mut(&claim.job) {
+            Some(entry)
+                if entry.job.state == JobState::Active
+                    && entry.claim.as_ref() == Some(&claim.token) =>
+            {
+                change(&mut entry.job);
+                entry.claim = None;
+                let queue = entry.job.queue.clone();
+                drop(jobs);
+                self.count(&queue, event);
+                Acked::Applied
+            }
+            _ => Acked::Stale,
         }
     }
 }
@@ -54,7 +86,15 @@ impl JobQueue for MemoryJobQueue {
             run_at: job.run_at,
             finished_at: None,
         };
-        self.lock().insert(id.clone(), stored);
+        let queue = stored.queue.clone();
+        self.lock().insert(
+            id.clone(),
+            Entry {
+                job: stored,
+                claim: None,
+            },
+        );
+        self.count(&queue, |t| t.enqueued += 1);
         Ok(id)
     }
 
@@ -63,62 +103,86 @@ impl JobQueue for MemoryJobQueue {
         queue: &str,
         now: DateTime<Utc>,
         lease: TimeDelta,
-    ) -> Result<Option<Job>, QueueError> {
+    ) -> Result<Option<Claim>, QueueError> {
         let mut jobs = self.lock();
         let next = jobs
             .values_mut()
-            .filter(|job| job.queue == queue && is_due(job, now))
-            .min_by(|a, b| a.run_at.cmp(&b.run_at).then_with(|| a.id.cmp(&b.id)));
-        Ok(next.map(|job| {
-            job.state = JobState::Active;
-            job.attempts += 1;
-            job.run_at = now + lease;
-            job.clone()
+            .filter(|entry| entry.job.queue == queue && is_due(&entry.job, now))
+            .min_by(|a, b| {
+                a.job
+                    .run_at
+                    .cmp(&b.job.run_at)
+                    .then_with(|| a.job.id.cmp(&b.job.id))
+            });
+        Ok(next.map(|entry| {
+            let token = ClaimToken::generate();
+            entry.job.state = JobState::Active;
+            entry.job.attempts += 1;
+            entry.job.run_at = now + lease;
+            entry.claim = Some(token.clone());
+            Claim {
+                job: entry.job.clone(),
+                token,
+            }
         }))
     }
 
-    async fn complete(&self, id: &JobId, now: DateTime<Utc>) -> Result<(), QueueError> {
-        self.update(id, |job| {
-            job.state = JobState::Completed;
-            job.finished_at = Some(now);
-            job.payload.clear();
-            job.recipient = None;
-        });
-        Ok(())
+    async fn complete(&self, claim: &AckRef, now: DateTime<Utc>) -> Result<Acked, QueueError> {
+        Ok(self.acknowledge(
+            claim,
+            |job| {
+                job.state = JobState::Completed;
+                job.finished_at = Some(now);
+                job.payload.clear();
+                job.recipient = None;
+            },
+            |t| t.completed += 1,
+        ))
     }
 
     async fn retry_at(
         &self,
-        id: &JobId,
+        claim: &AckRef,
         error: &str,
         run_at: DateTime<Utc>,
-    ) -> Result<(), QueueError> {
-        self.update(id, |job| {
-            job.state = JobState::Delayed;
-            job.last_error = Some(error.to_owned());
-            job.run_at = run_at;
-        });
-        Ok(())
+    ) -> Result<Acked, QueueError> {
+        Ok(self.acknowledge(
+            claim,
+            |job| {
+                job.state = JobState::Delayed;
+                job.last_error = Some(error.to_owned());
+                job.run_at = run_at;
+            },
+            |t| t.retried += 1,
+        ))
     }
 
-    async fn fail(&self, id: &JobId, error: &str, now: DateTime<Utc>) -> Result<(), QueueError> {
-        self.update(id, |job| {
-            job.state = JobState::Failed;
-            job.last_error = Some(error.to_owned());
-            job.finished_at = Some(now);
-        });
-        Ok(())
+    async fn fail(
+        &self,
+        claim: &AckRef,
+        error: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Acked, QueueError> {
+        Ok(self.acknowledge(
+            claim,
+            |job| {
+                job.state = JobState::Failed;
+                job.last_error = Some(error.to_owned());
+                job.finished_at = Some(now);
+            },
+            |t| t.failed += 1,
+        ))
     }
 
     async fn find_job(&self, id: &JobId) -> Result<Option<Job>, QueueError> {
-        Ok(self.lock().get(id).cloned())
+        Ok(self.lock().get(id).map(|entry| entry.job.clone()))
     }
 
     async fn counts(&self, queue: &str) -> Result<QueueCounts, QueueError> {
         let jobs = self.lock();
         let mut counts = QueueCounts::default();
-        for job in jobs.values().filter(|job| job.queue == queue) {
-            let slot = match job.state {
+        for entry in jobs.values().filter(|entry| entry.job.queue == queue) {
+            let slot = match entry.job.state {
                 JobState::Waiting => &mut counts.waiting,
                 JobState::Delayed => &mut counts.delayed,
                 JobState::Active => &mut counts.active,
@@ -130,6 +194,89 @@ impl JobQueue for MemoryJobQueue {
         Ok(counts)
     }
 
+    async fn totals(&self, queue: &str) -> Result<QueueTotals, QueueError> {
+        let totals = self.totals.lock().unwrap_or_else(PoisonError::into_inner);
+        Ok(totals.get(queue).copied().unwrap_or_default())
+    }
+
+    async fn list(
+        &self,
+        queue: &str,
+        state: JobState,
+        page: PageRequest,
+    ) -> Result<Page<Job>, QueueError> {
+        let jobs = self.lock();
+        let mut matching: Vec<&Job> = jobs
+            .values()
+            .map(|entry| &entry.job)
+            .filter(|job| job.queue == queue && job.state == state)
+            .collect();
+        if state.is_finished() {
+            matching.sort_by(|a, b| b.finished_at.cmp(&a.finished_at).then(b.id.cmp(&a.id)));
+        } else {
+            matching.sort_by(|a, b| a.run_at.cmp(&b.run_at).then(a.id.cmp(&b.id)));
+        }
+        let offset = usize::try_from(page.offset()).unwrap_or(usize::MAX);
+        let items = matching
+            .iter()
+            .skip(offset)
+            .take(page.limit as usize)
+            .map(|job| (*job).clone())
+            .collect();
+        Ok(Page {
+            items,
+            total: matching.len() as u64,
+            request: page,
+        })
+    }
+
+    async fn retry_failed(
+        &self,
+        queue: &str,
+        id: &JobId,
+        now: DateTime<Utc>,
+    ) -> Result<RetryFailed, QueueError> {
+        let mut jobs = self.lock();
+        let Some(entry) = jobs.get_mut(id).filter(|entry| entry.job.queue == queue) else {
+            return Ok(RetryFailed::NotFound);
+        };
+        if entry.job.state != JobState::Failed {
+            return Ok(RetryFailed::NotFailed(entry.job.state));
+        }
+        entry.job.state = JobState::Waiting;
+        entry.job.attempts = 0;
+        entry.job.run_at = now;
+        entry.job.finished_at = None;
+        entry.claim = None;
+        Ok(RetryFailed::Requeued)
+    }
+
+    async fn clean(&self, queue: &str, state: JobState, keep: Keep) -> Result<u64, QueueError> {
+        if !state.is_finished() {
+            return Ok(0);
+        }
+        let mut jobs = self.lock();
+        let mut finished: Vec<(Option<DateTime<Utc>>, JobId)> = jobs
+            .values()
+            .map(|entry| &entry.job)
+            .filter(|job| job.queue == queue && job.state == state)
+            .map(|job| (job.finished_at, job.id.clone()))
+            .collect();
+        finished.sort_by(|a, b| b.cmp(a));
+        let mut kept = 0;
+        let mut removed = 0;
+        for (finished_at, id) in finished {
+            let recent = keep.since.is_none_or(|since| finished_at >= Some(since));
+            if recent && kept < keep.newest {
+                kept += 1;
+            } else {
+                jobs.remove(&id);
+                removed += 1;
+            }
+        }
+        Ok(removed)
+    }
+
     async fn forget_recipient(
         &self,
         recipient: &str,
@@ -137,7 +284,9 @@ impl JobQueue for MemoryJobQueue {
     ) -> Result<u64, QueueError> {
         let mut jobs = self.lock();
         let before = jobs.len();
-        jobs.retain(|_, job| job.recipient.as_deref() != Some(recipient) || is_held(job, now));
+        jobs.retain(|_, entry| {
+            entry.job.recipient.as_deref() != Some(recipient) || is_held(&entry.job, now)
+        });
         Ok((before - jobs.len()) as u64)
     }
 }

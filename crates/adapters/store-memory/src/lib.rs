@@ -3,11 +3,13 @@
 //! durable and distributed adapters.
 
 mod chat;
+mod cron;
 mod identity;
 mod jobs;
 mod portfolio;
 
 pub use chat::{MemoryChatBus, MemoryChatHistory, MemoryPresence};
+pub use cron::MemoryCronLedger;
 pub use identity::MemoryIdentityStore;
 pub use jobs::MemoryJobQueue;
 pub use portfolio::MemoryPortfolioStore;

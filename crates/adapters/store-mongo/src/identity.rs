@@ -329,6 +329,18 @@ impl AccountRepository for MongoStore {
             .map(drop)
             .map_err(translate)
     }
+
+    async fn clear_expired_deletion_tokens(&self, now: DateTime<Utc>) -> Result<u64, StoreError> {
+        let result = self
+            .accounts()
+            .update_many(
+                doc! { "accountDeletionExpires": { "$lte": time(now) } },
+                doc! { "$unset": { "accountDeletionToken": "", "accountDeletionExpires": "" } },
+            )
+            .await
+            .map_err(translate)?;
+        Ok(result.modified_count)
+    }
 }
 
 #[async_trait]

@@ -1,6 +1,6 @@
 //! Opening the database, migrations, and running statements off the executor.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -100,6 +100,36 @@ ALTER TABLE accounts ADD COLUMN deletion_expires_at INTEGER;
     r"
 ALTER TABLE jobs ADD COLUMN recipient TEXT;
 CREATE INDEX jobs_recipient ON jobs (recipient);
+",
+    r"
+ALTER TABLE jobs ADD COLUMN claim TEXT;
+CREATE INDEX jobs_finished ON jobs (queue, state, finished_at);
+CREATE TABLE cron_ticks (
+    task TEXT NOT NULL,
+    tick INTEGER NOT NULL,
+    runner TEXT NOT NULL,
+    PRIMARY KEY (task, tick)
+);
+CREATE TABLE cron_runs (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    task TEXT NOT NULL,
+    tick INTEGER NOT NULL,
+    trigger TEXT NOT NULL,
+    started_at INTEGER NOT NULL,
+    duration_ms INTEGER NOT NULL,
+    outcome TEXT NOT NULL,
+    error TEXT,
+    items INTEGER NOT NULL,
+    note TEXT NOT NULL,
+    runner TEXT NOT NULL
+);
+CREATE INDEX cron_runs_task ON cron_runs (task, id);
+CREATE TABLE job_totals (
+    queue TEXT NOT NULL,
+    event TEXT NOT NULL,
+    count INTEGER NOT NULL,
+    PRIMARY KEY (queue, event)
+);
 ",
 ];
 
@@ -210,6 +240,39 @@ impl SqliteStore {
     /// [`StoreError::Backend`] when it does not.
     pub async fn ping(&self) -> Result<(), StoreError> {
         self.call(|c| c.query_row("SELECT 1", [], |_| Ok(()))).await
+    }
+
+    /// Writes a consistent copy of the whole database to `path` (which must not exist) while
+    /// the database stays in use: `VACUUM INTO` reads one snapshot on a reading connection, so
+    /// writers are not held up. The copy is compacted and readable by the owner only.
+    ///
+    /// # Errors
+    /// [`StoreError::Backend`] when the copy cannot be written.
+    pub async fn backup_into(&self, path: PathBuf) -> Result<(), StoreError> {
+        if let Some(parent) = path.parent() {
+            create_private_dir(parent).map_err(StoreError::backend)?;
+        }
+        let target = path.clone();
+        self.read(move |c| {
+            c.execute("VACUUM INTO ?1", [target.to_string_lossy()])
+                .map(drop)
+        })
+        .await?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt as _;
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))
+                .map_err(StoreError::backend)?;
+        }
+        Ok(())
+    }
+
+    /// Lets SQLite refresh the statistics its query planner uses (`PRAGMA optimize`).
+    ///
+    /// # Errors
+    /// [`StoreError::Backend`] on failure.
+    pub async fn optimize(&self) -> Result<(), StoreError> {
+        self.call(|c| c.execute_batch("PRAGMA optimize;")).await
     }
 }
 
@@ -375,6 +438,30 @@ mod permission_tests {
             }
         }
         assert!(data.join("console.db-wal").exists(), "WAL mode is on");
+    }
+
+    #[tokio::test]
+    async fn a_backup_is_a_private_readable_copy_taken_while_in_use() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let store = SqliteStore::open(&dir.path().join("console.db"), Durability::Full)
+            .unwrap_or_else(|e| panic!("{e}"));
+        store
+            .call(|c| c.execute_batch("CREATE TABLE t (x); INSERT INTO t VALUES (42);"))
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let copy = dir.path().join("backups").join("copy.db");
+        store
+            .backup_into(copy.clone())
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        store.optimize().await.unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(mode(&copy), 0o600);
+        let restored = SqliteStore::open(&copy, Durability::Full).unwrap_or_else(|e| panic!("{e}"));
+        let x: i64 = restored
+            .call(|c| c.query_row("SELECT x FROM t", [], |row| row.get(0)))
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(x, 42);
     }
 
     #[tokio::test]

@@ -398,6 +398,18 @@ impl AccountRepository for SqliteStore {
         })
         .await
     }
+
+    async fn clear_expired_deletion_tokens(&self, now: DateTime<Utc>) -> Result<u64, StoreError> {
+        self.call(move |c| {
+            c.execute_cached(
+                "UPDATE accounts SET deletion_hash = NULL, deletion_expires_at = NULL
+                 WHERE deletion_hash IS NOT NULL AND deletion_expires_at <= ?1",
+                [millis(now)],
+            )
+            .map(|n| n as u64)
+        })
+        .await
+    }
 }
 
 #[async_trait]

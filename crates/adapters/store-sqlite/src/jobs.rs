@@ -1,9 +1,11 @@
-//! The durable job queue: a table in the same file, claimed with one atomic UPDATE.
+//! The durable job queue: a table in the same file, claimed with one atomic UPDATE that also
+//! writes a fresh claim token, which every acknowledgement must match.
 
 use async_trait::async_trait;
 use chrono::{DateTime, TimeDelta, Utc};
-use kernel::StoreError;
-use notify_core::{Job, JobId, JobQueue, JobState, NewJob, QueueCounts, QueueError};
+use kernel::{Page, PageRequest, StoreError};
+use notify_core::jobs::{AckRef, Acked, Claim, ClaimToken, Keep, RetryFailed};
+use notify_core::{Job, JobId, JobQueue, JobState, NewJob, QueueCounts, QueueError, QueueTotals};
 use rusqlite::{OptionalExtension as _, Row, params};
 
 use crate::db::{CachedStatements as _, SqliteStore, id, millis, time, time_opt};
@@ -32,25 +34,48 @@ fn queue_error(error: StoreError) -> QueueError {
     QueueError(error.to_string())
 }
 
+/// Counts `event` for the queue of job `id` (or for `queue` when given), on the connection
+/// that just made the change.
+fn count_event(c: &rusqlite::Connection, event: &str, job: &str) -> rusqlite::Result<()> {
+    c.execute_cached(
+        "INSERT INTO job_totals (queue, event, count) SELECT queue, ?2, 1 FROM jobs WHERE id = ?1
+         ON CONFLICT (queue, event) DO UPDATE SET count = count + 1",
+        params![job, event],
+    )
+    .map(drop)
+}
+
 impl SqliteStore {
-    async fn set_job_state(
+    /// Runs an acknowledgement `UPDATE` (with `?1` the job id and `?2` the claim token and
+    /// further parameters after them) only where the claim still holds the job.
+    async fn acknowledge(
         &self,
-        id: &JobId,
-        state: JobState,
+        set: &'static str,
+        event: &'static str,
+        claim: &AckRef,
         error: Option<&str>,
         at: DateTime<Utc>,
-    ) -> Result<(), QueueError> {
-        let (id, error) = (id.clone(), error.map(str::to_owned));
-        let finished = state == JobState::Failed;
+    ) -> Result<Acked, QueueError> {
+        let (job, token, error) = (
+            claim.job.clone(),
+            claim.token.clone(),
+            error.map(str::to_owned),
+        );
         self.call(move |c| {
-            c.execute_cached(
-                "UPDATE jobs SET state = ?2, last_error = COALESCE(?3, last_error),
-                        run_at = CASE WHEN ?5 THEN run_at ELSE ?4 END,
-                        finished_at = CASE WHEN ?5 THEN ?4 ELSE finished_at END
-                 WHERE id = ?1",
-                params![id.as_str(), state.as_str(), error, millis(at), finished],
-            )
-            .map(drop)
+            let transaction = c.unchecked_transaction()?;
+            let changed = transaction.execute_cached(
+                &format!(
+                    "UPDATE jobs SET claim = NULL, {set}
+                     WHERE id = ?1 AND claim = ?2 AND state = 'active'"
+                ),
+                params![job.as_str(), token.as_str(), error, millis(at)],
+            )?;
+            if changed != 1 {
+                return Ok(Acked::Stale);
+            }
+            count_event(&transaction, event, job.as_str())?;
+            transaction.commit()?;
+            Ok(Acked::Applied)
         })
         .await
         .map_err(queue_error)
@@ -63,11 +88,13 @@ impl JobQueue for SqliteStore {
         let id = JobId::generate();
         let job_id = id.clone();
         self.call(move |c| {
-            c.execute_cached(
+            let transaction = c.unchecked_transaction()?;
+            transaction.execute_cached(
                 &format!("INSERT INTO jobs ({JOB_COLUMNS}) VALUES (?1, ?2, ?3, ?4, 'waiting', 0, ?5, NULL, ?6, ?6, NULL, ?7)"),
                 params![job_id.as_str(), job.queue, job.kind, job.payload, job.max_attempts, millis(job.run_at), job.recipient],
-            )
-            .map(drop)
+            )?;
+            count_event(&transaction, "enqueued", job_id.as_str())?;
+            transaction.commit()
         })
         .await
         .map_err(queue_error)?;
@@ -79,52 +106,70 @@ impl JobQueue for SqliteStore {
         queue: &str,
         now: DateTime<Utc>,
         lease: TimeDelta,
-    ) -> Result<Option<Job>, QueueError> {
+    ) -> Result<Option<Claim>, QueueError> {
         let queue = queue.to_owned();
-        self.call(move |c| {
-            c.query_row_cached(
-                &format!(
-                    "UPDATE jobs SET state = 'active', attempts = attempts + 1, run_at = ?3
-                     WHERE id = (SELECT id FROM jobs WHERE queue = ?1 AND state IN ('waiting', 'delayed', 'active') AND run_at <= ?2
-                                 ORDER BY run_at, id LIMIT 1)
-                     RETURNING {JOB_COLUMNS}"
-                ),
-                params![queue, millis(now), millis(now + lease)],
-                job_from,
-            )
-            .optional()
-        })
-        .await
-        .map_err(queue_error)
+        let token = ClaimToken::generate();
+        let claim_token = token.clone();
+        let job = self
+            .call(move |c| {
+                c.query_row_cached(
+                    &format!(
+                        "UPDATE jobs SET state = 'active', attempts = attempts + 1, run_at = ?3, claim = ?4
+                         WHERE id = (SELECT id FROM jobs WHERE queue = ?1 AND state IN ('waiting', 'delayed', 'active') AND run_at <= ?2
+                                     ORDER BY run_at, id LIMIT 1)
+                         RETURNING {JOB_COLUMNS}"
+                    ),
+                    params![queue, millis(now), millis(now + lease), claim_token.as_str()],
+                    job_from,
+                )
+                .optional()
+            })
+            .await
+            .map_err(queue_error)?;
+        Ok(job.map(|job| Claim { job, token }))
     }
 
-    async fn complete(&self, id: &JobId, now: DateTime<Utc>) -> Result<(), QueueError> {
-        let id = id.clone();
-        self.call(move |c| {
-            c.execute_cached(
-                "UPDATE jobs SET state = 'completed', finished_at = ?2, payload = '', recipient = NULL
-                 WHERE id = ?1",
-                params![id.as_str(), millis(now)],
-            )
-            .map(drop)
-        })
+    async fn complete(&self, claim: &AckRef, now: DateTime<Utc>) -> Result<Acked, QueueError> {
+        self.acknowledge(
+            "state = 'completed', finished_at = ?4, payload = '', recipient = NULL",
+            "completed",
+            claim,
+            None,
+            now,
+        )
         .await
-        .map_err(queue_error)
     }
 
     async fn retry_at(
         &self,
-        id: &JobId,
+        claim: &AckRef,
         error: &str,
         run_at: DateTime<Utc>,
-    ) -> Result<(), QueueError> {
-        self.set_job_state(id, JobState::Delayed, Some(error), run_at)
-            .await
+    ) -> Result<Acked, QueueError> {
+        self.acknowledge(
+            "state = 'delayed', last_error = ?3, run_at = ?4",
+            "retried",
+            claim,
+            Some(error),
+            run_at,
+        )
+        .await
     }
 
-    async fn fail(&self, id: &JobId, error: &str, now: DateTime<Utc>) -> Result<(), QueueError> {
-        self.set_job_state(id, JobState::Failed, Some(error), now)
-            .await
+    async fn fail(
+        &self,
+        claim: &AckRef,
+        error: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Acked, QueueError> {
+        self.acknowledge(
+            "state = 'failed', last_error = ?3, finished_at = ?4",
+            "failed",
+            claim,
+            Some(error),
+            now,
+        )
+        .await
     }
 
     async fn find_job(&self, id: &JobId) -> Result<Option<Job>, QueueError> {
@@ -166,6 +211,129 @@ impl JobQueue for SqliteStore {
             }
         }
         Ok(counts)
+    }
+
+    async fn totals(&self, queue: &str) -> Result<QueueTotals, QueueError> {
+        let queue = queue.to_owned();
+        let rows = self
+            .read(move |c| {
+                let mut statement =
+                    c.prepare_cached("SELECT event, count FROM job_totals WHERE queue = ?1")?;
+                let rows = statement.query_map([queue], |row| {
+                    Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?))
+                })?;
+                rows.collect::<rusqlite::Result<Vec<_>>>()
+            })
+            .await
+            .map_err(queue_error)?;
+        let mut totals = QueueTotals::default();
+        for (event, count) in rows {
+            let count = u64::try_from(count).unwrap_or(0);
+            match event.as_str() {
+                "enqueued" => totals.enqueued = count,
+                "completed" => totals.completed = count,
+                "failed" => totals.failed = count,
+                "retried" => totals.retried = count,
+                _ => {}
+            }
+        }
+        Ok(totals)
+    }
+
+    async fn list(
+        &self,
+        queue: &str,
+        state: JobState,
+        page: PageRequest,
+    ) -> Result<Page<Job>, QueueError> {
+        let queue = queue.to_owned();
+        let order = if state.is_finished() {
+            "finished_at DESC, id DESC"
+        } else {
+            "run_at, id"
+        };
+        let (items, total) = self
+            .read(move |c| {
+                let total: u64 = c.query_row_cached(
+                    "SELECT COUNT(*) FROM jobs WHERE queue = ?1 AND state = ?2",
+                    params![queue, state.as_str()],
+                    |row| row.get(0),
+                )?;
+                let mut statement = c.prepare_cached(&format!(
+                    "SELECT {JOB_COLUMNS} FROM jobs WHERE queue = ?1 AND state = ?2
+                     ORDER BY {order} LIMIT ?3 OFFSET ?4"
+                ))?;
+                let items = statement
+                    .query_map(
+                        params![
+                            queue,
+                            state.as_str(),
+                            page.limit,
+                            i64::try_from(page.offset()).unwrap_or(i64::MAX)
+                        ],
+                        job_from,
+                    )?
+                    .collect::<rusqlite::Result<Vec<_>>>()?;
+                Ok((items, total))
+            })
+            .await
+            .map_err(queue_error)?;
+        Ok(Page {
+            items,
+            total,
+            request: page,
+        })
+    }
+
+    async fn retry_failed(
+        &self,
+        queue: &str,
+        id: &JobId,
+        now: DateTime<Utc>,
+    ) -> Result<RetryFailed, QueueError> {
+        let (queue, id) = (queue.to_owned(), id.clone());
+        self.call(move |c| {
+            let requeued = c.execute_cached(
+                "UPDATE jobs SET state = 'waiting', attempts = 0, run_at = ?3, finished_at = NULL, claim = NULL
+                 WHERE id = ?1 AND queue = ?2 AND state = 'failed'",
+                params![id.as_str(), queue, millis(now)],
+            )?;
+            if requeued == 1 {
+                return Ok(RetryFailed::Requeued);
+            }
+            let state: Option<String> = c
+                .query_row_cached(
+                    "SELECT state FROM jobs WHERE id = ?1 AND queue = ?2",
+                    params![id.as_str(), queue],
+                    |row| row.get(0),
+                )
+                .optional()?;
+            Ok(state.map_or(RetryFailed::NotFound, |state| {
+                RetryFailed::NotFailed(JobState::parse(&state).unwrap_or(JobState::Failed))
+            }))
+        })
+        .await
+        .map_err(queue_error)
+    }
+
+    async fn clean(&self, queue: &str, state: JobState, keep: Keep) -> Result<u64, QueueError> {
+        if !state.is_finished() {
+            return Ok(0);
+        }
+        let queue = queue.to_owned();
+        let since = keep.since.map_or(i64::MIN, millis);
+        let newest = i64::try_from(keep.newest).unwrap_or(i64::MAX);
+        self.call(move |c| {
+            c.execute_cached(
+                "DELETE FROM jobs WHERE queue = ?1 AND state = ?2 AND id NOT IN (
+                     SELECT id FROM jobs WHERE queue = ?1 AND state = ?2 AND finished_at >= ?3
+                     ORDER BY finished_at DESC, id DESC LIMIT ?4)",
+                params![queue, state.as_str(), since, newest],
+            )
+        })
+        .await
+        .map(|deleted| deleted as u64)
+        .map_err(queue_error)
     }
 
     async fn forget_recipient(

@@ -3,6 +3,7 @@
 //! write goes through one connection behind a mutex, which makes each statement (the
 //! compare-and-swap ones included) atomic, while reads use a few read-only connections.
 
+mod cron;
 mod db;
 mod identity;
 mod jobs;

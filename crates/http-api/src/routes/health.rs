@@ -1,4 +1,4 @@
-//! `/api/v1/health*`: liveness and readiness.
+//! `/api/v1/health*`: liveness, readiness, and Redis.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -20,11 +20,72 @@ pub trait ReadinessProbe: Send + Sync {
     async fn check(&self) -> Result<(), String>;
 }
 
+/// Redis, as the health endpoint reports it.
+#[async_trait]
+pub trait RedisInfo: Send + Sync {
+    /// A few facts from the server (version, memory, clients).
+    ///
+    /// # Errors
+    /// Why Redis cannot be reached.
+    async fn facts(&self) -> Result<Vec<(String, String)>, String>;
+}
+
 /// What readiness asks, and since when the process runs.
 pub struct Health {
     pub probes: Vec<Arc<dyn ReadinessProbe>>,
     pub started: Instant,
     pub mode: &'static str,
+    /// Redis, when the deployment uses it.
+    pub redis: Option<Arc<dyn RedisInfo>>,
+}
+
+/// Redis's state.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RedisHealth {
+    /// `up`, or `not_configured` (the embedded default runs without Redis).
+    #[schema(example = "up")]
+    pub status: &'static str,
+    /// Facts from `INFO` (redis_version, used_memory, connected_clients, …).
+    pub info: std::collections::BTreeMap<String, String>,
+}
+
+/// Whether Redis answers, with a few facts about it; 503 when it is configured and down.
+#[utoipa::path(get, path = "/api/v1/health/redis", tag = "health",
+    responses(
+        (status = 200, description = "Up, or not configured", body = Envelope<RedisHealth>),
+        (status = 503, description = "`NOT_READY`: Redis is configured and does not answer", body = Problem),
+    ))]
+pub async fn redis(health: web::Data<Health>) -> Result<HttpResponse, ApiError> {
+    let Some(redis) = &health.redis else {
+        return Ok(envelope::ok(
+            "Redis is not configured",
+            RedisHealth {
+                status: "not_configured",
+                info: std::collections::BTreeMap::new(),
+            },
+        ));
+    };
+    match redis.facts().await {
+        Ok(facts) => Ok(envelope::ok(
+            "Redis is up",
+            RedisHealth {
+                status: "up",
+                info: facts.into_iter().collect(),
+            },
+        )),
+        Err(reason) => {
+            tracing::warn!(%reason, "Redis health check failed");
+            Err(ApiError {
+                errors: vec![FieldError {
+                    field: "redis".to_owned(),
+                    code: "down".to_owned(),
+                    message: "not reachable".to_owned(),
+                }],
+                ..ApiError::new(ErrorCode::NotReady, "Redis is down")
+            })
+        }
+    }
 }
 
 #[derive(Debug, Serialize, ToSchema)]

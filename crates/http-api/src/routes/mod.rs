@@ -2,6 +2,7 @@
 //! service → envelope.
 
 pub mod account;
+pub mod admin;
 pub mod auth;
 pub mod health;
 pub mod portfolio;

@@ -1,0 +1,147 @@
+//! `RedisJobQueue`: the `JobQueue` port on Redis (fred), for any number of API, worker and
+//! scheduler processes (`docs/adr/0010`); `RedisCronLedger`, where schedulers agree on who runs
+//! each tick.
+//!
+//! Each queue is a stream read through one consumer group (`XREADGROUP`), acknowledged with
+//! `XACK`; a job's state lives in a hash beside it, delayed retries in a sorted set by due
+//! time, leases in a sorted set by lease end, and the finished history in two sorted sets
+//! bounded by count and age. Every operation that moves a job is one Lua script, so it is
+//! atomic, costs one round trip, and checks the claim token of the acknowledgement that asks
+//! for it; batches of reservations and completions share one script call.
+
+mod client;
+mod cron;
+mod decode;
+mod queue;
+
+pub use client::{RedisConnection, RedisSettings};
+pub use cron::RedisCronLedger;
+pub use queue::{History, RedisJobQueue};
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeDelta;
+    use notify_core::{Acked, JobQueue as _, NewJob};
+    use testkit::RedisServer;
+
+    use super::{History, RedisConnection, RedisJobQueue, RedisSettings};
+
+    const LONG: History = History {
+        completed_count: 10_000,
+        completed_age: TimeDelta::days(30),
+        failed_count: 10_000,
+        failed_age: TimeDelta::days(30),
+    };
+
+    async fn connect(server: &RedisServer) -> RedisConnection {
+        RedisConnection::connect(&RedisSettings {
+            url: server.url(),
+            pool_size: 2,
+            timeout: std::time::Duration::from_secs(5),
+        })
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// A queue on a Redis server of its own, started for the test.
+    async fn fresh() -> (RedisServer, RedisJobQueue) {
+        let server = RedisServer::start().await;
+        let connection = connect(&server).await;
+        (server, RedisJobQueue::new(&connection, "test", LONG))
+    }
+
+    port_contracts::job_queue_contract!(fresh);
+
+    mod ledger {
+        use testkit::RedisServer;
+
+        use crate::RedisCronLedger;
+
+        async fn fresh() -> (RedisServer, RedisCronLedger) {
+            let server = RedisServer::start().await;
+            let connection = super::connect(&server).await;
+            (server, RedisCronLedger::new(&connection, "test"))
+        }
+
+        port_contracts::cron_ledger_contract!(fresh);
+    }
+
+    fn job(at: chrono::DateTime<chrono::Utc>) -> NewJob {
+        NewJob {
+            queue: "mail".into(),
+            kind: "test".into(),
+            payload: "p".into(),
+            recipient: None,
+            max_attempts: 3,
+            run_at: at,
+        }
+    }
+
+    #[tokio::test]
+    async fn two_processes_share_a_queue_and_take_over_each_others_expired_jobs() {
+        let server = RedisServer::start().await;
+        let (a, b) = (
+            RedisJobQueue::new(&connect(&server).await, "shared", LONG),
+            RedisJobQueue::new(&connect(&server).await, "shared", LONG),
+        );
+        let now = port_contracts::now_ms();
+        let lease = TimeDelta::seconds(30);
+        let id = a.enqueue(job(now)).await.unwrap_or_else(|e| panic!("{e}"));
+        let by_a = a.reserve("mail", now, lease).await.ok().flatten();
+        assert!(b.reserve("mail", now, lease).await.ok().flatten().is_none());
+        let later = now + lease + TimeDelta::seconds(1);
+        let by_b = b.reserve("mail", later, lease).await.ok().flatten();
+        assert_eq!(
+            by_b.as_ref().map(|c| (c.job.id.clone(), c.job.attempts)),
+            Some((id, 2))
+        );
+        let (by_a, by_b) = (by_a.map(|c| c.ack()), by_b.map(|c| c.ack()));
+        if let (Some(by_a), Some(by_b)) = (by_a, by_b) {
+            assert_eq!(a.complete(&by_a, later).await.ok(), Some(Acked::Stale));
+            assert_eq!(b.complete(&by_b, later).await.ok(), Some(Acked::Applied));
+        }
+    }
+
+    #[tokio::test]
+    async fn finished_history_is_trimmed_to_its_bounds_at_each_acknowledgement() {
+        let server = RedisServer::start().await;
+        let bounded = History {
+            completed_count: 2,
+            failed_age: TimeDelta::hours(1),
+            ..LONG
+        };
+        let queue = RedisJobQueue::new(&connect(&server).await, "bounded", bounded);
+        let now = port_contracts::now_ms();
+        for _ in 0..4 {
+            queue
+                .enqueue(job(now))
+                .await
+                .unwrap_or_else(|e| panic!("{e}"));
+        }
+        let claims = queue
+            .reserve_batch("mail", now, TimeDelta::seconds(30), 4)
+            .await
+            .unwrap_or_default();
+        let acks: Vec<_> = claims.iter().map(notify_core::Claim::ack).collect();
+        queue
+            .complete_batch(&acks[..3], now)
+            .await
+            .unwrap_or_default();
+        queue.fail(&acks[3], "old", now).await.ok();
+        let counts = queue.counts("mail").await.unwrap_or_default();
+        assert_eq!((counts.completed, counts.failed), (2, 1));
+        queue
+            .enqueue(job(now))
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let two_hours = now + TimeDelta::hours(2);
+        if let Ok(Some(claim)) = queue
+            .reserve("mail", two_hours, TimeDelta::seconds(30))
+            .await
+        {
+            queue.fail(&claim.ack(), "new", two_hours).await.ok();
+        }
+        let failed = queue.counts("mail").await.unwrap_or_default().failed;
+        assert_eq!(failed, 1, "the failure older than an hour went");
+    }
+}

@@ -1,0 +1,69 @@
+-- ARGV: P, completed newest, completed max age (ms, -1: none), failed newest, failed max age,
+-- then per acknowledgement: mode (complete|retry|fail), id, token, error, at (ms).
+-- Returns 1 (applied) or 0 (stale) per acknowledgement.
+local bounds = {
+  completed = {tonumber(ARGV[2]), tonumber(ARGV[3])},
+  failed = {tonumber(ARGV[4]), tonumber(ARGV[5])},
+}
+local touched = {}
+local completing = {}
+local out = {}
+for i = 6, #ARGV, 5 do
+  local mode, id, token, err, at = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], tonumber(ARGV[i + 4])
+  local jk = job_key(id)
+  local h = redis.call('HMGET', jk, 'state', 'claim', 'queue', 'entry', 'recipient')
+  if h[1] == 'active' and h[2] == token then
+    local queue = h[3]
+    local q = ns(queue)
+    if mode == 'complete' then
+      -- The common case, in as few calls as it takes: per job, erase what was personal and
+      -- keep the outcome; leaving the stream and the lease set, and joining the history, are
+      -- done for the whole batch below.
+      local batch = completing[q]
+      if not batch then
+        batch = {entries = {}, ids = {}, scored = {}}
+        completing[q] = batch
+      end
+      if h[4] then batch.entries[#batch.entries + 1] = h[4] end
+      batch.ids[#batch.ids + 1] = id
+      batch.scored[#batch.scored + 1] = at
+      batch.scored[#batch.scored + 1] = id
+      if h[5] then redis.call('SREM', recipient_key(h[5]), id) end
+      redis.call('HDEL', jk, 'payload', 'recipient', 'claim', 'entry')
+      redis.call('HSET', jk, 'state', 'completed', 'fin', at)
+      touched[q .. ':completed'] = {'completed', at}
+    else
+      release(id, queue, h[4])
+      if mode == 'retry' then
+        redis.call('HSET', jk, 'state', 'delayed', 'error', err, 'run', at)
+        redis.call('ZADD', q .. ':delayed', at, id)
+        redis.call('HINCRBY', q .. ':stats', 'retried', 1)
+      else
+        redis.call('HSET', jk, 'state', 'failed', 'error', err, 'fin', at)
+        redis.call('ZADD', q .. ':failed', at, id)
+        redis.call('HINCRBY', q .. ':stats', 'failed', 1)
+        touched[q .. ':failed'] = {'failed', at}
+      end
+    end
+    out[#out + 1] = 1
+  else
+    out[#out + 1] = 0
+  end
+end
+for q, batch in pairs(completing) do
+  if #batch.entries > 0 then
+    redis.call('XACK', q .. ':stream', GROUP, unpack(batch.entries))
+    redis.call('XDEL', q .. ':stream', unpack(batch.entries))
+  end
+  redis.call('ZREM', q .. ':active', unpack(batch.ids))
+  redis.call('ZADD', q .. ':completed', unpack(batch.scored))
+  redis.call('HINCRBY', q .. ':stats', 'completed', #batch.ids)
+end
+-- History stays bounded by count and age without waiting for the retention job.
+for zset, what in pairs(touched) do
+  local bound = bounds[what[1]]
+  local before = nil
+  if bound[2] >= 0 then before = what[2] - bound[2] end
+  trim(zset, bound[1], before)
+end
+return out

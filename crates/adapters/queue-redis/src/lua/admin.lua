@@ -1,0 +1,92 @@
+-- ARGV: P, operation, then the operation's arguments.
+--   counts queue                         -> waiting delayed active completed failed
+--   list queue state offset limit        -> total, then HGETALL of each job
+--   retry_failed queue id now            -> 'requeued' | 'missing' | the job's state
+--   clean queue state newest since(-1)   -> how many were deleted
+--   forget recipient now                 -> how many were deleted
+--   stats queue                          -> HGETALL of the running totals
+local op = ARGV[2]
+
+local function counts(queue)
+  local q = ns(queue)
+  local active = redis.call('ZCARD', q .. ':active')
+  return {
+    redis.call('XLEN', q .. ':stream') - active,
+    redis.call('ZCARD', q .. ':delayed'),
+    active,
+    redis.call('ZCARD', q .. ':completed'),
+    redis.call('ZCARD', q .. ':failed'),
+  }
+end
+
+local function waiting_ids(queue, offset, limit)
+  local stream = ns(queue) .. ':stream'
+  local from = '-'
+  local ok, groups = pcall(redis.call, 'XINFO', 'GROUPS', stream)
+  if ok then
+    for _, group in ipairs(groups) do
+      for j = 1, #group, 2 do
+        if group[j] == 'name' and group[j + 1] ~= GROUP then break end
+        if group[j] == 'last-delivered-id' then from = '(' .. group[j + 1] end
+      end
+    end
+  end
+  local entries = redis.call('XRANGE', stream, from, '+', 'COUNT', offset + limit)
+  local ids = {}
+  for i = offset + 1, #entries do ids[#ids + 1] = entries[i][2][2] end
+  return ids
+end
+
+if op == 'counts' then
+  return counts(ARGV[3])
+elseif op == 'list' then
+  local queue, state, offset, limit = ARGV[3], ARGV[4], tonumber(ARGV[5]), tonumber(ARGV[6])
+  local c = counts(queue)
+  local index = {waiting = 1, delayed = 2, active = 3, completed = 4, failed = 5}
+  local ids
+  local zset = ns(queue) .. ':' .. state
+  if state == 'waiting' then
+    ids = waiting_ids(queue, offset, limit)
+  elseif state == 'completed' or state == 'failed' then
+    ids = redis.call('ZREVRANGE', zset, offset, offset + limit - 1)
+  else
+    ids = redis.call('ZRANGE', zset, offset, offset + limit - 1)
+  end
+  local out = {c[index[state]]}
+  for _, id in ipairs(ids) do out[#out + 1] = redis.call('HGETALL', job_key(id)) end
+  return out
+elseif op == 'retry_failed' then
+  local queue, id, now = ARGV[3], ARGV[4], tonumber(ARGV[5])
+  local jk = job_key(id)
+  local h = redis.call('HMGET', jk, 'queue', 'state')
+  if h[1] ~= queue then return 'missing' end
+  if h[2] ~= 'failed' then return h[2] end
+  redis.call('ZREM', ns(queue) .. ':failed', id)
+  redis.call('HSET', jk, 'attempts', 0, 'run', now)
+  redis.call('HDEL', jk, 'fin', 'claim')
+  ready(id, queue)
+  return 'requeued'
+elseif op == 'clean' then
+  local queue, state, newest, since = ARGV[3], ARGV[4], tonumber(ARGV[5]), tonumber(ARGV[6])
+  if state ~= 'completed' and state ~= 'failed' then return 0 end
+  local before = nil
+  if since >= 0 then before = since end
+  return trim(ns(queue) .. ':' .. state, newest, before)
+elseif op == 'forget' then
+  local rk = recipient_key(ARGV[3])
+  local now = tonumber(ARGV[4])
+  local removed = 0
+  for _, id in ipairs(redis.call('SMEMBERS', rk)) do
+    local h = redis.call('HMGET', job_key(id), 'state', 'run')
+    if not h[1] then
+      redis.call('SREM', rk, id)
+    elseif not (h[1] == 'active' and tonumber(h[2]) > now) then
+      drop(id)
+      removed = removed + 1
+    end
+  end
+  return removed
+elseif op == 'stats' then
+  return redis.call('HGETALL', ns(ARGV[3]) .. ':stats')
+end
+return redis.error_reply('unknown operation ' .. tostring(op))

@@ -1,0 +1,357 @@
+//! The `JobQueue` port on Redis: one Lua script per movement of a job (`lua/`).
+
+use async_trait::async_trait;
+use chrono::{DateTime, TimeDelta, Utc};
+use fred::prelude::Pool;
+use fred::types::Value;
+use fred::types::scripts::Script;
+use kernel::{Page, PageRequest};
+use notify_core::{
+    AckRef, Acked, Claim, ClaimToken, Job, JobId, JobQueue, JobState, Keep, NewJob, QueueCounts,
+    QueueError, QueueTotals, RetryFailed,
+};
+
+use crate::client::RedisConnection;
+use crate::decode::{array, fields, integer, job, malformed, text};
+
+const COMMON: &str = include_str!("lua/common.lua");
+
+/// Most jobs one script call reserves or acknowledges: the scripts pass a batch's members to
+/// single commands, and Lua's `unpack` is bounded (a few thousand values).
+const SCRIPT_BATCH: usize = 500;
+
+/// How much finished history each queue keeps, enforced at every acknowledgement (the
+/// retention job enforces the same bounds on a schedule, and an admin may clean sooner).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct History {
+    pub completed_count: u64,
+    pub completed_age: TimeDelta,
+    pub failed_count: u64,
+    pub failed_age: TimeDelta,
+}
+
+/// The scripts, compiled once per process (the server caches them by SHA-1).
+struct Scripts {
+    enqueue: Script,
+    reserve: Script,
+    acknowledge: Script,
+    admin: Script,
+}
+
+impl Scripts {
+    fn new() -> Self {
+        let with_common = |body: &str| Script::from_lua(format!("{COMMON}\n{body}"));
+        Self {
+            enqueue: with_common(include_str!("lua/enqueue.lua")),
+            reserve: with_common(include_str!("lua/reserve.lua")),
+            acknowledge: with_common(include_str!("lua/acknowledge.lua")),
+            admin: with_common(include_str!("lua/admin.lua")),
+        }
+    }
+}
+
+/// Jobs in Redis under one key prefix (a deployment, or one test).
+pub struct RedisJobQueue {
+    pool: Pool,
+    /// `{prefix}`: the hash tag keeps every key of the deployment in one cluster slot.
+    prefix: String,
+    /// This process's name in the consumer groups.
+    consumer: String,
+    history: History,
+    scripts: Scripts,
+}
+
+fn failed(error: fred::error::Error) -> QueueError {
+    QueueError(format!("Redis: {error}"))
+}
+
+fn millis(at: DateTime<Utc>) -> i64 {
+    at.timestamp_millis()
+}
+
+impl RedisJobQueue {
+    #[must_use]
+    pub fn new(connection: &RedisConnection, prefix: &str, history: History) -> Self {
+        Self {
+            pool: connection.pool.clone(),
+            prefix: format!("{{{prefix}}}"),
+            consumer: format!("{}-{}", std::process::id(), ClaimToken::generate()),
+            history,
+            scripts: Scripts::new(),
+        }
+    }
+
+    async fn run(&self, script: &Script, args: Vec<Value>) -> Result<Value, QueueError> {
+        script
+            .evalsha_with_reload::<Value, _, _>(self.pool.next(), Vec::<String>::new(), args)
+            .await
+            .map_err(failed)
+    }
+
+    /// The admin script's `op` with `args` (after the prefix and the operation's name).
+    async fn admin(&self, op: &str, args: Vec<Value>) -> Result<Value, QueueError> {
+        let mut all = vec![self.prefix.clone().into(), op.into()];
+        all.extend(args);
+        self.run(&self.scripts.admin, all).await
+    }
+
+    async fn acknowledge(
+        &self,
+        acks: impl IntoIterator<Item = (&'static str, &AckRef, &str, DateTime<Utc>)>,
+    ) -> Result<Vec<Acked>, QueueError> {
+        let h = &self.history;
+        let mut args: Vec<Value> = vec![
+            self.prefix.clone().into(),
+            to_i64(h.completed_count).into(),
+            h.completed_age.num_milliseconds().into(),
+            to_i64(h.failed_count).into(),
+            h.failed_age.num_milliseconds().into(),
+        ];
+        for (mode, ack, error, at) in acks {
+            args.extend([
+                mode.into(),
+                ack.job.as_str().into(),
+                ack.token.as_str().into(),
+                error.into(),
+                millis(at).into(),
+            ]);
+        }
+        array(self.run(&self.scripts.acknowledge, args).await?)?
+            .iter()
+            .map(|answer| match integer(answer) {
+                Some(1) => Ok(Acked::Applied),
+                Some(0) => Ok(Acked::Stale),
+                _ => Err(malformed("acknowledgement")),
+            })
+            .collect()
+    }
+
+    async fn one(
+        &self,
+        mode: &'static str,
+        ack: &AckRef,
+        error: &str,
+        at: DateTime<Utc>,
+    ) -> Result<Acked, QueueError> {
+        self.acknowledge([(mode, ack, error, at)])
+            .await?
+            .pop()
+            .ok_or_else(|| malformed("acknowledgement"))
+    }
+}
+
+fn to_i64(count: u64) -> i64 {
+    i64::try_from(count).unwrap_or(i64::MAX)
+}
+
+#[async_trait]
+impl JobQueue for RedisJobQueue {
+    #[tracing::instrument(skip_all)]
+    async fn enqueue(&self, job: NewJob) -> Result<JobId, QueueError> {
+        let id = JobId::generate();
+        let args: Vec<Value> = vec![
+            self.prefix.clone().into(),
+            job.queue.into(),
+            id.as_str().into(),
+            job.kind.into(),
+            job.payload.into(),
+            job.recipient.unwrap_or_default().into(),
+            i64::from(job.max_attempts).into(),
+            millis(job.run_at).into(),
+        ];
+        self.run(&self.scripts.enqueue, args).await?;
+        Ok(id)
+    }
+
+    async fn reserve(
+        &self,
+        queue: &str,
+        now: DateTime<Utc>,
+        lease: TimeDelta,
+    ) -> Result<Option<Claim>, QueueError> {
+        Ok(self.reserve_batch(queue, now, lease, 1).await?.pop())
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn reserve_batch(
+        &self,
+        queue: &str,
+        now: DateTime<Utc>,
+        lease: TimeDelta,
+        max: usize,
+    ) -> Result<Vec<Claim>, QueueError> {
+        let max = max.min(SCRIPT_BATCH);
+        if max == 0 {
+            return Ok(Vec::new());
+        }
+        let mut args: Vec<Value> = vec![
+            self.prefix.clone().into(),
+            queue.into(),
+            millis(now).into(),
+            lease.num_milliseconds().into(),
+            self.consumer.clone().into(),
+        ];
+        args.extend((0..max).map(|_| Value::from(ClaimToken::generate().as_str())));
+        let reply = array(self.run(&self.scripts.reserve, args).await?)?;
+        let mut claims = Vec::with_capacity(reply.len() / 3);
+        let mut items = reply.into_iter();
+        while let (Some(_id), Some(token), Some(hash)) = (items.next(), items.next(), items.next())
+        {
+            let token = text(&token)
+                .and_then(|t| ClaimToken::parse(&t).ok())
+                .ok_or_else(|| malformed("claim token"))?;
+            claims.push(Claim {
+                job: job(fields(hash)?)?,
+                token,
+            });
+        }
+        Ok(claims)
+    }
+
+    async fn complete(&self, claim: &AckRef, now: DateTime<Utc>) -> Result<Acked, QueueError> {
+        self.one("complete", claim, "", now).await
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn complete_batch(
+        &self,
+        claims: &[AckRef],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Acked>, QueueError> {
+        let mut acks = Vec::with_capacity(claims.len());
+        for chunk in claims.chunks(SCRIPT_BATCH) {
+            acks.extend(
+                self.acknowledge(chunk.iter().map(|claim| ("complete", claim, "", now)))
+                    .await?,
+            );
+        }
+        Ok(acks)
+    }
+
+    async fn retry_at(
+        &self,
+        claim: &AckRef,
+        error: &str,
+        run_at: DateTime<Utc>,
+    ) -> Result<Acked, QueueError> {
+        self.one("retry", claim, error, run_at).await
+    }
+
+    async fn fail(
+        &self,
+        claim: &AckRef,
+        error: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Acked, QueueError> {
+        self.one("fail", claim, error, now).await
+    }
+
+    async fn find_job(&self, id: &JobId) -> Result<Option<Job>, QueueError> {
+        use fred::interfaces::HashesInterface as _;
+        let key = format!("{}:job:{}", self.prefix, id.as_str());
+        let hash: Value = self.pool.next().hgetall(key).await.map_err(failed)?;
+        let fields = fields(hash)?;
+        if fields.is_empty() {
+            return Ok(None);
+        }
+        job(fields).map(Some)
+    }
+
+    async fn counts(&self, queue: &str) -> Result<QueueCounts, QueueError> {
+        let reply = array(self.admin("counts", vec![queue.into()]).await?)?;
+        let count = |i: usize| {
+            reply
+                .get(i)
+                .and_then(integer)
+                .map(|n| u64::try_from(n).unwrap_or(0))
+                .ok_or_else(|| malformed("counts"))
+        };
+        Ok(QueueCounts {
+            waiting: count(0)?,
+            delayed: count(1)?,
+            active: count(2)?,
+            completed: count(3)?,
+            failed: count(4)?,
+        })
+    }
+
+    async fn totals(&self, queue: &str) -> Result<QueueTotals, QueueError> {
+        let stats = fields(self.admin("stats", vec![queue.into()]).await?)?;
+        let count = |event: &str| stats.get(event).and_then(|v| v.parse().ok()).unwrap_or(0);
+        Ok(QueueTotals {
+            enqueued: count("enqueued"),
+            completed: count("completed"),
+            failed: count("failed"),
+            retried: count("retried"),
+        })
+    }
+
+    async fn list(
+        &self,
+        queue: &str,
+        state: JobState,
+        page: PageRequest,
+    ) -> Result<Page<Job>, QueueError> {
+        let args: Vec<Value> = vec![
+            queue.into(),
+            state.as_str().into(),
+            to_i64(page.offset()).into(),
+            i64::from(page.limit).into(),
+        ];
+        let mut reply = array(self.admin("list", args).await?)?.into_iter();
+        let total = reply
+            .next()
+            .as_ref()
+            .and_then(integer)
+            .ok_or_else(|| malformed("list total"))?;
+        let items = reply
+            .map(|hash| job(fields(hash)?))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Page {
+            items,
+            total: u64::try_from(total).unwrap_or(0),
+            request: page,
+        })
+    }
+
+    async fn retry_failed(
+        &self,
+        queue: &str,
+        id: &JobId,
+        now: DateTime<Utc>,
+    ) -> Result<RetryFailed, QueueError> {
+        let args: Vec<Value> = vec![queue.into(), id.as_str().into(), millis(now).into()];
+        let answer = self.admin("retry_failed", args).await?;
+        let answer = text(&answer).ok_or_else(|| malformed("retry"))?;
+        Ok(match answer.as_str() {
+            "requeued" => RetryFailed::Requeued,
+            "missing" => RetryFailed::NotFound,
+            state => RetryFailed::NotFailed(
+                JobState::parse(state).ok_or_else(|| malformed("job state"))?,
+            ),
+        })
+    }
+
+    async fn clean(&self, queue: &str, state: JobState, keep: Keep) -> Result<u64, QueueError> {
+        let args: Vec<Value> = vec![
+            queue.into(),
+            state.as_str().into(),
+            to_i64(keep.newest).into(),
+            keep.since.map_or(-1, millis).into(),
+        ];
+        let removed =
+            integer(&self.admin("clean", args).await?).ok_or_else(|| malformed("clean"))?;
+        Ok(u64::try_from(removed).unwrap_or(0))
+    }
+
+    async fn forget_recipient(
+        &self,
+        recipient: &str,
+        now: DateTime<Utc>,
+    ) -> Result<u64, QueueError> {
+        let args: Vec<Value> = vec![recipient.into(), millis(now).into()];
+        let removed =
+            integer(&self.admin("forget", args).await?).ok_or_else(|| malformed("forget"))?;
+        Ok(u64::try_from(removed).unwrap_or(0))
+    }
+}

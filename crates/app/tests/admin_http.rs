@@ -1,0 +1,223 @@
+//! The admin API over the embedded default: queues, failed jobs and their retry, clean, cron
+//! jobs, metrics; role `admin` only; never a payload.
+#![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests")]
+
+mod support;
+
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use support::{TestApp, spawn_app_with, token};
+
+/// An admin's access token: `boss@example.com` registered, verified and refreshed.
+async fn admin(app: &TestApp) -> String {
+    let boss = app.register("boss@example.com").await;
+    let verify = app.mail.wait_for("boss@example.com", "Verify").await;
+    let verified = app
+        .post(
+            "/auth/verify-email",
+            json!({"token": verify.token().unwrap()}),
+            None,
+        )
+        .await;
+    assert_eq!(verified.status, StatusCode::OK);
+    let refreshed = app.refresh(&boss).await;
+    assert_eq!(refreshed.data()["user"]["role"], "admin");
+    token(refreshed.data(), "accessToken")
+}
+
+/// Waits until the email queue has `count` failed jobs; returns them.
+async fn failed_jobs(app: &TestApp, admin: &str, count: usize) -> Vec<Value> {
+    for _ in 0..100 {
+        let reply = app
+            .get("/admin/queues/email/jobs/failed?limit=100", Some(admin))
+            .await;
+        assert_eq!(reply.status, StatusCode::OK, "{:?}", reply.body);
+        let jobs = reply.data().as_array().cloned().unwrap_or_default();
+        if jobs.len() >= count {
+            return jobs;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("no {count} failed jobs");
+}
+
+#[tokio::test]
+async fn a_failed_email_is_shown_with_its_error_and_an_admin_retry_delivers_it() {
+    let app = spawn_app_with(&[
+        ("ADMIN_EMAILS", "boss@example.com"),
+        ("EMAIL_QUEUE_ATTEMPTS", "2"),
+        ("EMAIL_QUEUE_BACKOFF_MS", "50"),
+    ])
+    .await;
+    let admin = admin(&app).await;
+    app.mail.set_down(true);
+    let ada = app.register("ada@example.com").await;
+    let failed = failed_jobs(&app, &admin, 2).await;
+    let verify = failed
+        .iter()
+        .find(|job| job["kind"] == "verifyEmail")
+        .expect("the verification email failed");
+    assert_eq!(verify["recipient"], "ada@example.com");
+    assert_eq!(
+        (verify["attempts"].as_u64(), verify["maxAttempts"].as_u64()),
+        (Some(2), Some(2))
+    );
+    assert!(
+        verify["lastError"].as_str().unwrap().contains("451"),
+        "{verify}"
+    );
+    assert!(verify.get("payload").is_none(), "a payload is never shown");
+
+    let ada_token = token(&ada, "accessToken");
+    let forbidden = app.get("/admin/queues/stats", Some(&ada_token)).await;
+    assert_eq!(
+        (forbidden.status, forbidden.code()),
+        (StatusCode::FORBIDDEN, "FORBIDDEN")
+    );
+    assert_eq!(
+        app.get("/admin/queues/stats", None).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+
+    app.mail.set_down(false);
+    let id = verify["id"].as_str().unwrap();
+    let retried = app
+        .post(
+            &format!("/admin/queues/email/jobs/{id}/retry"),
+            json!({}),
+            Some(&admin),
+        )
+        .await;
+    assert_eq!(retried.status, StatusCode::OK, "{:?}", retried.body);
+    assert_eq!(
+        (
+            retried.data()["state"].as_str(),
+            retried.data()["attempts"].as_u64()
+        ),
+        (Some("waiting"), Some(0))
+    );
+    let delivered = app.mail.wait_for("ada@example.com", "Verify").await;
+    assert!(
+        delivered.token().is_some(),
+        "the sealed token survived the failure"
+    );
+    let again = app
+        .post(
+            &format!("/admin/queues/email/jobs/{id}/retry"),
+            json!({}),
+            Some(&admin),
+        )
+        .await;
+    assert_eq!(
+        (again.status, again.code()),
+        (StatusCode::CONFLICT, "JOB_NOT_FAILED")
+    );
+    let unknown_job = app
+        .post(
+            "/admin/queues/email/jobs/0123456789abcdef01234567/retry",
+            json!({}),
+            Some(&admin),
+        )
+        .await;
+    assert_eq!(
+        (unknown_job.status, unknown_job.code()),
+        (StatusCode::NOT_FOUND, "JOB_NOT_FOUND")
+    );
+    let unknown_queue = app.get("/admin/queues/sms/jobs/failed", Some(&admin)).await;
+    assert_eq!(
+        (unknown_queue.status, unknown_queue.code()),
+        (StatusCode::NOT_FOUND, "QUEUE_NOT_FOUND")
+    );
+
+    let completed = app
+        .get(
+            "/admin/queues/email/jobs/history?status=completed",
+            Some(&admin),
+        )
+        .await;
+    assert!(completed.body["meta"]["total"].as_u64().unwrap() >= 3);
+    assert!(
+        completed.data()[0]["recipient"].is_null(),
+        "a completed job keeps no address"
+    );
+    let bad = app
+        .send(
+            reqwest::Client::new()
+                .delete(app.url("/admin/queues/email/jobs/clean?status=active"))
+                .bearer_auth(&admin),
+        )
+        .await;
+    assert_eq!(
+        (bad.status, bad.fields()),
+        (StatusCode::BAD_REQUEST, vec!["status".to_owned()])
+    );
+    let cleaned = app
+        .delete("/admin/queues/email/jobs/clean?status=completed", &admin)
+        .await;
+    assert!(cleaned.data()["removed"].as_u64().unwrap() >= 3);
+    let stats = app.get("/admin/queues/stats", Some(&admin)).await;
+    assert_eq!(stats.data()[0]["name"], "email");
+    assert_eq!(stats.data()[0]["completed"], 0);
+    let totals = &stats.data()[0]["totals"];
+    assert!(
+        totals["completed"].as_u64().unwrap() >= 3,
+        "totals outlive cleaning: {totals}"
+    );
+    assert!(totals["failed"].as_u64().unwrap() >= 2 && totals["retried"].as_u64().unwrap() >= 2);
+}
+
+#[tokio::test]
+async fn cron_jobs_metrics_and_health_are_reported() {
+    let app = spawn_app_with(&[
+        ("ADMIN_EMAILS", "boss@example.com"),
+        ("SCHEDULER_SAMPLE_JOB_CRON", "* * * * * *"),
+    ])
+    .await;
+    let admin = admin(&app).await;
+    tokio::time::sleep(Duration::from_millis(2200)).await;
+    let cron = app.get("/admin/cron", Some(&admin)).await;
+    assert_eq!(cron.status, StatusCode::OK);
+    let jobs = cron.data().as_array().unwrap();
+    let names: Vec<&str> = jobs.iter().map(|j| j["name"].as_str().unwrap()).collect();
+    assert_eq!(
+        names,
+        [
+            "sample-job",
+            "session-cleanup",
+            "email-queue-monitoring",
+            "account-deletion-token-cleanup",
+            "job-history-retention",
+            "database-maintenance"
+        ]
+    );
+    let sample = &jobs[0];
+    assert_eq!(sample["lastRun"]["outcome"], "succeeded", "{sample}");
+    assert_eq!(jobs[5]["enabled"], false);
+
+    let metrics = app.get("/admin/metrics", Some(&admin)).await;
+    assert!(metrics.data()["http"]["requests"].as_u64().unwrap() > 0);
+    assert_eq!(metrics.data()["queues"][0]["name"], "email");
+    let text = reqwest::get(app.url("/health").replace("/api/v1/health", "/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for series in [
+        "http_requests_total{",
+        "http_request_duration_seconds_bucket{",
+        "queue_jobs{",
+        "queue_events{",
+        "jobs_processed_total{",
+        "job_processing_seconds_bucket{",
+    ] {
+        assert!(text.contains(series), "{series} in {text}");
+    }
+    assert!(text.contains("status=\"2xx\""));
+    let redis = app.get("/health/redis", None).await;
+    assert_eq!(redis.data()["status"], "not_configured");
+    let ready = app.get("/health/ready", None).await;
+    assert_eq!(ready.status, StatusCode::OK);
+}

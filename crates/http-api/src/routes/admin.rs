@@ -1,0 +1,390 @@
+//! `/api/v1/admin/*`: the queues, the cron jobs and the process's metrics, for role `admin`
+//! only (401 without a token, 403 for anyone else), and the dashboard page that uses them.
+//!
+//! A job is shown by what it is for (kind, recipient) and how it went (state, attempts,
+//! error, times); its payload is never shown: it is sealed, and holds the tokens and names.
+
+use actix_web::{HttpResponse, web};
+use chrono::{DateTime, Utc};
+use kernel::Page;
+use notify_core::{Job, JobState, QueueAdmin, QueueStats};
+use scheduler_core::{CronRun, CronStatus, Scheduler};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use crate::auth::Admin;
+use crate::envelope::{self, Envelope, PageMeta, Paginated};
+use crate::metrics::{Metrics, SystemMetrics};
+use crate::problem::{ApiError, Problem};
+use crate::query::{ListQuery, Param};
+
+type Queues = web::Data<QueueAdmin>;
+
+/// A queue: how many of its jobs are in each state now, and its running totals.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct QueueStatsDto {
+    #[schema(example = "email")]
+    pub name: String,
+    pub waiting: u64,
+    pub delayed: u64,
+    pub active: u64,
+    pub completed: u64,
+    pub failed: u64,
+    pub totals: QueueTotalsDto,
+}
+
+/// What a queue has seen since its store was created (cleaning history does not lower it).
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct QueueTotalsDto {
+    pub enqueued: u64,
+    pub completed: u64,
+    pub failed: u64,
+    pub retried: u64,
+}
+
+impl From<QueueStats> for QueueStatsDto {
+    fn from(stats: QueueStats) -> Self {
+        let (c, t) = (stats.counts, stats.totals);
+        Self {
+            name: stats.name.to_owned(),
+            waiting: c.waiting,
+            delayed: c.delayed,
+            active: c.active,
+            completed: c.completed,
+            failed: c.failed,
+            totals: QueueTotalsDto {
+                enqueued: t.enqueued,
+                completed: t.completed,
+                failed: t.failed,
+                retried: t.retried,
+            },
+        }
+    }
+}
+
+/// A job as the admin console shows it: never its payload.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct JobDto {
+    pub id: String,
+    pub queue: String,
+    /// What the job does (`passwordReset`, `welcome`, …).
+    pub kind: String,
+    /// `waiting`, `delayed`, `active`, `completed` or `failed`.
+    pub state: String,
+    /// The address the job concerns; erased when it completes.
+    pub recipient: Option<String>,
+    /// Deliveries so far.
+    pub attempts: u32,
+    pub max_attempts: u32,
+    pub last_error: Option<String>,
+    pub enqueued_at: DateTime<Utc>,
+    /// When it may next run (waiting, delayed) or when its lease ends (active).
+    pub run_at: DateTime<Utc>,
+    pub finished_at: Option<DateTime<Utc>>,
+}
+
+impl From<Job> for JobDto {
+    fn from(job: Job) -> Self {
+        Self {
+            id: job.id.to_string(),
+            queue: job.queue,
+            kind: job.kind,
+            state: job.state.as_str().to_owned(),
+            recipient: job.recipient,
+            attempts: job.attempts,
+            max_attempts: job.max_attempts,
+            last_error: job.last_error,
+            enqueued_at: job.enqueued_at,
+            run_at: job.run_at,
+            finished_at: job.finished_at,
+        }
+    }
+}
+
+/// How many jobs a clean deleted.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CleanedDto {
+    pub removed: u64,
+}
+
+/// One run of a cron job.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CronRunDto {
+    pub tick: DateTime<Utc>,
+    /// `schedule` or `manual` (run from the command line).
+    pub trigger: String,
+    pub started_at: DateTime<Utc>,
+    pub duration_ms: u64,
+    /// `succeeded` or `failed`.
+    pub outcome: String,
+    pub error: Option<String>,
+    /// What the run touched (sessions purged, jobs deleted, …).
+    pub items: u64,
+    pub note: String,
+    /// The scheduler that ran it.
+    pub runner: String,
+}
+
+impl From<CronRun> for CronRunDto {
+    fn from(run: CronRun) -> Self {
+        Self {
+            tick: run.tick,
+            trigger: run.trigger.as_str().to_owned(),
+            started_at: run.started_at,
+            duration_ms: run.duration_ms,
+            outcome: run.outcome.as_str().to_owned(),
+            error: run.error,
+            items: run.items,
+            note: run.note,
+            runner: run.runner,
+        }
+    }
+}
+
+/// A cron job: its schedule, switch, next tick and recent runs (newest first).
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CronJobDto {
+    #[schema(example = "session-cleanup")]
+    pub name: String,
+    pub description: String,
+    /// Cron with seconds.
+    #[schema(example = "0 0 * * * *")]
+    pub schedule: String,
+    pub enabled: bool,
+    pub next_run: Option<DateTime<Utc>>,
+    pub last_run: Option<CronRunDto>,
+    pub history: Vec<CronRunDto>,
+}
+
+impl From<CronStatus> for CronJobDto {
+    fn from(status: CronStatus) -> Self {
+        let mut history: Vec<CronRunDto> = status.history.into_iter().map(Into::into).collect();
+        let last_run = (!history.is_empty()).then(|| history.remove(0));
+        Self {
+            name: status.name.to_owned(),
+            description: status.description.to_owned(),
+            schedule: status.schedule,
+            enabled: status.enabled,
+            next_run: status.next_run,
+            last_run,
+            history,
+        }
+    }
+}
+
+/// Runs of each cron job shown.
+const CRON_HISTORY: usize = 10;
+
+/// The state a history or clean asks for.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct StatusQuery {
+    /// `completed`, `failed`, `active`, `waiting` or `delayed` (default `completed`)
+    #[param(value_type = Option<String>, pattern = "^(completed|failed|active|waiting|delayed)$")]
+    status: Option<Param<String>>,
+}
+
+fn state(query: &StatusQuery, default: JobState) -> Result<JobState, ApiError> {
+    match query.status.as_ref().map(Param::value) {
+        None => Ok(default),
+        Some(raw) => raw.and_then(|raw| JobState::parse(raw)).ok_or_else(|| {
+            ApiError::field(
+                "status",
+                "enum",
+                "must be completed, failed, active, waiting or delayed",
+            )
+        }),
+    }
+}
+
+fn paginated(message: &str, page: Page<Job>) -> HttpResponse {
+    let meta = PageMeta::from(&page);
+    HttpResponse::Ok().json(Paginated {
+        success: true,
+        message: message.to_owned(),
+        data: page.items.into_iter().map(JobDto::from).collect::<Vec<_>>(),
+        meta,
+    })
+}
+
+/// Every queue with its job counts.
+#[utoipa::path(get, path = "/api/v1/admin/queues/stats", tag = "admin", security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Counts per queue", body = Envelope<Vec<QueueStatsDto>>),
+        (status = 401, body = Problem), (status = 403, description = "`FORBIDDEN`: not an admin", body = Problem),
+    ))]
+pub async fn stats(queues: Queues, _admin: Admin) -> Result<HttpResponse, ApiError> {
+    let stats: Vec<QueueStatsDto> = queues
+        .stats()
+        .await?
+        .into_iter()
+        .map(QueueStatsDto::from)
+        .collect();
+    Ok(envelope::ok("Queue statistics", stats))
+}
+
+/// The failed jobs of a queue, most recently failed first, with their errors.
+#[utoipa::path(get, path = "/api/v1/admin/queues/{queueName}/jobs/failed", tag = "admin", security(("bearer" = [])),
+    params(("queueName" = String, Path, description = "Queue name (`email`)"), ListQuery),
+    responses(
+        (status = 200, description = "Failed jobs", body = Paginated<Vec<JobDto>>),
+        (status = 400, description = "`VALIDATION_ERROR`", body = Problem),
+        (status = 401, body = Problem), (status = 403, body = Problem),
+        (status = 404, description = "`QUEUE_NOT_FOUND`", body = Problem),
+    ))]
+pub async fn failed(
+    queues: Queues,
+    _admin: Admin,
+    queue: web::Path<String>,
+    query: web::Query<ListQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let params = query.params()?;
+    let page = queues.jobs(&queue, JobState::Failed, params.page).await?;
+    Ok(paginated("Failed jobs", page))
+}
+
+/// The jobs of a queue in one state: finished ones most recently finished first, the others in
+/// the order they will run.
+#[utoipa::path(get, path = "/api/v1/admin/queues/{queueName}/jobs/history", tag = "admin", security(("bearer" = [])),
+    params(("queueName" = String, Path, description = "Queue name (`email`)"), StatusQuery, ListQuery),
+    responses(
+        (status = 200, description = "Jobs in that state", body = Paginated<Vec<JobDto>>),
+        (status = 400, description = "`VALIDATION_ERROR`", body = Problem),
+        (status = 401, body = Problem), (status = 403, body = Problem),
+        (status = 404, description = "`QUEUE_NOT_FOUND`", body = Problem),
+    ))]
+pub async fn history(
+    queues: Queues,
+    _admin: Admin,
+    queue: web::Path<String>,
+    status: web::Query<StatusQuery>,
+    query: web::Query<ListQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let state = state(&status, JobState::Completed)?;
+    let params = query.params()?;
+    let page = queues.jobs(&queue, state, params.page).await?;
+    Ok(paginated("Jobs", page))
+}
+
+/// Put a failed job back in its queue, its attempts counted from zero.
+#[utoipa::path(post, path = "/api/v1/admin/queues/{queueName}/jobs/{jobId}/retry", tag = "admin", security(("bearer" = [])),
+    params(("queueName" = String, Path, description = "Queue name (`email`)"), ("jobId" = String, Path, description = "Job id")),
+    responses(
+        (status = 200, description = "Waiting again", body = Envelope<JobDto>),
+        (status = 401, body = Problem), (status = 403, body = Problem),
+        (status = 404, description = "`QUEUE_NOT_FOUND` or `JOB_NOT_FOUND`", body = Problem),
+        (status = 409, description = "`JOB_NOT_FAILED`", body = Problem),
+    ))]
+pub async fn retry(
+    queues: Queues,
+    _admin: Admin,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let (queue, job) = path.into_inner();
+    let job = queues.retry(&queue, &job).await?;
+    Ok(envelope::ok("Job queued again", JobDto::from(job)))
+}
+
+/// Delete every completed (or every failed) job of a queue.
+#[utoipa::path(delete, path = "/api/v1/admin/queues/{queueName}/jobs/clean", tag = "admin", security(("bearer" = [])),
+    params(("queueName" = String, Path, description = "Queue name (`email`)"), CleanQuery),
+    responses(
+        (status = 200, description = "Deleted", body = Envelope<CleanedDto>),
+        (status = 400, description = "`VALIDATION_ERROR`: status is not completed or failed", body = Problem),
+        (status = 401, body = Problem), (status = 403, body = Problem),
+        (status = 404, description = "`QUEUE_NOT_FOUND`", body = Problem),
+    ))]
+pub async fn clean(
+    queues: Queues,
+    _admin: Admin,
+    queue: web::Path<String>,
+    query: web::Query<CleanQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let state = match query.status.as_ref().map(Param::value) {
+        None => JobState::Completed,
+        Some(raw) => raw
+            .and_then(|raw| JobState::parse(raw))
+            .filter(|state| state.is_finished())
+            .ok_or_else(|| ApiError::field("status", "enum", "must be completed or failed"))?,
+    };
+    let removed = queues.clean(&queue, state).await?;
+    Ok(envelope::ok("Jobs deleted", CleanedDto { removed }))
+}
+
+/// Which finished jobs a clean deletes.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct CleanQuery {
+    /// `completed` or `failed` (default `completed`)
+    #[param(value_type = Option<String>, pattern = "^(completed|failed)$")]
+    status: Option<Param<String>>,
+}
+
+/// Every cron job: schedule, switch, next run, last run and recent history.
+#[utoipa::path(get, path = "/api/v1/admin/cron", tag = "admin", security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Cron jobs", body = Envelope<Vec<CronJobDto>>),
+        (status = 401, body = Problem), (status = 403, body = Problem),
+    ))]
+pub async fn cron(
+    scheduler: web::Data<Scheduler>,
+    _admin: Admin,
+) -> Result<HttpResponse, ApiError> {
+    let jobs: Vec<CronJobDto> = scheduler
+        .status(CRON_HISTORY)
+        .await
+        .map_err(|error| {
+            tracing::error!(%error, "cron ledger unreadable");
+            ApiError::new(
+                crate::problem::ErrorCode::ServiceUnavailable,
+                "The cron ledger is unavailable",
+            )
+        })?
+        .into_iter()
+        .map(Into::into)
+        .collect();
+    Ok(envelope::ok("Cron jobs", jobs))
+}
+
+/// This process: uptime, HTTP traffic by status class, latency, and the queues.
+#[utoipa::path(get, path = "/api/v1/admin/metrics", tag = "admin", security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Metrics", body = Envelope<SystemMetrics>),
+        (status = 401, body = Problem), (status = 403, body = Problem),
+    ))]
+pub async fn metrics(
+    metrics: web::Data<Metrics>,
+    queues: Queues,
+    _admin: Admin,
+) -> Result<HttpResponse, ApiError> {
+    let stats: Vec<QueueStatsDto> = queues
+        .stats()
+        .await?
+        .into_iter()
+        .map(QueueStatsDto::from)
+        .collect();
+    Ok(envelope::ok("Metrics", metrics.system(stats)))
+}
+
+/// The queue dashboard: a page that signs in (or reuses this tab's sign-in), then shows the
+/// queues, the failed jobs with their errors, and retry and clean buttons, through the admin
+/// API above. The page holds no data: everything it shows comes from those admin-only calls.
+#[utoipa::path(get, path = "/api/v1/admin/queues/ui", tag = "admin",
+    responses((status = 200, description = "The dashboard (HTML, no external resources)", content_type = "text/html", body = String)))]
+pub async fn dashboard() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/html; charset=utf-8")
+        .insert_header((
+            "Content-Security-Policy",
+            "default-src 'none'; script-src 'self' 'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self'; form-action 'none'; frame-ancestors 'none'; base-uri 'none'",
+        ))
+        .insert_header(("Cache-Control", "no-store"))
+        .body(DASHBOARD)
+}
+
+const DASHBOARD: &str = include_str!("admin_dashboard.html");

@@ -1,0 +1,315 @@
+//! Jobs in the distributed shape, over the real binaries and a real `redis-server`: the API
+//! only enqueues, any number of workers drain, a worker killed mid-job loses nothing, and
+//! SIGTERM lets the job in hand finish.
+#![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests")]
+
+mod support;
+
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use serde_json::json;
+use support::{Client, api_env};
+use testkit::{RedisServer, RunningBinary, SmtpSink};
+
+const PAYLOAD_KEY: &str = "4f0e1b2c3d4a5b6c7d8e9fa0b1c2d3e4f5a6b7c8d9e0f1a2b3c4d5e6f7a8b9c0";
+
+/// The environment of every process of one deployment: the same Redis, key prefix and
+/// payload key.
+fn deployment(mail: &SmtpSink, redis: &RedisServer) -> Vec<(&'static str, String)> {
+    let mut env = api_env(mail);
+    env.extend([
+        ("REDIS_URL", redis.url()),
+        ("JOB_PAYLOAD_KEY", PAYLOAD_KEY.to_owned()),
+        ("JOB_VISIBILITY_TIMEOUT_MS", "2000".to_owned()),
+        ("EMAIL_QUEUE_BACKOFF_MS", "200".to_owned()),
+    ]);
+    env
+}
+
+/// `env` with `key` set to `value`.
+fn with(
+    env: &[(&'static str, String)],
+    key: &'static str,
+    value: String,
+) -> Vec<(&'static str, String)> {
+    let mut env: Vec<_> = env.iter().filter(|(k, _)| *k != key).cloned().collect();
+    env.push((key, value));
+    env
+}
+
+async fn register(client: &Client, email: &str) {
+    let (status, body) = client
+        .post(
+            "/auth/register",
+            json!({"name": "Ada Lovelace", "email": email, "password": "Analytical1"}),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+}
+
+#[tokio::test]
+async fn with_redis_the_api_only_enqueues_and_a_worker_delivers() {
+    let (mail, redis) = (SmtpSink::start().await, RedisServer::start().await);
+    let env = deployment(&mail, &redis);
+    let data = tempfile::tempdir().unwrap();
+    let mut api = RunningBinary::start("console-api", data.path(), &env);
+    api.wait_healthy().await;
+    let client = Client::for_binary(&api);
+    let (status, redis_health) = client
+        .call(reqwest::Method::GET, "/health/redis", None, None)
+        .await;
+    assert_eq!(
+        (status, &redis_health["data"]["status"]),
+        (StatusCode::OK, &json!("up"))
+    );
+    assert!(redis_health["data"]["info"]["redis_version"].is_string());
+    let (status, ready) = client
+        .call(reqwest::Method::GET, "/health/ready", None, None)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{ready}");
+    register(&client, "ada@example.com").await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert!(mail.received().is_empty(), "the API sends nothing itself");
+
+    let worker_dir = tempfile::tempdir().unwrap();
+    let mut worker = RunningBinary::start("console-worker", worker_dir.path(), &env);
+    let verify = mail.wait_for("ada@example.com", "Verify").await;
+    assert!(
+        verify.token().is_some(),
+        "the sealed payload opened in another process"
+    );
+    assert!(
+        worker.terminate().await.success(),
+        "the worker exits 0 on SIGTERM"
+    );
+    assert!(api.terminate().await.success());
+}
+
+#[tokio::test]
+async fn a_worker_killed_mid_job_loses_nothing_another_worker_delivers_it() {
+    let (mail, redis) = (SmtpSink::start().await, RedisServer::start().await);
+    let env = deployment(&mail, &redis);
+    // An SMTP server that accepts connections and never answers: the first worker hangs in
+    // the middle of sending.
+    let black_hole = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let stuck_env = with(
+        &env,
+        "SMTP_PORT",
+        black_hole.local_addr().unwrap().port().to_string(),
+    );
+    let data = tempfile::tempdir().unwrap();
+    let mut api = RunningBinary::start("console-api", data.path(), &env);
+    api.wait_healthy().await;
+    let mut stuck = RunningBinary::start("console-worker", data.path(), &stuck_env);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    register(&Client::for_binary(&api), "grace@example.com").await;
+    // Let the stuck worker take the job, then kill it without a chance to clean up.
+    for _ in 0..50 {
+        if black_hole.accept().is_ok() {
+            break;
+        }
+    }
+    stuck.child.kill().unwrap();
+    stuck.child.wait().unwrap();
+    assert!(mail.received().is_empty());
+
+    let _healthy = RunningBinary::start("console-worker", data.path(), &env);
+    let verify = mail.wait_for("grace@example.com", "Verify").await;
+    assert!(verify.token().is_some());
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let verifications = mail
+        .received()
+        .iter()
+        .filter(|m| m.subject().contains("Verify"))
+        .count();
+    assert_eq!(verifications, 1, "delivered once");
+    assert!(api.terminate().await.success());
+}
+
+/// The environment of a scheduler whose only enabled job is the sample job, every second.
+fn every_second(env: &[(&'static str, String)]) -> Vec<(&'static str, String)> {
+    let mut env = with(env, "SCHEDULER_SAMPLE_JOB_CRON", "* * * * * *".to_owned());
+    for job in [
+        "SCHEDULER_SESSION_CLEANUP_ENABLED",
+        "SCHEDULER_EMAIL_QUEUE_MONITORING_ENABLED",
+        "SCHEDULER_ACCOUNT_DELETION_TOKEN_CLEANUP_ENABLED",
+        "SCHEDULER_JOB_HISTORY_RETENTION_ENABLED",
+    ] {
+        env = with(&env, job, "false".to_owned());
+    }
+    env
+}
+
+#[tokio::test]
+async fn two_schedulers_run_each_tick_once() {
+    let (mail, redis) = (SmtpSink::start().await, RedisServer::start().await);
+    let env = every_second(&deployment(&mail, &redis));
+    let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let mut a = RunningBinary::start("console-scheduler", dir_a.path(), &env);
+    let mut b = RunningBinary::start("console-scheduler", dir_b.path(), &env);
+    tokio::time::sleep(Duration::from_millis(4500)).await;
+    assert!(a.terminate().await.success());
+    assert!(b.terminate().await.success());
+    let output = std::process::Command::new("redis-cli")
+        .args([
+            "-p",
+            &redis.port().to_string(),
+            "LRANGE",
+            "{console}:cron:runs:sample-job",
+            "0",
+            "-1",
+        ])
+        .output()
+        .unwrap();
+    let runs: Vec<serde_json::Value> = String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    let mut ticks: Vec<i64> = runs.iter().map(|r| r["tick"].as_i64().unwrap()).collect();
+    assert!(ticks.len() >= 2, "the job ran on its schedule: {runs:?}");
+    ticks.sort_unstable();
+    ticks.dedup();
+    assert_eq!(ticks.len(), runs.len(), "no tick ran twice: {runs:?}");
+    assert!(runs.iter().all(|r| r["outcome"] == "succeeded"));
+}
+
+#[tokio::test]
+async fn a_cron_job_runs_once_from_the_command_line_the_backup_included() {
+    let data = tempfile::tempdir().unwrap();
+    let output = std::process::Command::new(testkit::workspace_binary("console-scheduler"))
+        .args(["run", "database-maintenance"])
+        .current_dir(data.path())
+        .env("LOG_LEVEL", "warn")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout} {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        stdout.contains("database-maintenance: succeeded"),
+        "{stdout}"
+    );
+    let backups: Vec<_> = std::fs::read_dir(data.path().join("data/backups"))
+        .unwrap()
+        .filter_map(Result::ok)
+        .collect();
+    assert_eq!(backups.len(), 1);
+    let unknown = std::process::Command::new(testkit::workspace_binary("console-scheduler"))
+        .args(["run", "nope"])
+        .current_dir(data.path())
+        .output()
+        .unwrap();
+    assert!(!unknown.status.success());
+}
+
+/// Signs `email` in (password of `register`), returns the access token.
+async fn sign_in(client: &Client, email: &str) -> String {
+    let (status, body) = client
+        .post(
+            "/auth/login",
+            json!({"email": email, "password": "Analytical1"}),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    body["data"]["accessToken"].as_str().unwrap().to_owned()
+}
+
+/// Drives the dashboard in headless Chromium: signs in as `email`, clicks retry on `job`.
+fn retry_from_the_dashboard(base: &str, email: &str, job: &str) {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/browser");
+    assert!(
+        std::path::Path::new(dir)
+            .join("node_modules/playwright-core")
+            .exists(),
+        "run scripts/test.sh, which installs Chromium and playwright-core"
+    );
+    let output = std::process::Command::new("node")
+        .arg("dashboard.mjs")
+        .current_dir(dir)
+        .env("BASE_URL", base)
+        .env("ADMIN_EMAIL", email)
+        .env("ADMIN_PASSWORD", "Analytical1")
+        .env("JOB_ID", job)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+#[tokio::test]
+async fn smtp_down_retries_then_fails_and_an_admin_retry_in_the_dashboard_delivers() {
+    let (mail, redis) = (SmtpSink::start().await, RedisServer::start().await);
+    let mut env = deployment(&mail, &redis);
+    env.extend([
+        ("ADMIN_EMAILS", "boss@example.com".to_owned()),
+        ("EMAIL_QUEUE_ATTEMPTS", "2".to_owned()),
+        ("EMAIL_QUEUE_BACKOFF_MS", "100".to_owned()),
+    ]);
+    let data = tempfile::tempdir().unwrap();
+    let mut api = RunningBinary::start("console-api", data.path(), &env);
+    api.wait_healthy().await;
+    let _worker = RunningBinary::start("console-worker", data.path(), &env);
+    let client = Client::for_binary(&api);
+    register(&client, "boss@example.com").await;
+    let verify = mail.wait_for("boss@example.com", "Verify").await;
+    let (status, _) = client
+        .post(
+            "/auth/verify-email",
+            json!({"token": verify.token().unwrap()}),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let admin = sign_in(&client, "boss@example.com").await;
+
+    mail.set_down(true);
+    register(&client, "ada@example.com").await;
+    let mut failed = None;
+    for _ in 0..100 {
+        let (status, body) = client
+            .call(
+                reqwest::Method::GET,
+                "/admin/queues/email/jobs/failed",
+                None,
+                Some(&admin),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        failed = body["data"]
+            .as_array()
+            .and_then(|jobs| jobs.iter().find(|j| j["kind"] == "verifyEmail").cloned());
+        if failed.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let failed = failed.expect("the verification email failed after its retries");
+    assert_eq!(
+        failed["attempts"], 2,
+        "retried once, then kept as failed: {failed}"
+    );
+    assert!(
+        failed["lastError"].as_str().unwrap().contains("451"),
+        "{failed}"
+    );
+
+    mail.set_down(false);
+    let base = format!("http://127.0.0.1:{}", api.port);
+    let job = failed["id"].as_str().unwrap().to_owned();
+    tokio::task::spawn_blocking(move || retry_from_the_dashboard(&base, "boss@example.com", &job))
+        .await
+        .unwrap();
+    let delivered = mail.wait_for("ada@example.com", "Verify").await;
+    assert!(delivered.token().is_some());
+    assert!(api.terminate().await.success());
+}
