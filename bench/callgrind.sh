@@ -16,7 +16,8 @@ bare_binary="$(realpath "${CARGO_TARGET_DIR:-target}")/release/examples/bare_jso
 rm -rf "$out" && mkdir -p "$out"
 data=$(mktemp -d)
 server=""
-trap 'kill $server 2>/dev/null; wait $server 2>/dev/null; rm -rf "$data"' EXIT
+# (`set -e` holds in the trap too: with no server left, `kill` must not decide the exit status.)
+trap '[ -z "$server" ] || { kill $server 2>/dev/null; wait $server 2>/dev/null || true; }; rm -rf "$data"' EXIT
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 wait_for() { for _ in $(seq 600); do curl -sf "$1" >/dev/null && return; sleep 0.2; done; exit 1; }

@@ -148,8 +148,11 @@ fn table() -> Vec<Area> {
 fn routes(config: &mut web::ServiceConfig) {
     use routes::uploads;
     use utoipa::openapi::path::HttpMethod::{Get, Post};
+    config.service(web::resource("/api/v1/docs").get(docs_redirect));
+    routing::register(table(), config);
+    // After the API, so no API request pays for their patterns (`/uploads/…` is a regular
+    // expression actix would run on every path that reached it).
     config
-        .service(web::resource("/api/v1/docs").get(docs_redirect))
         .service(Outside::new("/metrics").on(Get, metrics::scrape))
         .service(Outside::new("/ws/chat").on(Get, chat::ws_chat))
         .service(
@@ -158,7 +161,6 @@ fn routes(config: &mut web::ServiceConfig) {
                 .on(Post, chat::socketio_post),
         )
         .service(Outside::new("/uploads/{owner}/{folder}/{name}").on(Get, uploads::serve));
-    routing::register(table(), config);
     config.service(
         SwaggerUi::new("/api/v1/docs/{_:.*}")
             .external_url_unchecked("/api/v1/docs/openapi.json", docs::document()),
