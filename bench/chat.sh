@@ -46,7 +46,11 @@ token_from() {
     python3 -c 'import json,sys; print(json.load(sys.stdin)["data"]["accessToken"])'
 }
 
-load() { $pin_load "$target/examples/chat_load" "$@" "$receivers" "$in_flight" "$seconds"; }
+load() {
+  local url=$1 token=$2
+  shift 2
+  $pin_load "$target/examples/chat_load" "$url" "$token" "$receivers" "$in_flight" "$seconds" "$@"
+}
 row() { printf "%-52s %12s %10s %10s\n" "$@"; }
 
 row "scenario ($receivers receivers, $in_flight in flight, ${seconds}s)" "deliveries/s" "p50 ms" "p99 ms"
@@ -64,3 +68,24 @@ for _ in $(seq 100); do curl -s "http://127.0.0.1:$peer_port/socket.io/?EIO=4&tr
 read -r node node_p50 node_p99 < <(load "ws://127.0.0.1:$peer_port/socket.io/" "none")
 row "Socket.IO 4 on Node $(node --version)" "$node" "$node_p50" "$node_p99"
 python3 -c "print(f'{\"ratio (one instance / Socket.IO)\":<52} {$ours / $node:>11.2f}x   (goal: 3x)')"
+
+# Two instances through Redis: the receivers alternate between them, the sender is on the
+# first, so half the deliveries cross Redis. Shared storage for the sign-in: the MongoDB
+# stand-in of the tests (scripts/test.sh installs it into .venv).
+if command -v redis-server >/dev/null && [ -x .venv/bin/python ]; then
+  redis_port=$(free_port) mongo_port=$(free_port)
+  redis-server --port "$redis_port" --save '' --appendonly no --daemonize no --loglevel warning >/dev/null &
+  pids+=($!)
+  .venv/bin/python scripts/nx_27017_exact.py --db memory -p "$mongo_port" --pid-file "$scratch/nx.pid" >/dev/null 2>&1 &
+  pids+=($!)
+  sleep 1
+  shared=(REDIS_URL="redis://127.0.0.1:$redis_port" MONGODB_URI="mongodb://127.0.0.1:$mongo_port/?directConnection=true"
+    MONGODB_DATABASE=chatbench JOB_PAYLOAD_KEY=0f1e2d3c4b5a69788796a5b4c3d2e1f00f1e2d3c4b5a69788796a5b4c3d2e1f0)
+  start_api "${shared[@]}"
+  first=$started
+  start_api "${shared[@]}"
+  second=$started
+  token=$(token_from "$first")
+  read -r two two_p50 two_p99 < <(load "ws://127.0.0.1:$first/socket.io/" "$token" "ws://127.0.0.1:$second/socket.io/")
+  row "console-api, two instances through Redis" "$two" "$two_p50" "$two_p99"
+fi

@@ -19,7 +19,7 @@ use notify_core::{
     EMAIL_QUEUE, EmailJob, EmailOutbox, EmailWorker, EmailWorkerPorts, JobQueue, JobState, Links,
     MailError, MailTransport, OutgoingEmail, RetryPolicy,
 };
-use queue_redis::{History, RedisConnection, RedisJobQueue, RedisSettings};
+use store_redis::{History, RedisConnection, RedisJobQueue, RedisSettings};
 
 const KEY: [u8; 32] = [9; 32];
 const RETRY: RetryPolicy = RetryPolicy {

@@ -1,13 +1,15 @@
-//! The chat service and its hub: the in-process bus, history and presence of the embedded
-//! mode, and the task that hands the bus's broadcasts to this instance's sockets.
+//! The chat service and its hub: the bus, history and presence on Redis when it is configured
+//! (every `console-api` shares rooms), else in this process; and the task that hands the bus's
+//! broadcasts to this instance's sockets.
 
 use std::sync::Arc;
 
-use chat_core::ports::ChatBus;
+use chat_core::ports::{ChatBus, ChatHistory, PresenceRegistry};
 use chat_core::{ChatLimits, ChatPorts, ChatService, Hub, HubLimits};
 use http_api::ChatSocketConfig;
 use kernel::Clock;
 use store_memory::{MemoryChatBus, MemoryChatHistory, MemoryPresence};
+use store_redis::{RedisChat, RedisConnection};
 
 use crate::config::Settings;
 
@@ -19,8 +21,26 @@ const SOCKET_QUEUE: usize = 256;
 ///
 /// # Errors
 /// When the bus cannot be subscribed to.
-pub async fn start(settings: &Settings, clock: Arc<dyn Clock>) -> Result<Arc<ChatService>, String> {
-    let bus: Arc<dyn ChatBus> = Arc::new(MemoryChatBus::default());
+pub async fn start(
+    settings: &Settings,
+    redis: Option<&RedisConnection>,
+    clock: Arc<dyn Clock>,
+) -> Result<Arc<ChatService>, String> {
+    let (bus, history, presence): (
+        Arc<dyn ChatBus>,
+        Arc<dyn ChatHistory>,
+        Arc<dyn PresenceRegistry>,
+    ) = match redis {
+        Some(connection) => {
+            let chat = Arc::new(RedisChat::new(connection));
+            (chat.clone(), chat.clone(), chat)
+        }
+        None => (
+            Arc::new(MemoryChatBus::default()),
+            Arc::new(MemoryChatHistory::default()),
+            Arc::new(MemoryPresence::default()),
+        ),
+    };
     let hub = Hub::new(
         rand::random(),
         HubLimits {
@@ -38,8 +58,8 @@ pub async fn start(settings: &Settings, clock: Arc<dyn Clock>) -> Result<Arc<Cha
         hub,
         ChatPorts {
             bus,
-            history: Arc::new(MemoryChatHistory::default()),
-            presence: Arc::new(MemoryPresence::default()),
+            history,
+            presence,
             clock,
         },
         ChatLimits {

@@ -10,8 +10,8 @@ use auth_core::ports::{AccountRepository, SessionRepository};
 use chrono::{DateTime, Utc};
 use kernel::Clock;
 use notify_core::{JobQueue, JobState, Keep, QUEUES};
-use queue_redis::{History, RedisCronLedger};
 use scheduler_core::{CronEntry, CronLedger, CronTask, Scheduler, TaskOutcome};
+use store_redis::{History, RedisCronLedger};
 use store_sqlite::SqliteStore;
 
 use crate::config::{CronConfig, Settings};

@@ -276,7 +276,7 @@ impl Api {
                     .clone()
                     .map(|redis| Arc::new(storage::RedisFacts(redis)) as Arc<dyn RedisInfo>),
             }),
-            chat: chat::start(&settings, Arc::clone(&clock)).await?,
+            chat: chat::start(&settings, storage.redis.as_ref(), Arc::clone(&clock)).await?,
             queues: Arc::new(QueueAdmin::new(
                 Arc::clone(&storage.queue),
                 Arc::clone(&clock),

@@ -8,9 +8,9 @@ use http_api::ReadinessProbe;
 use kernel::settings::{SettingsKind, SettingsRepository};
 use notify_core::JobQueue;
 use portfolio_core::ports::PortfolioRepository;
-use queue_redis::{History, RedisConnection, RedisJobQueue, RedisSettings};
 use secrecy::ExposeSecret as _;
 use store_mongo::MongoStore;
+use store_redis::{History, RedisConnection, RedisJobQueue, RedisSettings};
 use store_sqlite::SqliteStore;
 
 use crate::config::Settings;

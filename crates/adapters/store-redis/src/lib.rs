@@ -1,4 +1,6 @@
-//! `RedisJobQueue`: the `JobQueue` port on Redis (fred), for any number of API, worker and
+//! Redis adapters (fred). `RedisChat`: the chat's bus (pub/sub), room history (lists) and
+//! presence (a hash) shared by every `console-api`. `RedisJobQueue`: the `JobQueue` port on
+//! Redis, for any number of API, worker and
 //! scheduler processes (`docs/adr/0010`); `RedisCronLedger`, where schedulers agree on who runs
 //! each tick.
 //!
@@ -9,11 +11,13 @@
 //! atomic, costs one round trip, and checks the claim token of the acknowledgement that asks
 //! for it; batches of reservations and completions share one script call.
 
+mod chat;
 mod client;
 mod cron;
 mod decode;
 mod queue;
 
+pub use chat::RedisChat;
 pub use client::{RedisConnection, RedisSettings};
 pub use cron::RedisCronLedger;
 pub use queue::{History, RedisJobQueue};

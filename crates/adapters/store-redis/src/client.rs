@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use fred::clients::SubscriberClient;
 use fred::prelude::{Builder, ClientLike as _, Config, Pool, ReconnectPolicy};
 use fred::types::InfoKind;
 
@@ -20,6 +21,21 @@ pub struct RedisSettings {
 #[derive(Clone)]
 pub struct RedisConnection {
     pub(crate) pool: Pool,
+    config: Config,
+    timeout: Duration,
+}
+
+/// Clients as every part of a process makes them: with its timeouts and reconnection policy.
+fn builder(config: &Config, timeout: Duration) -> Builder {
+    let mut builder = Builder::from_config(config.clone());
+    builder
+        .with_connection_config(|c| {
+            c.connection_timeout = timeout;
+            c.internal_command_timeout = timeout;
+        })
+        .with_performance_config(|p| p.default_command_timeout = timeout)
+        .set_policy(ReconnectPolicy::new_exponential(0, 100, 10_000, 2));
+    builder
 }
 
 impl RedisConnection {
@@ -29,20 +45,27 @@ impl RedisConnection {
     /// A message when the URL is malformed or Redis cannot be reached.
     pub async fn connect(settings: &RedisSettings) -> Result<Self, String> {
         let config = Config::from_url(&settings.url).map_err(|e| format!("REDIS_URL: {e}"))?;
-        let timeout = settings.timeout;
-        let pool = Builder::from_config(config)
-            .with_connection_config(|c| {
-                c.connection_timeout = timeout;
-                c.internal_command_timeout = timeout;
-            })
-            .with_performance_config(|p| p.default_command_timeout = timeout)
-            .set_policy(ReconnectPolicy::new_exponential(0, 100, 10_000, 2))
+        let pool = builder(&config, settings.timeout)
             .build_pool(settings.pool_size.max(1))
             .map_err(|e| format!("Redis client: {e}"))?;
         pool.init()
             .await
             .map_err(|e| format!("cannot connect to Redis: {e}"))?;
-        Ok(Self { pool })
+        Ok(Self {
+            pool,
+            config,
+            timeout: settings.timeout,
+        })
+    }
+
+    /// A connection of its own for pub/sub (a subscribed connection can send nothing else),
+    /// which subscribes again after a reconnect.
+    pub(crate) async fn subscriber(&self) -> Result<SubscriberClient, fred::error::Error> {
+        let subscriber = builder(&self.config, self.timeout).build_subscriber_client()?;
+        subscriber.init().await?;
+        // The task ends with the client.
+        drop(subscriber.manage_subscriptions());
+        Ok(subscriber)
     }
 
     /// Whether Redis answers.

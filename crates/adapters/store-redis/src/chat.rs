@@ -1,0 +1,392 @@
+//! Chat across instances on Redis: broadcasts over pub/sub on one channel (each instance's hub
+//! subscribes once), each room's history in a list trimmed to its length, and each user's open
+//! sockets counted in a hash.
+
+use async_trait::async_trait;
+use chat_core::model::{
+    ChatError, ChatErrorCode, ChatMessage, ConnectionId, Event, MessageId, Participant, RoomName,
+    Status,
+};
+use chat_core::ports::{Broadcast, ChatBus, ChatHistory, PresenceRegistry};
+use chrono::{DateTime, Utc};
+use fred::prelude::{
+    EventInterface as _, HashesInterface as _, ListInterface as _, Pool, PubsubInterface as _,
+};
+use futures_util::StreamExt as _;
+use futures_util::stream::{self, BoxStream};
+use kernel::{StoreError, UserId};
+use serde::{Deserialize, Serialize};
+use tokio::sync::broadcast::error::RecvError;
+
+use crate::RedisConnection;
+
+const CHANNEL: &str = "chat:broadcasts";
+const PRESENCE: &str = "chat:presence";
+
+fn history_key(room: &RoomName) -> String {
+    format!("chat:history:{room}")
+}
+
+fn backend(error: impl std::fmt::Display) -> StoreError {
+    StoreError::message(error.to_string())
+}
+
+/// The chat's state on Redis.
+pub struct RedisChat {
+    pool: Pool,
+    connection: RedisConnection,
+}
+
+impl RedisChat {
+    #[must_use]
+    pub fn new(connection: &RedisConnection) -> Self {
+        Self {
+            pool: connection.pool.clone(),
+            connection: connection.clone(),
+        }
+    }
+}
+
+#[async_trait]
+impl ChatBus for RedisChat {
+    async fn publish(&self, broadcast: Broadcast) -> Result<(), StoreError> {
+        let wire = serde_json::to_string(&WireBroadcast::from(&broadcast)).map_err(backend)?;
+        self.pool
+            .next()
+            .publish::<(), _, _>(CHANNEL, wire)
+            .await
+            .map_err(backend)
+    }
+
+    async fn subscribe(&self) -> Result<BoxStream<'static, Broadcast>, StoreError> {
+        let subscriber = self.connection.subscriber().await.map_err(backend)?;
+        let messages = subscriber.message_rx();
+        subscriber.subscribe(CHANNEL).await.map_err(backend)?;
+        // The subscriber travels with the stream: dropping the stream closes its connection.
+        let stream = stream::unfold((subscriber, messages), |(subscriber, mut messages)| async {
+            loop {
+                match messages.recv().await {
+                    Ok(message) => {
+                        if let Some(broadcast) = decode(message.value.as_string()) {
+                            return Some((broadcast, (subscriber, messages)));
+                        }
+                    }
+                    Err(RecvError::Lagged(missed)) => {
+                        tracing::warn!(
+                            missed,
+                            "the chat subscriber fell behind; broadcasts were lost"
+                        );
+                    }
+                    Err(RecvError::Closed) => return None,
+                }
+            }
+        });
+        Ok(stream.boxed())
+    }
+}
+
+fn decode(text: Option<String>) -> Option<Broadcast> {
+    match serde_json::from_str::<WireBroadcast>(&text?) {
+        Ok(wire) => wire.into_domain(),
+        Err(error) => {
+            tracing::warn!(%error, "an undecodable chat broadcast was skipped");
+            None
+        }
+    }
+}
+
+#[async_trait]
+impl ChatHistory for RedisChat {
+    async fn append(&self, message: &ChatMessage, keep: usize) -> Result<(), StoreError> {
+        let key = history_key(&message.room);
+        let wire = serde_json::to_string(&WireMessage::from(message)).map_err(backend)?;
+        let keep = i64::try_from(keep).unwrap_or(i64::MAX);
+        let pipeline = self.pool.next().pipeline();
+        let _: () = pipeline.rpush(&key, wire).await.map_err(backend)?;
+        let _: () = pipeline.ltrim(&key, -keep, -1).await.map_err(backend)?;
+        pipeline.all::<()>().await.map_err(backend)
+    }
+
+    async fn recent(&self, room: &RoomName, limit: usize) -> Result<Vec<ChatMessage>, StoreError> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let stored: Vec<String> = self
+            .pool
+            .next()
+            .lrange(history_key(room), -limit, -1)
+            .await
+            .map_err(backend)?;
+        Ok(stored
+            .iter()
+            .filter_map(|text| serde_json::from_str::<WireMessage>(text).ok())
+            .filter_map(WireMessage::into_domain)
+            .collect())
+    }
+}
+
+#[async_trait]
+impl PresenceRegistry for RedisChat {
+    async fn arrive(&self, user: &UserId) -> Result<bool, StoreError> {
+        let count: i64 = self
+            .pool
+            .next()
+            .hincrby(PRESENCE, user.as_str(), 1)
+            .await
+            .map_err(backend)?;
+        Ok(count == 1)
+    }
+
+    async fn depart(&self, user: &UserId) -> Result<bool, StoreError> {
+        let count: i64 = self
+            .pool
+            .next()
+            .hincrby(PRESENCE, user.as_str(), -1)
+            .await
+            .map_err(backend)?;
+        if count <= 0 {
+            let _: () = self
+                .pool
+                .next()
+                .hdel(PRESENCE, user.as_str())
+                .await
+                .map_err(backend)?;
+        }
+        Ok(count == 0)
+    }
+}
+
+// The wire format: versioned, independent of the domain types' shape.
+
+#[derive(Serialize, Deserialize)]
+struct WireBroadcast {
+    v: u8,
+    rooms: Vec<String>,
+    skip: Option<u64>,
+    event: WireEvent,
+}
+
+#[derive(Serialize, Deserialize)]
+struct WirePerson {
+    user_id: String,
+    display_name: String,
+}
+
+#[derive(Serialize, Deserialize)]
+struct WireMessage {
+    id: String,
+    room: String,
+    user_id: String,
+    display_name: String,
+    content: String,
+    timestamp: DateTime<Utc>,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+enum WireEvent {
+    Connected {
+        user_id: String,
+        rooms: Vec<String>,
+    },
+    Message(WireMessage),
+    Typing {
+        room: String,
+        user: WirePerson,
+        is_typing: bool,
+    },
+    Presence {
+        user: WirePerson,
+        status: String,
+    },
+    UserJoined {
+        room: String,
+        user: WirePerson,
+    },
+    UserLeft {
+        room: String,
+        user: WirePerson,
+    },
+    History {
+        room: String,
+        messages: Vec<WireMessage>,
+    },
+    Error {
+        code: String,
+        message: String,
+    },
+}
+
+impl From<&Participant> for WirePerson {
+    fn from(p: &Participant) -> Self {
+        Self {
+            user_id: p.user_id.to_string(),
+            display_name: p.display_name.clone(),
+        }
+    }
+}
+
+impl WirePerson {
+    fn into_domain(self) -> Option<Participant> {
+        Some(Participant {
+            user_id: UserId::parse(&self.user_id).ok()?,
+            display_name: self.display_name,
+        })
+    }
+}
+
+impl From<&ChatMessage> for WireMessage {
+    fn from(m: &ChatMessage) -> Self {
+        Self {
+            id: m.id.to_string(),
+            room: m.room.to_string(),
+            user_id: m.user_id.to_string(),
+            display_name: m.display_name.clone(),
+            content: m.content.clone(),
+            timestamp: m.timestamp,
+        }
+    }
+}
+
+impl WireMessage {
+    fn into_domain(self) -> Option<ChatMessage> {
+        Some(ChatMessage {
+            id: MessageId::parse(&self.id).ok()?,
+            room: RoomName::parse(&self.room).ok()?,
+            user_id: UserId::parse(&self.user_id).ok()?,
+            display_name: self.display_name,
+            content: self.content,
+            timestamp: self.timestamp,
+        })
+    }
+}
+
+fn room(raw: String) -> Option<RoomName> {
+    RoomName::parse(&raw).ok()
+}
+
+impl From<&Broadcast> for WireBroadcast {
+    fn from(b: &Broadcast) -> Self {
+        let event = match &b.event {
+            Event::Connected { user_id, rooms } => WireEvent::Connected {
+                user_id: user_id.to_string(),
+                rooms: rooms.iter().map(ToString::to_string).collect(),
+            },
+            Event::Message(m) => WireEvent::Message(m.into()),
+            Event::Typing {
+                room,
+                user,
+                is_typing,
+            } => WireEvent::Typing {
+                room: room.to_string(),
+                user: user.into(),
+                is_typing: *is_typing,
+            },
+            Event::Presence { user, status } => WireEvent::Presence {
+                user: user.into(),
+                status: status.as_str().to_owned(),
+            },
+            Event::UserJoined { room, user } => WireEvent::UserJoined {
+                room: room.to_string(),
+                user: user.into(),
+            },
+            Event::UserLeft { room, user } => WireEvent::UserLeft {
+                room: room.to_string(),
+                user: user.into(),
+            },
+            Event::History { room, messages } => WireEvent::History {
+                room: room.to_string(),
+                messages: messages.iter().map(Into::into).collect(),
+            },
+            Event::Error(error) => WireEvent::Error {
+                code: error.code.as_str().to_owned(),
+                message: error.message.clone(),
+            },
+        };
+        Self {
+            v: 1,
+            rooms: b.rooms.iter().map(ToString::to_string).collect(),
+            skip: b.skip.map(|id| id.0),
+            event,
+        }
+    }
+}
+
+impl WireBroadcast {
+    fn into_domain(self) -> Option<Broadcast> {
+        let event = match self.event {
+            WireEvent::Connected { user_id, rooms } => Event::Connected {
+                user_id: UserId::parse(&user_id).ok()?,
+                rooms: rooms.into_iter().filter_map(room).collect(),
+            },
+            WireEvent::Message(m) => Event::Message(m.into_domain()?),
+            WireEvent::Typing {
+                room: name,
+                user,
+                is_typing,
+            } => Event::Typing {
+                room: room(name)?,
+                user: user.into_domain()?,
+                is_typing,
+            },
+            WireEvent::Presence { user, status } => Event::Presence {
+                user: user.into_domain()?,
+                status: match status.as_str() {
+                    "online" => Status::Online,
+                    "away" => Status::Away,
+                    _ => Status::Offline,
+                },
+            },
+            WireEvent::UserJoined { room: name, user } => Event::UserJoined {
+                room: room(name)?,
+                user: user.into_domain()?,
+            },
+            WireEvent::UserLeft { room: name, user } => Event::UserLeft {
+                room: room(name)?,
+                user: user.into_domain()?,
+            },
+            WireEvent::History {
+                room: name,
+                messages,
+            } => Event::History {
+                room: room(name)?,
+                messages: messages
+                    .into_iter()
+                    .filter_map(WireMessage::into_domain)
+                    .collect(),
+            },
+            WireEvent::Error { code, message } => Event::Error(ChatError::new(
+                ChatErrorCode::parse(&code).unwrap_or(ChatErrorCode::Unavailable),
+                message,
+            )),
+        };
+        Some(Broadcast {
+            rooms: self.rooms.into_iter().filter_map(room).collect(),
+            event,
+            skip: self.skip.map(ConnectionId),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use testkit::RedisServer;
+
+    use super::RedisChat;
+    use crate::{RedisConnection, RedisSettings};
+
+    /// The chat on a Redis server of its own, started for the test.
+    async fn fresh() -> (RedisServer, RedisChat) {
+        let server = RedisServer::start().await;
+        let connection = RedisConnection::connect(&RedisSettings {
+            url: server.url(),
+            pool_size: 2,
+            timeout: std::time::Duration::from_secs(5),
+        })
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+        (server, RedisChat::new(&connection))
+    }
+
+    port_contracts::chat_bus_contract!(fresh);
+    port_contracts::chat_history_contract!(fresh);
+    port_contracts::presence_contract!(fresh);
+}

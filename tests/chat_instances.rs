@@ -1,0 +1,153 @@
+//! Two real `console-api` processes on one MongoDB stand-in and one `redis-server`: users on
+//! different instances share rooms, history and presence, and a socket whose session is
+//! revoked on the other instance closes.
+#![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests")]
+
+mod support;
+
+use std::time::Duration;
+
+use futures_util::{SinkExt as _, StreamExt as _};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use support::{Client, api_env};
+use testkit::{MongoStandIn, RedisServer, RunningBinary, SmtpSink};
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream, connect_async};
+
+type Socket = WebSocketStream<MaybeTlsStream<tokio::net::TcpStream>>;
+
+fn instance_env(
+    mail: &SmtpSink,
+    mongo: &MongoStandIn,
+    redis: &RedisServer,
+) -> Vec<(&'static str, String)> {
+    let mut env = api_env(mail);
+    env.extend([
+        ("MONGODB_URI", mongo.uri()),
+        ("MONGODB_DATABASE", "chat".to_owned()),
+        ("REDIS_URL", redis.url()),
+        (
+            "JOB_PAYLOAD_KEY",
+            "0f1e2d3c4b5a69788796a5b4c3d2e1f00f1e2d3c4b5a69788796a5b4c3d2e1f0".to_owned(),
+        ),
+        (
+            "JWT_ACCESS_SECRET",
+            "chat-instances-access-secret-0123456789".to_owned(),
+        ),
+        (
+            "JWT_REFRESH_SECRET",
+            "chat-instances-refresh-secret-012345678".to_owned(),
+        ),
+        ("SESSION_CHECK_TTL", "1s".to_owned()),
+        ("WS_SESSION_CHECK_INTERVAL", "1s".to_owned()),
+    ]);
+    env
+}
+
+async fn access_token(client: &Client, email: &str) -> String {
+    let (status, body) = client
+        .post(
+            "/auth/register",
+            json!({"name": email.split('@').next().unwrap(), "email": email, "password": "Analytical1"}),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    body["data"]["accessToken"].as_str().unwrap().to_owned()
+}
+
+async fn socket(api: &RunningBinary, token: &str) -> Socket {
+    let (socket, _) = connect_async(format!("ws://127.0.0.1:{}/ws/chat?token={token}", api.port))
+        .await
+        .expect("the socket opens");
+    socket
+}
+
+async fn send(socket: &mut Socket, event: &str, data: Value) {
+    socket
+        .send(Message::text(
+            json!({ "event": event, "data": data }).to_string(),
+        ))
+        .await
+        .unwrap();
+}
+
+/// The data of the next event named `name` (others skipped); `None` when the socket closes.
+async fn next_named(socket: &mut Socket, name: &str) -> Option<Value> {
+    loop {
+        let frame = tokio::time::timeout(Duration::from_secs(10), socket.next())
+            .await
+            .unwrap_or_else(|_| panic!("no {name} event"));
+        match frame {
+            Some(Ok(Message::Text(text))) => {
+                let event: Value = serde_json::from_str(&text).unwrap();
+                if event["event"] == name {
+                    return Some(event["data"].clone());
+                }
+            }
+            Some(Ok(Message::Close(_)) | Err(_)) | None => return None,
+            Some(Ok(_)) => {}
+        }
+    }
+}
+
+#[tokio::test]
+async fn users_on_two_instances_share_rooms_history_and_presence() {
+    let (mail, mongo, redis) = (
+        SmtpSink::start().await,
+        MongoStandIn::start().await,
+        RedisServer::start().await,
+    );
+    let env = instance_env(&mail, &mongo, &redis);
+    let (one_dir, two_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let mut one = RunningBinary::start("console-api", one_dir.path(), &env);
+    let mut two = RunningBinary::start("console-api", two_dir.path(), &env);
+    one.wait_healthy().await;
+    two.wait_healthy().await;
+    let ada = access_token(&Client::for_binary(&one), "ada@example.com").await;
+    let bob = access_token(&Client::for_binary(&two), "bob@example.com").await;
+
+    let mut adas = socket(&one, &ada).await;
+    next_named(&mut adas, "connected").await.unwrap();
+    let mut bobs = socket(&two, &bob).await;
+    next_named(&mut bobs, "connected").await.unwrap();
+    let online = next_named(&mut adas, "presence").await.unwrap();
+    assert_eq!(
+        (online["displayName"].as_str(), online["status"].as_str()),
+        (Some("bob"), Some("online"))
+    );
+
+    send(&mut adas, "joinRoom", json!({ "room": "team" })).await;
+    send(&mut bobs, "joinRoom", json!({ "room": "team" })).await;
+    next_named(&mut adas, "userJoined").await.unwrap();
+    send(
+        &mut adas,
+        "message",
+        json!({ "room": "team", "content": "across instances" }),
+    )
+    .await;
+    let received = next_named(&mut bobs, "message").await.unwrap();
+    assert_eq!(received["content"], "across instances");
+    assert_eq!(received["displayName"], "ada");
+
+    send(&mut bobs, "history", json!({ "room": "team" })).await;
+    let history = next_named(&mut bobs, "history").await.unwrap();
+    assert_eq!(
+        history["messages"][0]["content"], "across instances",
+        "kept in Redis"
+    );
+
+    // Bob signs out on the other instance: his socket there closes, and ada sees him offline.
+    let (status, _) = Client::for_binary(&one)
+        .post("/auth/logout", json!({}), Some(&bob))
+        .await;
+    assert!(status.is_success());
+    assert_eq!(
+        next_named(&mut bobs, "never").await,
+        None,
+        "bob's socket closed"
+    );
+    let offline = next_named(&mut adas, "presence").await.unwrap();
+    assert_eq!(offline["status"], "offline");
+}
