@@ -23,6 +23,10 @@ bench seconds="10":
 bench-jobs jobs="10000":
     ./bench/jobs.sh {{jobs}}
 
+# Instructions per GET /auth/me and per request of the bare handler, under callgrind.
+callgrind requests="2000":
+    ./bench/callgrind.sh {{requests}}
+
 # Chat fan-out: 200 Socket.IO clients in one room, against a Node Socket.IO 4 server too.
 bench-chat seconds="10":
     ./bench/chat.sh {{seconds}}

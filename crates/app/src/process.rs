@@ -263,6 +263,7 @@ impl Api {
             public_portfolio: Arc::new(public_portfolio),
             public_cache,
             owner_pages,
+            view_pages: Arc::new(http_api::ViewPages::new(settings.session_check_ttl)),
             settings: settings_service,
             account_export: Arc::new(account_export),
             media,

@@ -956,3 +956,38 @@ async fn the_portfolio_profile_refuses_bad_fields_and_keeps_its_values() {
         StatusCode::UNAUTHORIZED
     );
 }
+
+#[tokio::test]
+async fn a_word_after_a_collection_is_an_item_unless_the_collection_has_that_route() {
+    let app = spawn_app().await;
+    let ada = user(&app, "ada@example.com").await;
+    let post = create(
+        &app,
+        &ada,
+        "blog",
+        json!({"title": "Reorder", "content": "On ordering things"}),
+    )
+    .await;
+    assert_eq!(post["slug"], "reorder");
+    let by_slug = app.get("/portfolio/blog/reorder", Some(&ada)).await;
+    assert_eq!(
+        (by_slug.status, &by_slug.data()["id"]),
+        (StatusCode::OK, &post["id"]),
+        "a post whose slug is `reorder` is read by it"
+    );
+    let company = app.get("/portfolio/companies/reorder", Some(&ada)).await;
+    assert_eq!(
+        (company.status, company.code()),
+        (StatusCode::NOT_FOUND, "NOT_FOUND"),
+        "companies have no order: `reorder` is an id, and no company has it"
+    );
+    for (path, allow) in [
+        ("/portfolio/companies/reorder", "GET, PATCH, DELETE"),
+        ("/portfolio/projects/reorder", "PATCH"),
+    ] {
+        let put = app
+            .send(app.http.put(app.url(path)).bearer_auth(&ada))
+            .await;
+        assert_eq!(put.headers["allow"], allow, "{path}");
+    }
+}

@@ -1,4 +1,5 @@
-//! The OpenAPI 3.1 document, generated from the handlers' annotations, and the offline docs UI.
+//! The OpenAPI 3.1 document: the route table's operations (`lib.rs`), the schemas they refer
+//! to, and what every operation shares (bearer scheme, common errors, problem media type).
 
 use utoipa::openapi::header::HeaderBuilder;
 use utoipa::openapi::schema::{ObjectBuilder, SchemaType, Type};
@@ -6,28 +7,16 @@ use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::openapi::{ContentBuilder, OpenApi as OpenApiDoc, RefOr, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
 
-use crate::docs_generated::GeneratedRoutes;
-use crate::envelope::PageMeta;
+use crate::dto;
+use crate::envelope::{MessageEnvelope, PageMeta};
 use crate::problem::{FieldError, Problem};
-use crate::routes::{account, admin, auth, health, sessions, uploads, users};
-use crate::{dto, metrics};
+use crate::routes::account;
 
 #[derive(OpenApi)]
 #[openapi(
     info(title = "Console Backend API", version = "1", description = "Portfolio and account console. Every error is an RFC 9457 problem document (`application/problem+json`) with `success`, `statusCode`, `code`, `message`, `errors`, `requestId`, `timestamp` and `path`; every response carries `X-Request-Id`."),
-    paths(
-        auth::register, auth::login, auth::refresh, auth::logout, auth::me, auth::forgot_password,
-        auth::reset_password, auth::verify_email, auth::resend_verification, auth::change_password,
-        users::update_profile, account::request_deletion, account::delete, account::export,
-        sessions::list, sessions::revoke, sessions::revoke_others,
-        uploads::image, uploads::images, uploads::document, uploads::avatar, uploads::resume,
-        uploads::user_avatar, uploads::profile_avatar, uploads::profile_resume, uploads::serve,
-        health::live, health::ready, health::redis, metrics::scrape,
-        admin::stats, admin::failed, admin::history, admin::retry, admin::clean, admin::dashboard,
-        admin::cron, admin::metrics,
-    ),
-    components(schemas(Problem, FieldError, PageMeta, dto::UserDto, dto::AuthData, dto::SessionDto, account::ExportFormat, uploads::UploadDto)),
-    modifiers(&BearerScheme, &SharedSchemas, &GeneratedRoutes, &CommonErrors, &ProblemMediaType),
+    components(schemas(Problem, FieldError, PageMeta, MessageEnvelope, dto::UserDto, dto::AuthData, dto::SessionDto, account::ExportFormat)),
+    modifiers(&BearerScheme, &SharedSchemas, &RouteTable, &CommonErrors, &ProblemMediaType),
     tags(
         (name = "auth", description = "Registration, sign-in, tokens, password and email flows"),
         (name = "users", description = "The caller's profile"),
@@ -78,6 +67,28 @@ pub fn document() -> serde_json::Value {
             document
         })
         .clone()
+}
+
+/// Every operation of the route table, and the schemas its areas refer to.
+struct RouteTable;
+
+impl Modify for RouteTable {
+    fn modify(&self, openapi: &mut OpenApiDoc) {
+        for area in crate::table() {
+            openapi
+                .components
+                .get_or_insert_with(Default::default)
+                .schemas
+                .extend(area.schemas);
+            for endpoint in area.endpoints {
+                openapi.paths.add_path_operation(
+                    endpoint.path,
+                    vec![endpoint.method],
+                    endpoint.operation,
+                );
+            }
+        }
+    }
 }
 
 struct BearerScheme;

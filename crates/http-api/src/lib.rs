@@ -7,8 +7,8 @@ mod auth;
 mod body;
 mod chat;
 mod client;
+mod declared;
 mod docs;
-mod docs_generated;
 mod dto;
 mod edge;
 mod envelope;
@@ -20,22 +20,22 @@ mod query;
 mod rate_limit;
 mod records;
 mod routes;
+mod routing;
 mod security;
 
 use std::net::TcpListener;
 use std::sync::Arc;
 
-use actix_web::dev::{AppService, HttpServiceFactory, Server};
-use actix_web::http::Method;
+use actix_web::dev::Server;
 use actix_web::middleware::from_fn;
-use actix_web::{App, FromRequest, Handler, HttpResponse, HttpServer, Responder, guard, web};
+use actix_web::{App, HttpResponse, HttpServer, web};
 use auth_core::IdentityService;
-use auth_core::preferences::APP_PREFERENCES;
-use kernel::settings::{SettingsKind, SettingsService};
+use kernel::settings::SettingsService;
 use media_core::MediaService;
 use notify_core::QueueAdmin;
-use notify_core::preferences::{EMAIL_PREFERENCES, NOTIFICATION_PREFERENCES};
+use portfolio_core::resources::RESOURCES;
 use portfolio_core::{PortfolioService, PublicPortfolioReader};
+use routing::{Area, Limit, Outside, annotated};
 use scheduler_core::Scheduler;
 use utoipa_swagger_ui::SwaggerUi;
 
@@ -43,7 +43,7 @@ pub use chat::{ChatSocketConfig, SocketIoSessions};
 pub use client::ClientIpPolicy;
 pub use docs::ApiDoc;
 pub use metrics::Metrics;
-pub use page_cache::{OwnerPages, PageCache};
+pub use page_cache::{OwnerPages, PageCache, ViewPages};
 pub use problem::{ApiError, FieldError};
 pub use rate_limit::{InMemoryRateLimiter, RateDecision, RateLimiter, RateLimits};
 pub use routes::account::{AccountExport, AccountExporter, ExportError};
@@ -72,6 +72,7 @@ pub struct HttpServices {
     pub public_portfolio: Arc<PublicPortfolioReader>,
     pub public_cache: Arc<PageCache>,
     pub owner_pages: Arc<OwnerPages>,
+    pub view_pages: Arc<ViewPages>,
     pub settings: Arc<SettingsService>,
     pub account_export: Arc<dyn AccountExporter>,
     pub media: Arc<MediaService>,
@@ -82,220 +83,84 @@ pub struct HttpServices {
     pub metrics: Arc<Metrics>,
 }
 
-/// The preference sets and where each is served.
-const PREFERENCE_ROUTES: [(&str, &SettingsKind); 3] = [
-    ("/settings/preferences", &APP_PREFERENCES),
-    ("/notifications/preferences", &NOTIFICATION_PREFERENCES),
-    ("/email/preferences", &EMAIL_PREFERENCES),
-];
-
-/// A path and its handler per method. Its answer to any other method is a 405 whose `Allow`
-/// lists exactly the methods given here, so the header cannot drift from the table.
-struct Route {
-    resource: actix_web::Resource,
-    methods: Vec<Method>,
-    /// Counted against the upload limit too.
-    uploads: bool,
+/// The route table: every operation of the API, each declared once with its path, method,
+/// handler and OpenAPI operation (`routing.rs`), grouped in areas in the order the router tries
+/// them. The server registers it and the document describes it, nothing else.
+fn table() -> Vec<Area> {
+    use routes::{account, admin, auth, health, sessions, uploads, users};
+    let mut areas = vec![
+        Area::new("/health", Limit::Unlimited)
+            .with(annotated!(health::live))
+            .with(annotated!(health::ready))
+            .with(annotated!(health::redis)),
+        // The hottest routes first.
+        declared::public_area(),
+        Area::new("/auth", Limit::Auth)
+            .with(annotated!(auth::register))
+            .with(annotated!(auth::login))
+            .with(annotated!(auth::refresh))
+            .with(annotated!(auth::logout))
+            .with(annotated!(auth::me))
+            .with(annotated!(auth::forgot_password))
+            .with(annotated!(auth::reset_password))
+            .with(annotated!(auth::verify_email))
+            .with(annotated!(auth::resend_verification))
+            .with(annotated!(auth::change_password)),
+        // Before `/users`, which would take it.
+        Area::new("/users/profile/avatar", Limit::Upload).with(annotated!(uploads::user_avatar)),
+        Area::new("/users", Limit::General)
+            .with(annotated!(users::update_profile))
+            .with(annotated!(account::request_deletion))
+            .with(annotated!(account::delete))
+            .with(annotated!(account::export)),
+        Area::new("/sessions", Limit::General)
+            .with(annotated!(sessions::list))
+            .with(annotated!(sessions::revoke_others))
+            .with(annotated!(sessions::revoke)),
+        Area::new("/admin", Limit::General)
+            .with(annotated!(admin::stats))
+            .with(annotated!(admin::dashboard))
+            .with(annotated!(admin::failed))
+            .with(annotated!(admin::history))
+            .with(annotated!(admin::clean))
+            .with(annotated!(admin::retry))
+            .with(annotated!(admin::cron))
+            .with(annotated!(admin::metrics)),
+        Area::new("/upload", Limit::Upload)
+            .with(annotated!(uploads::image))
+            .with(annotated!(uploads::images))
+            .with(annotated!(uploads::document))
+            .with(annotated!(uploads::avatar))
+            .with(annotated!(uploads::resume)),
+    ];
+    // Before `/portfolio/profile`, which would take them.
+    areas.extend(declared::profile_upload_areas());
+    areas.push(declared::profile_area());
+    areas.extend(RESOURCES.iter().copied().map(declared::resource_area));
+    areas.extend(declared::preference_areas());
+    areas
 }
 
-fn resource(path: &str) -> Route {
-    Route {
-        resource: web::resource(path.to_owned()),
-        methods: Vec::new(),
-        uploads: false,
-    }
-}
-
-/// An upload route: its `POST` counts against the upload limit as well as the general one.
-fn upload(path: &str) -> Route {
-    Route {
-        uploads: true,
-        ..resource(path)
-    }
-}
-
-impl Route {
-    fn on<F, Args>(mut self, method: Method, handler: F) -> Self
-    where
-        F: Handler<Args>,
-        Args: FromRequest + 'static,
-        F::Output: Responder + 'static,
-    {
-        self.resource = self.resource.route(web::method(method.clone()).to(handler));
-        self.methods.push(method);
-        self
-    }
-
-    fn get<F, Args>(self, handler: F) -> Self
-    where
-        F: Handler<Args>,
-        Args: FromRequest + 'static,
-        F::Output: Responder + 'static,
-    {
-        self.on(Method::GET, handler)
-    }
-
-    fn post<F, Args>(self, handler: F) -> Self
-    where
-        F: Handler<Args>,
-        Args: FromRequest + 'static,
-        F::Output: Responder + 'static,
-    {
-        self.on(Method::POST, handler)
-    }
-
-    fn patch<F, Args>(self, handler: F) -> Self
-    where
-        F: Handler<Args>,
-        Args: FromRequest + 'static,
-        F::Output: Responder + 'static,
-    {
-        self.on(Method::PATCH, handler)
-    }
-
-    fn delete<F, Args>(self, handler: F) -> Self
-    where
-        F: Handler<Args>,
-        Args: FromRequest + 'static,
-        F::Output: Responder + 'static,
-    {
-        self.on(Method::DELETE, handler)
-    }
-}
-
-impl HttpServiceFactory for Route {
-    fn register(self, config: &mut AppService) {
-        let allow: Vec<&str> = self.methods.iter().map(Method::as_str).collect();
-        let allow = allow.join(", ");
-        let resource = self.resource.default_service(web::to(move || {
-            std::future::ready(edge::method_not_allowed(&allow))
-        }));
-        if self.uploads {
-            resource
-                .wrap(from_fn(rate_limit::upload_limit))
-                .register(config);
-        } else {
-            resource.register(config);
-        }
-    }
-}
-
-/// The route table: every route of the API in one place.
+/// The API's routes, and beside them what is served but is no operation of the API, so it is
+/// neither documented nor under the API's rate limits: the docs, the Prometheus scrape, the
+/// chat gateways (their own protocols; the chat core limits messages per user) and the stored
+/// files (public, immutable, cached by browsers and proxies).
 fn routes(config: &mut web::ServiceConfig) {
-    use routes::{
-        account, admin, auth, health, portfolio, public, sessions, settings, uploads, users,
-    };
-    let mut preferences = web::scope("");
-    for (path, kind) in PREFERENCE_ROUTES {
-        preferences = preferences.service(
-            resource(path)
-                .get(move |s, c| settings::get(kind, s, c))
-                .patch(move |s, c, b| settings::update(kind, s, c, b)),
-        );
-    }
-    preferences = preferences.service(
-        resource("/settings/preferences/reset")
-            .post(|s, c| settings::reset(&APP_PREFERENCES, s, c)),
-    );
-    // Health and docs are outside the limited scope: probes and the docs UI never count.
+    use routes::uploads;
+    use utoipa::openapi::path::HttpMethod::{Get, Post};
+    config.service(web::resource("/api/v1/docs").get(docs_redirect));
+    routing::register(table(), config);
+    // After the API, so no API request pays for their patterns (`/uploads/…` is a regular
+    // expression actix would run on every path that reached it).
     config
-        .service(resource("/api/v1/health").get(health::live))
-        .service(resource("/api/v1/health/ready").get(health::ready))
-        .service(resource("/api/v1/health/redis").get(health::redis))
-        .service(resource("/metrics").get(metrics::scrape))
-        .service(resource("/api/v1/docs").get(docs_redirect))
-        .service(resource("/ws/chat").get(chat::ws_chat))
+        .service(Outside::new("/metrics").on(Get, metrics::scrape))
+        .service(Outside::new("/ws/chat").on(Get, chat::ws_chat))
         .service(
-            resource("/socket.io/")
-                .get(chat::socketio_get)
-                .post(chat::socketio_post),
+            Outside::new("/socket.io/")
+                .on(Get, chat::socketio_get)
+                .on(Post, chat::socketio_post),
         )
-        // Stored files: public, immutable, cached by browsers and proxies.
-        .service(resource("/uploads/{owner}/{folder}/{name}").get(uploads::serve));
-    config.service(
-        web::scope("/api/v1")
-            // A scope keeps every path under its prefix; this one lets the docs UI (registered
-            // after it, so API requests never pay for its pattern) have `/api/v1/docs/…`.
-            .guard(guard::fn_guard(|context| {
-                !context.head().uri.path().starts_with("/api/v1/docs/")
-            }))
-            // The hottest routes first.
-            .service(web::scope("/public/portfolio").default_service(web::to(public::route)))
-            // Auth routes share a scope so that the stricter limit is attached to the routes
-            // it guards, whatever spelling of the path reached them.
-            .service(
-                web::scope("/auth")
-                    .wrap(from_fn(rate_limit::auth_limit))
-                    .service(resource("/register").post(auth::register))
-                    .service(resource("/login").post(auth::login))
-                    .service(resource("/refresh").post(auth::refresh))
-                    .service(resource("/logout").post(auth::logout))
-                    .service(resource("/me").get(auth::me))
-                    .service(resource("/forgot-password").post(auth::forgot_password))
-                    .service(resource("/reset-password").post(auth::reset_password))
-                    .service(resource("/verify-email").post(auth::verify_email))
-                    .service(resource("/resend-verification").post(auth::resend_verification))
-                    .service(resource("/change-password").post(auth::change_password)),
-            )
-            .service(resource("/users/profile").patch(users::update_profile))
-            .service(upload("/users/profile/avatar").post(uploads::user_avatar))
-            .service(
-                web::scope("/upload")
-                    .service(upload("/image").post(uploads::image))
-                    .service(upload("/images").post(uploads::images))
-                    .service(upload("/document").post(uploads::document))
-                    .service(upload("/avatar").post(uploads::avatar))
-                    .service(upload("/resume").post(uploads::resume)),
-            )
-            .service(resource("/users/account/request-deletion").post(account::request_deletion))
-            .service(resource("/users/account").delete(account::delete))
-            .service(resource("/users/account/export").get(account::export))
-            .service(
-                resource("/sessions")
-                    .get(sessions::list)
-                    .delete(sessions::revoke_others),
-            )
-            .service(resource("/sessions/{id}").delete(sessions::revoke))
-            .service(
-                web::scope("/admin")
-                    .service(resource("/queues/stats").get(admin::stats))
-                    .service(resource("/queues/ui").get(admin::dashboard))
-                    .service(resource("/queues/{queueName}/jobs/failed").get(admin::failed))
-                    .service(resource("/queues/{queueName}/jobs/history").get(admin::history))
-                    .service(resource("/queues/{queueName}/jobs/clean").delete(admin::clean))
-                    .service(resource("/queues/{queueName}/jobs/{jobId}/retry").post(admin::retry))
-                    .service(resource("/cron").get(admin::cron))
-                    .service(resource("/metrics").get(admin::metrics)),
-            )
-            // Sub-scopes match their static prefix first, so a request is tried only against
-            // the few patterns of its area (pattern matching is most of the routing cost).
-            .service(
-                web::scope("/portfolio")
-                    .service(
-                        resource("/profile")
-                            .get(portfolio::profile)
-                            .patch(portfolio::update_profile),
-                    )
-                    // Before `/{resource}/{id}`, which would take them.
-                    .service(upload("/profile/avatar").post(uploads::profile_avatar))
-                    .service(upload("/profile/resume").post(uploads::profile_resume))
-                    .service(
-                        resource("/{resource}")
-                            .get(portfolio::list)
-                            .post(portfolio::create),
-                    )
-                    .service(resource("/{resource}/reorder").patch(portfolio::reorder))
-                    .service(
-                        resource("/{resource}/{id}")
-                            .get(portfolio::get)
-                            .patch(portfolio::update)
-                            .delete(portfolio::delete),
-                    )
-                    .service(resource("/{resource}/{id}/publish").patch(portfolio::publish)),
-            )
-            .service(preferences)
-            .wrap(from_fn(rate_limit::general_limit)),
-    );
+        .service(Outside::new("/uploads/{owner}/{folder}/{name}").on(Get, uploads::serve));
     config.service(
         SwaggerUi::new("/api/v1/docs/{_:.*}")
             .external_url_unchecked("/api/v1/docs/openapi.json", docs::document()),
@@ -330,6 +195,7 @@ pub fn serve(
             .app_data(web::Data::from(Arc::clone(&services.public_portfolio)))
             .app_data(web::Data::from(Arc::clone(&services.public_cache)))
             .app_data(web::Data::from(Arc::clone(&services.owner_pages)))
+            .app_data(web::Data::from(Arc::clone(&services.view_pages)))
             .app_data(web::Data::from(Arc::clone(&services.settings)))
             .app_data(web::Data::from(Arc::clone(&services.account_export)))
             .app_data(web::Data::from(Arc::clone(&services.chat)))

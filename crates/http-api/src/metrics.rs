@@ -291,10 +291,9 @@ pub async fn observe(
     Ok(response)
 }
 
-/// Prometheus metrics of this process: HTTP requests and latency by route, job outcomes and
-/// processing time, and the queues' counts.
-#[utoipa::path(get, path = "/metrics", tag = "health",
-    responses((status = 200, description = "Prometheus text exposition format", content_type = "text/plain", body = String)))]
+/// `GET /metrics`: Prometheus metrics of this process (text exposition format): HTTP requests
+/// and latency by route, job outcomes and processing time, and the queues' counts. Not an
+/// operation of the API (nor in its document): it is for the scraper, outside `/api/v1`.
 pub async fn scrape(
     metrics: web::Data<Metrics>,
     queues: web::Data<notify_core::QueueAdmin>,

@@ -2,7 +2,8 @@
 //! lists — kept until their owner changes anything (the portfolio core tells us through
 //! `ContentListener`) or `ttl` passes (which bounds staleness when another instance made the
 //! change). The cache is bounded by the bytes it holds and drops expired pages by itself, so
-//! crawling many usernames cannot grow memory without limit.
+//! crawling many usernames cannot grow memory without limit. `ViewPages` keeps each user's
+//! `GET /auth/me` answer beside the identity core's view it was rendered from.
 
 use std::hash::{DefaultHasher, Hash as _, Hasher as _};
 use std::sync::Arc;
@@ -10,6 +11,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use actix_web::web::Bytes;
+use auth_core::model::UserView;
 use kernel::UserId;
 use portfolio_core::ports::ContentListener;
 
@@ -99,6 +101,54 @@ impl ContentListener for OwnerPages {
     }
 }
 
+/// Each user's rendered view (`GET /auth/me`). The identity core hands out the same
+/// `Arc<UserView>` while the view is unchanged and a new one after any write to the user or
+/// account, so an answer is served only for the very view it was rendered from: nothing needs
+/// forgetting, and rendering (most of the route's own work) happens once per view.
+pub struct ViewPages {
+    pages: moka::sync::Cache<UserId, (Arc<UserView>, Bytes)>,
+    enabled: bool,
+}
+
+impl ViewPages {
+    /// Views live in the core at most `ttl` (`SESSION_CHECK_TTL`), so no answer is kept longer.
+    #[must_use]
+    pub fn new(ttl: Duration) -> Self {
+        Self {
+            pages: moka::sync::Cache::builder()
+                .max_capacity(DEFAULT_MAX_BYTES / 2)
+                .weigher(|_, (_, body): &(Arc<UserView>, Bytes)| {
+                    u32::try_from(body.len()).unwrap_or(u32::MAX)
+                })
+                .time_to_live(ttl.max(Duration::from_millis(1)))
+                .build(),
+            enabled: !ttl.is_zero(),
+        }
+    }
+
+    /// The answer rendered from `view`, rendering it when this view has none yet.
+    ///
+    /// # Errors
+    /// What `render` returns.
+    pub fn answer<E>(
+        &self,
+        view: &Arc<UserView>,
+        render: impl FnOnce(&UserView) -> Result<Bytes, E>,
+    ) -> Result<Bytes, E> {
+        if let Some((rendered_from, body)) = self.pages.get(&view.user.id)
+            && Arc::ptr_eq(&rendered_from, view)
+        {
+            return Ok(body);
+        }
+        let body = render(view)?;
+        if self.enabled {
+            self.pages
+                .insert(view.user.id.clone(), (Arc::clone(view), body.clone()));
+        }
+        Ok(body)
+    }
+}
+
 impl ContentListener for PageCache {
     fn content_changed(&self, owner: &UserId) {
         self.generation.fetch_add(1, Ordering::SeqCst);
@@ -171,6 +221,54 @@ mod tests {
         cache.pages.run_pending_tasks();
         assert!(cache.lookup("ada").is_none());
         assert_eq!(cache.pages.entry_count(), 0, "not merely hidden, gone");
+    }
+
+    #[test]
+    fn a_view_answer_is_served_only_for_the_view_it_was_rendered_from() {
+        let pages = ViewPages::new(Duration::from_secs(60));
+        let now = chrono::DateTime::from_timestamp(1_700_000_000, 0).unwrap_or_default();
+        let view = Arc::new(UserView {
+            user: auth_core::model::User {
+                id: UserId::generate(),
+                username: "ada".into(),
+                email: "ada@example.com".into(),
+                first_name: None,
+                last_name: None,
+                display_name: None,
+                avatar: None,
+                role: auth_core::model::Role::User,
+                bio: None,
+                location: None,
+                website: None,
+                is_active: true,
+                last_login_at: None,
+                created_at: now,
+                updated_at: now,
+            },
+            email_verified: false,
+        });
+        let render = |text: &'static str| move |_: &UserView| Ok::<_, ()>(Bytes::from(text));
+        assert_eq!(
+            pages.answer(&view, render("first")),
+            Ok(Bytes::from("first"))
+        );
+        assert_eq!(
+            pages.answer(&view, render("again")),
+            Ok(Bytes::from("first"))
+        );
+        let changed = Arc::new(UserView {
+            email_verified: true,
+            ..UserView::clone(&view)
+        });
+        assert_eq!(
+            pages.answer(&changed, render("changed")),
+            Ok(Bytes::from("changed")),
+            "an equal-looking but new view is rendered again"
+        );
+        assert_eq!(
+            pages.answer(&view, render("old view")),
+            Ok(Bytes::from("old view"))
+        );
     }
 
     #[test]

@@ -212,4 +212,75 @@ mod tests {
         assert_eq!(codec().decode_access(&foreign), Err(TokenError::Invalid));
         assert_eq!(codec().decode_access("garbage"), Err(TokenError::Invalid));
     }
+
+    /// Tokens a client holds must stay valid across releases: these were issued with the
+    /// secrets of `codec()`, and a change of the library or of the wire types that altered
+    /// them would sign every user out.
+    #[test]
+    fn tokens_match_fixed_vectors() {
+        let access = "eyJ0eXAiOiJKV1QiLCJhbGciOiJIUzI1NiJ9.eyJzdWIiOiI2NjUwYzBmZmVlMDAwMDAwMDAwMGFiY2QiLCJzaWQiOiI2NjUwYzBmZmVlMDAwMDAwMDAwMGRjYmEiLCJlbWFpbCI6ImFkYUBleGFtcGxlLmNvbSIsInJvbGUiOiJ1c2VyIiwidHlwZSI6ImFjY2VzcyIsImlhdCI6MTcwMDAwMDAwMCwiZXhwIjoxNzAwMDAwOTAwfQ.CKSpVUAvGUvGp0H4xlEspVC-YLF5gXMa-ZE1_8Xfu_g";
+        let refresh = "eyJ0eXAiOiJKV1QiLCJhbGciOiJIUzI1NiJ9.eyJzdWIiOiI2NjUwYzBmZmVlMDAwMDAwMDAwMGFiY2QiLCJzaWQiOiI2NjUwYzBmZmVlMDAwMDAwMDAwMGRjYmEiLCJ0eXBlIjoicmVmcmVzaCIsImp0aSI6ImoxIiwiaWF0IjoxNzAwMDAwMDAwLCJleHAiOjE3MDA2MDQ4MDB9.-O5D4ZnQeIUchZx7wA04YFDlT-eoGEwr_a7tzkKWafI";
+        let claims = AccessClaims {
+            sub: UserId::parse("6650c0ffee0000000000abcd").unwrap(),
+            sid: SessionId::parse("6650c0ffee0000000000dcba").unwrap(),
+            email: "ada@example.com".into(),
+            role: Role::User,
+            iat: 1_700_000_000,
+            exp: 1_700_000_900,
+        };
+        assert_eq!(codec().decode_access(access), Ok(claims.clone()));
+        assert_eq!(
+            codec().decode_refresh(refresh).map(|r| r.jti),
+            Ok("j1".to_owned())
+        );
+        assert_eq!(
+            codec().encode_access(&claims).as_deref(),
+            Ok(access),
+            "and the codec writes the same bytes"
+        );
+    }
+
+    #[test]
+    fn any_change_to_a_token_makes_it_invalid() {
+        let claims = access();
+        let token = codec().encode_access(&claims).unwrap();
+        let (header, rest) = token.split_once('.').unwrap_or_default();
+        let (payload, signature) = rest.split_once('.').unwrap_or_default();
+        // Signed with the right secret, but by another algorithm than HS256:
+        // {"typ":"JWT","alg":"HS384"}.
+        let swapped = format!("eyJ0eXAiOiJKV1QiLCJhbGciOiJIUzM4NCJ9.{payload}");
+        let swapped = format!(
+            "{swapped}.{}",
+            jsonwebtoken::crypto::sign(
+                swapped.as_bytes(),
+                &Keys::new(&secret('1')).encoding,
+                Algorithm::HS384
+            )
+            .unwrap()
+        );
+        let flipped = |text: &str| {
+            let mut bytes = text.as_bytes().to_vec();
+            bytes[3] = if bytes[3] == b'A' { b'B' } else { b'A' };
+            String::from_utf8(bytes).unwrap_or_default()
+        };
+        for forged in [
+            swapped,
+            format!("{header}.{}.{signature}", flipped(payload)),
+            format!("{header}.{payload}.{}", flipped(signature)),
+            format!("{}.{payload}.{signature}", flipped(header)),
+            format!("{header}.{payload}.{signature}="),
+            format!("{header}.{payload}.{signature}.{signature}"),
+            format!("{header}.{payload}"),
+            format!("{header}.{payload}."),
+            format!("{header}..{signature}"),
+            String::new(),
+        ] {
+            assert_eq!(
+                codec().decode_access(&forged),
+                Err(TokenError::Invalid),
+                "{forged}"
+            );
+        }
+        assert_eq!(codec().decode_access(&token), Ok(claims));
+    }
 }

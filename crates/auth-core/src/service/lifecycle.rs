@@ -3,11 +3,14 @@
 use super::*;
 
 impl IdentityService {
-    /// The caller's user (from memory when this instance read it moments ago).
+    /// The caller's user (from memory when this instance read it moments ago). While the view
+    /// is remembered unchanged, every call returns the same `Arc`, and a changed view is a new
+    /// one: an edge may keep what it derives from a view (its rendering) for as long as
+    /// `Arc::ptr_eq` says the view is the same.
     ///
     /// # Errors
     /// [`AuthError::UserNotFound`] when the user was deleted meanwhile.
-    pub async fn me(&self, principal: &Principal) -> Result<UserView, AuthError> {
+    pub async fn me(&self, principal: &Principal) -> Result<Arc<UserView>, AuthError> {
         self.remembered_view_of(&principal.user_id)
             .await?
             .ok_or(AuthError::UserNotFound)
@@ -50,7 +53,7 @@ impl IdentityService {
             return Err(AuthError::UserNotFound);
         }
         self.forget_view(&principal.user_id);
-        self.me(principal).await
+        self.me(principal).await.map(Arc::unwrap_or_clone)
     }
 
     /// Sets (or clears) the caller's avatar URL; returns the user and the URL it replaced, read
@@ -143,7 +146,7 @@ impl IdentityService {
         &self,
         principal: &Principal,
     ) -> Result<(UserView, Vec<Session>), AuthError> {
-        let user = self.me(principal).await?;
+        let user = Arc::unwrap_or_clone(self.me(principal).await?);
         let sessions = self
             .ports
             .sessions

@@ -117,7 +117,7 @@ pub struct IdentityService {
     /// What `me` answers, remembered as long as a liveness check: every write of this service
     /// to a user or account forgets it at once, so this instance's next read sees the change;
     /// other instances see it within the same bound as a revoke.
-    views: EpochCache<UserId, UserView>,
+    views: EpochCache<UserId, Arc<UserView>>,
 }
 
 const SESSION_CACHE_CAPACITY: u64 = 100_000;
@@ -169,14 +169,18 @@ impl IdentityService {
 
     /// [`IdentityService::view_of`] through the view cache, for reads that may be a few seconds
     /// behind another instance's writes.
-    async fn remembered_view_of(&self, user_id: &UserId) -> Result<Option<UserView>, AuthError> {
+    async fn remembered_view_of(
+        &self,
+        user_id: &UserId,
+    ) -> Result<Option<Arc<UserView>>, AuthError> {
         if let Some(view) = self.views.get(user_id) {
             return Ok(Some(view));
         }
         let epoch = self.views.epoch();
-        let view = self.view_of(user_id).await?;
+        let view = self.view_of(user_id).await?.map(Arc::new);
         if let Some(view) = &view {
-            self.views.remember(epoch, user_id.clone(), view.clone());
+            self.views
+                .remember(epoch, user_id.clone(), Arc::clone(view));
         }
         Ok(view)
     }

@@ -11,6 +11,7 @@ use crate::dto::{
     RegisterRequest, ResetPasswordRequest, UserDto, VerifyEmailRequest,
 };
 use crate::envelope::{self, Envelope, MessageEnvelope};
+use crate::page_cache::ViewPages;
 use crate::problem::{ApiError, Problem};
 
 type Identity = web::Data<IdentityService>;
@@ -75,9 +76,22 @@ pub async fn logout(identity: Identity, caller: Authenticated) -> Result<HttpRes
 /// The calling user.
 #[utoipa::path(get, path = "/api/v1/auth/me", tag = "auth", security(("bearer" = [])),
     responses((status = 200, description = "The user", body = Envelope<UserDto>), (status = 401, body = Problem)))]
-pub async fn me(identity: Identity, caller: Authenticated) -> Result<HttpResponse, ApiError> {
-    let user = identity.me(&caller.0).await?;
-    Ok(envelope::ok("User retrieved", UserDto::from(user)))
+pub async fn me(
+    identity: Identity,
+    pages: web::Data<ViewPages>,
+    caller: Authenticated,
+) -> Result<HttpResponse, ApiError> {
+    let view = identity.me(&caller.0).await?;
+    let body = pages.answer(&view, |view| {
+        envelope::rendered(&Envelope {
+            success: true,
+            message: "User retrieved".to_owned(),
+            data: UserDto::from(view.clone()),
+        })
+    })?;
+    Ok(HttpResponse::Ok()
+        .content_type("application/json")
+        .body(body))
 }
 
 const RESET_SENT: &str = "If an account exists for this email, a password reset link has been sent";

@@ -1,11 +1,11 @@
-//! `/api/v1/portfolio/*`: every resource through the same handlers; the core decides what
-//! each resource allows. Documented in `docs.rs` from the resource declarations.
+//! `/api/v1/portfolio/*`: every resource through the same handlers, given its declaration by
+//! the route table (`declared.rs`), which serves and documents only what the resource allows.
 
 use actix_web::{HttpResponse, web};
 use kernel::settings::SettingsDocument;
 use portfolio_core::PortfolioService;
 use portfolio_core::model::ResourceSpec;
-use portfolio_core::resources::{PROFILE, resource};
+use portfolio_core::resources::PROFILE;
 use serde::Deserialize;
 
 use crate::auth::Authenticated;
@@ -17,10 +17,6 @@ use crate::query::ListQuery;
 use crate::records::{Audience, ItemBody, ItemsBody, SettingsBody};
 
 type Portfolio = web::Data<PortfolioService>;
-
-fn spec(name: &str) -> Result<&'static ResourceSpec, ApiError> {
-    resource(name).ok_or_else(|| ApiError::for_status(actix_web::http::StatusCode::NOT_FOUND))
-}
 
 /// What an item id looks like (`kernel::ObjectIdGenerator::check`).
 pub const ID_PATTERN: &str = "^[0-9a-fA-F]{24}$";
@@ -69,13 +65,12 @@ struct Group<'a> {
 /// The caller's items, rendered once and then served from this instance's memory until the
 /// caller changes anything (or `SESSION_CHECK_TTL` passes, for changes made elsewhere).
 pub async fn list(
+    spec: &'static ResourceSpec,
     portfolio: Portfolio,
     pages: web::Data<OwnerPages>,
     caller: Authenticated,
-    name: web::Path<String>,
     query: web::Query<ListQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let spec = spec(&name)?;
     let params = query.params()?;
     let owner = &caller.0.user_id;
     let grouped = params.grouped && spec.features.group_by.is_some();
@@ -127,12 +122,12 @@ fn json(body: &web::Bytes) -> HttpResponse {
 }
 
 pub async fn get(
+    spec: &'static ResourceSpec,
     portfolio: Portfolio,
     caller: Authenticated,
-    path: web::Path<(String, String)>,
+    id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let (name, id) = path.into_inner();
-    let view = portfolio.get(spec(&name)?, &caller.0.user_id, &id).await?;
+    let view = portfolio.get(spec, &caller.0.user_id, &id).await?;
     Ok(envelope::ok(
         "Item retrieved",
         ItemBody {
@@ -143,12 +138,11 @@ pub async fn get(
 }
 
 pub async fn create(
+    spec: &'static ResourceSpec,
     portfolio: Portfolio,
     caller: Authenticated,
-    name: web::Path<String>,
     RecordJson(body): RecordJson,
 ) -> Result<HttpResponse, ApiError> {
-    let spec = spec(&name)?;
     let view = portfolio.create(spec, &caller.0.user_id, body).await?;
     Ok(envelope::created(
         &format!("{} created", spec.label),
@@ -160,13 +154,12 @@ pub async fn create(
 }
 
 pub async fn update(
+    spec: &'static ResourceSpec,
     portfolio: Portfolio,
     caller: Authenticated,
-    path: web::Path<(String, String)>,
+    id: web::Path<String>,
     RecordJson(body): RecordJson,
 ) -> Result<HttpResponse, ApiError> {
-    let (name, id) = path.into_inner();
-    let spec = spec(&name)?;
     let view = portfolio.update(spec, &caller.0.user_id, &id, body).await?;
     Ok(envelope::ok(
         &format!("{} updated", spec.label),
@@ -178,23 +171,21 @@ pub async fn update(
 }
 
 pub async fn delete(
+    spec: &'static ResourceSpec,
     portfolio: Portfolio,
     caller: Authenticated,
-    path: web::Path<(String, String)>,
+    id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let (name, id) = path.into_inner();
-    let spec = spec(&name)?;
     portfolio.delete(spec, &caller.0.user_id, &id).await?;
     Ok(envelope::done(&format!("{} deleted", spec.label)))
 }
 
 pub async fn reorder(
+    spec: &'static ResourceSpec,
     portfolio: Portfolio,
     caller: Authenticated,
-    name: web::Path<String>,
     ValidJson(body): ValidJson<ReorderRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let spec = spec(&name)?;
     let views = portfolio
         .reorder(spec, &caller.0.user_id, &body.ids)
         .await?;
@@ -208,13 +199,12 @@ pub async fn reorder(
 }
 
 pub async fn publish(
+    spec: &'static ResourceSpec,
     portfolio: Portfolio,
     caller: Authenticated,
-    path: web::Path<(String, String)>,
+    id: web::Path<String>,
     ValidJson(body): ValidJson<PublishRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let (name, id) = path.into_inner();
-    let spec = spec(&name)?;
     let view = portfolio
         .publish(spec, &caller.0.user_id, &id, body.published)
         .await?;

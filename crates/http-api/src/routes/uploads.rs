@@ -430,6 +430,7 @@ async fn profile_file(
 }
 
 /// Upload a picture and make it the portfolio profile's `avatar`; the previous one is deleted.
+// The 200's schema is the generated profile's: `declared::profile_upload_areas` sets it.
 #[utoipa::path(post, path = "/api/v1/portfolio/profile/avatar", operation_id = "setProfileAvatar", tag = "portfolio", security(("bearer" = [])),
     request_body(content = FileForm, content_type = "multipart/form-data"),
     responses(
@@ -455,6 +456,7 @@ pub async fn profile_avatar(
 }
 
 /// Upload a PDF and make it the portfolio profile's `resumeUrl`; the previous one is deleted.
+// The 200's schema is the generated profile's: `declared::profile_upload_areas` sets it.
 #[utoipa::path(post, path = "/api/v1/portfolio/profile/resume", operation_id = "setProfileResume", tag = "portfolio", security(("bearer" = [])),
     request_body(content = FileForm, content_type = "multipart/form-data"),
     responses(
@@ -479,20 +481,13 @@ pub async fn profile_resume(
     .await
 }
 
-/// The parts of a stored file's path.
-#[derive(Debug, Deserialize, utoipa::IntoParams)]
-#[into_params(parameter_in = Path)]
+/// The parts of a stored file's path: the owner's id, what the file was uploaded as, and the
+/// content hash (`-thumb` for a thumbnail) with the extension. `MediaService::open` accepts only
+/// names the server gave.
+#[derive(Debug, Deserialize)]
 pub struct FilePath {
-    /// The owner's id
-    #[param(pattern = "^[0-9a-f]{24}$")]
     owner: String,
-    /// What the file was uploaded as
-    #[param(
-        pattern = "^(images|documents|avatars|resumes|user-avatar|profile-avatar|profile-resume)$"
-    )]
     folder: String,
-    /// The content hash, `-thumb` for a thumbnail, and the extension
-    #[param(pattern = "^[0-9a-f]{32}(-thumb)?\\.(jpg|png|webp|gif|pdf)$")]
     name: String,
 }
 
@@ -513,17 +508,10 @@ fn file_headers(response: &mut actix_web::HttpResponseBuilder, kind: media_core:
     response.insert_header((header::CONTENT_SECURITY_POLICY, policy));
 }
 
-/// A stored file. Only names the server gave are served; no listing exists.
-#[utoipa::path(get, path = "/uploads/{owner}/{folder}/{name}", operation_id = "getUploadedFile", tag = "uploads",
-    params(FilePath),
-    responses(
-        (status = 200, description = "The file, with `Cache-Control: public, max-age=31536000, immutable`, `ETag`, `X-Content-Type-Options: nosniff` and `Cross-Origin-Resource-Policy: cross-origin`", content(
-            (FileBytes = "image/jpeg"), (FileBytes = "image/png"), (FileBytes = "image/webp"),
-            (FileBytes = "image/gif"), (FileBytes = "application/pdf"),
-        )),
-        (status = 304, description = "`If-None-Match` matched the file's `ETag`"),
-        (status = 404, description = "`NOT_FOUND`: no such file", body = Problem),
-    ))]
+/// `GET /uploads/{owner}/{folder}/{name}`: a stored file, with `ETag` (304 on `If-None-Match`),
+/// a one-year immutable cache, `nosniff` and `Cross-Origin-Resource-Policy: cross-origin`. Only
+/// names the server gave are served; no listing exists. Not an operation of the API (nor in its
+/// document): the URLs the upload routes answer point here.
 pub async fn serve(
     media: Media,
     path: web::Path<FilePath>,

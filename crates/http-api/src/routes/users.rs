@@ -22,7 +22,9 @@ pub async fn update_profile(
     caller: Authenticated,
     patch: PatchJson<UpdateProfileRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let current = UserDto::from(identity.me(&caller.0).await?);
+    let current = UserDto::from(std::sync::Arc::unwrap_or_clone(
+        identity.me(&caller.0).await?,
+    ));
     let body = patch.unchanged(&current)?;
     let user = identity
         .update_profile(&caller.0, &body.into_domain())
