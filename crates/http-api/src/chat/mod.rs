@@ -10,8 +10,9 @@ use std::time::Duration;
 
 use actix_web::{HttpRequest, web};
 use auth_core::IdentityService;
+use auth_core::error::AuthError;
 use auth_core::model::Principal;
-use chat_core::model::Participant;
+use chat_core::model::{Event, Participant};
 use chat_core::{ChatConnection, ChatService, Refusal};
 use serde::Deserialize;
 
@@ -88,6 +89,40 @@ struct Admitted {
     source: TokenSource,
 }
 
+/// Why a socket was not let into the chat.
+enum NotAdmitted {
+    /// No valid access token, or its session ended.
+    Unauthenticated,
+    /// The token's user could not be read (deleted meanwhile, storage down).
+    Identity(AuthError),
+    /// A connection cap of the hub.
+    Capped(Refusal),
+}
+
+/// Authenticates `token` and opens a chat connection for its user from `address`: the one way
+/// both endpoints let a socket in.
+async fn enter(
+    identity: &IdentityService,
+    chat: &ChatService,
+    token: &str,
+    address: &str,
+) -> Result<(Principal, ChatConnection, Event), NotAdmitted> {
+    let principal = identity
+        .authenticate(token)
+        .await
+        .map_err(|_| NotAdmitted::Unauthenticated)?;
+    let view = identity
+        .me(&principal)
+        .await
+        .map_err(NotAdmitted::Identity)?;
+    let who = Participant {
+        user_id: principal.user_id.clone(),
+        display_name: view.user.greeting(),
+    };
+    let (connection, connected) = chat.open(who, address).await.map_err(NotAdmitted::Capped)?;
+    Ok((principal, connection, connected))
+}
+
 /// Authenticates the socket's request and opens its chat connection.
 async fn admit(
     request: &HttpRequest,
@@ -95,25 +130,20 @@ async fn admit(
     chat: &ChatService,
 ) -> Result<Admitted, ApiError> {
     let (token, source) = token(request).ok_or_else(ApiError::unauthenticated)?;
-    let principal = identity
-        .authenticate(&token)
-        .await
-        .map_err(|_| ApiError::unauthenticated())?;
-    let view = identity.me(&principal).await.map_err(ApiError::from)?;
-    let address = client_address(request);
-    let who = Participant {
-        user_id: principal.user_id.clone(),
-        display_name: view.user.greeting(),
-    };
-    let (connection, connected) = chat.open(who, &address).await.map_err(|refusal| {
-        ApiError::new(
-            ErrorCode::TooManyRequests,
-            match refusal {
-                Refusal::TooManyForUser => "too many chat connections for this user",
-                Refusal::TooManyForAddress => "too many chat connections from this address",
-            },
-        )
-    })?;
+    let (principal, connection, connected) =
+        enter(identity, chat, &token, &client_address(request))
+            .await
+            .map_err(|refused| match refused {
+                NotAdmitted::Unauthenticated => ApiError::unauthenticated(),
+                NotAdmitted::Identity(error) => ApiError::from(error),
+                NotAdmitted::Capped(refusal) => ApiError::new(
+                    ErrorCode::TooManyRequests,
+                    match refusal {
+                        Refusal::TooManyForUser => "too many chat connections for this user",
+                        Refusal::TooManyForAddress => "too many chat connections from this address",
+                    },
+                ),
+            })?;
     Ok(Admitted {
         principal,
         connection,

@@ -15,14 +15,14 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use actix_ws::Message;
 use auth_core::IdentityService;
 use auth_core::model::Principal;
-use chat_core::model::{ChatError, ChatErrorCode, Event, Participant};
-use chat_core::{ChatConnection, ChatService, Refusal};
+use chat_core::model::{ChatError, ChatErrorCode, Event};
+use chat_core::{ChatConnection, ChatService};
 use futures_util::StreamExt as _;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use tokio::sync::{Notify, mpsc};
 
-use super::{ChatSocketConfig, client_address, protocol, token};
+use super::{ChatSocketConfig, NotAdmitted, client_address, enter, protocol, token};
 use crate::problem::ApiError;
 
 /// Engine.IO's record separator between packets of one polling payload.
@@ -363,18 +363,8 @@ impl Session {
         let Some(token) = token else {
             return refuse("unauthorized");
         };
-        let Ok(principal) = self.identity.authenticate(&token).await else {
-            return refuse("unauthorized");
-        };
-        let Ok(view) = self.identity.me(&principal).await else {
-            return refuse("unauthorized");
-        };
-        let who = Participant {
-            user_id: principal.user_id.clone(),
-            display_name: view.user.greeting(),
-        };
-        match self.chat.open(who, &self.address).await {
-            Ok((connection, connected)) => {
+        match enter(&self.identity, &self.chat, &token, &self.address).await {
+            Ok((principal, connection, connected)) => {
                 let sid = hex::encode(rand::random::<[u8; 15]>());
                 self.send(format!("40{}", json!({ "sid": sid })));
                 self.emit(&connected);
@@ -383,9 +373,8 @@ impl Session {
                     connection,
                 })
             }
-            Err(Refusal::TooManyForUser | Refusal::TooManyForAddress) => {
-                refuse("too many chat connections")
-            }
+            Err(NotAdmitted::Unauthenticated | NotAdmitted::Identity(_)) => refuse("unauthorized"),
+            Err(NotAdmitted::Capped(_)) => refuse("too many chat connections"),
         }
     }
 
