@@ -2,11 +2,12 @@
 # Email-job throughput on Redis: this project's workers (crates/app/examples/jobs_bench.rs:
 # sealed email jobs through the outbox, a transport that does nothing) and BullMQ 5 with a
 # no-op processor (bench/bullmq), on the same redis-server in the same run, by one and by two
-# worker processes. Prints jobs/s drained and enqueue-to-done p50/p99 for each.
-# Usage: bench/jobs.sh [jobs]   (default 10000)
+# worker processes, at a few concurrencies each. Prints jobs/s drained, the CPU time Redis and the
+# workers spent per job while draining (ours), and enqueue-to-done p50/p99.
+# Usage: bench/jobs.sh [jobs]   (default 50000)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-jobs="${1:-10000}"
+jobs="${1:-50000}"
 
 command -v redis-server >/dev/null || { echo "redis-server is missing (scripts/test.sh installs it)"; exit 1; }
 [ -d bench/bullmq/node_modules/bullmq ] || (cd bench/bullmq && npm ci --no-audit --no-fund --silent)
@@ -20,10 +21,10 @@ trap 'kill $redis 2>/dev/null; wait $redis 2>/dev/null || true' EXIT
 for _ in $(seq 100); do redis-cli -p "$port" ping >/dev/null 2>&1 && break; sleep 0.05; done
 
 for workers in 1 2; do
-  for batch in 1 64; do
-    "$bench" run "redis://127.0.0.1:$port" "$workers" "$jobs" "$batch"
+  for concurrency in 1 16 256; do
+    "$bench" run "redis://127.0.0.1:$port" "$workers" "$jobs" "$concurrency"
   done
-  for concurrency in 1 10 50; do
+  for concurrency in 1 10 50 200; do
     node bench/bullmq/bench.mjs run "$port" "$workers" "$jobs" "$concurrency"
   done
 done

@@ -1,10 +1,11 @@
 //! Email-job throughput and latency on Redis (see `bench/jobs.sh`), with worker processes on a
-//! single-threaded runtime each (one core's worth) and a transport that does nothing. `run`
+//! single-threaded runtime each (one core's worth), draining as `console-worker` does
+//! (`app::worker_loop` with the given concurrency), and a transport that does nothing. `run`
 //! measures twice: drain (JOBS sealed email jobs enqueued through the outbox, then the workers
 //! start; jobs/s between the first and the last completion) and latency (the workers running,
 //! the same number enqueued as fast as the producer can; enqueue-to-done p50/p99).
 //!
-//! `jobs_bench run <redis-url> <workers> <jobs> <batch>` · `jobs_bench worker <redis-url> <prefix> <batch>`
+//! `jobs_bench run <redis-url> <workers> <jobs> <concurrency>` · `jobs_bench worker <redis-url> <prefix> <concurrency>`
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "a benchmark tool")]
 
 use std::sync::Arc;
@@ -54,7 +55,7 @@ async fn connect_queue(url: &str, prefix: &str) -> Arc<RedisJobQueue> {
     Arc::new(RedisJobQueue::new(&connection, prefix, history))
 }
 
-async fn worker(url: &str, prefix: &str, batch: usize) {
+async fn worker(url: &str, prefix: &str, concurrency: usize) {
     let queue = connect_queue(url, prefix).await;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let worker = EmailWorker::new(
@@ -71,16 +72,13 @@ async fn worker(url: &str, prefix: &str, batch: usize) {
         Links::new("https://bench.example"),
         RETRY,
     );
-    loop {
-        match worker.try_process_batch(batch).await {
-            Ok(steps) if steps.is_empty() => tokio::time::sleep(Duration::from_millis(2)).await,
-            Ok(_) => {}
-            Err(error) => {
-                eprintln!("worker: {error}");
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-        }
-    }
+    app::worker_loop::run(
+        worker,
+        concurrency,
+        None,
+        tokio_util::sync::CancellationToken::new(),
+    )
+    .await;
 }
 
 fn percentile(sorted: &[i64], p: f64) -> i64 {
@@ -116,29 +114,70 @@ fn spawn_workers(
     url: &str,
     prefix: &str,
     workers: usize,
-    batch: usize,
+    concurrency: usize,
 ) -> Vec<std::process::Child> {
     let exe = std::env::current_exe().unwrap();
     (0..workers)
         .map(|_| {
             std::process::Command::new(&exe)
-                .args(["worker", url, prefix, &batch.to_string()])
+                .args(["worker", url, prefix, &concurrency.to_string()])
                 .spawn()
                 .unwrap()
         })
         .collect()
 }
 
-/// Waits until `jobs` are completed, stops the workers, and answers (jobs per second between
-/// the first and the last completion, enqueue-to-done latencies sorted).
+/// CPU seconds a process has used so far (Linux: utime + stime from `/proc`).
+fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // The fields after the command name, which is in parentheses and may hold spaces.
+    let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+    let ticks: f64 = after
+        .split_whitespace()
+        .skip(11)
+        .take(2)
+        .filter_map(|t| t.parse::<f64>().ok())
+        .sum();
+    ticks / 100.0
+}
+
+/// The redis-server's process id, from `INFO server`.
+fn redis_pid(url: &str) -> u32 {
+    let info = std::process::Command::new("redis-cli")
+        .args(["-u", url, "info", "server"])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&info.stdout)
+        .lines()
+        .find_map(|line| line.strip_prefix("process_id:"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+/// What a run cost: jobs per second between the first and the last completion, enqueue-to-done
+/// latencies sorted, and CPU microseconds per job in Redis and in the workers.
+struct Finished {
+    rate: f64,
+    latencies: Vec<i64>,
+    redis_us: f64,
+    workers_us: f64,
+}
+
+/// Waits until `jobs` are completed and stops the workers.
 async fn finish(
     queue: &RedisJobQueue,
     jobs: usize,
     mut children: Vec<std::process::Child>,
-) -> (f64, Vec<i64>) {
+    redis: u32,
+    redis_before: f64,
+) -> Finished {
     while (queue.counts(EMAIL_QUEUE).await.unwrap().completed as usize) < jobs {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
+    let redis_cpu = cpu_seconds(redis) - redis_before;
+    let workers_cpu: f64 = children.iter().map(|child| cpu_seconds(child.id())).sum();
     for child in &mut children {
         let _ = child.kill();
         let _ = child.wait();
@@ -166,31 +205,45 @@ async fn finish(
     }
     latencies.sort_unstable();
     let span = (last - first).max(1) as f64 / 1000.0;
-    (jobs as f64 / span, latencies)
+    let per_job = |seconds: f64| seconds * 1e6 / jobs as f64;
+    Finished {
+        rate: jobs as f64 / span,
+        latencies,
+        redis_us: per_job(redis_cpu),
+        workers_us: per_job(workers_cpu),
+    }
 }
 
-async fn run(url: &str, workers: usize, jobs: usize, batch: usize) {
+async fn run(url: &str, workers: usize, jobs: usize, concurrency: usize) {
     let sealer = Arc::new(AeadSealer::new(&KEY, &[]));
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     // Drain: the queue filled first, then the workers start.
-    let prefix = format!("bench-{}-drain-{batch}-{workers}", std::process::id());
+    let prefix = format!("bench-{}-drain-{concurrency}-{workers}", std::process::id());
     let queue = connect_queue(url, &prefix).await;
     let outbox = EmailOutbox::new(queue.clone(), sealer.clone(), RETRY, Arc::clone(&clock));
     let enqueue_rate = enqueue(&outbox, jobs).await;
-    let children = spawn_workers(url, &prefix, workers, batch);
-    let (drain, _) = finish(&queue, jobs, children).await;
+    let redis = redis_pid(url);
+    let redis_before = cpu_seconds(redis);
+    let children = spawn_workers(url, &prefix, workers, concurrency);
+    let drain = finish(&queue, jobs, children, redis, redis_before).await;
     // Latency: the workers running, the jobs enqueued as fast as the producer can.
-    let prefix = format!("bench-{}-latency-{batch}-{workers}", std::process::id());
+    let prefix = format!(
+        "bench-{}-latency-{concurrency}-{workers}",
+        std::process::id()
+    );
     let queue = connect_queue(url, &prefix).await;
-    let children = spawn_workers(url, &prefix, workers, batch);
+    let children = spawn_workers(url, &prefix, workers, concurrency);
     tokio::time::sleep(Duration::from_millis(500)).await;
     let outbox = EmailOutbox::new(queue.clone(), sealer, RETRY, clock);
     enqueue(&outbox, jobs).await;
-    let (_, latencies) = finish(&queue, jobs, children).await;
+    let latency = finish(&queue, jobs, children, redis, cpu_seconds(redis)).await;
     println!(
-        "rust   workers={workers} batch={batch:<3} jobs={jobs} enqueue={enqueue_rate:>6.0}/s drain={drain:>6.0}/s  enqueue-to-done (producer flat out) p50={} ms p99={} ms",
-        percentile(&latencies, 0.5),
-        percentile(&latencies, 0.99),
+        "rust   workers={workers} conc={concurrency:<3} jobs={jobs} enqueue={enqueue_rate:>6.0}/s drain={:>6.0}/s (CPU per job: redis {:.1} µs, workers {:.1} µs)  enqueue-to-done (producer flat out) p50={} ms p99={} ms",
+        drain.rate,
+        drain.redis_us,
+        drain.workers_us,
+        percentile(&latency.latencies, 0.5),
+        percentile(&latency.latencies, 0.99),
     );
 }
 
@@ -206,17 +259,17 @@ fn main() {
         .collect::<Vec<_>>()
         .as_slice()
     {
-        ["worker", url, prefix, batch] => {
-            runtime.block_on(worker(url, prefix, batch.parse().unwrap()))
+        ["worker", url, prefix, concurrency] => {
+            runtime.block_on(worker(url, prefix, concurrency.parse().unwrap()))
         }
-        ["run", url, workers, jobs, batch] => runtime.block_on(run(
+        ["run", url, workers, jobs, concurrency] => runtime.block_on(run(
             url,
             workers.parse().unwrap(),
             jobs.parse().unwrap(),
-            batch.parse().unwrap(),
+            concurrency.parse().unwrap(),
         )),
         _ => eprintln!(
-            "usage: jobs_bench run <redis-url> <workers> <jobs> <batch> | worker <redis-url> <prefix> <batch>"
+            "usage: jobs_bench run <redis-url> <workers> <jobs> <concurrency> | worker <redis-url> <prefix> <concurrency>"
         ),
     }
 }

@@ -313,7 +313,8 @@ variables! {
         JOB_HISTORY_FAILED_MAX = "10000" => history_failed_max: u64, parsed("a count");
         /// How long a failed job is kept
         JOB_HISTORY_FAILED_AGE = "7d" => history_failed_age: Duration, duration;
-        /// Email jobs one worker takes at once, sends concurrently and acknowledges together
+        /// Email jobs one worker holds at once, in four lanes that each take a batch, send it
+        /// concurrently and acknowledge it together
         EMAIL_WORKER_CONCURRENCY = "16" => email_worker_concurrency: u32, positive;
         /// Key sealing job payloads (reset and verification tokens, names) at rest: 64 hex
         /// characters (32 random bytes, e.g. openssl rand -hex 32), the same in every process;

@@ -16,7 +16,7 @@ mod process;
 mod scheduler_loop;
 mod storage;
 mod telemetry;
-mod worker_loop;
+pub mod worker_loop;
 
 pub use config::{Environment, Settings};
 pub use process::{Api, Process, run, shutdown_signal};

@@ -89,7 +89,8 @@ pub(crate) fn job(mut h: HashMap<String, String>) -> Result<Job, QueueError> {
         queue: h.remove("queue").ok_or_else(|| malformed("queue"))?,
         kind: h.remove("kind").unwrap_or_default(),
         payload: h.remove("payload").unwrap_or_default(),
-        recipient: h.remove("recipient"),
-        last_error: h.remove("error"),
+        // An empty field is an absent one (completion erases the recipient by emptying it).
+        recipient: h.remove("recipient").filter(|r| !r.is_empty()),
+        last_error: h.remove("error").filter(|e| !e.is_empty()),
     })
 }

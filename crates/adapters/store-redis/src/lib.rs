@@ -106,6 +106,77 @@ mod tests {
         }
     }
 
+    /// Jobs as an earlier version queued them: the payload in the hash only, a stream entry
+    /// holding the id alone, an index of ids by address.
+    async fn queue_the_earlier_way(connection: &RedisConnection, ids: &[&str], at: i64) {
+        use fred::interfaces::LuaInterface as _;
+        let seed = "for _, id in ipairs(ARGV) do \
+              if id ~= ARGV[1] then \
+                local entry = redis.call('XADD', '{old}:mail:stream', '*', 'id', id) \
+                redis.call('HSET', '{old}:job:' .. id, 'id', id, 'queue', 'mail', 'kind', 'test', \
+                  'payload', 'sealed', 'recipient', 'ada@x.io', 'attempts', 0, 'max', 3, \
+                  'enq', ARGV[1], 'run', ARGV[1], 'state', 'waiting', 'entry', entry) \
+                redis.call('SADD', '{old}:recipient:' .. redis.sha1hex('ada@x.io'), id) \
+              end \
+            end";
+        let mut args = vec![at.to_string()];
+        args.extend(ids.iter().map(|id| (*id).to_owned()));
+        let seeded: Result<fred::types::Value, _> = connection
+            .pool
+            .next()
+            .eval(seed, Vec::<String>::new(), args)
+            .await;
+        assert!(seeded.is_ok(), "{seeded:?}");
+    }
+
+    #[tokio::test]
+    async fn jobs_queued_by_the_earlier_format_are_handed_out_and_forgotten() {
+        use fred::interfaces::LuaInterface as _;
+        let server = RedisServer::start().await;
+        let connection = connect(&server).await;
+        let queue = RedisJobQueue::new(&connection, "old", LONG);
+        let now = port_contracts::now_ms();
+        let (first, second) = (
+            notify_core::JobId::generate(),
+            notify_core::JobId::generate(),
+        );
+        queue_the_earlier_way(
+            &connection,
+            &[first.as_str(), second.as_str()],
+            now.timestamp_millis(),
+        )
+        .await;
+        let lease = TimeDelta::seconds(30);
+        let taken = queue.reserve("mail", now, lease).await.ok().flatten();
+        assert_eq!(
+            taken.as_ref().map(|c| (
+                c.job.id.clone(),
+                c.job.attempts,
+                c.job.payload.as_str(),
+                c.job.recipient.as_deref()
+            )),
+            Some((first.clone(), 1, "sealed", Some("ada@x.io")))
+        );
+        if let Some(taken) = taken {
+            assert_eq!(
+                queue.complete(&taken.ack(), now).await.ok(),
+                Some(Acked::Applied)
+            );
+        }
+        assert_eq!(queue.forget_recipient("ada@x.io", now).await.ok(), Some(1));
+        assert!(queue.find_job(&second).await.ok().flatten().is_none());
+        let index: Result<i64, _> = connection
+            .pool
+            .next()
+            .eval(
+                "return redis.call('EXISTS', '{old}:recipient:' .. redis.sha1hex('ada@x.io'))",
+                Vec::<String>::new(),
+                Vec::<String>::new(),
+            )
+            .await;
+        assert_eq!(index.ok(), Some(0), "the old index by address is gone");
+    }
+
     #[tokio::test]
     async fn finished_history_is_trimmed_to_its_bounds_at_each_acknowledgement() {
         let server = RedisServer::start().await;

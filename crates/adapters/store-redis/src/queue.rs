@@ -184,24 +184,33 @@ impl JobQueue for RedisJobQueue {
         if max == 0 {
             return Ok(Vec::new());
         }
+        let lease_end = millis(now + lease);
         let mut args: Vec<Value> = vec![
             self.prefix.clone().into(),
             queue.into(),
             millis(now).into(),
-            lease.num_milliseconds().into(),
+            lease_end.into(),
             self.consumer.clone().into(),
         ];
         args.extend((0..max).map(|_| Value::from(ClaimToken::generate().as_str())));
         let reply = array(self.run(&self.scripts.reserve, args).await?)?;
         let mut claims = Vec::with_capacity(reply.len() / 3);
         let mut items = reply.into_iter();
-        while let (Some(_id), Some(token), Some(hash)) = (items.next(), items.next(), items.next())
+        while let (Some(token), Some(attempts), Some(stored)) =
+            (items.next(), items.next(), items.next())
         {
             let token = text(&token)
                 .and_then(|t| ClaimToken::parse(&t).ok())
                 .ok_or_else(|| malformed("claim token"))?;
+            // The stored fields (a stream entry's or the hash's), as they are now.
+            let mut fields = fields(stored)?;
+            let attempts = integer(&attempts).ok_or_else(|| malformed("attempts"))?;
+            fields.insert("attempts".to_owned(), attempts.to_string());
+            fields.insert("state".to_owned(), JobState::Active.as_str().to_owned());
+            fields.insert("run".to_owned(), lease_end.to_string());
+            fields.insert("queue".to_owned(), queue.to_owned());
             claims.push(Claim {
-                job: job(fields(hash)?)?,
+                job: job(fields)?,
                 token,
             });
         }

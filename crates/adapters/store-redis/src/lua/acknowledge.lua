@@ -9,9 +9,9 @@ local touched = {}
 local completing = {}
 local out = {}
 for i = 6, #ARGV, 5 do
-  local mode, id, token, err, at = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], tonumber(ARGV[i + 4])
+  local mode, id, token, err, at = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4]
   local jk = job_key(id)
-  local h = redis.call('HMGET', jk, 'state', 'claim', 'queue', 'entry', 'recipient')
+  local h = redis.call('HMGET', jk, 'state', 'claim', 'queue', 'entry')
   if h[1] == 'active' and h[2] == token then
     local queue = h[3]
     local q = ns(queue)
@@ -28,9 +28,8 @@ for i = 6, #ARGV, 5 do
       batch.ids[#batch.ids + 1] = id
       batch.scored[#batch.scored + 1] = at
       batch.scored[#batch.scored + 1] = id
-      if h[5] then redis.call('SREM', recipient_key(h[5]), id) end
-      redis.call('HDEL', jk, 'payload', 'recipient', 'claim', 'entry')
-      redis.call('HSET', jk, 'state', 'completed', 'fin', at)
+      redis.call('HSET', jk, 'state', 'completed', 'fin', at, 'payload', '', 'recipient', '',
+        'claim', '', 'entry', '')
       touched[q .. ':completed'] = {'completed', at}
     else
       release(id, queue, h[4])
@@ -63,7 +62,7 @@ end
 for zset, what in pairs(touched) do
   local bound = bounds[what[1]]
   local before = nil
-  if bound[2] >= 0 then before = what[2] - bound[2] end
+  if bound[2] >= 0 then before = tonumber(what[2]) - bound[2] end
   trim(zset, bound[1], before)
 end
 return out

@@ -73,18 +73,34 @@ elseif op == 'clean' then
   if since >= 0 then before = since end
   return trim(ns(queue) .. ':' .. state, newest, before)
 elseif op == 'forget' then
-  local rk = recipient_key(ARGV[3])
-  local now = tonumber(ARGV[4])
+  -- Unfinished jobs are few next to the history, and a completed job keeps no recipient: so
+  -- the jobs about an address are found among the unfinished ones, and no index by address
+  -- has to be kept up to date on the way of every job.
+  local address, now = ARGV[3], tonumber(ARGV[4])
   local removed = 0
-  for _, id in ipairs(redis.call('SMEMBERS', rk)) do
-    local h = redis.call('HMGET', job_key(id), 'state', 'run')
-    if not h[1] then
-      redis.call('SREM', rk, id)
-    elseif not (h[1] == 'active' and tonumber(h[2]) > now) then
+  local function forget(id)
+    local h = redis.call('HMGET', job_key(id), 'recipient', 'state', 'run')
+    if h[1] == address and not (h[2] == 'active' and tonumber(h[3]) > now) then
       drop(id)
       removed = removed + 1
     end
   end
+  for _, queue in ipairs(redis.call('SMEMBERS', P .. ':queues')) do
+    local q = ns(queue)
+    local from = '-'
+    repeat
+      local entries = redis.call('XRANGE', q .. ':stream', from, '+', 'COUNT', 1000)
+      for _, message in ipairs(entries) do
+        forget(message[2][2])
+        from = '(' .. message[1]
+      end
+    until #entries < 1000
+    for _, set in ipairs({'delayed', 'failed'}) do
+      for _, id in ipairs(redis.call('ZRANGE', q .. ':' .. set, 0, -1)) do forget(id) end
+    end
+  end
+  -- The index by address an earlier version kept.
+  redis.call('DEL', P .. ':recipient:' .. redis.sha1hex(address))
   return removed
 elseif op == 'stats' then
   return redis.call('HGETALL', ns(ARGV[3]) .. ':stats')

@@ -1,27 +1,32 @@
 -- Shared by every script. ARGV[1] is the key prefix with its hash tag ("{console}"), so every
 -- key of a deployment lives in one cluster slot. Keys:
 --   P:job:<id>            hash: queue kind payload recipient state attempts max error enq run fin claim entry
---   P:<queue>:stream      the ready jobs (field "id"), consumer group "workers"
+--   P:<queue>:stream      the ready jobs, consumer group "workers"; an entry carries what a
+--                         worker needs of its job: id, attempts (so far), then kind payload
+--                         max enq and, when set, error (so a reservation reads no hash). Not
+--                         the recipient: a stream keeps a deleted entry's bytes until its whole
+--                         node goes, and the worker reads the address from the sealed payload
 --   P:<queue>:delayed     zset id -> run at (ms)
 --   P:<queue>:active      zset id -> lease end (ms)
 --   P:<queue>:completed   zset id -> finished at (ms)
 --   P:<queue>:failed      zset id -> finished at (ms)
 --   P:<queue>:stats       hash of running totals: enqueued completed failed retried
---   P:recipient:<sha1>    set of the ids of jobs about one address
+--   P:queues              set of the queues' names
+-- Completion erases a job's payload, recipient, claim and entry in one write by setting them
+-- to '': an empty field is an absent one.
 local P = ARGV[1]
 local GROUP = 'workers'
 
 local function job_key(id) return P .. ':job:' .. id end
 local function ns(queue) return P .. ':' .. queue end
-local function recipient_key(address) return P .. ':recipient:' .. redis.sha1hex(address) end
 
 -- Deletes a job and every trace of it, wherever it is.
 local function drop(id)
   local jk = job_key(id)
-  local h = redis.call('HMGET', jk, 'queue', 'entry', 'recipient')
+  local h = redis.call('HMGET', jk, 'queue', 'entry')
   if h[1] then
     local q = ns(h[1])
-    if h[2] then
+    if h[2] and h[2] ~= '' then
       redis.call('XACK', q .. ':stream', GROUP, h[2])
       redis.call('XDEL', q .. ':stream', h[2])
     end
@@ -29,8 +34,20 @@ local function drop(id)
       redis.call('ZREM', q .. ':' .. set, id)
     end
   end
-  if h[3] then redis.call('SREM', recipient_key(h[3]), id) end
   redis.call('DEL', jk)
+end
+
+-- Deletes the given finished (completed or failed) jobs, members of `zset`: such a job has no
+-- stream entry and is in no other set, so its hash and its zset member are all there is.
+local function drop_finished(zset, ids)
+  for i = 1, #ids, 500 do
+    local chunk = {unpack(ids, i, math.min(i + 499, #ids))}
+    local keys = {}
+    for j, id in ipairs(chunk) do keys[j] = job_key(id) end
+    redis.call('DEL', unpack(keys))
+    redis.call('ZREM', zset, unpack(chunk))
+  end
+  return #ids
 end
 
 -- Deletes the members of a finished-jobs zset older than `before` and beyond the `newest`
@@ -38,16 +55,12 @@ end
 local function trim(zset, newest, before)
   local removed = 0
   if before then
-    local old = redis.call('ZRANGEBYSCORE', zset, '-inf', '(' .. before)
-    for _, id in ipairs(old) do drop(id) end
-    removed = removed + #old
+    removed = removed + drop_finished(zset, redis.call('ZRANGEBYSCORE', zset, '-inf', '(' .. before))
   end
   if newest >= 0 then
     local excess = redis.call('ZCARD', zset) - newest
     if excess > 0 then
-      local oldest = redis.call('ZRANGE', zset, 0, excess - 1)
-      for _, id in ipairs(oldest) do drop(id) end
-      removed = removed + #oldest
+      removed = removed + drop_finished(zset, redis.call('ZRANGE', zset, 0, excess - 1))
     end
   end
   return removed
@@ -64,8 +77,25 @@ local function release(id, queue, entry)
   redis.call('HDEL', job_key(id), 'claim', 'entry')
 end
 
--- Appends a job to its queue's stream, ready to be read.
+-- The fields a stream entry carries, in this order, as HMGET answers them.
+local ENTRY_FIELDS = {'attempts', 'kind', 'payload', 'max', 'enq', 'error'}
+
+-- Appends a job to its queue's stream with what a worker needs of it (`job`: the values of
+-- ENTRY_FIELDS, false or '' when absent); answers the entry's id.
+local function append(id, queue, job)
+  local fields = {'id', id}
+  for i, name in ipairs(ENTRY_FIELDS) do
+    if job[i] and job[i] ~= '' then
+      fields[#fields + 1] = name
+      fields[#fields + 1] = job[i]
+    end
+  end
+  return redis.call('XADD', ns(queue) .. ':stream', '*', unpack(fields))
+end
+
+-- Makes a stored job ready to be read.
 local function ready(id, queue)
-  local entry = redis.call('XADD', ns(queue) .. ':stream', '*', 'id', id)
-  redis.call('HSET', job_key(id), 'state', 'waiting', 'entry', entry)
+  local jk = job_key(id)
+  local entry = append(id, queue, redis.call('HMGET', jk, unpack(ENTRY_FIELDS)))
+  redis.call('HSET', jk, 'state', 'waiting', 'entry', entry)
 end

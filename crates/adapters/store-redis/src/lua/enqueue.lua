@@ -1,16 +1,15 @@
 -- ARGV: P, queue, id, kind, payload, recipient ('' for none), max attempts, run at (ms)
-local queue, id, recipient, run = ARGV[2], ARGV[3], ARGV[6], tonumber(ARGV[8])
-local jk = job_key(id)
+local queue, id, kind, payload, recipient, max, run = ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6],
+  ARGV[7], ARGV[8]
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local fields = {'id', id, 'queue', queue, 'kind', ARGV[4], 'payload', ARGV[5], 'attempts', 0,
-  'max', ARGV[7], 'enq', run, 'run', run}
+local fields = {'id', id, 'queue', queue, 'kind', kind, 'payload', payload, 'attempts', 0,
+  'max', max, 'enq', run, 'run', run}
 if recipient ~= '' then
   fields[#fields + 1] = 'recipient'
   fields[#fields + 1] = recipient
-  redis.call('SADD', recipient_key(recipient), id)
 end
-if run > now then
+if tonumber(run) > now then
   fields[#fields + 1] = 'state'
   fields[#fields + 1] = 'delayed'
   redis.call('ZADD', ns(queue) .. ':delayed', run, id)
@@ -18,8 +17,9 @@ else
   fields[#fields + 1] = 'state'
   fields[#fields + 1] = 'waiting'
   fields[#fields + 1] = 'entry'
-  fields[#fields + 1] = redis.call('XADD', ns(queue) .. ':stream', '*', 'id', id)
+  fields[#fields + 1] = append(id, queue, {0, kind, payload, max, run, false})
 end
-redis.call('HSET', jk, unpack(fields))
+redis.call('HSET', job_key(id), unpack(fields))
 redis.call('HINCRBY', ns(queue) .. ':stats', 'enqueued', 1)
+redis.call('SADD', P .. ':queues', queue)
 return 1

@@ -1,6 +1,7 @@
--- ARGV: P, queue, now (ms), lease (ms), consumer, token 1 .. token max (one per job at most)
--- Returns a flat list: id, token, job fields (HGETALL), for each job handed out.
-local queue, now, lease, consumer = ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4]), ARGV[5]
+-- ARGV: P, queue, now (ms), lease end (ms), consumer, token 1 .. token max (one per job at most)
+-- Returns a flat list, for each job handed out: token, attempts (counting this delivery), and
+-- the job's fields as a flat list (its stream entry's, or its hash's when taken over).
+local queue, now, lease_end, consumer = ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 local max = #ARGV - 5
 local q = ns(queue)
 local stream = q .. ':stream'
@@ -9,36 +10,53 @@ local given = 0
 -- Lease ends, added to the lease set in one call at the end.
 local leased = {}
 
-local function hand_out(id)
-  local jk = job_key(id)
+-- Records a new claim on the job's hash: its token, and how many of the four fields written
+-- the hash lacked.
+local function claim(id, attempts)
   given = given + 1
   local token = ARGV[5 + given]
-  redis.call('HINCRBY', jk, 'attempts', 1)
-  redis.call('HSET', jk, 'state', 'active', 'run', now + lease, 'claim', token)
-  leased[#leased + 1] = now + lease
+  return token, redis.call('HSET', job_key(id), 'state', 'active', 'run', lease_end,
+    'claim', token, 'attempts', attempts)
+end
+
+local function hand_out(id, token, attempts, fields)
+  leased[#leased + 1] = lease_end
   leased[#leased + 1] = id
-  out[#out + 1] = id
   out[#out + 1] = token
-  out[#out + 1] = redis.call('HGETALL', jk)
+  out[#out + 1] = attempts
+  out[#out + 1] = fields
 end
 
 -- Delayed jobs now due join the stream, in the order they fall due.
 local due = redis.call('ZRANGEBYSCORE', q .. ':delayed', '-inf', now, 'LIMIT', 0, 1000)
-for _, id in ipairs(due) do
-  redis.call('ZREM', q .. ':delayed', id)
-  ready(id, queue)
+if #due > 0 then
+  redis.call('ZREM', q .. ':delayed', unpack(due))
+  for _, id in ipairs(due) do ready(id, queue) end
+end
+
+-- Hands out a job as its hash has it, and a new claim on it.
+local function from_hash(id, attempts)
+  local token = claim(id, attempts)
+  hand_out(id, token, attempts, redis.call('HGETALL', job_key(id)))
 end
 
 -- Jobs whose lease ran out (their worker died or stalled) are claimed again, here.
 local expired = redis.call('ZRANGEBYSCORE', q .. ':active', '-inf', now, 'LIMIT', 0, max)
 for _, id in ipairs(expired) do
-  local entry = redis.call('HGET', job_key(id), 'entry')
-  if entry then
-    redis.call('XCLAIM', stream, GROUP, consumer, 0, entry, 'JUSTID')
-    hand_out(id)
+  local h = redis.call('HMGET', job_key(id), 'entry', 'attempts')
+  if h[1] then
+    redis.call('XCLAIM', stream, GROUP, consumer, 0, h[1], 'JUSTID')
+    from_hash(id, tonumber(h[2]) + 1)
   else
     redis.call('ZREM', q .. ':active', id)
   end
+end
+
+-- An entry no job stands behind any more; only a hand-edited Redis writes one (whatever
+-- deletes or moves a job deletes its entry in the same script).
+local function discard(entry)
+  redis.call('XACK', stream, GROUP, entry)
+  redis.call('XDEL', stream, entry)
 end
 
 -- Then new entries, through the consumer group (created on first use, from the start).
@@ -53,15 +71,25 @@ if given < max then
     for _, message in ipairs(reply[1][2]) do
       local entry, fields = message[1], message[2]
       local id = fields[2]
-      if redis.call('HGET', job_key(id), 'entry') == entry then
-        hand_out(id)
+      if fields[3] == 'attempts' then
+        -- Fields 3-4: 'attempts', the attempts before this one.
+        local attempts = tonumber(fields[4]) + 1
+        local token, created = claim(id, attempts)
+        if created == 4 then
+          -- All four fields new: the job's hash was gone.
+          redis.call('DEL', job_key(id))
+          discard(entry)
+        else
+          hand_out(id, token, attempts, fields)
+        end
       else
-        -- A job deleted (or moved) after its entry was written.
-        redis.call('XACK', stream, GROUP, entry)
-        redis.call('XDEL', stream, entry)
+        -- An entry written by an earlier version, which carried only the job's id.
+        local h = redis.call('HMGET', job_key(id), 'entry', 'attempts')
+        if h[1] == entry then from_hash(id, tonumber(h[2]) + 1) else discard(entry) end
       end
     end
   end
 end
+redis.call('SADD', P .. ':queues', queue)
 if #leased > 0 then redis.call('ZADD', q .. ':active', unpack(leased)) end
 return out
