@@ -161,8 +161,17 @@ async fn a_batch_is_handed_out_in_order_and_acknowledged_together(queue: &dyn Jo
         [Acked::Stale],
         "a claim acknowledges once"
     );
+    let last = rest[1].ack();
+    assert_eq!(
+        queue
+            .complete_batch(&[last.clone(), last], now)
+            .await
+            .unwrap(),
+        [Acked::Applied, Acked::Stale],
+        "even twice in one batch"
+    );
     let counts = queue.counts("mail").await.unwrap();
-    assert_eq!((counts.completed, counts.active), (3, 2));
+    assert_eq!((counts.completed, counts.active), (4, 1));
 }
 
 async fn an_unacknowledged_job_comes_back_after_its_lease(queue: &dyn JobQueue) {
@@ -398,6 +407,25 @@ async fn a_failed_job_retried_runs_again_from_its_first_attempt(queue: &dyn JobQ
 
 async fn only_a_failed_job_of_the_named_queue_can_be_retried(queue: &dyn JobQueue) {
     let now = now_ms();
+    let completed = reserved(queue, job("mail", "done", now)).await;
+    assert_eq!(
+        queue.complete(&completed, now).await.unwrap(),
+        Acked::Applied
+    );
+    assert_eq!(
+        queue
+            .retry_failed("mail", &completed.job, now)
+            .await
+            .unwrap(),
+        RetryFailed::NotFailed(JobState::Completed)
+    );
+    assert_eq!(
+        queue
+            .retry_failed("other", &completed.job, now)
+            .await
+            .unwrap(),
+        RetryFailed::NotFound
+    );
     let waiting = queue.enqueue(job("mail", "one", now)).await.unwrap();
     assert_eq!(
         queue.retry_failed("mail", &waiting, now).await.unwrap(),
