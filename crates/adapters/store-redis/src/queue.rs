@@ -95,26 +95,28 @@ impl RedisJobQueue {
         self.run(&self.scripts.admin, all).await
     }
 
+    /// Acknowledges `claims` alike (`mode`: complete, retry or fail), in one script call.
     async fn acknowledge(
         &self,
-        acks: impl IntoIterator<Item = (&'static str, &AckRef, &str, DateTime<Utc>)>,
+        mode: &str,
+        error: &str,
+        at: DateTime<Utc>,
+        claims: &[AckRef],
     ) -> Result<Vec<Acked>, QueueError> {
         let h = &self.history;
-        let mut args: Vec<Value> = vec![
+        let mut args: Vec<Value> = Vec::with_capacity(8 + 2 * claims.len());
+        args.extend([
             self.prefix.clone().into(),
             to_i64(h.completed_count).into(),
             h.completed_age.num_milliseconds().into(),
             to_i64(h.failed_count).into(),
             h.failed_age.num_milliseconds().into(),
-        ];
-        for (mode, ack, error, at) in acks {
-            args.extend([
-                mode.into(),
-                ack.job.as_str().into(),
-                ack.token.as_str().into(),
-                error.into(),
-                millis(at).into(),
-            ]);
+            mode.into(),
+            error.into(),
+            millis(at).into(),
+        ]);
+        for claim in claims {
+            args.extend([claim.job.as_str().into(), claim.token.as_str().into()]);
         }
         array(self.run(&self.scripts.acknowledge, args).await?)?
             .iter()
@@ -128,12 +130,12 @@ impl RedisJobQueue {
 
     async fn one(
         &self,
-        mode: &'static str,
-        ack: &AckRef,
+        mode: &str,
+        claim: &AckRef,
         error: &str,
         at: DateTime<Utc>,
     ) -> Result<Acked, QueueError> {
-        self.acknowledge([(mode, ack, error, at)])
+        self.acknowledge(mode, error, at, std::slice::from_ref(claim))
             .await?
             .pop()
             .ok_or_else(|| malformed("acknowledgement"))
@@ -192,20 +194,14 @@ impl JobQueue for RedisJobQueue {
             lease_end.into(),
             self.consumer.clone().into(),
         ];
-        args.extend((0..max).map(|_| Value::from(ClaimToken::generate().as_str())));
+        let tokens: Vec<ClaimToken> = (0..max).map(|_| ClaimToken::generate()).collect();
+        args.extend(tokens.iter().map(|token| Value::from(token.as_str())));
         let reply = array(self.run(&self.scripts.reserve, args).await?)?;
-        let mut claims = Vec::with_capacity(reply.len() / 3);
-        let mut items = reply.into_iter();
-        while let (Some(token), Some(attempts), Some(stored)) =
-            (items.next(), items.next(), items.next())
-        {
-            let token = text(&token)
-                .and_then(|t| ClaimToken::parse(&t).ok())
-                .ok_or_else(|| malformed("claim token"))?;
+        let mut claims = Vec::with_capacity(reply.len());
+        // The script hands the tokens out in order, one per job.
+        for (stored, token) in reply.into_iter().zip(tokens) {
             // The stored fields (a stream entry's or the hash's), as they are now.
             let mut fields = fields(stored)?;
-            let attempts = integer(&attempts).ok_or_else(|| malformed("attempts"))?;
-            fields.insert("attempts".to_owned(), attempts.to_string());
             fields.insert("state".to_owned(), JobState::Active.as_str().to_owned());
             fields.insert("run".to_owned(), lease_end.to_string());
             fields.insert("queue".to_owned(), queue.to_owned());
@@ -229,10 +225,7 @@ impl JobQueue for RedisJobQueue {
     ) -> Result<Vec<Acked>, QueueError> {
         let mut acks = Vec::with_capacity(claims.len());
         for chunk in claims.chunks(SCRIPT_BATCH) {
-            acks.extend(
-                self.acknowledge(chunk.iter().map(|claim| ("complete", claim, "", now)))
-                    .await?,
-            );
+            acks.extend(self.acknowledge("complete", "", now, chunk).await?);
         }
         Ok(acks)
     }
@@ -256,10 +249,7 @@ impl JobQueue for RedisJobQueue {
     }
 
     async fn find_job(&self, id: &JobId) -> Result<Option<Job>, QueueError> {
-        use fred::interfaces::HashesInterface as _;
-        let key = format!("{}:job:{}", self.prefix, id.as_str());
-        let hash: Value = self.pool.next().hgetall(key).await.map_err(failed)?;
-        let fields = fields(hash)?;
+        let fields = fields(self.admin("find", vec![id.as_str().into()]).await?)?;
         if fields.is_empty() {
             return Ok(None);
         }

@@ -1,17 +1,18 @@
 -- ARGV: P, completed newest, completed max age (ms, -1: none), failed newest, failed max age,
--- then per acknowledgement: mode (complete|retry|fail), id, token, error, at (ms).
+-- mode (complete|retry|fail), error, at (ms), then per acknowledgement: id, token.
 -- Returns 1 (applied) or 0 (stale) per acknowledgement.
 local bounds = {
   completed = {tonumber(ARGV[2]), tonumber(ARGV[3])},
   failed = {tonumber(ARGV[4]), tonumber(ARGV[5])},
 }
+local mode, err, at = ARGV[6], ARGV[7], ARGV[8]
 local touched = {}
 local completing = {}
 local out = {}
-for i = 6, #ARGV, 5 do
-  local mode, id, token, err, at = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4]
+for i = 9, #ARGV, 2 do
+  local id, token = ARGV[i], ARGV[i + 1]
   local jk = job_key(id)
-  local h = redis.call('HMGET', jk, 'state', 'claim', 'queue', 'entry')
+  local h = redis.call('HMGET', jk, 'state', 'claim', 'queue', 'entry', 'payload')
   if h[1] == 'active' and h[2] == token then
     local queue = h[3]
     local q = ns(queue)
@@ -23,14 +24,16 @@ for i = 6, #ARGV, 5 do
       if not batch then
         batch = {entries = {}, ids = {}, scored = {}}
         completing[q] = batch
+        touched[q .. ':completed'] = {'completed', at}
       end
       if h[4] then batch.entries[#batch.entries + 1] = h[4] end
       batch.ids[#batch.ids + 1] = id
       batch.scored[#batch.scored + 1] = at
       batch.scored[#batch.scored + 1] = id
-      redis.call('HSET', jk, 'state', 'completed', 'fin', at, 'payload', '', 'recipient', '',
-        'claim', '', 'entry', '')
-      touched[q .. ':completed'] = {'completed', at}
+      -- The payload went with the entry; a hash holds one only from an earlier version.
+      if h[5] then redis.call('HDEL', jk, 'payload') end
+      redis.call('HSET', jk, 'state', 'completed', 'fin', at, 'recipient', '', 'claim', '',
+        'entry', '')
     else
       release(id, queue, h[4])
       if mode == 'retry' then

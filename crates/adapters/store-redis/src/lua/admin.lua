@@ -1,6 +1,7 @@
 -- ARGV: P, operation, then the operation's arguments.
 --   counts queue                         -> waiting delayed active completed failed
---   list queue state offset limit        -> total, then HGETALL of each job
+--   find id                              -> the job's fields (HGETALL's shape; empty: none)
+--   list queue state offset limit        -> total, then the fields of each job
 --   retry_failed queue id now            -> 'requeued' | 'missing' | the job's state
 --   clean queue state newest since(-1)   -> how many were deleted
 --   forget recipient now                 -> how many were deleted
@@ -37,7 +38,9 @@ local function waiting_ids(queue, offset, limit)
   return ids
 end
 
-if op == 'counts' then
+if op == 'find' then
+  return job_fields(ARGV[3])
+elseif op == 'counts' then
   return counts(ARGV[3])
 elseif op == 'list' then
   local queue, state, offset, limit = ARGV[3], ARGV[4], tonumber(ARGV[5]), tonumber(ARGV[6])
@@ -53,7 +56,7 @@ elseif op == 'list' then
     ids = redis.call('ZRANGE', zset, offset, offset + limit - 1)
   end
   local out = {c[index[state]]}
-  for _, id in ipairs(ids) do out[#out + 1] = redis.call('HGETALL', job_key(id)) end
+  for _, id in ipairs(ids) do out[#out + 1] = job_fields(id) end
   return out
 elseif op == 'retry_failed' then
   local queue, id, now = ARGV[3], ARGV[4], tonumber(ARGV[5])

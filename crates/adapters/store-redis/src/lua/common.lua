@@ -1,8 +1,12 @@
 -- Shared by every script. ARGV[1] is the key prefix with its hash tag ("{console}"), so every
 -- key of a deployment lives in one cluster slot. Keys:
 --   P:job:<id>            hash: queue kind payload recipient state attempts max error enq run fin claim entry
+--                         (the payload only while the job has no stream entry: its entry
+--                         carries it otherwise, which keeps the hash small enough for
+--                         Redis's compact encoding, the cheapest to touch)
 --   P:<queue>:stream      the ready jobs, consumer group "workers"; an entry carries what a
---                         worker needs of its job: id, attempts (so far), then kind payload
+--                         worker needs of its job: id, attempts (counting the delivery the
+--                         entry makes, so a reservation copies it as it is), then kind payload
 --                         max enq and, when set, error (so a reservation reads no hash). Not
 --                         the recipient: a stream keeps a deleted entry's bytes until its whole
 --                         node goes, and the worker reads the address from the sealed payload
@@ -66,25 +70,62 @@ local function trim(zset, newest, before)
   return removed
 end
 
--- Leaves the stream and the active set, as every acknowledgement does.
+-- The payload a stream entry carries (nil when the entry is gone or carries none).
+local function entry_payload(stream, entry)
+  local found = redis.call('XRANGE', stream, entry, entry)
+  if #found == 0 then return nil end
+  local fields = found[1][2]
+  for i = 1, #fields, 2 do
+    if fields[i] == 'payload' then return fields[i + 1] end
+  end
+  return nil
+end
+
+-- Leaves the stream and the active set, as a retry or a failure does: the payload the entry
+-- carried goes back into the job's hash.
 local function release(id, queue, entry)
   local q = ns(queue)
+  local jk = job_key(id)
   if entry then
+    local payload = entry_payload(q .. ':stream', entry)
+    if payload then redis.call('HSET', jk, 'payload', payload) end
     redis.call('XACK', q .. ':stream', GROUP, entry)
     redis.call('XDEL', q .. ':stream', entry)
   end
   redis.call('ZREM', q .. ':active', id)
-  redis.call('HDEL', job_key(id), 'claim', 'entry')
+  redis.call('HDEL', jk, 'claim', 'entry')
+end
+
+-- A job's fields as a flat list, as HGETALL answers them (empty: no such job), with the
+-- payload its stream entry carries while it has one.
+local function job_fields(id)
+  local fields = redis.call('HGETALL', job_key(id))
+  local queue, entry, payload
+  for i = 1, #fields, 2 do
+    local name = fields[i]
+    if name == 'queue' then queue = fields[i + 1]
+    elseif name == 'entry' then entry = fields[i + 1]
+    elseif name == 'payload' then payload = fields[i + 1] end
+  end
+  if queue and entry and entry ~= '' and not payload then
+    payload = entry_payload(ns(queue) .. ':stream', entry)
+    if payload then
+      fields[#fields + 1] = 'payload'
+      fields[#fields + 1] = payload
+    end
+  end
+  return fields
 end
 
 -- The fields a stream entry carries, in this order, as HMGET answers them.
 local ENTRY_FIELDS = {'attempts', 'kind', 'payload', 'max', 'enq', 'error'}
 
 -- Appends a job to its queue's stream with what a worker needs of it (`job`: the values of
--- ENTRY_FIELDS, false or '' when absent); answers the entry's id.
+-- ENTRY_FIELDS as stored, false or '' when absent); answers the entry's id.
 local function append(id, queue, job)
-  local fields = {'id', id}
-  for i, name in ipairs(ENTRY_FIELDS) do
+  local fields = {'id', id, 'attempts', tostring(tonumber(job[1]) + 1)}
+  for i = 2, #ENTRY_FIELDS do
+    local name = ENTRY_FIELDS[i]
     if job[i] and job[i] ~= '' then
       fields[#fields + 1] = name
       fields[#fields + 1] = job[i]
@@ -98,4 +139,5 @@ local function ready(id, queue)
   local jk = job_key(id)
   local entry = append(id, queue, redis.call('HMGET', jk, unpack(ENTRY_FIELDS)))
   redis.call('HSET', jk, 'state', 'waiting', 'entry', entry)
+  redis.call('HDEL', jk, 'payload')
 end

@@ -3,8 +3,8 @@ local queue, id, kind, payload, recipient, max, run = ARGV[2], ARGV[3], ARGV[4],
   ARGV[7], ARGV[8]
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local fields = {'id', id, 'queue', queue, 'kind', kind, 'payload', payload, 'attempts', 0,
-  'max', max, 'enq', run, 'run', run}
+local fields = {'id', id, 'queue', queue, 'kind', kind, 'attempts', 0, 'max', max, 'enq', run,
+  'run', run}
 if recipient ~= '' then
   fields[#fields + 1] = 'recipient'
   fields[#fields + 1] = recipient
@@ -12,6 +12,8 @@ end
 if tonumber(run) > now then
   fields[#fields + 1] = 'state'
   fields[#fields + 1] = 'delayed'
+  fields[#fields + 1] = 'payload'
+  fields[#fields + 1] = payload
   redis.call('ZADD', ns(queue) .. ':delayed', run, id)
 else
   fields[#fields + 1] = 'state'

@@ -1,6 +1,6 @@
 -- ARGV: P, queue, now (ms), lease end (ms), consumer, token 1 .. token max (one per job at most)
--- Returns a flat list, for each job handed out: token, attempts (counting this delivery), and
--- the job's fields as a flat list (its stream entry's, or its hash's when taken over).
+-- Returns, for each job handed out in the order of the tokens, the job's fields as a flat list
+-- (its stream entry's, or its hash's when taken over).
 local queue, now, lease_end, consumer = ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 local max = #ARGV - 5
 local q = ns(queue)
@@ -19,11 +19,9 @@ local function claim(id, attempts)
     'claim', token, 'attempts', attempts)
 end
 
-local function hand_out(id, token, attempts, fields)
+local function hand_out(id, fields)
   leased[#leased + 1] = lease_end
   leased[#leased + 1] = id
-  out[#out + 1] = token
-  out[#out + 1] = attempts
   out[#out + 1] = fields
 end
 
@@ -36,8 +34,8 @@ end
 
 -- Hands out a job as its hash has it, and a new claim on it.
 local function from_hash(id, attempts)
-  local token = claim(id, attempts)
-  hand_out(id, token, attempts, redis.call('HGETALL', job_key(id)))
+  claim(id, attempts)
+  hand_out(id, job_fields(id))
 end
 
 -- Jobs whose lease ran out (their worker died or stalled) are claimed again, here.
@@ -72,15 +70,14 @@ if given < max then
       local entry, fields = message[1], message[2]
       local id = fields[2]
       if fields[3] == 'attempts' then
-        -- Fields 3-4: 'attempts', the attempts before this one.
-        local attempts = tonumber(fields[4]) + 1
-        local token, created = claim(id, attempts)
+        -- Fields 3-4: 'attempts', counting this delivery.
+        local _, created = claim(id, fields[4])
         if created == 4 then
           -- All four fields new: the job's hash was gone.
           redis.call('DEL', job_key(id))
           discard(entry)
         else
-          hand_out(id, token, attempts, fields)
+          hand_out(id, fields)
         end
       else
         -- An entry written by an earlier version, which carried only the job's id.
