@@ -20,7 +20,7 @@ bench seconds="10":
     ./bench/jobs.sh
 
 # Email-job throughput on Redis against BullMQ 5 on the same server (optional job count).
-bench-jobs jobs="50000":
+bench-jobs jobs="100000":
     ./bench/jobs.sh {{jobs}}
 
 # Instructions per GET /auth/me and per request of the bare handler, under callgrind.

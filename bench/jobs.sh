@@ -4,10 +4,10 @@
 # no-op processor (bench/bullmq), on the same redis-server in the same run, by one and by two
 # worker processes, at a few concurrencies each. Prints jobs/s drained, the CPU time Redis and the
 # workers spent per job while draining (ours), and enqueue-to-done p50/p99.
-# Usage: bench/jobs.sh [jobs]   (default 50000)
+# Usage: bench/jobs.sh [jobs]   (default 100000)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-jobs="${1:-50000}"
+jobs="${1:-100000}"
 
 command -v redis-server >/dev/null || { echo "redis-server is missing (scripts/test.sh installs it)"; exit 1; }
 [ -d bench/bullmq/node_modules/bullmq ] || (cd bench/bullmq && npm ci --no-audit --no-fund --silent)
