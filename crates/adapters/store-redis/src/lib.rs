@@ -106,6 +106,43 @@ mod tests {
         }
     }
 
+    #[tokio::test]
+    async fn an_entry_whose_job_was_deleted_by_hand_is_skipped_and_the_batch_keeps_its_claims() {
+        use fred::interfaces::KeysInterface as _;
+        let server = RedisServer::start().await;
+        let connection = connect(&server).await;
+        let queue = RedisJobQueue::new(&connection, "edited", LONG);
+        let now = port_contracts::now_ms();
+        let mut ids = Vec::new();
+        for _ in 0..3 {
+            ids.push(
+                queue
+                    .enqueue(job(now))
+                    .await
+                    .unwrap_or_else(|e| panic!("{e}")),
+            );
+        }
+        let deleted: Result<i64, _> = connection
+            .pool
+            .next()
+            .del(format!("{{edited}}:job:{}", ids[1].as_str()))
+            .await;
+        assert_eq!(deleted.ok(), Some(1));
+        let claims = queue
+            .reserve_batch("mail", now, TimeDelta::seconds(30), 3)
+            .await
+            .unwrap_or_default();
+        let taken: Vec<_> = claims.iter().map(|c| c.job.id.clone()).collect();
+        assert_eq!(taken, [ids[0].clone(), ids[2].clone()]);
+        let acks: Vec<_> = claims.iter().map(notify_core::Claim::ack).collect();
+        assert_eq!(
+            queue.complete_batch(&acks, now).await.ok(),
+            Some(vec![Acked::Applied, Acked::Applied]),
+            "each job handed out with the claim its hash holds"
+        );
+        assert!(queue.find_job(&ids[1]).await.ok().flatten().is_none());
+    }
+
     /// Jobs as an earlier version queued them: the payload in the hash only, a stream entry
     /// holding the id alone, an index of ids by address.
     async fn queue_the_earlier_way(connection: &RedisConnection, ids: &[&str], at: i64) {

@@ -73,9 +73,11 @@ if given < max then
         -- Fields 3-4: 'attempts', counting this delivery.
         local _, created = claim(id, fields[4])
         if created == 4 then
-          -- All four fields new: the job's hash was gone.
+          -- All four fields new: the job's hash was gone. Its token goes to the next job, so
+          -- that the tokens stay in the order of the jobs handed out.
           redis.call('DEL', job_key(id))
           discard(entry)
+          given = given - 1
         else
           hand_out(id, fields)
         end
