@@ -210,6 +210,7 @@ async fn cron_jobs_metrics_and_health_are_reported() {
         "http_request_duration_seconds_bucket{",
         "queue_jobs{",
         "queue_events{",
+        "queue_processing_seconds{",
         "jobs_processed_total{",
         "job_processing_seconds_bucket{",
     ] {

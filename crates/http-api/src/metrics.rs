@@ -43,6 +43,11 @@ struct QueueLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct QueueNameLabels {
+    queue: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct JobLabels {
     queue: String,
     outcome: &'static str,
@@ -55,6 +60,7 @@ pub struct Metrics {
     latency: Family<RouteLabels, Histogram>,
     queue_jobs: Family<QueueLabels, Gauge>,
     queue_events: Family<QueueLabels, Gauge>,
+    queue_processing: Family<QueueNameLabels, Gauge<f64, AtomicU64>>,
     jobs: Family<JobLabels, Counter>,
     job_seconds: Family<RouteLabels, Histogram>,
     started: Instant,
@@ -108,6 +114,12 @@ impl Metrics {
             "Running totals per queue kept by the queue's store (enqueued, completed, failed, retried), for every process of the deployment; use rate() as on a counter",
             queue_events.clone(),
         );
+        let queue_processing = Family::<QueueNameLabels, Gauge<f64, AtomicU64>>::default();
+        registry.register(
+            "queue_processing_seconds",
+            "Seconds the completed and failed jobs spent held by a worker, from their last claim to their outcome, per queue, kept by the queue's store for every worker of the deployment; rate() of it over rate() of queue_events{state=~\"completed|failed\"} is the mean processing time",
+            queue_processing.clone(),
+        );
         let jobs = Family::<JobLabels, Counter>::default();
         registry.register(
             "jobs_processed",
@@ -128,6 +140,7 @@ impl Metrics {
             latency,
             queue_jobs,
             queue_events,
+            queue_processing,
             jobs,
             job_seconds,
             started: Instant::now(),
@@ -208,6 +221,11 @@ impl Metrics {
                     })
                     .set(i64::try_from(value).unwrap_or(i64::MAX));
             }
+            self.queue_processing
+                .get_or_create(&QueueNameLabels {
+                    queue: q.name.clone(),
+                })
+                .set(q.totals.processing_ms as f64 / 1000.0);
         }
         let mut text = String::new();
         if encode(&mut text, &self.registry).is_err() {

@@ -104,6 +104,9 @@ pub struct QueueTotals {
     pub failed: u64,
     /// Retries scheduled after a failed attempt.
     pub retried: u64,
+    /// Milliseconds the completed and failed jobs spent held by a worker, each from its last
+    /// claim to its outcome: with `completed + failed`, the mean processing time.
+    pub processing_ms: u64,
 }
 
 impl QueueCounts {

@@ -27,6 +27,7 @@ suite!($
         only_a_failed_job_of_the_named_queue_can_be_retried,
         queue_counts_count_the_jobs_in_each_state,
         running_totals_count_what_happened_and_outlive_cleaning,
+        processing_time_runs_from_the_claim_to_the_outcome,
         history_lists_each_state_newest_finished_first,
         history_pages_through_the_waiting_jobs_in_run_order,
         cleaning_keeps_only_the_newest_recent_finished_jobs,
@@ -502,6 +503,7 @@ async fn running_totals_count_what_happened_and_outlive_cleaning(queue: &dyn Job
         completed: 1,
         failed: 1,
         retried: 1,
+        processing_ms: 0,
     };
     assert_eq!(
         queue.totals("mail").await.unwrap(),
@@ -519,6 +521,30 @@ async fn running_totals_count_what_happened_and_outlive_cleaning(queue: &dyn Job
     assert_eq!(queue.totals("mail").await.unwrap(), expected);
     assert_eq!(queue.totals("other").await.unwrap().enqueued, 1);
     assert_eq!(queue.totals("none").await.unwrap(), QueueTotals::default());
+}
+
+async fn processing_time_runs_from_the_claim_to_the_outcome(queue: &dyn JobQueue) {
+    let now = now_ms();
+    let completed = reserved(queue, job("mail", "one", now)).await;
+    let acked = queue
+        .complete_batch(&[completed], now + TimeDelta::milliseconds(1500))
+        .await
+        .unwrap();
+    assert_eq!(acked, [Acked::Applied]);
+    // A retry is not an outcome: the time until it is not counted.
+    let retried = reserved(queue, job("mail", "two", now)).await;
+    queue
+        .retry_at(&retried, "later", now + TimeDelta::hours(1))
+        .await
+        .unwrap()
+        .assert_applied();
+    let failed = reserved(queue, job("mail", "three", now)).await;
+    queue
+        .fail(&failed, "rejected", now + TimeDelta::milliseconds(500))
+        .await
+        .unwrap()
+        .assert_applied();
+    assert_eq!(queue.totals("mail").await.unwrap().processing_ms, 2000);
 }
 
 async fn history_lists_each_state_newest_finished_first(queue: &dyn JobQueue) {

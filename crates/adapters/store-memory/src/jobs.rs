@@ -9,10 +9,10 @@ use kernel::{Page, PageRequest};
 use notify_core::jobs::{AckRef, Acked, Claim, ClaimToken, Keep, RetryFailed};
 use notify_core::{Job, JobId, JobQueue, JobState, NewJob, QueueCounts, QueueError, QueueTotals};
 
-/// A stored job and the claim that holds it, if any.
+/// A stored job and the claim that holds it, if any, with when it was made.
 struct Entry {
     job: Job,
-    claim: Option<ClaimToken>,
+    claim: Option<(ClaimToken, DateTime<Utc>)>,
 }
 
 #[derive(Default)]
@@ -36,24 +36,36 @@ impl MemoryJobQueue {
         event(totals.entry(queue.to_owned()).or_default());
     }
 
-    /// Applies `change` when `claim` still holds its job, and counts it as `event`.
+    /// Applies `change` when `claim` still holds its job, and counts it as `event`; an
+    /// `outcome` (completion or failure, at that time) counts the time the job was held.
     fn acknowledge(
         &self,
         claim: &AckRef,
         change: impl FnOnce(&mut Job),
         event: impl FnOnce(&mut QueueTotals),
+        outcome: Option<DateTime<Utc>>,
     ) -> Acked {
         let mut jobs = self.lock();
         match jobs.get_mut(&claim.job) {
             Some(entry)
                 if entry.job.state == JobState::Active
-                    && entry.claim.as_ref() == Some(&claim.token) =>
+                    && entry
+                        .claim
+                        .as_ref()
+                        .is_some_and(|(token, _)| *token == claim.token) =>
             {
+                let claimed = entry.claim.take().map(|(_, at)| at);
                 change(&mut entry.job);
-                entry.claim = None;
+                let held = match (claimed, outcome) {
+                    (Some(claimed), Some(outcome)) => (outcome - claimed).num_milliseconds(),
+                    _ => 0,
+                };
                 let queue = entry.job.queue.clone();
                 drop(jobs);
-                self.count(&queue, event);
+                self.count(&queue, |totals| {
+                    event(totals);
+                    totals.processing_ms += u64::try_from(held).unwrap_or(0);
+                });
                 Acked::Applied
             }
             _ => Acked::Stale,
@@ -119,7 +131,7 @@ impl JobQueue for MemoryJobQueue {
             entry.job.state = JobState::Active;
             entry.job.attempts += 1;
             entry.job.run_at = now + lease;
-            entry.claim = Some(token.clone());
+            entry.claim = Some((token.clone(), now));
             Claim {
                 job: entry.job.clone(),
                 token,
@@ -137,6 +149,7 @@ impl JobQueue for MemoryJobQueue {
                 job.recipient = None;
             },
             |t| t.completed += 1,
+            Some(now),
         ))
     }
 
@@ -154,6 +167,7 @@ impl JobQueue for MemoryJobQueue {
                 job.run_at = run_at;
             },
             |t| t.retried += 1,
+            None,
         ))
     }
 
@@ -171,6 +185,7 @@ impl JobQueue for MemoryJobQueue {
                 job.finished_at = Some(now);
             },
             |t| t.failed += 1,
+            Some(now),
         ))
     }
 

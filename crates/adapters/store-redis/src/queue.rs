@@ -282,6 +282,7 @@ impl JobQueue for RedisJobQueue {
             completed: count("completed"),
             failed: count("failed"),
             retried: count("retried"),
+            processing_ms: count("processing_ms"),
         })
     }
 

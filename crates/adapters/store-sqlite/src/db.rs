@@ -131,6 +131,9 @@ CREATE TABLE job_totals (
     PRIMARY KEY (queue, event)
 );
 ",
+    r"
+ALTER TABLE jobs ADD COLUMN claimed_at INTEGER;
+",
 ];
 
 /// One writing connection (so writes, including compare-and-swap updates, are serialised) and

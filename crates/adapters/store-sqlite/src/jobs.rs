@@ -74,6 +74,15 @@ impl SqliteStore {
                 return Ok(Acked::Stale);
             }
             count_event(&transaction, event, job.as_str())?;
+            if event != "retried" {
+                // An outcome: the time since the claim is processing time.
+                transaction.execute_cached(
+                    "INSERT INTO job_totals (queue, event, count)
+                     SELECT queue, 'processing_ms', MAX(0, COALESCE(?2 - claimed_at, 0)) FROM jobs WHERE id = ?1
+                     ON CONFLICT (queue, event) DO UPDATE SET count = count + excluded.count",
+                    params![job.as_str(), millis(at)],
+                )?;
+            }
             transaction.commit()?;
             Ok(Acked::Applied)
         })
@@ -114,7 +123,7 @@ impl JobQueue for SqliteStore {
             .call(move |c| {
                 c.query_row_cached(
                     &format!(
-                        "UPDATE jobs SET state = 'active', attempts = attempts + 1, run_at = ?3, claim = ?4
+                        "UPDATE jobs SET state = 'active', attempts = attempts + 1, run_at = ?3, claim = ?4, claimed_at = ?2
                          WHERE id = (SELECT id FROM jobs WHERE queue = ?1 AND state IN ('waiting', 'delayed', 'active') AND run_at <= ?2
                                      ORDER BY run_at, id LIMIT 1)
                          RETURNING {JOB_COLUMNS}"
@@ -234,6 +243,7 @@ impl JobQueue for SqliteStore {
                 "completed" => totals.completed = count,
                 "failed" => totals.failed = count,
                 "retried" => totals.retried = count,
+                "processing_ms" => totals.processing_ms = count,
                 _ => {}
             }
         }

@@ -42,6 +42,9 @@ pub struct QueueTotalsDto {
     pub completed: u64,
     pub failed: u64,
     pub retried: u64,
+    /// Milliseconds the completed and failed jobs spent held by a worker, from their last
+    /// claim to their outcome (divide by `completed + failed` for the mean).
+    pub processing_ms: u64,
 }
 
 impl From<QueueStats> for QueueStatsDto {
@@ -59,6 +62,7 @@ impl From<QueueStats> for QueueStatsDto {
                 completed: t.completed,
                 failed: t.failed,
                 retried: t.retried,
+                processing_ms: t.processing_ms,
             },
         }
     }

@@ -12,22 +12,26 @@ local out = {}
 for i = 9, #ARGV, 2 do
   local id, token = ARGV[i], ARGV[i + 1]
   local jk = job_key(id)
-  local h = redis.call('HMGET', jk, 'state', 'claim', 'queue', 'entry', 'payload')
+  local h = redis.call('HMGET', jk, 'state', 'claim', 'queue', 'entry', 'payload', 'claimed')
   if h[1] == 'active' and h[2] == token then
     local queue = h[3]
     local q = ns(queue)
+    -- Processing time, for an outcome: from the claim to now.
+    local held = 0
+    if h[6] then held = math.max(0, tonumber(at) - tonumber(h[6])) end
     if mode == 'complete' then
       -- The common case, in as few calls as it takes: per job, erase what was personal and
       -- keep the outcome; leaving the stream and the lease set, and joining the history, are
       -- done for the whole batch below.
       local batch = completing[q]
       if not batch then
-        batch = {entries = {}, ids = {}, scored = {}}
+        batch = {entries = {}, ids = {}, scored = {}, held = 0}
         completing[q] = batch
         touched[q .. ':completed'] = {'completed', at}
       end
       if h[4] then batch.entries[#batch.entries + 1] = h[4] end
       batch.ids[#batch.ids + 1] = id
+      batch.held = batch.held + held
       batch.scored[#batch.scored + 1] = at
       batch.scored[#batch.scored + 1] = id
       -- The payload went with the entry; a hash holds one only from an earlier version.
@@ -44,6 +48,7 @@ for i = 9, #ARGV, 2 do
         redis.call('HSET', jk, 'state', 'failed', 'error', err, 'fin', at)
         redis.call('ZADD', q .. ':failed', at, id)
         redis.call('HINCRBY', q .. ':stats', 'failed', 1)
+        redis.call('HINCRBY', q .. ':stats', 'processing_ms', held)
         touched[q .. ':failed'] = {'failed', at}
       end
     end
@@ -60,6 +65,7 @@ for q, batch in pairs(completing) do
   redis.call('ZREM', q .. ':active', unpack(batch.ids))
   redis.call('ZADD', q .. ':completed', unpack(batch.scored))
   redis.call('HINCRBY', q .. ':stats', 'completed', #batch.ids)
+  redis.call('HINCRBY', q .. ':stats', 'processing_ms', batch.held)
 end
 -- History stays bounded by count and age without waiting for the retention job.
 for zset, what in pairs(touched) do

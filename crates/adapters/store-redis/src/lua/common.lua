@@ -1,6 +1,7 @@
 -- Shared by every script. ARGV[1] is the key prefix with its hash tag ("{console}"), so every
 -- key of a deployment lives in one cluster slot. Keys:
---   P:job:<id>            hash: queue kind payload recipient state attempts max error enq run fin claim entry
+--   P:job:<id>            hash: queue kind payload recipient state attempts max error enq run fin
+--                         claim claimed (when the claim was made) entry
 --                         (the payload only while the job has no stream entry: its entry
 --                         carries it otherwise, which keeps the hash small enough for
 --                         Redis's compact encoding, the cheapest to touch)
@@ -14,7 +15,8 @@
 --   P:<queue>:active      zset id -> lease end (ms)
 --   P:<queue>:completed   zset id -> finished at (ms)
 --   P:<queue>:failed      zset id -> finished at (ms)
---   P:<queue>:stats       hash of running totals: enqueued completed failed retried
+--   P:<queue>:stats       hash of running totals: enqueued completed failed retried and
+--                         processing_ms (claim to outcome, of the completed and failed jobs)
 --   P:queues              set of the queues' names
 -- Completion erases a job's payload, recipient, claim and entry in one write by setting them
 -- to '': an empty field is an absent one.

@@ -10,13 +10,13 @@ local given = 0
 -- Lease ends, added to the lease set in one call at the end.
 local leased = {}
 
--- Records a new claim on the job's hash: its token, and how many of the four fields written
+-- Records a new claim on the job's hash: its token, and how many of the five fields written
 -- the hash lacked.
 local function claim(id, attempts)
   given = given + 1
   local token = ARGV[5 + given]
   return token, redis.call('HSET', job_key(id), 'state', 'active', 'run', lease_end,
-    'claim', token, 'attempts', attempts)
+    'claim', token, 'attempts', attempts, 'claimed', now)
 end
 
 local function hand_out(id, fields)
@@ -72,8 +72,8 @@ if given < max then
       if fields[3] == 'attempts' then
         -- Fields 3-4: 'attempts', counting this delivery.
         local _, created = claim(id, fields[4])
-        if created == 4 then
-          -- All four fields new: the job's hash was gone. Its token goes to the next job, so
+        if created == 5 then
+          -- All five fields new: the job's hash was gone. Its token goes to the next job, so
           -- that the tokens stay in the order of the jobs handed out.
           redis.call('DEL', job_key(id))
           discard(entry)
