@@ -238,3 +238,70 @@ async fn a_user_may_hold_only_so_many_sockets() {
     let mut third = connect(&app, &ada).await;
     assert_eq!(next_event(&mut third).await["event"], "connected");
 }
+
+/// A WebSocket that never writes a byte after its handshake (so it answers no ping, which
+/// every client library does on its own when it reads).
+async fn silent_socket(app: &TestApp, access: &str) -> TcpStream {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let address = app.base.trim_start_matches("http://").to_owned();
+    let mut stream = TcpStream::connect(&address).await.unwrap();
+    let request = format!(
+        "GET /ws/chat?token={access} HTTP/1.1\r\nHost: {address}\r\nUpgrade: websocket\r\n\
+         Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
+         Sec-WebSocket-Version: 13\r\n\r\n"
+    );
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut head = Vec::new();
+    while !head.ends_with(b"\r\n\r\n") {
+        head.push(stream.read_u8().await.unwrap());
+    }
+    assert!(
+        head.starts_with(b"HTTP/1.1 101"),
+        "{}",
+        String::from_utf8_lossy(&head)
+    );
+    stream
+}
+
+/// The status code of the close frame the server sends on `stream`, reading (never answering)
+/// the frames before it.
+async fn close_code(stream: &mut TcpStream, within: Duration) -> u16 {
+    use tokio::io::AsyncReadExt as _;
+    let frames = async {
+        loop {
+            let opcode = stream.read_u8().await.unwrap() & 0x0f;
+            let length = match stream.read_u8().await.unwrap() & 0x7f {
+                126 => u64::from(stream.read_u16().await.unwrap()),
+                127 => stream.read_u64().await.unwrap(),
+                short => u64::from(short),
+            };
+            let mut payload = vec![0; usize::try_from(length).unwrap()];
+            stream.read_exact(&mut payload).await.unwrap();
+            if opcode == 0x8 {
+                return u16::from_be_bytes([payload[0], payload[1]]);
+            }
+        }
+    };
+    tokio::time::timeout(within, frames)
+        .await
+        .expect("a close frame in time")
+}
+
+#[tokio::test]
+async fn a_socket_that_answers_nothing_is_closed_as_idle_and_one_that_answers_pings_stays() {
+    let app = spawn_app_with(&[("WS_PING_INTERVAL", "300ms"), ("WS_IDLE_TIMEOUT", "1s")]).await;
+    let ada = user(&app, "ada@example.com").await;
+    let mut silent = silent_socket(&app, &ada).await;
+    let mut lively = connect(&app, &ada).await;
+    next_named(&mut lively, "connected").await;
+    // Reading is what makes the client answer the server's pings: the lively socket reads
+    // for twice the idle timeout and is not closed.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(2);
+    while let Ok(frame) = tokio::time::timeout_at(deadline, lively.next()).await {
+        match frame {
+            Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Text(_))) => {}
+            other => panic!("the answering socket ended: {other:?}"),
+        }
+    }
+    assert_eq!(close_code(&mut silent, Duration::from_secs(1)).await, 4408);
+}
