@@ -1,6 +1,9 @@
 //! Chat across instances on Redis: broadcasts over pub/sub on one channel (each instance's hub
 //! subscribes once), each room's history in a list trimmed to its length, and each user's open
-//! sockets counted in a hash.
+//! sockets counted per instance (`lua/presence.lua`), so that the counts of an instance that
+//! died go with it.
+
+use std::time::Duration;
 
 use async_trait::async_trait;
 use chat_core::model::{
@@ -9,9 +12,8 @@ use chat_core::model::{
 };
 use chat_core::ports::{Broadcast, ChatBus, ChatHistory, PresenceRegistry};
 use chrono::{DateTime, Utc};
-use fred::prelude::{
-    EventInterface as _, HashesInterface as _, ListInterface as _, Pool, PubsubInterface as _,
-};
+use fred::prelude::{EventInterface as _, ListInterface as _, Pool, PubsubInterface as _};
+use fred::types::scripts::Script;
 use futures_util::StreamExt as _;
 use futures_util::stream::{self, BoxStream};
 use kernel::{StoreError, UserId};
@@ -21,7 +23,10 @@ use tokio::sync::broadcast::error::RecvError;
 use crate::RedisConnection;
 
 const CHANNEL: &str = "chat:broadcasts";
-const PRESENCE: &str = "chat:presence";
+
+/// How long an instance's presence counts outlive its last heartbeat (sent every third of it):
+/// the sockets of an instance that died without closing them stop counting after this.
+pub const PRESENCE_TTL: Duration = Duration::from_secs(30);
 
 fn history_key(room: &RoomName) -> String {
     format!("chat:history:{room}")
@@ -35,15 +40,82 @@ fn backend(error: impl std::fmt::Display) -> StoreError {
 pub struct RedisChat {
     pool: Pool,
     connection: RedisConnection,
+    presence: Presence,
+    heartbeat: tokio::task::JoinHandle<()>,
+}
+
+/// This instance's side of the presence counts.
+#[derive(Clone)]
+struct Presence {
+    pool: Pool,
+    script: std::sync::Arc<Script>,
+    instance: String,
+    ttl: Duration,
+}
+
+impl Presence {
+    /// Runs `op` for `user`; answers the user's open sockets on the live instances.
+    async fn run(&self, op: &str, user: &str) -> Result<i64, StoreError> {
+        let ttl = i64::try_from(self.ttl.as_millis()).unwrap_or(i64::MAX);
+        self.script
+            .evalsha_with_reload::<i64, _, _>(
+                self.pool.next(),
+                Vec::<String>::new(),
+                vec![
+                    op.to_owned(),
+                    self.instance.clone(),
+                    ttl.to_string(),
+                    user.to_owned(),
+                ],
+            )
+            .await
+            .map_err(backend)
+    }
 }
 
 impl RedisChat {
+    /// The chat on `connection`; presence counts live [`PRESENCE_TTL`] past this instance's
+    /// last heartbeat. Must be called within a Tokio runtime (the heartbeat is a task).
     #[must_use]
     pub fn new(connection: &RedisConnection) -> Self {
+        Self::with_presence_ttl(connection, PRESENCE_TTL)
+    }
+
+    /// As [`RedisChat::new`], with another time to live for the presence counts.
+    #[must_use]
+    pub fn with_presence_ttl(connection: &RedisConnection, ttl: Duration) -> Self {
+        let presence = Presence {
+            pool: connection.pool.clone(),
+            script: std::sync::Arc::new(Script::from_lua(include_str!("lua/presence.lua"))),
+            instance: format!(
+                "{}-{}",
+                std::process::id(),
+                kernel::ObjectIdGenerator::next_hex()
+            ),
+            ttl,
+        };
+        let beating = presence.clone();
+        let heartbeat = tokio::spawn(async move {
+            let mut every = tokio::time::interval(beating.ttl / 3);
+            loop {
+                every.tick().await;
+                if let Err(error) = beating.run("beat", "").await {
+                    tracing::warn!(%error, "chat presence heartbeat failed");
+                }
+            }
+        });
         Self {
             pool: connection.pool.clone(),
             connection: connection.clone(),
+            presence,
+            heartbeat,
         }
+    }
+}
+
+impl Drop for RedisChat {
+    fn drop(&mut self) {
+        self.heartbeat.abort();
     }
 }
 
@@ -126,31 +198,11 @@ impl ChatHistory for RedisChat {
 #[async_trait]
 impl PresenceRegistry for RedisChat {
     async fn arrive(&self, user: &UserId) -> Result<bool, StoreError> {
-        let count: i64 = self
-            .pool
-            .next()
-            .hincrby(PRESENCE, user.as_str(), 1)
-            .await
-            .map_err(backend)?;
-        Ok(count == 1)
+        Ok(self.presence.run("arrive", user.as_str()).await? == 1)
     }
 
     async fn depart(&self, user: &UserId) -> Result<bool, StoreError> {
-        let count: i64 = self
-            .pool
-            .next()
-            .hincrby(PRESENCE, user.as_str(), -1)
-            .await
-            .map_err(backend)?;
-        if count <= 0 {
-            let _: () = self
-                .pool
-                .next()
-                .hdel(PRESENCE, user.as_str())
-                .await
-                .map_err(backend)?;
-        }
-        Ok(count == 0)
+        Ok(self.presence.run("depart", user.as_str()).await? <= 0)
     }
 }
 
@@ -368,25 +420,70 @@ impl WireBroadcast {
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
+    use chat_core::ports::PresenceRegistry as _;
+    use kernel::UserId;
     use testkit::RedisServer;
 
     use super::RedisChat;
     use crate::{RedisConnection, RedisSettings};
 
+    async fn connect(server: &RedisServer) -> RedisConnection {
+        RedisConnection::connect(&RedisSettings {
+            url: server.url(),
+            pool_size: 2,
+            timeout: Duration::from_secs(5),
+        })
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+    }
+
     /// The chat on a Redis server of its own, started for the test.
     async fn fresh() -> (RedisServer, RedisChat) {
         let server = RedisServer::start().await;
-        let connection = RedisConnection::connect(&RedisSettings {
-            url: server.url(),
-            pool_size: 2,
-            timeout: std::time::Duration::from_secs(5),
-        })
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
+        let connection = connect(&server).await;
         (server, RedisChat::new(&connection))
     }
 
     port_contracts::chat_bus_contract!(fresh);
     port_contracts::chat_history_contract!(fresh);
     port_contracts::presence_contract!(fresh);
+
+    #[tokio::test]
+    async fn the_sockets_of_an_instance_that_died_stop_counting_after_their_time_to_live() {
+        let server = RedisServer::start().await;
+        let connection = connect(&server).await;
+        let ttl = Duration::from_millis(600);
+        let (dying, living) = (
+            RedisChat::with_presence_ttl(&connection, ttl),
+            RedisChat::with_presence_ttl(&connection, ttl),
+        );
+        let ada = UserId::generate();
+        assert_eq!(dying.arrive(&ada).await.ok(), Some(true));
+        assert_eq!(
+            living.arrive(&ada).await.ok(),
+            Some(false),
+            "online already"
+        );
+        assert_eq!(
+            living.depart(&ada).await.ok(),
+            Some(false),
+            "still open on the other instance"
+        );
+        // It dies without counting its socket out.
+        drop(dying);
+        tokio::time::sleep(ttl * 2).await;
+        assert_eq!(
+            living.arrive(&ada).await.ok(),
+            Some(true),
+            "the dead instance's socket no longer counts"
+        );
+        tokio::time::sleep(ttl * 2).await;
+        assert_eq!(
+            living.arrive(&ada).await.ok(),
+            Some(false),
+            "a live instance's sockets count for as long as it beats"
+        );
+    }
 }

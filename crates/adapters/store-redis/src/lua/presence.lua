@@ -1,0 +1,27 @@
+-- Open chat sockets per user, counted per instance so that an instance that dies without
+-- counting its sockets out stops counting once its heartbeats stop.
+-- ARGV: op (arrive | depart | beat), instance, time to live (ms), user.
+-- Keys: chat:{presence}:<instance>  hash user -> sockets open on that instance, expiring a time
+--                                   to live after the instance's last call;
+--       chat:{presence}:instances   zset instance -> its last call (ms, Redis's clock).
+-- Answers the user's open sockets across the live instances (0 for a heartbeat).
+local op, instance, ttl, user = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4]
+local INSTANCES = 'chat:{presence}:instances'
+local function counts(name) return 'chat:{presence}:' .. name end
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local own = counts(instance)
+redis.call('ZADD', INSTANCES, now, instance)
+redis.call('ZREMRANGEBYSCORE', INSTANCES, '-inf', now - ttl)
+if op == 'arrive' then
+  redis.call('HINCRBY', own, user, 1)
+elseif op == 'depart' then
+  if redis.call('HINCRBY', own, user, -1) <= 0 then redis.call('HDEL', own, user) end
+end
+redis.call('PEXPIRE', own, ttl)
+if op == 'beat' then return 0 end
+local total = 0
+for _, live in ipairs(redis.call('ZRANGE', INSTANCES, 0, -1)) do
+  total = total + (tonumber(redis.call('HGET', counts(live), user)) or 0)
+end
+return total
