@@ -92,6 +92,16 @@ async fn next_named(socket: &mut Socket, name: &str) -> Option<Value> {
     }
 }
 
+/// Waits until `socket` hears that `name` joined `room` (other joins skipped).
+async fn joined(socket: &mut Socket, room: &str, name: &str) {
+    loop {
+        let joined = next_named(socket, "userJoined").await.unwrap();
+        if (joined["room"].as_str(), joined["displayName"].as_str()) == (Some(room), Some(name)) {
+            return;
+        }
+    }
+}
+
 #[tokio::test]
 async fn users_on_two_instances_share_rooms_history_and_presence() {
     let (mail, mongo, redis) = (
@@ -118,9 +128,12 @@ async fn users_on_two_instances_share_rooms_history_and_presence() {
         (Some("bob"), Some("online"))
     );
 
+    // Each join is heard before the next step: Ada's own, so that she hears Bob's; Bob's, so
+    // that his instance has him in the room when her message comes.
     send(&mut adas, "joinRoom", json!({ "room": "team" })).await;
+    joined(&mut adas, "team", "ada").await;
     send(&mut bobs, "joinRoom", json!({ "room": "team" })).await;
-    next_named(&mut adas, "userJoined").await.unwrap();
+    joined(&mut adas, "team", "bob").await;
     send(
         &mut adas,
         "message",
