@@ -117,7 +117,7 @@ impl Metrics {
         let queue_processing = Family::<QueueNameLabels, Gauge<f64, AtomicU64>>::default();
         registry.register(
             "queue_processing_seconds",
-            "Seconds the completed and failed jobs spent held by a worker, from their last claim to their outcome, per queue, kept by the queue's store for every worker of the deployment; rate() of it over rate() of queue_events{state=~\"completed|failed\"} is the mean processing time",
+            "Seconds the completed and failed jobs spent held by a worker, from their last claim to the acknowledgement of their batch, per queue, kept by the queue's store for every worker of the deployment (a running total: use rate() as on a counter); rate(queue_processing_seconds[5m]) / sum by (queue) (rate(queue_events{state=~\"completed|failed\"}[5m])) is the mean per job",
             queue_processing.clone(),
         );
         let jobs = Family::<JobLabels, Counter>::default();
