@@ -30,12 +30,12 @@ pub async fn start(
         Arc<dyn ChatBus>,
         Arc<dyn ChatHistory>,
         Arc<dyn PresenceRegistry>,
-    ) = match redis {
-        Some(connection) => {
-            let chat = Arc::new(RedisChat::new(connection));
+    ) = match (redis, settings.redis.as_ref()) {
+        (Some(connection), Some(config)) => {
+            let chat = Arc::new(RedisChat::new(connection, &config.key_prefix));
             (chat.clone(), chat.clone(), chat)
         }
-        None => (
+        _ => (
             Arc::new(MemoryChatBus::default()),
             Arc::new(MemoryChatHistory::default()),
             Arc::new(MemoryPresence::default()),

@@ -22,24 +22,22 @@ use tokio::sync::broadcast::error::RecvError;
 
 use crate::RedisConnection;
 
-const CHANNEL: &str = "chat:broadcasts";
-
 /// How long an instance's presence counts outlive its last heartbeat (sent every third of it):
 /// the sockets of an instance that died without closing them stop counting after this.
 pub const PRESENCE_TTL: Duration = Duration::from_secs(30);
-
-fn history_key(room: &RoomName) -> String {
-    format!("chat:history:{room}")
-}
 
 fn backend(error: impl std::fmt::Display) -> StoreError {
     StoreError::message(error.to_string())
 }
 
-/// The chat's state on Redis.
+/// The chat's state on Redis, under one key prefix (a deployment): the channel
+/// `{prefix}:chat:broadcasts`, the lists `{prefix}:chat:history:<room>` and the presence keys
+/// `{prefix}:chat:presence:…`.
 pub struct RedisChat {
     pool: Pool,
     connection: RedisConnection,
+    /// `{prefix}:chat`: the hash tag keeps the deployment's keys in one cluster slot.
+    base: String,
     presence: Presence,
     heartbeat: tokio::task::JoinHandle<()>,
 }
@@ -49,6 +47,8 @@ pub struct RedisChat {
 struct Presence {
     pool: Pool,
     script: std::sync::Arc<Script>,
+    /// `{prefix}:chat:presence`.
+    base: String,
     instance: String,
     ttl: Duration,
 }
@@ -66,6 +66,7 @@ impl Presence {
                     self.instance.clone(),
                     ttl.to_string(),
                     user.to_owned(),
+                    self.base.clone(),
                 ],
             )
             .await
@@ -74,19 +75,22 @@ impl Presence {
 }
 
 impl RedisChat {
-    /// The chat on `connection`; presence counts live [`PRESENCE_TTL`] past this instance's
-    /// last heartbeat. Must be called within a Tokio runtime (the heartbeat is a task).
+    /// The chat on `connection` under `prefix`; presence counts live [`PRESENCE_TTL`] past
+    /// this instance's last heartbeat. Must be called within a Tokio runtime (the heartbeat is
+    /// a task).
     #[must_use]
-    pub fn new(connection: &RedisConnection) -> Self {
-        Self::with_presence_ttl(connection, PRESENCE_TTL)
+    pub fn new(connection: &RedisConnection, prefix: &str) -> Self {
+        Self::with_presence_ttl(connection, prefix, PRESENCE_TTL)
     }
 
     /// As [`RedisChat::new`], with another time to live for the presence counts.
     #[must_use]
-    pub fn with_presence_ttl(connection: &RedisConnection, ttl: Duration) -> Self {
+    pub fn with_presence_ttl(connection: &RedisConnection, prefix: &str, ttl: Duration) -> Self {
+        let base = format!("{{{prefix}}}:chat");
         let presence = Presence {
             pool: connection.pool.clone(),
             script: std::sync::Arc::new(Script::from_lua(include_str!("lua/presence.lua"))),
+            base: format!("{base}:presence"),
             instance: format!(
                 "{}-{}",
                 std::process::id(),
@@ -107,9 +111,18 @@ impl RedisChat {
         Self {
             pool: connection.pool.clone(),
             connection: connection.clone(),
+            base,
             presence,
             heartbeat,
         }
+    }
+
+    fn channel(&self) -> String {
+        format!("{}:broadcasts", self.base)
+    }
+
+    fn history_key(&self, room: &RoomName) -> String {
+        format!("{}:history:{room}", self.base)
     }
 }
 
@@ -125,7 +138,7 @@ impl ChatBus for RedisChat {
         let wire = serde_json::to_string(&WireBroadcast::from(&broadcast)).map_err(backend)?;
         self.pool
             .next()
-            .publish::<(), _, _>(CHANNEL, wire)
+            .publish::<(), _, _>(self.channel(), wire)
             .await
             .map_err(backend)
     }
@@ -133,7 +146,10 @@ impl ChatBus for RedisChat {
     async fn subscribe(&self) -> Result<BoxStream<'static, Broadcast>, StoreError> {
         let subscriber = self.connection.subscriber().await.map_err(backend)?;
         let messages = subscriber.message_rx();
-        subscriber.subscribe(CHANNEL).await.map_err(backend)?;
+        subscriber
+            .subscribe(self.channel())
+            .await
+            .map_err(backend)?;
         // The subscriber travels with the stream: dropping the stream closes its connection.
         let stream = stream::unfold((subscriber, messages), |(subscriber, mut messages)| async {
             loop {
@@ -170,7 +186,7 @@ fn decode(text: Option<String>) -> Option<Broadcast> {
 #[async_trait]
 impl ChatHistory for RedisChat {
     async fn append(&self, message: &ChatMessage, keep: usize) -> Result<(), StoreError> {
-        let key = history_key(&message.room);
+        let key = self.history_key(&message.room);
         let wire = serde_json::to_string(&WireMessage::from(message)).map_err(backend)?;
         let keep = i64::try_from(keep).unwrap_or(i64::MAX);
         let pipeline = self.pool.next().pipeline();
@@ -184,7 +200,7 @@ impl ChatHistory for RedisChat {
         let stored: Vec<String> = self
             .pool
             .next()
-            .lrange(history_key(room), -limit, -1)
+            .lrange(self.history_key(room), -limit, -1)
             .await
             .map_err(backend)?;
         Ok(stored
@@ -443,7 +459,7 @@ mod tests {
     async fn fresh() -> (RedisServer, RedisChat) {
         let server = RedisServer::start().await;
         let connection = connect(&server).await;
-        (server, RedisChat::new(&connection))
+        (server, RedisChat::new(&connection, "test"))
     }
 
     port_contracts::chat_bus_contract!(fresh);
@@ -451,13 +467,43 @@ mod tests {
     port_contracts::presence_contract!(fresh);
 
     #[tokio::test]
+    async fn deployments_under_other_prefixes_share_nothing() {
+        use chat_core::model::{ChatMessage, MessageId, RoomName};
+        use chat_core::ports::ChatHistory as _;
+        let server = RedisServer::start().await;
+        let connection = connect(&server).await;
+        let (ours, theirs) = (
+            RedisChat::new(&connection, "ours"),
+            RedisChat::new(&connection, "theirs"),
+        );
+        let ada = UserId::generate();
+        assert_eq!(ours.arrive(&ada).await.ok(), Some(true));
+        assert_eq!(theirs.arrive(&ada).await.ok(), Some(true), "counted apart");
+        let room = RoomName::general();
+        let message = ChatMessage {
+            id: MessageId::generate(),
+            room: room.clone(),
+            user_id: ada.clone(),
+            display_name: "Ada".to_owned(),
+            content: "ours only".to_owned(),
+            timestamp: chrono::Utc::now(),
+        };
+        assert!(ours.append(&message, 10).await.is_ok());
+        assert_eq!(
+            theirs.recent(&room, 10).await.ok().map(|m| m.len()),
+            Some(0)
+        );
+        assert_eq!(ours.recent(&room, 10).await.ok().map(|m| m.len()), Some(1));
+    }
+
+    #[tokio::test]
     async fn the_sockets_of_an_instance_that_died_stop_counting_after_their_time_to_live() {
         let server = RedisServer::start().await;
         let connection = connect(&server).await;
         let ttl = Duration::from_millis(600);
         let (dying, living) = (
-            RedisChat::with_presence_ttl(&connection, ttl),
-            RedisChat::with_presence_ttl(&connection, ttl),
+            RedisChat::with_presence_ttl(&connection, "test", ttl),
+            RedisChat::with_presence_ttl(&connection, "test", ttl),
         );
         let ada = UserId::generate();
         assert_eq!(dying.arrive(&ada).await.ok(), Some(true));
