@@ -58,10 +58,7 @@ for i = 9, #ARGV, 2 do
   end
 end
 for q, batch in pairs(completing) do
-  if #batch.entries > 0 then
-    redis.call('XACK', q .. ':stream', GROUP, unpack(batch.entries))
-    redis.call('XDEL', q .. ':stream', unpack(batch.entries))
-  end
+  if #batch.entries > 0 then unstream(q .. ':stream', unpack(batch.entries)) end
   redis.call('ZREM', q .. ':active', unpack(batch.ids))
   redis.call('ZADD', q .. ':completed', unpack(batch.scored))
   redis.call('HINCRBY', q .. ':stats', 'completed', #batch.ids)

@@ -26,16 +26,19 @@ local GROUP = 'workers'
 local function job_key(id) return P .. ':job:' .. id end
 local function ns(queue) return P .. ':' .. queue end
 
+-- Takes entries out of a stream: acknowledged for the consumer group, then deleted.
+local function unstream(stream, ...)
+  redis.call('XACK', stream, GROUP, ...)
+  redis.call('XDEL', stream, ...)
+end
+
 -- Deletes a job and every trace of it, wherever it is.
 local function drop(id)
   local jk = job_key(id)
   local h = redis.call('HMGET', jk, 'queue', 'entry')
   if h[1] then
     local q = ns(h[1])
-    if h[2] and h[2] ~= '' then
-      redis.call('XACK', q .. ':stream', GROUP, h[2])
-      redis.call('XDEL', q .. ':stream', h[2])
-    end
+    if h[2] and h[2] ~= '' then unstream(q .. ':stream', h[2]) end
     for _, set in ipairs({'delayed', 'active', 'completed', 'failed'}) do
       redis.call('ZREM', q .. ':' .. set, id)
     end
@@ -91,8 +94,7 @@ local function release(id, queue, entry)
   if entry then
     local payload = entry_payload(q .. ':stream', entry)
     if payload then redis.call('HSET', jk, 'payload', payload) end
-    redis.call('XACK', q .. ':stream', GROUP, entry)
-    redis.call('XDEL', q .. ':stream', entry)
+    unstream(q .. ':stream', entry)
   end
   redis.call('ZREM', q .. ':active', id)
   redis.call('HDEL', jk, 'claim', 'entry')

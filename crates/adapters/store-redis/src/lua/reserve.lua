@@ -50,13 +50,6 @@ for _, id in ipairs(expired) do
   end
 end
 
--- An entry no job stands behind any more; only a hand-edited Redis writes one (whatever
--- deletes or moves a job deletes its entry in the same script).
-local function discard(entry)
-  redis.call('XACK', stream, GROUP, entry)
-  redis.call('XDEL', stream, entry)
-end
-
 -- Then new entries, through the consumer group (created on first use, from the start).
 if given < max then
   local read = {'XREADGROUP', 'GROUP', GROUP, consumer, 'COUNT', max - given, 'STREAMS', stream, '>'}
@@ -76,7 +69,7 @@ if given < max then
           -- All five fields new: the job's hash was gone. Its token goes to the next job, so
           -- that the tokens stay in the order of the jobs handed out.
           redis.call('DEL', job_key(id))
-          discard(entry)
+          unstream(stream, entry)
           given = given - 1
         else
           hand_out(id, fields)
@@ -84,7 +77,7 @@ if given < max then
       else
         -- An entry written by an earlier version, which carried only the job's id.
         local h = redis.call('HMGET', job_key(id), 'entry', 'attempts')
-        if h[1] == entry then from_hash(id, tonumber(h[2]) + 1) else discard(entry) end
+        if h[1] == entry then from_hash(id, tonumber(h[2]) + 1) else unstream(stream, entry) end
       end
     end
   end
