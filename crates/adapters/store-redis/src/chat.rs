@@ -443,17 +443,7 @@ mod tests {
     use testkit::RedisServer;
 
     use super::RedisChat;
-    use crate::{RedisConnection, RedisSettings};
-
-    async fn connect(server: &RedisServer) -> RedisConnection {
-        RedisConnection::connect(&RedisSettings {
-            url: server.url(),
-            pool_size: 2,
-            timeout: Duration::from_secs(5),
-        })
-        .await
-        .unwrap_or_else(|e| panic!("{e}"))
-    }
+    use crate::tests::connect;
 
     /// The chat on a Redis server of its own, started for the test.
     async fn fresh() -> (RedisServer, RedisChat) {

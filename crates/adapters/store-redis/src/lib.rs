@@ -37,7 +37,8 @@ mod tests {
         failed_age: TimeDelta::days(30),
     };
 
-    async fn connect(server: &RedisServer) -> RedisConnection {
+    /// A connection to the test's own server.
+    pub(crate) async fn connect(server: &RedisServer) -> RedisConnection {
         RedisConnection::connect(&RedisSettings {
             url: server.url(),
             pool_size: 2,
