@@ -7,7 +7,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use auth_core::IdentityService;
 use auth_core::model::Principal;
-use http_api::{AccountExport, AccountExporter, ExportError};
+use http_api::{AccountExport, AccountExporter, ExportError, StorageUse};
 use kernel::Clock;
 use kernel::settings::SettingsService;
 use media_core::MediaService;
@@ -59,6 +59,10 @@ impl AccountExporter for ServiceAccountExporter {
             settings,
             portfolio,
             files: self.media.files_of(owner).await?,
+            storage: StorageUse {
+                used_bytes: self.media.usage(owner).await?,
+                quota_bytes: self.media.policy().quota_bytes,
+            },
         })
     }
 }

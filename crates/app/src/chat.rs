@@ -65,6 +65,8 @@ pub async fn start(
         ChatLimits {
             per_minute: settings.ws_per_minute,
             per_hour: settings.ws_per_hour,
+            history_idle: settings.chat_history_ttl,
+            rooms_per_hour: settings.chat_rooms_per_hour,
             ..ChatLimits::default()
         },
     )))

@@ -148,6 +148,9 @@ variables! {
         /// Uploads per window per client (POST /upload/* and the avatar and resume routes; they
         /// count against THROTTLE_LIMIT too)
         THROTTLE_UPLOAD_LIMIT = "20" => throttle_upload_limit: u32, positive;
+        /// Bearer token GET /metrics requires (Prometheus: authorization.credentials); unset:
+        /// /metrics is public, so keep the port private or set this
+        METRICS_TOKEN = "" => metrics_token: Option<SecretString>, secret;
     }
     "Uploads" {
         /// Folder of uploaded files (default: DATA_DIR/uploads)
@@ -169,6 +172,9 @@ variables! {
         UPLOAD_MAX_IMAGE_PIXELS = "25000000" => upload_max_image_pixels: u64, positive_u64;
         /// Most files in one POST /upload/images
         UPLOAD_MAX_FILES = "10" => upload_max_files: u32, positive;
+        /// Most bytes one user's stored files may take, thumbnails included (beyond it: 413
+        /// STORAGE_QUOTA_EXCEEDED); the export reports the use
+        UPLOAD_QUOTA_BYTES = "524288000" => upload_quota_bytes: u64, positive_u64;
         /// Pictures decoded at once (default: number of CPUs); the rest wait their turn
         UPLOAD_IMAGE_CONCURRENCY = "" => upload_image_concurrency: usize, positive_or_cpus;
     }
@@ -342,6 +348,12 @@ variables! {
         WS_SESSION_CHECK_INTERVAL = "2s" => ws_session_check: Duration, duration;
         /// Largest chat frame accepted, in bytes
         WS_MAX_FRAME_BYTES = "65536" => ws_max_frame: usize, parsed("bytes");
+        /// A room nobody writes to for this long loses its history (each room keeps its last
+        /// 100 messages)
+        CHAT_HISTORY_TTL = "7d" => chat_history_ttl: Duration, duration;
+        /// Different rooms besides general one user may enter per hour (each may start a
+        /// history)
+        CHAT_ROOMS_PER_HOUR = "20" => chat_rooms_per_hour: u32, positive;
     }
 }
 

@@ -45,6 +45,7 @@ pub async fn service(settings: &Settings, port: u16) -> Result<MediaService, Str
         allowed: settings.upload_allowed_types.clone(),
         thumbnail_side: THUMBNAIL_SIDE,
         max_files: settings.upload_max_files as usize,
+        quota_bytes: settings.upload_quota_bytes,
         base_url: settings
             .upload_base_url
             .clone()

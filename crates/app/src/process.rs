@@ -14,7 +14,7 @@ use auth_crypto::{
 use chrono::TimeDelta;
 use http_api::{
     ClientIpPolicy, CorsPolicy, Health, HttpConfig, HttpServices, InMemoryRateLimiter, Metrics,
-    RateLimits, RedisInfo,
+    MetricsToken, RateLimits, RedisInfo,
 };
 use kernel::settings::SettingsService;
 use kernel::{Clock, SystemClock};
@@ -25,6 +25,7 @@ use notify_core::{
 };
 use portfolio_core::ports::ContentListener;
 use portfolio_core::{PortfolioService, PublicPortfolioReader};
+use secrecy::ExposeSecret as _;
 use tokio::task::{JoinHandle, JoinSet};
 use tokio_util::sync::CancellationToken;
 
@@ -228,6 +229,10 @@ impl Api {
             workers: cpus(),
             shutdown_timeout_secs: settings.shutdown_timeout.as_secs(),
             chat_socket: chat::socket_config(&settings),
+            metrics_token: settings
+                .metrics_token
+                .as_ref()
+                .map(|token| MetricsToken::new(token.expose_secret().to_owned())),
         };
         let portfolio = PortfolioService::new(
             Arc::clone(&storage.portfolio),

@@ -222,3 +222,46 @@ async fn cron_jobs_metrics_and_health_are_reported() {
     let ready = app.get("/health/ready", None).await;
     assert_eq!(ready.status, StatusCode::OK);
 }
+
+#[tokio::test]
+async fn made_up_methods_add_no_series_and_a_token_guards_the_scrape() {
+    let app = spawn_app_with(&[("METRICS_TOKEN", "scrape-secret")]).await;
+    let scrape = app.url("/health").replace("/api/v1/health", "/metrics");
+    for n in 0..200 {
+        let method = reqwest::Method::from_bytes(format!("MADEUP{n}").as_bytes()).unwrap();
+        app.http
+            .request(method, app.url("/health"))
+            .send()
+            .await
+            .unwrap();
+    }
+    let refused = app.http.get(&scrape).send().await.unwrap();
+    assert_eq!(refused.status(), StatusCode::UNAUTHORIZED);
+    let wrong = app
+        .http
+        .get(&scrape)
+        .bearer_auth("scrape-secrex")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
+    let text = app
+        .http
+        .get(&scrape)
+        .bearer_auth("scrape-secret")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(!text.contains("MADEUP"), "{text}");
+    let others: Vec<&str> = text
+        .lines()
+        .filter(|line| {
+            line.starts_with("http_requests_total{") && line.contains("method=\"OTHER\"")
+        })
+        .collect();
+    assert_eq!(others.len(), 1, "{others:?}");
+    assert!(others[0].ends_with(" 200"), "{others:?}");
+}

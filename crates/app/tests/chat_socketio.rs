@@ -10,7 +10,7 @@ use std::time::Duration;
 use futures_util::{SinkExt as _, StreamExt as _};
 use serde_json::{Value, json};
 use support::{TestApp, spawn_app_with, token};
-use tokio::io::{AsyncBufReadExt as _, BufReader, Lines};
+use tokio::io::{AsyncBufReadExt as _, AsyncReadExt as _, AsyncWriteExt as _, BufReader, Lines};
 use tokio::process::{Child, ChildStdout, Command};
 use tokio_tungstenite::connect_async;
 use tokio_tungstenite::tungstenite::Message;
@@ -155,4 +155,147 @@ async fn a_bad_token_is_a_connect_error() {
     let mut client = peer(&app, "not-a-token", "polling,websocket");
     let refused = client.step("connect_error").await;
     assert_eq!(refused["message"], "unauthorized");
+}
+
+/// Engine.IO over plain HTTP, as an attacker would speak it.
+struct Polling<'a> {
+    app: &'a TestApp,
+    sid: String,
+}
+
+impl<'a> Polling<'a> {
+    fn url(app: &TestApp, sid: Option<&str>) -> String {
+        let sid = sid.map(|sid| format!("&sid={sid}")).unwrap_or_default();
+        format!("{}/socket.io/?EIO=4&transport=polling{sid}", app.base)
+    }
+
+    /// A handshake: the session, or the status it was refused with.
+    async fn open(app: &'a TestApp) -> Result<Self, reqwest::StatusCode> {
+        let reply = app.http.get(Self::url(app, None)).send().await.unwrap();
+        if !reply.status().is_success() {
+            return Err(reply.status());
+        }
+        let body = reply.text().await.unwrap();
+        let open: Value = serde_json::from_str(body.trim_start_matches('0')).unwrap();
+        Ok(Self {
+            app,
+            sid: open["sid"].as_str().unwrap().to_owned(),
+        })
+    }
+
+    async fn post(&self, body: impl Into<reqwest::Body>) -> reqwest::StatusCode {
+        self.app
+            .http
+            .post(Self::url(self.app, Some(&self.sid)))
+            .body(body)
+            .send()
+            .await
+            .unwrap()
+            .status()
+    }
+
+    /// One long poll: its status and packets.
+    async fn poll(&self) -> (reqwest::StatusCode, Vec<String>) {
+        let reply = self
+            .app
+            .http
+            .get(Self::url(self.app, Some(&self.sid)))
+            .send()
+            .await
+            .unwrap();
+        let status = reply.status();
+        let body = reply.text().await.unwrap();
+        (status, body.split('\u{1e}').map(str::to_owned).collect())
+    }
+}
+
+#[tokio::test]
+async fn sessions_without_a_connect_are_capped_and_their_packets_bounded() {
+    let app = spawn_app_with(&[("WS_PING_INTERVAL", "1s")]).await;
+    let mut sessions = Vec::new();
+    loop {
+        match Polling::open(&app).await {
+            Ok(session) => sessions.push(session),
+            Err(status) => {
+                assert_eq!(status, 429);
+                break;
+            }
+        }
+        assert!(sessions.len() <= 16, "no cap on sessions without a connect");
+    }
+    assert_eq!(sessions.len(), 16, "the per-address cap");
+    // Pings from the client get no answer in Engine.IO 4: nothing piles up for a poll.
+    let pings = vec!["2"; 20_000].join("\u{1e}");
+    for _ in 0..20 {
+        assert_eq!(sessions[0].post(pings.clone()).await, 200);
+    }
+    let (status, packets) = sessions[0].poll().await;
+    assert_eq!(status, 200);
+    assert!(packets.len() <= 2, "{} packets queued", packets.len());
+    // A POST over the announced maxPayload is refused, whatever its framing.
+    let large = vec![b'4'; 65_537];
+    assert_eq!(sessions[1].post(large.clone()).await, 413);
+    // Chunked, with no length declared: the bytes are counted as they come.
+    let address = app.base.trim_start_matches("http://");
+    let mut stream = tokio::net::TcpStream::connect(address).await.unwrap();
+    let mut request = format!(
+        "POST /socket.io/?EIO=4&transport=polling&sid={} HTTP/1.1\r\nHost: {address}\r\n\
+         Content-Type: text/plain\r\nTransfer-Encoding: chunked\r\n\r\n",
+        sessions[2].sid
+    )
+    .into_bytes();
+    for chunk in large.chunks(4096) {
+        request.extend_from_slice(format!("{:x}\r\n", chunk.len()).as_bytes());
+        request.extend_from_slice(chunk);
+        request.extend_from_slice(b"\r\n");
+    }
+    stream.write_all(&request).await.unwrap();
+    let mut answer = vec![0; 1024];
+    let read = tokio::time::timeout(Duration::from_secs(10), stream.read(&mut answer))
+        .await
+        .unwrap()
+        .unwrap();
+    let answer = String::from_utf8_lossy(&answer[..read]);
+    assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+}
+
+#[tokio::test]
+async fn a_connected_session_that_never_polls_is_cut_off_when_its_queue_fills() {
+    let app = spawn_app_with(&[
+        ("WS_RATE_LIMIT_PER_MINUTE", "100000"),
+        ("WS_RATE_LIMIT_PER_HOUR", "100000"),
+    ])
+    .await;
+    let ada = token(&app.register("ada@example.com").await, "accessToken");
+    let bob = token(&app.register("bob@example.com").await, "accessToken");
+    let idle = Polling::open(&app).await.unwrap();
+    assert_eq!(
+        idle.post(format!("40{}", json!({ "token": ada }))).await,
+        200
+    );
+    let (_, packets) = idle.poll().await;
+    assert!(packets[0].starts_with("40"), "{packets:?}");
+    // Bob talks in general; Ada's session collects nothing of it.
+    let url = format!("{}/ws/chat?token={bob}", app.base.replacen("http", "ws", 1));
+    let (mut talker, _) = connect_async(url).await.unwrap();
+    let content = "x".repeat(1000);
+    let frame = json!({ "event": "message", "data": { "room": "general", "content": content } });
+    // In batches Bob hears before he goes on: a talker far behind is cut off as a slow reader.
+    for _ in 0..6 {
+        for _ in 0..100 {
+            talker.send(Message::text(frame.to_string())).await.unwrap();
+        }
+        let mut heard = 0;
+        while heard < 100 {
+            if next_message(&mut talker).await["content"] == content.as_str() {
+                heard += 1;
+            }
+        }
+    }
+    let (status, packets) = idle.poll().await;
+    assert!(
+        status == 400 || packets == ["1"],
+        "the session still held {} packets",
+        packets.len()
+    );
 }

@@ -305,3 +305,113 @@ async fn a_socket_that_answers_nothing_is_closed_as_idle_and_one_that_answers_pi
     }
     assert_eq!(close_code(&mut silent, Duration::from_secs(1)).await, 4408);
 }
+
+#[tokio::test]
+async fn the_rate_limit_window_outlives_the_sockets() {
+    let app = spawn_app_with(&[("WS_RATE_LIMIT_PER_MINUTE", "5")]).await;
+    let ada = user(&app, "ada@example.com").await;
+    let mut listener = connect(&app, &user(&app, "bob@example.com").await).await;
+    next_named(&mut listener, "connected").await;
+    // Ada sends 3 frames per socket over 4 sockets, each closed after its frames: 12 in all.
+    for round in 0..4 {
+        let mut socket = connect(&app, &ada).await;
+        next_named(&mut socket, "connected").await;
+        for n in 0..3 {
+            // Once the limit closes the socket, the rest may not even be sent.
+            let frame = json!({ "event": "message", "data": { "room": "general", "content": format!("r{round}m{n}") } });
+            let _ = socket.send(Message::text(frame.to_string())).await;
+        }
+        socket.close(None).await.ok();
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    send(
+        &mut listener,
+        "message",
+        json!({ "room": "general", "content": "end" }),
+    )
+    .await;
+    let mut delivered = 0;
+    loop {
+        let event = next_named(&mut listener, "message").await;
+        if event["content"] == "end" {
+            break;
+        }
+        delivered += 1;
+    }
+    assert_eq!(delivered, 5, "only the minute's budget got through");
+}
+
+#[tokio::test]
+async fn a_get_without_an_upgrade_does_not_enter_the_chat() {
+    let app = spawn_app_with(&[]).await;
+    let ada = user(&app, "ada@example.com").await;
+    let mut listener = connect(&app, &user(&app, "bob@example.com").await).await;
+    next_named(&mut listener, "connected").await;
+    for _ in 0..20 {
+        let reply = app
+            .http
+            .get(ws_url(&app, &format!("?token={ada}")).replacen("ws", "http", 1))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(reply.status(), 400);
+    }
+    send(
+        &mut listener,
+        "message",
+        json!({ "room": "general", "content": "end" }),
+    )
+    .await;
+    loop {
+        let event = next_event(&mut listener).await;
+        assert!(
+            !matches!(
+                event["event"].as_str(),
+                Some("userJoined" | "userLeft" | "presence")
+            ),
+            "{event}"
+        );
+        if event["event"] == "message" {
+            break;
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_socket_that_never_reads_is_given_up_and_frees_its_place() {
+    let app = spawn_app_with(&[
+        ("WS_MAX_CONNECTIONS_PER_USER", "1"),
+        ("WS_IDLE_TIMEOUT", "2s"),
+        ("WS_RATE_LIMIT_PER_MINUTE", "100000"),
+        ("WS_RATE_LIMIT_PER_HOUR", "100000"),
+    ])
+    .await;
+    let ada = user(&app, "ada@example.com").await;
+    // Ada's only socket: it completes the handshake, then reads nothing.
+    let _stuck = silent_socket(&app, &ada).await;
+    let mut talker = connect(&app, &user(&app, "bob@example.com").await).await;
+    next_named(&mut talker, "connected").await;
+    // More than the socket buffers between the server and Ada hold, in batches Bob hears
+    // before he goes on (a talker far behind is cut off as a slow reader).
+    let content = "x".repeat(2000);
+    for _ in 0..40 {
+        for _ in 0..100 {
+            send(
+                &mut talker,
+                "message",
+                json!({ "room": "general", "content": content }),
+            )
+            .await;
+        }
+        let mut heard = 0;
+        while heard < 100 {
+            if next_named(&mut talker, "message").await["content"] == content.as_str() {
+                heard += 1;
+            }
+        }
+    }
+    // Given up within the write deadline: Ada's place is free for a socket that reads.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let mut again = connect(&app, &ada).await;
+    assert_eq!(next_event(&mut again).await["event"], "connected");
+}

@@ -273,6 +273,16 @@ async fn a_pdf_is_stored_as_sent_and_several_pictures_go_in_one_request() {
             fetch(&app, reply.data()["url"].as_str().unwrap_or_default()).await;
         assert_eq!((status, stored.as_slice()), (StatusCode::OK, PDF));
         assert_eq!(headers["content-type"], "application/pdf");
+        // Downloaded, never opened as a page of the API's origin (a PDF may carry scripts).
+        let disposition = headers["content-disposition"].to_str().unwrap();
+        assert!(
+            disposition.starts_with("attachment; filename="),
+            "{disposition}"
+        );
+        assert_eq!(
+            headers["content-security-policy"],
+            "default-src 'none'; sandbox"
+        );
     }
     let jpeg = encoded(&picture(40, 30), ImageFormat::Jpeg);
     let png = encoded(&picture(30, 40), ImageFormat::Png);
@@ -511,6 +521,57 @@ async fn a_decompression_bomb_is_refused_before_it_is_decoded() {
     assert_eq!(export.body["files"], json!([]));
 }
 
+/// A GIF whose canvas is 1 × 1 but whose frames are `side` × `side` each: the canvas says
+/// nothing of what decoding the frames costs.
+fn gif_with_oversized_frames(side: u16, frames: usize) -> Vec<u8> {
+    let mut bytes = Vec::new();
+    {
+        let mut encoder = gif::Encoder::new(&mut bytes, 1, 1, &[0, 0, 0, 255, 255, 255]).unwrap();
+        let pixels = vec![0_u8; usize::from(side) * usize::from(side)];
+        for _ in 0..frames {
+            let mut frame = gif::Frame::from_indexed_pixels(side, side, pixels.clone(), None);
+            frame.delay = 10;
+            encoder.write_frame(&frame).unwrap();
+        }
+    }
+    bytes
+}
+
+#[tokio::test]
+async fn an_animation_is_counted_by_its_frames_own_sizes_not_by_its_canvas() {
+    let app = spawn_app_with(&[("UPLOAD_MAX_IMAGE_PIXELS", "1000000")]).await;
+    let access = signed_in(&app, "ada@example.com").await;
+    // Three frames of 4 MP each under a 1 × 1 canvas: 12 MP to decode, over a 1 MP budget.
+    let bomb = gif_with_oversized_frames(2000, 3);
+    assert!(bomb.len() < 200_000, "{}", bomb.len());
+    let reply = upload_file(&app, "/upload/image", &access, &bomb).await;
+    assert_eq!(
+        (reply.status, reply.code()),
+        (StatusCode::PAYLOAD_TOO_LARGE, "IMAGE_TOO_LARGE"),
+        "{:?}",
+        reply.body
+    );
+    // Frames within the budget, one by one and together, are still taken.
+    let small = gif_with_oversized_frames(500, 3);
+    let reply = upload_file(&app, "/upload/image", &access, &small).await;
+    assert_eq!(reply.status, StatusCode::CREATED, "{:?}", reply.body);
+    let export = app.get("/users/account/export", Some(&access)).await;
+    let stored: Vec<&str> = export.body["files"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|file| file["url"].as_str())
+        .collect();
+    assert!(
+        stored.contains(&reply.data()["url"].as_str().unwrap_or_default()),
+        "{stored:?}"
+    );
+    assert!(
+        !stored.is_empty() && stored.len() <= 2,
+        "the small one and its thumbnail: {stored:?}"
+    );
+}
+
 /// Sends a request head and part of a body over a raw connection, then reads the answer
 /// without sending the rest.
 async fn answer_before_the_body_ends(app: &TestApp, head: &str, body_start: &[u8]) -> String {
@@ -526,6 +587,19 @@ async fn answer_before_the_body_ends(app: &TestApp, head: &str, body_start: &[u8
         .expect("answered while the body was still open")
         .expect("read");
     String::from_utf8_lossy(&answer[..read]).into_owned()
+}
+
+/// A `POST /upload/image` whose body is one chunk of `chunk` (no length declared, and the body
+/// never ends): the answer the server gives meanwhile.
+async fn chunked_image_upload(app: &TestApp, access: &str, chunk: &[u8]) -> String {
+    let port = app.base.rsplit(':').next().unwrap_or_default();
+    let mut body = format!("{:x}\r\n", chunk.len()).into_bytes();
+    body.extend_from_slice(chunk);
+    body.extend_from_slice(b"\r\n");
+    let head = format!(
+        "POST /api/v1/upload/image HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nAuthorization: Bearer {access}\r\nContent-Type: multipart/form-data; boundary={BOUNDARY}\r\nTransfer-Encoding: chunked\r\n\r\n"
+    );
+    answer_before_the_body_ends(app, &head, &body).await
 }
 
 #[tokio::test]
@@ -547,13 +621,7 @@ async fn a_file_over_the_limit_is_refused_while_it_is_still_arriving() {
     let mut chunk = part_head.into_bytes();
     chunk.extend_from_slice(&[0xFF, 0xD8, 0xFF]);
     chunk.resize(30_000, 0x42);
-    let mut body = format!("{:x}\r\n", chunk.len()).into_bytes();
-    body.extend_from_slice(&chunk);
-    body.extend_from_slice(b"\r\n");
-    let head = format!(
-        "POST /api/v1/upload/image HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nAuthorization: Bearer {access}\r\nContent-Type: multipart/form-data; boundary={BOUNDARY}\r\nTransfer-Encoding: chunked\r\n\r\n"
-    );
-    let answer = answer_before_the_body_ends(&app, &head, &body).await;
+    let answer = chunked_image_upload(&app, &access, &chunk).await;
     assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
     assert!(answer.contains("FILE_TOO_LARGE"), "{answer}");
     // A declared length no file could fit is refused before any of the body.
@@ -567,6 +635,32 @@ async fn a_file_over_the_limit_is_refused_while_it_is_still_arriving() {
     let access = signed_in(&other, "bob@example.com").await;
     let reply = upload_file(&other, "/upload/image", &access, &big).await;
     assert_eq!(reply.status, StatusCode::CREATED, "{:?}", reply.body);
+}
+
+#[tokio::test]
+async fn a_part_header_that_never_ends_is_refused_after_a_few_kilobytes() {
+    let app = spawn_app().await;
+    let access = signed_in(&app, "ada@example.com").await;
+    // Chunked, and the part's header section goes on without its blank line.
+    let mut chunk = format!(
+        "--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.jpg\"\r\nX-Padding: "
+    )
+    .into_bytes();
+    chunk.resize(256 * 1024, b'a');
+    let answer = chunked_image_upload(&app, &access, &chunk).await;
+    assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+    assert!(answer.contains("header is over 16384 bytes"), "{answer}");
+    // Many small parts: each is counted, and the count of parts is capped by the route.
+    let parts: Vec<Part<'_>> = (0..3)
+        .map(|_| ("file", "a.pdf", "application/pdf", PDF))
+        .collect();
+    let reply = upload(&app, "/upload/document", &access, &parts).await;
+    assert_eq!(
+        (reply.status, reply.code()),
+        (StatusCode::BAD_REQUEST, "VALIDATION_ERROR")
+    );
+    let export = app.get("/users/account/export", Some(&access)).await;
+    assert_eq!(export.body["files"], json!([]), "nothing of either is kept");
 }
 
 /// A GET over a raw connection, so the path reaches the server exactly as written.
@@ -769,4 +863,37 @@ async fn uploads_have_their_own_rate_limit() {
         app.get("/auth/me", Some(&access)).await.status,
         StatusCode::OK
     );
+}
+
+#[tokio::test]
+async fn a_users_files_stay_within_their_quota_and_the_export_says_how_much_is_used() {
+    let app = spawn_app_with(&[("UPLOAD_QUOTA_BYTES", "1000")]).await;
+    let access = signed_in(&app, "ada@example.com").await;
+    let other = signed_in(&app, "bob@example.com").await;
+    let mut stored = 0;
+    let refused = loop {
+        // Distinct documents: the same bytes would be the same file.
+        let pdf = format!("%PDF-1.4\n% copy {stored}\n{}", "x".repeat(200));
+        let reply = upload_file(&app, "/upload/document", &access, pdf.as_bytes()).await;
+        if reply.status != StatusCode::CREATED {
+            break reply;
+        }
+        stored += 1;
+        assert!(stored <= 5, "no quota");
+    };
+    assert_eq!(
+        (refused.status, refused.code()),
+        (StatusCode::PAYLOAD_TOO_LARGE, "STORAGE_QUOTA_EXCEEDED"),
+        "{:?}",
+        refused.body
+    );
+    assert_eq!(stored, 4, "four of about 215 bytes fit in 1000");
+    let export = app.get("/users/account/export", Some(&access)).await;
+    let storage = &export.body["storage"];
+    assert_eq!(storage["quotaBytes"], 1000);
+    let used = storage["usedBytes"].as_u64().unwrap_or_default();
+    assert!(used > 800 && used <= 1000, "{storage}");
+    // Another user's quota is their own.
+    let reply = upload_file(&app, "/upload/document", &other, PDF).await;
+    assert_eq!(reply.status, StatusCode::CREATED);
 }

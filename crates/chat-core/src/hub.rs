@@ -198,11 +198,6 @@ impl Hub {
             .is_some_and(|socket| socket.rooms.contains(room))
     }
 
-    /// Whether `user` still has a socket on this instance.
-    pub(crate) fn has_user(&self, user: &UserId) -> bool {
-        self.state().per_user.contains_key(user)
-    }
-
     /// Hands `broadcast` to each local socket in one of its rooms, once. A socket whose queue
     /// is full is cut off (its event stream ends), so one slow reader never holds up a room.
     pub fn deliver(&self, broadcast: &Broadcast) {

@@ -1,6 +1,8 @@
 //! What chat needs from the outside: a bus that carries events to every instance, room
 //! history, and a count of each user's sockets across instances.
 
+use std::time::Duration;
+
 use async_trait::async_trait;
 use futures_util::stream::BoxStream;
 use kernel::{StoreError, UserId};
@@ -33,11 +35,17 @@ pub trait ChatBus: Send + Sync {
 /// The last messages of each room, shared by every instance.
 #[async_trait]
 pub trait ChatHistory: Send + Sync {
-    /// Appends `message` to its room, keeping that room's latest `keep` messages.
+    /// Appends `message` to its room, keeping that room's latest `keep` messages; a room no
+    /// message is appended to for `idle` is forgotten (its history is empty).
     ///
     /// # Errors
     /// [`StoreError::Backend`] only.
-    async fn append(&self, message: &ChatMessage, keep: usize) -> Result<(), StoreError>;
+    async fn append(
+        &self,
+        message: &ChatMessage,
+        keep: usize,
+        idle: Duration,
+    ) -> Result<(), StoreError>;
 
     /// The room's latest `limit` messages, oldest first.
     ///

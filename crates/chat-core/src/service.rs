@@ -2,8 +2,9 @@
 //! Sockets (WebSocket, Socket.IO) only translate frames to [`Command`]s and [`Event`]s to
 //! frames.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::collections::{BTreeSet, HashMap};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use kernel::{Clock, UserId};
@@ -23,6 +24,10 @@ pub struct ChatLimits {
     pub per_hour: u32,
     /// Messages each room keeps.
     pub history: usize,
+    /// A room nobody writes to for this long loses its history.
+    pub history_idle: Duration,
+    /// Distinct rooms besides `general` one user may enter per hour: each may start a history.
+    pub rooms_per_hour: u32,
     /// Rooms one socket may be in, `general` included.
     pub rooms_per_socket: usize,
     /// Characters in a message.
@@ -35,6 +40,8 @@ impl Default for ChatLimits {
             per_minute: 60,
             per_hour: 1000,
             history: 100,
+            history_idle: Duration::from_secs(7 * 24 * 3600),
+            rooms_per_hour: 20,
             rooms_per_socket: 20,
             message_length: 2000,
         }
@@ -52,8 +59,20 @@ pub struct ChatService {
     hub: Arc<Hub>,
     ports: ChatPorts,
     limits: ChatLimits,
-    rates: Mutex<HashMap<UserId, Rate>>,
+    rates: Mutex<Rates>,
 }
+
+/// Each user's windows, kept for as long as the windows last whatever the user's sockets do
+/// (a reconnect starts no new window); users whose hour is over are dropped now and then.
+#[derive(Default)]
+struct Rates {
+    by_user: HashMap<UserId, Rate>,
+    /// The count of users at which the next sweep happens.
+    sweep_at: usize,
+}
+
+/// Users counted before the first sweep of finished windows.
+const FIRST_SWEEP: usize = 1024;
 
 /// One open socket of a participant.
 pub struct ChatConnection {
@@ -68,14 +87,45 @@ impl ChatConnection {
     }
 }
 
-/// A user's commands in the current minute and hour.
-#[derive(Clone, Copy, Debug)]
+/// A user's commands in the current minute and hour, and the rooms entered this hour.
+#[derive(Clone, Debug)]
 struct Rate {
     minute: (DateTime<Utc>, u32),
     hour: (DateTime<Utc>, u32),
+    rooms: (DateTime<Utc>, BTreeSet<RoomName>),
 }
 
 impl Rate {
+    fn new(now: DateTime<Utc>) -> Self {
+        Self {
+            minute: (now, 0),
+            hour: (now, 0),
+            rooms: (now, BTreeSet::new()),
+        }
+    }
+
+    /// Whether every window of this user has ended by `now`.
+    fn is_over(&self, now: DateTime<Utc>) -> bool {
+        let hour = TimeDelta::hours(1);
+        now - self.hour.0 >= hour && now - self.rooms.0 >= hour
+    }
+
+    /// Counts `room` among the rooms entered this hour; `false` when it would be one too many.
+    fn enter(&mut self, now: DateTime<Utc>, room: &RoomName, limit: u32) -> bool {
+        let (start, rooms) = &mut self.rooms;
+        if now - *start >= TimeDelta::hours(1) {
+            (*start, *rooms) = (now, BTreeSet::new());
+        }
+        if rooms.contains(room) {
+            return true;
+        }
+        if rooms.len() >= limit as usize {
+            return false;
+        }
+        rooms.insert(room.clone());
+        true
+    }
+
     /// Counts one command at `now` in both windows (refused ones too); `false` when it is
     /// over either limit.
     fn admit(&mut self, now: DateTime<Utc>, limits: &ChatLimits) -> bool {
@@ -267,22 +317,32 @@ impl ChatService {
                 tracing::warn!(code = error.code.as_str(), "offline presence not announced");
             }
         }
-        if !self.hub.has_user(&who.user_id) {
-            self.rates
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .remove(&who.user_id);
+    }
+
+    /// The user's windows (a new one for a user not counted yet).
+    fn rate_of<'a>(
+        rates: &'a mut MutexGuard<'_, Rates>,
+        user: &UserId,
+        now: DateTime<Utc>,
+    ) -> &'a mut Rate {
+        if rates.by_user.len() >= rates.sweep_at {
+            rates.by_user.retain(|_, rate| !rate.is_over(now));
+            rates.sweep_at = (rates.by_user.len() * 2).max(FIRST_SWEEP);
         }
+        rates
+            .by_user
+            .entry(user.clone())
+            .or_insert_with(|| Rate::new(now))
+    }
+
+    fn rates(&self) -> MutexGuard<'_, Rates> {
+        self.rates.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     fn admit(&self, user: &UserId) -> Result<(), ChatError> {
         let now = self.ports.clock.now();
-        let mut rates = self.rates.lock().unwrap_or_else(PoisonError::into_inner);
-        let rate = rates.entry(user.clone()).or_insert(Rate {
-            minute: (now, 0),
-            hour: (now, 0),
-        });
-        if rate.admit(now, &self.limits) {
+        let mut rates = self.rates();
+        if Self::rate_of(&mut rates, user, now).admit(now, &self.limits) {
             Ok(())
         } else {
             Err(ChatError::new(
@@ -312,6 +372,20 @@ impl ChatService {
         connection: &ChatConnection,
         room: &RoomName,
     ) -> Result<Vec<Event>, ChatError> {
+        if !self.hub.is_in(connection.id(), room) && *room != RoomName::general() {
+            let now = self.ports.clock.now();
+            let mut rates = self.rates();
+            let rate = Self::rate_of(&mut rates, &connection.who.user_id, now);
+            if !rate.enter(now, room, self.limits.rooms_per_hour) {
+                return Err(ChatError::new(
+                    ChatErrorCode::TooManyRooms,
+                    format!(
+                        "at most {} different rooms an hour",
+                        self.limits.rooms_per_hour
+                    ),
+                ));
+            }
+        }
         let joined = self
             .hub
             .join(connection.id(), room, self.limits.rooms_per_socket)
@@ -387,7 +461,7 @@ impl ChatService {
         };
         self.ports
             .history
-            .append(&message, self.limits.history)
+            .append(&message, self.limits.history, self.limits.history_idle)
             .await?;
         self.publish(Broadcast {
             rooms: vec![room],

@@ -22,6 +22,7 @@ mod records;
 mod routes;
 mod routing;
 mod security;
+mod upload_body;
 
 use std::net::TcpListener;
 use std::sync::Arc;
@@ -42,11 +43,11 @@ use utoipa_swagger_ui::SwaggerUi;
 pub use chat::{ChatSocketConfig, SocketIoSessions};
 pub use client::ClientIpPolicy;
 pub use docs::ApiDoc;
-pub use metrics::Metrics;
+pub use metrics::{Metrics, MetricsToken};
 pub use page_cache::{OwnerPages, PageCache, ViewPages};
 pub use problem::{ApiError, FieldError};
 pub use rate_limit::{InMemoryRateLimiter, RateDecision, RateLimiter, RateLimits};
-pub use routes::account::{AccountExport, AccountExporter, ExportError};
+pub use routes::account::{AccountExport, AccountExporter, ExportError, StorageUse};
 pub use routes::health::{Health, ReadinessProbe, RedisInfo};
 pub use security::CorsPolicy;
 
@@ -62,6 +63,8 @@ pub struct HttpConfig {
     pub workers: usize,
     pub shutdown_timeout_secs: u64,
     pub chat_socket: ChatSocketConfig,
+    /// The bearer token `GET /metrics` requires; `None`: it is public.
+    pub metrics_token: Option<MetricsToken>,
 }
 
 /// The services the handlers call.
@@ -200,6 +203,7 @@ pub fn serve(
             .app_data(web::Data::from(Arc::clone(&services.account_export)))
             .app_data(web::Data::from(Arc::clone(&services.chat)))
             .app_data(web::Data::new(config.chat_socket))
+            .app_data(web::Data::new(config.metrics_token.clone()))
             .app_data(web::Data::from(Arc::clone(&socket_io)))
             .app_data(web::Data::from(Arc::clone(&services.media)))
             .app_data(web::Data::from(Arc::clone(&services.queues)))

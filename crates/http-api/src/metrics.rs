@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::middleware::Next;
-use actix_web::{HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse, web};
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::encoding::text::encode;
 use prometheus_client::metrics::counter::Counter;
@@ -22,6 +22,7 @@ use prometheus_client::registry::Registry;
 use serde::Serialize;
 use utoipa::ToSchema;
 
+use crate::problem::ApiError;
 use crate::routes::admin::QueueStatsDto;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -285,6 +286,35 @@ pub struct HttpTotals {
     pub mean_latency_ms: f64,
 }
 
+/// The token a scraper must send (`Authorization: Bearer …`) when `METRICS_TOKEN` is set.
+#[derive(Clone)]
+pub struct MetricsToken(String);
+
+impl MetricsToken {
+    #[must_use]
+    pub fn new(token: String) -> Self {
+        Self(token)
+    }
+
+    /// Compared in constant time, so the answer's timing says nothing of the token.
+    fn matches(&self, given: &str) -> bool {
+        use subtle::ConstantTimeEq as _;
+        self.0.as_bytes().ct_eq(given.as_bytes()).into()
+    }
+}
+
+/// A request method as a label: one of HTTP's own, else `OTHER`, so that clients cannot add
+/// series by making methods up.
+fn method_label(method: &actix_web::http::Method) -> &'static str {
+    const KNOWN: [&str; 9] = [
+        "GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "CONNECT", "TRACE",
+    ];
+    KNOWN
+        .into_iter()
+        .find(|known| *known == method.as_str())
+        .unwrap_or("OTHER")
+}
+
 /// Middleware: times and counts every answer, errors included.
 pub async fn observe(
     request: ServiceRequest,
@@ -292,7 +322,7 @@ pub async fn observe(
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     let started = Instant::now();
     let metrics = request.app_data::<web::Data<Metrics>>().cloned();
-    let method = request.method().as_str().to_owned();
+    let method = method_label(request.method());
     let response = next.call(request).await?;
     if let Some(metrics) = metrics {
         let route = response
@@ -300,7 +330,7 @@ pub async fn observe(
             .match_pattern()
             .unwrap_or_else(|| "unmatched".to_owned());
         metrics.record_request(
-            &method,
+            method,
             &route,
             response.status().as_u16(),
             started.elapsed(),
@@ -313,9 +343,16 @@ pub async fn observe(
 /// and latency by route, job outcomes and processing time, and the queues' counts. Not an
 /// operation of the API (nor in its document): it is for the scraper, outside `/api/v1`.
 pub async fn scrape(
+    request: HttpRequest,
     metrics: web::Data<Metrics>,
     queues: web::Data<notify_core::QueueAdmin>,
-) -> HttpResponse {
+    token: web::Data<Option<MetricsToken>>,
+) -> Result<HttpResponse, ApiError> {
+    if let Some(token) = token.as_ref()
+        && !crate::auth::bearer(&request).is_some_and(|given| token.matches(&given))
+    {
+        return Err(ApiError::unauthenticated());
+    }
     let stats: Vec<QueueStatsDto> = match queues.stats().await {
         Ok(stats) => stats.into_iter().map(QueueStatsDto::from).collect(),
         Err(error) => {
@@ -323,7 +360,7 @@ pub async fn scrape(
             Vec::new()
         }
     };
-    HttpResponse::Ok()
+    Ok(HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4; charset=utf-8")
-        .body(metrics.render(&stats))
+        .body(metrics.render(&stats)))
 }

@@ -73,6 +73,8 @@ pub enum ErrorCode {
     FileTooLarge,
     /// An uploaded picture has more pixels than allowed.
     ImageTooLarge,
+    /// The caller's stored files would pass their quota.
+    StorageQuotaExceeded,
     /// An uploaded file's content is not of a type the route accepts.
     UnsupportedFileType,
     /// An uploaded file starts like a picture but is not a valid one.
@@ -88,7 +90,7 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
-    pub const ALL: [Self; 35] = [
+    pub const ALL: [Self; 36] = [
         Self::BadRequest,
         Self::InvalidJson,
         Self::ValidationError,
@@ -118,6 +120,7 @@ impl ErrorCode {
         Self::UnsupportedMediaType,
         Self::FileTooLarge,
         Self::ImageTooLarge,
+        Self::StorageQuotaExceeded,
         Self::UnsupportedFileType,
         Self::InvalidImage,
         Self::TooManyRequests,
@@ -158,6 +161,7 @@ impl ErrorCode {
             Self::UnsupportedMediaType => "UNSUPPORTED_MEDIA_TYPE",
             Self::FileTooLarge => "FILE_TOO_LARGE",
             Self::ImageTooLarge => "IMAGE_TOO_LARGE",
+            Self::StorageQuotaExceeded => "STORAGE_QUOTA_EXCEEDED",
             Self::UnsupportedFileType => "UNSUPPORTED_FILE_TYPE",
             Self::InvalidImage => "INVALID_IMAGE",
             Self::TooManyRequests => "TOO_MANY_REQUESTS",
@@ -242,7 +246,9 @@ impl ErrorCode {
             Self::UnsupportedMediaType => {
                 StatusCode::from_u16(415).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
             }
-            Self::FileTooLarge | Self::ImageTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::FileTooLarge | Self::ImageTooLarge | Self::StorageQuotaExceeded => {
+                StatusCode::PAYLOAD_TOO_LARGE
+            }
             Self::UnsupportedFileType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::InvalidImage => StatusCode::UNPROCESSABLE_ENTITY,
             Self::TooManyRequests => {
@@ -317,6 +323,9 @@ impl ErrorCode {
             Self::UnsupportedMediaType => "The body is not of an accepted content type",
             Self::FileTooLarge => "An uploaded file is larger than the route's limit",
             Self::ImageTooLarge => "An uploaded picture has more pixels than allowed",
+            Self::StorageQuotaExceeded => {
+                "The caller's stored files would take more than UPLOAD_QUOTA_BYTES; delete some first"
+            }
             Self::UnsupportedFileType => {
                 "An uploaded file's content is not of a type the route accepts (whatever its name or declared type)"
             }
@@ -620,6 +629,10 @@ impl From<media_core::MediaError> for ApiError {
             E::TooManyPixels { max } => Self::new(
                 ErrorCode::ImageTooLarge,
                 format!("The image has more than the {max} pixels allowed"),
+            ),
+            E::QuotaExceeded { quota } => Self::new(
+                ErrorCode::StorageQuotaExceeded,
+                format!("Your files would take more than the {quota} bytes you may store"),
             ),
             E::Unsupported { accepted } => {
                 let names: Vec<&str> = accepted.iter().map(|kind| kind.mime()).collect();

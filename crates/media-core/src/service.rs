@@ -31,6 +31,8 @@ pub struct MediaPolicy {
     pub thumbnail_side: u32,
     /// Most files one request may upload (`POST /upload/images`).
     pub max_files: usize,
+    /// Most bytes one owner's stored files (thumbnails included) may take.
+    pub quota_bytes: u64,
     /// The public base URL of stored files, without a trailing slash: a file's URL is
     /// `{base_url}/{key}`.
     pub base_url: String,
@@ -80,6 +82,9 @@ pub enum MediaError {
     /// Its first bytes say picture, the rest is not one.
     #[error("the image cannot be decoded: {0}")]
     InvalidImage(String),
+    /// The owner's stored files would take more than their quota.
+    #[error("the owner's files would take more than the {quota} bytes allowed")]
+    QuotaExceeded { quota: u64 },
     #[error("the upload could not be read: {0}")]
     Source(#[from] SourceError),
     #[error(transparent)]
@@ -161,9 +166,10 @@ impl MediaService {
     /// # Errors
     /// [`MediaError::TooLarge`] as soon as the bytes pass the limit; [`MediaError::Unsupported`]
     /// as soon as the first bytes are of a kind the route does not accept;
-    /// [`MediaError::Empty`]; for pictures [`MediaError::TooManyPixels`] and
-    /// [`MediaError::InvalidImage`]; [`MediaError::Source`] when reading the upload failed.
-    /// Nothing is stored then.
+    /// [`MediaError::Empty`]; [`MediaError::QuotaExceeded`] as soon as the owner's files would
+    /// pass their quota (for pictures: as stored, with the thumbnail); for pictures
+    /// [`MediaError::TooManyPixels`] and [`MediaError::InvalidImage`]; [`MediaError::Source`]
+    /// when reading the upload failed. Nothing is stored then.
     #[tracing::instrument(skip_all, fields(purpose = purpose.folder()))]
     pub async fn upload<S>(
         &self,
@@ -175,6 +181,9 @@ impl MediaService {
         S: Stream<Item = Result<Bytes, SourceError>>,
     {
         let limit = self.max_bytes(purpose);
+        let quota = self.policy.quota_bytes;
+        let room = quota.saturating_sub(self.usage(owner).await?);
+        let over_quota = |bytes: u64| bytes > room;
         let accepted = self.accepted(purpose);
         let mut staged = self.store.stage().await?;
         let mut head = Vec::with_capacity(SNIFF_LEN);
@@ -187,6 +196,9 @@ impl MediaService {
             size = size.saturating_add(chunk.len() as u64);
             if size > limit {
                 return Err(MediaError::TooLarge { limit });
+            }
+            if over_quota(size) {
+                return Err(MediaError::QuotaExceeded { quota });
             }
             if kind.is_none() {
                 let wanted = (SNIFF_LEN - head.len()).min(chunk.len());
@@ -225,6 +237,9 @@ impl MediaService {
             })
             .await?;
         let image = processed.image;
+        if over_quota((image.bytes.len() + processed.thumbnail.bytes.len()) as u64) {
+            return Err(MediaError::QuotaExceeded { quota });
+        }
         let key = FileKey::original(
             owner,
             purpose,
@@ -283,6 +298,20 @@ impl MediaService {
                 tracing::warn!(%error, %key, "could not delete a replaced file");
             }
         }
+    }
+
+    /// The bytes `owner`'s stored files take, thumbnails included.
+    ///
+    /// # Errors
+    /// [`MediaError::Store`] when storage fails.
+    pub async fn usage(&self, owner: &UserId) -> Result<u64, MediaError> {
+        Ok(self
+            .store
+            .list(owner)
+            .await?
+            .iter()
+            .map(|file| file.size)
+            .sum())
     }
 
     /// Every file of `owner`, with its URL.

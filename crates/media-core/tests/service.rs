@@ -187,6 +187,7 @@ fn service() -> (MediaService, Arc<MemoryFiles>) {
             allowed: FileKind::ALL.to_vec(),
             thumbnail_side: 320,
             max_files: 3,
+            quota_bytes: 10_000,
             base_url: "https://api.example/uploads".to_owned(),
         },
     );
@@ -276,6 +277,42 @@ async fn the_limit_stops_reading_at_the_first_chunk_past_it() {
     assert!(matches!(outcome, Err(MediaError::TooLarge { limit: 100 })));
     assert_eq!(pulled.load(Ordering::SeqCst), 3, "45 + 45 + 45 > 100");
     assert!(files.names().is_empty());
+    assert_eq!(files.staged_alive.load(Ordering::SeqCst), 0);
+}
+
+#[tokio::test]
+async fn an_owners_files_stay_within_the_quota_and_others_are_counted_apart() {
+    let (service, files) = service();
+    let service = MediaService::new(
+        Arc::new(Shared(Arc::clone(&files))),
+        Arc::new(MarkingProcessor),
+        MediaPolicy {
+            quota_bytes: 2 * PDF.len() as u64 + 10,
+            ..service.policy().clone()
+        },
+    );
+    let other = UserId::parse("fedcba9876543210fedcba98").unwrap_or_else(|e| panic!("{e}"));
+    for owner in [owner(), other.clone()] {
+        for part in [PDF, b"%PDF-1.4\n2 0 obj<<>>endobj\n%%EOF\n"] {
+            service
+                .upload(&owner, Purpose::Document, chunks(&[part]))
+                .await
+                .unwrap_or_else(|e| panic!("{e}"));
+        }
+    }
+    assert!(service.usage(&owner()).await.unwrap_or_default() > 2 * PDF.len() as u64 - 2);
+    let third = service
+        .upload(
+            &owner(),
+            Purpose::Document,
+            chunks(&[b"%PDF-1.4\n3 0 obj<<>>endobj\n%%EOF\n"]),
+        )
+        .await;
+    assert!(
+        matches!(third, Err(MediaError::QuotaExceeded { .. })),
+        "{third:?}"
+    );
+    assert_eq!(files.names().len(), 4, "nothing more stored");
     assert_eq!(files.staged_alive.load(Ordering::SeqCst), 0);
 }
 

@@ -11,6 +11,8 @@ use kernel::UserId;
 
 use crate::now_ms;
 
+const DAY: Duration = Duration::from_secs(86_400);
+
 suite!($
     /// Runs the `ChatBus` contract: one test per behaviour.
     chat_bus_contract, chat::chat_bus_behaviours, dyn ChatBus, [
@@ -25,6 +27,7 @@ suite!($
     chat_history_contract, chat::chat_history_behaviours, dyn ChatHistory, [
         a_room_keeps_its_latest_messages_oldest_first,
         rooms_keep_their_own_messages,
+        a_room_nobody_writes_to_is_forgotten,
     ]
 );
 
@@ -119,7 +122,7 @@ async fn a_room_keeps_its_latest_messages_oldest_first(history: &dyn ChatHistory
         .map(|n| message(&room, &format!("m{n}"), n))
         .collect();
     for one in &sent {
-        history.append(one, 5).await.unwrap();
+        history.append(one, 5, DAY).await.unwrap();
     }
     assert_eq!(
         history.recent(&room, 100).await.unwrap(),
@@ -131,9 +134,35 @@ async fn a_room_keeps_its_latest_messages_oldest_first(history: &dyn ChatHistory
 async fn rooms_keep_their_own_messages(history: &dyn ChatHistory) {
     let (a, b) = (RoomName::parse("a").unwrap(), RoomName::parse("b").unwrap());
     let in_a = message(&a, "in a", 0);
-    history.append(&in_a, 100).await.unwrap();
+    history.append(&in_a, 100, DAY).await.unwrap();
     assert_eq!(history.recent(&a, 10).await.unwrap(), vec![in_a]);
     assert!(history.recent(&b, 10).await.unwrap().is_empty());
+}
+
+async fn a_room_nobody_writes_to_is_forgotten(history: &dyn ChatHistory) {
+    let (quiet, busy) = (
+        RoomName::parse("quiet").unwrap(),
+        RoomName::parse("busy").unwrap(),
+    );
+    let idle = Duration::from_millis(300);
+    history
+        .append(&message(&quiet, "once", 0), 100, idle)
+        .await
+        .unwrap();
+    history
+        .append(&message(&busy, "first", 0), 100, idle)
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let again = message(&busy, "again", 1);
+    history.append(&again, 100, idle).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(history.recent(&quiet, 10).await.unwrap().is_empty(), "idle");
+    assert_eq!(
+        history.recent(&busy, 10).await.unwrap().len(),
+        2,
+        "each message keeps its room"
+    );
 }
 
 // `PresenceRegistry`

@@ -32,6 +32,8 @@ const JPEG_QUALITY: u8 = 85;
 /// What each animation frame costs of the pixel budget at least, so that thousands of tiny
 /// frames cannot make encoding slow while staying under it.
 const MIN_FRAME_PIXELS: u64 = 4096;
+/// Most frames an animation may have; every one of them is kept until it is encoded again.
+const MAX_FRAMES: usize = 1000;
 
 pub struct ImageRsProcessor {
     permits: Arc<Semaphore>,
@@ -98,24 +100,47 @@ pub fn process(job: &ImageJob) -> Result<ProcessedImage, ImageError> {
     })
 }
 
-/// A GIF, every frame of it (each frame is a whole canvas once decoded).
-fn animation(job: &ImageJob) -> Result<ProcessedImage, ImageError> {
-    let mut decoder = GifDecoder::new(Cursor::new(&job.source)).map_err(|e| refused(e, job))?;
-    let (width, height) = decoder.dimensions();
-    check_pixels((width, height), job.max_pixels)?;
-    decoder
-        .set_limits(limits(job.max_pixels))
-        .map_err(|e| refused(e, job))?;
-    let frame_cost = (u64::from(width) * u64::from(height)).max(MIN_FRAME_PIXELS);
+/// What decoding a GIF would cost, read from its frame headers without decoding a pixel: each
+/// frame is decoded at its own size (which may exceed the canvas) and then becomes a whole
+/// canvas, so it costs the larger of the two. Refused over the budget or [`MAX_FRAMES`].
+fn check_animation(job: &ImageJob) -> Result<(), ImageError> {
+    let mut options = gif::DecodeOptions::new();
+    options.skip_frame_decoding(true);
+    let undecodable = |error: gif::DecodingError| ImageError::Undecodable(error.to_string());
+    let mut decoder = options
+        .read_info(Cursor::new(&job.source))
+        .map_err(undecodable)?;
+    let canvas = u64::from(decoder.width()) * u64::from(decoder.height());
     let mut spent = 0_u64;
-    let mut frames = Vec::new();
-    for frame in decoder.into_frames() {
-        spent = spent.saturating_add(frame_cost);
+    let mut frames = 0_usize;
+    while let Some(frame) = decoder.next_frame_info().map_err(undecodable)? {
+        frames += 1;
+        if frames > MAX_FRAMES {
+            return Err(ImageError::Undecodable(format!(
+                "an animation may have at most {MAX_FRAMES} frames"
+            )));
+        }
+        let own = u64::from(frame.width) * u64::from(frame.height);
+        spent = spent.saturating_add(own.max(canvas).max(MIN_FRAME_PIXELS));
         if spent > job.max_pixels {
             return Err(ImageError::TooManyPixels {
                 max: job.max_pixels,
             });
         }
+    }
+    Ok(())
+}
+
+/// A GIF, every frame of it (each frame is a whole canvas once decoded).
+fn animation(job: &ImageJob) -> Result<ProcessedImage, ImageError> {
+    let mut decoder = GifDecoder::new(Cursor::new(&job.source)).map_err(|e| refused(e, job))?;
+    check_pixels(decoder.dimensions(), job.max_pixels)?;
+    check_animation(job)?;
+    decoder
+        .set_limits(limits(job.max_pixels))
+        .map_err(|e| refused(e, job))?;
+    let mut frames = Vec::new();
+    for frame in decoder.into_frames() {
         let frame = frame.map_err(|e| refused(e, job))?;
         let delay = frame.delay();
         let canvas = fit(DynamicImage::ImageRgba8(frame.into_buffer()), job.max_side);

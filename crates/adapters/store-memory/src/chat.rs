@@ -3,6 +3,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use chat_core::model::{ChatMessage, RoomName};
@@ -38,28 +39,47 @@ impl ChatBus for MemoryChatBus {
     }
 }
 
-/// Each room's latest messages.
+/// Each room's latest messages, until the room is idle for as long as its last append said.
 #[derive(Default)]
 pub struct MemoryChatHistory {
-    rooms: Mutex<HashMap<RoomName, VecDeque<ChatMessage>>>,
+    rooms: Mutex<HashMap<RoomName, Room>>,
+}
+
+struct Room {
+    messages: VecDeque<ChatMessage>,
+    forgotten_at: Instant,
 }
 
 #[async_trait]
 impl ChatHistory for MemoryChatHistory {
-    async fn append(&self, message: &ChatMessage, keep: usize) -> Result<(), StoreError> {
+    async fn append(
+        &self,
+        message: &ChatMessage,
+        keep: usize,
+        idle: Duration,
+    ) -> Result<(), StoreError> {
+        let now = Instant::now();
         let mut rooms = lock(&self.rooms);
-        let room = rooms.entry(message.room.clone()).or_default();
-        room.push_back(message.clone());
-        while room.len() > keep {
-            room.pop_front();
+        rooms.retain(|_, room| room.forgotten_at > now);
+        let room = rooms.entry(message.room.clone()).or_insert_with(|| Room {
+            messages: VecDeque::new(),
+            forgotten_at: now,
+        });
+        room.forgotten_at = now + idle;
+        room.messages.push_back(message.clone());
+        while room.messages.len() > keep {
+            room.messages.pop_front();
         }
         Ok(())
     }
 
     async fn recent(&self, room: &RoomName, limit: usize) -> Result<Vec<ChatMessage>, StoreError> {
+        let now = Instant::now();
         Ok(lock(&self.rooms)
             .get(room)
-            .map_or_else(Vec::new, |messages| {
+            .filter(|room| room.forgotten_at > now)
+            .map_or_else(Vec::new, |room| {
+                let messages = &room.messages;
                 messages
                     .iter()
                     .skip(messages.len().saturating_sub(limit))

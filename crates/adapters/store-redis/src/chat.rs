@@ -12,7 +12,9 @@ use chat_core::model::{
 };
 use chat_core::ports::{Broadcast, ChatBus, ChatHistory, PresenceRegistry};
 use chrono::{DateTime, Utc};
-use fred::prelude::{EventInterface as _, ListInterface as _, Pool, PubsubInterface as _};
+use fred::prelude::{
+    EventInterface as _, KeysInterface as _, ListInterface as _, Pool, PubsubInterface as _,
+};
 use fred::types::scripts::Script;
 use futures_util::StreamExt as _;
 use futures_util::stream::{self, BoxStream};
@@ -185,13 +187,20 @@ fn decode(text: Option<String>) -> Option<Broadcast> {
 
 #[async_trait]
 impl ChatHistory for RedisChat {
-    async fn append(&self, message: &ChatMessage, keep: usize) -> Result<(), StoreError> {
+    async fn append(
+        &self,
+        message: &ChatMessage,
+        keep: usize,
+        idle: Duration,
+    ) -> Result<(), StoreError> {
         let key = self.history_key(&message.room);
         let wire = serde_json::to_string(&WireMessage::from(message)).map_err(backend)?;
         let keep = i64::try_from(keep).unwrap_or(i64::MAX);
+        let idle = i64::try_from(idle.as_millis()).unwrap_or(i64::MAX).max(1);
         let pipeline = self.pool.next().pipeline();
         let _: () = pipeline.rpush(&key, wire).await.map_err(backend)?;
         let _: () = pipeline.ltrim(&key, -keep, -1).await.map_err(backend)?;
+        let _: () = pipeline.pexpire(&key, idle, None).await.map_err(backend)?;
         pipeline.all::<()>().await.map_err(backend)
     }
 
@@ -478,7 +487,11 @@ mod tests {
             content: "ours only".to_owned(),
             timestamp: chrono::Utc::now(),
         };
-        assert!(ours.append(&message, 10).await.is_ok());
+        assert!(
+            ours.append(&message, 10, Duration::from_secs(60))
+                .await
+                .is_ok()
+        );
         assert_eq!(
             theirs.recent(&room, 10).await.ok().map(|m| m.len()),
             Some(0)

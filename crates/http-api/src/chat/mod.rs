@@ -123,6 +123,16 @@ async fn enter(
     Ok((principal, connection, connected))
 }
 
+/// One write to a chat WebSocket; `false` when the socket is closed or the client has not
+/// taken the write within `deadline`: a client that stops reading is given up, so it holds no
+/// more than the socket's buffers.
+async fn write(
+    deadline: Duration,
+    sending: impl Future<Output = Result<(), actix_ws::Closed>>,
+) -> bool {
+    matches!(tokio::time::timeout(deadline, sending).await, Ok(Ok(())))
+}
+
 /// Authenticates the socket's request and opens its chat connection.
 async fn admit(
     request: &HttpRequest,

@@ -4,9 +4,16 @@
 //!
 //! Each Engine.IO session is one task ([`run_session`]) that speaks the protocol; the
 //! transports only move text packets between the client and the session's two queues.
+//!
+//! Everything a session holds is bounded, because a session is opened before anyone is
+//! authenticated: packets waiting for the client (by count and bytes: a client that does not
+//! collect them is cut off, as the hub cuts off a slow socket), packets from the client (one
+//! POST at a time, at most `maxPayload` bytes), and sessions that have not connected to the
+//! namespace yet (per address and in all, dropped after [`CONNECT_TIMEOUT`]). Only the
+//! client's pong keeps a session alive.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -22,37 +29,136 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use tokio::sync::{Notify, mpsc};
 
-use super::{ChatSocketConfig, NotAdmitted, client_address, enter, protocol, token};
+use super::{ChatSocketConfig, NotAdmitted, client_address, enter, protocol, token, write};
 use crate::problem::ApiError;
 
 /// Engine.IO's record separator between packets of one polling payload.
 const SEPARATOR: char = '\u{1e}';
 /// A session that has not connected to the namespace by then is dropped.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(20);
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Sessions not yet connected to the namespace, from one address and in all.
+const PENDING_PER_ADDRESS: usize = 16;
+const PENDING_TOTAL: usize = 1024;
+/// Packets waiting for the client, and their bytes; beyond either the session ends. A packet
+/// is always taken into an empty queue, so one large answer (a room's history) fits.
+const OUTBOUND_PACKETS: usize = 256;
+const OUTBOUND_BYTES: usize = 1 << 20;
+/// Packets from the client not yet handled by the session; a POST waits for room.
+const INBOUND_PACKETS: usize = 64;
 
-/// The live Engine.IO sessions of this instance, by id.
+/// The live Engine.IO sessions of this instance, by id, and those not yet connected to the
+/// namespace, by address.
 #[derive(Default)]
 pub struct SocketIoSessions {
-    sessions: Mutex<HashMap<String, Arc<Transport>>>,
+    registry: Mutex<Registry>,
+}
+
+#[derive(Default)]
+struct Registry {
+    sessions: HashMap<String, Arc<Transport>>,
+    pending: HashMap<String, usize>,
+    pending_total: usize,
 }
 
 impl SocketIoSessions {
     fn get(&self, sid: &str) -> Option<Arc<Transport>> {
-        self.lock().get(sid).cloned()
+        self.lock().sessions.get(sid).cloned()
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<Transport>>> {
-        self.sessions.lock().unwrap_or_else(PoisonError::into_inner)
+    fn lock(&self) -> std::sync::MutexGuard<'_, Registry> {
+        self.registry.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Counts a new session from `address` in, unless a cap of unconnected sessions is reached.
+    fn reserve(self: &Arc<Self>, address: &str) -> Option<PendingSlot> {
+        let mut registry = self.lock();
+        let from_address = registry.pending.get(address).copied().unwrap_or(0);
+        if from_address >= PENDING_PER_ADDRESS || registry.pending_total >= PENDING_TOTAL {
+            return None;
+        }
+        registry
+            .pending
+            .insert(address.to_owned(), from_address + 1);
+        registry.pending_total += 1;
+        Some(PendingSlot {
+            sessions: Arc::clone(self),
+            address: address.to_owned(),
+        })
+    }
+
+    /// Sessions open on this instance.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.lock().sessions.len()
+    }
+
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// A session's place among those not yet connected to the namespace, freed when dropped.
+struct PendingSlot {
+    sessions: Arc<SocketIoSessions>,
+    address: String,
+}
+
+impl Drop for PendingSlot {
+    fn drop(&mut self) {
+        let mut registry = self.sessions.lock();
+        registry.pending_total -= 1;
+        if let Some(count) = registry.pending.get_mut(&self.address) {
+            *count -= 1;
+            if *count == 0 {
+                registry.pending.remove(&self.address);
+            }
+        }
     }
 }
 
 /// A session's two queues, as the transports see them.
 struct Transport {
-    to_client: tokio::sync::Mutex<mpsc::UnboundedReceiver<String>>,
-    from_client: mpsc::UnboundedSender<String>,
+    to_client: tokio::sync::Mutex<mpsc::Receiver<String>>,
+    /// Bytes of the packets in `to_client`.
+    queued_bytes: Arc<AtomicUsize>,
+    from_client: mpsc::Sender<String>,
+    /// Set while a POST is being read: Engine.IO allows one at a time.
+    posting: AtomicBool,
     /// Set once the client moved to WebSocket: a waiting poll is answered with a noop.
     upgraded: AtomicBool,
     upgrade: Notify,
+}
+
+impl Transport {
+    /// A packet taken off the outbound queue, no longer counted.
+    fn taken(&self, packet: String) -> String {
+        self.queued_bytes.fetch_sub(packet.len(), Ordering::AcqRel);
+        packet
+    }
+}
+
+/// The session's side of the outbound queue.
+struct Outbound {
+    sender: mpsc::Sender<String>,
+    queued_bytes: Arc<AtomicUsize>,
+}
+
+impl Outbound {
+    /// Queues `packet`; `false` when the client is too far behind (or gone).
+    fn send(&self, packet: String) -> bool {
+        let bytes = packet.len();
+        let before = self.queued_bytes.fetch_add(bytes, Ordering::AcqRel);
+        if before > 0 && before + bytes > OUTBOUND_BYTES {
+            self.queued_bytes.fetch_sub(bytes, Ordering::AcqRel);
+            return false;
+        }
+        if self.sender.try_send(packet).is_err() {
+            self.queued_bytes.fetch_sub(bytes, Ordering::AcqRel);
+            return false;
+        }
+        true
+    }
 }
 
 #[derive(Deserialize)]
@@ -67,6 +173,13 @@ fn bad_request(message: &str) -> HttpResponse {
     HttpResponse::BadRequest()
         .content_type(ContentType::json())
         .body(json!({ "code": 3, "message": message }).to_string())
+}
+
+/// Engine.IO's error answer for a handshake refused by a cap.
+fn too_many(message: &str) -> HttpResponse {
+    HttpResponse::TooManyRequests()
+        .content_type(ContentType::json())
+        .body(json!({ "code": 4, "message": message }).to_string())
 }
 
 fn text(body: String) -> HttpResponse {
@@ -87,10 +200,10 @@ pub(crate) async fn get(
         return Ok(bad_request("Unsupported protocol version"));
     }
     match (query.transport.as_deref(), query.sid) {
-        (Some("polling"), None) => {
-            let (sid, _) = state.open(false);
-            Ok(text(open_packet(&sid, &state.config, true)))
-        }
+        (Some("polling"), None) => Ok(match state.open(false) {
+            Some((sid, _)) => text(open_packet(&sid, &state.config, true)),
+            None => too_many("Too many sessions not connected"),
+        }),
         (Some("polling"), Some(sid)) => {
             let Some(transport) = state.sessions.get(&sid) else {
                 return Ok(bad_request("Session ID unknown"));
@@ -100,17 +213,20 @@ pub(crate) async fn get(
         (Some("websocket"), sid) => {
             let (response, session, messages) = actix_ws::handle(&request, body)?;
             let messages = messages.max_frame_size(state.config.max_frame);
+            let deadline = state.config.idle_timeout;
             match sid {
                 None => {
-                    let (sid, transport) = state.open(true);
+                    let Some((sid, transport)) = state.open(true) else {
+                        return Ok(too_many("Too many sessions not connected"));
+                    };
                     let open = open_packet(&sid, &state.config, false);
-                    actix_web::rt::spawn(pump(transport, session, messages, Some(open)));
+                    actix_web::rt::spawn(pump(transport, session, messages, Some(open), deadline));
                 }
                 Some(sid) => {
                     let Some(transport) = state.sessions.get(&sid) else {
                         return Ok(bad_request("Session ID unknown"));
                     };
-                    actix_web::rt::spawn(upgrade(transport, session, messages));
+                    actix_web::rt::spawn(upgrade(transport, session, messages, deadline));
                 }
             }
             Ok(response)
@@ -119,17 +235,42 @@ pub(crate) async fn get(
     }
 }
 
-/// `POST /socket.io/?sid=…`: packets from a polling client.
+/// `POST /socket.io/?sid=…`: packets from a polling client, at most `maxPayload` bytes, one
+/// POST at a time per session (a second one while the first is read ends the session, as in
+/// Engine.IO).
 pub(crate) async fn post(
     query: web::Query<EngineQuery>,
-    body: String,
+    body: web::Payload,
     state: SocketIoState,
 ) -> HttpResponse {
     let Some(transport) = query.sid.as_deref().and_then(|sid| state.sessions.get(sid)) else {
         return bad_request("Session ID unknown");
     };
-    for packet in body.split(SEPARATOR) {
-        if transport.from_client.send(packet.to_owned()).is_err() {
+    if transport.posting.swap(true, Ordering::AcqRel) {
+        let _ = transport.from_client.try_send("1".to_owned());
+        return bad_request("Overlapping POST");
+    }
+    let answer = deliver(&transport, body, state.config.max_frame).await;
+    transport.posting.store(false, Ordering::Release);
+    answer
+}
+
+async fn deliver(transport: &Transport, body: web::Payload, max_payload: usize) -> HttpResponse {
+    let bytes = match body.to_bytes_limited(max_payload).await {
+        Ok(Ok(bytes)) => bytes,
+        Ok(Err(_)) => return bad_request("Payload could not be read"),
+        Err(_) => {
+            let _ = transport.from_client.try_send("1".to_owned());
+            return HttpResponse::PayloadTooLarge()
+                .content_type(ContentType::json())
+                .body(json!({ "code": 3, "message": "Payload too large" }).to_string());
+        }
+    };
+    let Ok(payload) = std::str::from_utf8(&bytes) else {
+        return bad_request("Payload is not UTF-8 text");
+    };
+    for packet in payload.split(SEPARATOR) {
+        if transport.from_client.send(packet.to_owned()).await.is_err() {
             return bad_request("Session closed");
         }
     }
@@ -138,7 +279,7 @@ pub(crate) async fn post(
 
 /// What the handlers need, from the app's data.
 pub(crate) struct SocketIoState {
-    sessions: web::Data<SocketIoSessions>,
+    sessions: Arc<SocketIoSessions>,
     identity: web::Data<IdentityService>,
     chat: web::Data<ChatService>,
     config: ChatSocketConfig,
@@ -154,7 +295,10 @@ impl actix_web::FromRequest for SocketIoState {
     fn from_request(request: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
         let state = (|| {
             Some(Self {
-                sessions: request.app_data::<web::Data<SocketIoSessions>>()?.clone(),
+                sessions: request
+                    .app_data::<web::Data<SocketIoSessions>>()?
+                    .clone()
+                    .into_inner(),
                 identity: request.app_data::<web::Data<IdentityService>>()?.clone(),
                 chat: request.app_data::<web::Data<ChatService>>()?.clone(),
                 config: ***request.app_data::<web::Data<ChatSocketConfig>>()?,
@@ -167,22 +311,31 @@ impl actix_web::FromRequest for SocketIoState {
 }
 
 impl SocketIoState {
-    /// Starts a session: its task, and its entry in the registry until the task ends.
-    fn open(&self, upgraded: bool) -> (String, Arc<Transport>) {
+    /// Starts a session: its task, and its entry in the registry until the task ends; `None`
+    /// when the caps of sessions not yet connected are reached.
+    fn open(&self, upgraded: bool) -> Option<(String, Arc<Transport>)> {
+        let pending = self.sessions.reserve(&self.address)?;
         let sid = hex::encode(rand::random::<[u8; 15]>());
-        let (to_client_tx, to_client_rx) = mpsc::unbounded_channel();
-        let (from_client_tx, from_client_rx) = mpsc::unbounded_channel();
+        let (to_client_tx, to_client_rx) = mpsc::channel(OUTBOUND_PACKETS);
+        let (from_client_tx, from_client_rx) = mpsc::channel(INBOUND_PACKETS);
+        let queued_bytes = Arc::new(AtomicUsize::new(0));
         let transport = Arc::new(Transport {
             to_client: tokio::sync::Mutex::new(to_client_rx),
+            queued_bytes: Arc::clone(&queued_bytes),
             from_client: from_client_tx,
+            posting: AtomicBool::new(false),
             upgraded: AtomicBool::new(upgraded),
             upgrade: Notify::new(),
         });
         self.sessions
             .lock()
+            .sessions
             .insert(sid.clone(), Arc::clone(&transport));
         let session = Session {
-            to_client: to_client_tx,
+            to_client: Outbound {
+                sender: to_client_tx,
+                queued_bytes,
+            },
             from_client: from_client_rx,
             identity: self.identity.clone().into_inner(),
             chat: self.chat.clone().into_inner(),
@@ -190,12 +343,12 @@ impl SocketIoState {
             address: self.address.clone(),
             handshake_token: self.handshake_token.clone(),
         };
-        let (sessions, key) = (self.sessions.clone(), sid.clone());
+        let (sessions, key) = (Arc::clone(&self.sessions), sid.clone());
         actix_web::rt::spawn(async move {
-            run_session(session).await;
-            sessions.lock().remove(&key);
+            run_session(session, pending).await;
+            sessions.lock().sessions.remove(&key);
         });
-        (sid, transport)
+        Some((sid, transport))
     }
 }
 
@@ -229,10 +382,10 @@ async fn poll(transport: &Transport, wait: Duration) -> String {
         },
         () = transport.upgrade.notified() => return "6".to_owned(),
     };
-    let mut payload = first;
+    let mut payload = transport.taken(first);
     while let Ok(packet) = queue.try_recv() {
         payload.push(SEPARATOR);
-        payload.push_str(&packet);
+        payload.push_str(&transport.taken(packet));
     }
     payload
 }
@@ -242,6 +395,7 @@ async fn upgrade(
     transport: Arc<Transport>,
     mut ws: actix_ws::Session,
     mut messages: actix_ws::MessageStream,
+    deadline: Duration,
 ) {
     while let Some(Ok(message)) = messages.next().await {
         let Message::Text(packet) = message else {
@@ -249,14 +403,14 @@ async fn upgrade(
         };
         match &*packet {
             "2probe" => {
-                if ws.text("3probe").await.is_err() {
+                if !write(deadline, ws.text("3probe")).await {
                     return;
                 }
             }
             "5" => {
                 transport.upgraded.store(true, Ordering::Release);
                 transport.upgrade.notify_waiters();
-                pump(transport, ws, messages, None).await;
+                pump(transport, ws, messages, None, deadline).await;
                 return;
             }
             _ => return,
@@ -264,15 +418,17 @@ async fn upgrade(
     }
 }
 
-/// Moves packets between a WebSocket and the session until either side ends.
+/// Moves packets between a WebSocket and the session until either side ends, or a write
+/// waits longer than `deadline` for the client to read.
 async fn pump(
     transport: Arc<Transport>,
     mut ws: actix_ws::Session,
     mut messages: actix_ws::MessageStream,
     first: Option<String>,
+    deadline: Duration,
 ) {
     if let Some(first) = first
-        && ws.text(first).await.is_err()
+        && !write(deadline, ws.text(first)).await
     {
         return;
     }
@@ -281,30 +437,31 @@ async fn pump(
         tokio::select! {
             received = messages.next() => match received {
                 Some(Ok(Message::Text(packet))) => {
-                    if transport.from_client.send(packet.to_string()).is_err() { break }
+                    if transport.from_client.send(packet.to_string()).await.is_err() { break }
                 }
                 Some(Ok(Message::Ping(bytes))) => {
-                    if ws.pong(&bytes).await.is_err() { break }
+                    if !write(deadline, ws.pong(&bytes)).await { break }
                 }
                 Some(Ok(Message::Close(_)) | Err(_)) | None => {
-                    let _ = transport.from_client.send("1".to_owned());
+                    let _ = transport.from_client.try_send("1".to_owned());
                     break;
                 }
                 Some(Ok(_)) => {}
             },
             packet = queue.recv() => {
                 let Some(packet) = packet else { break };
-                if ws.text(packet).await.is_err() { break }
+                if !write(deadline, ws.text(transport.taken(packet))).await { break }
             }
         }
     }
-    let _ = ws.close(None).await;
+    drop(queue);
+    let _ = tokio::time::timeout(deadline, ws.close(None)).await;
 }
 
 /// One Engine.IO session: its queues and what the chat needs to let it in.
 struct Session {
-    to_client: mpsc::UnboundedSender<String>,
-    from_client: mpsc::UnboundedReceiver<String>,
+    to_client: Outbound,
+    from_client: mpsc::Receiver<String>,
     identity: Arc<IdentityService>,
     chat: Arc<ChatService>,
     config: ChatSocketConfig,
@@ -320,7 +477,7 @@ struct Connected {
 
 impl Session {
     fn send(&self, packet: String) -> bool {
-        self.to_client.send(packet).is_ok()
+        self.to_client.send(packet)
     }
 
     fn emit(&self, event: &Event) -> bool {
@@ -415,13 +572,16 @@ impl Session {
 }
 
 /// Speaks Engine.IO and Socket.IO for one session until the client leaves, stops answering
-/// pings, or its session ends.
-async fn run_session(mut session: Session) {
+/// pings, falls too far behind, or its session ends. `pending` holds the session's place among
+/// those not yet connected to the namespace.
+async fn run_session(mut session: Session, pending: PendingSlot) {
+    let mut pending = Some(pending);
     let mut connected: Option<Connected> = None;
     let mut ping = tokio::time::interval(session.config.ping_interval);
     ping.tick().await;
     let mut session_check = tokio::time::interval(session.config.session_check);
-    let started = Instant::now();
+    let connect_by = tokio::time::sleep(CONNECT_TIMEOUT);
+    tokio::pin!(connect_by);
     let mut last_heard = Instant::now();
     loop {
         let is_connected = connected.is_some();
@@ -436,21 +596,26 @@ async fn run_session(mut session: Session) {
             // rooms send, so its queue in the hub never fills behind them.
             biased;
             delivery = chat_event => {
+                // The hub ended the stream: this session fell too far behind.
                 let Some(delivery) = delivery else { break };
                 let packet = delivery.rendered(protocol::SOCKET_IO, protocol::packet);
                 if !session.send(packet.to_string()) { break }
             }
             packet = session.from_client.recv() => {
                 let Some(packet) = packet else { break };
-                last_heard = Instant::now();
                 let (kind, rest) = packet.split_at(packet.len().min(1));
                 match kind {
                     "1" => break,
-                    "2" => { session.send(format!("3{rest}")); }
+                    "3" => last_heard = Instant::now(),
                     "4" => {
                         let (sio, rest) = rest.split_at(rest.len().min(1));
                         match (sio, connected.as_ref()) {
-                            ("0", None) => connected = session.connect(rest).await,
+                            ("0", None) => {
+                                connected = session.connect(rest).await;
+                                if connected.is_some() {
+                                    pending = None;
+                                }
+                            }
                             ("1", _) => break,
                             ("2", Some(open)) => {
                                 let open_still = session.event(open, rest).await;
@@ -462,13 +627,11 @@ async fn run_session(mut session: Session) {
                     _ => {}
                 }
             }
+            () = &mut connect_by, if pending.is_some() => break,
             _ = ping.tick() => {
-                if last_heard.elapsed() > session.config.idle_timeout
-                    || (connected.is_none() && started.elapsed() > CONNECT_TIMEOUT)
-                {
+                if last_heard.elapsed() > session.config.idle_timeout || !session.send("2".to_owned()) {
                     break;
                 }
-                session.send("2".to_owned());
             }
             _ = session_check.tick(), if is_connected => {
                 let live = match connected.as_ref() {

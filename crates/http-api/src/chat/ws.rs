@@ -11,7 +11,7 @@ use chat_core::ChatService;
 use chat_core::model::{ChatError, ChatErrorCode, Event};
 use futures_util::StreamExt as _;
 
-use super::{Admitted, ChatSocketConfig, TokenSource, admit, protocol};
+use super::{Admitted, ChatSocketConfig, TokenSource, admit, protocol, write};
 
 /// The session behind the socket ended (logout, revocation, deletion).
 const SESSION_ENDED: u16 = 4401;
@@ -29,14 +29,9 @@ pub(crate) async fn ws_chat(
     chat: web::Data<ChatService>,
     config: web::Data<ChatSocketConfig>,
 ) -> Result<HttpResponse, actix_web::Error> {
+    // The upgrade is checked first: nothing of the chat happens for a request that is not one.
+    let (mut response, session, messages) = actix_ws::handle(&request, body)?;
     let admitted = admit(&request, &identity, &chat).await?;
-    let (mut response, session, messages) = match actix_ws::handle(&request, body) {
-        Ok(upgrade) => upgrade,
-        Err(error) => {
-            chat.close(admitted.connection).await;
-            return Err(error);
-        }
-    };
     if matches!(admitted.source, TokenSource::Subprotocol) {
         response
             .headers_mut()
@@ -80,7 +75,8 @@ async fn serve(
     let mut session_check = tokio::time::interval(config.session_check);
     let mut last_heard = Instant::now();
     let mut reason = None;
-    if session.text(protocol::frame(&connected)).await.is_err() {
+    let deadline = config.idle_timeout;
+    if !write(deadline, session.text(protocol::frame(&connected))).await {
         chat.close(connection).await;
         return;
     }
@@ -95,7 +91,10 @@ async fn serve(
                     break;
                 };
                 let frame = delivery.rendered(protocol::WEBSOCKET, protocol::frame);
-                if session.text(frame.as_ref()).await.is_err() { break }
+                if !write(deadline, session.text(frame.as_ref())).await {
+                    reason = close(TOO_SLOW, "too far behind");
+                    break;
+                }
             }
             received = messages.next() => {
                 let Some(Ok(received)) = received else { break };
@@ -107,7 +106,7 @@ async fn serve(
                         "frames are JSON text",
                     )),
                     Message::Ping(bytes) => {
-                        if session.pong(&bytes).await.is_err() { break }
+                        if !write(deadline, session.pong(&bytes)).await { break }
                         continue;
                     }
                     Message::Close(_) => break,
@@ -117,7 +116,7 @@ async fn serve(
                     Ok(replies) => replies,
                     Err(error) => {
                         let closes = error.closes();
-                        if session.text(protocol::frame(&Event::Error(error))).await.is_err() {
+                        if !write(deadline, session.text(protocol::frame(&Event::Error(error)))).await {
                             break;
                         }
                         if closes {
@@ -128,7 +127,7 @@ async fn serve(
                     }
                 };
                 for reply in replies {
-                    if session.text(protocol::frame(&reply)).await.is_err() { break }
+                    if !write(deadline, session.text(protocol::frame(&reply))).await { break }
                 }
             }
             _ = ping.tick() => {
@@ -136,7 +135,7 @@ async fn serve(
                     reason = close(IDLE, "idle");
                     break;
                 }
-                if session.ping(b"").await.is_err() { break }
+                if !write(deadline, session.ping(b"")).await { break }
             }
             _ = session_check.tick() => {
                 if !identity.session_is_live(&principal).await.unwrap_or(true) {
@@ -147,5 +146,5 @@ async fn serve(
         }
     }
     chat.close(connection).await;
-    let _ = session.close(reason).await;
+    let _ = tokio::time::timeout(deadline, session.close(reason)).await;
 }

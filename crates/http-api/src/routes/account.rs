@@ -99,6 +99,16 @@ pub struct AccountExport {
     pub portfolio: BTreeMap<&'static str, Vec<ItemView>>,
     /// Every uploaded file (thumbnails included).
     pub files: Vec<MediaFile>,
+    /// The bytes those files take, and the most they may take.
+    pub storage: StorageUse,
+}
+
+/// An owner's use of file storage.
+#[derive(Clone, Copy, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StorageUse {
+    pub used_bytes: u64,
+    pub quota_bytes: u64,
 }
 
 /// Why an export could not be gathered: the error of the service that failed.
@@ -144,6 +154,7 @@ struct ExportDocument<'a> {
     settings: SettingsSections<'a>,
     portfolio: BTreeMap<&'static str, ItemsBody<'a>>,
     files: Vec<FileEntry>,
+    storage: StorageUse,
 }
 
 /// One uploaded file in the export.
@@ -182,6 +193,7 @@ fn render(export: AccountExport) -> Result<Value, ApiError> {
         settings,
         portfolio,
         files,
+        storage,
     } = export;
     let document = ExportDocument {
         exported_at: exported_at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
@@ -209,6 +221,7 @@ fn render(export: AccountExport) -> Result<Value, ApiError> {
                 url: file.url,
             })
             .collect(),
+        storage,
     };
     serde_json::to_value(&document).map_err(|error| {
         tracing::error!(%error, "export rendering failed");
@@ -266,6 +279,7 @@ fn csv(export: &Value) -> String {
     for file in export["files"].as_array().into_iter().flatten() {
         row("files", file.as_object().unwrap_or(&empty));
     }
+    row("storage", export["storage"].as_object().unwrap_or(&empty));
     for (name, items) in export["portfolio"].as_object().unwrap_or(&empty) {
         for item in items.as_array().into_iter().flatten() {
             row(

@@ -3,7 +3,7 @@
 //! and `/uploads/…`, where stored files are served. Multipart parts are handed to the media core
 //! as they arrive, so the limit and the type are enforced while the body is being read.
 
-use actix_multipart::{Field, Multipart, MultipartError};
+use actix_multipart::{Field, MultipartError};
 use actix_web::body::SizedStream;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -23,6 +23,7 @@ use crate::envelope::{self, Envelope};
 use crate::page_cache::PageCache;
 use crate::problem::{ApiError, ErrorCode, Problem};
 use crate::routes::portfolio::profile_answer;
+use crate::upload_body::{Exceeded, PART_HEADER_LIMIT, bounded_multipart};
 
 type Media = web::Data<MediaService>;
 
@@ -106,8 +107,9 @@ enum PictureRefusals {
     /// `UNAUTHORIZED`: no valid access token
     #[response(status = 401)]
     Unauthorized(Problem),
-    /// `FILE_TOO_LARGE` (over `UPLOAD_MAX_IMAGE_SIZE` bytes) or `IMAGE_TOO_LARGE` (over
-    /// `UPLOAD_MAX_IMAGE_PIXELS` pixels); nothing of the request is kept
+    /// `FILE_TOO_LARGE` (over `UPLOAD_MAX_IMAGE_SIZE` bytes), `IMAGE_TOO_LARGE` (over
+    /// `UPLOAD_MAX_IMAGE_PIXELS` pixels) or `STORAGE_QUOTA_EXCEEDED` (the caller's files would
+    /// pass `UPLOAD_QUOTA_BYTES`); nothing of the request is kept
     #[response(status = 413)]
     TooLarge(Problem),
     /// `UNSUPPORTED_FILE_TYPE`: the content is not an accepted picture, whatever its name or
@@ -130,7 +132,8 @@ enum DocumentRefusals {
     /// `UNAUTHORIZED`: no valid access token
     #[response(status = 401)]
     Unauthorized(Problem),
-    /// `FILE_TOO_LARGE`: over `UPLOAD_MAX_DOCUMENT_SIZE` bytes
+    /// `FILE_TOO_LARGE` (over `UPLOAD_MAX_DOCUMENT_SIZE` bytes) or `STORAGE_QUOTA_EXCEEDED` (the
+    /// caller's files would pass `UPLOAD_QUOTA_BYTES`); nothing of the request is kept
     #[response(status = 413)]
     TooLarge(Problem),
     /// `UNSUPPORTED_FILE_TYPE`: the content is not a PDF, whatever its name or part type;
@@ -143,8 +146,9 @@ enum DocumentRefusals {
 const FRAMING_ALLOWANCE: u64 = 16 * 1024;
 
 /// Reads the parts named `field` of a multipart body, at most `max` of them, storing each as
-/// it arrives. Anything else in the body is refused, and files already stored by this request
-/// are removed when a later part fails.
+/// it arrives. Every byte of the body counts against the route's limit, declared or not;
+/// anything else in the body is refused, and files already stored by this request are removed
+/// when a later part fails.
 async fn receive(
     media: &MediaService,
     owner: &UserId,
@@ -152,8 +156,14 @@ async fn receive(
     field: &str,
     max: usize,
     request: &HttpRequest,
-    mut multipart: Multipart,
+    body: web::Payload,
 ) -> Result<Vec<Upload>, ApiError> {
+    let too_large = || -> ApiError {
+        MediaError::TooLarge {
+            limit: media.max_bytes(purpose),
+        }
+        .into()
+    };
     // A declared length no upload could have is refused before a byte is read.
     let most = (media.max_bytes(purpose) + FRAMING_ALLOWANCE).saturating_mul(max as u64);
     let declared = request
@@ -161,15 +171,27 @@ async fn receive(
         .get(header::CONTENT_LENGTH)
         .and_then(|value| value.to_str().ok()?.parse::<u64>().ok());
     if declared.is_some_and(|length| length > most) {
-        return Err(MediaError::TooLarge {
-            limit: media.max_bytes(purpose),
-        }
-        .into());
+        return Err(too_large());
     }
+    let (mut multipart, budget) = bounded_multipart(request.headers(), body, most);
+    // A limit of the body, once gone over, is the reason whatever error the parser reports.
+    let over_limit = |error: ApiError| match budget.exceeded() {
+        Some(Exceeded::Body) => too_large(),
+        Some(Exceeded::PartHeader) => ApiError::new(
+            ErrorCode::BadRequest,
+            format!("A multipart part's header is over {PART_HEADER_LIMIT} bytes"),
+        ),
+        None => error,
+    };
     let mut uploads = Vec::new();
     let outcome = async {
-        while let Some(part) = multipart.next().await {
-            let part = part.map_err(malformed)?;
+        loop {
+            budget.expect_header();
+            let Some(part) = multipart.next().await else {
+                break;
+            };
+            budget.header_read();
+            let part = part.map_err(|error| over_limit(malformed(error)))?;
             let name = part.name().unwrap_or_default().to_owned();
             if name != field {
                 return Err(ApiError::field(
@@ -190,7 +212,7 @@ async fn receive(
                 .await
                 .map_err(|error| match error {
                     MediaError::Empty => ApiError::field(field, "required", "must not be empty"),
-                    other => other.into(),
+                    other => over_limit(other.into()),
                 })?;
             uploads.push(upload);
         }
@@ -235,18 +257,9 @@ async fn one(
     caller: &Authenticated,
     purpose: Purpose,
     request: &HttpRequest,
-    multipart: Multipart,
+    body: web::Payload,
 ) -> Result<Upload, ApiError> {
-    let mut uploads = receive(
-        media,
-        &caller.0.user_id,
-        purpose,
-        "file",
-        1,
-        request,
-        multipart,
-    )
-    .await?;
+    let mut uploads = receive(media, &caller.0.user_id, purpose, "file", 1, request, body).await?;
     uploads.pop().ok_or_else(ApiError::internal)
 }
 
@@ -288,9 +301,9 @@ pub async fn image(
     media: Media,
     caller: Authenticated,
     request: HttpRequest,
-    multipart: Multipart,
+    body: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    let upload = one(&media, &caller, Purpose::Image, &request, multipart).await?;
+    let upload = one(&media, &caller, Purpose::Image, &request, body).await?;
     Ok(created(upload))
 }
 
@@ -305,7 +318,7 @@ pub async fn images(
     media: Media,
     caller: Authenticated,
     request: HttpRequest,
-    multipart: Multipart,
+    body: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     let max = media.policy().max_files;
     let uploads = receive(
@@ -315,7 +328,7 @@ pub async fn images(
         "files",
         max,
         &request,
-        multipart,
+        body,
     )
     .await?;
     let data: Vec<UploadDto> = uploads.into_iter().map(UploadDto::from).collect();
@@ -333,9 +346,9 @@ pub async fn document(
     media: Media,
     caller: Authenticated,
     request: HttpRequest,
-    multipart: Multipart,
+    body: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    let upload = one(&media, &caller, Purpose::Document, &request, multipart).await?;
+    let upload = one(&media, &caller, Purpose::Document, &request, body).await?;
     Ok(created(upload))
 }
 
@@ -350,9 +363,9 @@ pub async fn avatar(
     media: Media,
     caller: Authenticated,
     request: HttpRequest,
-    multipart: Multipart,
+    body: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    let upload = one(&media, &caller, Purpose::Avatar, &request, multipart).await?;
+    let upload = one(&media, &caller, Purpose::Avatar, &request, body).await?;
     Ok(created(upload))
 }
 
@@ -367,9 +380,9 @@ pub async fn resume(
     media: Media,
     caller: Authenticated,
     request: HttpRequest,
-    multipart: Multipart,
+    body: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    let upload = one(&media, &caller, Purpose::Resume, &request, multipart).await?;
+    let upload = one(&media, &caller, Purpose::Resume, &request, body).await?;
     Ok(created(upload))
 }
 
@@ -387,9 +400,9 @@ pub async fn user_avatar(
     public_cache: web::Data<PageCache>,
     caller: Authenticated,
     request: HttpRequest,
-    multipart: Multipart,
+    body: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    let upload = one(&media, &caller, Purpose::UserAvatar, &request, multipart).await?;
+    let upload = one(&media, &caller, Purpose::UserAvatar, &request, body).await?;
     let url = upload.url.clone();
     let owner = &caller.0.user_id;
     let user = attach(
@@ -410,13 +423,13 @@ async fn profile_file(
     caller: &Authenticated,
     file: ProfileFile,
     request: &HttpRequest,
-    multipart: Multipart,
+    body: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     let purpose = match file {
         ProfileFile::Avatar => Purpose::ProfileAvatar,
         ProfileFile::Resume => Purpose::ProfileResume,
     };
-    let upload = one(media, caller, purpose, request, multipart).await?;
+    let upload = one(media, caller, purpose, request, body).await?;
     let url = upload.url.clone();
     let owner = &caller.0.user_id;
     let document = attach(
@@ -442,7 +455,7 @@ pub async fn profile_avatar(
     portfolio: web::Data<PortfolioService>,
     caller: Authenticated,
     request: HttpRequest,
-    multipart: Multipart,
+    body: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     profile_file(
         &media,
@@ -450,7 +463,7 @@ pub async fn profile_avatar(
         &caller,
         ProfileFile::Avatar,
         &request,
-        multipart,
+        body,
     )
     .await
 }
@@ -468,7 +481,7 @@ pub async fn profile_resume(
     portfolio: web::Data<PortfolioService>,
     caller: Authenticated,
     request: HttpRequest,
-    multipart: Multipart,
+    body: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     profile_file(
         &media,
@@ -476,7 +489,7 @@ pub async fn profile_resume(
         &caller,
         ProfileFile::Resume,
         &request,
-        multipart,
+        body,
     )
     .await
 }
@@ -492,20 +505,30 @@ pub struct FilePath {
 }
 
 /// Headers of every served file: the type is ours (never the uploader's), browsers must not
-/// guess another, pages of other origins may show it, and its name never changes content.
-fn file_headers(response: &mut actix_web::HttpResponseBuilder, kind: media_core::FileKind) {
+/// guess another, pages of other origins may show it, its name never changes content, and
+/// opened on its own it runs nothing. A document is a download: a PDF may carry scripts (or be
+/// an HTML polyglot), and browsers' PDF viewers ignore a sandbox, so it never opens as a page
+/// of the API's origin.
+fn file_headers(
+    response: &mut actix_web::HttpResponseBuilder,
+    kind: media_core::FileKind,
+    name: &str,
+) {
     response
         .content_type(kind.mime())
         .insert_header((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
         .insert_header(("Cross-Origin-Resource-Policy", "cross-origin"))
-        .insert_header((header::CACHE_CONTROL, "public, max-age=31536000, immutable"));
-    let policy = match kind.family() {
-        // A picture opened on its own runs nothing.
-        Family::Image => "default-src 'none'; sandbox",
-        // Browsers' PDF viewers do not open in a sandboxed document.
-        Family::Document => "default-src 'none'",
-    };
-    response.insert_header((header::CONTENT_SECURITY_POLICY, policy));
+        .insert_header((header::CACHE_CONTROL, "public, max-age=31536000, immutable"))
+        .insert_header((
+            header::CONTENT_SECURITY_POLICY,
+            "default-src 'none'; sandbox",
+        ));
+    if kind.family() == Family::Document {
+        response.insert_header((
+            header::CONTENT_DISPOSITION,
+            format!("attachment; filename=\"{name}\""),
+        ));
+    }
 }
 
 /// `GET /uploads/{owner}/{folder}/{name}`: a stored file, with `ETag` (304 on `If-None-Match`),
@@ -539,18 +562,12 @@ pub async fn serve(
     } else {
         HttpResponse::Ok()
     };
-    file_headers(&mut response, key.kind);
+    file_headers(&mut response, key.kind, &name);
     if let Ok(value) = HeaderValue::from_str(&tag) {
         response.insert_header((header::ETAG, value));
     }
     if matched {
         return Ok(response.finish());
-    }
-    if key.kind.family() == Family::Document {
-        response.insert_header((
-            header::CONTENT_DISPOSITION,
-            format!("inline; filename=\"{name}\""),
-        ));
     }
     Ok(response.body(SizedStream::new(body.size, body.chunks)))
 }
