@@ -131,6 +131,10 @@ variables! {
         CORS_PREFLIGHT_MAX_AGE = "86400" => cors_max_age: usize, parsed("seconds");
         /// Largest accepted JSON body in bytes (larger: 413)
         JSON_BODY_LIMIT = "1048576" => json_body_limit: usize, parsed("bytes");
+        /// Longest a request may take from its head to its answer, body included (longer: 408
+        /// and the connection is closed); the head itself must arrive within 5s. Must exceed
+        /// WS_PING_INTERVAL (a Socket.IO long poll waits that long)
+        REQUEST_TIMEOUT = "120s" => request_timeout: Duration, duration;
         /// How long a rendered public portfolio may be served from memory; changes on this instance
         /// clear it at once (0s: no cache)
         PUBLIC_CACHE_TTL = "60s" => public_cache_ttl: Duration, duration;
@@ -840,6 +844,26 @@ impl Settings {
                     "{UPLOAD_BASE_URL}: expected an http(s) URL, got {url:?}"
                 ));
             }
+        }
+        if self.ws_ping_interval < Duration::from_millis(100)
+            || self.ws_session_check < Duration::from_millis(100)
+        {
+            problems.push(format!(
+                "{WS_PING_INTERVAL} and {WS_SESSION_CHECK_INTERVAL}: must be at least 100ms"
+            ));
+        }
+        if self.ws_idle_timeout <= self.ws_ping_interval {
+            problems.push(format!(
+                "{WS_IDLE_TIMEOUT}: must be longer than {WS_PING_INTERVAL} (a client answers each ping)"
+            ));
+        }
+        if self.ws_max_frame < 1024 {
+            problems.push(format!("{WS_MAX_FRAME_BYTES}: must be at least 1024 bytes"));
+        }
+        if self.request_timeout <= self.ws_ping_interval {
+            problems.push(format!(
+                "{REQUEST_TIMEOUT}: must be longer than {WS_PING_INTERVAL} (a long poll waits that long)"
+            ));
         }
         if self.json_body_limit < 1024 {
             problems.push(format!("{JSON_BODY_LIMIT}: must be at least 1024 bytes"));

@@ -229,6 +229,7 @@ impl Api {
             workers: cpus(),
             shutdown_timeout_secs: settings.shutdown_timeout.as_secs(),
             chat_socket: chat::socket_config(&settings),
+            request_timeout: settings.request_timeout,
             metrics_token: settings
                 .metrics_token
                 .as_ref()

@@ -381,6 +381,7 @@ async fn a_get_without_an_upgrade_does_not_enter_the_chat() {
 async fn a_socket_that_never_reads_is_given_up_and_frees_its_place() {
     let app = spawn_app_with(&[
         ("WS_MAX_CONNECTIONS_PER_USER", "1"),
+        ("WS_PING_INTERVAL", "1s"),
         ("WS_IDLE_TIMEOUT", "2s"),
         ("WS_RATE_LIMIT_PER_MINUTE", "100000"),
         ("WS_RATE_LIMIT_PER_HOUR", "100000"),

@@ -1,13 +1,19 @@
 //! The outermost request handling of our own: assigns the request id, renders every error as a
 //! problem document (ours, the router's and actix's alike), and logs one line per request.
 
-use std::time::Instant;
+use std::cell::RefCell;
+use std::pin::Pin;
+use std::rc::Rc;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
 
-use actix_web::HttpResponse;
-use actix_web::body::{BoxBody, MessageBody};
-use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::body::{BodySize, BoxBody, MessageBody};
+use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
+use actix_web::error::PayloadError;
 use actix_web::http::header::{self, HeaderName, HeaderValue};
 use actix_web::middleware::Next;
+use actix_web::{HttpResponse, web};
+use futures_util::{Stream, StreamExt as _};
 use tracing::Instrument as _;
 
 use crate::security::DOCS_CSP;
@@ -15,6 +21,11 @@ use crate::security::DOCS_CSP;
 use crate::problem::{ApiError, ErrorCode, Problem};
 
 pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// How long a request may take from its head to its answer, body included: a client that
+/// sends its body slowly (or never ends it) holds its connection no longer than this.
+#[derive(Clone, Copy, Debug)]
+pub struct RequestDeadline(pub Duration);
 
 fn incoming_id(request: &ServiceRequest) -> Option<String> {
     let raw = request.headers().get(&REQUEST_ID)?.to_str().ok()?;
@@ -29,8 +40,56 @@ fn new_id() -> String {
     hex::encode(rand::random::<[u8; 12]>())
 }
 
+/// A request's body, shared between the handler (which reads it) and this middleware (which
+/// holds it until the answer is sent).
+#[derive(Clone)]
+struct HeldBody(Rc<RefCell<Payload>>);
+
+impl Stream for HeldBody {
+    type Item = Result<web::Bytes, PayloadError>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        self.0.borrow_mut().poll_next_unpin(cx)
+    }
+}
+
+/// A refusal's body that keeps the request's body from being dropped until it is sent: actix
+/// then closes the connection after the answer instead of reading and discarding the rest of
+/// a chunked body, however long it goes on. What is left of the request's body is read as the
+/// answer goes out, up to [`LEFTOVER_LIMIT`]: a client that sent its request whole (a refused
+/// upload's closing boundary) keeps its connection, and none sees it reset under the answer.
+struct Holding {
+    body: BoxBody,
+    request_body: HeldBody,
+    leftover: usize,
+}
+
+/// Bytes of a refused request's body read after the refusal.
+const LEFTOVER_LIMIT: usize = 64 * 1024;
+
+impl MessageBody for Holding {
+    type Error = Box<dyn std::error::Error>;
+
+    fn size(&self) -> BodySize {
+        self.body.size()
+    }
+
+    fn poll_next(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<web::Bytes, Self::Error>>> {
+        while self.leftover < LEFTOVER_LIMIT {
+            match self.request_body.poll_next_unpin(cx) {
+                Poll::Ready(Some(Ok(bytes))) => self.leftover += bytes.len(),
+                Poll::Ready(_) | Poll::Pending => break,
+            }
+        }
+        Pin::new(&mut self.body).poll_next(cx)
+    }
+}
+
 pub async fn edge<B: MessageBody + 'static>(
-    request: ServiceRequest,
+    mut request: ServiceRequest,
     next: Next<B>,
 ) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
     let started = Instant::now();
@@ -39,7 +98,31 @@ pub async fn edge<B: MessageBody + 'static>(
     // Every event while the request runs (handlers, cores, adapters) carries these fields.
     let span = tracing::info_span!("request", request_id = %request_id, %method, %path);
 
-    let response = match next.call(request).instrument(span.clone()).await {
+    let held = sends_body(&request).then(|| {
+        let (_, payload) = request.parts_mut();
+        let held = HeldBody(Rc::new(RefCell::new(payload.take())));
+        *payload = Payload::Stream {
+            payload: Box::pin(held.clone()),
+        };
+        held
+    });
+    let deadline = request
+        .app_data::<web::Data<RequestDeadline>>()
+        .map_or(Duration::MAX, |deadline| deadline.0);
+    let handled = tokio::time::timeout(deadline, next.call(request).instrument(span.clone()));
+    let Ok(handled) = handled.await else {
+        // The request (its body, most likely) did not arrive in time: its connection is freed.
+        return Err(RenderedProblem {
+            error: ApiError::new(
+                ErrorCode::RequestTimeout,
+                "The request was not received and answered within REQUEST_TIMEOUT",
+            ),
+            request_id,
+            path,
+        }
+        .into());
+    };
+    let response = match handled {
         Ok(response) => response.map_into_boxed_body(),
         // Middlewares inside answer with responses; an error escaping one has no request left
         // to build a response on, so it is rendered as a self-contained error instead.
@@ -57,6 +140,19 @@ pub async fn edge<B: MessageBody + 'static>(
         }
     };
     let mut response = render_problem(response, &request_id, &path);
+    if let Some(held) = held
+        && (response.status().is_client_error() || response.status().is_server_error())
+    {
+        // A refusal may come before the body was read (too large, not allowed, over a limit).
+        response = response.map_body(|_, body| {
+            Holding {
+                body,
+                request_body: held,
+                leftover: 0,
+            }
+            .boxed()
+        });
+    }
     if let Ok(value) = HeaderValue::from_str(&request_id) {
         response.headers_mut().insert(REQUEST_ID, value);
     }
@@ -76,6 +172,16 @@ pub async fn edge<B: MessageBody + 'static>(
         tracing::info!(status, elapsed_ms, "request");
     }
     Ok(response)
+}
+
+/// Whether the request comes with a body (chunked, or of a declared length above zero).
+fn sends_body(request: &ServiceRequest) -> bool {
+    let headers = request.headers();
+    headers.contains_key(header::TRANSFER_ENCODING)
+        || headers
+            .get(header::CONTENT_LENGTH)
+            .and_then(|length| length.to_str().ok()?.parse::<u64>().ok())
+            .is_some_and(|length| length > 0)
 }
 
 fn is_problem(response: &ServiceResponse<BoxBody>) -> bool {

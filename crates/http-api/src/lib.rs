@@ -26,6 +26,7 @@ mod upload_body;
 
 use std::net::TcpListener;
 use std::sync::Arc;
+use std::time::Duration;
 
 use actix_web::dev::Server;
 use actix_web::middleware::from_fn;
@@ -63,6 +64,8 @@ pub struct HttpConfig {
     pub workers: usize,
     pub shutdown_timeout_secs: u64,
     pub chat_socket: ChatSocketConfig,
+    /// How long a request may take, body included.
+    pub request_timeout: Duration,
     /// The bearer token `GET /metrics` requires; `None`: it is public.
     pub metrics_token: Option<MetricsToken>,
 }
@@ -204,6 +207,9 @@ pub fn serve(
             .app_data(web::Data::from(Arc::clone(&services.chat)))
             .app_data(web::Data::new(config.chat_socket))
             .app_data(web::Data::new(config.metrics_token.clone()))
+            .app_data(web::Data::new(edge::RequestDeadline(
+                config.request_timeout,
+            )))
             .app_data(web::Data::from(Arc::clone(&socket_io)))
             .app_data(web::Data::from(Arc::clone(&services.media)))
             .app_data(web::Data::from(Arc::clone(&services.queues)))

@@ -61,6 +61,21 @@ impl From<Option<IpAddr>> for ClientKey {
     }
 }
 
+/// `203.0.113.9`, `2001:db8:0:1::/64`, `unknown`.
+impl fmt::Display for ClientKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::V4(octets) => write!(f, "{}", std::net::Ipv4Addr::from(*octets)),
+            Self::V6Network(network) => {
+                let mut octets = [0; 16];
+                octets[..8].copy_from_slice(network);
+                write!(f, "{}/64", std::net::Ipv6Addr::from(octets))
+            }
+            Self::Unknown => f.write_str("unknown"),
+        }
+    }
+}
+
 /// One counter: a scope and a client.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct RateKey {
@@ -76,15 +91,7 @@ impl fmt::Display for RateKey {
             LimitScope::Auth => "auth",
             LimitScope::Upload => "upload",
         };
-        match self.client {
-            ClientKey::V4(octets) => write!(f, "{scope}:{}", std::net::Ipv4Addr::from(octets)),
-            ClientKey::V6Network(network) => {
-                let mut octets = [0; 16];
-                octets[..8].copy_from_slice(&network);
-                write!(f, "{scope}:{}/64", std::net::Ipv6Addr::from(octets))
-            }
-            ClientKey::Unknown => write!(f, "{scope}:unknown"),
-        }
+        write!(f, "{scope}:{}", self.client)
     }
 }
 

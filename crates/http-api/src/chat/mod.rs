@@ -18,6 +18,7 @@ use serde::Deserialize;
 
 use crate::client::ClientIpPolicy;
 use crate::problem::{ApiError, ErrorCode};
+use crate::rate_limit::ClientKey;
 
 pub use socketio::SocketIoSessions;
 pub(crate) use socketio::{get as socketio_get, post as socketio_post};
@@ -73,12 +74,13 @@ fn token(request: &HttpRequest) -> Option<(String, TokenSource)> {
     }
 }
 
-/// The client's address as the rate limits see it (behind trusted proxies: the forwarded one).
+/// The client as the rate limits count it (behind trusted proxies: the forwarded address; for
+/// IPv6 its /64 network, which one subscriber usually holds whole).
 fn client_address(request: &HttpRequest) -> String {
-    request
+    let ip = request
         .app_data::<web::Data<ClientIpPolicy>>()
-        .and_then(|policy| policy.client_ip(request))
-        .map_or_else(|| "unknown".to_owned(), |ip| ip.to_string())
+        .and_then(|policy| policy.client_ip(request));
+    ClientKey::from(ip).to_string()
 }
 
 /// A caller let into the chat: who, their session, and their place in the hub.

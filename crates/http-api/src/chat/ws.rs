@@ -126,8 +126,14 @@ async fn serve(
                         continue;
                     }
                 };
+                let mut written = true;
                 for reply in replies {
-                    if !write(deadline, session.text(protocol::frame(&reply))).await { break }
+                    written = write(deadline, session.text(protocol::frame(&reply))).await;
+                    if !written { break }
+                }
+                if !written {
+                    reason = close(TOO_SLOW, "too far behind");
+                    break;
                 }
             }
             _ = ping.tick() => {
