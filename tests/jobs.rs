@@ -88,6 +88,34 @@ async fn with_redis_the_api_only_enqueues_and_a_worker_delivers() {
 }
 
 #[tokio::test]
+async fn over_tls_the_api_enqueues_and_a_worker_delivers_through_rediss() {
+    let (mail, redis) = (SmtpSink::start().await, RedisServer::start_tls().await);
+    let data = tempfile::tempdir().unwrap();
+    let ca_file = data.path().join("redis-ca.pem");
+    std::fs::write(&ca_file, redis.ca_pem().unwrap()).unwrap();
+    let env = with(
+        &deployment(&mail, &redis),
+        "REDIS_TLS_CA_FILE",
+        ca_file.display().to_string(),
+    );
+    assert!(redis.url().starts_with("rediss://"));
+    let mut api = RunningBinary::start("console-api", data.path(), &env);
+    api.wait_healthy().await;
+    let client = Client::for_binary(&api);
+    let (status, ready) = client
+        .call(reqwest::Method::GET, "/health/ready", None, None)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{ready}");
+    register(&client, "ada@example.com").await;
+    let worker_dir = tempfile::tempdir().unwrap();
+    let mut worker = RunningBinary::start("console-worker", worker_dir.path(), &env);
+    let verify = mail.wait_for("ada@example.com", "Verify").await;
+    assert!(verify.token().is_some());
+    assert!(worker.terminate().await.success());
+    assert!(api.terminate().await.success());
+}
+
+#[tokio::test]
 async fn a_worker_killed_mid_job_loses_nothing_another_worker_delivers_it() {
     let (mail, redis) = (SmtpSink::start().await, RedisServer::start().await);
     let env = deployment(&mail, &redis);

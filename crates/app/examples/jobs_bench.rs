@@ -41,6 +41,7 @@ impl MailTransport for NoOp {
 async fn connect_queue(url: &str, prefix: &str) -> Arc<RedisJobQueue> {
     let connection = RedisConnection::connect(&RedisSettings {
         url: url.to_owned(),
+        tls_ca_file: None,
         pool_size: 2,
         timeout: Duration::from_secs(10),
     })

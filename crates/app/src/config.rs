@@ -262,11 +262,11 @@ variables! {
         SCHEDULER_DATABASE_BACKUP_KEEP = "4" => database_backup_keep: u32, positive;
     }
     "Redis" {
-        /// Redis URL (redis://[user:password@]host:port/db); with it (or REDIS_HOST) jobs go
-        /// through Redis streams, console-api only enqueues, and console-worker and
-        /// console-scheduler run as their own processes
+        /// Redis URL (redis://[user:password@]host:port/db, or rediss:// over TLS); with it (or
+        /// REDIS_HOST) jobs go through Redis streams, console-api only enqueues, and
+        /// console-worker and console-scheduler run as their own processes
         REDIS_URL = "" => redis: Option<RedisConfig>, redis;
-        // The next seven are read with REDIS_URL.
+        // The next eight are read with REDIS_URL.
         /// Redis host, when REDIS_URL is unset
         REDIS_HOST = "";
         /// Redis port, with REDIS_HOST
@@ -282,6 +282,9 @@ variables! {
         REDIS_POOL_SIZE = "4";
         /// Longest wait for Redis to connect or answer a command
         REDIS_TIMEOUT_MS = "5000";
+        /// PEM file of the certificate authorities a rediss:// server's certificate must chain
+        /// to (default: the system's roots)
+        REDIS_TLS_CA_FILE = "";
     }
     "Email" {
         /// SMTP server; unset: emails are written to the log (production: only with
@@ -403,6 +406,8 @@ pub struct RedisConfig {
     pub key_prefix: String,
     pub pool_size: usize,
     pub timeout: Duration,
+    /// Trust anchors of a `rediss://` server, instead of the system's roots.
+    pub tls_ca_file: Option<PathBuf>,
 }
 
 #[derive(Clone, Debug)]
@@ -709,6 +714,7 @@ impl Reader<'_> {
         }
         let pool_size = self.positive(&REDIS_POOL_SIZE) as usize;
         let timeout = Duration::from_millis(u64::from(self.positive(&REDIS_TIMEOUT_MS)));
+        let tls_ca_file = self.optional(&REDIS_TLS_CA_FILE).map(PathBuf::from);
         let url = match (explicit, host) {
             (Some(url), _) => {
                 if !(url.starts_with("redis://") || url.starts_with("rediss://")) {
@@ -726,11 +732,17 @@ impl Reader<'_> {
             }
             (None, None) => return None,
         };
+        if tls_ca_file.is_some() && !url.starts_with("rediss://") {
+            self.problems.push(format!(
+                "{REDIS_TLS_CA_FILE}: needs a rediss:// REDIS_URL (TLS)"
+            ));
+        }
         Some(RedisConfig {
             url: SecretString::from(url),
             key_prefix,
             pool_size,
             timeout,
+            tls_ca_file,
         })
     }
 

@@ -111,6 +111,7 @@ pub async fn open(settings: &Settings) -> Result<Storage, String> {
         Some(config) => {
             let connection = RedisConnection::connect(&RedisSettings {
                 url: config.url.expose_secret().to_owned(),
+                tls_ca_file: config.tls_ca_file.clone(),
                 pool_size: config.pool_size,
                 timeout: config.timeout,
             })

@@ -134,35 +134,53 @@ fn decode_quoted_printable(raw: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
+/// A fresh CA and a server certificate it issued for `localhost` and `127.0.0.1`.
+pub struct TestCertificates {
+    /// The CA, for clients to trust.
+    pub ca_pem: String,
+    pub server: rcgen::Certificate,
+    pub server_key: KeyPair,
+}
+
+impl TestCertificates {
+    #[must_use]
+    pub fn generate(name: &str) -> Self {
+        let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
+        ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        ca.distinguished_name
+            .push(DnType::CommonName, format!("{name} CA"));
+        ca.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+        let ca_key = KeyPair::generate().unwrap();
+        let ca_pem = ca.self_signed(&ca_key).unwrap().pem();
+        let issuer = Issuer::new(ca, ca_key);
+        let mut server =
+            CertificateParams::new(vec!["localhost".to_owned(), "127.0.0.1".to_owned()]).unwrap();
+        server.distinguished_name.push(DnType::CommonName, name);
+        server.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+        let server_key = KeyPair::generate().unwrap();
+        let server = server.signed_by(&server_key, &issuer).unwrap();
+        Self {
+            ca_pem,
+            server,
+            server_key,
+        }
+    }
+}
+
 /// A fresh CA (returned as PEM, for the client to trust) and a server configuration whose
-/// certificate it issued for `localhost` and `127.0.0.1`.
+/// certificate it issued.
 fn generated_tls() -> (TlsAcceptor, String) {
-    let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
-    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca.distinguished_name
-        .push(DnType::CommonName, "testkit SMTP sink CA");
-    ca.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
-    let ca_key = KeyPair::generate().unwrap();
-    let ca_pem = ca.self_signed(&ca_key).unwrap().pem();
-    let issuer = Issuer::new(ca, ca_key);
-    let mut server =
-        CertificateParams::new(vec!["localhost".to_owned(), "127.0.0.1".to_owned()]).unwrap();
-    server
-        .distinguished_name
-        .push(DnType::CommonName, "testkit SMTP sink");
-    server.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
-    let server_key = KeyPair::generate().unwrap();
-    let server_certificate = server.signed_by(&server_key, &issuer).unwrap();
+    let certificates = TestCertificates::generate("testkit SMTP sink");
     let config = ServerConfig::builder_with_provider(Arc::new(ring::default_provider()))
         .with_safe_default_protocol_versions()
         .unwrap()
         .with_no_client_auth()
         .with_single_cert(
-            vec![server_certificate.der().clone()],
-            PrivateKeyDer::Pkcs8(server_key.serialize_der().into()),
+            vec![certificates.server.der().clone()],
+            PrivateKeyDer::Pkcs8(certificates.server_key.serialize_der().into()),
         )
         .unwrap();
-    (TlsAcceptor::from(Arc::new(config)), ca_pem)
+    (TlsAcceptor::from(Arc::new(config)), certificates.ca_pem)
 }
 
 trait Io: AsyncRead + AsyncWrite + Unpin + Send {}

@@ -1,16 +1,26 @@
 //! The one Redis connection pool of a process, and what the health endpoints ask of it.
 
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use fred::clients::SubscriberClient;
 use fred::prelude::{Builder, ClientLike as _, Config, Pool, ReconnectPolicy};
+use fred::rustls::pki_types::CertificateDer;
+use fred::rustls::pki_types::pem::PemObject as _;
+use fred::rustls::{ClientConfig, RootCertStore, crypto::ring};
 use fred::types::InfoKind;
+use fred::types::config::TlsConnector;
 
 /// How to reach Redis.
 #[derive(Clone, Debug)]
 pub struct RedisSettings {
-    /// `redis://[user:password@]host:port/db` (or `rediss://` for TLS-less deployments only).
+    /// `redis://[user:password@]host:port/db`, or `rediss://…` over TLS (the server's
+    /// certificate checked against the system's roots, or `tls_ca_file`).
     pub url: String,
+    /// PEM file of the certificate authorities a `rediss://` server's certificate must chain to,
+    /// instead of the system's roots.
+    pub tls_ca_file: Option<PathBuf>,
     /// Connections in the pool; commands are pipelined on each.
     pub pool_size: usize,
     /// Longest wait for a connection or a command before it fails.
@@ -41,13 +51,39 @@ fn builder(config: &Config, timeout: Duration) -> Builder {
     builder
 }
 
+/// A TLS connector that trusts the certificate authorities of the PEM file at `path` only.
+fn trusting(path: &Path) -> Result<TlsConnector, String> {
+    let problem = |e: &dyn std::fmt::Display| format!("REDIS_TLS_CA_FILE {}: {e}", path.display());
+    let mut roots = RootCertStore::empty();
+    for certificate in CertificateDer::pem_file_iter(path).map_err(|e| problem(&e))? {
+        roots
+            .add(certificate.map_err(|e| problem(&e))?)
+            .map_err(|e| problem(&e))?;
+    }
+    if roots.is_empty() {
+        return Err(problem(&"no certificate in the file"));
+    }
+    let config = ClientConfig::builder_with_provider(Arc::new(ring::default_provider()))
+        .with_safe_default_protocol_versions()
+        .map_err(|e| problem(&e))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(TlsConnector::from(config))
+}
+
 impl RedisConnection {
     /// Connects and waits for the first connection.
     ///
     /// # Errors
     /// A message when the URL is malformed or Redis cannot be reached.
     pub async fn connect(settings: &RedisSettings) -> Result<Self, String> {
-        let config = Config::from_url(&settings.url).map_err(|e| format!("REDIS_URL: {e}"))?;
+        let mut config = Config::from_url(&settings.url).map_err(|e| format!("REDIS_URL: {e}"))?;
+        if let Some(ca_file) = &settings.tls_ca_file {
+            let Some(tls) = config.tls.as_mut() else {
+                return Err("REDIS_TLS_CA_FILE: needs a rediss:// URL".to_owned());
+            };
+            tls.connector = trusting(ca_file)?;
+        }
         let pool = builder(&config, settings.timeout)
             .build_pool(settings.pool_size.max(1))
             .map_err(|e| format!("Redis client: {e}"))?;
@@ -120,5 +156,65 @@ impl RedisConnection {
     /// Closes every connection.
     pub async fn quit(&self) {
         let _ = self.pool.quit().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use testkit::RedisServer;
+
+    use super::*;
+
+    fn settings(url: String, tls_ca_file: Option<PathBuf>) -> RedisSettings {
+        RedisSettings {
+            url,
+            tls_ca_file,
+            pool_size: 1,
+            timeout: Duration::from_secs(2),
+        }
+    }
+
+    /// Connects, giving up after a few seconds (fred retries a failed connection).
+    async fn try_connect(settings: &RedisSettings) -> Result<RedisConnection, String> {
+        tokio::time::timeout(Duration::from_secs(5), RedisConnection::connect(settings))
+            .await
+            .unwrap_or_else(|_| Err("no connection in 5 s".to_owned()))
+    }
+
+    #[tokio::test]
+    async fn a_rediss_url_speaks_tls_to_a_server_whose_certificate_it_trusts() {
+        let server = RedisServer::start_tls().await;
+        let folder = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let ca_file = folder.path().join("ca.pem");
+        std::fs::write(&ca_file, server.ca_pem().unwrap_or_default())
+            .unwrap_or_else(|e| panic!("{e}"));
+        let connection = try_connect(&settings(server.url(), Some(ca_file.clone())))
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(connection.ping().await, Ok(()));
+        // The system's roots do not know the test CA: no connection, rather than an unchecked one.
+        assert!(try_connect(&settings(server.url(), None)).await.is_err());
+        // Plain text to a TLS port gets nowhere either.
+        let plain = server.url().replacen("rediss://", "redis://", 1);
+        assert!(try_connect(&settings(plain, None)).await.is_err());
+    }
+
+    #[tokio::test]
+    async fn a_ca_file_needs_a_rediss_url_and_a_certificate() {
+        let server = RedisServer::start().await;
+        let folder = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let empty = folder.path().join("empty.pem");
+        std::fs::write(&empty, "").unwrap_or_else(|e| panic!("{e}"));
+        let refused = try_connect(&settings(server.url(), Some(empty.clone()))).await;
+        assert_eq!(
+            refused.err().as_deref(),
+            Some("REDIS_TLS_CA_FILE: needs a rediss:// URL")
+        );
+        let tls_url = server.url().replacen("redis://", "rediss://", 1);
+        let refused = try_connect(&settings(tls_url, Some(empty))).await;
+        assert!(
+            refused.err().is_some_and(|e| e.contains("no certificate")),
+            "an empty CA file"
+        );
     }
 }

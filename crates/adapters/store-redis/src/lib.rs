@@ -41,6 +41,7 @@ mod tests {
     pub(crate) async fn connect(server: &RedisServer) -> RedisConnection {
         RedisConnection::connect(&RedisSettings {
             url: server.url(),
+            tls_ca_file: None,
             pool_size: 2,
             timeout: std::time::Duration::from_secs(5),
         })
