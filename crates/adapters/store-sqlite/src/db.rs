@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use chrono::{DateTime, Utc};
 use kernel::StoreError;
-use rusqlite::{Connection, ErrorCode, OpenFlags};
+use rusqlite::{Connection, ErrorCode, OpenFlags, TransactionBehavior};
 
 /// The schema, one entry per version; a database is migrated forward at open.
 const MIGRATIONS: &[&str] = &[
@@ -147,8 +147,10 @@ pub struct SqliteStore {
 }
 
 const READERS: usize = 4;
+// The busy timeout first: another process opening the same file may hold the lock that
+// switching to WAL takes.
 const PRAGMAS: &str =
-    "PRAGMA journal_mode = WAL; PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000;";
+    "PRAGMA busy_timeout = 5000; PRAGMA journal_mode = WAL; PRAGMA foreign_keys = ON;";
 
 /// How far a commit is on disk before it is acknowledged (SQLite's `synchronous`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -194,13 +196,20 @@ impl SqliteStore {
             create_private_dir(parent).map_err(StoreError::backend)?;
         }
         restrict_to_owner(path).map_err(StoreError::backend)?;
-        let writer = Connection::open(path).map_err(StoreError::backend)?;
+        // One process at a time sets the file up: SQLite answers "busy" at once, without
+        // waiting, to two connections that both switch a new file to WAL.
+        let mut lock_path = path.as_os_str().to_owned();
+        lock_path.push(".lock");
+        let setting_up = std::fs::File::create(&lock_path).map_err(StoreError::backend)?;
+        setting_up.lock().map_err(StoreError::backend)?;
+        let mut writer = Connection::open(path).map_err(StoreError::backend)?;
         writer.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
         writer.execute_batch(PRAGMAS).map_err(StoreError::backend)?;
         writer
             .execute_batch(durability.pragma())
             .map_err(StoreError::backend)?;
-        migrate(&writer)?;
+        migrate(&mut writer)?;
+        drop(setting_up);
         let readers = (0..READERS)
             .map(|_| {
                 let reader = Connection::open_with_flags(
@@ -345,19 +354,28 @@ async fn run<T: Send + 'static>(
     .map_err(translate)
 }
 
-fn migrate(connection: &Connection) -> Result<(), StoreError> {
-    let version: usize = connection
-        .query_row("PRAGMA user_version", [], |row| row.get(0))
-        .map_err(StoreError::backend)?;
-    for (index, migration) in MIGRATIONS.iter().enumerate().skip(version) {
-        connection
+/// Applies the migrations the file lacks, each in its own transaction. The version is read
+/// after the write lock is taken, so processes opening one file at once apply each migration
+/// once: the others wait for the lock, then see the new version.
+fn migrate(connection: &mut Connection) -> Result<(), StoreError> {
+    loop {
+        let transaction = connection
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(StoreError::backend)?;
+        let version: usize = transaction
+            .query_row("PRAGMA user_version", [], |row| row.get(0))
+            .map_err(StoreError::backend)?;
+        let Some(migration) = MIGRATIONS.get(version) else {
+            return Ok(());
+        };
+        transaction
             .execute_batch(&format!(
-                "BEGIN; {migration} PRAGMA user_version = {}; COMMIT;",
-                index + 1
+                "{migration} PRAGMA user_version = {};",
+                version + 1
             ))
             .map_err(StoreError::backend)?;
+        transaction.commit().map_err(StoreError::backend)?;
     }
-    Ok(())
 }
 
 fn translate(error: rusqlite::Error) -> StoreError {
@@ -409,6 +427,35 @@ pub(crate) mod tests {
         let store = SqliteStore::open(&dir.path().join("console.db"), Durability::Full)
             .unwrap_or_else(|e| panic!("{e}"));
         (dir, store)
+    }
+
+    #[test]
+    fn processes_opening_a_new_file_at_once_migrate_it_once() {
+        for _ in 0..10 {
+            let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+            let path = dir.path().join("console.db");
+            let opened: Vec<_> = std::thread::scope(|scope| {
+                let openers: Vec<_> = (0..4)
+                    .map(|_| scope.spawn(|| SqliteStore::open(&path, Durability::Full).map(drop)))
+                    .collect();
+                openers
+                    .into_iter()
+                    .map(|opener| {
+                        opener
+                            .join()
+                            .unwrap_or_else(|_| panic!("an opener panicked"))
+                    })
+                    .collect()
+            });
+            assert!(
+                opened.iter().all(Result::is_ok),
+                "{:?}",
+                opened
+                    .iter()
+                    .filter_map(|o| o.as_ref().err())
+                    .collect::<Vec<_>>()
+            );
+        }
     }
 }
 
