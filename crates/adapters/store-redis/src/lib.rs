@@ -30,7 +30,7 @@ mod tests {
 
     use super::{History, RedisConnection, RedisJobQueue, RedisSettings};
 
-    const LONG: History = History {
+    pub(crate) const LONG: History = History {
         completed_count: 10_000,
         completed_age: TimeDelta::days(30),
         failed_count: 10_000,

@@ -81,6 +81,21 @@ impl RedisJobQueue {
         }
     }
 
+    /// Adds `job` under `id`, unless a job of that id exists: the script is safe to send again.
+    async fn enqueue_as(&self, id: &JobId, job: NewJob) -> Result<(), QueueError> {
+        let args: Vec<Value> = vec![
+            self.prefix.clone().into(),
+            job.queue.into(),
+            id.as_str().into(),
+            job.kind.into(),
+            job.payload.into(),
+            job.recipient.unwrap_or_default().into(),
+            i64::from(job.max_attempts).into(),
+            millis(job.run_at).into(),
+        ];
+        self.run(&self.scripts.enqueue, args).await.map(drop)
+    }
+
     async fn run(&self, script: &Script, args: Vec<Value>) -> Result<Value, QueueError> {
         script
             .evalsha_with_reload::<Value, _, _>(self.pool.next(), Vec::<String>::new(), args)
@@ -151,17 +166,7 @@ impl JobQueue for RedisJobQueue {
     #[tracing::instrument(skip_all)]
     async fn enqueue(&self, job: NewJob) -> Result<JobId, QueueError> {
         let id = JobId::generate();
-        let args: Vec<Value> = vec![
-            self.prefix.clone().into(),
-            job.queue.into(),
-            id.as_str().into(),
-            job.kind.into(),
-            job.payload.into(),
-            job.recipient.unwrap_or_default().into(),
-            i64::from(job.max_attempts).into(),
-            millis(job.run_at).into(),
-        ];
-        self.run(&self.scripts.enqueue, args).await?;
+        self.enqueue_as(&id, job).await?;
         Ok(id)
     }
 
@@ -353,5 +358,43 @@ impl JobQueue for RedisJobQueue {
         let removed =
             integer(&self.admin("forget", args).await?).ok_or_else(|| malformed("forget"))?;
         Ok(u64::try_from(removed).unwrap_or(0))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::Utc;
+    use notify_core::{JobId, JobQueue as _, NewJob};
+    use testkit::RedisServer;
+
+    use super::RedisJobQueue;
+    use crate::tests::{LONG, connect};
+
+    #[tokio::test]
+    async fn an_enqueue_sent_again_makes_no_second_job() {
+        let server = RedisServer::start().await;
+        let queue = RedisJobQueue::new(&connect(&server).await, "resent", LONG);
+        let id = JobId::generate();
+        let job = || NewJob {
+            queue: "email".to_owned(),
+            kind: "verification".to_owned(),
+            payload: "{}".to_owned(),
+            recipient: None,
+            max_attempts: 3,
+            run_at: Utc::now(),
+        };
+        queue
+            .enqueue_as(&id, job())
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        queue
+            .enqueue_as(&id, job())
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let counts = queue
+            .counts("email")
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(counts.waiting, 1, "{counts:?}");
     }
 }

@@ -1,6 +1,11 @@
 -- ARGV: P, queue, id, kind, payload, recipient ('' for none), max attempts, run at (ms)
 local queue, id, kind, payload, recipient, max, run = ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6],
   ARGV[7], ARGV[8]
+-- A command sent again (the client resends what was in flight when a connection dropped) finds
+-- its job there already: one job, never two.
+if redis.call('EXISTS', job_key(id)) == 1 then
+  return 0
+end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local fields = {'id', id, 'queue', queue, 'kind', kind, 'attempts', 0, 'max', max, 'enq', run,
