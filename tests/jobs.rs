@@ -115,6 +115,61 @@ async fn over_tls_the_api_enqueues_and_a_worker_delivers_through_rediss() {
     assert!(api.terminate().await.success());
 }
 
+/// Runs `name` with `env` until it exits on its own (a refusal at start): status and stderr.
+fn refused_at_start(name: &str, env: &[(&'static str, String)]) -> (Option<i32>, String) {
+    let data = tempfile::tempdir().unwrap();
+    let output = std::process::Command::new(testkit::workspace_binary(name))
+        .current_dir(data.path())
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+        .env("LOG_LEVEL", "warn")
+        .output()
+        .unwrap();
+    (
+        output.status.code(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+#[tokio::test]
+async fn a_process_with_another_payload_key_refuses_to_start_and_a_rotation_moves_the_deployment() {
+    let (mail, redis) = (SmtpSink::start().await, RedisServer::start().await);
+    let env = deployment(&mail, &redis);
+    let data = tempfile::tempdir().unwrap();
+    let mut api = RunningBinary::start("console-api", data.path(), &env);
+    api.wait_healthy().await;
+    let other_key = "ab".repeat(32);
+    let stranger = with(&env, "JOB_PAYLOAD_KEY", other_key.clone());
+    let (status, stderr) = refused_at_start("console-worker", &stranger);
+    assert_ne!(status, Some(0));
+    assert!(stderr.contains("JOB_PAYLOAD_KEY"), "{stderr}");
+    // Without a key at all, a generated one is refused outright.
+    let keyless: Vec<_> = env
+        .iter()
+        .filter(|(k, _)| *k != "JOB_PAYLOAD_KEY")
+        .cloned()
+        .collect();
+    let (status, stderr) = refused_at_start("console-worker", &keyless);
+    assert_ne!(status, Some(0));
+    assert!(stderr.contains("JOB_PAYLOAD_KEY must be set"), "{stderr}");
+    // A worker rotating to the new key, the old one among its previous keys, starts and moves
+    // the deployment: then a process with only the old key is the stranger.
+    let rotating = with(
+        &stranger,
+        "JOB_PAYLOAD_KEYS_PREVIOUS",
+        PAYLOAD_KEY.to_owned(),
+    );
+    let worker_dir = tempfile::tempdir().unwrap();
+    let mut worker = RunningBinary::start("console-worker", worker_dir.path(), &rotating);
+    register(&Client::for_binary(&api), "ada@example.com").await;
+    let verify = mail.wait_for("ada@example.com", "Verify").await;
+    assert!(verify.token().is_some(), "the old key's job opened");
+    let (status, stderr) = refused_at_start("console-worker", &env);
+    assert_ne!(status, Some(0));
+    assert!(stderr.contains("JOB_PAYLOAD_KEY"), "{stderr}");
+    assert!(worker.terminate().await.success());
+    assert!(api.terminate().await.success());
+}
+
 #[tokio::test]
 async fn a_worker_killed_mid_job_loses_nothing_another_worker_delivers_it() {
     let (mail, redis) = (SmtpSink::start().await, RedisServer::start().await);

@@ -40,6 +40,13 @@ pub fn payload_keys(settings: &Settings) -> Result<PayloadKeys, String> {
     if settings.environment == Environment::Production {
         return Err("JOB_PAYLOAD_KEY must be set in production".to_owned());
     }
+    if settings.redis.is_some() {
+        // A key generated into this DATA_DIR is no other process's key.
+        return Err(
+            "JOB_PAYLOAD_KEY must be set when Redis is configured: every process of the deployment seals and opens job payloads with it"
+                .to_owned(),
+        );
+    }
     let path = settings.data_dir.join(PAYLOAD_KEY_FILE);
     if !path.exists() {
         let key: [u8; 32] = rand::random();

@@ -89,10 +89,32 @@ fn mail_transport(settings: &Settings) -> Result<Arc<dyn MailTransport>, String>
     Ok(Arc::new(transport))
 }
 
-/// The sealer of job payloads, from the configured (or, in development, generated) keys.
-fn payload_sealer(settings: &Settings) -> Result<Arc<dyn PayloadSealer>, String> {
+/// The sealer of job payloads, from the configured (or, in development, generated) keys. With
+/// Redis, every process of the deployment must seal and open with one key: the first process
+/// records its key's id there, and a process whose keys cannot open what that key seals
+/// refuses to start (a worker would otherwise fail every job it takes). A process whose
+/// previous keys include the recorded one moves the deployment to its current key.
+async fn payload_sealer(
+    settings: &Settings,
+    storage: &storage::Storage,
+) -> Result<Arc<dyn PayloadSealer>, String> {
     let keys = dev_secrets::payload_keys(settings)?;
-    Ok(Arc::new(AeadSealer::new(&keys.current, &keys.previous)))
+    let sealer = AeadSealer::new(&keys.current, &keys.previous);
+    if let (Some(redis), Some(config)) = (&storage.redis, &settings.redis) {
+        let key = format!("{{{}}}:payload-key-id", config.key_prefix);
+        let recorded = redis.set_once(&key, sealer.key_id()).await?;
+        if recorded != sealer.key_id() {
+            if !sealer.opens(&recorded) {
+                return Err(format!(
+                    "JOB_PAYLOAD_KEY: this deployment seals job payloads with the key of id {recorded} (recorded in Redis at {key}), and this process's key is {}; set the same JOB_PAYLOAD_KEY on every process (when rotating, the old key goes in JOB_PAYLOAD_KEYS_PREVIOUS)",
+                    sealer.key_id()
+                ));
+            }
+            redis.set(&key, sealer.key_id()).await?;
+            tracing::info!(from = %recorded, to = %sealer.key_id(), "the deployment's job payload key was rotated");
+        }
+    }
+    Ok(Arc::new(sealer))
 }
 
 fn email_worker(
@@ -149,7 +171,7 @@ impl Api {
         let port = listener.local_addr().map_err(|e| e.to_string())?.port();
         let media = Arc::new(media::service(&settings, port).await?);
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-        let sealer = payload_sealer(&settings)?;
+        let sealer = payload_sealer(&settings, &storage).await?;
         let outbox = EmailOutbox::new(
             Arc::clone(&storage.queue),
             Arc::clone(&sealer),
@@ -402,7 +424,7 @@ async fn run_worker(settings: Settings) -> Result<(), String> {
     let worker = email_worker(
         &settings,
         &storage,
-        payload_sealer(&settings)?,
+        payload_sealer(&settings, &storage).await?,
         Arc::new(SystemClock),
     )?;
     let queue = if storage.redis.is_some() {

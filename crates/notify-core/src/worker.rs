@@ -185,12 +185,16 @@ impl EmailWorker {
                 job.max_attempts
             ));
         }
-        let email = match self
-            .sealer
-            .open(&job.payload, &job.queue)
-            .map_err(|e| format!("payload cannot be opened: {e}"))
-            .and_then(|plain| EmailJob::from_payload(&plain))
-        {
+        let plain = match self.sealer.open(&job.payload, &job.queue) {
+            Ok(plain) => plain,
+            // Most likely sealed with a key this worker lacks (a rotation half done): another
+            // worker, or this one restarted with the key, may open it, so it is retried, and a
+            // failed one stays retryable from the admin console.
+            Err(error) => {
+                return self.retry_or_fail(job, format!("payload cannot be opened: {error}"));
+            }
+        };
+        let email = match EmailJob::from_payload(&plain) {
             Ok(email) => email,
             Err(error) => return Verdict::Fail(error),
         };
@@ -199,11 +203,20 @@ impl EmailWorker {
         }
         match self.transport.send(&render(&email, &self.links)).await {
             Ok(()) => Verdict::Complete { suppressed: false },
-            Err(MailError::Transient(error)) if job.attempts < job.max_attempts => Verdict::Retry {
+            Err(MailError::Transient(error)) => self.retry_or_fail(job, error),
+            Err(error) => Verdict::Fail(error.to_string()),
+        }
+    }
+
+    /// Another attempt after the backoff, while the job has attempts left.
+    fn retry_or_fail(&self, job: &Job, error: String) -> Verdict {
+        if job.attempts < job.max_attempts {
+            Verdict::Retry {
                 error,
                 at: self.clock.now() + self.retry.backoff_after(job.attempts),
-            },
-            Err(error) => Verdict::Fail(error.to_string()),
+            }
+        } else {
+            Verdict::Fail(error)
         }
     }
 

@@ -49,6 +49,12 @@ impl AeadSealer {
     pub fn key_id(&self) -> &str {
         &self.current.id
     }
+
+    /// Whether payloads sealed under the key of id `id` open here.
+    #[must_use]
+    pub fn opens(&self, id: &str) -> bool {
+        self.current.id == id || self.previous.iter().any(|key| key.id == id)
+    }
 }
 
 impl PayloadSealer for AeadSealer {

@@ -5,11 +5,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use fred::clients::SubscriberClient;
+use fred::prelude::KeysInterface as _;
 use fred::prelude::{Builder, ClientLike as _, Config, Pool, ReconnectPolicy};
 use fred::rustls::pki_types::CertificateDer;
 use fred::rustls::pki_types::pem::PemObject as _;
 use fred::rustls::{ClientConfig, RootCertStore, crypto::ring};
 use fred::types::InfoKind;
+use fred::types::SetOptions;
 use fred::types::config::TlsConnector;
 
 /// How to reach Redis.
@@ -109,6 +111,32 @@ impl RedisConnection {
         // The task ends with the client.
         drop(subscriber.manage_subscriptions());
         Ok(subscriber)
+    }
+
+    /// Sets `key` to `value` unless it has a value; answers the value it then has.
+    ///
+    /// # Errors
+    /// The client's error when Redis does not answer.
+    pub async fn set_once(&self, key: &str, value: &str) -> Result<String, String> {
+        let before: Option<String> = self
+            .pool
+            .next()
+            .set(key, value, None, Some(SetOptions::NX), true)
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(before.unwrap_or_else(|| value.to_owned()))
+    }
+
+    /// Sets `key` to `value`.
+    ///
+    /// # Errors
+    /// The client's error when Redis does not answer.
+    pub async fn set(&self, key: &str, value: &str) -> Result<(), String> {
+        self.pool
+            .next()
+            .set::<(), _, _>(key, value, None, None, false)
+            .await
+            .map_err(|e| e.to_string())
     }
 
     /// Whether Redis answers.
