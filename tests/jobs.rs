@@ -171,6 +171,33 @@ async fn a_process_with_another_payload_key_refuses_to_start_and_a_rotation_move
 }
 
 #[tokio::test]
+async fn processes_started_while_redis_is_down_wait_for_it_and_then_serve() {
+    let mail = SmtpSink::start().await;
+    let port = testkit::free_port();
+    let mut env = api_env(&mail);
+    env.extend([
+        ("REDIS_URL", format!("redis://127.0.0.1:{port}")),
+        ("JOB_PAYLOAD_KEY", PAYLOAD_KEY.to_owned()),
+    ]);
+    let (api_dir, worker_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let mut api = RunningBinary::start("console-api", api_dir.path(), &env);
+    let mut worker = RunningBinary::start("console-worker", worker_dir.path(), &env);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(api.child.try_wait().unwrap().is_none(), "the api waits");
+    assert!(
+        worker.child.try_wait().unwrap().is_none(),
+        "the worker waits"
+    );
+    let _redis = RedisServer::start_on(port).await;
+    api.wait_healthy().await;
+    register(&Client::for_binary(&api), "ada@example.com").await;
+    let verify = mail.wait_for("ada@example.com", "Verify").await;
+    assert!(verify.token().is_some());
+    assert!(worker.terminate().await.success());
+    assert!(api.terminate().await.success());
+}
+
+#[tokio::test]
 async fn a_worker_killed_mid_job_loses_nothing_another_worker_delivers_it() {
     let (mail, redis) = (SmtpSink::start().await, RedisServer::start().await);
     let env = deployment(&mail, &redis);

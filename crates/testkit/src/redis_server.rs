@@ -17,7 +17,11 @@ impl RedisServer {
     /// Starts one, stopped on drop (also when a test panics). Each test starting its own
     /// keeps tests apart; a start takes a few milliseconds.
     pub async fn start() -> Self {
-        let port = free_port();
+        Self::start_on(free_port()).await
+    }
+
+    /// One on `port` (a test that starts its clients first picks the port).
+    pub async fn start_on(port: u16) -> Self {
         let server = Self::spawn(port, &["--port", &port.to_string()], None);
         server.wait_until_listening().await;
         server

@@ -5,8 +5,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use fred::clients::SubscriberClient;
-use fred::prelude::KeysInterface as _;
 use fred::prelude::{Builder, ClientLike as _, Config, Pool, ReconnectPolicy};
+use fred::prelude::{EventInterface as _, KeysInterface as _};
 use fred::rustls::pki_types::CertificateDer;
 use fred::rustls::pki_types::pem::PemObject as _;
 use fred::rustls::{ClientConfig, RootCertStore, crypto::ring};
@@ -86,12 +86,30 @@ impl RedisConnection {
             };
             tls.connector = trusting(ca_file)?;
         }
+        // Redis down when the process starts is waited for, with the same backoff as a
+        // reconnection, rather than ending the process (a service manager gives up restarting
+        // one that keeps exiting).
+        config.fail_fast = false;
         let pool = builder(&config, settings.timeout)
             .build_pool(settings.pool_size.max(1))
             .map_err(|e| format!("Redis client: {e}"))?;
+        let at = format!("{:?}", config.server);
+        if let Some(first) = pool.clients().first() {
+            let at = at.clone();
+            // The task ends with the client.
+            drop(first.on_error(move |(error, server)| {
+                let at = at.clone();
+                async move {
+                    let server = server.map_or(at, |server| server.to_string());
+                    tracing::warn!(%server, %error, "Redis connection failed; retrying");
+                    Ok(())
+                }
+            }));
+        }
+        tracing::info!(server = %at, "connecting to Redis");
         pool.init()
             .await
-            .map_err(|e| format!("cannot connect to Redis: {e}"))?;
+            .map_err(|e| format!("cannot connect to Redis at {at}: {e}"))?;
         Ok(Self {
             pool,
             config,
