@@ -198,6 +198,44 @@ async fn processes_started_while_redis_is_down_wait_for_it_and_then_serve() {
 }
 
 #[tokio::test]
+async fn readiness_says_not_ready_when_redis_does_not_answer_in_time() {
+    let (mail, redis) = (SmtpSink::start().await, RedisServer::start().await);
+    let env = with(
+        &deployment(&mail, &redis),
+        "READY_TIMEOUT_MS",
+        "500".to_owned(),
+    );
+    let data = tempfile::tempdir().unwrap();
+    let mut api = RunningBinary::start("console-api", data.path(), &env);
+    api.wait_healthy().await;
+    let client = Client::for_binary(&api);
+    // Redis stalls for 3 s (a failover, a slow disk): the probe answers "not ready" within
+    // READY_TIMEOUT_MS instead of waiting for it.
+    let mut stall = std::process::Command::new("redis-cli")
+        .args(["-p", &redis.port().to_string(), "DEBUG", "SLEEP", "3"])
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let (status, body) = client
+        .call(reqwest::Method::GET, "/health/ready", None, None)
+        .await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert_eq!(body["code"], "NOT_READY");
+    assert_eq!(body["errors"][0]["field"], "queue");
+    assert!(
+        stall.try_wait().unwrap().is_none(),
+        "answered while Redis still slept"
+    );
+    stall.wait().unwrap();
+    let (status, _) = client
+        .call(reqwest::Method::GET, "/health/ready", None, None)
+        .await;
+    assert_eq!(status, StatusCode::OK, "ready again once Redis answers");
+    assert!(api.terminate().await.success());
+}
+
+#[tokio::test]
 async fn a_worker_killed_mid_job_loses_nothing_another_worker_delivers_it() {
     let (mail, redis) = (SmtpSink::start().await, RedisServer::start().await);
     let env = deployment(&mail, &redis);

@@ -152,6 +152,10 @@ variables! {
         /// Uploads per window per client (POST /upload/* and the avatar and resume routes; they
         /// count against THROTTLE_LIMIT too)
         THROTTLE_UPLOAD_LIMIT = "20" => throttle_upload_limit: u32, positive;
+        /// Longest GET /health/ready waits for each dependency's answer (a round trip to the
+        /// database and to Redis) before it counts as down: keep it under the load balancer's
+        /// probe timeout
+        READY_TIMEOUT_MS = "2000" => ready_timeout: Duration, millis;
         /// Bearer token GET /metrics requires (Prometheus: authorization.credentials); unset:
         /// /metrics is public, so keep the port private or set this
         METRICS_TOKEN = "" => metrics_token: Option<SecretString>, secret;

@@ -297,6 +297,7 @@ impl Api {
             media,
             health: Arc::new(Health {
                 probes: storage.probes.clone(),
+                probe_timeout: settings.ready_timeout,
                 started: Instant::now(),
                 mode: storage.mode,
                 redis: storage

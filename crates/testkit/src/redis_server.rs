@@ -76,6 +76,9 @@ impl RedisServer {
                 "no",
                 "--loglevel",
                 "warning",
+                // Tests may stall it (`DEBUG SLEEP`) to see what a slow Redis does.
+                "--enable-debug-command",
+                "yes",
             ])
             .stdin(Stdio::null())
             .stdout(Stdio::null())

@@ -1,7 +1,7 @@
 //! `/api/v1/health*`: liveness, readiness, and Redis.
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use actix_web::{HttpResponse, web};
 use async_trait::async_trait;
@@ -33,6 +33,9 @@ pub trait RedisInfo: Send + Sync {
 /// What readiness asks, and since when the process runs.
 pub struct Health {
     pub probes: Vec<Arc<dyn ReadinessProbe>>,
+    /// Longest a probe may take before its dependency counts as down (shorter than a load
+    /// balancer's probe, so the balancer hears "not ready" rather than nothing).
+    pub probe_timeout: Duration,
     pub started: Instant,
     pub mode: &'static str,
     /// Redis, when the deployment uses it.
@@ -129,8 +132,16 @@ pub async fn live(health: web::Data<Health>) -> HttpResponse {
 pub async fn ready(health: web::Data<Health>) -> Result<HttpResponse, ApiError> {
     let mut results = Vec::new();
     let mut failures = Vec::new();
-    for probe in &health.probes {
-        match probe.check().await {
+    let timeout = health.probe_timeout;
+    let checks = health.probes.iter().map(|probe| async move {
+        let answer = tokio::time::timeout(timeout, probe.check()).await;
+        (
+            probe,
+            answer.unwrap_or_else(|_| Err("no answer in time".to_owned())),
+        )
+    });
+    for (probe, answer) in futures_util::future::join_all(checks).await {
+        match answer {
             Ok(()) => results.push(ProbeResult {
                 name: probe.name(),
                 status: "up",
