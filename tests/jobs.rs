@@ -236,6 +236,46 @@ async fn readiness_says_not_ready_when_redis_does_not_answer_in_time() {
 }
 
 #[tokio::test]
+async fn a_registration_while_redis_is_down_is_undone_and_answered_503() {
+    let mail = SmtpSink::start().await;
+    let mut redis = RedisServer::start().await;
+    let env = with(
+        &deployment(&mail, &redis),
+        "REDIS_TIMEOUT_MS",
+        "1000".to_owned(),
+    );
+    let data = tempfile::tempdir().unwrap();
+    let mut api = RunningBinary::start("console-api", data.path(), &env);
+    api.wait_healthy().await;
+    let client = Client::for_binary(&api);
+    redis.kill();
+    let body =
+        json!({"name": "Ada Lovelace", "email": "ada@example.com", "password": "Analytical1"});
+    let (status, refused) = client.post("/auth/register", body.clone(), None).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{refused}");
+    assert_eq!(refused["code"], "NOT_READY");
+    let _redis = RedisServer::start_on(redis.port()).await;
+    // Nothing was kept: the same registration succeeds once Redis is back, and its email goes.
+    let mut answered = None;
+    for _ in 0..50 {
+        let (status, reply) = client.post("/auth/register", body.clone(), None).await;
+        if status != StatusCode::SERVICE_UNAVAILABLE {
+            answered = Some((status, reply));
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let (status, reply) = answered.expect("Redis came back");
+    assert_eq!(status, StatusCode::CREATED, "{reply}");
+    let worker_dir = tempfile::tempdir().unwrap();
+    let mut worker = RunningBinary::start("console-worker", worker_dir.path(), &env);
+    let verify = mail.wait_for("ada@example.com", "Verify").await;
+    assert!(verify.token().is_some());
+    assert!(worker.terminate().await.success());
+    assert!(api.terminate().await.success());
+}
+
+#[tokio::test]
 async fn a_worker_killed_mid_job_loses_nothing_another_worker_delivers_it() {
     let (mail, redis) = (SmtpSink::start().await, RedisServer::start().await);
     let env = deployment(&mail, &redis);

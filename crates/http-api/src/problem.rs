@@ -554,10 +554,18 @@ impl From<AuthError> for ApiError {
                 Self::new(ErrorCode::SessionNotFound, "Session not found")
             }
             AuthError::UserNotFound => Self::new(ErrorCode::UserNotFound, "User not found"),
-            AuthError::Store(_)
-            | AuthError::Hash(_)
-            | AuthError::Notify(_)
-            | AuthError::Token(_) => {
+            // The email queue refused the request's emails (Redis down); nothing was kept.
+            AuthError::Notify(error) => {
+                tracing::error!(%error, "emails could not be queued");
+                Self {
+                    retry_after: Some(NOT_READY_RETRY_AFTER),
+                    ..Self::new(
+                        ErrorCode::NotReady,
+                        "Emails cannot be queued right now; try again shortly",
+                    )
+                }
+            }
+            AuthError::Store(_) | AuthError::Hash(_) | AuthError::Token(_) => {
                 tracing::error!(error = %error, "identity operation failed");
                 Self::internal()
             }
@@ -574,6 +582,9 @@ impl From<kernel::record::FieldError> for FieldError {
         }
     }
 }
+
+/// Seconds a client is asked to wait before retrying what a down dependency refused.
+const NOT_READY_RETRY_AFTER: u64 = 5;
 
 fn store_failure(error: &dyn std::error::Error) -> ApiError {
     tracing::error!(error = %error, "storage operation failed");

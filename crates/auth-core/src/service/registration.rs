@@ -64,22 +64,36 @@ impl IdentityService {
             });
         }
         let greeting = user.greeting();
-        self.ports
-            .notifier
-            .notify(AccountEmail::Welcome {
-                to: account.email.clone(),
-                name: greeting.clone(),
-                user_id: user.id.clone(),
-            })
-            .await?;
-        self.ports
-            .notifier
-            .notify(AccountEmail::VerifyEmail {
-                to: account.email.clone(),
-                name: greeting,
-                token: verification_secret,
-            })
-            .await?;
+        let queued = async {
+            self.ports
+                .notifier
+                .notify(AccountEmail::Welcome {
+                    to: account.email.clone(),
+                    name: greeting.clone(),
+                    user_id: user.id.clone(),
+                })
+                .await?;
+            self.ports
+                .notifier
+                .notify(AccountEmail::VerifyEmail {
+                    to: account.email.clone(),
+                    name: greeting,
+                    token: verification_secret,
+                })
+                .await
+        };
+        if let Err(error) = queued.await {
+            // The queue is down: an account without its verification email could never be
+            // verified (a retry would be "email taken"), so it is undone and the caller asked
+            // to try again.
+            warn!(user_id = %user.id, %error, "registration undone: its emails could not be queued");
+            if let Err(error) = self.ports.notifier.forget_recipient(&account.email).await {
+                warn!(%error, "the undone registration's queued emails were not dropped");
+            }
+            self.ports.accounts.delete_accounts_of(&user.id).await?;
+            self.ports.users.delete_user(&user.id).await?;
+            return Err(AuthError::Notify(error));
+        }
         info!(user_id = %user.id, "user registered");
         let tokens = self.open_session(&user, &account, client, now).await?;
         Ok(AuthOutcome {

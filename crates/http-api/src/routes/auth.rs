@@ -21,6 +21,7 @@ type Identity = web::Data<IdentityService>;
     responses(
         (status = 201, description = "Registered and signed in", body = Envelope<AuthData>),
         (status = 409, description = "`EMAIL_TAKEN` or `USERNAME_TAKEN`", body = Problem),
+        (status = 503, description = "`NOT_READY`: the welcome and verification emails cannot be queued (the job queue is down); no account was kept, retry after `Retry-After` seconds", body = Problem),
     ))]
 pub async fn register(
     identity: Identity,
