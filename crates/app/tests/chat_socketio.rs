@@ -299,3 +299,27 @@ async fn a_connected_session_that_never_polls_is_cut_off_when_its_queue_fills() 
         packets.len()
     );
 }
+
+#[tokio::test]
+async fn a_post_cut_off_mid_body_leaves_the_session_usable() {
+    let app = spawn_app_with(&[("REQUEST_TIMEOUT", "2s"), ("WS_PING_INTERVAL", "1s")]).await;
+    let session = Polling::open(&app).await.unwrap();
+    let address = app.base.trim_start_matches("http://");
+    {
+        let mut stream = tokio::net::TcpStream::connect(address).await.unwrap();
+        let head = format!(
+            "POST /socket.io/?EIO=4&transport=polling&sid={} HTTP/1.1\r\nHost: {address}\r\n\
+             Content-Type: text/plain\r\nContent-Length: 100\r\n\r\n3",
+            session.sid
+        );
+        stream.write_all(head.as_bytes()).await.unwrap();
+        // The body never comes: REQUEST_TIMEOUT ends the POST's handling.
+        let mut answer = vec![0; 1024];
+        let read = tokio::time::timeout(Duration::from_secs(5), stream.read(&mut answer))
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(answer[..read].starts_with(b"HTTP/1.1 408"));
+    }
+    assert_eq!(session.post("3").await, 200, "the next POST is taken");
+}

@@ -250,9 +250,18 @@ pub(crate) async fn post(
         let _ = transport.from_client.try_send("1".to_owned());
         return bad_request("Overlapping POST");
     }
-    let answer = deliver(&transport, body, state.config.max_frame).await;
-    transport.posting.store(false, Ordering::Release);
-    answer
+    // Cleared however the POST ends, a client gone mid-body (or REQUEST_TIMEOUT) included.
+    let _posting = Posting(&transport.posting);
+    deliver(&transport, body, state.config.max_frame).await
+}
+
+/// A POST being read on a session; the session takes the next one once this is dropped.
+struct Posting<'a>(&'a AtomicBool);
+
+impl Drop for Posting<'_> {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::Release);
+    }
 }
 
 async fn deliver(transport: &Transport, body: web::Payload, max_payload: usize) -> HttpResponse {
