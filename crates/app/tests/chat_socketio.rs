@@ -225,13 +225,15 @@ async fn sessions_without_a_connect_are_capped_and_their_packets_bounded() {
     }
     assert_eq!(sessions.len(), 16, "the per-address cap");
     // Pings from the client get no answer in Engine.IO 4: nothing piles up for a poll.
-    let pings = vec!["2"; 20_000].join("\u{1e}");
-    for _ in 0..20 {
+    let pings = vec!["2"; 64].join("\u{1e}");
+    for _ in 0..300 {
         assert_eq!(sessions[0].post(pings.clone()).await, 200);
     }
     let (status, packets) = sessions[0].poll().await;
     assert_eq!(status, 200);
     assert!(packets.len() <= 2, "{} packets queued", packets.len());
+    // A payload of more packets than a session takes at once is refused (and ends it).
+    assert_eq!(sessions[3].post(vec!["2"; 65].join("\u{1e}")).await, 400);
     // A POST over the announced maxPayload is refused, whatever its framing.
     let large = vec![b'4'; 65_537];
     assert_eq!(sessions[1].post(large.clone()).await, 413);
@@ -322,4 +324,39 @@ async fn a_post_cut_off_mid_body_leaves_the_session_usable() {
         assert!(answer[..read].starts_with(b"HTTP/1.1 408"));
     }
     assert_eq!(session.post("3").await, 200, "the next POST is taken");
+}
+
+#[tokio::test]
+async fn a_packet_of_any_text_leaves_the_session_working() {
+    let app = spawn_app_with(&[("WS_PING_INTERVAL", "1s")]).await;
+    let session = Polling::open(&app).await.unwrap();
+    // No packet type (a multi-byte first character), then one inside a message packet.
+    assert_eq!(session.post("é").await, 200);
+    assert_eq!(session.post("4é").await, 200);
+    let (status, packets) = session.poll().await;
+    assert_eq!(
+        (status.as_u16(), packets),
+        (200, vec!["2".to_owned()]),
+        "a ping"
+    );
+}
+
+#[tokio::test]
+async fn a_websocket_that_takes_a_session_over_must_finish_in_time_and_only_one_may() {
+    let app = spawn_app_with(&[("WS_PING_INTERVAL", "1s"), ("WS_IDLE_TIMEOUT", "2s")]).await;
+    let session = Polling::open(&app).await.unwrap();
+    let url = format!(
+        "{}/socket.io/?EIO=4&transport=websocket&sid={}",
+        app.base.replacen("http", "ws", 1),
+        session.sid
+    );
+    let (mut silent, _) = connect_async(&url).await.unwrap();
+    let second = connect_async(&url).await;
+    assert!(second.is_err(), "a second upgrade of one session");
+    // Silent past the deadline: closed by the server.
+    let ended = tokio::time::timeout(Duration::from_secs(6), async {
+        while let Some(Ok(_)) = silent.next().await {}
+    })
+    .await;
+    assert!(ended.is_ok(), "the silent upgrade is still open");
 }

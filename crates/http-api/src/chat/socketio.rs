@@ -43,7 +43,8 @@ const PENDING_TOTAL: usize = 1024;
 /// is always taken into an empty queue, so one large answer (a room's history) fits.
 const OUTBOUND_PACKETS: usize = 256;
 const OUTBOUND_BYTES: usize = 1 << 20;
-/// Packets from the client not yet handled by the session; a POST waits for room.
+/// Packets from the client not yet handled by the session (a POST waits for room), and the
+/// most one payload may carry.
 const INBOUND_PACKETS: usize = 64;
 
 /// The live Engine.IO sessions of this instance, by id, and those not yet connected to the
@@ -98,6 +99,25 @@ impl SocketIoSessions {
     }
 }
 
+/// A session's entry in the registry, removed when dropped.
+struct Registered {
+    sessions: Arc<SocketIoSessions>,
+    key: String,
+}
+
+impl Drop for Registered {
+    fn drop(&mut self) {
+        self.sessions.lock().sessions.remove(&self.key);
+    }
+}
+
+/// The first character of `packet` (a packet type), and the rest; `None` for an empty packet or
+/// one that does not start with an ASCII character (no type).
+fn packet_type(packet: &str) -> Option<(u8, &str)> {
+    let first = *packet.as_bytes().first()?;
+    first.is_ascii().then(|| (first, &packet[1..]))
+}
+
 /// A session's place among those not yet connected to the namespace, freed when dropped.
 struct PendingSlot {
     sessions: Arc<SocketIoSessions>,
@@ -125,6 +145,8 @@ struct Transport {
     from_client: mpsc::Sender<String>,
     /// Set while a POST is being read: Engine.IO allows one at a time.
     posting: AtomicBool,
+    /// Set once a WebSocket asked to take the session over: one may.
+    upgrading: AtomicBool,
     /// Set once the client moved to WebSocket: a waiting poll is answered with a noop.
     upgraded: AtomicBool,
     upgrade: Notify,
@@ -226,6 +248,9 @@ pub(crate) async fn get(
                     let Some(transport) = state.sessions.get(&sid) else {
                         return Ok(bad_request("Session ID unknown"));
                     };
+                    if transport.upgrading.swap(true, Ordering::AcqRel) {
+                        return Ok(bad_request("Already upgrading"));
+                    }
                     actix_web::rt::spawn(upgrade(transport, session, messages, deadline));
                 }
             }
@@ -278,6 +303,10 @@ async fn deliver(transport: &Transport, body: web::Payload, max_payload: usize) 
     let Ok(payload) = std::str::from_utf8(&bytes) else {
         return bad_request("Payload is not UTF-8 text");
     };
+    if payload.split(SEPARATOR).nth(INBOUND_PACKETS).is_some() {
+        let _ = transport.from_client.try_send("1".to_owned());
+        return bad_request("Too many packets in one payload");
+    }
     for packet in payload.split(SEPARATOR) {
         if transport.from_client.send(packet.to_owned()).await.is_err() {
             return bad_request("Session closed");
@@ -333,6 +362,7 @@ impl SocketIoState {
             queued_bytes: Arc::clone(&queued_bytes),
             from_client: from_client_tx,
             posting: AtomicBool::new(false),
+            upgrading: AtomicBool::new(upgraded),
             upgraded: AtomicBool::new(upgraded),
             upgrade: Notify::new(),
         });
@@ -354,8 +384,9 @@ impl SocketIoState {
         };
         let (sessions, key) = (Arc::clone(&self.sessions), sid.clone());
         actix_web::rt::spawn(async move {
+            // Out of the registry however the task ends, a panic included.
+            let _registered = Registered { sessions, key };
             run_session(session, pending).await;
-            sessions.lock().sessions.remove(&key);
         });
         Some((sid, transport))
     }
@@ -406,24 +437,29 @@ async fn upgrade(
     mut messages: actix_ws::MessageStream,
     deadline: Duration,
 ) {
-    while let Some(Ok(message)) = messages.next().await {
-        let Message::Text(packet) = message else {
-            continue;
-        };
-        match &*packet {
-            "2probe" => {
-                if !write(deadline, ws.text("3probe")).await {
-                    return;
+    // The probe and the upgrade come within the deadline, or the socket is dropped.
+    let upgraded = tokio::time::timeout(deadline, async {
+        while let Some(Ok(message)) = messages.next().await {
+            let Message::Text(packet) = message else {
+                continue;
+            };
+            match &*packet {
+                "2probe" => {
+                    if !write(deadline, ws.text("3probe")).await {
+                        return false;
+                    }
                 }
+                "5" => return true,
+                _ => return false,
             }
-            "5" => {
-                transport.upgraded.store(true, Ordering::Release);
-                transport.upgrade.notify_waiters();
-                pump(transport, ws, messages, None, deadline).await;
-                return;
-            }
-            _ => return,
         }
+        false
+    })
+    .await;
+    if upgraded == Ok(true) {
+        transport.upgraded.store(true, Ordering::Release);
+        transport.upgrade.notify_waiters();
+        pump(transport, ws, messages, None, deadline).await;
     }
 }
 
@@ -612,21 +648,19 @@ async fn run_session(mut session: Session, pending: PendingSlot) {
             }
             packet = session.from_client.recv() => {
                 let Some(packet) = packet else { break };
-                let (kind, rest) = packet.split_at(packet.len().min(1));
-                match kind {
-                    "1" => break,
-                    "3" => last_heard = Instant::now(),
-                    "4" => {
-                        let (sio, rest) = rest.split_at(rest.len().min(1));
-                        match (sio, connected.as_ref()) {
-                            ("0", None) => {
+                match packet_type(&packet) {
+                    Some((b'1', _)) => break,
+                    Some((b'3', _)) => last_heard = Instant::now(),
+                    Some((b'4', rest)) => {
+                        match (packet_type(rest), connected.as_ref()) {
+                            (Some((b'0', rest)), None) => {
                                 connected = session.connect(rest).await;
-                                if connected.is_some() {
-                                    pending = None;
-                                }
+                                // A refused CONNECT ends the session: each costs a token check.
+                                if connected.is_none() { break }
+                                pending = None;
                             }
-                            ("1", _) => break,
-                            ("2", Some(open)) => {
+                            (Some((b'1', _)), _) => break,
+                            (Some((b'2', rest)), Some(open)) => {
                                 let open_still = session.event(open, rest).await;
                                 if !open_still { break }
                             }
