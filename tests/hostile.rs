@@ -517,3 +517,44 @@ async fn a_burst_of_requests_from_many_addresses_leaves_the_limiter_within_its_c
     assert!(grown < 96 * MIB, "RSS grew by {grown} KiB");
     assert!(api.healthy().await);
 }
+
+/// Whether the server closes `stream` within `within`, reading (and dropping) what it answers.
+async fn closed_by_server(stream: &mut TcpStream, within: Duration) -> bool {
+    let mut sink = [0; 4096];
+    tokio::time::timeout(within, async {
+        while matches!(stream.read(&mut sink).await, Ok(n) if n > 0) {}
+    })
+    .await
+    .is_ok()
+}
+
+#[tokio::test]
+async fn a_chunked_body_nobody_reads_does_not_hold_its_connection() {
+    let api = start(&[("REQUEST_TIMEOUT", "2s"), ("WS_PING_INTERVAL", "1s")]).await;
+    let address = api.address();
+    let mut open = Vec::new();
+    for n in 0..100 {
+        let mut stream = TcpStream::connect(&address).await.unwrap();
+        // Answered without its body being read (200), or never answered for want of it (408):
+        // either way the rest of the body would be read and dropped for as long as it comes.
+        let head = if n % 2 == 0 {
+            format!(
+                "GET /api/v1/health HTTP/1.1\r\nHost: {address}\r\nTransfer-Encoding: chunked\r\n\r\n4\r\nabcd\r\n"
+            )
+        } else {
+            format!(
+                "POST /api/v1/auth/login HTTP/1.1\r\nHost: {address}\r\nContent-Type: application/json\r\n\
+                 Transfer-Encoding: chunked\r\n\r\n4\r\n{{\"em\r\n"
+            )
+        };
+        stream.write_all(head.as_bytes()).await.unwrap();
+        open.push(stream);
+    }
+    // REQUEST_TIMEOUT, then a second of lingering, and a margin.
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let mut held = 0;
+    for stream in &mut open {
+        held += usize::from(!closed_by_server(stream, Duration::from_millis(200)).await);
+    }
+    assert_eq!(held, 0, "connections still open");
+}

@@ -45,6 +45,24 @@ fn new_id() -> String {
 #[derive(Clone)]
 struct HeldBody(Rc<RefCell<Payload>>);
 
+impl HeldBody {
+    /// `body`, keeping the request's body until it is sent.
+    fn holding(&self, body: BoxBody) -> BoxBody {
+        Holding {
+            body,
+            request_body: self.clone(),
+            leftover: 0,
+        }
+        .boxed()
+    }
+}
+
+impl std::fmt::Debug for HeldBody {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("HeldBody")
+    }
+}
+
 impl Stream for HeldBody {
     type Item = Result<web::Bytes, PayloadError>;
 
@@ -119,6 +137,7 @@ pub async fn edge<B: MessageBody + 'static>(
             ),
             request_id,
             path,
+            held,
         }
         .into());
     };
@@ -135,23 +154,15 @@ pub async fn edge<B: MessageBody + 'static>(
                 error: api_error,
                 request_id,
                 path,
+                held,
             }
             .into());
         }
     };
     let mut response = render_problem(response, &request_id, &path);
-    if let Some(held) = held
-        && (response.status().is_client_error() || response.status().is_server_error())
-    {
-        // A refusal may come before the body was read (too large, not allowed, over a limit).
-        response = response.map_body(|_, body| {
-            Holding {
-                body,
-                request_body: held,
-                leftover: 0,
-            }
-            .boxed()
-        });
+    if let Some(held) = held {
+        // An answer may come before the body was read (too large, not allowed, not needed).
+        response = response.map_body(|_, body| held.holding(body));
     }
     if let Ok(value) = HeaderValue::from_str(&request_id) {
         response.headers_mut().insert(REQUEST_ID, value);
@@ -246,6 +257,8 @@ struct RenderedProblem {
     error: ApiError,
     request_id: String,
     path: String,
+    /// The request's body, when it came with one (see [`Holding`]).
+    held: Option<HeldBody>,
 }
 
 impl std::fmt::Display for RenderedProblem {
@@ -260,7 +273,11 @@ impl actix_web::ResponseError for RenderedProblem {
     }
 
     fn error_response(&self) -> HttpResponse {
-        problem_response(&self.error, &self.request_id, &self.path)
+        let response = problem_response(&self.error, &self.request_id, &self.path);
+        match &self.held {
+            Some(held) => response.map_body(|_, body| held.holding(body)),
+            None => response,
+        }
     }
 }
 
