@@ -36,6 +36,8 @@ use crate::problem::ApiError;
 const SEPARATOR: char = '\u{1e}';
 /// A session that has not connected to the namespace by then is dropped.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// CONNECTs refused on one session before it ends.
+const CONNECT_ATTEMPTS: u32 = 3;
 /// Sessions not yet connected to the namespace, from one address and in all.
 const PENDING_PER_ADDRESS: usize = 16;
 const PENDING_TOTAL: usize = 1024;
@@ -621,6 +623,7 @@ impl Session {
 /// those not yet connected to the namespace.
 async fn run_session(mut session: Session, pending: PendingSlot) {
     let mut pending = Some(pending);
+    let mut refused = 0;
     let mut connected: Option<Connected> = None;
     let mut ping = tokio::time::interval(session.config.ping_interval);
     ping.tick().await;
@@ -655,9 +658,15 @@ async fn run_session(mut session: Session, pending: PendingSlot) {
                         match (packet_type(rest), connected.as_ref()) {
                             (Some((b'0', rest)), None) => {
                                 connected = session.connect(rest).await;
-                                // A refused CONNECT ends the session: each costs a token check.
-                                if connected.is_none() { break }
-                                pending = None;
+                                if connected.is_some() {
+                                    pending = None;
+                                } else {
+                                    // Each CONNECT costs a token check: a few are answered (the
+                                    // client reads the refusal on its next poll), then the
+                                    // session ends.
+                                    refused += 1;
+                                    if refused == CONNECT_ATTEMPTS { break }
+                                }
                             }
                             (Some((b'1', _)), _) => break,
                             (Some((b'2', rest)), Some(open)) => {
