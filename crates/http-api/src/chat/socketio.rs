@@ -17,6 +17,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
+use actix_web::http::StatusCode;
 use actix_web::http::header::ContentType;
 use actix_web::{HttpRequest, HttpResponse, web};
 use actix_ws::Message;
@@ -155,6 +156,12 @@ struct Transport {
 }
 
 impl Transport {
+    /// Asks the session to end, as the client's close packet does (with its inbound queue full,
+    /// the session ends by its timeouts instead).
+    fn end(&self) {
+        let _ = self.from_client.try_send("1".to_owned());
+    }
+
     /// A packet taken off the outbound queue, no longer counted.
     fn taken(&self, packet: String) -> String {
         self.queued_bytes.fetch_sub(packet.len(), Ordering::AcqRel);
@@ -193,17 +200,24 @@ pub(crate) struct EngineQuery {
     sid: Option<String>,
 }
 
-fn bad_request(message: &str) -> HttpResponse {
-    HttpResponse::BadRequest()
+/// Engine.IO's error answer: `code` 3 is "bad request", 4 "forbidden".
+fn refusal(status: StatusCode, code: u8, message: &str) -> HttpResponse {
+    HttpResponse::build(status)
         .content_type(ContentType::json())
-        .body(json!({ "code": 3, "message": message }).to_string())
+        .body(json!({ "code": code, "message": message }).to_string())
 }
 
-/// Engine.IO's error answer for a handshake refused by a cap.
-fn too_many(message: &str) -> HttpResponse {
-    HttpResponse::TooManyRequests()
-        .content_type(ContentType::json())
-        .body(json!({ "code": 4, "message": message }).to_string())
+fn bad_request(message: &str) -> HttpResponse {
+    refusal(StatusCode::BAD_REQUEST, 3, message)
+}
+
+/// A handshake refused by a cap of sessions not yet connected.
+fn too_many_pending() -> HttpResponse {
+    refusal(
+        StatusCode::TOO_MANY_REQUESTS,
+        4,
+        "Too many sessions not connected",
+    )
 }
 
 fn text(body: String) -> HttpResponse {
@@ -226,7 +240,7 @@ pub(crate) async fn get(
     match (query.transport.as_deref(), query.sid) {
         (Some("polling"), None) => Ok(match state.open(false) {
             Some((sid, _)) => text(open_packet(&sid, &state.config, true)),
-            None => too_many("Too many sessions not connected"),
+            None => too_many_pending(),
         }),
         (Some("polling"), Some(sid)) => {
             let Some(transport) = state.sessions.get(&sid) else {
@@ -241,7 +255,7 @@ pub(crate) async fn get(
             match sid {
                 None => {
                     let Some((sid, transport)) = state.open(true) else {
-                        return Ok(too_many("Too many sessions not connected"));
+                        return Ok(too_many_pending());
                     };
                     let open = open_packet(&sid, &state.config, false);
                     actix_web::rt::spawn(pump(transport, session, messages, Some(open), deadline));
@@ -274,7 +288,7 @@ pub(crate) async fn post(
         return bad_request("Session ID unknown");
     };
     if transport.posting.swap(true, Ordering::AcqRel) {
-        let _ = transport.from_client.try_send("1".to_owned());
+        transport.end();
         return bad_request("Overlapping POST");
     }
     // Cleared however the POST ends, a client gone mid-body (or REQUEST_TIMEOUT) included.
@@ -296,17 +310,15 @@ async fn deliver(transport: &Transport, body: web::Payload, max_payload: usize) 
         Ok(Ok(bytes)) => bytes,
         Ok(Err(_)) => return bad_request("Payload could not be read"),
         Err(_) => {
-            let _ = transport.from_client.try_send("1".to_owned());
-            return HttpResponse::PayloadTooLarge()
-                .content_type(ContentType::json())
-                .body(json!({ "code": 3, "message": "Payload too large" }).to_string());
+            transport.end();
+            return refusal(StatusCode::PAYLOAD_TOO_LARGE, 3, "Payload too large");
         }
     };
     let Ok(payload) = std::str::from_utf8(&bytes) else {
         return bad_request("Payload is not UTF-8 text");
     };
     if payload.split(SEPARATOR).nth(INBOUND_PACKETS).is_some() {
-        let _ = transport.from_client.try_send("1".to_owned());
+        transport.end();
         return bad_request("Too many packets in one payload");
     }
     for packet in payload.split(SEPARATOR) {
@@ -490,7 +502,7 @@ async fn pump(
                     if !write(deadline, ws.pong(&bytes)).await { break }
                 }
                 Some(Ok(Message::Close(_)) | Err(_)) | None => {
-                    let _ = transport.from_client.try_send("1".to_owned());
+                    transport.end();
                     break;
                 }
                 Some(Ok(_)) => {}
