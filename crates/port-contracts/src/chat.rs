@@ -158,6 +158,13 @@ async fn a_room_nobody_writes_to_is_forgotten(history: &dyn ChatHistory) {
     history.append(&again, 100, idle).await.unwrap();
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert!(history.recent(&quiet, 10).await.unwrap().is_empty(), "idle");
+    let again = message(&quiet, "again", 2);
+    history.append(&again, 100, idle).await.unwrap();
+    assert_eq!(
+        history.recent(&quiet, 10).await.unwrap(),
+        vec![again],
+        "written again, an idle room starts afresh"
+    );
     assert_eq!(
         history.recent(&busy, 10).await.unwrap().len(),
         2,

@@ -42,8 +42,19 @@ impl ChatBus for MemoryChatBus {
 /// Each room's latest messages, until the room is idle for as long as its last append said.
 #[derive(Default)]
 pub struct MemoryChatHistory {
-    rooms: Mutex<HashMap<RoomName, Room>>,
+    rooms: Mutex<Rooms>,
 }
+
+/// The rooms, with idle ones dropped whenever their number has doubled since the last sweep
+/// (not on every append: that would cost a pass over all rooms per message).
+#[derive(Default)]
+struct Rooms {
+    by_name: HashMap<RoomName, Room>,
+    sweep_at: usize,
+}
+
+/// Rooms held before the first sweep of idle ones.
+const FIRST_SWEEP: usize = 64;
 
 struct Room {
     messages: VecDeque<ChatMessage>,
@@ -60,11 +71,21 @@ impl ChatHistory for MemoryChatHistory {
     ) -> Result<(), StoreError> {
         let now = Instant::now();
         let mut rooms = lock(&self.rooms);
-        rooms.retain(|_, room| room.forgotten_at > now);
-        let room = rooms.entry(message.room.clone()).or_insert_with(|| Room {
-            messages: VecDeque::new(),
-            forgotten_at: now,
-        });
+        if rooms.by_name.len() >= rooms.sweep_at {
+            rooms.by_name.retain(|_, room| room.forgotten_at > now);
+            rooms.sweep_at = (rooms.by_name.len() * 2).max(FIRST_SWEEP);
+        }
+        let room = rooms
+            .by_name
+            .entry(message.room.clone())
+            .or_insert_with(|| Room {
+                messages: VecDeque::new(),
+                forgotten_at: now,
+            });
+        // An idle room not swept yet starts afresh.
+        if room.forgotten_at <= now {
+            room.messages.clear();
+        }
         room.forgotten_at = now + idle;
         room.messages.push_back(message.clone());
         while room.messages.len() > keep {
@@ -76,6 +97,7 @@ impl ChatHistory for MemoryChatHistory {
     async fn recent(&self, room: &RoomName, limit: usize) -> Result<Vec<ChatMessage>, StoreError> {
         let now = Instant::now();
         Ok(lock(&self.rooms)
+            .by_name
             .get(room)
             .filter(|room| room.forgotten_at > now)
             .map_or_else(Vec::new, |room| {
