@@ -477,6 +477,83 @@ async fn an_idle_socket_costs_the_server_little_memory() {
     assert!(per_socket < 32 * 1024, "{per_socket} bytes per idle socket");
 }
 
+/// A chat WebSocket over a connection with a small receive buffer, from a client that reads
+/// nothing until told to.
+async fn unread_socket(
+    address: &str,
+    token: &str,
+) -> tokio_tungstenite::WebSocketStream<TcpStream> {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let stream = socket.connect(address.parse().unwrap()).await.unwrap();
+    let url = format!("ws://{address}/ws/chat?token={token}");
+    tokio_tungstenite::client_async(url, stream)
+        .await
+        .unwrap()
+        .0
+}
+
+#[tokio::test]
+async fn chat_sockets_that_stop_reading_are_cut_off_with_what_was_queued_for_them() {
+    use futures_util::SinkExt as _;
+    use tokio_tungstenite::tungstenite::Message;
+
+    let api = start(&[
+        ("WS_RATE_LIMIT_PER_MINUTE", "100000"),
+        ("WS_RATE_LIMIT_PER_HOUR", "100000"),
+    ])
+    .await;
+    let address = api.address();
+    // A full history of the longest messages (2 000 four-byte characters): each `history`
+    // answer is about 800 KB.
+    let writer = api.register("historian").await;
+    let url = format!("ws://{address}/ws/chat?token={writer}");
+    let (mut socket, _) = tokio_tungstenite::connect_async(url).await.unwrap();
+    let content = "\u{1D11E}".repeat(2000);
+    let frame = json!({ "event": "message", "data": { "room": "general", "content": content } });
+    for _ in 0..100 {
+        socket.send(Message::text(frame.to_string())).await.unwrap();
+    }
+    let mut heard = 0;
+    while heard < 100 {
+        let message = tokio::time::timeout(Duration::from_secs(10), socket.next())
+            .await
+            .expect("the writer hears its messages")
+            .unwrap()
+            .unwrap();
+        heard += usize::from(message.to_text().unwrap_or_default().contains(&content));
+    }
+    drop(socket);
+
+    let before = rss_kib(&api.process);
+    // Ten sockets ask for the history 40 times each and read none of it: 320 MB asked for.
+    let hoarder = api.register("hoarder").await;
+    let history = json!({ "event": "history", "data": { "room": "general" } }).to_string();
+    let mut hoarding = Vec::new();
+    for _ in 0..10 {
+        let mut socket = unread_socket(&address, &hoarder).await;
+        for _ in 0..40 {
+            socket.send(Message::text(history.clone())).await.unwrap();
+        }
+        hoarding.push(socket);
+    }
+    // Until every request has been read and answered as far as the server lets it.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let grown = rss_kib(&api.process).saturating_sub(before);
+    println!("RSS with 10 sockets not reading 40 histories each: +{grown} KiB");
+    assert!(grown < 48 * MIB, "RSS grew by {grown} KiB");
+    // Each was cut: reading now finds what the kernel had already taken, then the end.
+    let mut open = 0;
+    for socket in &mut hoarding {
+        let drained = tokio::time::timeout(Duration::from_secs(10), async {
+            while let Some(Ok(_)) = socket.next().await {}
+        });
+        open += usize::from(drained.await.is_err());
+    }
+    assert_eq!(open, 0, "sockets still open after falling behind");
+    assert!(api.healthy().await);
+}
+
 #[tokio::test]
 async fn a_burst_of_requests_from_many_addresses_leaves_the_limiter_within_its_cap() {
     let api = start(&[

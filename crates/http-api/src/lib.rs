@@ -225,6 +225,7 @@ pub fn serve(
             .wrap(from_fn(metrics::observe))
             .wrap(security::security_headers(config.hsts))
     })
+    .on_connect(chat::remember_socket)
     .workers(workers)
     .disable_signals()
     .shutdown_timeout(shutdown)

@@ -2,6 +2,7 @@
 //! translate between frames and the chat core's commands and events; every rule is in
 //! `chat-core`.
 
+mod outlet;
 mod protocol;
 mod socketio;
 mod ws;
@@ -20,6 +21,7 @@ use crate::client::ClientIpPolicy;
 use crate::problem::{ApiError, ErrorCode};
 use crate::rate_limit::ClientKey;
 
+pub(crate) use outlet::remember_socket;
 pub use socketio::SocketIoSessions;
 pub(crate) use socketio::{get as socketio_get, post as socketio_post};
 pub(crate) use ws::ws_chat;
@@ -123,16 +125,6 @@ async fn enter(
     };
     let (connection, connected) = chat.open(who, address).await.map_err(NotAdmitted::Capped)?;
     Ok((principal, connection, connected))
-}
-
-/// One write to a chat WebSocket; `false` when the socket is closed or the client has not
-/// taken the write within `deadline`: a client that stops reading is given up, so it holds no
-/// more than the socket's buffers.
-async fn write(
-    deadline: Duration,
-    sending: impl Future<Output = Result<(), actix_ws::Closed>>,
-) -> bool {
-    matches!(tokio::time::timeout(deadline, sending).await, Ok(Ok(())))
 }
 
 /// Authenticates the socket's request and opens its chat connection.

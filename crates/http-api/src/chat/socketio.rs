@@ -30,7 +30,8 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use tokio::sync::{Notify, mpsc};
 
-use super::{ChatSocketConfig, NotAdmitted, client_address, enter, protocol, token, write};
+use super::outlet::{self, Outlet};
+use super::{ChatSocketConfig, NotAdmitted, client_address, enter, protocol, token};
 use crate::problem::ApiError;
 
 /// Engine.IO's record separator between packets of one polling payload.
@@ -249,16 +250,19 @@ pub(crate) async fn get(
             Ok(text(poll(&transport, state.config.ping_interval).await))
         }
         (Some("websocket"), sid) => {
-            let (response, session, messages) = actix_ws::handle(&request, body)?;
-            let messages = messages.max_frame_size(state.config.max_frame);
-            let deadline = state.config.idle_timeout;
+            let (response, outlet, messages) = outlet::accept(
+                &request,
+                body,
+                state.config.max_frame,
+                state.config.idle_timeout,
+            )?;
             match sid {
                 None => {
                     let Some((sid, transport)) = state.open(true) else {
                         return Ok(too_many_pending());
                     };
                     let open = open_packet(&sid, &state.config, false);
-                    actix_web::rt::spawn(pump(transport, session, messages, Some(open), deadline));
+                    actix_web::rt::spawn(pump(transport, outlet, messages, Some(open)));
                 }
                 Some(sid) => {
                     let Some(transport) = state.sessions.get(&sid) else {
@@ -267,7 +271,12 @@ pub(crate) async fn get(
                     if transport.upgrading.swap(true, Ordering::AcqRel) {
                         return Ok(bad_request("Already upgrading"));
                     }
-                    actix_web::rt::spawn(upgrade(transport, session, messages, deadline));
+                    actix_web::rt::spawn(upgrade(
+                        transport,
+                        outlet,
+                        messages,
+                        state.config.idle_timeout,
+                    ));
                 }
             }
             Ok(response)
@@ -447,7 +456,7 @@ async fn poll(transport: &Transport, wait: Duration) -> String {
 /// A polling session moving to WebSocket: the probe, then the upgrade, then the pump.
 async fn upgrade(
     transport: Arc<Transport>,
-    mut ws: actix_ws::Session,
+    mut outlet: Outlet,
     mut messages: actix_ws::MessageStream,
     deadline: Duration,
 ) {
@@ -459,7 +468,7 @@ async fn upgrade(
             };
             match &*packet {
                 "2probe" => {
-                    if !write(deadline, ws.text("3probe")).await {
+                    if !outlet.text("3probe").await {
                         return false;
                     }
                 }
@@ -473,22 +482,24 @@ async fn upgrade(
     if upgraded == Ok(true) {
         transport.upgraded.store(true, Ordering::Release);
         transport.upgrade.notify_waiters();
-        pump(transport, ws, messages, None, deadline).await;
+        pump(transport, outlet, messages, None).await;
+    } else {
+        outlet.close(None).await;
     }
 }
 
-/// Moves packets between a WebSocket and the session until either side ends, or a write
-/// waits longer than `deadline` for the client to read.
+/// Moves packets between a WebSocket and the session until either side ends, or the client
+/// falls behind in reading.
 async fn pump(
     transport: Arc<Transport>,
-    mut ws: actix_ws::Session,
+    mut outlet: Outlet,
     mut messages: actix_ws::MessageStream,
     first: Option<String>,
-    deadline: Duration,
 ) {
     if let Some(first) = first
-        && !write(deadline, ws.text(first)).await
+        && !outlet.text(&first).await
     {
+        outlet.close(None).await;
         return;
     }
     let mut queue = transport.to_client.lock().await;
@@ -499,7 +510,7 @@ async fn pump(
                     if transport.from_client.send(packet.to_string()).await.is_err() { break }
                 }
                 Some(Ok(Message::Ping(bytes))) => {
-                    if !write(deadline, ws.pong(&bytes)).await { break }
+                    if !outlet.pong(&bytes).await { break }
                 }
                 Some(Ok(Message::Close(_)) | Err(_)) | None => {
                     transport.end();
@@ -509,12 +520,12 @@ async fn pump(
             },
             packet = queue.recv() => {
                 let Some(packet) = packet else { break };
-                if !write(deadline, ws.text(transport.taken(packet))).await { break }
+                if !outlet.text(&transport.taken(packet)).await { break }
             }
         }
     }
     drop(queue);
-    let _ = tokio::time::timeout(deadline, ws.close(None)).await;
+    outlet.close(None).await;
 }
 
 /// One Engine.IO session: its queues and what the chat needs to let it in.

@@ -5,13 +5,14 @@ use std::time::Instant;
 
 use actix_web::http::header::{HeaderValue, SEC_WEBSOCKET_PROTOCOL};
 use actix_web::{HttpRequest, HttpResponse, web};
-use actix_ws::{CloseCode, CloseReason, Message, MessageStream, Session};
+use actix_ws::{CloseCode, CloseReason, Message, MessageStream};
 use auth_core::IdentityService;
 use chat_core::ChatService;
 use chat_core::model::{ChatError, ChatErrorCode, Event};
 use futures_util::StreamExt as _;
 
-use super::{Admitted, ChatSocketConfig, TokenSource, admit, protocol, write};
+use super::outlet::{self, Outlet};
+use super::{Admitted, ChatSocketConfig, TokenSource, admit, protocol};
 
 /// The session behind the socket ended (logout, revocation, deletion).
 const SESSION_ENDED: u16 = 4401;
@@ -19,7 +20,8 @@ const SESSION_ENDED: u16 = 4401;
 const RATE_LIMITED: u16 = 4429;
 /// Nothing arrived for the idle timeout.
 const IDLE: u16 = 4408;
-/// The socket read its events too slowly and fell behind.
+/// The socket read its events too slowly and fell behind (a client that stops reading
+/// altogether is cut off without a close frame, see `outlet`).
 const TOO_SLOW: u16 = 4413;
 
 pub(crate) async fn ws_chat(
@@ -30,17 +32,17 @@ pub(crate) async fn ws_chat(
     config: web::Data<ChatSocketConfig>,
 ) -> Result<HttpResponse, actix_web::Error> {
     // The upgrade is checked first: nothing of the chat happens for a request that is not one.
-    let (mut response, session, messages) = actix_ws::handle(&request, body)?;
+    let (mut response, outlet, messages) =
+        outlet::accept(&request, body, config.max_frame, config.idle_timeout)?;
     let admitted = admit(&request, &identity, &chat).await?;
     if matches!(admitted.source, TokenSource::Subprotocol) {
         response
             .headers_mut()
             .insert(SEC_WEBSOCKET_PROTOCOL, HeaderValue::from_static("bearer"));
     }
-    let messages = messages.max_frame_size(config.max_frame);
     actix_web::rt::spawn(serve(
         admitted,
-        session,
+        outlet,
         messages,
         identity.into_inner(),
         chat.into_inner(),
@@ -59,7 +61,7 @@ fn close(code: u16, description: &str) -> Option<CloseReason> {
 
 async fn serve(
     admitted: Admitted,
-    mut session: Session,
+    mut outlet: Outlet,
     mut messages: MessageStream,
     identity: Arc<IdentityService>,
     chat: Arc<ChatService>,
@@ -75,9 +77,9 @@ async fn serve(
     let mut session_check = tokio::time::interval(config.session_check);
     let mut last_heard = Instant::now();
     let mut reason = None;
-    let deadline = config.idle_timeout;
-    if !write(deadline, session.text(protocol::frame(&connected))).await {
+    if !outlet.text(&protocol::frame(&connected)).await {
         chat.close(connection).await;
+        outlet.close(None).await;
         return;
     }
     loop {
@@ -91,7 +93,7 @@ async fn serve(
                     break;
                 };
                 let frame = delivery.rendered(protocol::WEBSOCKET, protocol::frame);
-                if !write(deadline, session.text(frame.as_ref())).await {
+                if !outlet.text(frame.as_ref()).await {
                     reason = close(TOO_SLOW, "too far behind");
                     break;
                 }
@@ -106,7 +108,7 @@ async fn serve(
                         "frames are JSON text",
                     )),
                     Message::Ping(bytes) => {
-                        if !write(deadline, session.pong(&bytes)).await { break }
+                        if !outlet.pong(&bytes).await { break }
                         continue;
                     }
                     Message::Close(_) => break,
@@ -116,7 +118,7 @@ async fn serve(
                     Ok(replies) => replies,
                     Err(error) => {
                         let closes = error.closes();
-                        if !write(deadline, session.text(protocol::frame(&Event::Error(error)))).await {
+                        if !outlet.text(&protocol::frame(&Event::Error(error))).await {
                             break;
                         }
                         if closes {
@@ -128,7 +130,7 @@ async fn serve(
                 };
                 let mut written = true;
                 for reply in replies {
-                    written = write(deadline, session.text(protocol::frame(&reply))).await;
+                    written = outlet.text(&protocol::frame(&reply)).await;
                     if !written { break }
                 }
                 if !written {
@@ -141,7 +143,7 @@ async fn serve(
                     reason = close(IDLE, "idle");
                     break;
                 }
-                if !write(deadline, session.ping(b"")).await { break }
+                if !outlet.ping().await { break }
             }
             _ = session_check.tick() => {
                 if !identity.session_is_live(&principal).await.unwrap_or(true) {
@@ -152,5 +154,5 @@ async fn serve(
         }
     }
     chat.close(connection).await;
-    let _ = tokio::time::timeout(deadline, session.close(reason)).await;
+    outlet.close(reason).await;
 }
