@@ -1,5 +1,8 @@
 //! The HTTP edge's `AccountExporter`: an account's data export, gathered from the identity,
 //! portfolio, settings and media services.
+//!
+//! It is typed data (the user, live sessions, the settings of every kind deletion erases, every
+//! portfolio item, the uploaded files), which `routes/account.rs` renders as JSON or CSV.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;

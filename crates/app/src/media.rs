@@ -1,6 +1,9 @@
 //! Picks the media adapters: files on the local disk (under `UPLOAD_DIR`, by default
 //! `DATA_DIR/uploads`) and pictures through the `image` crate, with the limits of the
 //! configuration. An object-store `FileStore` would be chosen here.
+//!
+//! The default public base URL names the bound port, so `Api::build` binds the listener before it
+//! builds this service.
 
 use std::net::IpAddr;
 

@@ -1,4 +1,7 @@
 //! The three processes: build from settings, run until a shutdown signal, drain, exit.
+//!
+//! `console-api` in the embedded default (no Redis) also runs the email worker and the cron loops;
+//! with Redis, `console-worker` and `console-scheduler` run them.
 
 use std::future::Future;
 use std::net::TcpListener;

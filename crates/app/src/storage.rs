@@ -1,4 +1,7 @@
 //! Chooses the storage and queue adapters for the configuration.
+//!
+//! The stores are the embedded SQLite file under `DATA_DIR`, or MongoDB when `MONGODB_URI` is set;
+//! the job queue is Redis when `REDIS_URL` or `REDIS_HOST` is set, else the embedded file.
 
 use std::sync::Arc;
 

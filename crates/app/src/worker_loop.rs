@@ -1,5 +1,8 @@
 //! Drives an `EmailWorker` until cancelled: take a batch while there is work, poll when idle;
 //! counts what each job became when the process has metrics to show.
+//!
+//! `EMAIL_WORKER_CONCURRENCY` jobs at most are in flight, split over four lanes so that fetching,
+//! sending and acknowledging overlap; on shutdown the batches in hand finish.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};

@@ -1,6 +1,9 @@
 //! The sockets of this instance and the rooms each is in. The hub delivers every broadcast
 //! from the bus to the local sockets in its rooms; a socket's registration takes it out of the
 //! hub when dropped, however its task ends.
+//!
+//! `Hub::run` delivers each broadcast once per socket, skipping the sender where asked. A socket
+//! whose bounded queue is full is cut off rather than slowing its room.
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};

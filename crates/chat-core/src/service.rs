@@ -1,6 +1,9 @@
 //! Every chat rule: who may do what in which room, how much, and what everyone else sees.
 //! Sockets (WebSocket, Socket.IO) only translate frames to [`Command`]s and [`Event`]s to
 //! frames.
+//!
+//! The rules: validation, room membership, a per-user rate per minute and per hour over all the
+//! user's sockets, history limits, and who hears about joins, leaves, typing and presence.
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};

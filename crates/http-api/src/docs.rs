@@ -1,5 +1,8 @@
 //! The OpenAPI 3.1 document: the route table's operations (`lib.rs`), the schemas they refer
 //! to, and what every operation shares (bearer scheme, common errors, problem media type).
+//!
+//! `lib.rs` serves it at `/api/v1/docs/openapi.json`, beside the bundled (offline) Swagger UI at
+//! `/api/v1/docs/`.
 
 use utoipa::openapi::header::HeaderBuilder;
 use utoipa::openapi::schema::{ObjectBuilder, SchemaType, Type};

@@ -1,5 +1,8 @@
 //! The outermost request handling of our own: assigns the request id, renders every error as a
 //! problem document (ours, the router's and actix's alike), and logs one line per request.
+//!
+//! It also bounds the whole request, body included, by `REQUEST_TIMEOUT`, and closes the
+//! connection after a refusal whose body was left unread.
 
 use std::cell::RefCell;
 use std::pin::Pin;

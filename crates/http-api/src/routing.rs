@@ -3,6 +3,18 @@
 //! OpenAPI operation, declared together. Endpoints are grouped in `Area`s, each an actix scope
 //! under one prefix and one rate limit. Nothing else registers an API route or documents one,
 //! so the server and its document cannot drift apart.
+//!
+//! Areas are tried in the table's order, so an area whose prefix lies under another's
+//! (`/users/profile/avatar` under `/users`) is listed before it; within an area a fixed path goes
+//! before a `{pattern}` that would take it. Each path is one actix resource, whose 405 lists
+//! exactly its methods in `Allow`; `Outside` gives the same to what `lib.rs` serves beside the API.
+//!
+//! Adding a route: write the handler with `#[utoipa::path(method, path = "/api/v1/…", …)]`, the
+//! route's one declaration of path and method, and add `.with(annotated!(module::handler))` to its
+//! area in `table()`, or a new `Area::new("/prefix", Limit::…)` for a new prefix. The tests below
+//! check that the path lies under its area and that no area is taken by one tried before it. A new
+//! path parameter name needs a sample value in `concrete` of `crates/app/tests/edge_http.rs`.
+//! Routes generated from declarations use `Area::route` (`declared.rs`).
 
 use std::collections::BTreeMap;
 

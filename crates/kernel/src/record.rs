@@ -1,6 +1,11 @@
 //! Records: maps of typed values described by a static schema. Every client-editable document
 //! (portfolio items, the portfolio profile, preference sets) is a record, so validation,
 //! storage and rendering follow one path whatever the resource.
+//!
+//! A `Schema` is a static list of `FieldSpec`s (kind, limits, required, preset, read-only,
+//! public); `Schema::create` and `Schema::patch` check an untyped `Input` and name every bad field.
+//! A client value reaches a store only through a schema, and an object is never accepted where a
+//! value is expected, so operator-shaped input (`{"$ne": null}`) cannot become a query.
 
 use std::collections::BTreeMap;
 

@@ -3,6 +3,10 @@
 //! removing one never breaks a link to the other). The one
 //! grammar every store and the `/uploads/…` route use; anything that does not parse names no
 //! file, so a path cannot climb out of the store (`..`, `/`, `\`, `%2e` are simply not in it).
+//!
+//! Each `Purpose` (free images and documents, avatars, resumes, and the three files an account
+//! field points to) has its own folder, so replacing one file never removes a file something
+//! else links to.
 
 use std::fmt;
 

@@ -12,6 +12,10 @@
 //!
 //! The argument is an async closure returning `(guard, store)`: a new, empty store and
 //! whatever must live as long as it (a temporary directory; `()` when nothing must).
+//!
+//! The Redis adapters run theirs against a `redis-server` each test starts
+//! (`testkit::RedisServer`); the MongoDB tests share one stand-in per test process
+//! (`testkit::MongoStandIn::shared`), with a database per test.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,

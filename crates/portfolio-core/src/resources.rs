@@ -1,6 +1,9 @@
 //! The nine portfolio collections and the portfolio profile, declared once. Adding a resource
 //! is adding a `ResourceSpec` here and to [`RESOURCES`]: routes, validation, storage in every
 //! adapter, the public view, export and the OpenAPI document follow from the declaration.
+//!
+//! For public display a resource also needs its `show…` flag in `PROFILE` (its `section_flag`),
+//! which a test checks.
 
 use kernel::record::{FieldKind, FieldSpec, Preset, Schema};
 use kernel::settings::SettingsKind;

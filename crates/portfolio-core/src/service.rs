@@ -1,5 +1,8 @@
 //! The owned-collection path every resource shares, with each resource's extra rules switched
 //! on by its [`Features`](crate::model::Features).
+//!
+//! Reference fields (an experience's `companyId`) must name a live item of the same owner, and
+//! the linked items are embedded when an item is read.
 
 use std::collections::hash_map::Entry;
 use std::collections::{HashMap, HashSet};

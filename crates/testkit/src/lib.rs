@@ -2,6 +2,9 @@
 //! it receives, so tests read the emails the product sent, and can offer STARTTLS or implicit
 //! TLS with a certificate from a CA generated for it; a stand-in for third-party JSON APIs; a
 //! MaxMind test database; a real `redis-server` on a free port.
+//!
+//! Also a MongoDB stand-in (nx-27017, `MongoStandIn`), `RunningBinary` for the workspace's real
+//! binaries, and `free_port`.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,

@@ -1,5 +1,7 @@
 //! HS256 JSON Web Tokens with separate secrets for access and refresh tokens. Only HS256 is
 //! accepted (so `alg: none` and algorithm swaps fail), and `type` must match the use.
+//!
+//! Fixed test vectors keep the tokens one release issued valid in the next.
 
 use auth_core::model::{Role, SessionId, UserId};
 use auth_core::ports::{AccessClaims, RefreshClaims, TokenCodec, TokenError};

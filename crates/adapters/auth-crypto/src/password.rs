@@ -1,5 +1,7 @@
 //! Argon2id hashing. Every hash runs on tokio's blocking pool behind a semaphore, so logins can
 //! saturate at most the permitted number of threads and never stall the event loop.
+//!
+//! A hash made with other parameters asks to be rehashed; login then upgrades it.
 
 use std::sync::Arc;
 

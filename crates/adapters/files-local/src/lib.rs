@@ -4,6 +4,9 @@
 //! `.staging/` under the root and renamed into place (same file system, so the rename is
 //! atomic: a reader sees the whole file or none). Files are 0600 and folders 0700: only this
 //! process reads them, and serves them itself.
+//!
+//! The staging folder is emptied at start, and a staged file is unlinked when dropped, so an
+//! abandoned upload leaves nothing; a committed file is synced to disk before its rename.
 
 use std::io::ErrorKind;
 use std::path::{Path, PathBuf};

@@ -1,6 +1,8 @@
 //! Lookups through an ip-api.com-style JSON service: `GET {base}/{ip}?fields=…` answering
 //! `{status, message, country, countryCode, regionName, city, lat, lon, timezone, isp}`. Every
 //! request has a timeout, so a slow service delays only the background lookup.
+//!
+//! The client is reqwest with rustls; the looked-up address is kept out of error messages.
 
 use std::net::IpAddr;
 use std::time::Duration;

@@ -1,5 +1,8 @@
 //! `MailTransport` adapters: SMTP through lettre, and a log transport for when no SMTP server
 //! is configured (development; production only when explicitly allowed, and without bodies).
+//!
+//! TLS is implicit (`SMTP_SECURE`), or STARTTLS, used whenever offered or required
+//! (`SMTP_REQUIRE_TLS`); `SMTP_TLS_CA_FILE` adds trusted roots (`docs/adr/0005`).
 
 use std::path::{Path, PathBuf};
 

@@ -3,6 +3,10 @@
 //! `projects`, …, `portfolioprofiles`; camelCase; ObjectId `_id`), so an existing database can
 //! be used as it is. At connect, indexes are created where no index on the same keys exists
 //! (an existing database keeps its own).
+//!
+//! Writes are operator updates of the fields a request changed (`FieldNames`): nothing stored is
+//! replaced or `$unset` unless a client cleared it, so what other writers left survives. Where the
+//! tests' MongoDB stand-in differs from MongoDB: `docs/mongodb-stand-in.md`.
 
 mod documents;
 mod identity;

@@ -1,4 +1,9 @@
 //! Opening the database, migrations, and running statements off the executor.
+//!
+//! Writes go through one connection behind a mutex, reads through four read-only connections in
+//! WAL mode, every call on the blocking pool. Commits are `synchronous = FULL` unless
+//! `SQLITE_SYNCHRONOUS=normal` (`docs/adr/0006`); the file is 0600. `MIGRATIONS` is the schema,
+//! one entry per version, applied forward from `PRAGMA user_version`.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};

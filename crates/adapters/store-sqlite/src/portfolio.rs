@@ -1,5 +1,8 @@
 //! Portfolio items and settings documents as rows whose fields are a JSON object. Dates are
 //! kept as epoch milliseconds so that `json_extract` orders them.
+//!
+//! Every resource's items share one `portfolio_items` table (a unique index on resource, owner and
+//! slug); settings documents share one `settings` table keyed by kind and owner.
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};

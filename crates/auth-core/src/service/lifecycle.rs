@@ -1,4 +1,7 @@
 //! The account over its life: the caller's view, admin checks, profile, deletion, export.
+//!
+//! The admin role comes only from `ADMIN_EMAILS`, for a verified address: it is evaluated again at
+//! every token, and `require_admin` reads it from the stored account, never from the token.
 
 use super::*;
 

@@ -1,4 +1,6 @@
 //! Login: timing-safe credential check, hash upgrade, and opening a session with its token pair.
+//!
+//! An unknown email is checked against a dummy hash, so it costs what a wrong password costs.
 
 use super::*;
 

@@ -2,6 +2,12 @@
 //! lives here, one file per flow: registration, login, refresh, sessions (authentication and
 //! revocation), passwords (reset, verification, change) and lifecycle (profile, deletion,
 //! export). This file holds the service's shape and the helpers the flows share.
+//!
+//! The service remembers two things, each in an `EpochCache` (`epoch_cache.rs`: forgetting wins
+//! every race with a concurrent read). Session liveness (`session_cache.rs`) lives for
+//! `SESSION_CHECK_TTL`, so access-token reads skip the store; writes always ask the store. The
+//! user view that `me` answers is one `Arc` while it is unchanged (so the edge keeps its rendering
+//! beside it), forgotten by every user or account write of the service.
 
 mod lifecycle;
 mod login;

@@ -1,5 +1,9 @@
 //! Refresh: rotation with reuse detection, and the grace window that answers a retry with the
 //! current pair.
+//!
+//! Each jti is derived from the previous one (`successor_jti`), so a retry of the token just
+//! rotated away, within `JWT_REFRESH_REUSE_INTERVAL`, lands on the current pair; any older token
+//! revokes its session and queues the token-reuse email (`docs/adr/0001`, `docs/adr/0008`).
 
 use super::*;
 
