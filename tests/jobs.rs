@@ -1,6 +1,7 @@
-//! Jobs in the distributed shape, over the real binaries and a real `redis-server`: the API
-//! only enqueues, any number of workers drain, a worker killed mid-job loses nothing, and
-//! SIGTERM lets the job in hand finish.
+//! Jobs in the distributed shape, over the real binaries and a real `redis-server` (alone, as
+//! a Cluster, or under a Sentinel): the API only enqueues, any number of workers drain, a
+//! worker killed mid-job loses nothing, a failover loses no acknowledged email, and SIGTERM
+//! lets the job in hand finish.
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests")]
 
 mod support;
@@ -10,16 +11,16 @@ use std::time::Duration;
 use reqwest::StatusCode;
 use serde_json::json;
 use support::{Client, api_env};
-use testkit::{RedisServer, RunningBinary, SmtpSink};
+use testkit::{RedisCluster, RedisSentinel, RedisServer, RunningBinary, SmtpSink};
 
 const PAYLOAD_KEY: &str = "4f0e1b2c3d4a5b6c7d8e9fa0b1c2d3e4f5a6b7c8d9e0f1a2b3c4d5e6f7a8b9c0";
 
 /// The environment of every process of one deployment: the same Redis, key prefix and
 /// payload key.
-fn deployment(mail: &SmtpSink, redis: &RedisServer) -> Vec<(&'static str, String)> {
+fn deployment(mail: &SmtpSink, redis_url: String) -> Vec<(&'static str, String)> {
     let mut env = api_env(mail);
     env.extend([
-        ("REDIS_URL", redis.url()),
+        ("REDIS_URL", redis_url),
         ("JOB_PAYLOAD_KEY", PAYLOAD_KEY.to_owned()),
         ("JOB_VISIBILITY_TIMEOUT_MS", "2000".to_owned()),
         ("EMAIL_QUEUE_BACKOFF_MS", "200".to_owned()),
@@ -52,7 +53,7 @@ async fn register(client: &Client, email: &str) {
 #[tokio::test]
 async fn with_redis_the_api_only_enqueues_and_a_worker_delivers() {
     let (mail, redis) = (SmtpSink::start().await, RedisServer::start().await);
-    let env = deployment(&mail, &redis);
+    let env = deployment(&mail, redis.url());
     let data = tempfile::tempdir().unwrap();
     let mut api = RunningBinary::start("console-api", data.path(), &env);
     api.wait_healthy().await;
@@ -94,7 +95,7 @@ async fn over_tls_the_api_enqueues_and_a_worker_delivers_through_rediss() {
     let ca_file = data.path().join("redis-ca.pem");
     std::fs::write(&ca_file, redis.ca_pem().unwrap()).unwrap();
     let env = with(
-        &deployment(&mail, &redis),
+        &deployment(&mail, redis.url()),
         "REDIS_TLS_CA_FILE",
         ca_file.display().to_string(),
     );
@@ -133,7 +134,7 @@ fn refused_at_start(name: &str, env: &[(&'static str, String)]) -> (Option<i32>,
 #[tokio::test]
 async fn a_process_with_another_payload_key_refuses_to_start_and_a_rotation_moves_the_deployment() {
     let (mail, redis) = (SmtpSink::start().await, RedisServer::start().await);
-    let env = deployment(&mail, &redis);
+    let env = deployment(&mail, redis.url());
     let data = tempfile::tempdir().unwrap();
     let mut api = RunningBinary::start("console-api", data.path(), &env);
     api.wait_healthy().await;
@@ -201,7 +202,7 @@ async fn processes_started_while_redis_is_down_wait_for_it_and_then_serve() {
 async fn readiness_says_not_ready_when_redis_does_not_answer_in_time() {
     let (mail, redis) = (SmtpSink::start().await, RedisServer::start().await);
     let env = with(
-        &deployment(&mail, &redis),
+        &deployment(&mail, redis.url()),
         "READY_TIMEOUT_MS",
         "500".to_owned(),
     );
@@ -240,7 +241,7 @@ async fn a_registration_while_redis_is_down_is_undone_and_answered_503() {
     let mail = SmtpSink::start().await;
     let mut redis = RedisServer::start().await;
     let env = with(
-        &deployment(&mail, &redis),
+        &deployment(&mail, redis.url()),
         "REDIS_TIMEOUT_MS",
         "1000".to_owned(),
     );
@@ -278,7 +279,7 @@ async fn a_registration_while_redis_is_down_is_undone_and_answered_503() {
 #[tokio::test]
 async fn a_worker_killed_mid_job_loses_nothing_another_worker_delivers_it() {
     let (mail, redis) = (SmtpSink::start().await, RedisServer::start().await);
-    let env = deployment(&mail, &redis);
+    let env = deployment(&mail, redis.url());
     // An SMTP server that accepts connections and never answers: the first worker hangs in
     // the middle of sending.
     let black_hole = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -333,7 +334,7 @@ fn every_second(env: &[(&'static str, String)]) -> Vec<(&'static str, String)> {
 #[tokio::test]
 async fn two_schedulers_run_each_tick_once() {
     let (mail, redis) = (SmtpSink::start().await, RedisServer::start().await);
-    let env = every_second(&deployment(&mail, &redis));
+    let env = every_second(&deployment(&mail, redis.url()));
     let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let mut a = RunningBinary::start("console-scheduler", dir_a.path(), &env);
     let mut b = RunningBinary::start("console-scheduler", dir_b.path(), &env);
@@ -437,7 +438,7 @@ fn retry_from_the_dashboard(base: &str, email: &str, job: &str) {
 #[tokio::test]
 async fn smtp_down_retries_then_fails_and_an_admin_retry_in_the_dashboard_delivers() {
     let (mail, redis) = (SmtpSink::start().await, RedisServer::start().await);
-    let mut env = deployment(&mail, &redis);
+    let mut env = deployment(&mail, redis.url());
     env.extend([
         ("ADMIN_EMAILS", "boss@example.com".to_owned()),
         ("EMAIL_QUEUE_ATTEMPTS", "2".to_owned()),
@@ -499,5 +500,106 @@ async fn smtp_down_retries_then_fails_and_an_admin_retry_in_the_dashboard_delive
         .unwrap();
     let delivered = mail.wait_for("ada@example.com", "Verify").await;
     assert!(delivered.token().is_some());
+    assert!(api.terminate().await.success());
+}
+
+#[tokio::test]
+async fn on_a_redis_cluster_emails_are_delivered_and_cron_ticks_run_once() {
+    let (mail, cluster) = (SmtpSink::start().await, RedisCluster::start().await);
+    let env = every_second(&deployment(&mail, cluster.url()));
+    let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+    let mut api = RunningBinary::start("console-api", dirs[0].path(), &env);
+    let mut worker = RunningBinary::start("console-worker", dirs[1].path(), &env);
+    let mut scheduler = RunningBinary::start("console-scheduler", dirs[2].path(), &env);
+    api.wait_healthy().await;
+    let client = Client::for_binary(&api);
+    let (status, ready) = client
+        .call(reqwest::Method::GET, "/health/ready", None, None)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{ready}");
+    register(&client, "ada@example.com").await;
+    let verify = mail.wait_for("ada@example.com", "Verify").await;
+    assert!(verify.token().is_some());
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    assert!(scheduler.terminate().await.success());
+    // Read on the master that owns the deployment's slot.
+    let runs = std::process::Command::new("redis-cli")
+        .args(["-c", "-p", &cluster.owner_of("{console}").to_string()])
+        .args(["LRANGE", "{console}:cron:runs:sample-job", "0", "-1"])
+        .output()
+        .unwrap();
+    let runs = String::from_utf8_lossy(&runs.stdout).lines().count();
+    assert!(runs >= 1, "the scheduler recorded its runs on the cluster");
+    assert!(worker.terminate().await.success());
+    assert!(api.terminate().await.success());
+}
+
+#[tokio::test]
+async fn a_sentinel_failover_while_people_register_loses_no_acknowledged_email() {
+    let (mail, group) = (SmtpSink::start().await, RedisSentinel::start().await);
+    let env = with(
+        &deployment(&mail, group.url()),
+        "REDIS_WAIT_REPLICAS",
+        "1".to_owned(),
+    );
+    let env = with(&env, "THROTTLE_AUTH_LIMIT", "1000".to_owned());
+    let dirs: Vec<_> = (0..2).map(|_| tempfile::tempdir().unwrap()).collect();
+    let mut api = RunningBinary::start("console-api", dirs[0].path(), &env);
+    let mut worker = RunningBinary::start("console-worker", dirs[1].path(), &env);
+    api.wait_healthy().await;
+    let client = Client::for_binary(&api);
+    let registering = tokio::spawn(async move {
+        let mut answers = Vec::new();
+        for n in 0..60 {
+            let email = format!("user{n}@example.com");
+            let body = json!({"name": "Ada Lovelace", "email": email, "password": "Analytical1"});
+            let (status, _) = client.post("/auth/register", body, None).await;
+            answers.push((email, status));
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        answers
+    });
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    group.failover().await;
+    let answers = registering.await.unwrap();
+    let accepted: Vec<&String> = answers
+        .iter()
+        .filter(|(_, status)| *status == StatusCode::CREATED)
+        .map(|(email, _)| email)
+        .collect();
+    let refused: Vec<_> = answers
+        .iter()
+        .filter(|(_, status)| *status != StatusCode::CREATED)
+        .collect();
+    assert!(
+        refused
+            .iter()
+            .all(|(_, status)| *status == StatusCode::SERVICE_UNAVAILABLE),
+        "a failover is answered 503 or not at all: {refused:?}"
+    );
+    assert!(
+        refused.len() <= 10,
+        "{} refused: {refused:?}",
+        refused.len()
+    );
+    for email in &accepted {
+        mail.wait_for(email, "Verify").await;
+    }
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let to_accepted = mail
+        .received()
+        .iter()
+        .filter(|sent| sent.to.iter().any(|to| accepted.contains(&to)))
+        .map(|sent| format!("{:?} {}", sent.to, sent.subject()))
+        .collect::<Vec<_>>();
+    // A job whose completion the failover lost is sent again: counted, and rare.
+    let distinct: std::collections::HashSet<_> = to_accepted.iter().collect();
+    let duplicates = to_accepted.len() - distinct.len();
+    assert!(
+        duplicates <= 2,
+        "{duplicates} emails sent twice for {} accepted registrations: {to_accepted:?}",
+        accepted.len()
+    );
+    assert!(worker.terminate().await.success());
     assert!(api.terminate().await.success());
 }

@@ -266,11 +266,13 @@ variables! {
         SCHEDULER_DATABASE_BACKUP_KEEP = "4" => database_backup_keep: u32, positive;
     }
     "Redis" {
-        /// Redis URL (redis://[user:password@]host:port/db, or rediss:// over TLS); with it (or
-        /// REDIS_HOST) jobs go through Redis streams, console-api only enqueues, and
-        /// console-worker and console-scheduler run as their own processes
+        /// Redis URL: one server (redis://[user:password@]host:port/db), a Cluster
+        /// (redis-cluster://host:port?node=host:port&node=…) or Sentinel
+        /// (redis-sentinel://host:port/db?sentinelServiceName=NAME&node=…), each over TLS as
+        /// rediss…://; with it (or REDIS_HOST) jobs go through Redis streams, console-api only
+        /// enqueues, and console-worker and console-scheduler run as their own processes
         REDIS_URL = "" => redis: Option<RedisConfig>, redis;
-        // The next eight are read with REDIS_URL.
+        // The next nine are read with REDIS_URL.
         /// Redis host, when REDIS_URL is unset
         REDIS_HOST = "";
         /// Redis port, with REDIS_HOST
@@ -289,6 +291,10 @@ variables! {
         /// PEM file of the certificate authorities a rediss:// server's certificate must chain
         /// to (default: the system's roots)
         REDIS_TLS_CA_FILE = "";
+        /// Replicas that must hold a queued email before the request that queued it is
+        /// answered (WAIT; 0: the master's word suffices). With 1 and Sentinel, a failover
+        /// loses no acknowledged email
+        REDIS_WAIT_REPLICAS = "0";
     }
     "Email" {
         /// SMTP server; unset: emails are written to the log (production: only with
@@ -412,6 +418,8 @@ pub struct RedisConfig {
     pub timeout: Duration,
     /// Trust anchors of a `rediss://` server, instead of the system's roots.
     pub tls_ca_file: Option<PathBuf>,
+    /// Replicas an enqueue waits for.
+    pub wait_replicas: u32,
 }
 
 #[derive(Clone, Debug)]
@@ -719,11 +727,11 @@ impl Reader<'_> {
         let pool_size = self.positive(&REDIS_POOL_SIZE) as usize;
         let timeout = Duration::from_millis(u64::from(self.positive(&REDIS_TIMEOUT_MS)));
         let tls_ca_file = self.optional(&REDIS_TLS_CA_FILE).map(PathBuf::from);
+        let wait_replicas = self.parsed(&REDIS_WAIT_REPLICAS, "a number of replicas");
         let url = match (explicit, host) {
             (Some(url), _) => {
-                if !(url.starts_with("redis://") || url.starts_with("rediss://")) {
-                    self.problems
-                        .push(format!("{v}: expected redis://host:port/db"));
+                if let Err(problem) = store_redis::check_url(&url) {
+                    self.problems.push(format!("{v}: {problem}"));
                 }
                 url
             }
@@ -736,9 +744,9 @@ impl Reader<'_> {
             }
             (None, None) => return None,
         };
-        if tls_ca_file.is_some() && !url.starts_with("rediss://") {
+        if tls_ca_file.is_some() && !url.starts_with("rediss") {
             self.problems.push(format!(
-                "{REDIS_TLS_CA_FILE}: needs a rediss:// REDIS_URL (TLS)"
+                "{REDIS_TLS_CA_FILE}: needs a rediss REDIS_URL (TLS)"
             ));
         }
         Some(RedisConfig {
@@ -747,6 +755,7 @@ impl Reader<'_> {
             pool_size,
             timeout,
             tls_ca_file,
+            wait_replicas,
         })
     }
 
@@ -1225,8 +1234,27 @@ mod tests {
             problems(&[("REDIS_URL", "http://x"), ("REDIS_KEY_PREFIX", "{a}")]),
             [
                 "REDIS_KEY_PREFIX: expected a non-empty name without braces or spaces",
-                "REDIS_URL: expected redis://host:port/db"
+                "REDIS_URL: expected a URL whose scheme is one of redis, rediss, \
+                 redis-cluster, rediss-cluster, redis-sentinel, rediss-sentinel"
             ]
+        );
+    }
+
+    #[test]
+    fn redis_urls_name_a_server_a_cluster_or_a_sentinel_group() {
+        for url in [
+            "rediss://:secret@cache.internal:6380/1",
+            "redis-cluster://10.0.0.1:7000?node=10.0.0.2:7000&node=10.0.0.3:7000",
+            "rediss-cluster://user:secret@10.0.0.1:7000",
+            "redis-sentinel://10.0.0.1:26379/0?sentinelServiceName=main&node=10.0.0.2:26379",
+        ] {
+            assert!(settings(&[("REDIS_URL", url)]).is_ok(), "{url}");
+        }
+        let found = problems(&[("REDIS_URL", "redis-sentinel://:secret@10.0.0.1:26379/0")]);
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert!(
+            found[0].starts_with("REDIS_URL: ") && !found[0].contains("secret"),
+            "a Sentinel group needs its service name, and the password stays out: {found:?}"
         );
     }
 

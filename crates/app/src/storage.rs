@@ -64,7 +64,7 @@ impl ReadinessProbe for SqliteProbe {
     }
 }
 
-struct RedisProbe(RedisConnection);
+struct RedisProbe(Arc<RedisJobQueue>);
 
 #[async_trait]
 impl ReadinessProbe for RedisProbe {
@@ -73,7 +73,7 @@ impl ReadinessProbe for RedisProbe {
     }
 
     async fn check(&self) -> Result<(), String> {
-        self.0.ping().await
+        self.0.reachable().await.map_err(|e| e.to_string())
     }
 }
 
@@ -119,12 +119,12 @@ pub async fn open(settings: &Settings) -> Result<Storage, String> {
                 timeout: config.timeout,
             })
             .await?;
-            let queue: Arc<dyn JobQueue> = Arc::new(RedisJobQueue::new(
-                &connection,
-                &config.key_prefix,
-                history(settings),
-            ));
-            let probe: Arc<dyn ReadinessProbe> = Arc::new(RedisProbe(connection.clone()));
+            let redis_queue = Arc::new(
+                RedisJobQueue::new(&connection, &config.key_prefix, history(settings))
+                    .replicated_to(config.wait_replicas),
+            );
+            let probe: Arc<dyn ReadinessProbe> = Arc::new(RedisProbe(Arc::clone(&redis_queue)));
+            let queue: Arc<dyn JobQueue> = redis_queue;
             (queue, probe, Some(connection))
         }
         None => {

@@ -15,7 +15,7 @@ mod http_stub;
 mod redis_server;
 
 pub use http_stub::{HttpStub, StubReply};
-pub use redis_server::RedisServer;
+pub use redis_server::{RedisCluster, RedisSentinel, RedisServer, SENTINEL_SERVICE};
 
 /// MaxMind's GeoIP2 City test database (see `fixtures/README.md` for its documented addresses).
 pub const GEOIP2_CITY_TEST_DB: &str = concat!(
@@ -435,18 +435,7 @@ impl MongoStandIn {
     }
 
     async fn wait_until_listening(&self) {
-        // Python's start takes seconds on a loaded machine (parallel builds and test runs):
-        // allow two minutes before calling it broken.
-        for _ in 0..2400 {
-            if tokio::net::TcpStream::connect(("127.0.0.1", self.port))
-                .await
-                .is_ok()
-            {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        panic!("nx-27017 did not start on port {}", self.port);
+        wait_until_listening(self.port, "nx-27017").await;
     }
 
     #[must_use]
@@ -460,6 +449,22 @@ impl Drop for MongoStandIn {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Waits until something listens on `port` on loopback. A start takes seconds on a loaded
+/// machine (Python's, or anything's during parallel builds and test runs): allow two minutes
+/// before calling `what` broken.
+pub(crate) async fn wait_until_listening(port: u16, what: &str) {
+    for _ in 0..2400 {
+        if tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_ok()
+        {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("{what} did not start on port {port}");
 }
 
 /// A port that was free a moment ago.

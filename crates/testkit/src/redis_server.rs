@@ -1,5 +1,7 @@
 //! A real `redis-server` on a free port, in memory (no RDB, no AOF), for the Redis adapter's
-//! contract tests and the end-to-end tests. `scripts/test.sh` installs it when missing.
+//! contract tests and the end-to-end tests; also a three-master Redis Cluster
+//! ([`RedisCluster`]) and a master with a replica under a Sentinel ([`RedisSentinel`]), made of
+//! the same binary. `scripts/test.sh` installs it when missing.
 
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -9,6 +11,9 @@ use crate::free_port;
 pub struct RedisServer {
     port: u16,
     child: Child,
+    /// Its working directory: a replica writes the RDB it receives there, which a server
+    /// started later in a shared directory would load.
+    _dir: tempfile::TempDir,
     /// With TLS: the folder of its certificate files, and the CA's PEM for clients.
     tls: Option<(tempfile::TempDir, String)>,
 }
@@ -22,7 +27,15 @@ impl RedisServer {
 
     /// One on `port` (a test that starts its clients first picks the port).
     pub async fn start_on(port: u16) -> Self {
-        let server = Self::spawn(port, &["--port", &port.to_string()], None);
+        Self::start_with(port, &[]).await
+    }
+
+    /// One on `port` with more of redis-server's options.
+    async fn start_with(port: u16, options: &[&str]) -> Self {
+        let mut listen = vec!["--port".to_owned(), port.to_string()];
+        listen.extend(options.iter().map(|&option| option.to_owned()));
+        let listen: Vec<&str> = listen.iter().map(String::as_str).collect();
+        let server = Self::spawn(port, &listen, None);
         server.wait_until_listening().await;
         server
     }
@@ -63,8 +76,11 @@ impl RedisServer {
     }
 
     fn spawn(port: u16, listen: &[&str], tls: Option<(tempfile::TempDir, String)>) -> Self {
+        let dir = tempfile::tempdir().unwrap();
         let child = Command::new("redis-server")
             .args(listen)
+            .arg("--dir")
+            .arg(dir.path())
             .args([
                 "--bind",
                 "127.0.0.1",
@@ -87,20 +103,16 @@ impl RedisServer {
             .unwrap_or_else(|e| {
                 panic!("cannot start redis-server ({e}); run scripts/test.sh, which installs it")
             });
-        Self { port, child, tls }
+        Self {
+            port,
+            child,
+            _dir: dir,
+            tls,
+        }
     }
 
     async fn wait_until_listening(&self) {
-        for _ in 0..200 {
-            if tokio::net::TcpStream::connect(("127.0.0.1", self.port))
-                .await
-                .is_ok()
-            {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(25)).await;
-        }
-        panic!("redis-server did not start on port {}", self.port);
+        crate::wait_until_listening(self.port, "redis-server").await;
     }
 
     #[must_use]
@@ -135,5 +147,241 @@ impl RedisServer {
 impl Drop for RedisServer {
     fn drop(&mut self) {
         self.kill();
+    }
+}
+
+/// `redis-cli -p port args…`'s answer, trimmed.
+fn cli(port: u16, args: &[&str]) -> String {
+    let output = Command::new("redis-cli")
+        .args(["-h", "127.0.0.1", "-p", &port.to_string()])
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run redis-cli ({e})"));
+    String::from_utf8_lossy(&output.stdout).trim().to_owned()
+}
+
+/// Waits up to thirty seconds (a loaded machine) for `done` to hold.
+async fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
+    for _ in 0..600 {
+        if done() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("{what} did not happen within thirty seconds");
+}
+
+/// A Redis Cluster of three masters (no replicas) on free ports, each slot assigned.
+pub struct RedisCluster {
+    nodes: Vec<RedisServer>,
+    _folder: tempfile::TempDir,
+}
+
+impl RedisCluster {
+    /// Starts the nodes, joins them and waits until every node reports the cluster ok.
+    pub async fn start() -> Self {
+        let folder = tempfile::tempdir().unwrap();
+        let mut nodes = Vec::new();
+        for _ in 0..3 {
+            let port = free_port();
+            let config = folder.path().join(format!("nodes-{port}.conf"));
+            let config = config.display().to_string();
+            // The bus port is the client port + 10000 unless named, which from an ephemeral
+            // port may be taken or past 65535.
+            let bus = free_port().to_string();
+            let options = [
+                "--cluster-enabled",
+                "yes",
+                "--cluster-port",
+                &bus,
+                "--cluster-config-file",
+                &config,
+                "--cluster-node-timeout",
+                "2000",
+            ];
+            nodes.push(RedisServer::start_with(port, &options).await);
+        }
+        let addresses: Vec<String> = nodes
+            .iter()
+            .map(|node| format!("127.0.0.1:{}", node.port))
+            .collect();
+        let first = nodes[0].port;
+        let mut create = vec!["--cluster", "create"];
+        create.extend(addresses.iter().map(String::as_str));
+        create.push("--cluster-yes");
+        let created = cli(first, &create);
+        let ports: Vec<u16> = nodes.iter().map(|node| node.port).collect();
+        let what = format!("the cluster's agreement ({created})");
+        wait_for(&what, || {
+            ports
+                .iter()
+                .all(|&port| cli(port, &["cluster", "info"]).contains("cluster_state:ok"))
+        })
+        .await;
+        Self {
+            nodes,
+            _folder: folder,
+        }
+    }
+
+    /// `redis-cluster://` with every node.
+    #[must_use]
+    pub fn url(&self) -> String {
+        let (first, others) = self.nodes.split_first().unwrap();
+        let others: Vec<String> = others
+            .iter()
+            .map(|node| format!("node=127.0.0.1:{}", node.port))
+            .collect();
+        format!(
+            "redis-cluster://127.0.0.1:{}?{}",
+            first.port,
+            others.join("&")
+        )
+    }
+
+    /// The port of each master.
+    #[must_use]
+    pub fn ports(&self) -> Vec<u16> {
+        self.nodes.iter().map(|node| node.port).collect()
+    }
+
+    /// The port of the master that serves `key`'s slot.
+    #[must_use]
+    pub fn owner_of(&self, key: &str) -> u16 {
+        let slot = cli(self.nodes[0].port, &["cluster", "keyslot", key]);
+        let slot: u32 = slot.parse().unwrap();
+        // A line of `cluster nodes`: id ip:port@bus flags master epochs… link-state ranges….
+        for node in cli(self.nodes[0].port, &["cluster", "nodes"]).lines() {
+            let fields: Vec<&str> = node.split_whitespace().collect();
+            let serves = fields.iter().skip(8).any(|range| {
+                let (start, end) = range.split_once('-').unwrap_or((range, range));
+                match (start.parse::<u32>(), end.parse::<u32>()) {
+                    (Ok(start), Ok(end)) => (start..=end).contains(&slot),
+                    _ => false,
+                }
+            });
+            if serves {
+                let address = fields[1].split('@').next().unwrap();
+                return address.rsplit(':').next().unwrap().parse().unwrap();
+            }
+        }
+        panic!("no master serves slot {slot}");
+    }
+}
+
+/// A master with one replica, watched by one Sentinel that promotes the replica when asked
+/// ([`RedisSentinel::failover`]) or when the master dies.
+pub struct RedisSentinel {
+    master: RedisServer,
+    replica: RedisServer,
+    sentinel: Child,
+    sentinel_port: u16,
+    _folder: tempfile::TempDir,
+}
+
+/// The name the Sentinel knows the master by.
+pub const SENTINEL_SERVICE: &str = "console";
+
+impl RedisSentinel {
+    /// Starts the three and waits until the Sentinel knows the replica (it can fail over).
+    pub async fn start() -> Self {
+        let master = RedisServer::start().await;
+        let replica_port = free_port();
+        let master_port = master.port.to_string();
+        let replica =
+            RedisServer::start_with(replica_port, &["--replicaof", "127.0.0.1", &master_port])
+                .await;
+        let folder = tempfile::tempdir().unwrap();
+        let sentinel_port = free_port();
+        let config = folder.path().join("sentinel.conf");
+        std::fs::write(
+            &config,
+            format!(
+                "port {sentinel_port}\nbind 127.0.0.1\ndaemonize no\n\
+                 sentinel monitor {SENTINEL_SERVICE} 127.0.0.1 {master_port} 1\n\
+                 sentinel down-after-milliseconds {SENTINEL_SERVICE} 1000\n\
+                 sentinel failover-timeout {SENTINEL_SERVICE} 5000\n"
+            ),
+        )
+        .unwrap();
+        let sentinel = Command::new("redis-server")
+            .arg(&config)
+            .arg("--sentinel")
+            .current_dir(folder.path())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start redis-server --sentinel ({e})"));
+        crate::wait_until_listening(sentinel_port, "redis-sentinel").await;
+        let watched = Self {
+            master,
+            replica,
+            sentinel,
+            sentinel_port,
+            _folder: folder,
+        };
+        wait_for("the replica's sync", || {
+            cli(replica_port, &["info", "replication"]).contains("master_link_status:up")
+        })
+        .await;
+        wait_for("the Sentinel's discovery of the replica", || {
+            cli(sentinel_port, &["sentinel", "replicas", SENTINEL_SERVICE])
+                .contains(&replica_port.to_string())
+        })
+        .await;
+        watched
+    }
+
+    /// `redis-sentinel://` naming the Sentinel and the service.
+    #[must_use]
+    pub fn url(&self) -> String {
+        format!(
+            "redis-sentinel://127.0.0.1:{}/0?sentinelServiceName={SENTINEL_SERVICE}",
+            self.sentinel_port
+        )
+    }
+
+    /// The port of the server the Sentinel calls master now.
+    #[must_use]
+    pub fn master_port(&self) -> u16 {
+        let answer = cli(
+            self.sentinel_port,
+            &["sentinel", "get-master-addr-by-name", SENTINEL_SERVICE],
+        );
+        answer
+            .lines()
+            .nth(1)
+            .and_then(|port| port.parse().ok())
+            .unwrap_or(0)
+    }
+
+    /// The port of the first master, and of its replica.
+    #[must_use]
+    pub fn ports(&self) -> (u16, u16) {
+        (self.master.port, self.replica.port)
+    }
+
+    /// Asks the Sentinel to promote the replica, and waits until it has.
+    pub async fn failover(&self) {
+        let before = self.master_port();
+        let answer = cli(
+            self.sentinel_port,
+            &["sentinel", "failover", SENTINEL_SERVICE],
+        );
+        assert_eq!(answer, "OK", "SENTINEL FAILOVER");
+        wait_for("the failover", || {
+            let now = self.master_port();
+            now != before && cli(now, &["info", "replication"]).contains("role:master")
+        })
+        .await;
+    }
+}
+
+impl Drop for RedisSentinel {
+    fn drop(&mut self) {
+        let _ = self.sentinel.kill();
+        let _ = self.sentinel.wait();
     }
 }

@@ -17,8 +17,11 @@ use fred::types::config::TlsConnector;
 /// How to reach Redis.
 #[derive(Clone, Debug)]
 pub struct RedisSettings {
-    /// `redis://[user:password@]host:port/db`, or `rediss://…` over TLS (the server's
-    /// certificate checked against the system's roots, or `tls_ca_file`).
+    /// One server (`redis://[user:password@]host:port/db`), a Cluster
+    /// (`redis-cluster://host:port?node=host:port…`) or the master a Sentinel group names
+    /// (`redis-sentinel://host:port/db?sentinelServiceName=name&node=host:port…`); each over
+    /// TLS as `rediss…://` (the server's certificate checked against the system's roots, or
+    /// `tls_ca_file`).
     pub url: String,
     /// PEM file of the certificate authorities a `rediss://` server's certificate must chain to,
     /// instead of the system's roots.
@@ -34,7 +37,34 @@ pub struct RedisSettings {
 pub struct RedisConnection {
     pub(crate) pool: Pool,
     config: Config,
-    timeout: Duration,
+    pub(crate) timeout: Duration,
+}
+
+/// The URL schemes [`RedisSettings::url`] accepts.
+pub const URL_SCHEMES: [&str; 6] = [
+    "redis",
+    "rediss",
+    "redis-cluster",
+    "rediss-cluster",
+    "redis-sentinel",
+    "rediss-sentinel",
+];
+
+/// Checks a Redis URL as a connection would read it.
+///
+/// # Errors
+/// What is wrong with it, never the URL itself (it may hold a password).
+pub fn check_url(url: &str) -> Result<(), String> {
+    let scheme = url.split_once("://").map_or("", |(scheme, _)| scheme);
+    if !URL_SCHEMES.contains(&scheme) {
+        return Err(format!(
+            "expected a URL whose scheme is one of {}",
+            URL_SCHEMES.join(", ")
+        ));
+    }
+    Config::from_url(url)
+        .map(drop)
+        .map_err(|e| e.details().to_string())
 }
 
 /// Published messages a subscriber may hold before its reader takes them.
@@ -117,6 +147,12 @@ impl RedisConnection {
         })
     }
 
+    /// Whether this is a Redis Cluster (which shards pub/sub and routes each command by its
+    /// first key's slot).
+    pub(crate) fn is_clustered(&self) -> bool {
+        self.config.server.is_clustered()
+    }
+
     /// A connection of its own for pub/sub (a subscribed connection can send nothing else),
     /// which subscribes again after a reconnect.
     pub(crate) async fn subscriber(&self) -> Result<SubscriberClient, fred::error::Error> {
@@ -154,19 +190,6 @@ impl RedisConnection {
             .next()
             .set::<(), _, _>(key, value, None, None, false)
             .await
-            .map_err(|e| e.to_string())
-    }
-
-    /// Whether Redis answers.
-    ///
-    /// # Errors
-    /// The client's error when it does not.
-    pub async fn ping(&self) -> Result<(), String> {
-        self.pool
-            .next()
-            .ping::<String>(None)
-            .await
-            .map(drop)
             .map_err(|e| e.to_string())
     }
 
@@ -237,7 +260,7 @@ mod tests {
         let connection = try_connect(&settings(server.url(), Some(ca_file.clone())))
             .await
             .unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(connection.ping().await, Ok(()));
+        assert!(connection.facts().await.is_ok());
         // The system's roots do not know the test CA: no connection, rather than an unchecked one.
         assert!(try_connect(&settings(server.url(), None)).await.is_err());
         // Plain text to a TLS port gets nowhere either.

@@ -18,7 +18,7 @@ mod decode;
 mod queue;
 
 pub use chat::RedisChat;
-pub use client::{RedisConnection, RedisSettings};
+pub use client::{RedisConnection, RedisSettings, URL_SCHEMES, check_url};
 pub use cron::RedisCronLedger;
 pub use queue::{History, RedisJobQueue};
 
@@ -39,8 +39,13 @@ mod tests {
 
     /// A connection to the test's own server.
     pub(crate) async fn connect(server: &RedisServer) -> RedisConnection {
+        connect_to(server.url()).await
+    }
+
+    /// A connection to `url`.
+    pub(crate) async fn connect_to(url: String) -> RedisConnection {
         RedisConnection::connect(&RedisSettings {
-            url: server.url(),
+            url,
             tls_ca_file: None,
             pool_size: 2,
             timeout: std::time::Duration::from_secs(5),
@@ -70,6 +75,146 @@ mod tests {
         }
 
         port_contracts::cron_ledger_contract!(fresh);
+    }
+
+    /// Every port on a three-master Redis Cluster: each contract suite again, and what a
+    /// Cluster adds.
+    mod on_a_cluster {
+        use testkit::RedisCluster;
+
+        use super::{LONG, connect_to};
+        use crate::{RedisChat, RedisCronLedger, RedisJobQueue};
+
+        mod queue {
+            use super::*;
+
+            async fn fresh() -> (RedisCluster, RedisJobQueue) {
+                let cluster = RedisCluster::start().await;
+                let connection = connect_to(cluster.url()).await;
+                (cluster, RedisJobQueue::new(&connection, "test", LONG))
+            }
+
+            port_contracts::job_queue_contract!(fresh);
+        }
+
+        mod ledger {
+            use super::*;
+
+            async fn fresh() -> (RedisCluster, RedisCronLedger) {
+                let cluster = RedisCluster::start().await;
+                let connection = connect_to(cluster.url()).await;
+                (cluster, RedisCronLedger::new(&connection, "test"))
+            }
+
+            port_contracts::cron_ledger_contract!(fresh);
+        }
+
+        mod chat {
+            use super::*;
+
+            async fn fresh() -> (RedisCluster, RedisChat) {
+                let cluster = RedisCluster::start().await;
+                let connection = connect_to(cluster.url()).await;
+                (cluster, RedisChat::new(&connection, "test"))
+            }
+
+            port_contracts::chat_bus_contract!(fresh);
+            port_contracts::chat_history_contract!(fresh);
+            port_contracts::presence_contract!(fresh);
+        }
+
+        #[tokio::test]
+        async fn deployments_under_other_prefixes_live_in_other_slots() {
+            use notify_core::JobQueue as _;
+            let cluster = RedisCluster::start().await;
+            let connection = connect_to(cluster.url()).await;
+            // Prefixes whose hash tags fall on three different masters.
+            let mut prefixes = Vec::new();
+            let mut owners = Vec::new();
+            for n in 0.. {
+                let prefix = format!("deployment{n}");
+                let owner = cluster.owner_of(&format!("{{{prefix}}}"));
+                if !owners.contains(&owner) {
+                    owners.push(owner);
+                    prefixes.push(prefix);
+                }
+                if owners.len() == 3 {
+                    break;
+                }
+            }
+            let now = port_contracts::now_ms();
+            for prefix in &prefixes {
+                let queue = RedisJobQueue::new(&connection, prefix, LONG);
+                queue
+                    .enqueue(super::job(now))
+                    .await
+                    .unwrap_or_else(|e| panic!("{prefix}: {e}"));
+                assert!(queue.reachable().await.is_ok());
+                let claim = queue
+                    .reserve("mail", now, chrono::TimeDelta::seconds(30))
+                    .await
+                    .unwrap_or_else(|e| panic!("{prefix}: {e}"));
+                assert!(claim.is_some(), "{prefix}: its job, from its own master");
+            }
+        }
+    }
+
+    /// A master and its replica under a Sentinel, failed over while jobs are queued.
+    mod under_a_sentinel {
+        use std::sync::Arc;
+
+        use notify_core::JobQueue as _;
+        use testkit::RedisSentinel;
+
+        use super::{LONG, connect_to};
+        use crate::RedisJobQueue;
+
+        #[tokio::test]
+        async fn a_failover_keeps_every_job_whose_enqueue_was_acknowledged() {
+            let group = RedisSentinel::start().await;
+            let connection = connect_to(group.url()).await;
+            let queue =
+                Arc::new(RedisJobQueue::new(&connection, "failover", LONG).replicated_to(1));
+            let (first_master, replica) = group.ports();
+            let now = port_contracts::now_ms();
+            let enqueueing = {
+                let queue = Arc::clone(&queue);
+                tokio::spawn(async move {
+                    let (mut acknowledged, mut refused) = (Vec::new(), 0);
+                    for _ in 0..400 {
+                        match queue.enqueue(super::job(now)).await {
+                            Ok(id) => acknowledged.push(id),
+                            Err(_) => refused += 1,
+                        }
+                        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+                    }
+                    (acknowledged, refused)
+                })
+            };
+            tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+            group.failover().await;
+            assert_eq!(group.master_port(), replica, "the replica took over");
+            let (acknowledged, refused) = enqueueing.await.unwrap_or_default();
+            assert!(
+                refused <= 10,
+                "{refused} enqueues refused around the failover"
+            );
+            // Read back through a connection made after the failover, from the new master.
+            let after = RedisJobQueue::new(&connect_to(group.url()).await, "failover", LONG);
+            for id in &acknowledged {
+                assert!(
+                    after.find_job(id).await.ok().flatten().is_some(),
+                    "job {id:?} was acknowledged and is gone"
+                );
+            }
+            let waiting = after.counts("mail").await.unwrap_or_default().waiting;
+            let acknowledged = acknowledged.len() as u64;
+            assert!(
+                (acknowledged..=acknowledged + refused).contains(&waiting),
+                "{waiting} jobs for {acknowledged} acknowledged and {refused} refused"
+            );
+            assert_ne!(first_master, replica);
+        }
     }
 
     fn job(at: chrono::DateTime<chrono::Utc>) -> NewJob {

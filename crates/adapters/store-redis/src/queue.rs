@@ -2,9 +2,11 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, TimeDelta, Utc};
-use fred::prelude::Pool;
+use fred::prelude::{ClientLike as _, KeysInterface as _, Options, Pool, ServerInterface as _};
+use fred::types::ClusterHash;
 use fred::types::Value;
 use fred::types::scripts::Script;
+use fred::util::redis_keyslot;
 use kernel::{Page, PageRequest};
 use notify_core::{
     AckRef, Acked, Claim, ClaimToken, Job, JobId, JobQueue, JobState, Keep, NewJob, QueueCounts,
@@ -59,6 +61,10 @@ pub struct RedisJobQueue {
     consumer: String,
     history: History,
     scripts: Scripts,
+    /// Replicas that must hold an enqueued job before the enqueue is acknowledged (0: none).
+    replicas: u32,
+    /// How long an enqueue waits for them.
+    replication_wait: std::time::Duration,
 }
 
 fn failed(error: fred::error::Error) -> QueueError {
@@ -78,7 +84,31 @@ impl RedisJobQueue {
             consumer: format!("{}-{}", std::process::id(), ClaimToken::generate()),
             history,
             scripts: Scripts::new(),
+            replicas: 0,
+            replication_wait: connection.timeout / 2,
         }
+    }
+
+    /// Acknowledges an enqueue only once `replicas` replicas hold the job (`WAIT`), so that a
+    /// failover to one of them keeps every job the API answered for.
+    #[must_use]
+    pub fn replicated_to(mut self, replicas: u32) -> Self {
+        self.replicas = replicas;
+        self
+    }
+
+    /// Whether the node that holds this deployment's queues answers (on a Cluster, the
+    /// owner of their slot; `PING` would go to any node).
+    ///
+    /// # Errors
+    /// The client's error when it does not.
+    pub async fn reachable(&self) -> Result<(), QueueError> {
+        self.pool
+            .next()
+            .exists::<i64, _>(self.anchor())
+            .await
+            .map(drop)
+            .map_err(failed)
     }
 
     /// Adds `job` under `id`, unless a job of that id exists: the script is safe to send again.
@@ -93,12 +123,47 @@ impl RedisJobQueue {
             i64::from(job.max_attempts).into(),
             millis(job.run_at).into(),
         ];
-        self.run(&self.scripts.enqueue, args).await.map(drop)
+        // The same connection for both: `WAIT` counts the replicas that have this connection's
+        // writes, and on a Cluster it must reach the node that took the script.
+        let client = self.pool.next();
+        self.scripts
+            .enqueue
+            .evalsha_with_reload::<Value, _, _>(client, vec![self.anchor()], args)
+            .await
+            .map_err(failed)?;
+        if self.replicas == 0 {
+            return Ok(());
+        }
+        let at_the_anchor = Options {
+            cluster_hash: Some(ClusterHash::Custom(redis_keyslot(self.anchor().as_bytes()))),
+            ..Options::default()
+        };
+        let wait = i64::try_from(self.replication_wait.as_millis()).unwrap_or(i64::MAX);
+        let reached: i64 = client
+            .with_options(&at_the_anchor)
+            .wait(i64::from(self.replicas), wait)
+            .await
+            .map_err(failed)?;
+        if reached < i64::from(self.replicas) {
+            return Err(QueueError(format!(
+                "Redis: the job reached {reached} of {} replicas within {wait} ms",
+                self.replicas
+            )));
+        }
+        Ok(())
+    }
+
+    /// The key every script declares, `{prefix}:queues`: on a Cluster it sends the script to
+    /// the node of the deployment's slot, where every key the script touches lives (the job
+    /// hashes it finds in a stream or a set cannot be named before it runs; BullMQ's scripts
+    /// build them from their prefix the same way).
+    fn anchor(&self) -> String {
+        format!("{}:queues", self.prefix)
     }
 
     async fn run(&self, script: &Script, args: Vec<Value>) -> Result<Value, QueueError> {
         script
-            .evalsha_with_reload::<Value, _, _>(self.pool.next(), Vec::<String>::new(), args)
+            .evalsha_with_reload::<Value, _, _>(self.pool.next(), vec![self.anchor()], args)
             .await
             .map_err(failed)
     }

@@ -1,5 +1,6 @@
 -- Shared by every script. ARGV[1] is the key prefix with its hash tag ("{console}"), so every
--- key of a deployment lives in one cluster slot. Keys:
+-- key of a deployment lives in one cluster slot; KEYS[1] is P:queues, declared so that a
+-- Cluster runs the script on the node of that slot. Keys:
 --   P:job:<id>            hash: queue kind payload recipient state attempts max error enq run fin
 --                         claim claimed (when the claim was made) entry
 --                         (the payload only while the job has no stream entry: its entry
