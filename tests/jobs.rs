@@ -39,6 +39,35 @@ fn with(
     env
 }
 
+/// A deployment whose Redis commands give up after a second, so that an outage shows soon.
+fn impatient(mail: &SmtpSink, redis_url: String) -> Vec<(&'static str, String)> {
+    with(
+        &deployment(mail, redis_url),
+        "REDIS_TIMEOUT_MS",
+        "1000".to_owned(),
+    )
+}
+
+/// Registers `count` people (`user<n>@example.com`), one every `pause`, in the background;
+/// answers the client and each address with the status its registration got.
+fn register_many(
+    client: Client,
+    count: usize,
+    pause: Duration,
+) -> tokio::task::JoinHandle<(Client, Vec<(String, StatusCode)>)> {
+    tokio::spawn(async move {
+        let mut answers = Vec::new();
+        for n in 0..count {
+            let email = format!("user{n}@example.com");
+            let body = json!({"name": "Ada Lovelace", "email": email, "password": "Analytical1"});
+            let (status, _) = client.post("/auth/register", body, None).await;
+            answers.push((email, status));
+            tokio::time::sleep(pause).await;
+        }
+        (client, answers)
+    })
+}
+
 async fn register(client: &Client, email: &str) {
     let (status, body) = client
         .post(
@@ -240,11 +269,7 @@ async fn readiness_says_not_ready_when_redis_does_not_answer_in_time() {
 async fn a_registration_while_redis_is_down_is_undone_and_answered_503() {
     let mail = SmtpSink::start().await;
     let mut redis = RedisServer::start().await;
-    let env = with(
-        &deployment(&mail, redis.url()),
-        "REDIS_TIMEOUT_MS",
-        "1000".to_owned(),
-    );
+    let env = impatient(&mail, redis.url());
     let data = tempfile::tempdir().unwrap();
     let mut api = RunningBinary::start("console-api", data.path(), &env);
     api.wait_healthy().await;
@@ -272,6 +297,91 @@ async fn a_registration_while_redis_is_down_is_undone_and_answered_503() {
     let mut worker = RunningBinary::start("console-worker", worker_dir.path(), &env);
     let verify = mail.wait_for("ada@example.com", "Verify").await;
     assert!(verify.token().is_some());
+    assert!(worker.terminate().await.success());
+    assert!(api.terminate().await.success());
+}
+
+#[tokio::test]
+async fn redis_restarted_while_people_register_leaves_no_half_made_account_and_loses_no_email() {
+    let mail = SmtpSink::start().await;
+    let mut redis = RedisServer::start_durable().await;
+    let env = impatient(&mail, redis.url());
+    let env = with(&env, "THROTTLE_AUTH_LIMIT", "1000".to_owned());
+    let data = tempfile::tempdir().unwrap();
+    let mut api = RunningBinary::start("console-api", data.path(), &env);
+    let mut worker = RunningBinary::start("console-worker", data.path(), &env);
+    api.wait_healthy().await;
+    let client = Client::for_binary(&api);
+    let registering = register_many(client, 40, Duration::from_millis(100));
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    redis.kill();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    redis.restart().await;
+    let (client, answers) = registering.await.unwrap();
+    let refused: Vec<&String> = answers
+        .iter()
+        .filter(|(_, status)| *status == StatusCode::SERVICE_UNAVAILABLE)
+        .map(|(email, _)| email)
+        .collect();
+    assert!(
+        answers
+            .iter()
+            .all(|(_, status)| *status == StatusCode::CREATED
+                || *status == StatusCode::SERVICE_UNAVAILABLE),
+        "201 or 503, never a 500: {answers:?}"
+    );
+    assert!(!refused.is_empty(), "the outage was seen: {answers:?}");
+    // Nothing half-made: each refused registration succeeds when sent again.
+    for email in &refused {
+        let body = json!({"name": "Ada Lovelace", "email": email, "password": "Analytical1"});
+        let (status, reply) = client.post("/auth/register", body, None).await;
+        assert_eq!(status, StatusCode::CREATED, "{email}: {reply}");
+    }
+    for (email, _) in &answers {
+        mail.wait_for(email, "Verify").await;
+    }
+    assert!(worker.terminate().await.success());
+    assert!(api.terminate().await.success());
+}
+
+#[tokio::test]
+async fn a_password_reset_asked_for_while_redis_is_down_is_delivered_once_it_is_back() {
+    let mail = SmtpSink::start().await;
+    let mut redis = RedisServer::start().await;
+    let env = impatient(&mail, redis.url());
+    let data = tempfile::tempdir().unwrap();
+    let mut api = RunningBinary::start("console-api", data.path(), &env);
+    api.wait_healthy().await;
+    let client = Client::for_binary(&api);
+    register(&client, "ada@example.com").await;
+    redis.kill();
+    let (status, body) = client
+        .post(
+            "/auth/forgot-password",
+            json!({"email": "ada@example.com"}),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    // Down long enough for a few tries to fail.
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let _redis = RedisServer::start_on(redis.port()).await;
+    let worker_dir = tempfile::tempdir().unwrap();
+    let mut worker = RunningBinary::start("console-worker", worker_dir.path(), &env);
+    let reset = mail.wait_for("ada@example.com", "Reset").await;
+    let token = reset.token().expect("a reset link");
+    let (status, body) = client
+        .post(
+            "/auth/reset-password",
+            json!({"token": token, "password": "Difference2"}),
+            None,
+        )
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::OK,
+        "the link that arrived works: {body}"
+    );
     assert!(worker.terminate().await.success());
     assert!(api.terminate().await.success());
 }
@@ -548,20 +658,10 @@ async fn a_sentinel_failover_while_people_register_loses_no_acknowledged_email()
     let mut worker = RunningBinary::start("console-worker", dirs[1].path(), &env);
     api.wait_healthy().await;
     let client = Client::for_binary(&api);
-    let registering = tokio::spawn(async move {
-        let mut answers = Vec::new();
-        for n in 0..60 {
-            let email = format!("user{n}@example.com");
-            let body = json!({"name": "Ada Lovelace", "email": email, "password": "Analytical1"});
-            let (status, _) = client.post("/auth/register", body, None).await;
-            answers.push((email, status));
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        answers
-    });
+    let registering = register_many(client, 60, Duration::from_millis(50));
     tokio::time::sleep(Duration::from_millis(700)).await;
     group.failover().await;
-    let answers = registering.await.unwrap();
+    let (_, answers) = registering.await.unwrap();
     let accepted: Vec<&String> = answers
         .iter()
         .filter(|(_, status)| *status == StatusCode::CREATED)
@@ -592,11 +692,18 @@ async fn a_sentinel_failover_while_people_register_loses_no_acknowledged_email()
         .filter(|sent| sent.to.iter().any(|to| accepted.contains(&to)))
         .map(|sent| format!("{:?} {}", sent.to, sent.subject()))
         .collect::<Vec<_>>();
-    // A job whose completion the failover lost is sent again: counted, and rare.
+    // A job whose completion the failover lost (written to the old master after the replica
+    // took over, or not yet replicated) is sent again after its lease: at most the jobs the
+    // worker held around the switch (EMAIL_WORKER_CONCURRENCY, 16).
     let distinct: std::collections::HashSet<_> = to_accepted.iter().collect();
     let duplicates = to_accepted.len() - distinct.len();
+    eprintln!(
+        "{duplicates} duplicate emails, {} accepted and {} refused registrations",
+        accepted.len(),
+        refused.len()
+    );
     assert!(
-        duplicates <= 2,
+        duplicates <= 16,
         "{duplicates} emails sent twice for {} accepted registrations: {to_accepted:?}",
         accepted.len()
     );

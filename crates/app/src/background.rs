@@ -7,12 +7,15 @@ use std::time::Duration;
 
 use auth_core::ports::{BackgroundTasks, Task};
 use tokio::runtime::Handle;
+use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 #[derive(Clone)]
 pub struct TrackedTasks {
     tracker: TaskTracker,
     runtime: Handle,
+    /// Cancelled when the process starts stopping: delayed tasks run at once.
+    stopping: CancellationToken,
 }
 
 impl TrackedTasks {
@@ -22,12 +25,14 @@ impl TrackedTasks {
         Self {
             tracker: TaskTracker::new(),
             runtime: Handle::current(),
+            stopping: CancellationToken::new(),
         }
     }
 
     /// Stops taking tasks and waits up to `within` for the running ones; whether they all ended.
     pub async fn drain(&self, within: Duration) -> bool {
         self.tracker.close();
+        self.stopping.cancel();
         tokio::time::timeout(within, self.tracker.wait())
             .await
             .is_ok()
@@ -37,5 +42,21 @@ impl TrackedTasks {
 impl BackgroundTasks for TrackedTasks {
     fn spawn(&self, task: Task) {
         self.tracker.spawn_on(task, &self.runtime);
+    }
+
+    fn spawn_after(&self, delay: Duration, task: Task) {
+        if self.stopping.is_cancelled() {
+            tracing::warn!("a background task to run later was dropped: the process is stopping");
+            return;
+        }
+        let stopping = self.stopping.clone();
+        let later = async move {
+            tokio::select! {
+                () = tokio::time::sleep(delay) => {}
+                () = stopping.cancelled() => {}
+            }
+            task.await;
+        };
+        self.tracker.spawn_on(later, &self.runtime);
     }
 }

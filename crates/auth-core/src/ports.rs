@@ -366,6 +366,10 @@ pub type Task = Pin<Box<dyn Future<Output = ()> + Send + 'static>>;
 /// implementation's.
 pub trait BackgroundTasks: Send + Sync {
     fn spawn(&self, task: Task);
+
+    /// Runs `task` after `delay`; when the process stops first, at once (one last try rather
+    /// than none). A task handed over once the process is stopping is dropped.
+    fn spawn_after(&self, delay: std::time::Duration, task: Task);
 }
 
 /// What a security email tells about a session.

@@ -110,6 +110,10 @@ impl BackgroundTasks for Deferred {
     fn spawn(&self, task: Task) {
         self.0.lock().unwrap().push(task);
     }
+
+    fn spawn_after(&self, _: std::time::Duration, task: Task) {
+        self.spawn(task);
+    }
 }
 
 impl Deferred {

@@ -11,9 +11,11 @@ use crate::free_port;
 pub struct RedisServer {
     port: u16,
     child: Child,
+    /// What it was started with, after the defaults.
+    args: Vec<String>,
     /// Its working directory: a replica writes the RDB it receives there, which a server
     /// started later in a shared directory would load.
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
     /// With TLS: the folder of its certificate files, and the CA's PEM for clients.
     tls: Option<(tempfile::TempDir, String)>,
 }
@@ -77,10 +79,20 @@ impl RedisServer {
 
     fn spawn(port: u16, listen: &[&str], tls: Option<(tempfile::TempDir, String)>) -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let child = Command::new("redis-server")
-            .args(listen)
-            .arg("--dir")
-            .arg(dir.path())
+        let args: Vec<String> = listen.iter().map(|&arg| arg.to_owned()).collect();
+        let child = Self::run(&args, &dir);
+        Self {
+            port,
+            child,
+            args,
+            dir,
+            tls,
+        }
+    }
+
+    /// redis-server with `args` after the defaults (a later option wins), working in `dir`.
+    fn run(args: &[String], dir: &tempfile::TempDir) -> Child {
+        Command::new("redis-server")
             .args([
                 "--bind",
                 "127.0.0.1",
@@ -96,19 +108,33 @@ impl RedisServer {
                 "--enable-debug-command",
                 "yes",
             ])
+            .args(args)
+            .arg("--dir")
+            .arg(dir.path())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .unwrap_or_else(|e| {
                 panic!("cannot start redis-server ({e}); run scripts/test.sh, which installs it")
-            });
-        Self {
-            port,
-            child,
-            _dir: dir,
-            tls,
-        }
+            })
+    }
+
+    /// One that keeps what it acknowledged as production should (an append-only file synced
+    /// at every write), so that [`RedisServer::restart`] finds it again.
+    pub async fn start_durable() -> Self {
+        Self::start_with(
+            free_port(),
+            &["--appendonly", "yes", "--appendfsync", "always"],
+        )
+        .await
+    }
+
+    /// Starts it again after [`RedisServer::kill`], on its port, with its files.
+    pub async fn restart(&mut self) {
+        self.kill();
+        self.child = Self::run(&self.args, &self.dir);
+        self.wait_until_listening().await;
     }
 
     async fn wait_until_listening(&self) {

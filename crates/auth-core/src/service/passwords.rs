@@ -1,18 +1,49 @@
 //! Passwords and one-time tokens: reset requests and resets, email verification, password changes.
 
 use super::*;
+use crate::ports::Task;
+
+/// The first wait before a reset email the queue refused is tried again, and the longest.
+const RESET_RETRY_FIRST: std::time::Duration = std::time::Duration::from_secs(1);
+const RESET_RETRY_LONGEST: std::time::Duration = std::time::Duration::from_secs(60);
 
 impl IdentityService {
     /// Queues a reset link when the email has an account; answers alike when it does not.
     /// Everything that depends on the account runs after the answer, so the answer takes
     /// the same time for known and unknown addresses.
     pub fn forgot_password(self: &Arc<Self>, email: Email) {
+        let request = self.reset_request(email, self.now(), std::time::Duration::ZERO);
+        self.ports.tasks.spawn(request);
+    }
+
+    /// Sends a reset link to `email`, asked for at `asked_at`. The answer promised an email,
+    /// so when the queue is down the request is tried again later (the wait doubling from one
+    /// second to a minute after `waited`), for as long as a link sent then would still be
+    /// valid; other failures end it.
+    fn reset_request(
+        self: &Arc<Self>,
+        email: Email,
+        asked_at: DateTime<Utc>,
+        waited: std::time::Duration,
+    ) -> Task {
         let service = Arc::clone(self);
-        self.ports.tasks.spawn(Box::pin(async move {
-            if let Err(error) = service.send_reset_link(&email).await {
-                warn!(%error, "password reset request failed");
+        Box::pin(async move {
+            match service.send_reset_link(&email).await {
+                Ok(()) => {}
+                Err(AuthError::Notify(error)) => {
+                    let wait = (waited * 2).clamp(RESET_RETRY_FIRST, RESET_RETRY_LONGEST);
+                    let sent_by = service.now() + TimeDelta::from_std(wait).unwrap_or_default();
+                    if sent_by < asked_at + service.policy.reset_token_ttl {
+                        warn!(%error, ?wait, "password reset email not queued; trying again");
+                        let again = service.reset_request(email, asked_at, wait);
+                        service.ports.tasks.spawn_after(wait, again);
+                    } else {
+                        warn!(%error, "password reset email not queued; its link would expire");
+                    }
+                }
+                Err(error) => warn!(%error, "password reset request failed"),
             }
-        }));
+        })
     }
 
     pub(super) async fn send_reset_link(&self, email: &Email) -> Result<(), AuthError> {
