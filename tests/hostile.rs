@@ -525,10 +525,30 @@ async fn chat_sockets_that_stop_reading_are_cut_off_with_what_was_queued_for_the
     }
     drop(socket);
 
+    // A client that reads as fast as it can is never cut, however much it asks for at once:
+    // three histories (2.4 MB) asked for in one write.
+    let reader = api.register("reader").await;
+    let url = format!("ws://{address}/ws/chat?token={reader}");
+    let (mut socket, _) = tokio_tungstenite::connect_async(url).await.unwrap();
+    let history = json!({ "event": "history", "data": { "room": "general" } }).to_string();
+    for _ in 0..3 {
+        socket.feed(Message::text(history.clone())).await.unwrap();
+    }
+    socket.flush().await.unwrap();
+    let mut histories = 0;
+    while histories < 3 {
+        let message = tokio::time::timeout(Duration::from_secs(20), socket.next())
+            .await
+            .expect("a prompt reader gets its histories")
+            .expect("the socket stays open")
+            .expect("the socket is not cut");
+        histories += usize::from(message.to_text().unwrap_or_default().contains(&content));
+    }
+    drop(socket);
+
     let before = rss_kib(&api.process);
     // Ten sockets ask for the history 40 times each and read none of it: 320 MB asked for.
     let hoarder = api.register("hoarder").await;
-    let history = json!({ "event": "history", "data": { "room": "general" } }).to_string();
     let mut hoarding = Vec::new();
     for _ in 0..10 {
         let mut socket = unread_socket(&address, &hoarder).await;
@@ -537,11 +557,14 @@ async fn chat_sockets_that_stop_reading_are_cut_off_with_what_was_queued_for_the
         }
         hoarding.push(socket);
     }
-    // Until every request has been read and answered as far as the server lets it.
+    // Until every request has been read and answered as far as the server lets it: each
+    // socket holds at most 1 MiB it could not deliver and the answer waiting behind it.
     tokio::time::sleep(Duration::from_secs(3)).await;
     let grown = rss_kib(&api.process).saturating_sub(before);
     println!("RSS with 10 sockets not reading 40 histories each: +{grown} KiB");
-    assert!(grown < 48 * MIB, "RSS grew by {grown} KiB");
+    assert!(grown < 64 * MIB, "RSS grew by {grown} KiB");
+    // A socket 1 MiB behind has five seconds to read (a prompt reader's burst is waited for).
+    tokio::time::sleep(Duration::from_secs(6)).await;
     // Each was cut: reading now finds what the kernel had already taken, then the end.
     let mut open = 0;
     for socket in &mut hoarding {
@@ -551,6 +574,59 @@ async fn chat_sockets_that_stop_reading_are_cut_off_with_what_was_queued_for_the
         open += usize::from(drained.await.is_err());
     }
     assert_eq!(open, 0, "sockets still open after falling behind");
+    assert!(api.healthy().await);
+}
+
+/// A WebSocket upgrade of `path`, by hand: the stream once the server answered 101.
+async fn raw_websocket(address: &str, path: &str) -> TcpStream {
+    let mut stream = TcpStream::connect(address).await.unwrap();
+    let request = format!(
+        "GET {path} HTTP/1.1\r\nHost: {address}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+    );
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut answer = Vec::new();
+    while !answer.ends_with(b"\r\n\r\n") {
+        let mut byte = [0];
+        stream.read_exact(&mut byte).await.unwrap();
+        answer.push(byte[0]);
+    }
+    assert!(
+        answer.starts_with(b"HTTP/1.1 101"),
+        "{}",
+        String::from_utf8_lossy(&answer)
+    );
+    stream
+}
+
+#[tokio::test]
+async fn a_websocket_frame_longer_than_the_limit_is_refused_by_its_header() {
+    let api = start(&[]).await;
+    let address = api.address();
+    let before = rss_kib(&api.process);
+    // No token needed: Socket.IO's WebSocket transport opens before its CONNECT. One frame
+    // declaring 2^40 bytes, then as much of it as the server takes.
+    let mut stream = raw_websocket(&address, "/socket.io/?EIO=4&transport=websocket").await;
+    let header = [0x81, 0xFF, 0, 0, 1, 0, 0, 0, 0, 0, 7, 7, 7, 7];
+    let chunk = vec![0_u8; 1 << 20];
+    let mut sent = 0;
+    let refused = tokio::time::timeout(Duration::from_secs(20), async {
+        if stream.write_all(&header).await.is_err() {
+            return true;
+        }
+        while sent < 512 {
+            if stream.write_all(&chunk).await.is_err() {
+                return true;
+            }
+            sent += 1;
+        }
+        false
+    })
+    .await;
+    let grown = rss_kib(&api.process).saturating_sub(before);
+    println!("a 2^40-byte frame: {sent} MiB sent before the server ended it, RSS +{grown} KiB");
+    assert_eq!(refused, Ok(true), "the server took {sent} MiB of one frame");
+    assert!(grown < 16 * MIB, "RSS grew by {grown} KiB");
     assert!(api.healthy().await);
 }
 

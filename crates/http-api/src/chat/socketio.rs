@@ -489,7 +489,7 @@ async fn upgrade(
 }
 
 /// Moves packets between a WebSocket and the session until either side ends, or the client
-/// falls behind in reading.
+/// falls behind in reading; then ends both.
 async fn pump(
     transport: Arc<Transport>,
     mut outlet: Outlet,
@@ -499,6 +499,7 @@ async fn pump(
     if let Some(first) = first
         && !outlet.text(&first).await
     {
+        transport.end();
         outlet.close(None).await;
         return;
     }
@@ -512,10 +513,7 @@ async fn pump(
                 Some(Ok(Message::Ping(bytes))) => {
                     if !outlet.pong(&bytes).await { break }
                 }
-                Some(Ok(Message::Close(_)) | Err(_)) | None => {
-                    transport.end();
-                    break;
-                }
+                Some(Ok(Message::Close(_)) | Err(_)) | None => break,
                 Some(Ok(_)) => {}
             },
             packet = queue.recv() => {
@@ -525,6 +523,8 @@ async fn pump(
         }
     }
     drop(queue);
+    // However the socket ended, the session ends with it: it has no other way to its client.
+    transport.end();
     outlet.close(None).await;
 }
 
