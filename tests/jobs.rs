@@ -103,8 +103,7 @@ async fn with_redis_the_api_only_enqueues_and_a_worker_delivers() {
     tokio::time::sleep(Duration::from_millis(1500)).await;
     assert!(mail.received().is_empty(), "the API sends nothing itself");
 
-    let worker_dir = tempfile::tempdir().unwrap();
-    let mut worker = RunningBinary::start("console-worker", worker_dir.path(), &env);
+    let mut worker = RunningBinary::start("console-worker", data.path(), &env);
     let verify = mail.wait_for("ada@example.com", "Verify").await;
     assert!(
         verify.token().is_some(),
@@ -137,8 +136,7 @@ async fn over_tls_the_api_enqueues_and_a_worker_delivers_through_rediss() {
         .await;
     assert_eq!(status, StatusCode::OK, "{ready}");
     register(&client, "ada@example.com").await;
-    let worker_dir = tempfile::tempdir().unwrap();
-    let mut worker = RunningBinary::start("console-worker", worker_dir.path(), &env);
+    let mut worker = RunningBinary::start("console-worker", data.path(), &env);
     let verify = mail.wait_for("ada@example.com", "Verify").await;
     assert!(verify.token().is_some());
     assert!(worker.terminate().await.success());
@@ -146,10 +144,15 @@ async fn over_tls_the_api_enqueues_and_a_worker_delivers_through_rediss() {
 }
 
 /// Runs `name` with `env` until it exits on its own (a refusal at start): status and stderr.
-fn refused_at_start(name: &str, env: &[(&'static str, String)]) -> (Option<i32>, String) {
-    let data = tempfile::tempdir().unwrap();
+/// Runs `name` in `dir` until it exits (it is expected to refuse to start): its exit code and
+/// what it wrote to stderr.
+fn refused_at_start(
+    name: &str,
+    dir: &std::path::Path,
+    env: &[(&'static str, String)],
+) -> (Option<i32>, String) {
     let output = std::process::Command::new(testkit::workspace_binary(name))
-        .current_dir(data.path())
+        .current_dir(dir)
         .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
         .env("LOG_LEVEL", "warn")
         .output()
@@ -161,6 +164,41 @@ fn refused_at_start(name: &str, env: &[(&'static str, String)]) -> (Option<i32>,
 }
 
 #[tokio::test]
+async fn without_mongodb_a_worker_or_scheduler_on_another_database_refuses_to_start() {
+    let (mail, redis) = (SmtpSink::start().await, RedisServer::start().await);
+    let env = deployment(&mail, redis.url());
+    let data = tempfile::tempdir().unwrap();
+    let mut api = RunningBinary::start("console-api", data.path(), &env);
+    api.wait_healthy().await;
+    // Another DATA_DIR (another host): an empty database, not the api's.
+    let elsewhere = tempfile::tempdir().unwrap();
+    for name in ["console-worker", "console-scheduler"] {
+        let (status, stderr) = refused_at_start(name, elsewhere.path(), &env);
+        assert_ne!(status, Some(0), "{name}");
+        assert!(
+            stderr.contains("DATA_DIR") && stderr.contains("MONGODB_URI"),
+            "{name}: {stderr}"
+        );
+    }
+    // With MongoDB, nothing is embedded: a process anywhere opens no database file at all.
+    let mongo = testkit::MongoStandIn::start().await;
+    let shared = with(&env, "MONGODB_URI", mongo.uri());
+    let anywhere = tempfile::tempdir().unwrap();
+    let mut worker = RunningBinary::start("console-worker", anywhere.path(), &shared);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(
+        worker.child.try_wait().unwrap().is_none(),
+        "the worker runs"
+    );
+    assert!(
+        !anywhere.path().join("data/console.db").exists(),
+        "no embedded database was made"
+    );
+    assert!(worker.terminate().await.success());
+    assert!(api.terminate().await.success());
+}
+
+#[tokio::test]
 async fn a_process_with_another_payload_key_refuses_to_start_and_a_rotation_moves_the_deployment() {
     let (mail, redis) = (SmtpSink::start().await, RedisServer::start().await);
     let env = deployment(&mail, redis.url());
@@ -169,7 +207,7 @@ async fn a_process_with_another_payload_key_refuses_to_start_and_a_rotation_move
     api.wait_healthy().await;
     let other_key = "ab".repeat(32);
     let stranger = with(&env, "JOB_PAYLOAD_KEY", other_key.clone());
-    let (status, stderr) = refused_at_start("console-worker", &stranger);
+    let (status, stderr) = refused_at_start("console-worker", data.path(), &stranger);
     assert_ne!(status, Some(0));
     assert!(stderr.contains("JOB_PAYLOAD_KEY"), "{stderr}");
     // Without a key at all, a generated one is refused outright.
@@ -178,7 +216,7 @@ async fn a_process_with_another_payload_key_refuses_to_start_and_a_rotation_move
         .filter(|(k, _)| *k != "JOB_PAYLOAD_KEY")
         .cloned()
         .collect();
-    let (status, stderr) = refused_at_start("console-worker", &keyless);
+    let (status, stderr) = refused_at_start("console-worker", data.path(), &keyless);
     assert_ne!(status, Some(0));
     assert!(stderr.contains("JOB_PAYLOAD_KEY must be set"), "{stderr}");
     // A worker rotating to the new key, the old one among its previous keys, starts and moves
@@ -188,12 +226,11 @@ async fn a_process_with_another_payload_key_refuses_to_start_and_a_rotation_move
         "JOB_PAYLOAD_KEYS_PREVIOUS",
         PAYLOAD_KEY.to_owned(),
     );
-    let worker_dir = tempfile::tempdir().unwrap();
-    let mut worker = RunningBinary::start("console-worker", worker_dir.path(), &rotating);
+    let mut worker = RunningBinary::start("console-worker", data.path(), &rotating);
     register(&Client::for_binary(&api), "ada@example.com").await;
     let verify = mail.wait_for("ada@example.com", "Verify").await;
     assert!(verify.token().is_some(), "the old key's job opened");
-    let (status, stderr) = refused_at_start("console-worker", &env);
+    let (status, stderr) = refused_at_start("console-worker", data.path(), &env);
     assert_ne!(status, Some(0));
     assert!(stderr.contains("JOB_PAYLOAD_KEY"), "{stderr}");
     assert!(worker.terminate().await.success());
@@ -209,9 +246,9 @@ async fn processes_started_while_redis_is_down_wait_for_it_and_then_serve() {
         ("REDIS_URL", format!("redis://127.0.0.1:{port}")),
         ("JOB_PAYLOAD_KEY", PAYLOAD_KEY.to_owned()),
     ]);
-    let (api_dir, worker_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    let mut api = RunningBinary::start("console-api", api_dir.path(), &env);
-    let mut worker = RunningBinary::start("console-worker", worker_dir.path(), &env);
+    let data = tempfile::tempdir().unwrap();
+    let mut api = RunningBinary::start("console-api", data.path(), &env);
+    let mut worker = RunningBinary::start("console-worker", data.path(), &env);
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert!(api.child.try_wait().unwrap().is_none(), "the api waits");
     assert!(
@@ -293,8 +330,7 @@ async fn a_registration_while_redis_is_down_is_undone_and_answered_503() {
     }
     let (status, reply) = answered.expect("Redis came back");
     assert_eq!(status, StatusCode::CREATED, "{reply}");
-    let worker_dir = tempfile::tempdir().unwrap();
-    let mut worker = RunningBinary::start("console-worker", worker_dir.path(), &env);
+    let mut worker = RunningBinary::start("console-worker", data.path(), &env);
     let verify = mail.wait_for("ada@example.com", "Verify").await;
     assert!(verify.token().is_some());
     assert!(worker.terminate().await.success());
@@ -366,8 +402,7 @@ async fn a_password_reset_asked_for_while_redis_is_down_is_delivered_once_it_is_
     // Down long enough for a few tries to fail.
     tokio::time::sleep(Duration::from_secs(4)).await;
     let _redis = RedisServer::start_on(redis.port()).await;
-    let worker_dir = tempfile::tempdir().unwrap();
-    let mut worker = RunningBinary::start("console-worker", worker_dir.path(), &env);
+    let mut worker = RunningBinary::start("console-worker", data.path(), &env);
     let reset = mail.wait_for("ada@example.com", "Reset").await;
     let token = reset.token().expect("a reset link");
     let (status, body) = client
@@ -445,9 +480,10 @@ fn every_second(env: &[(&'static str, String)]) -> Vec<(&'static str, String)> {
 async fn two_schedulers_run_each_tick_once() {
     let (mail, redis) = (SmtpSink::start().await, RedisServer::start().await);
     let env = every_second(&deployment(&mail, redis.url()));
-    let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    let mut a = RunningBinary::start("console-scheduler", dir_a.path(), &env);
-    let mut b = RunningBinary::start("console-scheduler", dir_b.path(), &env);
+    // On one host: without MongoDB, every process shares the embedded database.
+    let data = tempfile::tempdir().unwrap();
+    let mut a = RunningBinary::start("console-scheduler", data.path(), &env);
+    let mut b = RunningBinary::start("console-scheduler", data.path(), &env);
     tokio::time::sleep(Duration::from_millis(4500)).await;
     assert!(a.terminate().await.success());
     assert!(b.terminate().await.success());
@@ -617,10 +653,10 @@ async fn smtp_down_retries_then_fails_and_an_admin_retry_in_the_dashboard_delive
 async fn on_a_redis_cluster_emails_are_delivered_and_cron_ticks_run_once() {
     let (mail, cluster) = (SmtpSink::start().await, RedisCluster::start().await);
     let env = every_second(&deployment(&mail, cluster.url()));
-    let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
-    let mut api = RunningBinary::start("console-api", dirs[0].path(), &env);
-    let mut worker = RunningBinary::start("console-worker", dirs[1].path(), &env);
-    let mut scheduler = RunningBinary::start("console-scheduler", dirs[2].path(), &env);
+    let data = tempfile::tempdir().unwrap();
+    let mut api = RunningBinary::start("console-api", data.path(), &env);
+    let mut worker = RunningBinary::start("console-worker", data.path(), &env);
+    let mut scheduler = RunningBinary::start("console-scheduler", data.path(), &env);
     api.wait_healthy().await;
     let client = Client::for_binary(&api);
     let (status, ready) = client
@@ -653,9 +689,9 @@ async fn a_sentinel_failover_while_people_register_loses_no_acknowledged_email()
         "1".to_owned(),
     );
     let env = with(&env, "THROTTLE_AUTH_LIMIT", "1000".to_owned());
-    let dirs: Vec<_> = (0..2).map(|_| tempfile::tempdir().unwrap()).collect();
-    let mut api = RunningBinary::start("console-api", dirs[0].path(), &env);
-    let mut worker = RunningBinary::start("console-worker", dirs[1].path(), &env);
+    let data = tempfile::tempdir().unwrap();
+    let mut api = RunningBinary::start("console-api", data.path(), &env);
+    let mut worker = RunningBinary::start("console-worker", data.path(), &env);
     api.wait_healthy().await;
     let client = Client::for_binary(&api);
     let registering = register_many(client, 60, Duration::from_millis(50));

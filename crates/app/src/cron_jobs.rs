@@ -10,8 +10,8 @@ use auth_core::ports::{AccountRepository, SessionRepository};
 use chrono::{DateTime, Utc};
 use kernel::Clock;
 use notify_core::{JobQueue, JobState, Keep, QUEUES};
-use scheduler_core::{CronEntry, CronLedger, CronTask, Scheduler, TaskOutcome};
-use store_redis::{History, RedisCronLedger};
+use scheduler_core::{CronEntry, CronTask, Scheduler, TaskOutcome};
+use store_redis::History;
 use store_sqlite::SqliteStore;
 
 use crate::config::{CronConfig, Settings};
@@ -135,9 +135,10 @@ impl CronTask for JobHistoryRetention {
 
 /// An online backup of the embedded file, the oldest beyond `keep` deleted, then
 /// `PRAGMA optimize`. With MongoDB as the store, accounts and portfolios are not in this file:
-/// the run says so (back MongoDB up with its own tools) and still backs up what the file holds.
+/// the run says so (back MongoDB up with its own tools) and still backs up what the file holds;
+/// with MongoDB and Redis there is no file, and the run says that.
 pub struct DatabaseMaintenance {
-    store: SqliteStore,
+    store: Option<SqliteStore>,
     dir: PathBuf,
     keep: usize,
     mongodb: bool,
@@ -170,11 +171,17 @@ impl CronTask for DatabaseMaintenance {
         let path = self
             .dir
             .join(format!("console-{}.db", now.format("%Y%m%dT%H%M%S%3fZ")));
-        self.store
+        let Some(store) = &self.store else {
+            return Ok(TaskOutcome {
+                items: 0,
+                note: "no embedded database: MongoDB holds the data (back it up with mongodump) and Redis the jobs".to_owned(),
+            });
+        };
+        store
             .backup_into(path.clone())
             .await
             .map_err(|e| format!("backup to {}: {e}", path.display()))?;
-        self.store.optimize().await.map_err(|e| e.to_string())?;
+        store.optimize().await.map_err(|e| e.to_string())?;
         let backups = self.backups()?;
         let excess = backups.len().saturating_sub(self.keep);
         for old in &backups[..excess] {
@@ -216,15 +223,8 @@ fn entry(
     })
 }
 
-/// The scheduler of the configuration, its ledger in Redis when configured, else in the
-/// embedded file.
+/// The scheduler of the configuration, on the storage's ledger.
 pub fn scheduler(settings: &Settings, storage: &Storage, clock: Arc<dyn Clock>) -> Scheduler {
-    let ledger: Arc<dyn CronLedger> = match (&storage.redis, &settings.redis) {
-        (Some(connection), Some(config)) => {
-            Arc::new(RedisCronLedger::new(connection, &config.key_prefix))
-        }
-        _ => Arc::new(storage.embedded.clone()),
-    };
     let maintenance = DatabaseMaintenance {
         store: storage.embedded.clone(),
         dir: settings.data_dir.join("backups"),
@@ -277,7 +277,7 @@ pub fn scheduler(settings: &Settings, storage: &Storage, clock: Arc<dyn Clock>) 
     ];
     Scheduler::new(
         entries.into_iter().flatten().collect(),
-        ledger,
+        Arc::clone(&storage.ledger),
         clock,
         runner(),
     )

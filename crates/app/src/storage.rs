@@ -1,7 +1,8 @@
 //! Chooses the storage and queue adapters for the configuration.
 //!
 //! The stores are the embedded SQLite file under `DATA_DIR`, or MongoDB when `MONGODB_URI` is set;
-//! the job queue is Redis when `REDIS_URL` or `REDIS_HOST` is set, else the embedded file.
+//! the job queue and the cron ledger are Redis when `REDIS_URL` or `REDIS_HOST` is set, else the
+//! embedded file, which is opened only when something lives there.
 
 use std::sync::Arc;
 
@@ -11,9 +12,10 @@ use http_api::ReadinessProbe;
 use kernel::settings::{SettingsKind, SettingsRepository};
 use notify_core::JobQueue;
 use portfolio_core::ports::PortfolioRepository;
+use scheduler_core::CronLedger;
 use secrecy::ExposeSecret as _;
 use store_mongo::MongoStore;
-use store_redis::{History, RedisConnection, RedisJobQueue, RedisSettings};
+use store_redis::{History, RedisConnection, RedisCronLedger, RedisJobQueue, RedisSettings};
 use store_sqlite::SqliteStore;
 
 use crate::config::Settings;
@@ -26,15 +28,17 @@ pub struct Storage {
     pub portfolio: Arc<dyn PortfolioRepository>,
     pub settings: Arc<dyn SettingsRepository>,
     pub queue: Arc<dyn JobQueue>,
+    /// Where schedulers record the ticks they claimed and the runs.
+    pub ledger: Arc<dyn CronLedger>,
     pub probes: Vec<Arc<dyn ReadinessProbe>>,
     /// Where accounts live: `embedded` or `mongodb`.
     pub mode: &'static str,
     /// The Redis connection when jobs go through Redis (distributed mode); `None`: the embedded
     /// file's job table, drained and scheduled inside `console-api`.
     pub redis: Option<RedisConnection>,
-    /// The embedded database, always open: the job table and cron ledger when Redis is not
-    /// configured, and what the maintenance job backs up.
-    pub embedded: SqliteStore,
+    /// The embedded database, open when something lives there: the stores without MongoDB,
+    /// the job table and cron ledger without Redis. What the maintenance job backs up.
+    pub embedded: Option<SqliteStore>,
 }
 
 /// Every kind of settings document a user can have.
@@ -101,16 +105,23 @@ impl ReadinessProbe for MongoProbe {
 }
 
 /// Opens the stores: MongoDB for accounts, portfolios and settings when `MONGODB_URI` is set,
-/// else the embedded file; the job queue is Redis when configured, else the embedded file's
-/// durable table.
+/// else the embedded file; the job queue and the cron ledger are Redis when configured, else
+/// the embedded file's tables. A process whose stores and queue are all elsewhere does not
+/// open the embedded file.
 ///
 /// # Errors
-/// A message when a store cannot be opened.
+/// A message when a store cannot be opened, or when this process's embedded database is not
+/// the one the deployment's other processes use.
 pub async fn open(settings: &Settings) -> Result<Storage, String> {
     let path = settings.data_dir.join(DATABASE_FILE);
-    let embedded = SqliteStore::open(&path, settings.sqlite_durability)
-        .map_err(|e| format!("cannot open {}: {e}", path.display()))?;
-    let (queue, queue_probe, redis) = match &settings.redis {
+    let embedded = match (&settings.mongodb_uri, &settings.redis) {
+        (Some(_), Some(_)) => None,
+        _ => Some(
+            SqliteStore::open(&path, settings.sqlite_durability)
+                .map_err(|e| format!("cannot open {}: {e}", path.display()))?,
+        ),
+    };
+    let jobs = match &settings.redis {
         Some(config) => {
             let connection = RedisConnection::connect(&RedisSettings {
                 url: config.url.expose_secret().to_owned(),
@@ -119,27 +130,32 @@ pub async fn open(settings: &Settings) -> Result<Storage, String> {
                 timeout: config.timeout,
             })
             .await?;
+            if let (None, Some(database)) = (&settings.mongodb_uri, &embedded) {
+                agree_on_the_database(&connection, &config.key_prefix, database, &path).await?;
+            }
             let redis_queue = Arc::new(
                 RedisJobQueue::new(&connection, &config.key_prefix, history(settings))
                     .replicated_to(config.wait_replicas),
             );
-            let probe: Arc<dyn ReadinessProbe> = Arc::new(RedisProbe(Arc::clone(&redis_queue)));
-            let queue: Arc<dyn JobQueue> = redis_queue;
-            (queue, probe, Some(connection))
+            Jobs {
+                probe: Arc::new(RedisProbe(Arc::clone(&redis_queue))),
+                queue: redis_queue,
+                ledger: Arc::new(RedisCronLedger::new(&connection, &config.key_prefix)),
+                redis: Some(connection),
+            }
         }
         None => {
-            let probe: Arc<dyn ReadinessProbe> = Arc::new(SqliteProbe {
-                name: "queue",
-                store: embedded.clone(),
-            });
-            let queue: Arc<dyn JobQueue> = Arc::new(embedded.clone());
-            (queue, probe, None)
+            let database = opened(&embedded)?;
+            Jobs {
+                probe: Arc::new(SqliteProbe {
+                    name: "queue",
+                    store: database.clone(),
+                }),
+                queue: Arc::new(database.clone()),
+                ledger: Arc::new(database),
+                redis: None,
+            }
         }
-    };
-    let jobs = Jobs {
-        queue,
-        redis,
-        embedded: embedded.clone(),
     };
     if let Some(uri) = &settings.mongodb_uri {
         let mongo = MongoStore::connect(
@@ -149,18 +165,53 @@ pub async fn open(settings: &Settings) -> Result<Storage, String> {
         )
         .await
         .map_err(|e| format!("cannot connect to MongoDB: {e}"))?;
-        let probes: Vec<Arc<dyn ReadinessProbe>> =
-            vec![Arc::new(MongoProbe(mongo.clone())), queue_probe];
-        return Ok(serving(Arc::new(mongo), jobs, probes, "mongodb"));
+        let probe: Arc<dyn ReadinessProbe> = Arc::new(MongoProbe(mongo.clone()));
+        return Ok(serving(Arc::new(mongo), probe, jobs, embedded, "mongodb"));
     }
-    let probes: Vec<Arc<dyn ReadinessProbe>> = vec![
-        Arc::new(SqliteProbe {
-            name: "storage",
-            store: embedded.clone(),
-        }),
-        queue_probe,
-    ];
-    Ok(serving(Arc::new(embedded), jobs, probes, "embedded"))
+    let database = opened(&embedded)?;
+    let probe: Arc<dyn ReadinessProbe> = Arc::new(SqliteProbe {
+        name: "storage",
+        store: database.clone(),
+    });
+    Ok(serving(
+        Arc::new(database),
+        probe,
+        jobs,
+        embedded,
+        "embedded",
+    ))
+}
+
+/// The embedded database, which [`open`] opens whenever a store or the queue lives there.
+fn opened(embedded: &Option<SqliteStore>) -> Result<SqliteStore, String> {
+    embedded
+        .clone()
+        .ok_or_else(|| "the embedded database was not opened".to_owned())
+}
+
+/// Without MongoDB, accounts live in the embedded database, and every process of a deployment
+/// must open the same file (a worker reads the preferences there, a scheduler cleans it). The
+/// first process records its database's identity in Redis; a process that opened another one
+/// (another `DATA_DIR`, another host) refuses to start.
+async fn agree_on_the_database(
+    connection: &RedisConnection,
+    prefix: &str,
+    database: &SqliteStore,
+    path: &std::path::Path,
+) -> Result<(), String> {
+    let id = database
+        .identity()
+        .await
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let key = format!("{{{prefix}}}:embedded-database-id");
+    let recorded = connection.set_once(&key, &id).await?;
+    if recorded == id {
+        return Ok(());
+    }
+    Err(format!(
+        "DATA_DIR: {} (database {id}) is not this deployment's embedded database (database {recorded}, recorded in Redis at {key}). Without MONGODB_URI, every process works on the api's database: run console-worker and console-scheduler on the api's host with its DATA_DIR, or set MONGODB_URI on every process. If this database replaced the deployment's on purpose (a restore keeps the identity; a new file does not), delete that key.",
+        path.display()
+    ))
 }
 
 /// The finished-job history bounds of the configuration.
@@ -175,18 +226,20 @@ pub fn history(settings: &Settings) -> History {
     }
 }
 
-/// The queue and what serves it.
+/// The queue, the cron ledger and what serves them.
 struct Jobs {
     queue: Arc<dyn JobQueue>,
+    ledger: Arc<dyn CronLedger>,
+    probe: Arc<dyn ReadinessProbe>,
     redis: Option<RedisConnection>,
-    embedded: SqliteStore,
 }
 
 /// `store` serving every storage port but the queue.
 fn serving<S>(
     store: Arc<S>,
+    store_probe: Arc<dyn ReadinessProbe>,
     jobs: Jobs,
-    probes: Vec<Arc<dyn ReadinessProbe>>,
+    embedded: Option<SqliteStore>,
     mode: &'static str,
 ) -> Storage
 where
@@ -204,9 +257,10 @@ where
         portfolio: store.clone(),
         settings: store,
         queue: jobs.queue,
-        probes,
+        ledger: jobs.ledger,
+        probes: vec![store_probe, jobs.probe],
         mode,
         redis: jobs.redis,
-        embedded: jobs.embedded,
+        embedded,
     }
 }

@@ -139,6 +139,12 @@ CREATE TABLE job_totals (
     r"
 ALTER TABLE jobs ADD COLUMN claimed_at INTEGER;
 ",
+    // A random name given to a database when it is made, kept by its backups: processes that
+    // share one through Redis check that they opened the same file.
+    r"
+CREATE TABLE database_identity (id TEXT NOT NULL);
+INSERT INTO database_identity (id) VALUES (lower(hex(randomblob(16))));
+",
 ];
 
 /// One writing connection (so writes, including compare-and-swap updates, are serialised) and
@@ -282,6 +288,15 @@ impl SqliteStore {
                 .map_err(StoreError::backend)?;
         }
         Ok(())
+    }
+
+    /// The database's identity: random, given when the file was made, the same in its backups.
+    ///
+    /// # Errors
+    /// [`StoreError::Backend`] when the database does not answer.
+    pub async fn identity(&self) -> Result<String, StoreError> {
+        self.read(|c| c.query_row("SELECT id FROM database_identity", [], |row| row.get(0)))
+            .await
     }
 
     /// Lets SQLite refresh the statistics its query planner uses (`PRAGMA optimize`).
@@ -432,6 +447,27 @@ pub(crate) mod tests {
         let store = SqliteStore::open(&dir.path().join("console.db"), Durability::Full)
             .unwrap_or_else(|e| panic!("{e}"));
         (dir, store)
+    }
+
+    #[tokio::test]
+    async fn a_database_keeps_its_identity_which_its_backups_share_and_no_other_has() {
+        let (dir, original) = store();
+        let id = original.identity().await.unwrap_or_default();
+        assert_eq!(id.len(), 32, "{id:?}");
+        let backup = dir.path().join("backup.db");
+        original
+            .backup_into(backup.clone())
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        drop(original);
+        let reopened = SqliteStore::open(&dir.path().join("console.db"), Durability::Full)
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(reopened.identity().await.ok().as_ref(), Some(&id));
+        let restored =
+            SqliteStore::open(&backup, Durability::Full).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(restored.identity().await.ok().as_ref(), Some(&id));
+        let (_other_dir, other) = store();
+        assert_ne!(other.identity().await.ok().as_ref(), Some(&id));
     }
 
     #[test]
