@@ -59,7 +59,7 @@ port=$(free_port)
   ARGON2_MEMORY_COST=1024 ARGON2_TIME_COST=1 ARGON2_PARALLELISM=1 \
   valgrind --tool=callgrind --callgrind-out-file="$out/auth-me.%p" "$binary" >"$out/auth-me.log" 2>&1) &
 server=$!
-wait_for "http://127.0.0.1:$port/api/v1/health"
+wait_for "http://127.0.0.1:$port/api/v1/health/ready"
 token=$(curl -sf -X POST "http://127.0.0.1:$port/api/v1/auth/register" -H 'content-type: application/json' \
   -d '{"name":"Bench User","email":"bench@example.com","password":"Benchmark1","username":"bench"}' |
   python3 -c 'import json,sys; print(json.load(sys.stdin)["data"]["accessToken"])')

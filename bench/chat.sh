@@ -37,7 +37,7 @@ start_api() {
     WS_MAX_CONNECTIONS_PER_USER=100000 WS_MAX_CONNECTIONS_PER_IP=100000 \
     THROTTLE_AUTH_LIMIT=1000 $pin_server "$target/console-api") >/dev/null 2>&1 &
   pids+=($!)
-  for _ in $(seq 100); do curl -sf "http://127.0.0.1:$started/api/v1/health" >/dev/null && break; sleep 0.1; done
+  for _ in $(seq 100); do curl -sf "http://127.0.0.1:$started/api/v1/health/ready" >/dev/null && break; sleep 0.1; done
 }
 
 token_from() {

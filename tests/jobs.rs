@@ -255,12 +255,50 @@ async fn processes_started_while_redis_is_down_wait_for_it_and_then_serve() {
         worker.child.try_wait().unwrap().is_none(),
         "the worker waits"
     );
+    answers_that_it_is_starting(&Client::for_binary(&api)).await;
     let _redis = RedisServer::start_on(port).await;
     api.wait_healthy().await;
     register(&Client::for_binary(&api), "ada@example.com").await;
     let verify = mail.wait_for("ada@example.com", "Verify").await;
     assert!(verify.token().is_some());
     assert!(worker.terminate().await.success());
+    assert!(api.terminate().await.success());
+}
+
+/// What a process waiting for its storage or queue at start answers: alive, not ready, every
+/// route 503 `NOT_READY` with `Retry-After`.
+async fn answers_that_it_is_starting(client: &Client) {
+    let (status, live) = client
+        .call(reqwest::Method::GET, "/health", None, None)
+        .await;
+    assert_eq!(
+        (status, &live["data"]["status"]),
+        (StatusCode::OK, &json!("starting"))
+    );
+    for path in ["/health/ready", "/auth/me"] {
+        let (status, body) = client.call(reqwest::Method::GET, path, None, None).await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{path}: {body}");
+        assert_eq!(body["code"], "NOT_READY", "{path}");
+    }
+}
+
+#[tokio::test]
+async fn a_process_started_while_mongodb_is_down_waits_for_it_and_then_serves() {
+    let mail = SmtpSink::start().await;
+    let port = testkit::free_port();
+    let mut env = api_env(&mail);
+    env.push((
+        "MONGODB_URI",
+        format!("mongodb://127.0.0.1:{port}/?directConnection=true&serverSelectionTimeoutMS=500"),
+    ));
+    let data = tempfile::tempdir().unwrap();
+    let mut api = RunningBinary::start("console-api", data.path(), &env);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(api.child.try_wait().unwrap().is_none(), "the api waits");
+    answers_that_it_is_starting(&Client::for_binary(&api)).await;
+    let _mongo = testkit::MongoStandIn::start_on(port).await;
+    api.wait_healthy().await;
+    register(&Client::for_binary(&api), "ada@example.com").await;
     assert!(api.terminate().await.success());
 }
 

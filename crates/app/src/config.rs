@@ -231,7 +231,7 @@ variables! {
     }
     "Storage" {
         /// MongoDB connection string; unset: the embedded database under DATA_DIR
-        MONGODB_URI = "" => mongodb_uri: Option<SecretString>, secret;
+        MONGODB_URI = "" => mongodb_uri: Option<SecretString>, mongodb_uri;
         /// Database name (default: the URI's path, else console)
         MONGODB_DATABASE = "" => mongodb_database: Option<String>, optional;
     }
@@ -618,6 +618,16 @@ impl Reader<'_> {
 
     fn secret(&mut self, v: &Variable) -> Option<SecretString> {
         self.optional(v).map(SecretString::from)
+    }
+
+    /// A MongoDB connection string, checked here: a process waits for MongoDB while it does
+    /// not answer, which a string it can never use would make forever.
+    fn mongodb_uri(&mut self, v: &Variable) -> Option<SecretString> {
+        let uri = self.optional(v)?;
+        if let Err(problem) = store_mongo::check_uri(&uri) {
+            self.problems.push(format!("{v}: {problem}"));
+        }
+        Some(SecretString::from(uri))
     }
 
     /// An http(s) URL without its trailing slashes, so that paths can be appended.
@@ -1237,6 +1247,16 @@ mod tests {
                 "REDIS_URL: expected a URL whose scheme is one of redis, rediss, \
                  redis-cluster, rediss-cluster, redis-sentinel, rediss-sentinel"
             ]
+        );
+    }
+
+    #[test]
+    fn a_mongodb_uri_is_checked_without_quoting_it() {
+        assert!(settings(&[("MONGODB_URI", "mongodb://app:secret@db:27017/console")]).is_ok());
+        let found = problems(&[("MONGODB_URI", "mongodb://app:secret@db:notaport/console")]);
+        assert_eq!(
+            found,
+            ["MONGODB_URI: expected a mongodb:// or mongodb+srv:// connection string"]
         );
     }
 

@@ -167,11 +167,17 @@ impl Api {
     /// # Errors
     /// A message naming what could not be set up.
     pub async fn build(settings: Settings) -> Result<Self, String> {
-        let storage = storage::open(&settings).await?;
-        let secrets = dev_secrets::resolve(&settings)?;
         let listener = TcpListener::bind((settings.host.as_str(), settings.port))
             .map_err(|e| format!("cannot listen on {}:{}: {e}", settings.host, settings.port))?;
         let port = listener.local_addr().map_err(|e| e.to_string())?.port();
+        // Redis or MongoDB may be down at start, and are waited for: meanwhile the port
+        // answers that the process is starting, not ready.
+        let starting = http_api::serve_starting(listener.try_clone().map_err(|e| e.to_string())?)
+            .map_err(|e| format!("cannot start HTTP server: {e}"))?;
+        let starting_handle = starting.handle();
+        tokio::spawn(starting);
+        let storage = storage::open(&settings).await?;
+        let secrets = dev_secrets::resolve(&settings)?;
         let media = Arc::new(media::service(&settings, port).await?);
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
         let sealer = payload_sealer(&settings, &storage).await?;
@@ -316,6 +322,7 @@ impl Api {
             scheduler: Arc::clone(&scheduler),
             metrics: Arc::clone(&metrics),
         };
+        starting_handle.stop(false).await;
         let server = http_api::serve(listener, config, services)
             .map_err(|e| format!("cannot start HTTP server: {e}"))?;
         let stop = CancellationToken::new();

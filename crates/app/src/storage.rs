@@ -158,13 +158,7 @@ pub async fn open(settings: &Settings) -> Result<Storage, String> {
         }
     };
     if let Some(uri) = &settings.mongodb_uri {
-        let mongo = MongoStore::connect(
-            uri.expose_secret(),
-            settings.mongodb_database.as_deref(),
-            &SETTINGS_KINDS,
-        )
-        .await
-        .map_err(|e| format!("cannot connect to MongoDB: {e}"))?;
+        let mongo = connect_to_mongodb(uri.expose_secret(), settings).await;
         let probe: Arc<dyn ReadinessProbe> = Arc::new(MongoProbe(mongo.clone()));
         return Ok(serving(Arc::new(mongo), probe, jobs, embedded, "mongodb"));
     }
@@ -180,6 +174,24 @@ pub async fn open(settings: &Settings) -> Result<Storage, String> {
         embedded,
         "embedded",
     ))
+}
+
+/// MongoDB, waited for while it does not answer (a process started with it down serves once
+/// it is back, rather than exiting), retrying with backoff up to every ten seconds. Each failed
+/// attempt is logged with the driver's error, which names the servers it tried.
+async fn connect_to_mongodb(uri: &str, settings: &Settings) -> MongoStore {
+    let mut wait = std::time::Duration::from_millis(500);
+    loop {
+        match MongoStore::connect(uri, settings.mongodb_database.as_deref(), &SETTINGS_KINDS).await
+        {
+            Ok(mongo) => return mongo,
+            Err(error) => {
+                tracing::warn!(%error, ?wait, "cannot connect to MongoDB; retrying");
+                tokio::time::sleep(wait).await;
+                wait = (wait * 2).min(std::time::Duration::from_secs(10));
+            }
+        }
+    }
 }
 
 /// The embedded database, which [`open`] opens whenever a store or the queue lives there.

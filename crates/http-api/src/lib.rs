@@ -233,3 +233,29 @@ pub fn serve(
     .run();
     Ok(server)
 }
+
+/// What `listener` answers while the process waits for its storage or queue at start: the
+/// liveness probe 200 (the process is up: a service manager leaves it be), everything else 503
+/// `NOT_READY` with `Retry-After` (a load balancer keeps it out). Stopped once [`serve`] can
+/// take over the same listener.
+///
+/// # Errors
+/// When the listener cannot be served.
+pub fn serve_starting(listener: TcpListener) -> std::io::Result<Server> {
+    let server = HttpServer::new(|| {
+        App::new()
+            .route("/api/v1/health", web::get().to(routes::health::starting))
+            .default_service(web::to(|| async {
+                Err::<HttpResponse, _>(ApiError::not_ready(
+                    "Starting: waiting for the storage and the queue",
+                ))
+            }))
+            .wrap(from_fn(edge::edge))
+            .wrap(security::security_headers(false))
+    })
+    .workers(1)
+    .disable_signals()
+    .listen(listener)?
+    .run();
+    Ok(server)
+}

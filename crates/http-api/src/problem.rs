@@ -368,6 +368,16 @@ pub struct ApiError {
 }
 
 impl ApiError {
+    /// 503 `NOT_READY`, with `Retry-After`: a dependency is down and the request may be sent
+    /// again shortly.
+    #[must_use]
+    pub fn not_ready(message: impl Into<String>) -> Self {
+        Self {
+            retry_after: Some(NOT_READY_RETRY_AFTER),
+            ..Self::new(ErrorCode::NotReady, message)
+        }
+    }
+
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
         Self {
             status: code.status(),
@@ -557,13 +567,7 @@ impl From<AuthError> for ApiError {
             // The email queue refused the request's emails (Redis down); nothing was kept.
             AuthError::Notify(error) => {
                 tracing::error!(%error, "emails could not be queued");
-                Self {
-                    retry_after: Some(NOT_READY_RETRY_AFTER),
-                    ..Self::new(
-                        ErrorCode::NotReady,
-                        "Emails cannot be queued right now; try again shortly",
-                    )
-                }
+                Self::not_ready("Emails cannot be queued right now; try again shortly")
             }
             AuthError::Store(_) | AuthError::Hash(_) | AuthError::Token(_) => {
                 tracing::error!(error = %error, "identity operation failed");

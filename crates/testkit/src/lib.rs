@@ -390,7 +390,12 @@ impl MongoStandIn {
     /// Starts one with `$NX_27017_PYTHON` (default: the repository's `.venv/bin/python`, where
     /// `scripts/test.sh` installs nx-27017).
     pub async fn start() -> Self {
-        let server = Self::spawn();
+        Self::start_on(free_port()).await
+    }
+
+    /// One on `port` (a test that starts its clients first picks the port).
+    pub async fn start_on(port: u16) -> Self {
+        let server = Self::spawn_on(port);
         server.wait_until_listening().await;
         server
     }
@@ -400,16 +405,15 @@ impl MongoStandIn {
     /// Tests that share it keep apart by database name.
     pub async fn shared() -> &'static Self {
         static SHARED: std::sync::OnceLock<MongoStandIn> = std::sync::OnceLock::new();
-        let server = SHARED.get_or_init(Self::spawn);
+        let server = SHARED.get_or_init(|| Self::spawn_on(free_port()));
         server.wait_until_listening().await;
         server
     }
 
-    fn spawn() -> Self {
+    fn spawn_on(port: u16) -> Self {
         let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
         let binary =
             std::env::var("NX_27017_PYTHON").unwrap_or_else(|_| format!("{root}/.venv/bin/python"));
-        let port = free_port();
         let child = std::process::Command::new(&binary)
             .arg(format!("{root}/scripts/nx_27017_exact.py"))
             .args([
@@ -529,7 +533,9 @@ impl RunningBinary {
 
     /// Waits until `GET /api/v1/health` answers 200.
     pub async fn wait_healthy(&mut self) {
-        let url = format!("http://127.0.0.1:{}/api/v1/health", self.port);
+        // Ready, not only live: a process waiting for its storage or queue at start already
+        // answers the liveness probe.
+        let url = format!("http://127.0.0.1:{}/api/v1/health/ready", self.port);
         for _ in 0..300 {
             if let Ok(response) = reqwest_get(&url).await
                 && response

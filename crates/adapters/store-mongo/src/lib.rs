@@ -31,6 +31,16 @@ pub struct MongoStore {
 
 const DEFAULT_DATABASE: &str = "console";
 
+/// Checks a connection string as the driver reads it, without connecting.
+///
+/// # Errors
+/// What is wrong with it, never the string itself (it may hold a password).
+pub fn check_uri(uri: &str) -> Result<(), String> {
+    mongodb::options::ConnectionString::parse(uri)
+        .map(drop)
+        .map_err(|_| "expected a mongodb:// or mongodb+srv:// connection string".to_owned())
+}
+
 impl MongoStore {
     /// Connects, picks the database (`database`, else the URI's, else `console`) and creates
     /// the indexes, those of each settings kind's collection included.

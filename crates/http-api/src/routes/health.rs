@@ -94,10 +94,13 @@ pub async fn redis(health: web::Data<Health>) -> Result<HttpResponse, ApiError> 
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Liveness {
+    /// `ok`, or `starting` while the process waits for its storage and queue at start (every
+    /// other route answers 503 `NOT_READY` meanwhile).
     #[schema(example = "ok")]
     pub status: &'static str,
     pub version: &'static str,
-    /// Where accounts are stored: `embedded` (SQLite under `DATA_DIR`) or `mongodb`.
+    /// Where accounts are stored: `embedded` (SQLite under `DATA_DIR`) or `mongodb`
+    /// (`starting` before the process knows).
     pub mode: &'static str,
     pub uptime_seconds: u64,
 }
@@ -119,6 +122,20 @@ pub async fn live(health: web::Data<Health>) -> HttpResponse {
             version: env!("CARGO_PKG_VERSION"),
             mode: health.mode,
             uptime_seconds: health.started.elapsed().as_secs(),
+        },
+    )
+}
+
+/// The liveness answer while the process waits for its dependencies at start
+/// ([`crate::serve_starting`]).
+pub async fn starting() -> HttpResponse {
+    envelope::ok(
+        "OK",
+        Liveness {
+            status: "starting",
+            version: env!("CARGO_PKG_VERSION"),
+            mode: "starting",
+            uptime_seconds: 0,
         },
     )
 }
