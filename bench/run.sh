@@ -24,7 +24,7 @@ base="http://127.0.0.1:$port/api/v1"
 api=$!
 bare=""
 trap 'kill $api $bare 2>/dev/null; wait $api $bare 2>/dev/null; rm -rf "$data"' EXIT
-for _ in $(seq 100); do curl -sf "$base/health" >/dev/null && break; sleep 0.1; done
+for _ in $(seq 100); do curl -sf "$base/health/ready" >/dev/null && break; sleep 0.1; done
 
 token=$(curl -sf -X POST "$base/auth/register" -H 'content-type: application/json' \
   -d '{"name":"Bench User","email":"bench@example.com","password":"Benchmark1","username":"bench"}' |

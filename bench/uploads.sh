@@ -29,7 +29,7 @@ port=$(free_port)
 api=$!
 pids+=("$api")
 base="http://127.0.0.1:$port/api/v1"
-for _ in $(seq 100); do curl -sf "$base/health" >/dev/null && break; sleep 0.1; done
+for _ in $(seq 100); do curl -sf "$base/health/ready" >/dev/null && break; sleep 0.1; done
 token=$(curl -sf -X POST "$base/auth/register" -H 'content-type: application/json' \
   -d '{"name":"Bench User","email":"bench@example.com","password":"Benchmark1","username":"bench"}' |
   python3 -c 'import json,sys; print(json.load(sys.stdin)["data"]["accessToken"])')

@@ -30,7 +30,7 @@ base="http://127.0.0.1:$port/api/v1"
 api=$!
 # `|| true`: the API ends by the signal, which must not become this script's exit status.
 trap 'kill $api 2>/dev/null; wait $api 2>/dev/null || true; rm -rf "$data"' EXIT
-for _ in $(seq 100); do curl -sf "$base/health" >/dev/null && break; sleep 0.1; done
+for _ in $(seq 100); do curl -sf "$base/health/ready" >/dev/null && break; sleep 0.1; done
 
 # Prints the value at a `/`-separated path of the JSON read from stdin.
 pick() { .venv/bin/python -c 'import json,sys; v=json.load(sys.stdin)
