@@ -303,6 +303,51 @@ async fn a_connected_session_that_never_polls_is_cut_off_when_its_queue_fills() 
 }
 
 #[tokio::test]
+async fn a_session_that_polls_gets_every_history_it_asked_for_at_once() {
+    let app = spawn_app_with(&[
+        ("WS_RATE_LIMIT_PER_MINUTE", "100000"),
+        ("WS_RATE_LIMIT_PER_HOUR", "100000"),
+    ])
+    .await;
+    let ada = token(&app.register("ada@example.com").await, "accessToken");
+    let bob = token(&app.register("bob@example.com").await, "accessToken");
+    // A full history of the longest messages: each answer is about 800 KB.
+    let url = format!("{}/ws/chat?token={bob}", app.base.replacen("http", "ws", 1));
+    let (mut talker, _) = connect_async(url).await.unwrap();
+    let content = "\u{1D11E}".repeat(2000);
+    let frame = json!({ "event": "message", "data": { "room": "general", "content": content } });
+    for _ in 0..100 {
+        talker.send(Message::text(frame.to_string())).await.unwrap();
+    }
+    let mut heard = 0;
+    while heard < 100 {
+        if next_message(&mut talker).await["content"] == content.as_str() {
+            heard += 1;
+        }
+    }
+    let reader = Polling::open(&app).await.unwrap();
+    assert_eq!(
+        reader.post(format!("40{}", json!({ "token": ada }))).await,
+        200
+    );
+    // Three histories (2.4 MB, more than the session's 1 MiB queue) asked for in one POST.
+    let history = format!("42{}", json!(["history", { "room": "general" }]));
+    let asked = vec![history; 3].join("\u{1e}");
+    assert_eq!(reader.post(asked).await, 200);
+    let mut histories = 0;
+    for _ in 0..50 {
+        let (status, packets) = reader.poll().await;
+        assert_eq!(status, 200, "the session is alive");
+        assert!(!packets.contains(&"1".to_owned()), "the session was ended");
+        histories += packets.iter().filter(|p| p.contains(&content)).count();
+        if histories == 3 {
+            return;
+        }
+    }
+    panic!("{histories} of 3 histories arrived");
+}
+
+#[tokio::test]
 async fn a_post_cut_off_mid_body_leaves_the_session_usable() {
     let app = spawn_app_with(&[("REQUEST_TIMEOUT", "2s"), ("WS_PING_INTERVAL", "1s")]).await;
     let session = Polling::open(&app).await.unwrap();

@@ -78,9 +78,18 @@ struct Meter {
     moved: Notify,
 }
 
-/// A WebSocket response body that counts what the connection takes of it.
+/// Most bytes the connection takes of a socket's frames at once. actix's HTTP/1 writer takes
+/// whatever a poll yields into its buffer before checking the buffer's size: in small pieces,
+/// what it has taken and not yet written stays small, and what the socket has not handed over
+/// is what [`OUTBOUND_BYTES`] counts.
+const TAKEN_AT_ONCE: usize = 16 << 10;
+
+/// A WebSocket response body that counts what the connection takes of it, and hands it over
+/// in pieces of at most [`TAKEN_AT_ONCE`].
 struct Metered {
     body: BoxBody,
+    /// What the body yielded and the connection has not taken yet.
+    rest: Bytes,
     meter: Rc<Meter>,
 }
 
@@ -95,13 +104,18 @@ impl MessageBody for Metered {
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Bytes, Self::Error>>> {
-        let polled = Pin::new(&mut self.body).poll_next(cx);
-        if let Poll::Ready(Some(Ok(bytes))) = &polled {
-            let taken = &self.meter.taken;
-            taken.set(taken.get() + bytes.len() as u64);
-            self.meter.moved.notify_one();
+        if self.rest.is_empty() {
+            match Pin::new(&mut self.body).poll_next(cx) {
+                Poll::Ready(Some(Ok(bytes))) => self.rest = bytes,
+                other => return other,
+            }
         }
-        polled
+        let piece = self.rest.len().min(TAKEN_AT_ONCE);
+        let piece = self.rest.split_to(piece);
+        let taken = &self.meter.taken;
+        taken.set(taken.get() + piece.len() as u64);
+        self.meter.moved.notify_one();
+        Poll::Ready(Some(Ok(piece)))
     }
 }
 
@@ -215,6 +229,7 @@ pub(super) fn accept(
     let response = response.map_body(|_, body| {
         BoxBody::new(Metered {
             body,
+            rest: Bytes::new(),
             meter: Rc::clone(&meter),
         })
     });

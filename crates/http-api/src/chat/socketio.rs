@@ -47,6 +47,8 @@ const PENDING_TOTAL: usize = 1024;
 /// is always taken into an empty queue, so one large answer (a room's history) fits.
 const OUTBOUND_PACKETS: usize = 256;
 const OUTBOUND_BYTES: usize = 1 << 20;
+/// How long a reply waits for room in a full outbound queue before its session is ended.
+const REPLY_WAIT: Duration = Duration::from_secs(5);
 /// Packets from the client not yet handled by the session (a POST waits for room), and the
 /// most one payload may carry.
 const INBOUND_PACKETS: usize = 64;
@@ -146,6 +148,7 @@ struct Transport {
     to_client: tokio::sync::Mutex<mpsc::Receiver<String>>,
     /// Bytes of the packets in `to_client`.
     queued_bytes: Arc<AtomicUsize>,
+    drained: Arc<Notify>,
     from_client: mpsc::Sender<String>,
     /// Set while a POST is being read: Engine.IO allows one at a time.
     posting: AtomicBool,
@@ -166,6 +169,7 @@ impl Transport {
     /// A packet taken off the outbound queue, no longer counted.
     fn taken(&self, packet: String) -> String {
         self.queued_bytes.fetch_sub(packet.len(), Ordering::AcqRel);
+        self.drained.notify_one();
         packet
     }
 }
@@ -174,9 +178,28 @@ impl Transport {
 struct Outbound {
     sender: mpsc::Sender<String>,
     queued_bytes: Arc<AtomicUsize>,
+    /// Woken as the transports take packets off the queue.
+    drained: Arc<Notify>,
 }
 
 impl Outbound {
+    /// Queues a reply to the client's own request, waiting (up to [`REPLY_WAIT`]) for room:
+    /// a client that reads keeps up however much it asks for at once; one that does not read
+    /// is ended. `false` then, or when the session is gone.
+    async fn send_when_room(&self, packet: String) -> bool {
+        let room = tokio::time::timeout(REPLY_WAIT, async {
+            loop {
+                let queued = self.queued_bytes.load(Ordering::Acquire);
+                let fits = queued == 0 || queued + packet.len() <= OUTBOUND_BYTES;
+                if fits && self.sender.capacity() > 0 {
+                    return;
+                }
+                self.drained.notified().await;
+            }
+        });
+        room.await.is_ok() && self.send(packet)
+    }
+
     /// Queues `packet`; `false` when the client is too far behind (or gone).
     fn send(&self, packet: String) -> bool {
         let bytes = packet.len();
@@ -380,9 +403,11 @@ impl SocketIoState {
         let (to_client_tx, to_client_rx) = mpsc::channel(OUTBOUND_PACKETS);
         let (from_client_tx, from_client_rx) = mpsc::channel(INBOUND_PACKETS);
         let queued_bytes = Arc::new(AtomicUsize::new(0));
+        let drained = Arc::new(Notify::new());
         let transport = Arc::new(Transport {
             to_client: tokio::sync::Mutex::new(to_client_rx),
             queued_bytes: Arc::clone(&queued_bytes),
+            drained: Arc::clone(&drained),
             from_client: from_client_tx,
             posting: AtomicBool::new(false),
             upgrading: AtomicBool::new(upgraded),
@@ -397,6 +422,7 @@ impl SocketIoState {
             to_client: Outbound {
                 sender: to_client_tx,
                 queued_bytes,
+                drained,
             },
             from_client: from_client_rx,
             identity: self.identity.clone().into_inner(),
@@ -554,7 +580,7 @@ impl Session {
         self.send(protocol::packet(event))
     }
 
-    fn acknowledge(&self, id: u64, result: &Result<Vec<Event>, ChatError>) -> bool {
+    async fn acknowledge(&self, id: u64, result: &Result<Vec<Event>, ChatError>) -> bool {
         let answer = match result {
             Ok(replies) => json!({
                 "ok": true,
@@ -564,7 +590,14 @@ impl Session {
                 json!({ "ok": false, "code": error.code.as_str(), "message": error.message })
             }
         };
-        self.send(format!("43{id}{}", json!([answer])))
+        self.to_client
+            .send_when_room(format!("43{id}{}", json!([answer])))
+            .await
+    }
+
+    /// A reply to the client's own request (see [`Outbound::send_when_room`]).
+    async fn reply(&self, event: &Event) -> bool {
+        self.to_client.send_when_room(protocol::packet(event)).await
     }
 
     /// The namespace CONNECT: authenticate, open the chat connection, confirm.
@@ -630,9 +663,15 @@ impl Session {
         let result = self.chat.handle(&connected.connection, frame).await;
         let closes = result.as_ref().err().is_some_and(ChatError::closes);
         let sent = match (ack, &result) {
-            (Some(id), _) => self.acknowledge(id, &result),
-            (None, Ok(replies)) => replies.iter().all(|reply| self.emit(reply)),
-            (None, Err(error)) => self.emit(&Event::Error(error.clone())),
+            (Some(id), _) => self.acknowledge(id, &result).await,
+            (None, Ok(replies)) => {
+                let mut sent = true;
+                for reply in replies {
+                    sent = sent && self.reply(reply).await;
+                }
+                sent
+            }
+            (None, Err(error)) => self.reply(&Event::Error(error.clone())).await,
         };
         if closes {
             self.send("41".to_owned());
