@@ -1,9 +1,5 @@
 //! `spawn_app()`: the whole API in-process on port 0, with a fresh data directory and a real
 //! SMTP sink, plus one helper per kind of request.
-#![allow(
-    dead_code,
-    reason = "each test binary uses a different subset of the helpers"
-)]
 
 use std::collections::HashMap;
 

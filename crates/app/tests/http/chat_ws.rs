@@ -1,13 +1,10 @@
 //! `GET /ws/chat` against the whole app in-process, with a real WebSocket client.
-#![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests")]
-
-mod support;
 
 use std::time::Duration;
 
+use crate::support::{TestApp, spawn_app_with, token};
 use futures_util::{SinkExt as _, StreamExt as _};
 use serde_json::{Value, json};
-use support::{TestApp, spawn_app_with, token};
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;

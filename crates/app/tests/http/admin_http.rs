@@ -1,14 +1,11 @@
 //! The admin API over the embedded default: queues, failed jobs and their retry, clean, cron
 //! jobs, metrics; role `admin` only; never a payload.
-#![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests")]
-
-mod support;
 
 use std::time::Duration;
 
+use crate::support::{TestApp, spawn_app_with, token};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use support::{TestApp, spawn_app_with, token};
 
 /// An admin's access token: `boss@example.com` registered, verified and refreshed.
 async fn admin(app: &TestApp) -> String {

@@ -1,13 +1,10 @@
 //! Portfolio, public portfolio and preference routes over HTTP against the in-process app:
 //! every resource through the generic path, each resource's own rules, the ownership matrix,
 //! bad input that changes nothing, and the public view with its cache validators.
-#![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests")]
 
-mod support;
-
+use crate::support::{TestApp, spawn_app, token};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use support::{TestApp, spawn_app, token};
 
 /// A minimal valid body for each resource.
 fn samples() -> Vec<(&'static str, Value)> {
@@ -418,7 +415,7 @@ async fn reordering_sets_the_list_order_and_requires_every_id_once() {
         )
         .await));
     }
-    let listed = |reply: &support::Reply| -> Vec<String> {
+    let listed = |reply: &crate::support::Reply| -> Vec<String> {
         reply.data().as_array().unwrap().iter().map(id).collect()
     };
     assert_eq!(
@@ -615,7 +612,7 @@ async fn skills_group_by_category_and_experiences_embed_their_company() {
     );
 }
 
-async fn public(app: &TestApp, path: &str, etag: Option<&str>) -> support::Reply {
+async fn public(app: &TestApp, path: &str, etag: Option<&str>) -> crate::support::Reply {
     let mut request = app.http.get(app.url(&format!("/public/portfolio/{path}")));
     if let Some(etag) = etag {
         request = request.header("If-None-Match", etag);
@@ -623,7 +620,7 @@ async fn public(app: &TestApp, path: &str, etag: Option<&str>) -> support::Reply
     app.send(request).await
 }
 
-fn etag(reply: &support::Reply) -> String {
+fn etag(reply: &crate::support::Reply) -> String {
     reply.headers["etag"].to_str().unwrap().to_owned()
 }
 
@@ -766,7 +763,7 @@ async fn a_public_experience_does_not_reveal_a_company_while_companies_are_hidde
 async fn every_write_shows_in_the_next_list_read_at_once() {
     let app = spawn_app().await;
     let ada = user(&app, "ada@example.com").await;
-    let titles = |reply: support::Reply| -> Vec<String> {
+    let titles = |reply: crate::support::Reply| -> Vec<String> {
         reply
             .data()
             .as_array()
@@ -871,7 +868,8 @@ async fn the_portfolio_runs_on_mongodb_too() {
     let mongo = testkit::MongoStandIn::start().await;
     let uri = mongo.uri();
     let app =
-        support::spawn_app_with(&[("MONGODB_URI", &uri), ("MONGODB_DATABASE", "portfolio")]).await;
+        crate::support::spawn_app_with(&[("MONGODB_URI", &uri), ("MONGODB_DATABASE", "portfolio")])
+            .await;
     let ada = user(&app, "ada@example.com").await;
     let bob = user(&app, "bob@example.com").await;
     for (resource, body) in samples() {

@@ -1,15 +1,12 @@
 //! `/socket.io/` with the real socket.io-client (npm, `tests/socketio/`), next to a plain
 //! WebSocket client in the same room: both endpoints share one chat.
-#![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests")]
-
-mod support;
 
 use std::process::Stdio;
 use std::time::Duration;
 
+use crate::support::{TestApp, spawn_app_with, token};
 use futures_util::{SinkExt as _, StreamExt as _};
 use serde_json::{Value, json};
-use support::{TestApp, spawn_app_with, token};
 use tokio::io::{AsyncBufReadExt as _, AsyncReadExt as _, AsyncWriteExt as _, BufReader, Lines};
 use tokio::process::{Child, ChildStdout, Command};
 use tokio_tungstenite::connect_async;

@@ -1,11 +1,8 @@
 //! Account deletion and data export over HTTP against the in-process app.
-#![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests")]
 
-mod support;
-
+use crate::support::{PASSWORD, TestApp, spawn_app, token};
 use reqwest::StatusCode;
 use serde_json::json;
-use support::{PASSWORD, TestApp, spawn_app, token};
 
 async fn deletion_token(app: &TestApp, access: &str, email: &str) -> String {
     let reply = app

@@ -1,12 +1,9 @@
 //! The identity routes over HTTP against the in-process app: every success path and every
 //! error path of the contract's identity rows, each checking that nothing changed.
-#![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests")]
 
-mod support;
-
+use crate::support::{PASSWORD, spawn_app, spawn_app_with, spawn_app_with_mail, token};
 use reqwest::StatusCode;
 use serde_json::json;
-use support::{PASSWORD, spawn_app, spawn_app_with, spawn_app_with_mail, token};
 use testkit::{SinkOptions, SinkTls};
 
 #[tokio::test]
@@ -751,7 +748,7 @@ async fn sessions_are_owner_scoped() {
     );
 }
 
-fn app_current(sessions: &support::Reply, id: &str) -> Option<bool> {
+fn app_current(sessions: &crate::support::Reply, id: &str) -> Option<bool> {
     sessions.data().as_array()?.iter().find(|s| s["id"] == id)?["current"].as_bool()
 }
 
@@ -840,7 +837,7 @@ const SAFARI_IPHONE: &str = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS
 
 /// Logs in as `email` from `ip` (through the trusted proxy header) with `user_agent`.
 async fn login_from(
-    app: &support::TestApp,
+    app: &crate::support::TestApp,
     email: &str,
     ip: &str,
     user_agent: &str,
@@ -861,7 +858,7 @@ async fn login_from(
 /// The caller's current session, once `ready` says it is complete (the location is filled in
 /// in the background).
 async fn current_session(
-    app: &support::TestApp,
+    app: &crate::support::TestApp,
     access: &str,
     ready: impl Fn(&serde_json::Value) -> bool,
 ) -> (serde_json::Value, Vec<serde_json::Value>) {

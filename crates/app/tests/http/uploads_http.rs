@@ -1,16 +1,13 @@
 //! Uploads over HTTP against the in-process app: each accepted type, each refusal, what is
 //! stored (upright, without metadata) and how it is served.
-#![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests")]
-
-mod support;
 
 use std::io::Cursor;
 use std::time::Duration;
 
+use crate::support::{Reply, TestApp, spawn_app, spawn_app_with, token};
 use image::{DynamicImage, ImageFormat, Rgb, RgbImage, Rgba, RgbaImage};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use support::{Reply, TestApp, spawn_app, spawn_app_with, token};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
 const BOUNDARY: &str = "console-upload-boundary";

@@ -1,12 +1,9 @@
 //! The HTTP edge: envelopes for every kind of error, request ids, body limits, security
 //! headers, CORS, rate limits, health and the API documents.
-#![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests")]
 
-mod support;
-
+use crate::support::{PASSWORD, spawn_app, spawn_app_with};
 use reqwest::StatusCode;
 use serde_json::json;
-use support::{PASSWORD, spawn_app, spawn_app_with};
 
 #[tokio::test]
 async fn unknown_routes_and_methods_answer_in_the_problem_shape() {
@@ -30,7 +27,7 @@ async fn unknown_routes_and_methods_answer_in_the_problem_shape() {
 #[tokio::test]
 async fn a_405_lists_the_methods_of_its_route_in_allow() {
     let app = spawn_app().await;
-    let token = support::token(&app.register("ada@example.com").await, "accessToken");
+    let token = crate::support::token(&app.register("ada@example.com").await, "accessToken");
     for (method, path, allow) in [
         (reqwest::Method::PUT, "/auth/login", "POST"),
         (reqwest::Method::GET, "/auth/logout", "POST"),
@@ -420,7 +417,7 @@ fn concrete(path: &str, username: &str) -> String {
 #[tokio::test]
 async fn every_documented_operation_is_served_and_nothing_else_on_its_path() {
     let app = spawn_app().await;
-    let owner = support::token(&app.register("ada@example.com").await, "accessToken");
+    let owner = crate::support::token(&app.register("ada@example.com").await, "accessToken");
     let public = app
         .patch("/portfolio/profile", json!({"isPublic": true}), &owner)
         .await;
