@@ -292,8 +292,9 @@ variables! {
         /// to (default: the system's roots)
         REDIS_TLS_CA_FILE = "";
         /// Replicas that must hold a queued email before the request that queued it is
-        /// answered (WAIT; 0: the master's word suffices). With 1 and Sentinel, a failover
-        /// loses no acknowledged email
+        /// answered (WAIT, up to half of REDIS_TIMEOUT_MS; else the email is withdrawn and the
+        /// request answered 503; 0: the master's word suffices). With 1 and Sentinel, a
+        /// failover loses no acknowledged email
         REDIS_WAIT_REPLICAS = "0";
     }
     "Email" {

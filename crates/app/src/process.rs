@@ -322,7 +322,8 @@ impl Api {
             scheduler: Arc::clone(&scheduler),
             metrics: Arc::clone(&metrics),
         };
-        starting_handle.stop(false).await;
+        // Its answers in flight finish first (within a second).
+        starting_handle.stop(true).await;
         let server = http_api::serve(listener, config, services)
             .map_err(|e| format!("cannot start HTTP server: {e}"))?;
         let stop = CancellationToken::new();

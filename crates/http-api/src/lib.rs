@@ -255,6 +255,7 @@ pub fn serve_starting(listener: TcpListener) -> std::io::Result<Server> {
     })
     .workers(1)
     .disable_signals()
+    .shutdown_timeout(1)
     .listen(listener)?
     .run();
     Ok(server)

@@ -1,5 +1,5 @@
 //! Chat across instances on Redis: broadcasts over pub/sub on one channel (each instance's hub
-//! subscribes once; sharded pub/sub on a Cluster), each room's history in a list trimmed to its length, and each user's open
+//! subscribes once), each room's history in a list trimmed to its length, and each user's open
 //! sockets counted per instance (`lua/presence.lua`), so that the counts of an instance that
 //! died go with it.
 
@@ -141,26 +141,24 @@ impl Drop for RedisChat {
 impl ChatBus for RedisChat {
     async fn publish(&self, broadcast: Broadcast) -> Result<(), StoreError> {
         let wire = serde_json::to_string(&WireBroadcast::from(&broadcast)).map_err(backend)?;
-        let client = self.pool.next();
-        let published = if self.connection.is_clustered() {
-            client.spublish::<(), _, _>(self.channel(), wire).await
-        } else {
-            client.publish::<(), _, _>(self.channel(), wire).await
-        };
-        published.map_err(backend)
+        self.pool
+            .next()
+            .publish::<(), _, _>(self.channel(), wire)
+            .await
+            .map_err(backend)
     }
 
     async fn subscribe(&self) -> Result<BoxStream<'static, Broadcast>, StoreError> {
         let subscriber = self.connection.subscriber().await.map_err(backend)?;
         let messages = subscriber.message_rx();
-        // On a Cluster the channel is sharded: its messages travel only within the shard that
-        // owns its slot, rather than over the whole cluster bus to every node.
-        let subscribed = if self.connection.is_clustered() {
-            subscriber.ssubscribe(self.channel()).await
-        } else {
-            subscriber.subscribe(self.channel()).await
-        };
-        subscribed.map_err(backend)?;
+        // Plain pub/sub on a Cluster too: every node relays a publication, so a subscriber
+        // on any node (a replica included) hears it, and fred subscribes again after a
+        // reconnect. A sharded subscription is dropped by the server when its slot moves or
+        // fails over, and fred 10 does not take it up again: the chat would go silent.
+        subscriber
+            .subscribe(self.channel())
+            .await
+            .map_err(backend)?;
         // The subscriber travels with the stream: dropping the stream closes its connection.
         let stream = stream::unfold((subscriber, messages), |(subscriber, mut messages)| async {
             loop {

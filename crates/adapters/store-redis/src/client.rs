@@ -147,12 +147,6 @@ impl RedisConnection {
         })
     }
 
-    /// Whether this is a Redis Cluster (which shards pub/sub and routes each command by its
-    /// first key's slot).
-    pub(crate) fn is_clustered(&self) -> bool {
-        self.config.server.is_clustered()
-    }
-
     /// A connection of its own for pub/sub (a subscribed connection can send nothing else),
     /// which subscribes again after a reconnect.
     pub(crate) async fn subscriber(&self) -> Result<SubscriberClient, fred::error::Error> {

@@ -18,6 +18,10 @@ use crate::decode::{array, fields, integer, job, malformed, text};
 
 const COMMON: &str = include_str!("lua/common.lua");
 
+/// How long past the replication wait a held job stays out of reach (see
+/// [`RedisJobQueue::enqueue_as`]).
+const HOLD_MARGIN_MS: i64 = 5_000;
+
 /// Most jobs one script call reserves or acknowledges: the scripts pass a batch's members to
 /// single commands, and Lua's `unpack` is bounded (a few thousand values).
 const SCRIPT_BATCH: usize = 500;
@@ -112,7 +116,22 @@ impl RedisJobQueue {
     }
 
     /// Adds `job` under `id`, unless a job of that id exists: the script is safe to send again.
+    /// With replicas to wait for, the job is held (delayed, out of the workers' reach) until
+    /// they confirm it, then made due; when they do not, it is withdrawn and the enqueue fails,
+    /// so a refused request leaves no email behind. A process that dies in between leaves a
+    /// held job that falls due by itself.
     async fn enqueue_as(&self, id: &JobId, job: NewJob) -> Result<(), QueueError> {
+        let run_at = millis(job.run_at);
+        let wait = i64::try_from(self.replication_wait.as_millis()).unwrap_or(i64::MAX);
+        let held_until = if self.replicas == 0 {
+            run_at
+        } else {
+            run_at.max(
+                millis(Utc::now())
+                    .saturating_add(wait)
+                    .saturating_add(HOLD_MARGIN_MS),
+            )
+        };
         let args: Vec<Value> = vec![
             self.prefix.clone().into(),
             job.queue.into(),
@@ -121,10 +140,10 @@ impl RedisJobQueue {
             job.payload.into(),
             job.recipient.unwrap_or_default().into(),
             i64::from(job.max_attempts).into(),
-            millis(job.run_at).into(),
+            held_until.into(),
         ];
-        // The same connection for both: `WAIT` counts the replicas that have this connection's
-        // writes, and on a Cluster it must reach the node that took the script.
+        // The same connection for the script and `WAIT`, which counts the replicas that have
+        // this connection's writes, and on a Cluster must reach the node that took the script.
         let client = self.pool.next();
         self.scripts
             .enqueue
@@ -138,17 +157,25 @@ impl RedisJobQueue {
             cluster_hash: Some(ClusterHash::Custom(redis_keyslot(self.anchor().as_bytes()))),
             ..Options::default()
         };
-        let wait = i64::try_from(self.replication_wait.as_millis()).unwrap_or(i64::MAX);
         let reached: i64 = client
             .with_options(&at_the_anchor)
             .wait(i64::from(self.replicas), wait)
             .await
             .map_err(failed)?;
         if reached < i64::from(self.replicas) {
+            self.admin("withdraw", vec![id.as_str().into()]).await?;
             return Err(QueueError(format!(
                 "Redis: the job reached {reached} of {} replicas within {wait} ms",
                 self.replicas
             )));
+        }
+        // Replicated: acknowledged. Should the release not arrive (a failover in between), the
+        // held job falls due by itself a few seconds later.
+        if let Err(error) = self
+            .admin("release", vec![id.as_str().into(), run_at.into()])
+            .await
+        {
+            tracing::warn!(%error, "a replicated job will run when its hold ends");
         }
         Ok(())
     }
@@ -434,6 +461,26 @@ mod tests {
 
     use super::RedisJobQueue;
     use crate::tests::{LONG, connect};
+
+    #[tokio::test]
+    async fn an_enqueue_the_replicas_do_not_confirm_fails_and_leaves_no_job() {
+        let server = RedisServer::start().await;
+        // No replica at all: `WAIT 1` reaches none.
+        let queue = RedisJobQueue::new(&connect(&server).await, "alone", LONG).replicated_to(1);
+        let job = NewJob {
+            queue: "email".to_owned(),
+            kind: "verification".to_owned(),
+            payload: "{}".to_owned(),
+            recipient: None,
+            max_attempts: 3,
+            run_at: Utc::now(),
+        };
+        assert!(queue.enqueue(job).await.is_err(), "refused");
+        let counts = queue.counts("email").await.unwrap_or_default();
+        assert_eq!((counts.waiting, counts.delayed), (0, 0), "{counts:?}");
+        let totals = queue.totals("email").await.unwrap_or_default();
+        assert_eq!(totals.enqueued, 0, "a withdrawn job was never enqueued");
+    }
 
     #[tokio::test]
     async fn an_enqueue_sent_again_makes_no_second_job() {

@@ -6,6 +6,9 @@
 --   clean queue state newest since(-1)   -> how many were deleted
 --   forget recipient now                 -> how many were deleted
 --   stats queue                          -> HGETALL of the running totals
+--   release id run                       -> 1 when a held job was made due at `run` (ms)
+--   withdraw id                          -> 1 when a held job was deleted
+-- (A held job: one enqueued as delayed until its replicas confirm it, REDIS_WAIT_REPLICAS.)
 local op = ARGV[2]
 
 local function counts(queue)
@@ -107,5 +110,27 @@ elseif op == 'forget' then
   return removed
 elseif op == 'stats' then
   return redis.call('HGETALL', ns(ARGV[3]) .. ':stats')
+elseif op == 'release' then
+  local id, run = ARGV[3], tonumber(ARGV[4])
+  local jk = job_key(id)
+  local h = redis.call('HMGET', jk, 'queue', 'state')
+  if h[2] ~= 'delayed' then return 0 end
+  local t = redis.call('TIME')
+  local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+  redis.call('HSET', jk, 'run', run, 'enq', run)
+  if run > now then
+    redis.call('ZADD', ns(h[1]) .. ':delayed', run, id)
+  else
+    redis.call('ZREM', ns(h[1]) .. ':delayed', id)
+    ready(id, h[1])
+  end
+  return 1
+elseif op == 'withdraw' then
+  local id = ARGV[3]
+  local h = redis.call('HMGET', job_key(id), 'queue', 'state')
+  if h[2] ~= 'delayed' then return 0 end
+  drop(id)
+  redis.call('HINCRBY', ns(h[1]) .. ':stats', 'enqueued', -1)
+  return 1
 end
 return redis.error_reply('unknown operation ' .. tostring(op))
