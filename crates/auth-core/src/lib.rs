@@ -11,7 +11,6 @@ pub mod model;
 pub mod ports;
 pub mod preferences;
 mod service;
-mod session_alerts;
 mod session_cache;
 mod values;
 

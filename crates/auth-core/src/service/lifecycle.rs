@@ -3,7 +3,13 @@
 //! The admin role comes only from `ADMIN_EMAILS`, for a verified address: it is evaluated again at
 //! every token, and `require_admin` reads it from the stored account, never from the token.
 
-use super::*;
+use std::sync::Arc;
+use tracing::info;
+
+use super::IdentityService;
+use crate::error::AuthError;
+use crate::model::{Principal, ProfileChanges, Role, Session, TokenPurpose, UserView};
+use crate::ports::AccountEmail;
 
 impl IdentityService {
     /// The caller's user (from memory when this instance read it moments ago). While the view

@@ -2,7 +2,15 @@
 //!
 //! An unknown email is checked against a dummy hash, so it costs what a wrong password costs.
 
-use super::*;
+use chrono::{DateTime, Utc};
+use tracing::warn;
+
+use super::alerts::OpenedSession;
+use super::{AuthOutcome, IdentityService, TokenPair, alerts};
+use crate::error::AuthError;
+use crate::model::{Account, ClientInfo, Session, SessionId, User, UserView};
+use crate::ports::{AccessClaims, PasswordCheck, RefreshClaims};
+use crate::values::Email;
 
 impl IdentityService {
     /// Checks credentials and opens a session. Unknown emails and wrong passwords fail alike,
@@ -114,10 +122,9 @@ impl IdentityService {
             to: account.email.clone(),
             name: user.greeting(),
         };
-        self.ports.tasks.spawn(Box::pin(session_alerts::follow_up(
-            self.ports.clone(),
-            opened,
-        )));
+        self.ports
+            .tasks
+            .spawn(Box::pin(alerts::follow_up(self.ports.clone(), opened)));
         self.issue_pair(user, &session, jti, now)
     }
 

@@ -9,6 +9,7 @@
 //! user view that `me` answers is one `Arc` while it is unchanged (so the edge keeps its rendering
 //! beside it), forgotten by every user or account write of the service.
 
+mod alerts;
 mod lifecycle;
 mod login;
 mod passwords;
@@ -20,21 +21,15 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 use chrono::{DateTime, TimeDelta, Utc};
-use kernel::{Clock, StoreError};
-use tracing::{info, warn};
+use kernel::Clock;
 
 use crate::epoch_cache::EpochCache;
 use crate::error::AuthError;
-use crate::model::{
-    Account, AccountId, ClientInfo, Principal, ProfileChanges, Role, Session, SessionId,
-    StoredToken, TokenPurpose, User, UserId, UserView,
-};
+use crate::model::{Account, Role, User, UserId, UserView};
 use crate::ports::{
-    AccessClaims, AccountEmail, AccountNotifier, AccountRepository, BackgroundTasks, IpGeolocation,
-    OwnedData, PasswordCheck, PasswordHasher, RefreshClaims, Rotation, SecretGenerator,
-    SessionRepository, TokenCodec, UserAgentParser, UserRepository,
+    AccountNotifier, AccountRepository, BackgroundTasks, IpGeolocation, OwnedData, PasswordHasher,
+    SecretGenerator, SessionRepository, TokenCodec, UserAgentParser, UserRepository,
 };
-use crate::session_alerts::{self, OpenedSession};
 use crate::session_cache::SessionCache;
 use crate::values::{DisplayName, Email, Password, Username};
 

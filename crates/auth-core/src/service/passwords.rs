@@ -1,6 +1,15 @@
 //! Passwords and one-time tokens: reset requests and resets, email verification, password changes.
 
-use super::*;
+use chrono::{DateTime, TimeDelta, Utc};
+use std::sync::Arc;
+use tracing::{info, warn};
+
+use super::IdentityService;
+use crate::error::AuthError;
+use crate::model::{Account, Principal, SessionId, StoredToken, TokenPurpose};
+use crate::ports::{AccountEmail, PasswordCheck};
+use crate::values::{Email, Password};
+
 use crate::ports::Task;
 
 /// The first wait before a reset email the queue refused is tried again, and the longest.

@@ -5,7 +5,13 @@
 //! rotated away, within `JWT_REFRESH_REUSE_INTERVAL`, lands on the current pair; any older token
 //! revokes its session and queues the token-reuse email (`docs/adr/0001`, `docs/adr/0008`).
 
-use super::*;
+use chrono::{DateTime, TimeDelta, Utc};
+use tracing::warn;
+
+use super::{AuthOutcome, IdentityService, alerts};
+use crate::error::AuthError;
+use crate::model::Session;
+use crate::ports::Rotation;
 
 impl IdentityService {
     /// Exchanges a refresh token for a new pair. A token that was already rotated away is
@@ -48,7 +54,7 @@ impl IdentityService {
                     );
                     // Only the request that revoked it warns, so replays send one email.
                     if self.revoke(&session.user_id, &session.id).await? {
-                        session_alerts::warn_of_reuse(&self.ports, &session, now).await;
+                        alerts::warn_of_reuse(&self.ports, &session, now).await;
                     }
                     return Err(AuthError::InvalidRefreshToken);
                 }

@@ -1,6 +1,14 @@
 //! Registration: a user, its account and a first session; a username derived when none is given.
 
-use super::*;
+use chrono::{DateTime, Utc};
+use kernel::StoreError;
+use tracing::{info, warn};
+
+use super::{AuthOutcome, IdentityService, Registration};
+use crate::error::AuthError;
+use crate::model::{Account, AccountId, ClientInfo, StoredToken, User, UserId, UserView};
+use crate::ports::{AccountEmail, SecretGenerator};
+use crate::values::{DisplayName, Email, Username};
 
 const DERIVED_USERNAME_ATTEMPTS: u32 = 8;
 

@@ -1,6 +1,10 @@
 //! Sessions: authenticating access tokens (with the liveness cache), listing and revoking.
 
-use super::*;
+use chrono::{DateTime, Utc};
+
+use super::IdentityService;
+use crate::error::AuthError;
+use crate::model::{Principal, Session, SessionId, UserId};
 
 /// Where an access-token check learns whether its session is live.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -8,10 +8,10 @@ use std::net::IpAddr;
 use chrono::{DateTime, Utc};
 use tracing::{debug, warn};
 
+use super::IdentityPorts;
 use crate::error::AuthError;
 use crate::model::{DeviceInfo, GeoLocation, Session};
 use crate::ports::{AccountEmail, IpGeolocation, SessionFacts};
-use crate::service::IdentityPorts;
 
 /// How many earlier sessions a sign-in is compared with.
 const HISTORY_LIMIT: usize = 50;
