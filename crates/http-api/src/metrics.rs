@@ -12,6 +12,7 @@ use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::middleware::Next;
 use actix_web::{HttpRequest, HttpResponse, web};
+use notify_core::QueueStats;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::encoding::text::encode;
 use prometheus_client::metrics::counter::Counter;
@@ -23,7 +24,6 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::problem::ApiError;
-use crate::routes::admin::QueueStatsDto;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RequestLabels {
@@ -193,40 +193,41 @@ impl Metrics {
 
     /// The Prometheus text, with the queue counts as given.
     #[must_use]
-    pub fn render(&self, queues: &[QueueStatsDto]) -> String {
+    pub fn render(&self, queues: &[QueueStats]) -> String {
         for q in queues {
+            let (counts, totals) = (&q.counts, &q.totals);
             for (state, value) in [
-                ("waiting", q.waiting),
-                ("delayed", q.delayed),
-                ("active", q.active),
-                ("completed", q.completed),
-                ("failed", q.failed),
+                ("waiting", counts.waiting),
+                ("delayed", counts.delayed),
+                ("active", counts.active),
+                ("completed", counts.completed),
+                ("failed", counts.failed),
             ] {
                 self.queue_jobs
                     .get_or_create(&QueueLabels {
-                        queue: q.name.clone(),
+                        queue: q.name.to_owned(),
                         state,
                     })
                     .set(i64::try_from(value).unwrap_or(i64::MAX));
             }
             for (state, value) in [
-                ("enqueued", q.totals.enqueued),
-                ("completed", q.totals.completed),
-                ("failed", q.totals.failed),
-                ("retried", q.totals.retried),
+                ("enqueued", totals.enqueued),
+                ("completed", totals.completed),
+                ("failed", totals.failed),
+                ("retried", totals.retried),
             ] {
                 self.queue_events
                     .get_or_create(&QueueLabels {
-                        queue: q.name.clone(),
+                        queue: q.name.to_owned(),
                         state,
                     })
                     .set(i64::try_from(value).unwrap_or(i64::MAX));
             }
             self.queue_processing
                 .get_or_create(&QueueNameLabels {
-                    queue: q.name.clone(),
+                    queue: q.name.to_owned(),
                 })
-                .set(q.totals.processing_ms as f64 / 1000.0);
+                .set(totals.processing_ms as f64 / 1000.0);
         }
         let mut text = String::new();
         if encode(&mut text, &self.registry).is_err() {
@@ -235,42 +236,35 @@ impl Metrics {
         text
     }
 
-    /// The admin view of the same counters.
+    /// How long the process has been up.
     #[must_use]
-    pub fn system(&self, queues: Vec<QueueStatsDto>) -> SystemMetrics {
+    pub fn uptime(&self) -> Duration {
+        self.started.elapsed()
+    }
+
+    /// The HTTP answers so far, by status class.
+    #[must_use]
+    pub fn http_totals(&self) -> HttpTotals {
         let counts: Vec<u64> = self
             .by_class
             .iter()
             .map(|c| c.load(Ordering::Relaxed))
             .collect();
         let total: u64 = counts.iter().sum();
-        SystemMetrics {
-            uptime_seconds: self.started.elapsed().as_secs(),
-            http: HttpTotals {
-                requests: total,
-                informational: counts[0],
-                success: counts[1],
-                redirection: counts[2],
-                client_errors: counts[3],
-                server_errors: counts[4],
-                mean_latency_ms: if total == 0 {
-                    0.0
-                } else {
-                    self.total_micros.load(Ordering::Relaxed) as f64 / total as f64 / 1000.0
-                },
+        HttpTotals {
+            requests: total,
+            informational: counts[0],
+            success: counts[1],
+            redirection: counts[2],
+            client_errors: counts[3],
+            server_errors: counts[4],
+            mean_latency_ms: if total == 0 {
+                0.0
+            } else {
+                self.total_micros.load(Ordering::Relaxed) as f64 / total as f64 / 1000.0
             },
-            queues,
         }
     }
-}
-
-/// The process as the admin console shows it.
-#[derive(Debug, Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct SystemMetrics {
-    pub uptime_seconds: u64,
-    pub http: HttpTotals,
-    pub queues: Vec<QueueStatsDto>,
 }
 
 /// HTTP answers since the process started, by status class.
@@ -353,8 +347,8 @@ pub async fn scrape(
     {
         return Err(ApiError::unauthenticated());
     }
-    let stats: Vec<QueueStatsDto> = match queues.stats().await {
-        Ok(stats) => stats.into_iter().map(QueueStatsDto::from).collect(),
+    let stats = match queues.stats().await {
+        Ok(stats) => stats,
         Err(error) => {
             tracing::warn!(%error, "queue counts unavailable for metrics");
             Vec::new()

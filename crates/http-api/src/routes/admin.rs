@@ -14,11 +14,20 @@ use utoipa::{IntoParams, ToSchema};
 
 use crate::auth::Admin;
 use crate::envelope::{self, Envelope, PageMeta, Paginated};
-use crate::metrics::{Metrics, SystemMetrics};
+use crate::metrics::{HttpTotals, Metrics};
 use crate::problem::{ApiError, Problem};
 use crate::query::{ListQuery, Param};
 
 type Queues = web::Data<QueueAdmin>;
+
+/// The process as the admin console shows it.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SystemMetrics {
+    pub uptime_seconds: u64,
+    pub http: HttpTotals,
+    pub queues: Vec<QueueStatsDto>,
+}
 
 /// A queue: how many of its jobs are in each state now, and its running totals.
 #[derive(Debug, Serialize, ToSchema)]
@@ -372,7 +381,14 @@ pub async fn metrics(
         .into_iter()
         .map(QueueStatsDto::from)
         .collect();
-    Ok(envelope::ok("Metrics", metrics.system(stats)))
+    Ok(envelope::ok(
+        "Metrics",
+        SystemMetrics {
+            uptime_seconds: metrics.uptime().as_secs(),
+            http: metrics.http_totals(),
+            queues: stats,
+        },
+    ))
 }
 
 /// The queue dashboard: a page that signs in (or reuses this tab's sign-in), then shows the
