@@ -10,262 +10,90 @@ use auth_core::AuthError;
 use serde::Serialize;
 use utoipa::ToSchema;
 
-/// Every `code` an error answer can carry: the one catalogue the problem mapping, the OpenAPI
-/// document (an enum schema) and the README's list come from.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, ToSchema)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum ErrorCode {
-    /// The request is malformed in a way no more specific code covers.
-    BadRequest,
-    /// The body is not a JSON object, or not JSON at all.
-    InvalidJson,
-    /// One or more fields are invalid; `errors[]` names each field and its rule.
-    ValidationError,
-    /// A reset, verification or deletion token is unknown, used or expired.
-    InvalidToken,
-    /// `currentPassword` does not match.
-    InvalidCurrentPassword,
-    /// There is nothing left to verify.
-    EmailAlreadyVerified,
-    /// No valid access token, or its session ended.
-    Unauthorized,
-    /// Unknown email or wrong password (deliberately the same answer).
-    InvalidCredentials,
-    /// The refresh token is invalid, expired, rotated away or its session revoked.
-    InvalidRefreshToken,
-    /// The account exists but is disabled.
-    AccountDisabled,
-    /// Authenticated, but not allowed to do this.
-    Forbidden,
-    /// No such route, or no such item of yours.
-    NotFound,
-    /// The caller's user no longer exists.
-    UserNotFound,
-    /// No such live session of yours.
-    SessionNotFound,
-    /// No job queue of this name.
-    QueueNotFound,
-    /// No such job in this queue.
-    JobNotFound,
-    /// Only a failed job can be retried.
-    JobNotFailed,
-    /// The route exists; the `Allow` header lists its methods.
-    MethodNotAllowed,
-    /// The request took too long to arrive.
-    RequestTimeout,
-    /// An account with this email already exists.
-    EmailTaken,
-    /// This username is taken.
-    UsernameTaken,
-    /// You already have a blog post with this slug.
-    SlugTaken,
-    /// A reorder's `ids` are not exactly the caller's items.
-    ReorderMismatch,
-    /// A reference (an experience's `companyId`) names none of the caller's items.
-    LinkNotFound,
-    /// The body needs a length.
-    LengthRequired,
-    /// The body is larger than allowed.
-    PayloadTooLarge,
-    /// The body is not of an accepted content type.
-    UnsupportedMediaType,
-    /// An uploaded file is larger than the route's limit.
-    FileTooLarge,
-    /// An uploaded picture has more pixels than allowed.
-    ImageTooLarge,
-    /// The caller's stored files would pass their quota.
-    StorageQuotaExceeded,
-    /// An uploaded file's content is not of a type the route accepts.
-    UnsupportedFileType,
-    /// An uploaded file starts like a picture but is not a valid one.
-    InvalidImage,
-    /// Rate limited; `Retry-After` says when to try again.
-    TooManyRequests,
-    /// Something failed on our side; the log has the cause under the request id.
-    InternalError,
-    /// A dependency (storage, queue) is down.
-    NotReady,
-    /// The service cannot answer right now.
-    ServiceUnavailable,
+/// Declares [`ErrorCode`] from one line per code: its variant, the `code` string, the HTTP
+/// status and what it means (the variant's doc, the README's catalogue).
+macro_rules! error_codes {
+    ($($variant:ident = $name:literal, $status:ident, $meaning:literal;)+) => {
+        /// Every `code` an error answer can carry: the one catalogue the problem mapping, the
+        /// OpenAPI document (an enum schema) and the README's list come from.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, ToSchema)]
+        pub enum ErrorCode {
+            $(
+                #[doc = $meaning]
+                #[serde(rename = $name)]
+                $variant,
+            )+
+        }
+
+        impl ErrorCode {
+            pub const ALL: &[Self] = &[$(Self::$variant),+];
+
+            #[must_use]
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(Self::$variant => $name,)+
+                }
+            }
+
+            /// The HTTP status that goes with the code.
+            #[must_use]
+            pub fn status(self) -> StatusCode {
+                match self {
+                    $(Self::$variant => StatusCode::$status,)+
+                }
+            }
+
+            /// What the code means, for the README's catalogue.
+            #[must_use]
+            pub fn meaning(self) -> &'static str {
+                match self {
+                    $(Self::$variant => $meaning,)+
+                }
+            }
+        }
+    };
+}
+
+error_codes! {
+    BadRequest = "BAD_REQUEST", BAD_REQUEST, "The request is malformed in a way no more specific code covers";
+    InvalidJson = "INVALID_JSON", BAD_REQUEST, "The body is not a JSON object, or not JSON at all";
+    ValidationError = "VALIDATION_ERROR", BAD_REQUEST, "One or more fields are invalid; `errors[]` names each field and its rule";
+    InvalidToken = "INVALID_TOKEN", BAD_REQUEST, "A reset, verification or deletion token is unknown, used or expired";
+    InvalidCurrentPassword = "INVALID_CURRENT_PASSWORD", BAD_REQUEST, "`currentPassword` does not match";
+    EmailAlreadyVerified = "EMAIL_ALREADY_VERIFIED", BAD_REQUEST, "There is nothing left to verify";
+    Unauthorized = "UNAUTHORIZED", UNAUTHORIZED, "No valid access token, or its session ended";
+    InvalidCredentials = "INVALID_CREDENTIALS", UNAUTHORIZED, "Unknown email or wrong password (deliberately the same answer)";
+    InvalidRefreshToken = "INVALID_REFRESH_TOKEN", UNAUTHORIZED, "The refresh token is invalid, expired, rotated away or its session revoked";
+    AccountDisabled = "ACCOUNT_DISABLED", FORBIDDEN, "The account exists but is disabled";
+    Forbidden = "FORBIDDEN", FORBIDDEN, "Authenticated, but not allowed to do this";
+    NotFound = "NOT_FOUND", NOT_FOUND, "No such route, or no such item of yours";
+    UserNotFound = "USER_NOT_FOUND", NOT_FOUND, "The caller's user no longer exists";
+    SessionNotFound = "SESSION_NOT_FOUND", NOT_FOUND, "No such live session of yours";
+    QueueNotFound = "QUEUE_NOT_FOUND", NOT_FOUND, "No job queue of this name";
+    JobNotFound = "JOB_NOT_FOUND", NOT_FOUND, "No such job in this queue";
+    JobNotFailed = "JOB_NOT_FAILED", CONFLICT, "Only a failed job can be retried";
+    MethodNotAllowed = "METHOD_NOT_ALLOWED", METHOD_NOT_ALLOWED, "The route exists; the `Allow` header lists its methods";
+    RequestTimeout = "REQUEST_TIMEOUT", REQUEST_TIMEOUT, "The request took too long to arrive";
+    EmailTaken = "EMAIL_TAKEN", CONFLICT, "An account with this email already exists";
+    UsernameTaken = "USERNAME_TAKEN", CONFLICT, "This username is taken";
+    SlugTaken = "SLUG_TAKEN", CONFLICT, "You already have a blog post with this slug";
+    ReorderMismatch = "REORDER_MISMATCH", CONFLICT, "A reorder's `ids` are not exactly your items";
+    LinkNotFound = "LINK_NOT_FOUND", CONFLICT, "A reference (an experience's `companyId`) names none of your items";
+    LengthRequired = "LENGTH_REQUIRED", LENGTH_REQUIRED, "The body needs a length";
+    PayloadTooLarge = "PAYLOAD_TOO_LARGE", PAYLOAD_TOO_LARGE, "The body is larger than allowed";
+    UnsupportedMediaType = "UNSUPPORTED_MEDIA_TYPE", UNSUPPORTED_MEDIA_TYPE, "The body is not of an accepted content type";
+    FileTooLarge = "FILE_TOO_LARGE", PAYLOAD_TOO_LARGE, "An uploaded file is larger than the route's limit";
+    ImageTooLarge = "IMAGE_TOO_LARGE", PAYLOAD_TOO_LARGE, "An uploaded picture has more pixels than allowed";
+    StorageQuotaExceeded = "STORAGE_QUOTA_EXCEEDED", PAYLOAD_TOO_LARGE, "The caller's stored files would take more than UPLOAD_QUOTA_BYTES; delete some first";
+    UnsupportedFileType = "UNSUPPORTED_FILE_TYPE", UNSUPPORTED_MEDIA_TYPE, "An uploaded file's content is not of a type the route accepts (whatever its name or declared type)";
+    InvalidImage = "INVALID_IMAGE", UNPROCESSABLE_ENTITY, "An uploaded file starts like a picture but is not a valid one";
+    TooManyRequests = "TOO_MANY_REQUESTS", TOO_MANY_REQUESTS, "Rate limited; `Retry-After` says when to try again";
+    InternalError = "INTERNAL_ERROR", INTERNAL_SERVER_ERROR, "Something failed on our side; the log has the cause under the request id";
+    NotReady = "NOT_READY", SERVICE_UNAVAILABLE, "A dependency (storage, queue) is down";
+    ServiceUnavailable = "SERVICE_UNAVAILABLE", SERVICE_UNAVAILABLE, "The service cannot answer right now";
 }
 
 impl ErrorCode {
-    pub const ALL: [Self; 36] = [
-        Self::BadRequest,
-        Self::InvalidJson,
-        Self::ValidationError,
-        Self::InvalidToken,
-        Self::InvalidCurrentPassword,
-        Self::EmailAlreadyVerified,
-        Self::Unauthorized,
-        Self::InvalidCredentials,
-        Self::InvalidRefreshToken,
-        Self::AccountDisabled,
-        Self::Forbidden,
-        Self::NotFound,
-        Self::UserNotFound,
-        Self::SessionNotFound,
-        Self::QueueNotFound,
-        Self::JobNotFound,
-        Self::JobNotFailed,
-        Self::MethodNotAllowed,
-        Self::RequestTimeout,
-        Self::EmailTaken,
-        Self::UsernameTaken,
-        Self::SlugTaken,
-        Self::ReorderMismatch,
-        Self::LinkNotFound,
-        Self::LengthRequired,
-        Self::PayloadTooLarge,
-        Self::UnsupportedMediaType,
-        Self::FileTooLarge,
-        Self::ImageTooLarge,
-        Self::StorageQuotaExceeded,
-        Self::UnsupportedFileType,
-        Self::InvalidImage,
-        Self::TooManyRequests,
-        Self::InternalError,
-        Self::NotReady,
-        Self::ServiceUnavailable,
-    ];
-
-    #[must_use]
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::BadRequest => "BAD_REQUEST",
-            Self::InvalidJson => "INVALID_JSON",
-            Self::ValidationError => "VALIDATION_ERROR",
-            Self::InvalidToken => "INVALID_TOKEN",
-            Self::InvalidCurrentPassword => "INVALID_CURRENT_PASSWORD",
-            Self::EmailAlreadyVerified => "EMAIL_ALREADY_VERIFIED",
-            Self::Unauthorized => "UNAUTHORIZED",
-            Self::InvalidCredentials => "INVALID_CREDENTIALS",
-            Self::InvalidRefreshToken => "INVALID_REFRESH_TOKEN",
-            Self::AccountDisabled => "ACCOUNT_DISABLED",
-            Self::Forbidden => "FORBIDDEN",
-            Self::NotFound => "NOT_FOUND",
-            Self::UserNotFound => "USER_NOT_FOUND",
-            Self::SessionNotFound => "SESSION_NOT_FOUND",
-            Self::QueueNotFound => "QUEUE_NOT_FOUND",
-            Self::JobNotFound => "JOB_NOT_FOUND",
-            Self::JobNotFailed => "JOB_NOT_FAILED",
-            Self::MethodNotAllowed => "METHOD_NOT_ALLOWED",
-            Self::RequestTimeout => "REQUEST_TIMEOUT",
-            Self::EmailTaken => "EMAIL_TAKEN",
-            Self::UsernameTaken => "USERNAME_TAKEN",
-            Self::SlugTaken => "SLUG_TAKEN",
-            Self::ReorderMismatch => "REORDER_MISMATCH",
-            Self::LinkNotFound => "LINK_NOT_FOUND",
-            Self::LengthRequired => "LENGTH_REQUIRED",
-            Self::PayloadTooLarge => "PAYLOAD_TOO_LARGE",
-            Self::UnsupportedMediaType => "UNSUPPORTED_MEDIA_TYPE",
-            Self::FileTooLarge => "FILE_TOO_LARGE",
-            Self::ImageTooLarge => "IMAGE_TOO_LARGE",
-            Self::StorageQuotaExceeded => "STORAGE_QUOTA_EXCEEDED",
-            Self::UnsupportedFileType => "UNSUPPORTED_FILE_TYPE",
-            Self::InvalidImage => "INVALID_IMAGE",
-            Self::TooManyRequests => "TOO_MANY_REQUESTS",
-            Self::InternalError => "INTERNAL_ERROR",
-            Self::NotReady => "NOT_READY",
-            Self::ServiceUnavailable => "SERVICE_UNAVAILABLE",
-        }
-    }
-
-    /// The HTTP status that goes with the code.
-    #[must_use]
-    pub fn status(self) -> StatusCode {
-        match self {
-            Self::BadRequest => {
-                StatusCode::from_u16(400).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
-            }
-            Self::InvalidJson => {
-                StatusCode::from_u16(400).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
-            }
-            Self::ValidationError => {
-                StatusCode::from_u16(400).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
-            }
-            Self::InvalidToken => {
-                StatusCode::from_u16(400).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
-            }
-            Self::InvalidCurrentPassword => {
-                StatusCode::from_u16(400).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
-            }
-            Self::EmailAlreadyVerified => {
-                StatusCode::from_u16(400).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
-            }
-            Self::Unauthorized => {
-                StatusCode::from_u16(401).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
-            }
-            Self::InvalidCredentials => {
-                StatusCode::from_u16(401).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
-            }
-            Self::InvalidRefreshToken => {
-                StatusCode::from_u16(401).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
-            }
-            Self::AccountDisabled => {
-                StatusCode::from_u16(403).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
-            }
-            Self::Forbidden => {
-                StatusCode::from_u16(403).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
-            }
-            Self::NotFound => {
-                StatusCode::from_u16(404).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
-            }
-            Self::UserNotFound => {
-                StatusCode::from_u16(404).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
-            }
-            Self::SessionNotFound => {
-                StatusCode::from_u16(404).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
-            }
-            Self::QueueNotFound | Self::JobNotFound => {
-                StatusCode::from_u16(404).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
-            }
-            Self::JobNotFailed => StatusCode::CONFLICT,
-            Self::MethodNotAllowed => {
-                StatusCode::from_u16(405).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
-            }
-            Self::RequestTimeout => {
-                StatusCode::from_u16(408).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
-            }
-            Self::EmailTaken => {
-                StatusCode::from_u16(409).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
-            }
-            Self::UsernameTaken => {
-                StatusCode::from_u16(409).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
-            }
-            Self::SlugTaken => {
-                StatusCode::from_u16(409).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
-            }
-            Self::ReorderMismatch | Self::LinkNotFound => StatusCode::CONFLICT,
-            Self::LengthRequired => {
-                StatusCode::from_u16(411).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
-            }
-            Self::PayloadTooLarge => {
-                StatusCode::from_u16(413).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
-            }
-            Self::UnsupportedMediaType => {
-                StatusCode::from_u16(415).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
-            }
-            Self::FileTooLarge | Self::ImageTooLarge | Self::StorageQuotaExceeded => {
-                StatusCode::PAYLOAD_TOO_LARGE
-            }
-            Self::UnsupportedFileType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            Self::InvalidImage => StatusCode::UNPROCESSABLE_ENTITY,
-            Self::TooManyRequests => {
-                StatusCode::from_u16(429).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
-            }
-            Self::InternalError => {
-                StatusCode::from_u16(500).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
-            }
-            Self::NotReady => {
-                StatusCode::from_u16(503).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
-            }
-            Self::ServiceUnavailable => {
-                StatusCode::from_u16(503).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
-            }
-        }
-    }
-
     /// The README's catalogue of codes, as a markdown table.
     #[must_use]
     pub fn catalogue() -> String {
@@ -278,65 +106,6 @@ impl ErrorCode {
             ));
         }
         table
-    }
-
-    /// What the code means, for the README's catalogue.
-    #[must_use]
-    pub fn meaning(self) -> &'static str {
-        match self {
-            Self::BadRequest => "The request is malformed in a way no more specific code covers",
-            Self::InvalidJson => "The body is not a JSON object, or not JSON at all",
-            Self::ValidationError => {
-                "One or more fields are invalid; `errors[]` names each field and its rule"
-            }
-            Self::InvalidToken => {
-                "A reset, verification or deletion token is unknown, used or expired"
-            }
-            Self::InvalidCurrentPassword => "`currentPassword` does not match",
-            Self::EmailAlreadyVerified => "There is nothing left to verify",
-            Self::Unauthorized => "No valid access token, or its session ended",
-            Self::InvalidCredentials => {
-                "Unknown email or wrong password (deliberately the same answer)"
-            }
-            Self::InvalidRefreshToken => {
-                "The refresh token is invalid, expired, rotated away or its session revoked"
-            }
-            Self::AccountDisabled => "The account exists but is disabled",
-            Self::Forbidden => "Authenticated, but not allowed to do this",
-            Self::NotFound => "No such route, or no such item of yours",
-            Self::UserNotFound => "The caller's user no longer exists",
-            Self::SessionNotFound => "No such live session of yours",
-            Self::QueueNotFound => "No job queue of this name",
-            Self::JobNotFound => "No such job in this queue",
-            Self::JobNotFailed => "Only a failed job can be retried",
-            Self::MethodNotAllowed => "The route exists; the `Allow` header lists its methods",
-            Self::RequestTimeout => "The request took too long to arrive",
-            Self::EmailTaken => "An account with this email already exists",
-            Self::UsernameTaken => "This username is taken",
-            Self::SlugTaken => "You already have a blog post with this slug",
-            Self::ReorderMismatch => "A reorder's `ids` are not exactly your items",
-            Self::LinkNotFound => {
-                "A reference (an experience's `companyId`) names none of your items"
-            }
-            Self::LengthRequired => "The body needs a length",
-            Self::PayloadTooLarge => "The body is larger than allowed",
-            Self::UnsupportedMediaType => "The body is not of an accepted content type",
-            Self::FileTooLarge => "An uploaded file is larger than the route's limit",
-            Self::ImageTooLarge => "An uploaded picture has more pixels than allowed",
-            Self::StorageQuotaExceeded => {
-                "The caller's stored files would take more than UPLOAD_QUOTA_BYTES; delete some first"
-            }
-            Self::UnsupportedFileType => {
-                "An uploaded file's content is not of a type the route accepts (whatever its name or declared type)"
-            }
-            Self::InvalidImage => "An uploaded file starts like a picture but is not a valid one",
-            Self::TooManyRequests => "Rate limited; `Retry-After` says when to try again",
-            Self::InternalError => {
-                "Something failed on our side; the log has the cause under the request id"
-            }
-            Self::NotReady => "A dependency (storage, queue) is down",
-            Self::ServiceUnavailable => "The service cannot answer right now",
-        }
     }
 }
 
