@@ -139,6 +139,24 @@ fn session_from(row: &Row<'_>) -> rusqlite::Result<Session> {
     })
 }
 
+impl SqliteStore {
+    /// The row of `table` whose `column` is `key` (its `columns`), read by `from`.
+    async fn find_by<T: Send + 'static>(
+        &self,
+        columns: &'static str,
+        table: &'static str,
+        column: &'static str,
+        key: String,
+        from: fn(&Row<'_>) -> rusqlite::Result<T>,
+    ) -> Result<Option<T>, StoreError> {
+        self.read(move |c| {
+            let sql = format!("SELECT {columns} FROM {table} WHERE {column} = ?1");
+            c.query_row_cached(&sql, [key], from).optional()
+        })
+        .await
+    }
+}
+
 #[async_trait]
 impl UserRepository for SqliteStore {
     async fn insert_user(&self, user: &User) -> Result<(), StoreError> {
@@ -158,15 +176,13 @@ impl UserRepository for SqliteStore {
     }
 
     async fn find_user(&self, id: &UserId) -> Result<Option<User>, StoreError> {
-        let id = id.clone();
-        self.read(move |c| {
-            c.query_row_cached(
-                &format!("SELECT {USER_COLUMNS} FROM users WHERE id = ?1"),
-                [id.as_str()],
-                user_from,
-            )
-            .optional()
-        })
+        self.find_by(
+            USER_COLUMNS,
+            "users",
+            "id",
+            id.as_str().to_owned(),
+            user_from,
+        )
         .await
     }
 
@@ -183,15 +199,13 @@ impl UserRepository for SqliteStore {
     }
 
     async fn find_user_by_username(&self, username: &str) -> Result<Option<User>, StoreError> {
-        let username = username.to_owned();
-        self.read(move |c| {
-            c.query_row_cached(
-                &format!("SELECT {USER_COLUMNS} FROM users WHERE username = ?1"),
-                [username],
-                user_from,
-            )
-            .optional()
-        })
+        self.find_by(
+            USER_COLUMNS,
+            "users",
+            "username",
+            username.to_owned(),
+            user_from,
+        )
         .await
     }
 
@@ -285,28 +299,24 @@ impl AccountRepository for SqliteStore {
     }
 
     async fn find_account_by_email(&self, email: &str) -> Result<Option<Account>, StoreError> {
-        let email = email.to_owned();
-        self.read(move |c| {
-            c.query_row_cached(
-                &format!("SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE email = ?1"),
-                [email],
-                account_from,
-            )
-            .optional()
-        })
+        self.find_by(
+            ACCOUNT_COLUMNS,
+            "accounts",
+            "email",
+            email.to_owned(),
+            account_from,
+        )
         .await
     }
 
     async fn find_account_by_user(&self, user: &UserId) -> Result<Option<Account>, StoreError> {
-        let user = user.clone();
-        self.read(move |c| {
-            c.query_row_cached(
-                &format!("SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE user_id = ?1"),
-                [user.as_str()],
-                account_from,
-            )
-            .optional()
-        })
+        self.find_by(
+            ACCOUNT_COLUMNS,
+            "accounts",
+            "user_id",
+            user.as_str().to_owned(),
+            account_from,
+        )
         .await
     }
 
@@ -432,15 +442,13 @@ impl SessionRepository for SqliteStore {
     }
 
     async fn find_session(&self, id: &SessionId) -> Result<Option<Session>, StoreError> {
-        let id = id.clone();
-        self.read(move |c| {
-            c.query_row_cached(
-                &format!("SELECT {SESSION_COLUMNS} FROM sessions WHERE id = ?1"),
-                [id.as_str()],
-                session_from,
-            )
-            .optional()
-        })
+        self.find_by(
+            SESSION_COLUMNS,
+            "sessions",
+            "id",
+            id.as_str().to_owned(),
+            session_from,
+        )
         .await
     }
 
