@@ -9,6 +9,7 @@ use auth_core::ports::{AccountRepository, Rotation, SessionRepository, UserRepos
 use chrono::{DateTime, Utc};
 use futures_util::TryStreamExt as _;
 use kernel::StoreError;
+use mongodb::Collection;
 use mongodb::bson::{Bson, Document, doc};
 use mongodb::options::ReturnDocument;
 use tracing::warn;
@@ -22,6 +23,19 @@ use crate::{MongoStore, translate};
 /// conditions (docs/mongodb-stand-in.md).
 pub(crate) fn same_id(id: &str) -> Result<Document, StoreError> {
     Ok(doc! { "$in": [Bson::ObjectId(oid(id)?), id] })
+}
+
+/// The document of `collection` that `filter` finds, as the domain's value.
+async fn find_one_as<D, T>(
+    collection: &Collection<D>,
+    filter: Document,
+    into_domain: fn(D) -> Result<T, StoreError>,
+) -> Result<Option<T>, StoreError>
+where
+    D: serde::de::DeserializeOwned + Send + Sync,
+{
+    let found = collection.find_one(filter).await.map_err(translate)?;
+    found.map(into_domain).transpose()
 }
 
 /// A pattern matching `address` in any capitalisation and nothing else: each letter becomes a
@@ -235,12 +249,8 @@ impl AccountRepository for MongoStore {
     }
 
     async fn find_account_by_user(&self, user: &UserId) -> Result<Option<Account>, StoreError> {
-        let found = self
-            .accounts()
-            .find_one(doc! { "userId": same_id(user.as_str())? })
-            .await
-            .map_err(translate)?;
-        found.map(AccountDoc::into_domain).transpose()
+        let filter = doc! { "userId": same_id(user.as_str())? };
+        find_one_as(&self.accounts(), filter, AccountDoc::into_domain).await
     }
 
     async fn set_password_hash(
@@ -354,12 +364,8 @@ impl SessionRepository for MongoStore {
     }
 
     async fn find_session(&self, id: &SessionId) -> Result<Option<Session>, StoreError> {
-        let found = self
-            .sessions()
-            .find_one(doc! { "_id": oid(id.as_str())? })
-            .await
-            .map_err(translate)?;
-        found.map(SessionDoc::into_domain).transpose()
+        let filter = doc! { "_id": oid(id.as_str())? };
+        find_one_as(&self.sessions(), filter, SessionDoc::into_domain).await
     }
 
     async fn rotate_refresh(
