@@ -8,6 +8,10 @@ run:
 test:
     ./scripts/test.sh
 
+# The inner loop: the tests that need no outside server, binary, browser or whole app.
+quick:
+    cargo nextest run --workspace --profile quick
+
 # Fuzz the API against its OpenAPI document with schemathesis (every check); the test command
 # runs 5 examples per operation with seed 1.
 fuzz examples="100" seed="random":

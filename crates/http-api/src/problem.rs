@@ -17,10 +17,10 @@ macro_rules! error_codes {
         /// Every `code` an error answer can carry: the one catalogue the problem mapping, the
         /// OpenAPI document (an enum schema) and the README's list come from.
         #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, ToSchema)]
+        #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
         pub enum ErrorCode {
             $(
                 #[doc = $meaning]
-                #[serde(rename = $name)]
                 $variant,
             )+
         }
