@@ -9,6 +9,7 @@ mod cron_jobs;
 mod dev_secrets;
 mod directory;
 mod geolocation;
+mod identity;
 mod media;
 mod notifier;
 mod owned_data;

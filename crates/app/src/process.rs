@@ -10,10 +10,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use actix_web::dev::Server;
-use auth_core::{IdentityPolicy, IdentityPorts, IdentityService};
-use auth_crypto::{
-    AeadSealer, Argon2Hasher, Argon2Settings, JwtCodec, OsSecrets, WootheeUserAgents,
-};
+use auth_crypto::AeadSealer;
 use chrono::TimeDelta;
 use http_api::{
     ClientIpPolicy, CorsPolicy, Health, HttpConfig, HttpServices, InMemoryRateLimiter, Metrics,
@@ -36,12 +33,9 @@ use crate::account_export::ServiceAccountExporter;
 use crate::background::TrackedTasks;
 use crate::config::{Environment, Settings, SmtpConfig};
 use crate::directory::UserDirectory;
-use crate::notifier::QueuedAccountNotifier;
+use crate::identity::{self, IdentityParts};
 use crate::owned_data::{ContentListeners, StoredOwnedData};
-use crate::{
-    chat, cron_jobs, dev_secrets, geolocation, media, scheduler_loop, storage, telemetry,
-    worker_loop,
-};
+use crate::{chat, cron_jobs, dev_secrets, media, scheduler_loop, storage, telemetry, worker_loop};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Process {
@@ -50,8 +44,43 @@ pub enum Process {
     Scheduler,
 }
 
-fn delta(duration: Duration) -> TimeDelta {
+pub(crate) fn delta(duration: Duration) -> TimeDelta {
     TimeDelta::from_std(duration).unwrap_or(TimeDelta::MAX)
+}
+
+/// The HTTP edge's configuration: CORS, client addresses, rate limits, sockets, timeouts.
+fn http_config(settings: &Settings) -> HttpConfig {
+    HttpConfig {
+        cors: CorsPolicy {
+            origins: settings.cors_origins.clone(),
+            credentials: settings.cors_credentials,
+            max_age: settings.cors_max_age,
+        },
+        hsts: settings.environment == Environment::Production,
+        json_body_limit: settings.json_body_limit,
+        client_ip: ClientIpPolicy {
+            header: settings.trusted_proxy_header.clone(),
+            trusted_proxies: settings.trusted_proxies.clone(),
+        },
+        rate_limits: RateLimits {
+            limiter: Arc::new(InMemoryRateLimiter::new(
+                settings.throttle_window,
+                RATE_LIMIT_MAX_CLIENTS,
+            )),
+            window: settings.throttle_window,
+            general_limit: settings.throttle_limit,
+            auth_limit: settings.throttle_auth_limit,
+            upload_limit: settings.throttle_upload_limit,
+        },
+        workers: cpus(),
+        shutdown_timeout_secs: settings.shutdown_timeout.as_secs(),
+        chat_socket: chat::socket_config(settings),
+        request_timeout: settings.request_timeout,
+        metrics_token: settings
+            .metrics_token
+            .as_ref()
+            .map(|token| MetricsToken::new(token.expose_secret().to_owned())),
+    }
 }
 
 fn retry_policy(settings: &Settings) -> RetryPolicy {
@@ -187,13 +216,6 @@ impl Api {
             retry_policy(&settings),
             Arc::clone(&clock),
         );
-        let hasher = Argon2Hasher::new(Argon2Settings {
-            memory_cost: settings.argon2_memory_cost,
-            time_cost: settings.argon2_time_cost,
-            parallelism: settings.argon2_parallelism,
-            concurrency: settings.argon2_max_concurrent,
-        })
-        .map_err(|e| e.to_string())?;
         let settings_service =
             SettingsService::new(Arc::clone(&storage.settings), Arc::clone(&clock));
         let public_cache = Arc::new(http_api::PageCache::new(settings.public_cache_ttl));
@@ -211,61 +233,18 @@ impl Api {
             media: Arc::clone(&media),
         };
         let tasks = TrackedTasks::on_current_runtime();
-        let identity = IdentityService::new(
-            IdentityPorts {
-                users: Arc::clone(&storage.users),
-                accounts: Arc::clone(&storage.accounts),
-                sessions: Arc::clone(&storage.sessions),
-                hasher: Arc::new(hasher),
-                tokens: Arc::new(JwtCodec::new(&secrets.access, &secrets.refresh)),
-                secrets: Arc::new(OsSecrets),
-                user_agents: Arc::new(WootheeUserAgents),
-                notifier: Arc::new(QueuedAccountNotifier { outbox }),
-                owned_data: Arc::new(owned_data),
-                geolocation: geolocation::source(&settings)?,
-                tasks: Arc::new(tasks.clone()),
+        let identity = identity::service(
+            &settings,
+            &storage,
+            IdentityParts {
+                secrets,
+                outbox,
+                owned_data,
+                tasks: tasks.clone(),
                 clock: Arc::clone(&clock),
             },
-            IdentityPolicy {
-                access_ttl: delta(settings.access_ttl),
-                refresh_ttl: delta(settings.refresh_ttl),
-                refresh_reuse_interval: delta(settings.refresh_reuse_interval),
-                session_check_ttl: delta(settings.session_check_ttl),
-                admin_emails: settings.admin_emails.clone(),
-                ..IdentityPolicy::default()
-            },
-        );
-        let config = HttpConfig {
-            cors: CorsPolicy {
-                origins: settings.cors_origins.clone(),
-                credentials: settings.cors_credentials,
-                max_age: settings.cors_max_age,
-            },
-            hsts: settings.environment == Environment::Production,
-            json_body_limit: settings.json_body_limit,
-            client_ip: ClientIpPolicy {
-                header: settings.trusted_proxy_header.clone(),
-                trusted_proxies: settings.trusted_proxies.clone(),
-            },
-            rate_limits: RateLimits {
-                limiter: Arc::new(InMemoryRateLimiter::new(
-                    settings.throttle_window,
-                    RATE_LIMIT_MAX_CLIENTS,
-                )),
-                window: settings.throttle_window,
-                general_limit: settings.throttle_limit,
-                auth_limit: settings.throttle_auth_limit,
-                upload_limit: settings.throttle_upload_limit,
-            },
-            workers: cpus(),
-            shutdown_timeout_secs: settings.shutdown_timeout.as_secs(),
-            chat_socket: chat::socket_config(&settings),
-            request_timeout: settings.request_timeout,
-            metrics_token: settings
-                .metrics_token
-                .as_ref()
-                .map(|token| MetricsToken::new(token.expose_secret().to_owned())),
-        };
+        )?;
+        let config = http_config(&settings);
         let portfolio = PortfolioService::new(
             Arc::clone(&storage.portfolio),
             settings_service.clone(),
