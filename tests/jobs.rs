@@ -256,6 +256,10 @@ async fn processes_started_while_redis_is_down_wait_for_it_and_then_serve() {
         "the worker waits"
     );
     answers_that_it_is_starting(&Client::for_binary(&api)).await;
+    // A process stopped while it waits stops at once, and cleanly.
+    let mut impatient = RunningBinary::start("console-scheduler", data.path(), &env);
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert!(impatient.terminate().await.success());
     let _redis = RedisServer::start_on(port).await;
     api.wait_healthy().await;
     register(&Client::for_binary(&api), "ada@example.com").await;

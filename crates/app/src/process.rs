@@ -387,6 +387,20 @@ impl Api {
     }
 }
 
+/// What `starting` gives, unless SIGINT or SIGTERM comes first (`None`): a process still
+/// waiting for Redis or MongoDB at start stops at once, and cleanly.
+async fn unless_stopped<T>(
+    starting: impl Future<Output = Result<T, String>>,
+) -> Result<Option<T>, String> {
+    tokio::select! {
+        started = starting => started.map(Some),
+        () = shutdown_signal() => {
+            tracing::info!("stopped while starting");
+            Ok(None)
+        }
+    }
+}
+
 /// Resolves on SIGINT or SIGTERM.
 pub async fn shutdown_signal() {
     let interrupt = tokio::signal::ctrl_c();
@@ -411,7 +425,9 @@ pub async fn shutdown_signal() {
 }
 
 async fn run_worker(settings: Settings) -> Result<(), String> {
-    let storage = storage::open(&settings).await?;
+    let Some(storage) = unless_stopped(storage::open(&settings)).await? else {
+        return Ok(());
+    };
     let worker = email_worker(
         &settings,
         &storage,
@@ -466,7 +482,9 @@ fn scheduler_command(args: &[String]) -> Result<SchedulerCommand, String> {
 }
 
 async fn run_scheduler(settings: Settings, command: SchedulerCommand) -> Result<(), String> {
-    let storage = storage::open(&settings).await?;
+    let Some(storage) = unless_stopped(storage::open(&settings)).await? else {
+        return Ok(());
+    };
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let scheduler = Arc::new(cron_jobs::scheduler(
         &settings,
@@ -542,8 +560,9 @@ pub async fn run(process: Process) -> ExitCode {
     };
     telemetry::init(&settings.log_level, settings.log_format);
     let outcome = match process {
-        Process::Api => match Api::build(settings).await {
-            Ok(api) => api.run_until_stopped(shutdown_signal()).await,
+        Process::Api => match unless_stopped(Api::build(settings)).await {
+            Ok(Some(api)) => api.run_until_stopped(shutdown_signal()).await,
+            Ok(None) => Ok(()),
             Err(error) => Err(error),
         },
         Process::Worker => run_worker(settings).await,
