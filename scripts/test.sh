@@ -46,7 +46,6 @@ fi
 # The SMTP server the tests read is their own (crates/testkit), so nothing to start here.
 
 cargo fmt --all -- --check
-./scripts/check-core-deps.sh
 cargo clippy --workspace --all-targets -q -- -D warnings
 cargo build --workspace --bins -q
 if cargo nextest --version >/dev/null 2>&1; then
