@@ -41,7 +41,7 @@ pub struct RedisConnection {
 }
 
 /// The URL schemes [`RedisSettings::url`] accepts.
-pub const URL_SCHEMES: [&str; 6] = [
+const URL_SCHEMES: [&str; 6] = [
     "redis",
     "rediss",
     "redis-cluster",

@@ -18,7 +18,7 @@ mod decode;
 mod queue;
 
 pub use chat::RedisChat;
-pub use client::{RedisConnection, RedisSettings, URL_SCHEMES, check_url};
+pub use client::{RedisConnection, RedisSettings, check_url};
 pub use cron::RedisCronLedger;
 pub use queue::{History, RedisJobQueue};
 

@@ -462,20 +462,24 @@ mod tests {
     use super::RedisJobQueue;
     use crate::tests::{LONG, connect};
 
-    #[tokio::test]
-    async fn an_enqueue_the_replicas_do_not_confirm_fails_and_leaves_no_job() {
-        let server = RedisServer::start().await;
-        // No replica at all: `WAIT 1` reaches none.
-        let queue = RedisJobQueue::new(&connect(&server).await, "alone", LONG).replicated_to(1);
-        let job = NewJob {
+    /// A job of the email queue, due now.
+    fn verification() -> NewJob {
+        NewJob {
             queue: "email".to_owned(),
             kind: "verification".to_owned(),
             payload: "{}".to_owned(),
             recipient: None,
             max_attempts: 3,
             run_at: Utc::now(),
-        };
-        assert!(queue.enqueue(job).await.is_err(), "refused");
+        }
+    }
+
+    #[tokio::test]
+    async fn an_enqueue_the_replicas_do_not_confirm_fails_and_leaves_no_job() {
+        let server = RedisServer::start().await;
+        // No replica at all: `WAIT 1` reaches none.
+        let queue = RedisJobQueue::new(&connect(&server).await, "alone", LONG).replicated_to(1);
+        assert!(queue.enqueue(verification()).await.is_err(), "refused");
         let counts = queue.counts("email").await.unwrap_or_default();
         assert_eq!((counts.waiting, counts.delayed), (0, 0), "{counts:?}");
         let totals = queue.totals("email").await.unwrap_or_default();
@@ -487,20 +491,12 @@ mod tests {
         let server = RedisServer::start().await;
         let queue = RedisJobQueue::new(&connect(&server).await, "resent", LONG);
         let id = JobId::generate();
-        let job = || NewJob {
-            queue: "email".to_owned(),
-            kind: "verification".to_owned(),
-            payload: "{}".to_owned(),
-            recipient: None,
-            max_attempts: 3,
-            run_at: Utc::now(),
-        };
         queue
-            .enqueue_as(&id, job())
+            .enqueue_as(&id, verification())
             .await
             .unwrap_or_else(|e| panic!("{e}"));
         queue
-            .enqueue_as(&id, job())
+            .enqueue_as(&id, verification())
             .await
             .unwrap_or_else(|e| panic!("{e}"));
         let counts = queue

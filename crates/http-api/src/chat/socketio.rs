@@ -174,6 +174,12 @@ impl Transport {
     }
 }
 
+/// Whether a packet of `bytes` fits beside `queued` bytes: always into an empty queue (one
+/// large answer, a room's history, still goes out), else within [`OUTBOUND_BYTES`].
+fn fits(queued: usize, bytes: usize) -> bool {
+    queued == 0 || queued + bytes <= OUTBOUND_BYTES
+}
+
 /// The session's side of the outbound queue.
 struct Outbound {
     sender: mpsc::Sender<String>,
@@ -190,8 +196,7 @@ impl Outbound {
         let room = tokio::time::timeout(REPLY_WAIT, async {
             loop {
                 let queued = self.queued_bytes.load(Ordering::Acquire);
-                let fits = queued == 0 || queued + packet.len() <= OUTBOUND_BYTES;
-                if fits && self.sender.capacity() > 0 {
+                if fits(queued, packet.len()) && self.sender.capacity() > 0 {
                     return;
                 }
                 self.drained.notified().await;
@@ -204,7 +209,7 @@ impl Outbound {
     fn send(&self, packet: String) -> bool {
         let bytes = packet.len();
         let before = self.queued_bytes.fetch_add(bytes, Ordering::AcqRel);
-        if before > 0 && before + bytes > OUTBOUND_BYTES {
+        if !fits(before, bytes) {
             self.queued_bytes.fetch_sub(bytes, Ordering::AcqRel);
             return false;
         }

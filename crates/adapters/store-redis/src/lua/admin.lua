@@ -115,8 +115,7 @@ elseif op == 'release' then
   local jk = job_key(id)
   local h = redis.call('HMGET', jk, 'queue', 'state')
   if h[2] ~= 'delayed' then return 0 end
-  local t = redis.call('TIME')
-  local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+  local now = now_ms()
   redis.call('HSET', jk, 'run', run, 'enq', run)
   if run > now then
     redis.call('ZADD', ns(h[1]) .. ':delayed', run, id)

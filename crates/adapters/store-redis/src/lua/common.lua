@@ -25,6 +25,12 @@ local P = ARGV[1]
 local GROUP = 'workers'
 
 local function job_key(id) return P .. ':job:' .. id end
+
+-- Redis's clock, in milliseconds.
+local function now_ms()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
 local function ns(queue) return P .. ':' .. queue end
 
 -- Takes entries out of a stream: acknowledged for the consumer group, then deleted.

@@ -6,8 +6,7 @@ local queue, id, kind, payload, recipient, max, run = ARGV[2], ARGV[3], ARGV[4],
 if redis.call('EXISTS', job_key(id)) == 1 then
   return 0
 end
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local now = now_ms()
 local fields = {'id', id, 'queue', queue, 'kind', kind, 'attempts', 0, 'max', max, 'enq', run,
   'run', run}
 if recipient ~= '' then
