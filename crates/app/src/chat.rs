@@ -4,6 +4,7 @@
 
 use std::sync::Arc;
 
+use anyhow::Context as _;
 use chat_core::ports::{ChatBus, ChatHistory, PresenceRegistry};
 use chat_core::{ChatLimits, ChatPorts, ChatService, Hub, HubLimits};
 use http_api::ChatSocketConfig;
@@ -25,7 +26,7 @@ pub async fn start(
     settings: &Settings,
     redis: Option<&RedisConnection>,
     clock: Arc<dyn Clock>,
-) -> Result<Arc<ChatService>, String> {
+) -> anyhow::Result<Arc<ChatService>> {
     let (bus, history, presence): (
         Arc<dyn ChatBus>,
         Arc<dyn ChatHistory>,
@@ -49,10 +50,7 @@ pub async fn start(
             queue: SOCKET_QUEUE,
         },
     );
-    let subscription = bus
-        .subscribe()
-        .await
-        .map_err(|e| format!("chat bus: {e}"))?;
+    let subscription = bus.subscribe().await.context("chat bus")?;
     tokio::spawn(Arc::clone(&hub).run(subscription));
     Ok(Arc::new(ChatService::new(
         hub,

@@ -5,6 +5,7 @@
 use std::io::Write as _;
 use std::path::Path;
 
+use anyhow::{Context as _, bail};
 use secrecy::{ExposeSecret as _, SecretString};
 
 use crate::config::{Environment, Settings, parse_key};
@@ -21,7 +22,7 @@ pub struct PayloadKeys {
 /// # Errors
 /// A message when the key file cannot be read or written (configuration validation has
 /// already checked the configured keys' form).
-pub fn payload_keys(settings: &Settings) -> Result<PayloadKeys, String> {
+pub fn payload_keys(settings: &Settings) -> anyhow::Result<PayloadKeys> {
     let previous = settings
         .job_payload_keys_previous
         .as_ref()
@@ -34,17 +35,16 @@ pub fn payload_keys(settings: &Settings) -> Result<PayloadKeys, String> {
         .unwrap_or_default();
     if let Some(key) = &settings.job_payload_key {
         let current = parse_key(key.expose_secret())
-            .ok_or_else(|| "JOB_PAYLOAD_KEY: expected 64 hex characters".to_owned())?;
+            .context("JOB_PAYLOAD_KEY: expected 64 hex characters")?;
         return Ok(PayloadKeys { current, previous });
     }
     if settings.environment == Environment::Production {
-        return Err("JOB_PAYLOAD_KEY must be set in production".to_owned());
+        bail!("JOB_PAYLOAD_KEY must be set in production");
     }
     if settings.redis.is_some() {
         // A key generated into this DATA_DIR is no other process's key.
-        return Err(
+        bail!(
             "JOB_PAYLOAD_KEY must be set when Redis is configured: every process of the deployment seals and opens job payloads with it"
-                .to_owned(),
         );
     }
     let path = settings.data_dir.join(PAYLOAD_KEY_FILE);
@@ -61,13 +61,13 @@ pub fn payload_keys(settings: &Settings) -> Result<PayloadKeys, String> {
     }
     let text = std::fs::read_to_string(&path)
         .map(SecretString::from)
-        .map_err(|e| format!("{}: {e}", path.display()))?;
+        .with_context(|| path.display().to_string())?;
     let current = text
         .expose_secret()
         .lines()
         .find_map(|line| line.strip_prefix("key="))
         .and_then(|key| parse_key(key.trim()))
-        .ok_or_else(|| {
+        .with_context(|| {
             format!(
                 "{}: unreadable; delete it to have a new key generated (queued jobs sealed with the old one then fail)",
                 path.display()
@@ -77,14 +77,14 @@ pub fn payload_keys(settings: &Settings) -> Result<PayloadKeys, String> {
 }
 
 /// Creates `path` (and its directory) readable by the owner only.
-fn write_private(path: &Path, text: &str) -> Result<(), String> {
+fn write_private(path: &Path, text: &str) -> anyhow::Result<()> {
     if let Some(parent) = path.parent() {
         let mut dir = std::fs::DirBuilder::new();
         dir.recursive(true);
         #[cfg(unix)]
         std::os::unix::fs::DirBuilderExt::mode(&mut dir, 0o700);
         dir.create(parent)
-            .map_err(|e| format!("{}: {e}", parent.display()))?;
+            .with_context(|| parent.display().to_string())?;
     }
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);
@@ -93,7 +93,7 @@ fn write_private(path: &Path, text: &str) -> Result<(), String> {
     options
         .open(path)
         .and_then(|mut file| file.write_all(text.as_bytes()))
-        .map_err(|e| format!("{}: {e}", path.display()))
+        .with_context(|| path.display().to_string())
 }
 
 pub struct JwtSecrets {
@@ -103,7 +103,7 @@ pub struct JwtSecrets {
 
 /// # Errors
 /// A message when the secrets file cannot be read or written.
-pub fn resolve(settings: &Settings) -> Result<JwtSecrets, String> {
+pub fn resolve(settings: &Settings) -> anyhow::Result<JwtSecrets> {
     if let (Some(access), Some(refresh)) =
         (&settings.jwt_access_secret, &settings.jwt_refresh_secret)
     {
@@ -113,7 +113,7 @@ pub fn resolve(settings: &Settings) -> Result<JwtSecrets, String> {
         });
     }
     if settings.environment == Environment::Production {
-        return Err("JWT secrets must be set in production".to_owned());
+        bail!("JWT secrets must be set in production");
     }
     let stored = load_or_create(&settings.data_dir.join(FILE))?;
     Ok(JwtSecrets {
@@ -125,7 +125,7 @@ pub fn resolve(settings: &Settings) -> Result<JwtSecrets, String> {
     })
 }
 
-fn load_or_create(path: &Path) -> Result<JwtSecrets, String> {
+fn load_or_create(path: &Path) -> anyhow::Result<JwtSecrets> {
     // The whole file is secret, so its text is wiped from memory when dropped too.
     if let Ok(text) = std::fs::read_to_string(path).map(SecretString::from) {
         let value = |key: &str| {
@@ -139,10 +139,10 @@ fn load_or_create(path: &Path) -> Result<JwtSecrets, String> {
         if let (Some(access), Some(refresh)) = (value("access="), value("refresh=")) {
             return Ok(JwtSecrets { access, refresh });
         }
-        return Err(format!(
+        bail!(
             "{}: unreadable; delete it to have new secrets generated",
             path.display()
-        ));
+        );
     }
     let (access, refresh) = (
         SecretString::from(hex::encode(rand::random::<[u8; 32]>())),

@@ -12,13 +12,15 @@ use crate::config::{LocationProvider, Settings};
 ///
 /// # Errors
 /// A message when the MaxMind database cannot be opened or the HTTP client built.
-pub fn source(settings: &Settings) -> Result<Option<Arc<dyn IpGeolocation>>, String> {
+pub fn source(settings: &Settings) -> anyhow::Result<Option<Arc<dyn IpGeolocation>>> {
     let source: Arc<dyn IpGeolocation> = match &settings.location_provider {
         LocationProvider::None => return Ok(None),
-        LocationProvider::MaxMind(path) => Arc::new(MaxMindGeolocation::open(path)?),
-        LocationProvider::Http(url) => {
-            Arc::new(IpApiGeolocation::new(url, settings.location_timeout)?)
+        LocationProvider::MaxMind(path) => {
+            Arc::new(MaxMindGeolocation::open(path).map_err(anyhow::Error::msg)?)
         }
+        LocationProvider::Http(url) => Arc::new(
+            IpApiGeolocation::new(url, settings.location_timeout).map_err(anyhow::Error::msg)?,
+        ),
     };
     Ok(Some(Arc::new(CachedGeolocation::new(
         source,

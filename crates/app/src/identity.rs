@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use anyhow::Context as _;
 use auth_core::{IdentityPolicy, IdentityPorts, IdentityService};
 use auth_crypto::{Argon2Hasher, Argon2Settings, JwtCodec, OsSecrets, WootheeUserAgents};
 use kernel::Clock;
@@ -34,8 +35,8 @@ pub fn service(
     settings: &Settings,
     storage: &Storage,
     parts: IdentityParts,
-) -> Result<IdentityService, String> {
-    let hasher = Argon2Hasher::new(argon2(settings)).map_err(|e| e.to_string())?;
+) -> anyhow::Result<IdentityService> {
+    let hasher = Argon2Hasher::new(argon2(settings)).context("Argon2 parameters")?;
     let ports = IdentityPorts {
         users: Arc::clone(&storage.users),
         accounts: Arc::clone(&storage.accounts),

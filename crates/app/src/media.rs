@@ -9,6 +9,7 @@ use std::net::IpAddr;
 
 use std::sync::Arc;
 
+use anyhow::Context as _;
 use files_local::LocalFileStore;
 use images::ImageRsProcessor;
 use media_core::{MediaPolicy, MediaService};
@@ -33,14 +34,14 @@ fn default_base_url(host: &str, port: u16) -> String {
 ///
 /// # Errors
 /// A message when the upload folder cannot be created.
-pub async fn service(settings: &Settings, port: u16) -> Result<MediaService, String> {
+pub async fn service(settings: &Settings, port: u16) -> anyhow::Result<MediaService> {
     let dir = settings
         .upload_dir
         .as_ref()
         .map_or_else(|| settings.data_dir.join("uploads"), Into::into);
     let store = LocalFileStore::open(&dir)
         .await
-        .map_err(|e| format!("cannot open the upload folder {}: {e}", dir.display()))?;
+        .with_context(|| format!("cannot open the upload folder {}", dir.display()))?;
     let policy = MediaPolicy {
         max_image_bytes: settings.upload_max_image_size,
         max_document_bytes: settings.upload_max_document_size,

@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use actix_web::dev::Server;
+use anyhow::{Context as _, bail};
 use auth_crypto::AeadSealer;
 use chrono::TimeDelta;
 use http_api::{
@@ -99,7 +100,7 @@ fn smtp_tls(smtp: &SmtpConfig) -> SmtpTls {
     }
 }
 
-fn mail_transport(settings: &Settings) -> Result<Arc<dyn MailTransport>, String> {
+fn mail_transport(settings: &Settings) -> anyhow::Result<Arc<dyn MailTransport>> {
     let Some(smtp) = &settings.smtp else {
         // Configuration validation lets production get here only with EMAIL_LOG_TRANSPORT.
         let body = if settings.environment == Environment::Production {
@@ -117,7 +118,8 @@ fn mail_transport(settings: &Settings) -> Result<Arc<dyn MailTransport>, String>
         from: smtp.from.clone(),
         tls: smtp_tls(smtp),
         ca_file: smtp.ca_file.clone(),
-    })?;
+    })
+    .map_err(anyhow::Error::msg)?;
     Ok(Arc::new(transport))
 }
 
@@ -129,20 +131,26 @@ fn mail_transport(settings: &Settings) -> Result<Arc<dyn MailTransport>, String>
 async fn payload_sealer(
     settings: &Settings,
     storage: &storage::Storage,
-) -> Result<Arc<dyn PayloadSealer>, String> {
+) -> anyhow::Result<Arc<dyn PayloadSealer>> {
     let keys = dev_secrets::payload_keys(settings)?;
     let sealer = AeadSealer::new(&keys.current, &keys.previous);
     if let (Some(redis), Some(config)) = (&storage.redis, &settings.redis) {
         let key = format!("{{{}}}:payload-key-id", config.key_prefix);
-        let recorded = redis.set_once(&key, sealer.key_id()).await?;
+        let recorded = redis
+            .set_once(&key, sealer.key_id())
+            .await
+            .map_err(anyhow::Error::msg)?;
         if recorded != sealer.key_id() {
             if !sealer.opens(&recorded) {
-                return Err(format!(
+                bail!(
                     "JOB_PAYLOAD_KEY: this deployment seals job payloads with the key of id {recorded} (recorded in Redis at {key}), and this process's key is {}; set the same JOB_PAYLOAD_KEY on every process (when rotating, the old key goes in JOB_PAYLOAD_KEYS_PREVIOUS)",
                     sealer.key_id()
-                ));
+                );
             }
-            redis.set(&key, sealer.key_id()).await?;
+            redis
+                .set(&key, sealer.key_id())
+                .await
+                .map_err(anyhow::Error::msg)?;
             tracing::info!(from = %recorded, to = %sealer.key_id(), "the deployment's job payload key was rotated");
         }
     }
@@ -154,7 +162,7 @@ fn email_worker(
     storage: &storage::Storage,
     sealer: Arc<dyn PayloadSealer>,
     clock: Arc<dyn Clock>,
-) -> Result<EmailWorker, String> {
+) -> anyhow::Result<EmailWorker> {
     Ok(EmailWorker::new(
         EmailWorkerPorts {
             queue: Arc::clone(&storage.queue),
@@ -195,14 +203,14 @@ impl Api {
     ///
     /// # Errors
     /// A message naming what could not be set up.
-    pub async fn build(settings: Settings) -> Result<Self, String> {
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         let listener = TcpListener::bind((settings.host.as_str(), settings.port))
-            .map_err(|e| format!("cannot listen on {}:{}: {e}", settings.host, settings.port))?;
-        let port = listener.local_addr().map_err(|e| e.to_string())?.port();
+            .with_context(|| format!("cannot listen on {}:{}", settings.host, settings.port))?;
+        let port = listener.local_addr()?.port();
         // Redis or MongoDB may be down at start, and are waited for: meanwhile the port
         // answers that the process is starting, not ready.
-        let starting = http_api::serve_starting(listener.try_clone().map_err(|e| e.to_string())?)
-            .map_err(|e| format!("cannot start HTTP server: {e}"))?;
+        let starting =
+            http_api::serve_starting(listener.try_clone()?).context("cannot start HTTP server")?;
         let starting_handle = starting.handle();
         tokio::spawn(starting);
         let storage = storage::open(&settings).await?;
@@ -303,8 +311,8 @@ impl Api {
         };
         // Its answers in flight finish first (within a second).
         starting_handle.stop(true).await;
-        let server = http_api::serve(listener, config, services)
-            .map_err(|e| format!("cannot start HTTP server: {e}"))?;
+        let server =
+            http_api::serve(listener, config, services).context("cannot start HTTP server")?;
         let stop = CancellationToken::new();
         let (worker, cron) = if storage.redis.is_none() {
             let worker = tokio::spawn(worker_loop::run(
@@ -348,7 +356,7 @@ impl Api {
     ///
     /// # Errors
     /// A message when the server failed.
-    pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()>) -> Result<(), String> {
+    pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
         let handle = self.server.handle();
         let mut server = tokio::spawn(self.server);
         let outcome = tokio::select! {
@@ -379,9 +387,7 @@ impl Api {
         {
             tracing::warn!("the job worker did not stop in time; its job will be delivered again");
         }
-        outcome
-            .map_err(|e| e.to_string())?
-            .map_err(|e| e.to_string())?;
+        outcome??;
         tracing::info!("stopped");
         Ok(())
     }
@@ -390,8 +396,8 @@ impl Api {
 /// What `starting` gives, unless SIGINT or SIGTERM comes first (`None`): a process still
 /// waiting for Redis or MongoDB at start stops at once, and cleanly.
 async fn unless_stopped<T>(
-    starting: impl Future<Output = Result<T, String>>,
-) -> Result<Option<T>, String> {
+    starting: impl Future<Output = anyhow::Result<T>>,
+) -> anyhow::Result<Option<T>> {
     tokio::select! {
         started = starting => started.map(Some),
         () = shutdown_signal() => {
@@ -424,7 +430,7 @@ pub async fn shutdown_signal() {
     let _ = interrupt.await;
 }
 
-async fn run_worker(settings: Settings) -> Result<(), String> {
+async fn run_worker(settings: Settings) -> anyhow::Result<()> {
     let Some(storage) = unless_stopped(storage::open(&settings)).await? else {
         return Ok(());
     };
@@ -454,9 +460,7 @@ async fn run_worker(settings: Settings) -> Result<(), String> {
     if let Some(redis) = &storage.redis {
         redis.quit().await;
     }
-    outcome
-        .map_err(|_| "worker did not stop in time; its jobs will be delivered again".to_owned())?
-        .map_err(|e| e.to_string())?;
+    outcome.context("worker did not stop in time; its jobs will be delivered again")??;
     tracing::info!("console-worker stopped");
     Ok(())
 }
@@ -481,7 +485,7 @@ fn scheduler_command(args: &[String]) -> Result<SchedulerCommand, String> {
     }
 }
 
-async fn run_scheduler(settings: Settings, command: SchedulerCommand) -> Result<(), String> {
+async fn run_scheduler(settings: Settings, command: SchedulerCommand) -> anyhow::Result<()> {
     let Some(storage) = unless_stopped(storage::open(&settings)).await? else {
         return Ok(());
     };
@@ -505,7 +509,7 @@ async fn run_scheduler(settings: Settings, command: SchedulerCommand) -> Result<
             Ok(())
         }
         SchedulerCommand::Run(job) => {
-            let run = scheduler.run_now(&job).await.map_err(|e| e.to_string())?;
+            let run = scheduler.run_now(&job).await?;
             println!(
                 "{job}: {} in {} ms, {} items{}{}",
                 run.outcome.as_str(),
@@ -522,7 +526,7 @@ async fn run_scheduler(settings: Settings, command: SchedulerCommand) -> Result<
             );
             match run.outcome {
                 scheduler_core::RunOutcome::Succeeded => Ok(()),
-                scheduler_core::RunOutcome::Failed => Err(format!("{job} failed")),
+                scheduler_core::RunOutcome::Failed => bail!("{job} failed"),
             }
         }
         SchedulerCommand::Serve => {
@@ -542,7 +546,7 @@ async fn run_scheduler(settings: Settings, command: SchedulerCommand) -> Result<
             if let Some(redis) = &storage.redis {
                 redis.quit().await;
             }
-            finished.map_err(|_| "a cron job did not finish in time".to_owned())?;
+            finished.context("a cron job did not finish in time")?;
             tracing::info!("console-scheduler stopped");
             Ok(())
         }
@@ -580,8 +584,8 @@ pub async fn run(process: Process) -> ExitCode {
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
-            tracing::error!(%error, "fatal");
-            eprintln!("error: {error}");
+            tracing::error!("fatal: {error:#}");
+            eprintln!("error: {error:#}");
             ExitCode::FAILURE
         }
     }

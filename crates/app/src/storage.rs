@@ -6,6 +6,7 @@
 
 use std::sync::Arc;
 
+use anyhow::{Context as _, bail};
 use async_trait::async_trait;
 use auth_core::ports::{AccountRepository, SessionRepository, UserRepository};
 use http_api::ReadinessProbe;
@@ -112,13 +113,13 @@ impl ReadinessProbe for MongoProbe {
 /// # Errors
 /// A message when a store cannot be opened, or when this process's embedded database is not
 /// the one the deployment's other processes use.
-pub async fn open(settings: &Settings) -> Result<Storage, String> {
+pub async fn open(settings: &Settings) -> anyhow::Result<Storage> {
     let path = settings.data_dir.join(DATABASE_FILE);
     let embedded = match (&settings.mongodb_uri, &settings.redis) {
         (Some(_), Some(_)) => None,
         _ => Some(
             SqliteStore::open(&path, settings.sqlite_durability)
-                .map_err(|e| format!("cannot open {}: {e}", path.display()))?,
+                .with_context(|| format!("cannot open {}", path.display()))?,
         ),
     };
     let jobs = match &settings.redis {
@@ -129,7 +130,8 @@ pub async fn open(settings: &Settings) -> Result<Storage, String> {
                 pool_size: config.pool_size,
                 timeout: config.timeout,
             })
-            .await?;
+            .await
+            .map_err(anyhow::Error::msg)?;
             if let (None, Some(database)) = (&settings.mongodb_uri, &embedded) {
                 agree_on_the_database(&connection, &config.key_prefix, database, &path).await?;
             }
@@ -195,10 +197,10 @@ async fn connect_to_mongodb(uri: &str, settings: &Settings) -> MongoStore {
 }
 
 /// The embedded database, which [`open`] opens whenever a store or the queue lives there.
-fn opened(embedded: &Option<SqliteStore>) -> Result<SqliteStore, String> {
+fn opened(embedded: &Option<SqliteStore>) -> anyhow::Result<SqliteStore> {
     embedded
         .clone()
-        .ok_or_else(|| "the embedded database was not opened".to_owned())
+        .context("the embedded database was not opened")
 }
 
 /// Without MongoDB, accounts live in the embedded database, and every process of a deployment
@@ -210,20 +212,23 @@ async fn agree_on_the_database(
     prefix: &str,
     database: &SqliteStore,
     path: &std::path::Path,
-) -> Result<(), String> {
+) -> anyhow::Result<()> {
     let id = database
         .identity()
         .await
-        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        .with_context(|| format!("cannot read {}", path.display()))?;
     let key = format!("{{{prefix}}}:embedded-database-id");
-    let recorded = connection.set_once(&key, &id).await?;
+    let recorded = connection
+        .set_once(&key, &id)
+        .await
+        .map_err(anyhow::Error::msg)?;
     if recorded == id {
         return Ok(());
     }
-    Err(format!(
+    bail!(
         "DATA_DIR: {} (database {id}) is not this deployment's embedded database (database {recorded}, recorded in Redis at {key}). Without MONGODB_URI, every process works on the api's database: run console-worker and console-scheduler on the api's host with its DATA_DIR, or set MONGODB_URI on every process. If this database replaced the deployment's on purpose (a restore keeps the identity; a new file does not), delete that key.",
         path.display()
-    ))
+    )
 }
 
 /// The finished-job history bounds of the configuration.
