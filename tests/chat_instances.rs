@@ -104,6 +104,7 @@ async fn joined(socket: &mut Socket, room: &str, name: &str) {
 
 #[tokio::test]
 async fn users_on_two_instances_share_rooms_history_and_presence() {
+    testkit::needs!("the built binaries and redis-server");
     let (mail, mongo, redis) = (
         SmtpSink::start().await,
         MongoStandIn::start().await,

@@ -131,6 +131,7 @@ impl Api {
 
 #[tokio::test]
 async fn socket_io_without_a_token_costs_the_server_a_bounded_amount_of_memory() {
+    testkit::needs!("the built binaries");
     let api = start(&[]).await;
     let before = rss_kib(&api.process);
     // 2 000 handshakes that never connect, 32 at a time: only the per-address cap of them is
@@ -173,6 +174,7 @@ async fn socket_io_without_a_token_costs_the_server_a_bounded_amount_of_memory()
 
 #[tokio::test]
 async fn connected_socket_io_sessions_that_never_poll_hold_a_bounded_queue_each() {
+    testkit::needs!("the built binaries");
     let api = start(&[
         ("WS_RATE_LIMIT_PER_MINUTE", "100000"),
         ("WS_RATE_LIMIT_PER_HOUR", "100000"),
@@ -277,6 +279,7 @@ async fn send_until_refused(
 
 #[tokio::test]
 async fn an_upload_without_a_length_is_cut_off_by_its_bytes() {
+    testkit::needs!("the built binaries");
     let api = start(&[]).await;
     let token = api.register("uploader").await;
     let before = rss_kib(&api.process);
@@ -323,6 +326,7 @@ fn gif_bomb(side: u16, frames: usize) -> Vec<u8> {
 
 #[tokio::test]
 async fn an_animation_with_frames_larger_than_its_canvas_is_refused_before_decoding() {
+    testkit::needs!("the built binaries");
     let api = start(&[]).await;
     let token = api.register("animator").await;
     let mut form =
@@ -352,6 +356,7 @@ async fn an_animation_with_frames_larger_than_its_canvas_is_refused_before_decod
 
 #[tokio::test]
 async fn slow_clients_are_cut_off_and_health_keeps_answering() {
+    testkit::needs!("the built binaries");
     let api = start(&[("REQUEST_TIMEOUT", "3s"), ("WS_PING_INTERVAL", "1s")]).await;
     let address = api.address();
     let mut slow = Vec::new();
@@ -416,6 +421,7 @@ async fn idle_socket(address: &str, token: &str) -> Option<TcpStream> {
 
 #[tokio::test]
 async fn idle_sockets_from_one_address_stop_at_its_cap() {
+    testkit::needs!("the built binaries");
     let api = start(&[]).await;
     let address = api.address();
     let mut tokens = Vec::new();
@@ -437,6 +443,7 @@ async fn idle_sockets_from_one_address_stop_at_its_cap() {
 
 #[tokio::test]
 async fn an_idle_socket_costs_the_server_little_memory() {
+    testkit::needs!("the built binaries");
     let api = start(&[
         ("WS_MAX_CONNECTIONS_PER_IP", "100000"),
         ("WS_MAX_CONNECTIONS_PER_USER", "100"),
@@ -495,6 +502,7 @@ async fn unread_socket(
 
 #[tokio::test]
 async fn chat_sockets_that_stop_reading_are_cut_off_with_what_was_queued_for_them() {
+    testkit::needs!("the built binaries");
     use futures_util::SinkExt as _;
     use tokio_tungstenite::tungstenite::Message;
 
@@ -601,6 +609,7 @@ async fn raw_websocket(address: &str, path: &str) -> TcpStream {
 
 #[tokio::test]
 async fn a_websocket_frame_longer_than_the_limit_is_refused_by_its_header() {
+    testkit::needs!("the built binaries");
     let api = start(&[]).await;
     let address = api.address();
     let before = rss_kib(&api.process);
@@ -632,6 +641,7 @@ async fn a_websocket_frame_longer_than_the_limit_is_refused_by_its_header() {
 
 #[tokio::test]
 async fn a_burst_of_requests_from_many_addresses_leaves_the_limiter_within_its_cap() {
+    testkit::needs!("the built binaries");
     let api = start(&[
         ("TRUSTED_PROXY_HEADER", "X-Forwarded-For"),
         ("THROTTLE_LIMIT", "5"),
@@ -683,6 +693,7 @@ async fn closed_by_server(stream: &mut TcpStream, within: Duration) -> bool {
 
 #[tokio::test]
 async fn a_chunked_body_nobody_reads_does_not_hold_its_connection() {
+    testkit::needs!("the built binaries");
     let api = start(&[("REQUEST_TIMEOUT", "2s"), ("WS_PING_INTERVAL", "1s")]).await;
     let address = api.address();
     let mut open = Vec::new();

@@ -15,6 +15,7 @@ fn text(value: &Value, key: &str) -> String {
 
 #[tokio::test]
 async fn register_verify_login_refresh_reuse_sessions_reset_logout_and_restart() {
+    testkit::needs!("the built binaries");
     let mail = SmtpSink::start().await;
     let data = tempfile::tempdir().unwrap();
     let env = api_env(&mail);

@@ -81,6 +81,7 @@ async fn register(client: &Client, email: &str) {
 
 #[tokio::test]
 async fn with_redis_the_api_only_enqueues_and_a_worker_delivers() {
+    testkit::needs!("the built binaries, redis-server and Chromium");
     let (mail, redis) = (SmtpSink::start().await, RedisServer::start().await);
     let env = deployment(&mail, redis.url());
     let data = tempfile::tempdir().unwrap();
@@ -118,6 +119,7 @@ async fn with_redis_the_api_only_enqueues_and_a_worker_delivers() {
 
 #[tokio::test]
 async fn over_tls_the_api_enqueues_and_a_worker_delivers_through_rediss() {
+    testkit::needs!("the built binaries, redis-server and Chromium");
     let (mail, redis) = (SmtpSink::start().await, RedisServer::start_tls().await);
     let data = tempfile::tempdir().unwrap();
     let ca_file = data.path().join("redis-ca.pem");
@@ -165,6 +167,7 @@ fn refused_at_start(
 
 #[tokio::test]
 async fn without_mongodb_a_worker_or_scheduler_on_another_database_refuses_to_start() {
+    testkit::needs!("the built binaries, redis-server and Chromium");
     let (mail, redis) = (SmtpSink::start().await, RedisServer::start().await);
     let env = deployment(&mail, redis.url());
     let data = tempfile::tempdir().unwrap();
@@ -200,6 +203,7 @@ async fn without_mongodb_a_worker_or_scheduler_on_another_database_refuses_to_st
 
 #[tokio::test]
 async fn a_process_with_another_payload_key_refuses_to_start_and_a_rotation_moves_the_deployment() {
+    testkit::needs!("the built binaries, redis-server and Chromium");
     let (mail, redis) = (SmtpSink::start().await, RedisServer::start().await);
     let env = deployment(&mail, redis.url());
     let data = tempfile::tempdir().unwrap();
@@ -239,6 +243,7 @@ async fn a_process_with_another_payload_key_refuses_to_start_and_a_rotation_move
 
 #[tokio::test]
 async fn processes_started_while_redis_is_down_wait_for_it_and_then_serve() {
+    testkit::needs!("the built binaries, redis-server and Chromium");
     let mail = SmtpSink::start().await;
     let port = testkit::free_port();
     let mut env = api_env(&mail);
@@ -288,6 +293,7 @@ async fn answers_that_it_is_starting(client: &Client) {
 
 #[tokio::test]
 async fn a_process_started_while_mongodb_is_down_waits_for_it_and_then_serves() {
+    testkit::needs!("the built binaries, redis-server and Chromium");
     let mail = SmtpSink::start().await;
     let port = testkit::free_port();
     let mut env = api_env(&mail);
@@ -308,6 +314,7 @@ async fn a_process_started_while_mongodb_is_down_waits_for_it_and_then_serves() 
 
 #[tokio::test]
 async fn readiness_says_not_ready_when_redis_does_not_answer_in_time() {
+    testkit::needs!("the built binaries, redis-server and Chromium");
     let (mail, redis) = (SmtpSink::start().await, RedisServer::start().await);
     let env = with(
         &deployment(&mail, redis.url()),
@@ -346,6 +353,7 @@ async fn readiness_says_not_ready_when_redis_does_not_answer_in_time() {
 
 #[tokio::test]
 async fn a_registration_while_redis_is_down_is_undone_and_answered_503() {
+    testkit::needs!("the built binaries, redis-server and Chromium");
     let mail = SmtpSink::start().await;
     let mut redis = RedisServer::start().await;
     let env = impatient(&mail, redis.url());
@@ -381,6 +389,7 @@ async fn a_registration_while_redis_is_down_is_undone_and_answered_503() {
 
 #[tokio::test]
 async fn redis_restarted_while_people_register_leaves_no_half_made_account_and_loses_no_email() {
+    testkit::needs!("the built binaries, redis-server and Chromium");
     let mail = SmtpSink::start().await;
     let mut redis = RedisServer::start_durable().await;
     let env = impatient(&mail, redis.url());
@@ -424,6 +433,7 @@ async fn redis_restarted_while_people_register_leaves_no_half_made_account_and_l
 
 #[tokio::test]
 async fn a_password_reset_asked_for_while_redis_is_down_is_delivered_once_it_is_back() {
+    testkit::needs!("the built binaries, redis-server and Chromium");
     let mail = SmtpSink::start().await;
     let mut redis = RedisServer::start().await;
     let env = impatient(&mail, redis.url());
@@ -465,6 +475,7 @@ async fn a_password_reset_asked_for_while_redis_is_down_is_delivered_once_it_is_
 
 #[tokio::test]
 async fn a_worker_killed_mid_job_loses_nothing_another_worker_delivers_it() {
+    testkit::needs!("the built binaries, redis-server and Chromium");
     let (mail, redis) = (SmtpSink::start().await, RedisServer::start().await);
     let env = deployment(&mail, redis.url());
     // An SMTP server that accepts connections and never answers: the first worker hangs in
@@ -520,6 +531,7 @@ fn every_second(env: &[(&'static str, String)]) -> Vec<(&'static str, String)> {
 
 #[tokio::test]
 async fn two_schedulers_run_each_tick_once() {
+    testkit::needs!("the built binaries, redis-server and Chromium");
     let (mail, redis) = (SmtpSink::start().await, RedisServer::start().await);
     let env = every_second(&deployment(&mail, redis.url()));
     // On one host: without MongoDB, every process shares the embedded database.
@@ -554,6 +566,7 @@ async fn two_schedulers_run_each_tick_once() {
 
 #[tokio::test]
 async fn a_cron_job_runs_once_from_the_command_line_the_backup_included() {
+    testkit::needs!("the built binaries, redis-server and Chromium");
     let data = tempfile::tempdir().unwrap();
     let output = std::process::Command::new(testkit::workspace_binary("console-scheduler"))
         .args(["run", "database-maintenance"])
@@ -625,6 +638,7 @@ fn retry_from_the_dashboard(base: &str, email: &str, job: &str) {
 
 #[tokio::test]
 async fn smtp_down_retries_then_fails_and_an_admin_retry_in_the_dashboard_delivers() {
+    testkit::needs!("the built binaries, redis-server and Chromium");
     let (mail, redis) = (SmtpSink::start().await, RedisServer::start().await);
     let mut env = deployment(&mail, redis.url());
     env.extend([
@@ -693,6 +707,7 @@ async fn smtp_down_retries_then_fails_and_an_admin_retry_in_the_dashboard_delive
 
 #[tokio::test]
 async fn on_a_redis_cluster_emails_are_delivered_and_cron_ticks_run_once() {
+    testkit::needs!("the built binaries, redis-server and Chromium");
     let (mail, cluster) = (SmtpSink::start().await, RedisCluster::start().await);
     let env = every_second(&deployment(&mail, cluster.url()));
     let data = tempfile::tempdir().unwrap();
@@ -724,6 +739,7 @@ async fn on_a_redis_cluster_emails_are_delivered_and_cron_ticks_run_once() {
 
 #[tokio::test]
 async fn a_sentinel_failover_while_people_register_loses_no_acknowledged_email() {
+    testkit::needs!("the built binaries, redis-server and Chromium");
     let (mail, group) = (SmtpSink::start().await, RedisSentinel::start().await);
     let env = with(
         &deployment(&mail, group.url()),

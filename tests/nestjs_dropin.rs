@@ -71,6 +71,7 @@ fn signed(claims: &Value, secret: &str) -> String {
 
 #[tokio::test]
 async fn a_nestjs_database_serves_its_users_and_keeps_what_it_stored() {
+    testkit::needs!("the built binaries and the MongoDB stand-in");
     let mongo = MongoStandIn::start().await;
     testkit::load_nestjs_fixture(&mongo.uri(), DATABASE).await;
     let mail = SmtpSink::start().await;

@@ -51,6 +51,7 @@ async fn public(
 
 #[tokio::test]
 async fn publish_read_revalidate_edit_then_delete_the_account_and_everything_in_it() {
+    testkit::needs!("the built binaries");
     let mail = SmtpSink::start().await;
     let dir = tempfile::tempdir().unwrap();
     let mut api = RunningBinary::start("console-api", dir.path(), &api_env(&mail));

@@ -8,6 +8,7 @@ use testkit::{RunningBinary, workspace_binary};
 
 #[tokio::test]
 async fn worker_and_scheduler_start_and_stop_on_sigterm() {
+    testkit::needs!("the built binaries");
     for name in ["console-worker", "console-scheduler"] {
         let data = tempfile::tempdir().unwrap();
         let mut process = RunningBinary::start(name, data.path(), &[]);
@@ -25,6 +26,7 @@ async fn worker_and_scheduler_start_and_stop_on_sigterm() {
 
 #[tokio::test]
 async fn invalid_configuration_is_refused_with_one_line_per_problem() {
+    testkit::needs!("the built binaries");
     let data = tempfile::tempdir().unwrap();
     let output = std::process::Command::new(workspace_binary("console-api"))
         .current_dir(data.path())

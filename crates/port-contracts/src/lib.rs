@@ -11,7 +11,9 @@
 //! ```
 //!
 //! The argument is an async closure returning `(guard, store)`: a new, empty store and
-//! whatever must live as long as it (a temporary directory; `()` when nothing must).
+//! whatever must live as long as it (a temporary directory; `()` when nothing must). A suite
+//! whose stores live on an outside server names it first, and its tests skip unless slow tests
+//! run (`testkit::skip_without`): `job_queue_contract!(needs "redis-server", fresh)`.
 //!
 //! The Redis adapters run theirs against a `redis-server` each test starts
 //! (`testkit::RedisServer`); the MongoDB tests share one stand-in per test process
@@ -51,9 +53,16 @@ macro_rules! suite {
         #[macro_export]
         macro_rules! $suite {
             ($d fresh:expr) => {
+                $d crate::$suite!(@tests {}, $d fresh);
+            };
+            (needs $d what:literal, $d fresh:expr) => {
+                $d crate::$suite!(@tests { ::testkit::needs!($d what) }, $d fresh);
+            };
+            (@tests $d skip:block, $d fresh:expr) => {
                 $(
                     #[::tokio::test]
                     async fn $behaviour() {
+                        $d skip
                         let (_guard, store) = ($d fresh)().await;
                         $d crate::$module::$runners::$behaviour(&store).await;
                     }

@@ -17,6 +17,29 @@ mod redis_server;
 pub use http_stub::{HttpStub, StubReply};
 pub use redis_server::{RedisCluster, RedisSentinel, RedisServer, SENTINEL_SERVICE};
 
+/// Whether a test that needs `what` (an outside server, the built binaries, a browser, Node)
+/// skips: unless `CI` or `RUN_SLOW_TESTS` is set, it does, saying so, so that a plain
+/// `cargo test` passes on a machine with none of them. The README's test command sets
+/// `RUN_SLOW_TESTS`, so there nothing skips: a missing server fails its tests.
+#[must_use]
+pub fn skip_without(what: &str) -> bool {
+    if std::env::var_os("CI").is_some() || std::env::var_os("RUN_SLOW_TESTS").is_some() {
+        return false;
+    }
+    eprintln!("skipped: needs {what}; set RUN_SLOW_TESTS=1 to run it (the test command does)");
+    true
+}
+
+/// Returns from the test at once when [`skip_without`] says it skips.
+#[macro_export]
+macro_rules! needs {
+    ($what:expr) => {
+        if $crate::skip_without($what) {
+            return;
+        }
+    };
+}
+
 /// MaxMind's GeoIP2 City test database (see `fixtures/README.md` for its documented addresses).
 pub const GEOIP2_CITY_TEST_DB: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),

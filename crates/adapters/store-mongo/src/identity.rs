@@ -573,14 +573,15 @@ mod tests {
         ((), connect(&fresh_database()).await)
     }
 
-    port_contracts::user_contract!(store);
-    port_contracts::account_contract!(store);
-    port_contracts::session_contract!(store);
-    port_contracts::portfolio_item_contract!(store);
-    port_contracts::settings_contract!(store);
+    port_contracts::user_contract!(needs "the MongoDB stand-in", store);
+    port_contracts::account_contract!(needs "the MongoDB stand-in", store);
+    port_contracts::session_contract!(needs "the MongoDB stand-in", store);
+    port_contracts::portfolio_item_contract!(needs "the MongoDB stand-in", store);
+    port_contracts::settings_contract!(needs "the MongoDB stand-in", store);
 
     #[tokio::test]
     async fn connecting_twice_keeps_the_indexes_idempotent() {
+        testkit::needs!("the MongoDB stand-in");
         let database = fresh_database();
         connect(&database).await;
         connect(&database).await;

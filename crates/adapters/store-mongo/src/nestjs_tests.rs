@@ -59,6 +59,7 @@ fn names(fields: &[&str]) -> FieldNames {
 
 #[tokio::test]
 async fn users_without_username_or_email_read_with_their_accounts_address() {
+    testkit::needs!("the MongoDB stand-in");
     let (_, _, store) = nestjs_database().await;
     let ada = store.find_user(&user(ADA)).await.unwrap().unwrap();
     assert_eq!(
@@ -82,6 +83,7 @@ async fn users_without_username_or_email_read_with_their_accounts_address() {
 
 #[tokio::test]
 async fn accounts_match_any_capitalisation_and_may_have_no_password() {
+    testkit::needs!("the MongoDB stand-in");
     let (_, _, store) = nestjs_database().await;
     let ada = store
         .find_account_by_email("ada.lovelace@example.com")
@@ -125,6 +127,7 @@ async fn accounts_match_any_capitalisation_and_may_have_no_password() {
 
 #[tokio::test]
 async fn old_sessions_list_with_their_location_and_cannot_be_refreshed() {
+    testkit::needs!("the MongoDB stand-in");
     let (_, _, store) = nestjs_database().await;
     let live = store
         .list_live_sessions(&user(ADA), Utc::now())
@@ -146,6 +149,7 @@ async fn old_sessions_list_with_their_location_and_cannot_be_refreshed() {
 
 #[tokio::test]
 async fn items_read_through_string_owners_and_writes_keep_unread_fields() {
+    testkit::needs!("the MongoDB stand-in");
     let (uri, database, store) = nestjs_database().await;
     let ada = user(ADA);
     let skills = store
@@ -211,6 +215,7 @@ async fn items_read_through_string_owners_and_writes_keep_unread_fields() {
 
 #[tokio::test]
 async fn settings_writes_keep_the_fields_the_nestjs_version_had() {
+    testkit::needs!("the MongoDB stand-in");
     let (uri, database, store) = nestjs_database().await;
     let ada = user(ADA);
     let stored = store
@@ -249,6 +254,7 @@ async fn settings_writes_keep_the_fields_the_nestjs_version_had() {
 
 #[tokio::test]
 async fn a_login_keeps_an_unknown_role_and_a_username_is_given_once() {
+    testkit::needs!("the MongoDB stand-in");
     let (uri, database, store) = nestjs_database().await;
     store
         .record_login(&user(GRACE), Role::User, Utc::now())

@@ -468,12 +468,13 @@ mod tests {
         (server, RedisChat::new(&connection, "test"))
     }
 
-    port_contracts::chat_bus_contract!(fresh);
-    port_contracts::chat_history_contract!(fresh);
-    port_contracts::presence_contract!(fresh);
+    port_contracts::chat_bus_contract!(needs "redis-server", fresh);
+    port_contracts::chat_history_contract!(needs "redis-server", fresh);
+    port_contracts::presence_contract!(needs "redis-server", fresh);
 
     #[tokio::test]
     async fn deployments_under_other_prefixes_share_nothing() {
+        testkit::needs!("redis-server");
         use chat_core::model::{ChatMessage, MessageId, RoomName};
         use chat_core::ports::ChatHistory as _;
         let server = RedisServer::start().await;
@@ -508,6 +509,7 @@ mod tests {
 
     #[tokio::test]
     async fn the_sockets_of_an_instance_that_died_stop_counting_after_their_time_to_live() {
+        testkit::needs!("redis-server");
         let server = RedisServer::start().await;
         let connection = connect(&server).await;
         let ttl = Duration::from_millis(600);

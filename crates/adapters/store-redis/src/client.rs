@@ -246,6 +246,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_rediss_url_speaks_tls_to_a_server_whose_certificate_it_trusts() {
+        testkit::needs!("redis-server");
         let server = RedisServer::start_tls().await;
         let folder = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
         let ca_file = folder.path().join("ca.pem");
@@ -264,6 +265,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_ca_file_needs_a_rediss_url_and_a_certificate() {
+        testkit::needs!("redis-server");
         let server = RedisServer::start().await;
         let folder = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
         let empty = folder.path().join("empty.pem");

@@ -61,7 +61,7 @@ mod tests {
         (server, RedisJobQueue::new(&connection, "test", LONG))
     }
 
-    port_contracts::job_queue_contract!(fresh);
+    port_contracts::job_queue_contract!(needs "redis-server", fresh);
 
     mod ledger {
         use testkit::RedisServer;
@@ -74,7 +74,7 @@ mod tests {
             (server, RedisCronLedger::new(&connection, "test"))
         }
 
-        port_contracts::cron_ledger_contract!(fresh);
+        port_contracts::cron_ledger_contract!(needs "redis-server", fresh);
     }
 
     /// Every port on a three-master Redis Cluster: each contract suite again, and what a
@@ -94,7 +94,7 @@ mod tests {
                 (cluster, RedisJobQueue::new(&connection, "test", LONG))
             }
 
-            port_contracts::job_queue_contract!(fresh);
+            port_contracts::job_queue_contract!(needs "redis-server", fresh);
         }
 
         mod ledger {
@@ -106,7 +106,7 @@ mod tests {
                 (cluster, RedisCronLedger::new(&connection, "test"))
             }
 
-            port_contracts::cron_ledger_contract!(fresh);
+            port_contracts::cron_ledger_contract!(needs "redis-server", fresh);
         }
 
         mod chat {
@@ -118,13 +118,14 @@ mod tests {
                 (cluster, RedisChat::new(&connection, "test"))
             }
 
-            port_contracts::chat_bus_contract!(fresh);
-            port_contracts::chat_history_contract!(fresh);
-            port_contracts::presence_contract!(fresh);
+            port_contracts::chat_bus_contract!(needs "redis-server", fresh);
+            port_contracts::chat_history_contract!(needs "redis-server", fresh);
+            port_contracts::presence_contract!(needs "redis-server", fresh);
         }
 
         #[tokio::test]
         async fn deployments_under_other_prefixes_live_in_other_slots() {
+            testkit::needs!("redis-server");
             use notify_core::JobQueue as _;
             let cluster = RedisCluster::start().await;
             let connection = connect_to(cluster.url()).await;
@@ -171,6 +172,7 @@ mod tests {
 
         #[tokio::test]
         async fn a_failover_keeps_every_job_whose_enqueue_was_acknowledged() {
+            testkit::needs!("redis-server");
             let group = RedisSentinel::start().await;
             let connection = connect_to(group.url()).await;
             let queue =
@@ -230,6 +232,7 @@ mod tests {
 
     #[tokio::test]
     async fn two_processes_share_a_queue_and_take_over_each_others_expired_jobs() {
+        testkit::needs!("redis-server");
         let server = RedisServer::start().await;
         let (a, b) = (
             RedisJobQueue::new(&connect(&server).await, "shared", LONG),
@@ -255,6 +258,7 @@ mod tests {
 
     #[tokio::test]
     async fn an_entry_whose_job_was_deleted_by_hand_is_skipped_and_the_batch_keeps_its_claims() {
+        testkit::needs!("redis-server");
         use fred::interfaces::KeysInterface as _;
         let server = RedisServer::start().await;
         let connection = connect(&server).await;
@@ -315,6 +319,7 @@ mod tests {
 
     #[tokio::test]
     async fn jobs_queued_by_the_earlier_format_are_handed_out_and_forgotten() {
+        testkit::needs!("redis-server");
         use fred::interfaces::LuaInterface as _;
         let server = RedisServer::start().await;
         let connection = connect(&server).await;
@@ -363,6 +368,7 @@ mod tests {
 
     #[tokio::test]
     async fn finished_history_is_trimmed_to_its_bounds_at_each_acknowledgement() {
+        testkit::needs!("redis-server");
         let server = RedisServer::start().await;
         let bounded = History {
             completed_count: 2,

@@ -476,6 +476,7 @@ mod tests {
 
     #[tokio::test]
     async fn an_enqueue_the_replicas_do_not_confirm_fails_and_leaves_no_job() {
+        testkit::needs!("redis-server");
         let server = RedisServer::start().await;
         // No replica at all: `WAIT 1` reaches none.
         let queue = RedisJobQueue::new(&connect(&server).await, "alone", LONG).replicated_to(1);
@@ -488,6 +489,7 @@ mod tests {
 
     #[tokio::test]
     async fn an_enqueue_sent_again_makes_no_second_job() {
+        testkit::needs!("redis-server");
         let server = RedisServer::start().await;
         let queue = RedisJobQueue::new(&connect(&server).await, "resent", LONG);
         let id = JobId::generate();

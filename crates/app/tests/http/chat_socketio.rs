@@ -133,21 +133,25 @@ async fn talk_across_endpoints(transports: &str, expected_transport: &str) {
 
 #[tokio::test]
 async fn socket_io_clients_polling_then_upgraded_share_rooms_with_websocket_clients() {
+    testkit::needs!("Node");
     talk_across_endpoints("polling,websocket", "websocket").await;
 }
 
 #[tokio::test]
 async fn socket_io_clients_on_websocket_only_share_rooms_too() {
+    testkit::needs!("Node");
     talk_across_endpoints("websocket", "websocket").await;
 }
 
 #[tokio::test]
 async fn socket_io_clients_on_long_polling_only_share_rooms_too() {
+    testkit::needs!("Node");
     talk_across_endpoints("polling", "polling").await;
 }
 
 #[tokio::test]
 async fn a_bad_token_is_a_connect_error() {
+    testkit::needs!("Node");
     let app = spawn_app_with(&[]).await;
     let mut client = peer(&app, "not-a-token", "polling,websocket");
     let refused = client.step("connect_error").await;

@@ -784,6 +784,7 @@ async fn admin_emails_get_the_admin_role_once_the_address_is_verified() {
 
 #[tokio::test]
 async fn the_identity_flow_runs_on_mongodb_too() {
+    testkit::needs!("the MongoDB stand-in");
     let mongo = testkit::MongoStandIn::start().await;
     let uri = mongo.uri();
     let app = spawn_app_with(&[("MONGODB_URI", &uri), ("MONGODB_DATABASE", "identity_flow")]).await;

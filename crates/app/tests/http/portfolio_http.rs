@@ -865,6 +865,7 @@ async fn preferences_start_at_defaults_validate_changes_and_reset() {
 
 #[tokio::test]
 async fn the_portfolio_runs_on_mongodb_too() {
+    testkit::needs!("the MongoDB stand-in");
     let mongo = testkit::MongoStandIn::start().await;
     let uri = mongo.uri();
     let app =
