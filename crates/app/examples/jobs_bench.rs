@@ -12,7 +12,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use auth_crypto::AeadSealer;
 use chrono::TimeDelta;
 use kernel::settings::SettingsService;
 use kernel::{Clock, PageRequest, SystemClock};
@@ -20,6 +19,7 @@ use notify_core::{
     EMAIL_QUEUE, EmailJob, EmailOutbox, EmailWorker, EmailWorkerPorts, JobQueue, JobState, Links,
     MailError, MailTransport, OutgoingEmail, RetryPolicy,
 };
+use seal_chacha::AeadSealer;
 use store_redis::{History, RedisConnection, RedisJobQueue, RedisSettings};
 
 const KEY: [u8; 32] = [9; 32];

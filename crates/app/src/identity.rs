@@ -5,9 +5,10 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 use auth_core::{IdentityPolicy, IdentityPorts, IdentityService};
-use auth_crypto::{Argon2Hasher, Argon2Settings, JwtCodec, OsSecrets, WootheeUserAgents};
+use auth_crypto::{Argon2Hasher, Argon2Settings, JwtCodec, OsSecrets};
 use kernel::Clock;
 use notify_core::EmailOutbox;
+use ua_woothee::WootheeUserAgents;
 
 use crate::background::TrackedTasks;
 use crate::config::Settings;

@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 use files_local::LocalFileStore;
-use images::ImageRsProcessor;
+use image_rs::ImageRsProcessor;
 use media_core::{MediaPolicy, MediaService};
 
 use crate::config::Settings;

@@ -11,7 +11,6 @@ use std::time::{Duration, Instant};
 
 use actix_web::dev::Server;
 use anyhow::{Context as _, bail};
-use auth_crypto::AeadSealer;
 use chrono::TimeDelta;
 use http_api::{
     ClientIpPolicy, CorsPolicy, Health, HttpConfig, HttpServices, InMemoryRateLimiter, Metrics,
@@ -26,6 +25,7 @@ use notify_core::{
 };
 use portfolio_core::ports::ContentListener;
 use portfolio_core::{PortfolioService, PublicPortfolioReader};
+use seal_chacha::AeadSealer;
 use secrecy::ExposeSecret as _;
 use tokio::task::{JoinHandle, JoinSet};
 use tokio_util::sync::CancellationToken;

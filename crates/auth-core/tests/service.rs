@@ -6,11 +6,12 @@ use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
-use auth_crypto::{Argon2Hasher, Argon2Settings, JwtCodec, OsSecrets, WootheeUserAgents};
+use auth_crypto::{Argon2Hasher, Argon2Settings, JwtCodec, OsSecrets};
 use chrono::{DateTime, TimeDelta, Utc};
 use kernel::{Clock, StoreError};
 use secrecy::SecretString;
 use store_memory::MemoryIdentityStore;
+use ua_woothee::WootheeUserAgents;
 
 use auth_core::model::{ClientInfo, GeoLocation};
 use auth_core::ports::{

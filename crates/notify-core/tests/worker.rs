@@ -5,7 +5,6 @@ use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
-use auth_crypto::AeadSealer;
 use chrono::{DateTime, TimeDelta, Utc};
 use kernel::settings::SettingsService;
 use kernel::{Clock, UserId};
@@ -14,6 +13,7 @@ use notify_core::{
     EMAIL_QUEUE, EmailJob, EmailOutbox, EmailWorker, EmailWorkerPorts, JobQueue as _, JobState,
     Links, MailError, MailTransport, NewJob, OutgoingEmail, RetryPolicy, SessionDetails, Step,
 };
+use seal_chacha::AeadSealer;
 use store_memory::{MemoryJobQueue, MemoryPortfolioStore};
 
 struct ManualClock(Mutex<DateTime<Utc>>);
