@@ -13,7 +13,7 @@ use utoipa::ToSchema;
 use utoipa::openapi::schema::{ObjectBuilder, Schema, SchemaType, Type};
 use utoipa::openapi::{Ref, RefOr};
 
-use crate::patterns::{self, blank_or, class, solid, trimmed, trimmed_length};
+use crate::openapi_patterns::{self, blank_or, class, solid, trimmed, trimmed_length};
 use crate::problem::ApiError;
 
 impl From<ValueError> for ApiError {
@@ -315,7 +315,7 @@ pub const NEW_PASSWORD: &str = "NewPassword";
 
 #[must_use]
 pub fn new_password_component() -> RefOr<Schema> {
-    let any = patterns::ANY;
+    let any = openapi_patterns::ANY;
     let (upper, lower) = (class(char::is_uppercase), class(char::is_lowercase));
     ObjectBuilder::new()
         .schema_type(SchemaType::new(Type::String))

@@ -7,18 +7,18 @@ mod auth;
 mod body;
 mod chat;
 mod client;
-mod declared;
+mod declared_routes;
 mod docs;
 mod dto;
 mod edge;
 mod envelope;
 mod metrics;
+mod openapi_patterns;
 mod page_cache;
-mod patterns;
 mod problem;
 mod query;
 mod rate_limit;
-mod records;
+mod record_json;
 mod routes;
 mod routing;
 mod security;
@@ -100,7 +100,7 @@ fn table() -> Vec<Area> {
             .with(annotated!(health::ready))
             .with(annotated!(health::redis)),
         // The hottest routes first.
-        declared::public_area(),
+        declared_routes::public_area(),
         Area::new("/auth", Limit::Auth)
             .with(annotated!(auth::register))
             .with(annotated!(auth::login))
@@ -140,10 +140,15 @@ fn table() -> Vec<Area> {
             .with(annotated!(uploads::resume)),
     ];
     // Before `/portfolio/profile`, which would take them.
-    areas.extend(declared::profile_upload_areas());
-    areas.push(declared::profile_area());
-    areas.extend(RESOURCES.iter().copied().map(declared::resource_area));
-    areas.extend(declared::preference_areas());
+    areas.extend(declared_routes::profile_upload_areas());
+    areas.push(declared_routes::profile_area());
+    areas.extend(
+        RESOURCES
+            .iter()
+            .copied()
+            .map(declared_routes::resource_area),
+    );
+    areas.extend(declared_routes::preference_areas());
     areas
 }
 

@@ -14,7 +14,7 @@
 //! area in `table()`, or a new `Area::new("/prefix", Limit::…)` for a new prefix. The tests below
 //! check that the path lies under its area and that no area is taken by one tried before it. A new
 //! path parameter name needs a sample value in `concrete` of `crates/app/tests/http/edge_http.rs`.
-//! Routes generated from declarations use `Area::route` (`declared.rs`).
+//! Routes generated from declarations use `Area::route` (`declared_routes.rs`).
 
 use std::collections::BTreeMap;
 

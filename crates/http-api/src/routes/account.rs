@@ -25,7 +25,7 @@ use crate::dto::{SessionDto, UserDto};
 use crate::envelope::{self, MessageEnvelope};
 use crate::problem::{ApiError, Problem};
 use crate::query::Param;
-use crate::records::{Audience, ItemsBody, SettingsBody};
+use crate::record_json::{Audience, ItemsBody, SettingsBody};
 
 /// `{ "token": "…" }`, when the token is not in the query.
 #[derive(Debug, Deserialize, garde::Validate, utoipa::ToSchema)]

@@ -1,5 +1,5 @@
 //! `/api/v1/portfolio/*`: every resource through the same handlers, given its declaration by
-//! the route table (`declared.rs`), which serves and documents only what the resource allows.
+//! the route table (`declared_routes.rs`), which serves and documents only what the resource allows.
 
 use actix_web::{HttpResponse, web};
 use kernel::settings::SettingsDocument;
@@ -14,7 +14,7 @@ use crate::envelope::{self, PageMeta};
 use crate::page_cache::OwnerPages;
 use crate::problem::ApiError;
 use crate::query::ListQuery;
-use crate::records::{Audience, ItemBody, ItemsBody, SettingsBody};
+use crate::record_json::{Audience, ItemBody, ItemsBody, SettingsBody};
 
 type Portfolio = web::Data<PortfolioService>;
 

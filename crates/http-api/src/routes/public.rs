@@ -10,7 +10,7 @@ use serde::Serialize;
 use crate::envelope::Envelope;
 use crate::page_cache::{CachedPage, PageCache};
 use crate::problem::ApiError;
-use crate::records::{Audience, ItemsBody, SettingsBody};
+use crate::record_json::{Audience, ItemsBody, SettingsBody};
 
 /// Browsers and proxies may keep a copy but must revalidate it (cheap: a 304).
 const CACHE_CONTROL: &str = "public, max-age=0, must-revalidate";

@@ -8,7 +8,7 @@ use crate::auth::Authenticated;
 use crate::body::RecordJson;
 use crate::envelope;
 use crate::problem::ApiError;
-use crate::records::{Audience, SettingsBody};
+use crate::record_json::{Audience, SettingsBody};
 
 type Settings = web::Data<SettingsService>;
 

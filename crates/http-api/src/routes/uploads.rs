@@ -443,7 +443,7 @@ async fn profile_file(
 }
 
 /// Upload a picture and make it the portfolio profile's `avatar`; the previous one is deleted.
-// The 200's schema is the generated profile's: `declared::profile_upload_areas` sets it.
+// The 200's schema is the generated profile's: `declared_routes::profile_upload_areas` sets it.
 #[utoipa::path(post, path = "/api/v1/portfolio/profile/avatar", operation_id = "setProfileAvatar", tag = "portfolio", security(("bearer" = [])),
     request_body(content = FileForm, content_type = "multipart/form-data"),
     responses(
@@ -469,7 +469,7 @@ pub async fn profile_avatar(
 }
 
 /// Upload a PDF and make it the portfolio profile's `resumeUrl`; the previous one is deleted.
-// The 200's schema is the generated profile's: `declared::profile_upload_areas` sets it.
+// The 200's schema is the generated profile's: `declared_routes::profile_upload_areas` sets it.
 #[utoipa::path(post, path = "/api/v1/portfolio/profile/resume", operation_id = "setProfileResume", tag = "portfolio", security(("bearer" = [])),
     request_body(content = FileForm, content_type = "multipart/form-data"),
     responses(

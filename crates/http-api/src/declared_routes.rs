@@ -22,7 +22,7 @@ use utoipa::openapi::security::SecurityRequirement;
 use utoipa::openapi::{ContentBuilder, Ref, RefOr, Required, ResponseBuilder, Schema};
 
 use crate::query::MAX_PAGE;
-use crate::records::{Shape, schema_of};
+use crate::record_json::{Shape, schema_of};
 use crate::routes::portfolio::{self, ID_PATTERN, MAX_REORDER};
 use crate::routes::{public, settings, uploads};
 use crate::routing::{Area, Limit, annotated};
@@ -249,12 +249,68 @@ fn write_conflict(spec: &ResourceSpec) -> Option<String> {
     (!reasons.is_empty()).then(|| reasons.join("; "))
 }
 
+/// The names one portfolio resource's routes and schemas are documented under.
+struct ResourceNames {
+    /// The item's schema name (`Project`); the create and update bodies' follow from it.
+    item: String,
+    create: String,
+    update: String,
+    /// The collection, capitalised (`Projects`), for list and reorder operation ids.
+    plural: String,
+    /// The item in a sentence (`project`).
+    label: String,
+}
+
+impl ResourceNames {
+    fn of(spec: &ResourceSpec) -> Self {
+        let (item, create, update) = schema_names(spec);
+        Self {
+            item,
+            create,
+            update,
+            plural: capitalised(spec.name),
+            label: spec.label.to_lowercase(),
+        }
+    }
+
+    fn op_id(&self, verb: &str) -> Option<String> {
+        Some(format!("{verb}{}", self.item))
+    }
+
+    fn items(&self) -> RefOr<Schema> {
+        list_of(reference(&self.item))
+    }
+
+    fn one_item(&self) -> RefOr<Schema> {
+        envelope(reference(&self.item), Meta::None)
+    }
+}
+
+const PORTFOLIO_TAG: &str = "portfolio";
+
 /// A portfolio resource: its collection, its items, and the reorder and publish routes only
 /// where the resource has them (so neither takes an item's slug or id from another resource).
 pub fn resource_area(spec: &'static ResourceSpec) -> Area {
-    let (item, create, update) = schema_names(spec);
-    let plural = capitalised(spec.name);
-    let op_id = |verb: &str| Some(format!("{verb}{item}"));
+    let names = ResourceNames::of(spec);
+    let mut area = resource_schemas(
+        Area::new(format!("/portfolio/{}", spec.name), Limit::General),
+        spec,
+        &names,
+    );
+    area = collection_routes(area, spec, &names);
+    // Before the item routes: actix tries paths in order, and `/{id}` would take this one.
+    if spec.features.reorder {
+        area = reorder_route(area, spec, &names);
+    }
+    area = item_routes(area, spec, &names);
+    if spec.features.publishing {
+        area = publish_route(area, spec, &names);
+    }
+    area
+}
+
+/// The item as answered (with the server's bookkeeping), and the create and update bodies.
+fn resource_schemas(area: Area, spec: &'static ResourceSpec, names: &ResourceNames) -> Area {
     let slugged = spec.features.slug_from.is_some();
     let order: &[(&str, bool)] = if spec.features.reorder {
         &[("order", true)]
@@ -266,204 +322,224 @@ pub fn resource_area(spec: &'static ResourceSpec) -> Area {
         .chain(order.iter().copied())
         .chain([("createdAt", true), ("updatedAt", true)])
         .collect();
-    let id = || vec![path_param("id", "Item id")];
-    let tag = "portfolio";
-    let label = spec.label.to_lowercase();
-    let items = || list_of(reference(&item));
-    let mut list_params = page_params();
-    let list_answer = match spec.features.group_by {
-        Some(field) => {
-            list_params.push(query_param(
-                "grouped",
-                &format!("true: every item, grouped by `{field}` (then without `meta`)"),
-                ObjectBuilder::new().schema_type(SchemaType::new(Type::Boolean)),
-            ));
-            let group = ObjectBuilder::new()
-                .schema_type(SchemaType::new(Type::Object))
-                .property(field, string())
-                .property("items", items())
-                .required(field)
-                .required("items");
-            let groups = list_of(RefOr::T(group.into()));
-            envelope(
-                RefOr::T(
-                    utoipa::openapi::schema::AnyOfBuilder::new()
-                        .item(items())
-                        .item(groups)
-                        .into(),
-                ),
-                Meta::Sometimes,
+    area.schema(
+        names.item.clone(),
+        schema_of(
+            &spec.schema,
+            Shape::Read,
+            &bookkeeping,
+            &linked_item,
+            slugged,
+        ),
+    )
+    .schema(
+        names.create.clone(),
+        schema_of(&spec.schema, Shape::Create, &[], &linked_item, slugged),
+    )
+    .schema(
+        names.update.clone(),
+        schema_of(&spec.schema, Shape::Update, &[], &linked_item, slugged),
+    )
+}
+
+/// The list's parameters and answer: a page, or with `grouped=true` every item in groups where
+/// the resource is grouped.
+fn list_answer(
+    spec: &ResourceSpec,
+    names: &ResourceNames,
+) -> (Vec<utoipa::openapi::path::Parameter>, RefOr<Schema>) {
+    let mut params = page_params();
+    let Some(field) = spec.features.group_by else {
+        return (params, envelope(names.items(), Meta::Always));
+    };
+    params.push(query_param(
+        "grouped",
+        &format!("true: every item, grouped by `{field}` (then without `meta`)"),
+        ObjectBuilder::new().schema_type(SchemaType::new(Type::Boolean)),
+    ));
+    let group = ObjectBuilder::new()
+        .schema_type(SchemaType::new(Type::Object))
+        .property(field, string())
+        .property("items", names.items())
+        .required(field)
+        .required("items");
+    let groups = list_of(RefOr::T(group.into()));
+    let answer = envelope(
+        RefOr::T(
+            utoipa::openapi::schema::AnyOfBuilder::new()
+                .item(names.items())
+                .item(groups)
+                .into(),
+        ),
+        Meta::Sometimes,
+    );
+    (params, answer)
+}
+
+/// `GET` (list) and `POST` (create) on the collection.
+fn collection_routes(area: Area, spec: &'static ResourceSpec, names: &ResourceNames) -> Area {
+    let (list_params, list) = list_answer(spec, names);
+    area.route(
+        HttpMethod::Get,
+        "",
+        move |p, o, c, q| portfolio::list(spec, p, o, c, q),
+        Op {
+            params: list_params,
+            operation_id: Some(format!("list{}", names.plural)),
+            ..Op::new(
+                PORTFOLIO_TAG,
+                format!("List your {} (paginated)", spec.name),
+                list,
             )
         }
-        None => envelope(items(), Meta::Always),
-    };
-    let mut area = Area::new(format!("/portfolio/{}", spec.name), Limit::General)
-        .schema(
-            item.clone(),
-            schema_of(
-                &spec.schema,
-                Shape::Read,
-                &bookkeeping,
-                &linked_item,
-                slugged,
+        .build(),
+    )
+    .route(
+        HttpMethod::Post,
+        "",
+        move |p, c, b| portfolio::create(spec, p, c, b),
+        Op {
+            body: Some(reference(&names.create)),
+            status: "201",
+            conflict: write_conflict(spec),
+            operation_id: names.op_id("create"),
+            item_links: ["get", "update", "delete"]
+                .into_iter()
+                .chain(spec.features.publishing.then_some("publish"))
+                .map(|verb| format!("{verb}{}", names.item))
+                .collect(),
+            ..Op::new(
+                PORTFOLIO_TAG,
+                format!("Create a {}", names.label),
+                names.one_item(),
+            )
+        }
+        .build(),
+    )
+}
+
+/// `PATCH /reorder`: every item's id exactly once.
+fn reorder_route(area: Area, spec: &'static ResourceSpec, names: &ResourceNames) -> Area {
+    let ids = ObjectBuilder::new()
+        .schema_type(SchemaType::new(Type::Object))
+        .property(
+            "ids",
+            ArrayBuilder::new()
+                .items(string().pattern(Some(ID_PATTERN)))
+                .unique_items(true)
+                .max_items(Some(MAX_REORDER)),
+        )
+        .required("ids")
+        .additional_properties(Some(AdditionalProperties::FreeForm(false)));
+    area.route(
+        HttpMethod::Patch,
+        "/reorder",
+        move |p, c, b| portfolio::reorder(spec, p, c, b),
+        Op {
+            body: Some(RefOr::T(ids.into())),
+            conflict: Some(
+                "`REORDER_MISMATCH`: `ids` is not every one of your items exactly once".to_owned(),
             ),
-        )
-        .schema(
-            create.clone(),
-            schema_of(&spec.schema, Shape::Create, &[], &linked_item, slugged),
-        )
-        .schema(
-            update.clone(),
-            schema_of(&spec.schema, Shape::Update, &[], &linked_item, slugged),
-        )
-        .route(
-            HttpMethod::Get,
-            "",
-            move |p, o, c, q| portfolio::list(spec, p, o, c, q),
-            Op {
-                params: list_params,
-                operation_id: Some(format!("list{plural}")),
-                ..Op::new(
-                    tag,
-                    format!("List your {} (paginated)", spec.name),
-                    list_answer,
-                )
-            }
-            .build(),
-        )
-        .route(
-            HttpMethod::Post,
-            "",
-            move |p, c, b| portfolio::create(spec, p, c, b),
-            Op {
-                body: Some(reference(&create)),
-                status: "201",
-                conflict: write_conflict(spec),
-                operation_id: op_id("create"),
-                item_links: ["get", "update", "delete"]
-                    .into_iter()
-                    .chain(spec.features.publishing.then_some("publish"))
-                    .map(|verb| format!("{verb}{item}"))
-                    .collect(),
-                ..Op::new(
-                    tag,
-                    format!("Create a {label}"),
-                    envelope(reference(&item), Meta::None),
-                )
-            }
-            .build(),
-        );
-    // Before the item routes: actix tries paths in order, and `/{id}` would take this one.
-    if spec.features.reorder {
-        let ids = ObjectBuilder::new()
-            .schema_type(SchemaType::new(Type::Object))
-            .property(
-                "ids",
-                ArrayBuilder::new()
-                    .items(string().pattern(Some(ID_PATTERN)))
-                    .unique_items(true)
-                    .max_items(Some(MAX_REORDER)),
-            )
-            .required("ids")
-            .additional_properties(Some(AdditionalProperties::FreeForm(false)));
-        area = area.route(
-            HttpMethod::Patch,
-            "/reorder",
-            move |p, c, b| portfolio::reorder(spec, p, c, b),
-            Op {
-                body: Some(RefOr::T(ids.into())),
-                conflict: Some(
-                    "`REORDER_MISMATCH`: `ids` is not every one of your items exactly once"
-                        .to_owned(),
+            operation_id: Some(format!("reorder{}", names.plural)),
+            ..Op::new(
+                PORTFOLIO_TAG,
+                format!(
+                    "Set the order of your {}: `ids` lists every one exactly once",
+                    spec.name
                 ),
-                operation_id: Some(format!("reorder{plural}")),
-                ..Op::new(
-                    tag,
-                    format!(
-                        "Set the order of your {}: `ids` lists every one exactly once",
-                        spec.name
-                    ),
-                    envelope(items(), Meta::None),
-                )
-            }
-            .build(),
-        );
-    }
-    let by = if slugged { "by id or slug" } else { "by id" };
-    let one = |summary: String, answer: RefOr<Schema>| Op {
-        params: id(),
-        not_found: true,
-        ..Op::new(tag, summary, answer)
-    };
-    area = area
-        .route(
-            HttpMethod::Get,
-            "/{id}",
-            move |p, c, i| portfolio::get(spec, p, c, i),
-            Op {
-                operation_id: op_id("get"),
-                ..one(
-                    format!("One of your {} {by}", spec.name),
-                    envelope(reference(&item), Meta::None),
-                )
-            }
-            .build(),
-        )
-        .route(
-            HttpMethod::Patch,
-            "/{id}",
-            move |p, c, i, b| portfolio::update(spec, p, c, i, b),
-            Op {
-                body: Some(reference(&update)),
-                conflict: write_conflict(spec),
-                operation_id: op_id("update"),
-                ..one(
-                    format!(
-                        "Change a {label}: the fields given; `null` clears one; what the item answered may be sent back (the server's fields are ignored)"
-                    ),
-                    envelope(reference(&item), Meta::None),
-                )
-            }
-            .build(),
-        )
-        .route(
-            HttpMethod::Delete,
-            "/{id}",
-            move |p, c, i| portfolio::delete(spec, p, c, i),
-            Op {
-                operation_id: op_id("delete"),
-                ..one(
-                    format!("Delete a {label} (soft delete)"),
-                    reference("MessageEnvelope"),
-                )
-            }
-            .build(),
-        );
-    if spec.features.publishing {
-        let published = ObjectBuilder::new()
-            .schema_type(SchemaType::new(Type::Object))
-            .property(
-                "published",
-                ObjectBuilder::new().schema_type(SchemaType::new(Type::Boolean)),
+                envelope(names.items(), Meta::None),
             )
-            .required("published")
-            .additional_properties(Some(AdditionalProperties::FreeForm(false)));
-        area = area.route(
-            HttpMethod::Patch,
-            "/{id}/publish",
-            move |p, c, i, b| portfolio::publish(spec, p, c, i, b),
-            Op {
-                body: Some(RefOr::T(published.into())),
-                operation_id: op_id("publish"),
-                ..one(
-                    "Publish or unpublish (sets or clears `publishedAt`)".to_owned(),
-                    envelope(reference(&item), Meta::None),
-                )
-            }
-            .build(),
-        );
+        }
+        .build(),
+    )
+}
+
+/// An operation on one item, named by `/{id}`: 404 when it is not one of yours.
+fn item_op(summary: String, answer: RefOr<Schema>) -> Op<'static> {
+    Op {
+        params: vec![path_param("id", "Item id")],
+        not_found: true,
+        ..Op::new(PORTFOLIO_TAG, summary, answer)
     }
-    area
+}
+
+/// `GET`, `PATCH` and `DELETE` on `/{id}`.
+fn item_routes(area: Area, spec: &'static ResourceSpec, names: &ResourceNames) -> Area {
+    let by = if spec.features.slug_from.is_some() {
+        "by id or slug"
+    } else {
+        "by id"
+    };
+    area.route(
+        HttpMethod::Get,
+        "/{id}",
+        move |p, c, i| portfolio::get(spec, p, c, i),
+        Op {
+            operation_id: names.op_id("get"),
+            ..item_op(
+                format!("One of your {} {by}", spec.name),
+                names.one_item(),
+            )
+        }
+        .build(),
+    )
+    .route(
+        HttpMethod::Patch,
+        "/{id}",
+        move |p, c, i, b| portfolio::update(spec, p, c, i, b),
+        Op {
+            body: Some(reference(&names.update)),
+            conflict: write_conflict(spec),
+            operation_id: names.op_id("update"),
+            ..item_op(
+                format!(
+                    "Change a {}: the fields given; `null` clears one; what the item answered may be sent back (the server's fields are ignored)",
+                    names.label
+                ),
+                names.one_item(),
+            )
+        }
+        .build(),
+    )
+    .route(
+        HttpMethod::Delete,
+        "/{id}",
+        move |p, c, i| portfolio::delete(spec, p, c, i),
+        Op {
+            operation_id: names.op_id("delete"),
+            ..item_op(
+                format!("Delete a {} (soft delete)", names.label),
+                reference("MessageEnvelope"),
+            )
+        }
+        .build(),
+    )
+}
+
+/// `PATCH /{id}/publish`: sets or clears `publishedAt`.
+fn publish_route(area: Area, spec: &'static ResourceSpec, names: &ResourceNames) -> Area {
+    let published = ObjectBuilder::new()
+        .schema_type(SchemaType::new(Type::Object))
+        .property(
+            "published",
+            ObjectBuilder::new().schema_type(SchemaType::new(Type::Boolean)),
+        )
+        .required("published")
+        .additional_properties(Some(AdditionalProperties::FreeForm(false)));
+    area.route(
+        HttpMethod::Patch,
+        "/{id}/publish",
+        move |p, c, i, b| portfolio::publish(spec, p, c, i, b),
+        Op {
+            body: Some(RefOr::T(published.into())),
+            operation_id: names.op_id("publish"),
+            ..item_op(
+                "Publish or unpublish (sets or clears `publishedAt`)".to_owned(),
+                names.one_item(),
+            )
+        }
+        .build(),
+    )
 }
 
 fn capitalised(word: &str) -> String {

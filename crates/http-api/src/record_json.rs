@@ -13,7 +13,7 @@ use utoipa::openapi::schema::{
 };
 use utoipa::openapi::{KnownFormat, RefOr, Schema as OpenApiSchema, SchemaFormat};
 
-use crate::patterns;
+use crate::openapi_patterns;
 
 fn timestamp(at: DateTime<Utc>) -> String {
     at.to_rfc3339_opts(SecondsFormat::Millis, true)
@@ -193,9 +193,10 @@ fn not_line_break(c: char) -> bool {
 /// An `http://` or `https://` URL of at most `max` characters once trimmed, with a host and no
 /// whitespace (`kernel::record::is_web_url`).
 fn url_pattern(max: usize) -> String {
-    let rest = patterns::class(patterns::solid);
-    let host = patterns::class(|c| patterns::solid(c) && !matches!(c, '/' | '?' | '#'));
-    patterns::trimmed(&format!(
+    let rest = openapi_patterns::class(openapi_patterns::solid);
+    let host =
+        openapi_patterns::class(|c| openapi_patterns::solid(c) && !matches!(c, '/' | '?' | '#'));
+    openapi_patterns::trimmed(&format!(
         "(?:http://[{host}][{rest}]{{0,{}}}|https://[{host}][{rest}]{{0,{}}})",
         max.saturating_sub(8),
         max.saturating_sub(9)
@@ -205,9 +206,9 @@ fn url_pattern(max: usize) -> String {
 /// A `slug` (`portfolio_core::slug::is_slug`, compared without case): hyphen-separated runs of
 /// letters and digits, at most 110 characters once trimmed.
 fn slug_schema() -> RefOr<OpenApiSchema> {
-    let ws = patterns::class(char::is_whitespace);
+    let ws = openapi_patterns::class(char::is_whitespace);
     typed(Type::String)
-        .pattern(Some(patterns::trimmed(&format!(
+        .pattern(Some(openapi_patterns::trimmed(&format!(
             "(?=[A-Za-z0-9-]{{1,110}}[{ws}]*$)[A-Za-z0-9]+(?:-[A-Za-z0-9]+)*"
         ))))
         .description(Some(
@@ -221,9 +222,9 @@ fn input_schema(kind: FieldKind) -> RefOr<OpenApiSchema> {
     let string = || typed(Type::String);
     match kind {
         FieldKind::Text { min, max } => string()
-            .pattern(Some(patterns::trimmed_length(
+            .pattern(Some(openapi_patterns::trimmed_length(
                 not_line_break,
-                patterns::solid,
+                openapi_patterns::solid,
                 min,
                 max,
             )))
@@ -234,12 +235,12 @@ fn input_schema(kind: FieldKind) -> RefOr<OpenApiSchema> {
         FieldKind::LongText { min, max } => {
             let mut text = string().max_length(Some(max));
             if min > 0 {
-                let edge = patterns::class(patterns::solid);
-                let any = patterns::ANY;
+                let edge = openapi_patterns::class(openapi_patterns::solid);
+                let any = openapi_patterns::ANY;
                 text = text.pattern(Some(if min == 1 {
                     format!("[{edge}]")
                 } else {
-                    patterns::trimmed(&format!("[{edge}]{any}{{{},}}[{edge}]", min - 2))
+                    openapi_patterns::trimmed(&format!("[{edge}]{any}{{{},}}[{edge}]", min - 2))
                 }));
             }
             text.description(Some(format!(
@@ -261,9 +262,9 @@ fn input_schema(kind: FieldKind) -> RefOr<OpenApiSchema> {
             ))
             .into(),
         FieldKind::Tags { max_items, max_len } => ArrayBuilder::new()
-            .items(string().pattern(Some(patterns::trimmed_length(
+            .items(string().pattern(Some(openapi_patterns::trimmed_length(
                 |_| true,
-                patterns::solid,
+                openapi_patterns::solid,
                 1,
                 max_len,
             ))))
