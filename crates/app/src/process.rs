@@ -13,9 +13,10 @@ use actix_web::dev::Server;
 use anyhow::{Context as _, bail};
 use chrono::TimeDelta;
 use http_api::{
-    ClientIpPolicy, CorsPolicy, Health, HttpConfig, HttpServices, InMemoryRateLimiter, Metrics,
-    MetricsToken, RateLimits, RedisInfo,
+    ClientIpPolicy, CorsPolicy, Health, HttpConfig, HttpServices, Metrics, MetricsToken,
+    RateLimits, RedisInfo,
 };
+use kernel::rate::RateLimiter;
 use kernel::settings::SettingsService;
 use kernel::{Clock, SystemClock};
 use mail_smtp::{LogBody, LogTransport, SmtpSettings, SmtpTls, SmtpTransport};
@@ -27,6 +28,8 @@ use portfolio_core::ports::ContentListener;
 use portfolio_core::{PortfolioService, PublicPortfolioReader};
 use seal_chacha::AeadSealer;
 use secrecy::ExposeSecret as _;
+use store_memory::MemoryRateLimiter;
+use store_redis::RedisRateLimiter;
 use tokio::task::{JoinHandle, JoinSet};
 use tokio_util::sync::CancellationToken;
 
@@ -49,8 +52,34 @@ pub(crate) fn delta(duration: Duration) -> TimeDelta {
     TimeDelta::from_std(duration).unwrap_or(TimeDelta::MAX)
 }
 
+/// The HTTP limits' counters: the deployment's, in Redis, when it is configured (one budget
+/// whichever instance is hit, this process's counters standing in while Redis is down), else
+/// this process's.
+fn rate_limits(settings: &Settings, storage: &storage::Storage) -> RateLimits {
+    let local: Arc<dyn RateLimiter> = Arc::new(MemoryRateLimiter::new(
+        settings.throttle_window,
+        RATE_LIMIT_MAX_CLIENTS,
+    ));
+    let (limiter, fallback) = match (&storage.redis, &settings.redis) {
+        (Some(connection), Some(config)) => (
+            Arc::new(RedisRateLimiter::new(connection, &config.key_prefix)) as Arc<dyn RateLimiter>,
+            Some(local),
+        ),
+        _ => (local, None),
+    };
+    RateLimits {
+        limiter,
+        fallback,
+        window: settings.throttle_window,
+        general_limit: settings.throttle_limit,
+        auth_limit: settings.throttle_auth_limit,
+        upload_limit: settings.throttle_upload_limit,
+        outage: Arc::default(),
+    }
+}
+
 /// The HTTP edge's configuration: CORS, client addresses, rate limits, sockets, timeouts.
-fn http_config(settings: &Settings) -> HttpConfig {
+fn http_config(settings: &Settings, storage: &storage::Storage) -> HttpConfig {
     HttpConfig {
         cors: CorsPolicy {
             origins: settings.cors_origins.clone(),
@@ -63,16 +92,7 @@ fn http_config(settings: &Settings) -> HttpConfig {
             header: settings.trusted_proxy_header.clone(),
             trusted_proxies: settings.trusted_proxies.clone(),
         },
-        rate_limits: RateLimits {
-            limiter: Arc::new(InMemoryRateLimiter::new(
-                settings.throttle_window,
-                RATE_LIMIT_MAX_CLIENTS,
-            )),
-            window: settings.throttle_window,
-            general_limit: settings.throttle_limit,
-            auth_limit: settings.throttle_auth_limit,
-            upload_limit: settings.throttle_upload_limit,
-        },
+        rate_limits: rate_limits(settings, storage),
         workers: cpus(),
         shutdown_timeout_secs: settings.shutdown_timeout.as_secs(),
         chat_socket: chat::socket_config(settings),
@@ -252,7 +272,7 @@ impl Api {
                 clock: Arc::clone(&clock),
             },
         )?;
-        let config = http_config(&settings);
+        let config = http_config(&settings, &storage);
         let portfolio = PortfolioService::new(
             Arc::clone(&storage.portfolio),
             settings_service.clone(),

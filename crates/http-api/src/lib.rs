@@ -47,7 +47,7 @@ pub use docs::ApiDoc;
 pub use metrics::{Metrics, MetricsToken};
 pub use page_cache::{OwnerPages, PageCache, ViewPages};
 pub use problem::{ApiError, FieldError};
-pub use rate_limit::{InMemoryRateLimiter, RateDecision, RateLimiter, RateLimits};
+pub use rate_limit::RateLimits;
 pub use routes::account::{AccountExport, AccountExporter, ExportError, StorageUse};
 pub use routes::health::{Health, ReadinessProbe, RedisInfo};
 pub use security::CorsPolicy;

@@ -2,8 +2,12 @@
 //! `POST /api/v1/auth/*` routes, and one of its own on uploads (each costs a file's worth of
 //! bytes, disk and decoding). Each is attached to the routes they guard (the API scope
 //! and the auth scope), so a request is classified by the route that matched it, never by how
-//! its path was spelled. Counting sits behind [`RateLimiter`] so that several instances can
-//! share counts (Redis) while one instance counts in memory.
+//! its path was spelled. Counting sits behind kernel's `RateLimiter` port, so that several
+//! instances share one budget (Redis) while one instance counts in memory.
+//!
+//! When the shared counters cannot be reached, each limit has its rule: the auth limit fails
+//! closed (503 `NOT_READY`: guessing passwords unlimited is worse than a pause), the general
+//! and upload limits count in this process meanwhile (each instance then allows the limit).
 
 use std::fmt;
 use std::net::IpAddr;
@@ -15,19 +19,10 @@ use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::Method;
 use actix_web::middleware::Next;
 use actix_web::web;
-use async_trait::async_trait;
+use kernel::rate::{RateDecision, RateLimiter};
 
 use crate::client::ClientIpPolicy;
 use crate::problem::{ApiError, ErrorCode};
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum RateDecision {
-    Allowed,
-    /// Over the limit; the window resets in this many seconds.
-    Limited {
-        retry_after: u64,
-    },
-}
 
 /// Which limit a hit counts against.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -95,94 +90,93 @@ impl fmt::Display for RateKey {
     }
 }
 
-/// Counts hits per key in fixed windows.
-#[async_trait]
-pub trait RateLimiter: Send + Sync {
-    /// Counts one hit on `key` and says whether it is within `limit` per `window`.
-    ///
-    /// # Errors
-    /// A message when the counter store is unreachable (the caller lets the request through).
-    async fn hit(&self, key: RateKey, limit: u32, window: Duration)
-    -> Result<RateDecision, String>;
-}
+/// Seconds a client is asked to wait when the auth limit cannot be counted.
+const UNREACHABLE_RETRY_AFTER: u64 = 5;
 
-/// Process-local fixed-window counters in a bounded cache: at most `max_keys` counters, each
-/// dropped when its window ends; when full, the least recently used counter goes (O(1), no
-/// scans). LRU rather than frequency-based admission, so a new client's counter is always
-/// kept and cannot dodge its limit by never being admitted.
-pub struct InMemoryRateLimiter {
-    windows: moka::sync::Cache<RateKey, Arc<Mutex<Window>>>,
-}
-
-#[derive(Clone, Copy)]
-struct Window {
-    started: Instant,
-    hits: u32,
-}
-
-impl InMemoryRateLimiter {
-    /// Counters for windows of `window`, at most `max_keys` of them.
-    #[must_use]
-    pub fn new(window: Duration, max_keys: u64) -> Self {
-        Self {
-            windows: moka::sync::Cache::builder()
-                .max_capacity(max_keys)
-                .time_to_live(window.max(Duration::from_millis(1)))
-                .eviction_policy(moka::policy::EvictionPolicy::lru())
-                .build(),
-        }
-    }
-
-    /// How many counters are held (after pending evictions are applied).
-    #[cfg(test)]
-    fn counters(&self) -> u64 {
-        self.windows.run_pending_tasks();
-        self.windows.entry_count()
-    }
-}
-
-#[async_trait]
-impl RateLimiter for InMemoryRateLimiter {
-    async fn hit(
-        &self,
-        key: RateKey,
-        limit: u32,
-        window: Duration,
-    ) -> Result<RateDecision, String> {
-        let now = Instant::now();
-        let counter = self.windows.get_with(key, || {
-            Arc::new(Mutex::new(Window {
-                started: now,
-                hits: 0,
-            }))
-        });
-        let mut counter = counter.lock().unwrap_or_else(PoisonError::into_inner);
-        if now.duration_since(counter.started) >= window {
-            *counter = Window {
-                started: now,
-                hits: 0,
-            };
-        }
-        counter.hits = counter.hits.saturating_add(1);
-        if counter.hits <= limit {
-            Ok(RateDecision::Allowed)
-        } else {
-            let left = window.saturating_sub(now.duration_since(counter.started));
-            Ok(RateDecision::Limited {
-                retry_after: left.as_secs() + u64::from(left.subsec_nanos() > 0),
-            })
-        }
-    }
-}
+/// How long the shared counters are not asked after they failed: each ask would wait out the
+/// Redis timeout, so meanwhile each limit's rule applies at once.
+const OUTAGE_PAUSE: Duration = Duration::from_secs(2);
 
 /// The configured limits.
 #[derive(Clone)]
 pub struct RateLimits {
+    /// The deployment's counters (Redis), or this process's.
     pub limiter: Arc<dyn RateLimiter>,
+    /// This process's counters, for the general and upload limits while `limiter` cannot be
+    /// reached; `None` when `limiter` is already this process's.
+    pub fallback: Option<Arc<dyn RateLimiter>>,
     pub window: Duration,
     pub general_limit: u32,
     pub auth_limit: u32,
     pub upload_limit: u32,
+    /// When `limiter` last failed.
+    pub outage: Arc<Outage>,
+}
+
+#[derive(Default)]
+pub struct Outage(Mutex<Option<Instant>>);
+
+impl Outage {
+    fn began(&self) {
+        *self.0.lock().unwrap_or_else(PoisonError::into_inner) = Some(Instant::now());
+    }
+
+    fn is_on(&self) -> bool {
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .is_some_and(|since| since.elapsed() < OUTAGE_PAUSE)
+    }
+}
+
+/// A request the limits refuse.
+#[derive(Debug, PartialEq, Eq)]
+enum Refusal {
+    /// Over the limit: 429.
+    Limited { retry_after: u64 },
+    /// The auth limit could not be counted: 503.
+    Uncounted,
+}
+
+impl RateLimits {
+    fn limit(&self, scope: LimitScope) -> u32 {
+        match scope {
+            LimitScope::General => self.general_limit,
+            LimitScope::Auth => self.auth_limit,
+            LimitScope::Upload => self.upload_limit,
+        }
+    }
+
+    /// Counts one hit of `key` and decides. While the shared counters cannot be reached, the
+    /// auth limit fails closed and the others count in this process.
+    async fn admit(&self, key: RateKey) -> Result<(), Refusal> {
+        let (limit, name) = (self.limit(key.scope), key.to_string());
+        let shared = if self.outage.is_on() {
+            None
+        } else {
+            match self.limiter.hit(&name, limit, self.window).await {
+                Ok(decision) => Some(decision),
+                Err(error) => {
+                    tracing::warn!(%error, "rate limiter unreachable: sign-in refused, other limits counted in this process");
+                    self.outage.began();
+                    None
+                }
+            }
+        };
+        let decision = match (shared, &self.fallback) {
+            (Some(decision), _) => decision,
+            (None, _) if key.scope == LimitScope::Auth => return Err(Refusal::Uncounted),
+            (None, Some(local)) => local
+                .hit(&name, limit, self.window)
+                .await
+                .unwrap_or(RateDecision::Allowed),
+            (None, None) => RateDecision::Allowed,
+        };
+        match decision {
+            RateDecision::Allowed => Ok(()),
+            RateDecision::Limited { retry_after } => Err(Refusal::Limited { retry_after }),
+        }
+    }
 }
 
 /// Middleware of the API scope: every request but CORS preflights counts once.
@@ -233,125 +227,93 @@ async fn limit_then_call<B: MessageBody + 'static>(
         scope,
         client: ClientKey::from(client),
     };
-    let limit = match scope {
-        LimitScope::General => limits.general_limit,
-        LimitScope::Auth => limits.auth_limit,
-        LimitScope::Upload => limits.upload_limit,
+    let error = match limits.admit(key).await {
+        Ok(()) => {
+            return next
+                .call(request)
+                .await
+                .map(ServiceResponse::map_into_boxed_body);
+        }
+        Err(Refusal::Limited { retry_after }) => ApiError {
+            retry_after: Some(retry_after),
+            ..ApiError::new(
+                ErrorCode::TooManyRequests,
+                "Too many requests, try again later",
+            )
+        },
+        Err(Refusal::Uncounted) => ApiError {
+            retry_after: Some(UNREACHABLE_RETRY_AFTER),
+            ..ApiError::new(
+                ErrorCode::NotReady,
+                "Sign-in attempts cannot be counted right now; try again shortly",
+            )
+        },
     };
-    match limits.limiter.hit(key, limit, limits.window).await {
-        Ok(RateDecision::Allowed) => {}
-        Ok(RateDecision::Limited { retry_after }) => {
-            let error = ApiError {
-                retry_after: Some(retry_after.max(1)),
-                ..ApiError::new(
-                    ErrorCode::TooManyRequests,
-                    "Too many requests, try again later",
-                )
-            };
-            let (request, _) = request.into_parts();
-            return Ok(ServiceResponse::from_err(error, request));
-        }
-        Err(reason) => {
-            tracing::warn!(%reason, "rate limiter unavailable; letting the request through");
-        }
-    }
-    next.call(request)
-        .await
-        .map(ServiceResponse::map_into_boxed_body)
+    let (request, _) = request.into_parts();
+    Ok(ServiceResponse::from_err(error, request))
 }
 
 #[cfg(test)]
 mod tests {
+    use kernel::StoreError;
+
     use super::*;
 
-    fn key(last: u8) -> RateKey {
+    /// Counters that cannot be reached, counting how often they were asked.
+    #[derive(Default)]
+    struct Unreachable(std::sync::atomic::AtomicU32);
+
+    #[async_trait::async_trait]
+    impl RateLimiter for Unreachable {
+        async fn hit(&self, _: &str, _: u32, _: Duration) -> Result<RateDecision, StoreError> {
+            self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            Err(StoreError::message("Redis: connection refused"))
+        }
+    }
+
+    fn limits(shared: Arc<Unreachable>) -> RateLimits {
+        RateLimits {
+            limiter: shared,
+            fallback: Some(Arc::new(store_memory::MemoryRateLimiter::new(
+                Duration::from_secs(60),
+                100,
+            ))),
+            window: Duration::from_secs(60),
+            general_limit: 2,
+            auth_limit: 2,
+            upload_limit: 2,
+            outage: Arc::default(),
+        }
+    }
+
+    fn key(scope: LimitScope) -> RateKey {
         RateKey {
-            scope: LimitScope::General,
-            client: ClientKey::V4([192, 0, 2, last]),
+            scope,
+            client: ClientKey::V4([192, 0, 2, 1]),
         }
     }
 
     #[tokio::test]
-    async fn the_limit_allows_exactly_n_hits_per_window() {
-        let window = Duration::from_secs(60);
-        let limiter = InMemoryRateLimiter::new(window, 1_000);
-        for _ in 0..3 {
-            assert_eq!(
-                limiter.hit(key(1), 3, window).await,
-                Ok(RateDecision::Allowed)
-            );
+    async fn while_the_shared_counters_are_down_sign_in_fails_closed_and_the_rest_counts_here() {
+        let shared = Arc::new(Unreachable::default());
+        let limits = limits(Arc::clone(&shared));
+        assert_eq!(
+            limits.admit(key(LimitScope::Auth)).await,
+            Err(Refusal::Uncounted)
+        );
+        for _ in 0..2 {
+            assert_eq!(limits.admit(key(LimitScope::General)).await, Ok(()));
         }
-        assert!(
-            matches!(limiter.hit(key(1), 3, window).await, Ok(RateDecision::Limited { retry_after }) if (1..=60).contains(&retry_after))
-        );
-        assert_eq!(
-            limiter.hit(key(2), 3, window).await,
-            Ok(RateDecision::Allowed),
-            "keys are counted apart"
-        );
-    }
-
-    #[tokio::test]
-    async fn a_new_window_starts_afresh() {
-        let window = Duration::from_millis(20);
-        let limiter = InMemoryRateLimiter::new(window, 1_000);
-        assert_eq!(
-            limiter.hit(key(1), 1, window).await,
-            Ok(RateDecision::Allowed)
-        );
         assert!(matches!(
-            limiter.hit(key(1), 1, window).await,
-            Ok(RateDecision::Limited { .. })
+            limits.admit(key(LimitScope::General)).await,
+            Err(Refusal::Limited { .. })
         ));
-        tokio::time::sleep(Duration::from_millis(30)).await;
+        assert_eq!(limits.admit(key(LimitScope::Upload)).await, Ok(()));
         assert_eq!(
-            limiter.hit(key(1), 1, window).await,
-            Ok(RateDecision::Allowed)
+            shared.0.load(std::sync::atomic::Ordering::SeqCst),
+            1,
+            "after a failure the shared counters are left alone for a while"
         );
-    }
-
-    #[tokio::test]
-    async fn many_distinct_clients_never_hold_more_than_the_cap() {
-        let window = Duration::from_secs(60);
-        let limiter = InMemoryRateLimiter::new(window, 500);
-        for client in 0..20_000_u32 {
-            let key = RateKey {
-                scope: LimitScope::General,
-                client: ClientKey::V4(client.to_be_bytes()),
-            };
-            assert_eq!(limiter.hit(key, 1, window).await, Ok(RateDecision::Allowed));
-        }
-        assert!(
-            limiter.counters() <= 500,
-            "{} counters held",
-            limiter.counters()
-        );
-    }
-
-    #[tokio::test]
-    async fn a_new_client_is_counted_even_when_the_cache_is_full() {
-        let window = Duration::from_secs(60);
-        let limiter = InMemoryRateLimiter::new(window, 100);
-        for client in 0..1_000_u32 {
-            let key = RateKey {
-                scope: LimitScope::General,
-                client: ClientKey::V4(client.to_be_bytes()),
-            };
-            let _ = limiter.hit(key, 1, window).await;
-        }
-        let newcomer = key(250);
-        assert_eq!(
-            limiter.hit(newcomer, 2, window).await,
-            Ok(RateDecision::Allowed)
-        );
-        assert_eq!(
-            limiter.hit(newcomer, 2, window).await,
-            Ok(RateDecision::Allowed)
-        );
-        assert!(matches!(
-            limiter.hit(newcomer, 2, window).await,
-            Ok(RateDecision::Limited { .. })
-        ));
     }
 
     #[test]

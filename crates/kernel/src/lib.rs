@@ -4,6 +4,7 @@
 mod clock;
 mod id;
 mod page;
+pub mod rate;
 pub mod record;
 pub mod settings;
 mod store;

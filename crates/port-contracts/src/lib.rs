@@ -77,6 +77,7 @@ pub mod cron;
 pub mod identity;
 pub mod jobs;
 pub mod portfolio;
+pub mod rate;
 
 use chrono::{DateTime, SubsecRound, Utc};
 

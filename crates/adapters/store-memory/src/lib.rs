@@ -7,9 +7,11 @@ mod cron;
 mod identity;
 mod jobs;
 mod portfolio;
+mod rate;
 
 pub use chat::{MemoryChatBus, MemoryChatHistory, MemoryPresence};
 pub use cron::MemoryCronLedger;
 pub use identity::MemoryIdentityStore;
 pub use jobs::MemoryJobQueue;
 pub use portfolio::MemoryPortfolioStore;
+pub use rate::MemoryRateLimiter;

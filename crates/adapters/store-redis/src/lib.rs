@@ -16,11 +16,13 @@ mod client;
 mod cron;
 mod decode;
 mod queue;
+mod rate;
 
 pub use chat::RedisChat;
 pub use client::{RedisConnection, RedisSettings, check_url};
 pub use cron::RedisCronLedger;
 pub use queue::{History, RedisJobQueue};
+pub use rate::RedisRateLimiter;
 
 #[cfg(test)]
 mod tests {

@@ -1,6 +1,6 @@
-//! Two real `console-api` processes on one MongoDB stand-in and one `redis-server`: users on
-//! different instances share rooms, history and presence, and a socket whose session is
-//! revoked on the other instance closes.
+//! Two real `console-api` processes on one MongoDB stand-in and one `redis-server` behave as
+//! one: users on different instances share rooms, history and presence; a socket whose
+//! session is revoked on the other instance closes; the rate limits are one budget.
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests")]
 
 mod support;
@@ -102,6 +102,60 @@ async fn joined(socket: &mut Socket, room: &str, name: &str) {
     }
 }
 
+/// Two instances of `env`, healthy.
+async fn two_instances(
+    env: &[(&'static str, String)],
+) -> (RunningBinary, RunningBinary, [tempfile::TempDir; 2]) {
+    let dirs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
+    let mut one = RunningBinary::start("console-api", dirs[0].path(), env);
+    let mut two = RunningBinary::start("console-api", dirs[1].path(), env);
+    one.wait_healthy().await;
+    two.wait_healthy().await;
+    (one, two, dirs)
+}
+
+#[tokio::test]
+async fn the_auth_limit_is_one_budget_whichever_instance_is_hit_and_fails_closed_without_redis()
+{
+    testkit::needs!("the built binaries and redis-server");
+    let (mail, mongo, mut redis) = (
+        SmtpSink::start().await,
+        MongoStandIn::start().await,
+        RedisServer::start().await,
+    );
+    let mut env = instance_env(&mail, &mongo, &redis);
+    env.push(("THROTTLE_AUTH_LIMIT", "4".to_owned()));
+    let (one, two, _dirs) = two_instances(&env).await;
+    let (one, two) = (Client::for_binary(&one), Client::for_binary(&two));
+    let token = access_token(&one, "ada@example.com").await;
+    let wrong = json!({"email": "ada@example.com", "password": "Wrong-password1"});
+    for client in [&two, &one, &two] {
+        let (status, body) = client.post("/auth/login", wrong.clone(), None).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+    }
+    for client in [&one, &two] {
+        let (status, body) = client.post("/auth/login", wrong.clone(), None).await;
+        assert_eq!(
+            status,
+            StatusCode::TOO_MANY_REQUESTS,
+            "the fifth sign-in request, on either instance: {body}"
+        );
+    }
+
+    redis.kill();
+    let (status, body) = one.post("/auth/login", wrong.clone(), None).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert_eq!(body["code"], "NOT_READY");
+    let (status, body) = two
+        .call(reqwest::Method::GET, "/auth/me", None, Some(&token))
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::OK,
+        "the general limit counts in the process meanwhile: {body}"
+    );
+}
+
 #[tokio::test]
 async fn users_on_two_instances_share_rooms_history_and_presence() {
     testkit::needs!("the built binaries and redis-server");
@@ -111,11 +165,7 @@ async fn users_on_two_instances_share_rooms_history_and_presence() {
         RedisServer::start().await,
     );
     let env = instance_env(&mail, &mongo, &redis);
-    let (one_dir, two_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    let mut one = RunningBinary::start("console-api", one_dir.path(), &env);
-    let mut two = RunningBinary::start("console-api", two_dir.path(), &env);
-    one.wait_healthy().await;
-    two.wait_healthy().await;
+    let (one, two, _dirs) = two_instances(&env).await;
     let ada = access_token(&Client::for_binary(&one), "ada@example.com").await;
     let bob = access_token(&Client::for_binary(&two), "bob@example.com").await;
 
