@@ -115,8 +115,7 @@ async fn two_instances(
 }
 
 #[tokio::test]
-async fn the_auth_limit_is_one_budget_whichever_instance_is_hit_and_fails_closed_without_redis()
-{
+async fn the_auth_limit_is_one_budget_whichever_instance_is_hit_and_fails_closed_without_redis() {
     testkit::needs!("the built binaries and redis-server");
     let (mail, mongo, mut redis) = (
         SmtpSink::start().await,

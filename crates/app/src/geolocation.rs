@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use anyhow::Context as _;
 use auth_core::ports::IpGeolocation;
 use geo_ip::{CachedGeolocation, IpApiGeolocation, MaxMindGeolocation};
 
@@ -15,11 +16,15 @@ use crate::config::{LocationProvider, Settings};
 pub fn source(settings: &Settings) -> anyhow::Result<Option<Arc<dyn IpGeolocation>>> {
     let source: Arc<dyn IpGeolocation> = match &settings.location_provider {
         LocationProvider::None => return Ok(None),
-        LocationProvider::MaxMind(path) => {
-            Arc::new(MaxMindGeolocation::open(path).map_err(anyhow::Error::msg)?)
-        }
+        LocationProvider::MaxMind(path) => Arc::new(
+            MaxMindGeolocation::open(path)
+                .map_err(anyhow::Error::msg)
+                .context("cannot open the MaxMind database")?,
+        ),
         LocationProvider::Http(url) => Arc::new(
-            IpApiGeolocation::new(url, settings.location_timeout).map_err(anyhow::Error::msg)?,
+            IpApiGeolocation::new(url, settings.location_timeout)
+                .map_err(anyhow::Error::msg)
+                .context("cannot set up the location lookups")?,
         ),
     };
     Ok(Some(Arc::new(CachedGeolocation::new(

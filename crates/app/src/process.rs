@@ -139,7 +139,8 @@ fn mail_transport(settings: &Settings) -> anyhow::Result<Arc<dyn MailTransport>>
         tls: smtp_tls(smtp),
         ca_file: smtp.ca_file.clone(),
     })
-    .map_err(anyhow::Error::msg)?;
+    .map_err(anyhow::Error::msg)
+    .context("cannot set up the SMTP transport")?;
     Ok(Arc::new(transport))
 }
 
@@ -159,7 +160,8 @@ async fn payload_sealer(
         let recorded = redis
             .set_once(&key, sealer.key_id())
             .await
-            .map_err(anyhow::Error::msg)?;
+            .map_err(anyhow::Error::msg)
+            .context("cannot record the job payload key's id in Redis")?;
         if recorded != sealer.key_id() {
             if !sealer.opens(&recorded) {
                 bail!(
@@ -170,7 +172,8 @@ async fn payload_sealer(
             redis
                 .set(&key, sealer.key_id())
                 .await
-                .map_err(anyhow::Error::msg)?;
+                .map_err(anyhow::Error::msg)
+                .context("cannot move the deployment to this job payload key")?;
             tracing::info!(from = %recorded, to = %sealer.key_id(), "the deployment's job payload key was rotated");
         }
     }

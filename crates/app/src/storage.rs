@@ -131,7 +131,8 @@ pub async fn open(settings: &Settings) -> anyhow::Result<Storage> {
                 timeout: config.timeout,
             })
             .await
-            .map_err(anyhow::Error::msg)?;
+            .map_err(anyhow::Error::msg)
+            .context("cannot connect to Redis")?;
             if let (None, Some(database)) = (&settings.mongodb_uri, &embedded) {
                 agree_on_the_database(&connection, &config.key_prefix, database, &path).await?;
             }
@@ -221,7 +222,8 @@ async fn agree_on_the_database(
     let recorded = connection
         .set_once(&key, &id)
         .await
-        .map_err(anyhow::Error::msg)?;
+        .map_err(anyhow::Error::msg)
+        .context("cannot record the embedded database's identity in Redis")?;
     if recorded == id {
         return Ok(());
     }
