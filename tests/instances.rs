@@ -155,6 +155,110 @@ async fn the_auth_limit_is_one_budget_whichever_instance_is_hit_and_fails_closed
     );
 }
 
+/// How long `answer` took to become `wanted`, asked every 20 ms; fails after `limit`.
+async fn time_until<F, Fut>(limit: Duration, wanted: StatusCode, mut answer: F) -> Duration
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = StatusCode>,
+{
+    let started = std::time::Instant::now();
+    loop {
+        let status = answer().await;
+        if status == wanted {
+            return started.elapsed();
+        }
+        assert!(
+            started.elapsed() < limit,
+            "still {status} after {limit:?}, not {wanted}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_logout_or_a_hidden_portfolio_on_one_instance_is_forgotten_by_the_other_at_once() {
+    testkit::needs!("the built binaries and redis-server");
+    let (mail, mongo, redis) = (
+        SmtpSink::start().await,
+        MongoStandIn::start().await,
+        RedisServer::start().await,
+    );
+    // Caches that would hold the stale answers for a long while, had nobody told them.
+    let mut env = instance_env(&mail, &mongo, &redis);
+    env.retain(|(name, _)| *name != "SESSION_CHECK_TTL");
+    env.extend([
+        ("SESSION_CHECK_TTL", "60s".to_owned()),
+        ("PUBLIC_CACHE_TTL", "60s".to_owned()),
+    ]);
+    let (one, two, _dirs) = two_instances(&env).await;
+    let (one, two) = (Client::for_binary(&one), Client::for_binary(&two));
+    let token = access_token(&one, "ada@example.com").await;
+    let (status, _) = one
+        .call(
+            reqwest::Method::PATCH,
+            "/portfolio/profile",
+            Some(json!({"isPublic": true})),
+            Some(&token),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, me) = two
+        .call(reqwest::Method::GET, "/auth/me", None, Some(&token))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{me}");
+    let page = format!(
+        "/public/portfolio/{}",
+        me["data"]["username"].as_str().unwrap()
+    );
+    let public = || async {
+        two.request(reqwest::Method::GET, &page, None, None, None)
+            .await
+    };
+    let first = public().await;
+    assert_eq!(first.status, StatusCode::OK, "{}", first.body);
+    let again = public().await;
+    assert_eq!(again.etag, first.etag, "the same bytes, the same tag");
+    let from_one = one
+        .request(reqwest::Method::GET, &page, None, None, None)
+        .await;
+    assert_eq!(
+        from_one.etag, first.etag,
+        "the tag is the bytes', not the instance's"
+    );
+
+    let (status, _) = one
+        .call(
+            reqwest::Method::PATCH,
+            "/portfolio/profile",
+            Some(json!({"isPublic": false})),
+            Some(&token),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let hidden = time_until(Duration::from_secs(5), StatusCode::NOT_FOUND, || async {
+        two.request(
+            reqwest::Method::GET,
+            &page,
+            None,
+            None,
+            first.etag.as_deref(),
+        )
+        .await
+        .status
+    })
+    .await;
+
+    let (status, _) = one.post("/auth/logout", json!({}), Some(&token)).await;
+    assert!(status.is_success());
+    let refused = time_until(Duration::from_secs(5), StatusCode::UNAUTHORIZED, || async {
+        two.call(reqwest::Method::GET, "/auth/me", None, Some(&token))
+            .await
+            .0
+    })
+    .await;
+    eprintln!("on the other instance: hidden after {hidden:?}, signed out after {refused:?}");
+}
+
 #[tokio::test]
 async fn users_on_two_instances_share_rooms_history_and_presence() {
     testkit::needs!("the built binaries and redis-server");

@@ -135,8 +135,8 @@ variables! {
         /// and the connection is closed); the head itself must arrive within 5s. Must exceed
         /// WS_PING_INTERVAL (a Socket.IO long poll waits that long)
         REQUEST_TIMEOUT = "120s" => request_timeout: Duration, duration;
-        /// How long a rendered public portfolio may be served from memory; changes on this instance
-        /// clear it at once (0s: no cache)
+        /// How long a rendered public portfolio may be served from memory; changes clear it at once
+        /// (on other instances through Redis; this bounds a lost message) (0s: no cache)
         PUBLIC_CACHE_TTL = "60s" => public_cache_ttl: Duration, duration;
         /// Header carrying the client IP behind a reverse proxy (e.g. X-Forwarded-For); unset: the
         /// peer address
@@ -199,7 +199,8 @@ variables! {
         /// Seconds a just-rotated refresh token may still be retried (0: never)
         JWT_REFRESH_REUSE_INTERVAL = "0" => refresh_reuse_interval: Duration, duration;
         /// How long an instance trusts what it read about a session, a user or an owner's lists; a
-        /// revoke or change on another instance shows within this (0s: read the store every time)
+        /// revoke or change elsewhere is announced through Redis at once, and this bounds a lost
+        /// announcement (0s: read the store every time)
         SESSION_CHECK_TTL = "5s" => session_check_ttl: Duration, duration;
         /// Argon2id memory in KiB
         ARGON2_MEMORY_COST = "65536" => argon2_memory_cost: u32, positive;
@@ -363,7 +364,7 @@ variables! {
         /// A chat socket silent this long (no frame, no pong) is closed
         WS_IDLE_TIMEOUT = "60s" => ws_idle_timeout: Duration, duration;
         /// How often an open chat socket checks that its session is still live
-        WS_SESSION_CHECK_INTERVAL = "2s" => ws_session_check: Duration, duration;
+        WS_SESSION_CHECK_INTERVAL = "1s" => ws_session_check: Duration, duration;
         /// Largest chat frame accepted, in bytes
         WS_MAX_FRAME_BYTES = "65536" => ws_max_frame: usize, parsed("bytes");
         /// A room nobody writes to for this long loses its history (each room keeps its last

@@ -7,6 +7,7 @@ use anyhow::Context as _;
 use auth_core::{IdentityPolicy, IdentityPorts, IdentityService};
 use auth_crypto::{Argon2Hasher, Argon2Settings, JwtCodec, OsSecrets};
 use kernel::Clock;
+use kernel::invalidation::Invalidations;
 use notify_core::EmailOutbox;
 use ua_woothee::WootheeUserAgents;
 
@@ -26,6 +27,7 @@ pub struct IdentityParts {
     pub owned_data: StoredOwnedData,
     pub tasks: TrackedTasks,
     pub clock: Arc<dyn Clock>,
+    pub invalidations: Arc<dyn Invalidations>,
 }
 
 /// The identity service over `storage`.
@@ -53,6 +55,7 @@ pub fn service(
         geolocation: geolocation::source(settings)?,
         tasks: Arc::new(parts.tasks),
         clock: parts.clock,
+        invalidations: parts.invalidations,
     };
     Ok(IdentityService::new(ports, policy(settings)))
 }

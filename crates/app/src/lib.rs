@@ -10,6 +10,7 @@ mod dev_secrets;
 mod directory;
 mod geolocation;
 mod identity;
+mod invalidation;
 mod media;
 mod notifier;
 mod owned_data;

@@ -38,6 +38,7 @@ use crate::background::TrackedTasks;
 use crate::config::{Environment, Settings, SmtpConfig};
 use crate::directory::UserDirectory;
 use crate::identity::{self, IdentityParts};
+use crate::invalidation::{self, AnnouncedContent};
 use crate::owned_data::{ContentListeners, StoredOwnedData};
 use crate::{chat, cron_jobs, dev_secrets, media, scheduler_loop, storage, telemetry, worker_loop};
 
@@ -253,9 +254,14 @@ impl Api {
         let owner_pages = Arc::new(http_api::OwnerPages(http_api::PageCache::new(
             settings.session_check_ttl,
         )));
-        let caches: Arc<dyn ContentListener> = Arc::new(ContentListeners(vec![
+        let local_caches: Arc<dyn ContentListener> = Arc::new(ContentListeners(vec![
             public_cache.clone(),
             owner_pages.clone(),
+        ]));
+        let channel = invalidation::Channel::of(&settings, &storage);
+        let caches: Arc<dyn ContentListener> = Arc::new(ContentListeners(vec![
+            Arc::clone(&local_caches),
+            Arc::new(AnnouncedContent(Arc::clone(&channel.announcer))),
         ]));
         let owned_data = StoredOwnedData {
             portfolio: Arc::clone(&storage.portfolio),
@@ -273,6 +279,7 @@ impl Api {
                 owned_data,
                 tasks: tasks.clone(),
                 clock: Arc::clone(&clock),
+                invalidations: Arc::clone(&channel.announcer),
             },
         )?;
         let config = http_config(&settings, &storage);
@@ -291,6 +298,7 @@ impl Api {
             Arc::new(portfolio),
             Arc::new(settings_service),
         );
+        channel.listen(Arc::clone(&identity), local_caches).await?;
         let account_export = ServiceAccountExporter {
             identity: Arc::clone(&identity),
             portfolio: Arc::clone(&portfolio),

@@ -8,12 +8,13 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 use auth_crypto::{Argon2Hasher, Argon2Settings, JwtCodec, OsSecrets};
 use chrono::{DateTime, TimeDelta, Utc};
+use kernel::invalidation::{AloneInvalidations, Forget, Invalidations};
 use kernel::{Clock, StoreError};
 use secrecy::SecretString;
 use store_memory::MemoryIdentityStore;
 use ua_woothee::WootheeUserAgents;
 
-use auth_core::model::{ClientInfo, GeoLocation};
+use auth_core::model::{ClientInfo, GeoLocation, ProfileChanges};
 use auth_core::ports::{
     AccountEmail, AccountNotifier, AccountRepository as _, BackgroundTasks, GeoError,
     IpGeolocation, NotifyError, OwnedData, PasswordCheck, PasswordHasher as _,
@@ -266,6 +267,7 @@ fn fixture_adjusted(
         geolocation: None,
         tasks: tasks.clone(),
         clock: clock.clone(),
+        invalidations: Arc::new(AloneInvalidations),
     };
     adjust(&mut ports);
     Fixture {
@@ -641,6 +643,71 @@ impl auth_core::ports::SessionRepository for PausingSessions {
     ) -> Result<Vec<auth_core::model::Session>, StoreError> {
         self.store.session_history(owner, limit).await
     }
+}
+
+/// What an instance announced, for the test to hand to the others.
+#[derive(Default)]
+struct Announced(Mutex<Vec<Forget>>);
+
+impl Invalidations for Announced {
+    fn announce(&self, forget: Forget) {
+        self.0.lock().unwrap().push(forget);
+    }
+}
+
+impl Announced {
+    /// Hands everything announced so far to `instance`.
+    fn deliver_to(&self, instance: &IdentityService) {
+        for forget in self.0.lock().unwrap().drain(..) {
+            instance.forget_announced(&forget);
+        }
+    }
+}
+
+#[tokio::test]
+async fn what_one_instance_revokes_or_changes_another_forgets_when_told() -> Result<(), AuthError> {
+    let store = Arc::new(MemoryIdentityStore::new());
+    let announced = Arc::new(Announced::default());
+    let policy = IdentityPolicy {
+        session_check_ttl: TimeDelta::minutes(10),
+        ..IdentityPolicy::default()
+    };
+    let one = fixture_adjusted(store.clone(), policy.clone(), 1024, |ports| {
+        ports.invalidations = announced.clone();
+    });
+    let two = fixture_adjusted(store, policy, 1024, |_| {});
+    let outcome = one
+        .service
+        .register(registration("ada@x.io"), &ClientInfo::default())
+        .await?;
+    let token = outcome.tokens.access_token;
+    let principal = two.service.authenticate(&token).await?;
+    let before = two.service.me(&principal).await?;
+    one.service
+        .update_profile(
+            &principal,
+            &ProfileChanges {
+                bio: Some(Some("Countess".to_owned())),
+                ..ProfileChanges::default()
+            },
+        )
+        .await?;
+    one.service.logout(&principal).await?;
+    assert!(
+        two.service.authenticate(&token).await.is_ok(),
+        "not told yet: the other instance still trusts its cache"
+    );
+    assert_eq!(two.service.me(&principal).await?.user.bio, before.user.bio);
+    announced.deliver_to(&two.service);
+    assert!(matches!(
+        two.service.authenticate(&token).await,
+        Err(AuthError::Unauthenticated)
+    ));
+    assert_eq!(
+        two.service.me(&principal).await?.user.bio.as_deref(),
+        Some("Countess")
+    );
+    Ok(())
 }
 
 #[tokio::test]

@@ -3,6 +3,7 @@
 
 mod clock;
 mod id;
+pub mod invalidation;
 mod page;
 pub mod rate;
 pub mod record;

@@ -12,15 +12,12 @@ use chat_core::model::{
 };
 use chat_core::ports::{Broadcast, ChatBus, ChatHistory, PresenceRegistry};
 use chrono::{DateTime, Utc};
-use fred::prelude::{
-    EventInterface as _, KeysInterface as _, ListInterface as _, Pool, PubsubInterface as _,
-};
+use fred::prelude::{KeysInterface as _, ListInterface as _, Pool, PubsubInterface as _};
 use fred::types::scripts::Script;
 use futures_util::StreamExt as _;
-use futures_util::stream::{self, BoxStream};
+use futures_util::stream::BoxStream;
 use kernel::{StoreError, UserId};
 use serde::{Deserialize, Serialize};
-use tokio::sync::broadcast::error::RecvError;
 
 use crate::RedisConnection;
 
@@ -149,41 +146,19 @@ impl ChatBus for RedisChat {
     }
 
     async fn subscribe(&self) -> Result<BoxStream<'static, Broadcast>, StoreError> {
-        let subscriber = self.connection.subscriber().await.map_err(backend)?;
-        let messages = subscriber.message_rx();
-        // Plain pub/sub on a Cluster too: every node relays a publication, so a subscriber
-        // on any node (a replica included) hears it, and fred subscribes again after a
-        // reconnect. A sharded subscription is dropped by the server when its slot moves or
-        // fails over, and fred 10 does not take it up again: the chat would go silent.
-        subscriber
-            .subscribe(self.channel())
+        let messages = self
+            .connection
+            .messages(self.channel(), "chat")
             .await
             .map_err(backend)?;
-        // The subscriber travels with the stream: dropping the stream closes its connection.
-        let stream = stream::unfold((subscriber, messages), |(subscriber, mut messages)| async {
-            loop {
-                match messages.recv().await {
-                    Ok(message) => {
-                        if let Some(broadcast) = decode(message.value.as_string()) {
-                            return Some((broadcast, (subscriber, messages)));
-                        }
-                    }
-                    Err(RecvError::Lagged(missed)) => {
-                        tracing::warn!(
-                            missed,
-                            "the chat subscriber fell behind; broadcasts were lost"
-                        );
-                    }
-                    Err(RecvError::Closed) => return None,
-                }
-            }
-        });
-        Ok(stream.boxed())
+        Ok(messages
+            .filter_map(|text| std::future::ready(decode(&text)))
+            .boxed())
     }
 }
 
-fn decode(text: Option<String>) -> Option<Broadcast> {
-    match serde_json::from_str::<WireBroadcast>(&text?) {
+fn decode(text: &str) -> Option<Broadcast> {
+    match serde_json::from_str::<WireBroadcast>(text) {
         Ok(wire) => wire.into_domain(),
         Err(error) => {
             tracing::warn!(%error, "an undecodable chat broadcast was skipped");

@@ -6,13 +6,16 @@ use std::time::Duration;
 
 use fred::clients::SubscriberClient;
 use fred::prelude::{Builder, ClientLike as _, Config, Pool, ReconnectPolicy};
-use fred::prelude::{EventInterface as _, KeysInterface as _};
+use fred::prelude::{EventInterface as _, KeysInterface as _, PubsubInterface as _};
 use fred::rustls::pki_types::CertificateDer;
 use fred::rustls::pki_types::pem::PemObject as _;
 use fred::rustls::{ClientConfig, RootCertStore, crypto::ring};
 use fred::types::InfoKind;
 use fred::types::SetOptions;
 use fred::types::config::TlsConnector;
+use futures_util::StreamExt as _;
+use futures_util::stream::{self, BoxStream};
+use tokio::sync::broadcast::error::RecvError;
 
 /// How to reach Redis.
 #[derive(Clone, Debug)]
@@ -147,9 +150,48 @@ impl RedisConnection {
         })
     }
 
+    /// The messages published on `channel` from now on, as text, through a connection of
+    /// their own. Plain pub/sub on a Cluster too: every node relays a publication, so a
+    /// subscriber on any node (a replica included) hears it, and fred subscribes again after a
+    /// reconnect. A sharded subscription is dropped by the server when its slot moves or fails
+    /// over, and fred 10 does not take it up again: the channel would go silent. `what` names
+    /// the subscriber in the warning about messages lost when its reader fell behind.
+    pub(crate) async fn messages(
+        &self,
+        channel: String,
+        what: &'static str,
+    ) -> Result<BoxStream<'static, String>, fred::error::Error> {
+        let subscriber = self.subscriber().await?;
+        let messages = subscriber.message_rx();
+        subscriber.subscribe(channel).await?;
+        // The subscriber travels with the stream: dropping the stream closes its connection.
+        let stream = stream::unfold(
+            (subscriber, messages),
+            move |(subscriber, mut messages)| async move {
+                loop {
+                    match messages.recv().await {
+                        Ok(message) => {
+                            if let Some(text) = message.value.as_string() {
+                                return Some((text, (subscriber, messages)));
+                            }
+                        }
+                        Err(RecvError::Lagged(missed)) => {
+                            tracing::warn!(
+                                missed,
+                                "the {what} subscriber fell behind; messages were lost"
+                            );
+                        }
+                        Err(RecvError::Closed) => return None,
+                    }
+                }
+            },
+        );
+        Ok(stream.boxed())
+    }
+
     /// A connection of its own for pub/sub (a subscribed connection can send nothing else),
     /// which subscribes again after a reconnect.
-    pub(crate) async fn subscriber(&self) -> Result<SubscriberClient, fred::error::Error> {
+    async fn subscriber(&self) -> Result<SubscriberClient, fred::error::Error> {
         let mut builder = builder(&self.config, self.timeout);
         // fred hands published messages over a broadcast channel of 32 by default, and drops
         // the oldest when a burst outruns its reader: room for the bursts of a busy chat.

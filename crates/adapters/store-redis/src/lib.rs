@@ -15,12 +15,14 @@ mod chat;
 mod client;
 mod cron;
 mod decode;
+mod invalidation;
 mod queue;
 mod rate;
 
 pub use chat::RedisChat;
 pub use client::{RedisConnection, RedisSettings, check_url};
 pub use cron::RedisCronLedger;
+pub use invalidation::RedisInvalidations;
 pub use queue::{History, RedisJobQueue};
 pub use rate::RedisRateLimiter;
 

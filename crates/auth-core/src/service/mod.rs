@@ -22,10 +22,11 @@ use std::sync::Arc;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use kernel::Clock;
+use kernel::invalidation::{Forget, Invalidations};
 
 use crate::epoch_cache::EpochCache;
 use crate::error::AuthError;
-use crate::model::{Account, Role, User, UserId, UserView};
+use crate::model::{Account, Role, SessionId, User, UserId, UserView};
 use crate::ports::{
     AccountNotifier, AccountRepository, BackgroundTasks, IpGeolocation, OwnedData, PasswordHasher,
     SecretGenerator, SessionRepository, TokenCodec, UserAgentParser, UserRepository,
@@ -84,6 +85,8 @@ pub struct IdentityPorts {
     /// Runs what follows a new session (location lookup, new-sign-in email) off the request.
     pub tasks: Arc<dyn BackgroundTasks>,
     pub clock: Arc<dyn Clock>,
+    /// Tells the deployment's other instances which sessions and views to forget.
+    pub invalidations: Arc<dyn Invalidations>,
 }
 
 /// A freshly issued access + refresh pair.
@@ -189,6 +192,25 @@ impl IdentityService {
     /// To be called after every write to a user or their account.
     fn forget_view(&self, user_id: &UserId) {
         self.views.forget(std::slice::from_ref(user_id));
+        self.ports
+            .invalidations
+            .announce(Forget::User(user_id.clone()));
+    }
+
+    /// Forgets what another instance announced: revoked sessions (their access tokens are
+    /// checked against the store again at once) or a user's view.
+    pub fn forget_announced(&self, forget: &Forget) {
+        match forget {
+            Forget::Sessions(ids) => {
+                let sessions: Vec<SessionId> = ids
+                    .iter()
+                    .filter_map(|id| SessionId::parse(id).ok())
+                    .collect();
+                self.live_sessions.forget(&sessions);
+            }
+            Forget::User(user_id) => self.views.forget(std::slice::from_ref(user_id)),
+            Forget::Content(_) => {}
+        }
     }
 
     async fn account_of(&self, user: &UserId) -> Result<Account, AuthError> {

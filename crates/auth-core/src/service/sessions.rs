@@ -4,6 +4,8 @@ use chrono::{DateTime, Utc};
 
 use super::IdentityService;
 use crate::error::AuthError;
+use kernel::invalidation::Forget;
+
 use crate::model::{Principal, Session, SessionId, UserId};
 
 /// Where an access-token check learns whether its session is live.
@@ -115,7 +117,7 @@ impl IdentityService {
         session: &SessionId,
     ) -> Result<bool, AuthError> {
         let revoked = self.ports.sessions.revoke_session(owner, session).await?;
-        self.live_sessions.forget(std::slice::from_ref(session));
+        self.forget_sessions(std::slice::from_ref(session));
         Ok(revoked)
     }
 
@@ -129,8 +131,18 @@ impl IdentityService {
             .sessions
             .revoke_sessions_except(owner, keep)
             .await?;
-        self.live_sessions.forget(&revoked);
+        self.forget_sessions(&revoked);
         Ok(revoked.len())
+    }
+
+    /// Revoked sessions, forgotten here and announced to the other instances.
+    fn forget_sessions(&self, sessions: &[SessionId]) {
+        self.live_sessions.forget(sessions);
+        if !sessions.is_empty() {
+            self.ports.invalidations.announce(Forget::Sessions(
+                sessions.iter().map(|id| id.as_str().to_owned()).collect(),
+            ));
+        }
     }
 
     /// Ends the caller's current session.
