@@ -74,6 +74,7 @@ macro_rules! suite {
 
 pub mod chat;
 pub mod cron;
+pub mod files;
 pub mod identity;
 pub mod jobs;
 pub mod portfolio;

@@ -5,8 +5,12 @@
 //! atomic: a reader sees the whole file or none). Files are 0600 and folders 0700: only this
 //! process reads them, and serves them itself.
 //!
-//! The staging folder is emptied at start, and a staged file is unlinked when dropped, so an
-//! abandoned upload leaves nothing; a committed file is synced to disk before its rename.
+//! Each process stages in a folder of its own under `.staging/` ([`Staging`], which the S3
+//! store uses too), so that instances sharing the root never remove each other's uploads in
+//! flight. A staged file is unlinked when dropped, so an abandoned upload leaves nothing; what a
+//! crashed process left is removed by the next process to open the root, once older than an
+//! hour (no upload lasts that long: `REQUEST_TIMEOUT` ends it). A committed file is synced to
+//! disk before its rename.
 
 use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
@@ -24,23 +28,18 @@ const STAGING: &str = ".staging";
 
 pub struct LocalFileStore {
     root: PathBuf,
+    staging: Staging,
 }
 
 impl LocalFileStore {
-    /// Opens (creating) the store at `root` and removes what interrupted uploads left in its
-    /// staging folder.
+    /// Opens (creating) the store at `root`, with this process's staging folder in it.
     ///
     /// # Errors
     /// [`StoreError::Backend`] when the folders cannot be created.
     pub async fn open(root: impl Into<PathBuf>) -> Result<Self, StoreError> {
         let root = root.into();
-        let staging = root.join(STAGING);
-        create_private_dir(&staging).await?;
-        let mut entries = tokio::fs::read_dir(&staging).await.map_err(backend)?;
-        while let Some(entry) = entries.next_entry().await.map_err(backend)? {
-            let _ = tokio::fs::remove_file(entry.path()).await;
-        }
-        Ok(Self { root })
+        let staging = Staging::open(&root).await?;
+        Ok(Self { root, staging })
     }
 
     fn path_of(&self, key: &FileKey) -> PathBuf {
@@ -50,24 +49,64 @@ impl LocalFileStore {
     fn owner_dir(&self, owner: &UserId) -> PathBuf {
         self.root.join(owner.as_str())
     }
+}
 
-    fn staging_path(&self) -> PathBuf {
-        let name = hex::encode(rand::random::<[u8; 16]>());
-        self.root.join(STAGING).join(format!("{name}.part"))
+/// What a crashed process left in `.staging/` is removed once this old.
+const STALE: std::time::Duration = std::time::Duration::from_secs(3600);
+
+/// This process's folder for files being received: `<root>/.staging/<random>/`.
+pub struct Staging {
+    dir: PathBuf,
+}
+
+impl Staging {
+    /// Creates this process's folder under `<root>/.staging/`, and removes what other
+    /// processes left there more than an hour ago.
+    ///
+    /// # Errors
+    /// [`StoreError::Backend`] when the folders cannot be created.
+    pub async fn open(root: &Path) -> Result<Self, StoreError> {
+        let staging = root.join(STAGING);
+        create_private_dir(&staging).await?;
+        let mut entries = tokio::fs::read_dir(&staging).await.map_err(backend)?;
+        while let Some(entry) = entries.next_entry().await.map_err(backend)? {
+            let stale = entry
+                .metadata()
+                .await
+                .and_then(|m| m.modified())
+                .is_ok_and(|at| at.elapsed().is_ok_and(|age| age > STALE));
+            if stale {
+                let path = entry.path();
+                let _ = tokio::fs::remove_dir_all(&path).await;
+                let _ = tokio::fs::remove_file(&path).await;
+            }
+        }
+        let dir = staging.join(hex::encode(rand::random::<[u8; 8]>()));
+        create_private_dir(&dir).await?;
+        Ok(Self { dir })
+    }
+
+    /// A new, empty file, unlinked when dropped unless moved into place first.
+    ///
+    /// # Errors
+    /// [`StoreError::Backend`] when it cannot be created.
+    pub async fn file(&self) -> Result<Staged, StoreError> {
+        // Another process removes this folder once it has been idle an hour (creating a file
+        // in it counts as use): made again when it is gone.
+        create_private_dir(&self.dir).await?;
+        let path = self
+            .dir
+            .join(format!("{}.part", hex::encode(rand::random::<[u8; 16]>())));
+        let file = create_private_file(&path).await?;
+        Ok(Staged {
+            path,
+            file: Some(file),
+        })
     }
 }
 
 fn path_of(root: &Path, key: &FileKey) -> PathBuf {
     root.join(key.to_string())
-}
-
-/// Moves a finished file into place under `key`.
-async fn install(root: &Path, from: &Path, key: &FileKey) -> Result<(), StoreError> {
-    let target = path_of(root, key);
-    if let Some(parent) = target.parent() {
-        create_private_dir(parent).await?;
-    }
-    tokio::fs::rename(from, &target).await.map_err(backend)
 }
 
 fn backend(error: std::io::Error) -> StoreError {
@@ -90,14 +129,13 @@ async fn create_private_file(path: &Path) -> Result<tokio::fs::File, StoreError>
     options.open(path).await.map_err(backend)
 }
 
-/// A file being received, removed when dropped before it is committed.
-struct LocalStaged {
+/// A file being received, removed when dropped before it is moved into place.
+pub struct Staged {
     path: PathBuf,
     file: Option<tokio::fs::File>,
-    root: PathBuf,
 }
 
-impl Drop for LocalStaged {
+impl Drop for Staged {
     fn drop(&mut self) {
         if self.file.is_some() {
             // An unlink: quick enough to do in place, and it must happen even when the task
@@ -107,21 +145,26 @@ impl Drop for LocalStaged {
     }
 }
 
-impl LocalStaged {
+impl Staged {
     fn file(&mut self) -> Result<&mut tokio::fs::File, StoreError> {
         self.file
             .as_mut()
             .ok_or_else(|| StoreError::message("staged file already committed"))
     }
-}
 
-#[async_trait]
-impl StagedFile for LocalStaged {
-    async fn write(&mut self, chunk: &[u8]) -> Result<(), StoreError> {
+    /// Appends a chunk.
+    ///
+    /// # Errors
+    /// [`StoreError::Backend`] when the disk refuses it.
+    pub async fn write(&mut self, chunk: &[u8]) -> Result<(), StoreError> {
         self.file()?.write_all(chunk).await.map_err(backend)
     }
 
-    async fn read_all(&mut self) -> Result<Vec<u8>, StoreError> {
+    /// Every byte written so far.
+    ///
+    /// # Errors
+    /// [`StoreError::Backend`] when the disk refuses it.
+    pub async fn read_all(&mut self) -> Result<Vec<u8>, StoreError> {
         let file = self.file()?;
         file.flush().await.map_err(backend)?;
         file.rewind().await.map_err(backend)?;
@@ -130,25 +173,49 @@ impl StagedFile for LocalStaged {
         Ok(bytes)
     }
 
-    async fn commit(mut self: Box<Self>, key: &FileKey) -> Result<(), StoreError> {
+    /// Syncs the file and renames it to `target` (same file system: atomic).
+    async fn move_to(mut self, target: &Path) -> Result<(), StoreError> {
         let file = self.file()?;
         file.flush().await.map_err(backend)?;
         file.sync_all().await.map_err(backend)?;
-        install(&self.root, &self.path, key).await?;
-        // Committed: nothing left to remove.
+        if let Some(parent) = target.parent() {
+            create_private_dir(parent).await?;
+        }
+        tokio::fs::rename(&self.path, target)
+            .await
+            .map_err(backend)?;
+        // Moved: nothing left to remove.
         self.file = None;
         Ok(())
+    }
+}
+
+/// A file being received into the local store.
+struct LocalStaged {
+    staged: Staged,
+    root: PathBuf,
+}
+
+#[async_trait]
+impl StagedFile for LocalStaged {
+    async fn write(&mut self, chunk: &[u8]) -> Result<(), StoreError> {
+        self.staged.write(chunk).await
+    }
+
+    async fn read_all(&mut self) -> Result<Vec<u8>, StoreError> {
+        self.staged.read_all().await
+    }
+
+    async fn commit(self: Box<Self>, key: &FileKey) -> Result<(), StoreError> {
+        self.staged.move_to(&path_of(&self.root, key)).await
     }
 }
 
 #[async_trait]
 impl FileStore for LocalFileStore {
     async fn stage(&self) -> Result<Box<dyn StagedFile>, StoreError> {
-        let path = self.staging_path();
-        let file = create_private_file(&path).await?;
         Ok(Box::new(LocalStaged {
-            path,
-            file: Some(file),
+            staged: self.staging.file().await?,
             root: self.root.clone(),
         }))
     }
@@ -239,78 +306,27 @@ mod tests {
         FileKey::original(&owner(), purpose, &hash_digit.to_string().repeat(32), kind)
     }
 
-    async fn read(store: &LocalFileStore, key: &FileKey) -> Option<Vec<u8>> {
-        let body = store.open(key).await.unwrap_or_else(|e| panic!("{e}"))?;
-        let mut bytes = Vec::new();
-        let mut chunks = body.chunks;
-        while let Some(chunk) = chunks.next().await {
-            bytes.extend_from_slice(&chunk.unwrap_or_else(|e| panic!("{e}")));
-        }
-        assert_eq!(bytes.len() as u64, body.size);
-        Some(bytes)
-    }
-
-    #[tokio::test]
-    async fn files_are_stored_read_listed_and_removed_by_key() {
+    port_contracts::file_store_contract!(|| async {
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
         let store = LocalFileStore::open(dir.path())
             .await
             .unwrap_or_else(|e| panic!("{e}"));
-        let image = key('a', Purpose::Image, FileKind::Png);
-        let resume = key('b', Purpose::Resume, FileKind::Pdf);
-        store
-            .put(&image, Bytes::from_static(b"png bytes"))
-            .await
-            .unwrap_or_else(|e| panic!("{e}"));
-        let mut staged = store.stage().await.unwrap_or_else(|e| panic!("{e}"));
-        staged
-            .write(b"%PDF-")
-            .await
-            .unwrap_or_else(|e| panic!("{e}"));
-        staged.write(b"1.7").await.unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(
-            staged.read_all().await.unwrap_or_else(|e| panic!("{e}")),
-            b"%PDF-1.7"
-        );
-        staged
-            .commit(&resume)
-            .await
-            .unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(
-            read(&store, &image).await.as_deref(),
-            Some(&b"png bytes"[..])
-        );
-        assert_eq!(
-            read(&store, &resume).await.as_deref(),
-            Some(&b"%PDF-1.7"[..])
-        );
-        let mut listed: Vec<String> = store
-            .list(&owner())
-            .await
-            .unwrap_or_else(|e| panic!("{e}"))
-            .into_iter()
-            .map(|file| file.key.to_string())
-            .collect();
-        listed.sort();
-        assert_eq!(listed, [image.to_string(), resume.to_string()]);
-        store.delete(&image).await.unwrap_or_else(|e| panic!("{e}"));
-        store.delete(&image).await.unwrap_or_else(|e| panic!("{e}"));
-        assert!(read(&store, &image).await.is_none());
-        store
-            .delete_all_of(&owner())
-            .await
-            .unwrap_or_else(|e| panic!("{e}"));
-        store
-            .delete_all_of(&owner())
-            .await
-            .unwrap_or_else(|e| panic!("{e}"));
-        assert!(
-            store
-                .list(&owner())
-                .await
-                .unwrap_or_else(|e| panic!("{e}"))
-                .is_empty()
-        );
+        (dir, store)
+    });
+
+    fn staged_files(root: &Path) -> usize {
+        walk(&root.join(STAGING))
+    }
+
+    fn walk(dir: &Path) -> usize {
+        std::fs::read_dir(dir)
+            .map(|entries| {
+                entries
+                    .flatten()
+                    .map(|e| if e.path().is_dir() { walk(&e.path()) } else { 1 })
+                    .sum()
+            })
+            .unwrap_or(0)
     }
 
     #[tokio::test]
@@ -324,23 +340,48 @@ mod tests {
             .write(b"partial")
             .await
             .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(staged_files(dir.path()), 1);
         drop(staged);
-        let left = std::fs::read_dir(dir.path().join(STAGING))
-            .map(Iterator::count)
-            .unwrap_or(usize::MAX);
-        assert_eq!(left, 0);
-        // What a crash left is cleared at the next start.
-        std::fs::write(dir.path().join(STAGING).join("old.part"), b"x")
-            .unwrap_or_else(|e| panic!("{e}"));
-        LocalFileStore::open(dir.path())
+        assert_eq!(staged_files(dir.path()), 0);
+    }
+
+    #[tokio::test]
+    async fn an_instance_sharing_the_folder_keeps_the_others_uploads_and_clears_stale_ones() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let one = LocalFileStore::open(dir.path())
             .await
             .unwrap_or_else(|e| panic!("{e}"));
+        let mut in_flight = one.stage().await.unwrap_or_else(|e| panic!("{e}"));
+        in_flight
+            .write(b"uploading")
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        // What a crashed process left two hours ago.
+        let crashed = dir.path().join(STAGING).join("crashed");
+        std::fs::create_dir(&crashed).unwrap_or_else(|e| panic!("{e}"));
+        let left = crashed.join("old.part");
+        std::fs::write(&left, b"x").unwrap_or_else(|e| panic!("{e}"));
+        let two_hours_ago = std::time::SystemTime::now() - 2 * STALE;
+        for path in [&left, &crashed] {
+            std::fs::File::open(path)
+                .and_then(|f| f.set_modified(two_hours_ago))
+                .unwrap_or_else(|e| panic!("{e}"));
+        }
+        let _two = LocalFileStore::open(dir.path())
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!(!crashed.exists(), "a stale folder is removed");
         assert_eq!(
-            std::fs::read_dir(dir.path().join(STAGING))
-                .map(Iterator::count)
-                .ok(),
-            Some(0)
+            in_flight.read_all().await.unwrap_or_else(|e| panic!("{e}")),
+            b"uploading",
+            "the other instance's upload in flight is kept"
         );
+        let key = key('e', Purpose::Document, FileKind::Pdf);
+        in_flight
+            .commit(&key)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!(dir.path().join(key.to_string()).exists());
     }
 
     #[cfg(unix)]
