@@ -37,6 +37,13 @@ if [ "$(.venv/bin/schemathesis --version 2>/dev/null)" != "schemathesis, version
   .venv/bin/pip install -q --disable-pip-version-check "schemathesis==$SCHEMATHESIS_VERSION"
 fi
 
+# moto's server mode, the S3-compatible server the object-storage tests write to.
+MOTO_VERSION="5.2.6"
+if ! .venv/bin/pip show moto 2>/dev/null | grep -qx "Version: $MOTO_VERSION" || [ ! -x .venv/bin/moto_server ]; then
+  echo "installing moto[server] $MOTO_VERSION into .venv"
+  .venv/bin/pip install -q --disable-pip-version-check "moto[server]==$MOTO_VERSION"
+fi
+
 # socket.io-client, the real front-end library the Socket.IO endpoint is tested with.
 if [ ! -d tests/socketio/node_modules ]; then
   echo "installing socket.io-client into tests/socketio"

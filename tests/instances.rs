@@ -11,7 +11,7 @@ use futures_util::{SinkExt as _, StreamExt as _};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use support::{Client, api_env};
-use testkit::{MongoStandIn, RedisServer, RunningBinary, SmtpSink};
+use testkit::{MongoStandIn, RedisServer, RunningBinary, S3StandIn, SmtpSink};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream, connect_async};
 
@@ -257,6 +257,80 @@ async fn a_logout_or_a_hidden_portfolio_on_one_instance_is_forgotten_by_the_othe
     })
     .await;
     eprintln!("on the other instance: hidden after {hidden:?}, signed out after {refused:?}");
+}
+
+#[tokio::test]
+async fn a_file_uploaded_through_one_instance_is_served_by_the_other_from_the_bucket() {
+    testkit::needs!("the built binaries, redis-server and the S3 stand-in (moto)");
+    let (mail, mongo, redis, s3) = (
+        SmtpSink::start().await,
+        MongoStandIn::start().await,
+        RedisServer::start().await,
+        S3StandIn::start().await,
+    );
+    let mut env = instance_env(&mail, &mongo, &redis);
+    env.extend([
+        ("S3_BUCKET", s3.create_bucket().await),
+        ("S3_ENDPOINT", s3.endpoint()),
+        ("S3_FORCE_PATH_STYLE", "true".to_owned()),
+        ("S3_ACCESS_KEY_ID", "testing".to_owned()),
+        ("S3_SECRET_ACCESS_KEY", "testing".to_owned()),
+        ("S3_PREFIX", "uploads".to_owned()),
+    ]);
+    let (one, two, _dirs) = two_instances(&env).await;
+    let token = access_token(&Client::for_binary(&one), "ada@example.com").await;
+    let pdf = b"%PDF-1.4\n1 0 obj<</Type/Catalog>>endobj\ntrailer<</Root 1 0 R>>\n%%EOF\n";
+    let body = [
+        &b"--b\r\nContent-Disposition: form-data; name=\"file\"; filename=\"cv.pdf\"\r\nContent-Type: application/pdf\r\n\r\n"[..],
+        pdf,
+        b"\r\n--b--\r\n",
+    ]
+    .concat();
+    let http = reqwest::Client::new();
+    let uploaded: Value = http
+        .post(format!(
+            "http://127.0.0.1:{}/api/v1/upload/document",
+            one.port
+        ))
+        .bearer_auth(&token)
+        .header("Content-Type", "multipart/form-data; boundary=b")
+        .body(body)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let url = uploaded["data"]["url"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{uploaded}"));
+    let path = &url[url.find("/uploads/").unwrap()..];
+    for api in [&two, &one] {
+        let served = http
+            .get(format!("http://127.0.0.1:{}{path}", api.port))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            served.status(),
+            StatusCode::OK,
+            "{path} on port {}",
+            api.port
+        );
+        assert_eq!(served.bytes().await.unwrap().as_ref(), pdf);
+    }
+    let ready: Value = http
+        .get(format!("http://127.0.0.1:{}/api/v1/health/ready", two.port))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        ready.to_string().contains("files"),
+        "the bucket is probed: {ready}"
+    );
 }
 
 #[tokio::test]

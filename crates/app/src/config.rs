@@ -11,6 +11,7 @@ use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::Duration;
 
+use files_s3::S3Settings;
 use media_core::FileKind;
 use secrecy::{ExposeSecret as _, SecretString};
 
@@ -185,6 +186,25 @@ variables! {
         UPLOAD_QUOTA_BYTES = "524288000" => upload_quota_bytes: u64, positive_u64;
         /// Pictures decoded at once (default: number of CPUs); the rest wait their turn
         UPLOAD_IMAGE_CONCURRENCY = "" => upload_image_concurrency: usize, positive_or_cpus;
+        /// S3-compatible bucket uploaded files are kept in instead of UPLOAD_DIR, shared by
+        /// every instance (AWS S3, MinIO, R2, …); unset: the local folder
+        S3_BUCKET = "" => s3: Option<S3Settings>, s3;
+        // The next six are read with S3_BUCKET.
+        /// Region of the bucket
+        S3_REGION = "us-east-1";
+        /// URL of an S3-compatible service (http:// only for one on a private network); unset:
+        /// AWS
+        S3_ENDPOINT = "";
+        /// Access key id; unset: AWS's usual sources (AWS_* variables, web identity, instance
+        /// role)
+        S3_ACCESS_KEY_ID = "";
+        /// Secret access key, with S3_ACCESS_KEY_ID
+        S3_SECRET_ACCESS_KEY = "";
+        /// Folder-like prefix of every object written (e.g. uploads)
+        S3_PREFIX = "";
+        /// true: path-style requests (ENDPOINT/BUCKET/key), which MinIO and most
+        /// S3-compatible services need; false: virtual-hosted (BUCKET.ENDPOINT/key)
+        S3_FORCE_PATH_STYLE = "false";
     }
     "Auth" {
         /// Access-token signing secret, >= 32 bytes (development: generated into DATA_DIR when
@@ -772,6 +792,32 @@ impl Reader<'_> {
     }
 
     /// The SMTP relay when `SMTP_HOST` is set. Its settings are read (and checked) either way.
+    fn s3(&mut self, bucket: &Variable) -> Option<S3Settings> {
+        let name = self.optional(bucket);
+        let s3 = S3Settings {
+            bucket: name.clone().unwrap_or_default(),
+            region: self.text(&S3_REGION),
+            endpoint: self.optional(&S3_ENDPOINT),
+            access_key_id: self.optional(&S3_ACCESS_KEY_ID),
+            secret_access_key: self.secret(&S3_SECRET_ACCESS_KEY),
+            prefix: self.text(&S3_PREFIX),
+            path_style: self.flag(&S3_FORCE_PATH_STYLE),
+        };
+        if let Some(endpoint) = &s3.endpoint
+            && !is_http_url(endpoint)
+        {
+            self.problems.push(format!(
+                "{S3_ENDPOINT}: expected an http(s) URL, got {endpoint:?}"
+            ));
+        }
+        if s3.access_key_id.is_some() != s3.secret_access_key.is_some() {
+            self.problems.push(format!(
+                "{S3_ACCESS_KEY_ID} and {S3_SECRET_ACCESS_KEY}: set both or neither"
+            ));
+        }
+        name.map(|_| s3)
+    }
+
     fn smtp(&mut self, host: &Variable) -> Option<SmtpConfig> {
         let host = self.optional(host);
         let smtp = SmtpConfig {
@@ -913,6 +959,14 @@ impl Settings {
         if production && self.smtp.is_none() && !self.email_log_transport {
             problems.push(format!(
                 "{SMTP_HOST}: must be set in production (or {EMAIL_LOG_TRANSPORT}=true to log emails without their bodies)"
+            ));
+        }
+        // With Redis any number of instances may serve; files on one's disk would be 404 on the
+        // others, and the default URL names one instance.
+        if production && self.redis.is_some() && self.s3.is_none() && self.upload_base_url.is_none()
+        {
+            problems.push(format!(
+                "{UPLOAD_BASE_URL}: must be set in production when {REDIS_URL} lets several instances serve and files stay on local disk ({S3_BUCKET} unset): point it at where every instance's files are served, or keep the files in a bucket"
             ));
         }
         if production && self.job_payload_key.is_none() {
@@ -1334,6 +1388,60 @@ mod tests {
         let relayed = settings(&[&production[..], &[("SMTP_HOST", "smtp.a.dev")]].concat());
         assert!(relayed.is_ok(), "{:?}", relayed.err());
         assert!(settings(&[]).is_ok(), "development logs emails by default");
+    }
+
+    #[test]
+    fn production_with_redis_keeps_files_where_every_instance_reaches_them() {
+        let (access, refresh) = ("a".repeat(40), "b".repeat(40));
+        let production = [
+            ("APP_ENV", "production"),
+            ("JWT_ACCESS_SECRET", access.as_str()),
+            ("JWT_REFRESH_SECRET", refresh.as_str()),
+            ("CORS_ORIGIN", "https://a.dev"),
+            ("JOB_PAYLOAD_KEY", TEST_KEY),
+            ("EMAIL_LOG_TRANSPORT", "true"),
+            ("REDIS_URL", "redis://127.0.0.1:6379"),
+        ];
+        let found = problems(&production);
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert!(found[0].starts_with("UPLOAD_BASE_URL: must be set in production"));
+        for fix in [
+            ("UPLOAD_BASE_URL", "https://files.a.dev/uploads"),
+            ("S3_BUCKET", "console-files"),
+        ] {
+            let fixed = settings(&[&production[..], &[fix]].concat());
+            assert!(fixed.is_ok(), "{fix:?}: {:?}", fixed.err());
+        }
+        assert!(
+            settings(&production[..6]).is_ok(),
+            "one instance without Redis"
+        );
+    }
+
+    #[test]
+    fn a_bucket_takes_both_keys_or_neither_and_an_http_endpoint() {
+        let bucket = [("S3_BUCKET", "files")];
+        let s = settings(&bucket).unwrap_or_else(|e| panic!("{e}"));
+        let s3 = s.s3.unwrap_or_else(|| panic!("S3_BUCKET is set"));
+        assert_eq!((s3.region.as_str(), s3.path_style), ("us-east-1", false));
+        let found = problems(
+            &[
+                &bucket[..],
+                &[("S3_ACCESS_KEY_ID", "id"), ("S3_ENDPOINT", "minio:9000")],
+            ]
+            .concat(),
+        );
+        assert_eq!(found.len(), 2, "{found:?}");
+        assert!(
+            found
+                .iter()
+                .any(|p| p.starts_with("S3_ENDPOINT: expected an http(s) URL"))
+        );
+        assert!(
+            found
+                .iter()
+                .any(|p| p.starts_with("S3_ACCESS_KEY_ID and S3_SECRET_ACCESS_KEY"))
+        );
     }
 
     #[test]

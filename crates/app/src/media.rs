@@ -1,6 +1,6 @@
-//! Picks the media adapters: files on the local disk (under `UPLOAD_DIR`, by default
-//! `DATA_DIR/uploads`) and pictures through the `image` crate, with the limits of the
-//! configuration. An object-store `FileStore` would be chosen here.
+//! Picks the media adapters: files in an S3-compatible bucket (`S3_BUCKET`) or on the local
+//! disk (under `UPLOAD_DIR`, by default `DATA_DIR/uploads`), and pictures through the `image`
+//! crate, with the limits of the configuration.
 //!
 //! The default public base URL names the bound port, so `Api::build` binds the listener before it
 //! builds this service.
@@ -10,8 +10,12 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use anyhow::Context as _;
+use async_trait::async_trait;
 use files_local::LocalFileStore;
+use files_s3::S3FileStore;
+use http_api::ReadinessProbe;
 use image_rs::ImageRsProcessor;
+use media_core::FileStore;
 use media_core::{MediaPolicy, MediaService};
 
 use crate::config::Settings;
@@ -30,19 +34,63 @@ fn default_base_url(host: &str, port: u16) -> String {
     format!("http://{host}:{port}/uploads")
 }
 
+/// The media service, and what tells readiness whether its files can be reached.
+pub struct Media {
+    pub service: MediaService,
+    /// The bucket's probe; `None` for the local disk.
+    pub probe: Option<Arc<dyn ReadinessProbe>>,
+}
+
+struct BucketProbe(Arc<S3FileStore>);
+
+#[async_trait]
+impl ReadinessProbe for BucketProbe {
+    fn name(&self) -> &'static str {
+        "files"
+    }
+
+    async fn check(&self) -> Result<(), String> {
+        self.0.reachable().await.map_err(|e| e.to_string())
+    }
+}
+
 /// The media service of the API listening on `port`.
 ///
 /// # Errors
-/// A message when the upload folder cannot be created.
-pub async fn service(settings: &Settings, port: u16) -> anyhow::Result<MediaService> {
+/// A message when the upload or staging folder cannot be created, or the bucket settings are
+/// unusable.
+pub async fn service(settings: &Settings, port: u16) -> anyhow::Result<Media> {
+    let (store, probe): (Arc<dyn FileStore>, Option<Arc<dyn ReadinessProbe>>) = match &settings.s3 {
+        Some(s3) => {
+            let bucket = Arc::new(
+                S3FileStore::open(s3, &settings.data_dir)
+                    .await
+                    .with_context(|| format!("cannot use the bucket {}", s3.bucket))?,
+            );
+            (bucket.clone(), Some(Arc::new(BucketProbe(bucket))))
+        }
+        None => (Arc::new(local_store(settings).await?), None),
+    };
+    let service = MediaService::new(
+        store,
+        Arc::new(ImageRsProcessor::new(settings.upload_image_concurrency)),
+        policy(settings, port),
+    );
+    Ok(Media { service, probe })
+}
+
+async fn local_store(settings: &Settings) -> anyhow::Result<LocalFileStore> {
     let dir = settings
         .upload_dir
         .as_ref()
         .map_or_else(|| settings.data_dir.join("uploads"), Into::into);
-    let store = LocalFileStore::open(&dir)
+    LocalFileStore::open(&dir)
         .await
-        .with_context(|| format!("cannot open the upload folder {}", dir.display()))?;
-    let policy = MediaPolicy {
+        .with_context(|| format!("cannot open the upload folder {}", dir.display()))
+}
+
+fn policy(settings: &Settings, port: u16) -> MediaPolicy {
+    MediaPolicy {
         max_image_bytes: settings.upload_max_image_size,
         max_document_bytes: settings.upload_max_document_size,
         max_image_pixels: settings.upload_max_image_pixels,
@@ -54,12 +102,7 @@ pub async fn service(settings: &Settings, port: u16) -> anyhow::Result<MediaServ
             .upload_base_url
             .clone()
             .unwrap_or_else(|| default_base_url(&settings.host, port)),
-    };
-    Ok(MediaService::new(
-        Arc::new(store),
-        Arc::new(ImageRsProcessor::new(settings.upload_image_concurrency)),
-        policy,
-    ))
+    }
 }
 
 #[cfg(test)]

@@ -239,7 +239,11 @@ impl Api {
         tokio::spawn(starting);
         let storage = storage::open(&settings).await?;
         let secrets = dev_secrets::resolve(&settings)?;
-        let media = Arc::new(media::service(&settings, port).await?);
+        let media::Media {
+            service: media,
+            probe: files_probe,
+        } = media::service(&settings, port).await?;
+        let media = Arc::new(media);
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
         let sealer = payload_sealer(&settings, &storage).await?;
         let outbox = EmailOutbox::new(
@@ -323,7 +327,7 @@ impl Api {
             account_export: Arc::new(account_export),
             media,
             health: Arc::new(Health {
-                probes: storage.probes.clone(),
+                probes: storage.probes.iter().cloned().chain(files_probe).collect(),
                 probe_timeout: settings.ready_timeout,
                 started: Instant::now(),
                 mode: storage.mode,

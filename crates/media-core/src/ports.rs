@@ -1,13 +1,11 @@
 //! The roles media needs from the outside: somewhere to keep files ([`FileStore`]) and
 //! something that decodes and re-encodes pictures ([`ImageProcessor`]).
 //!
-//! An object store instead of the disk is one new adapter crate implementing `FileStore`: `stage`
-//! is a local temporary file or a multipart upload to a temporary key; `put` and `commit` are
-//! `PutObject` or `CopyObject` to the key; `open` is a streamed `GetObject`; `list` and
-//! `delete_all_of` are `ListObjectsV2` and `DeleteObjects` under `FileKey::owner_prefix`. It is
-//! chosen in `app/src/media.rs`, with `UPLOAD_BASE_URL` set to the bucket's or CDN's public URL.
-//! Nothing else changes: names, URLs, export and deletion go through the port, and `/uploads/…`
-//! serves whatever the port opens (or is left to the CDN).
+//! Two adapters implement `FileStore`, and pass one contract suite (`file_store_contract!`):
+//! files-local (a folder) and files-s3 (an S3-compatible bucket: `stage` is a local file, `put`
+//! and `commit` a `PutObject`, `open` a streamed `GetObject`, `list` and `delete_all_of` go by
+//! `FileKey::owner_prefix`). `app/src/media.rs` chooses. Names, URLs, export and deletion go
+//! through the port, and `/uploads/…` serves whatever the port opens (or is left to a CDN).
 
 use std::pin::Pin;
 

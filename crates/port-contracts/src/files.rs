@@ -68,8 +68,14 @@ async fn files_are_stored_read_listed_and_removed_by_key(store: &dyn FileStore) 
         .commit(&resume)
         .await
         .unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(read(store, &image).await.as_deref(), Some(&b"png bytes"[..]));
-    assert_eq!(read(store, &resume).await.as_deref(), Some(&b"%PDF-1.7"[..]));
+    assert_eq!(
+        read(store, &image).await.as_deref(),
+        Some(&b"png bytes"[..])
+    );
+    assert_eq!(
+        read(store, &resume).await.as_deref(),
+        Some(&b"%PDF-1.7"[..])
+    );
     let sizes: Vec<u64> = store
         .list(&ada)
         .await
@@ -115,5 +121,8 @@ async fn an_owners_files_are_listed_and_erased_apart_from_others(store: &dyn Fil
 async fn a_file_that_was_never_stored_opens_as_none(store: &dyn FileStore) {
     let missing = key(&owner('9'), 'd', Purpose::Document, FileKind::Pdf);
     assert!(read(store, &missing).await.is_none());
-    store.delete(&missing).await.unwrap_or_else(|e| panic!("{e}"));
+    store
+        .delete(&missing)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
 }

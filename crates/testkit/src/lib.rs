@@ -471,6 +471,86 @@ impl MongoStandIn {
     }
 }
 
+/// A program of the repository's virtualenv (`$NX_27017_PYTHON`'s folder, default `.venv/bin`),
+/// where `scripts/test.sh` installs the Python stand-ins.
+fn venv_program(name: &str) -> std::path::PathBuf {
+    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
+    let python =
+        std::env::var("NX_27017_PYTHON").unwrap_or_else(|_| format!("{root}/.venv/bin/python"));
+    std::path::Path::new(&python).with_file_name(name)
+}
+
+/// An S3-compatible server on a free port: moto's server mode (PyPI `moto[server]`, in the
+/// virtualenv), which keeps buckets in memory and takes any credentials.
+pub struct S3StandIn {
+    port: u16,
+    child: std::process::Child,
+}
+
+impl S3StandIn {
+    pub async fn start() -> Self {
+        let port = free_port();
+        let program = venv_program("moto_server");
+        let child = std::process::Command::new(&program)
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| {
+                panic!(
+                    "cannot start {} ({e}); run scripts/test.sh, which installs it",
+                    program.display()
+                )
+            });
+        wait_until_listening(port, "moto_server").await;
+        Self { port, child }
+    }
+
+    /// The endpoint clients are given (path-style requests).
+    #[must_use]
+    pub fn endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// Creates a bucket of a new name and answers the name.
+    pub async fn create_bucket(&self) -> String {
+        static CREATED: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let name = format!(
+            "console-{}-{}",
+            std::process::id(),
+            CREATED.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        );
+        let mut stream = TcpStream::connect(("127.0.0.1", self.port)).await.unwrap();
+        stream
+            .write_all(
+                format!(
+                    "PUT /{name} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+                    self.port
+                )
+                .as_bytes(),
+            )
+            .await
+            .unwrap();
+        let mut answer = String::new();
+        tokio::io::AsyncReadExt::read_to_string(&mut stream, &mut answer)
+            .await
+            .unwrap();
+        assert!(
+            answer.starts_with("HTTP/1.1 200"),
+            "creating {name}: {answer}"
+        );
+        name
+    }
+}
+
+impl Drop for S3StandIn {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 impl Drop for MongoStandIn {
     fn drop(&mut self) {
         let _ = self.child.kill();
