@@ -102,6 +102,15 @@ async fn joined(socket: &mut Socket, room: &str, name: &str) {
     }
 }
 
+/// What the instances share: an SMTP sink, MongoDB and Redis.
+async fn services() -> (SmtpSink, MongoStandIn, RedisServer) {
+    (
+        SmtpSink::start().await,
+        MongoStandIn::start().await,
+        RedisServer::start().await,
+    )
+}
+
 /// Two instances of `env`, healthy.
 async fn two_instances(
     env: &[(&'static str, String)],
@@ -117,11 +126,7 @@ async fn two_instances(
 #[tokio::test]
 async fn the_auth_limit_is_one_budget_whichever_instance_is_hit_and_fails_closed_without_redis() {
     testkit::needs!("the built binaries and redis-server");
-    let (mail, mongo, mut redis) = (
-        SmtpSink::start().await,
-        MongoStandIn::start().await,
-        RedisServer::start().await,
-    );
+    let (mail, mongo, mut redis) = services().await;
     let mut env = instance_env(&mail, &mongo, &redis);
     env.push(("THROTTLE_AUTH_LIMIT", "4".to_owned()));
     let (one, two, _dirs) = two_instances(&env).await;
@@ -178,11 +183,7 @@ where
 #[tokio::test]
 async fn a_logout_or_a_hidden_portfolio_on_one_instance_is_forgotten_by_the_other_at_once() {
     testkit::needs!("the built binaries and redis-server");
-    let (mail, mongo, redis) = (
-        SmtpSink::start().await,
-        MongoStandIn::start().await,
-        RedisServer::start().await,
-    );
+    let (mail, mongo, redis) = services().await;
     // Caches that would hold the stale answers for a long while, had nobody told them.
     let mut env = instance_env(&mail, &mongo, &redis);
     env.retain(|(name, _)| *name != "SESSION_CHECK_TTL");
@@ -262,12 +263,7 @@ async fn a_logout_or_a_hidden_portfolio_on_one_instance_is_forgotten_by_the_othe
 #[tokio::test]
 async fn a_file_uploaded_through_one_instance_is_served_by_the_other_from_the_bucket() {
     testkit::needs!("the built binaries, redis-server and the S3 stand-in (moto)");
-    let (mail, mongo, redis, s3) = (
-        SmtpSink::start().await,
-        MongoStandIn::start().await,
-        RedisServer::start().await,
-        S3StandIn::start().await,
-    );
+    let ((mail, mongo, redis), s3) = (services().await, S3StandIn::start().await);
     let mut env = instance_env(&mail, &mongo, &redis);
     env.extend([
         ("S3_BUCKET", s3.create_bucket().await),
@@ -334,13 +330,49 @@ async fn a_file_uploaded_through_one_instance_is_served_by_the_other_from_the_bu
 }
 
 #[tokio::test]
+async fn a_users_chat_sockets_and_messages_are_counted_over_both_instances() {
+    testkit::needs!("the built binaries and redis-server");
+    let (mail, mongo, redis) = services().await;
+    let mut env = instance_env(&mail, &mongo, &redis);
+    env.extend([
+        ("WS_MAX_CONNECTIONS_PER_USER", "2".to_owned()),
+        ("WS_RATE_LIMIT_PER_MINUTE", "4".to_owned()),
+    ]);
+    let (one, two, _dirs) = two_instances(&env).await;
+    let ada = access_token(&Client::for_binary(&one), "ada@example.com").await;
+    let mut on_one = socket(&one, &ada).await;
+    next_named(&mut on_one, "connected").await.unwrap();
+    let mut on_two = socket(&two, &ada).await;
+    next_named(&mut on_two, "connected").await.unwrap();
+    let third = connect_async(format!("ws://127.0.0.1:{}/ws/chat?token={ada}", one.port)).await;
+    assert!(
+        matches!(&third, Err(tokio_tungstenite::tungstenite::Error::Http(answer)) if answer.status() == StatusCode::TOO_MANY_REQUESTS),
+        "a third socket, on either instance: {third:?}"
+    );
+    for _ in 0..2 {
+        for socket in [&mut on_one, &mut on_two] {
+            send(
+                socket,
+                "message",
+                json!({ "room": "general", "content": "hi" }),
+            )
+            .await;
+        }
+    }
+    send(
+        &mut on_one,
+        "message",
+        json!({ "room": "general", "content": "fifth" }),
+    )
+    .await;
+    let refused = next_named(&mut on_one, "error").await.unwrap();
+    assert_eq!(refused["code"], "TOO_MANY_REQUESTS", "{refused}");
+}
+
+#[tokio::test]
 async fn users_on_two_instances_share_rooms_history_and_presence() {
     testkit::needs!("the built binaries and redis-server");
-    let (mail, mongo, redis) = (
-        SmtpSink::start().await,
-        MongoStandIn::start().await,
-        RedisServer::start().await,
-    );
+    let (mail, mongo, redis) = services().await;
     let env = instance_env(&mail, &mongo, &redis);
     let (one, two, _dirs) = two_instances(&env).await;
     let ada = access_token(&Client::for_binary(&one), "ada@example.com").await;

@@ -1,18 +1,22 @@
-//! The chat service and its hub: the bus, history and presence on Redis when it is configured
-//! (every `console-api` shares rooms), else in this process; and the task that hands the bus's
-//! broadcasts to this instance's sockets.
+//! The chat service and its hub: the bus, history, presence and per-user rate counters on
+//! Redis when it is configured (every `console-api` shares rooms and limits), else in this
+//! process; and the task that hands the bus's broadcasts to this instance's sockets.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context as _;
-use chat_core::ports::{ChatBus, ChatHistory, PresenceRegistry};
 use chat_core::{ChatLimits, ChatPorts, ChatService, Hub, HubLimits};
 use http_api::ChatSocketConfig;
 use kernel::Clock;
-use store_memory::{MemoryChatBus, MemoryChatHistory, MemoryPresence};
-use store_redis::{RedisChat, RedisConnection};
+use store_memory::{MemoryChatBus, MemoryChatHistory, MemoryPresence, MemoryRateLimiter};
+use store_redis::{RedisChat, RedisConnection, RedisRateLimiter};
 
 use crate::config::Settings;
+
+/// Users whose chat rates one instance counts at most without Redis (about 150 bytes each);
+/// beyond, the least recently seen user's windows go.
+const CHAT_RATE_MAX_USERS: u64 = 100_000;
 
 /// Events one socket may have waiting before it is cut off as too slow.
 const SOCKET_QUEUE: usize = 256;
@@ -27,20 +31,28 @@ pub async fn start(
     redis: Option<&RedisConnection>,
     clock: Arc<dyn Clock>,
 ) -> anyhow::Result<Arc<ChatService>> {
-    let (bus, history, presence): (
-        Arc<dyn ChatBus>,
-        Arc<dyn ChatHistory>,
-        Arc<dyn PresenceRegistry>,
-    ) = match (redis, settings.redis.as_ref()) {
+    let ports = match (redis, settings.redis.as_ref()) {
         (Some(connection), Some(config)) => {
             let chat = Arc::new(RedisChat::new(connection, &config.key_prefix));
-            (chat.clone(), chat.clone(), chat)
+            ChatPorts {
+                bus: chat.clone(),
+                history: chat.clone(),
+                presence: chat,
+                limiter: Arc::new(RedisRateLimiter::new(connection, &config.key_prefix)),
+                clock,
+            }
         }
-        _ => (
-            Arc::new(MemoryChatBus::default()),
-            Arc::new(MemoryChatHistory::default()),
-            Arc::new(MemoryPresence::default()),
-        ),
+        _ => ChatPorts {
+            bus: Arc::new(MemoryChatBus::default()),
+            history: Arc::new(MemoryChatHistory::default()),
+            presence: Arc::new(MemoryPresence::default()),
+            limiter: Arc::new(MemoryRateLimiter::with_clock(
+                Duration::from_secs(3600),
+                CHAT_RATE_MAX_USERS,
+                Arc::clone(&clock),
+            )),
+            clock,
+        },
     };
     let hub = Hub::new(
         rand::random(),
@@ -50,16 +62,11 @@ pub async fn start(
             queue: SOCKET_QUEUE,
         },
     );
-    let subscription = bus.subscribe().await.context("chat bus")?;
+    let subscription = ports.bus.subscribe().await.context("chat bus")?;
     tokio::spawn(Arc::clone(&hub).run(subscription));
     Ok(Arc::new(ChatService::new(
         hub,
-        ChatPorts {
-            bus,
-            history,
-            presence,
-            clock,
-        },
+        ports,
         ChatLimits {
             per_minute: settings.ws_per_minute,
             per_hour: settings.ws_per_hour,

@@ -370,12 +370,12 @@ variables! {
         JOB_PAYLOAD_KEYS_PREVIOUS = "" => job_payload_keys_previous: Option<SecretString>, secret;
     }
     "Chat (WebSocket and Socket.IO)" {
-        /// Chat frames one user may send per minute over all their sockets; beyond it the socket
-        /// gets an error event and is closed
+        /// Chat frames one user may send per minute over all their sockets (on every instance,
+        /// with Redis); beyond it the socket gets an error event and is closed
         WS_RATE_LIMIT_PER_MINUTE = "60" => ws_per_minute: u32, positive;
         /// Chat frames one user may send per hour
         WS_RATE_LIMIT_PER_HOUR = "1000" => ws_per_hour: u32, positive;
-        /// Open chat sockets per user on one instance
+        /// Open chat sockets per user (over every instance, with Redis)
         WS_MAX_CONNECTIONS_PER_USER = "10" => ws_per_user: u32, positive;
         /// Open chat sockets per client address on one instance
         WS_MAX_CONNECTIONS_PER_IP = "50" => ws_per_ip: u32, positive;

@@ -95,6 +95,12 @@ impl Drop for Registration {
 }
 
 impl Hub {
+    /// Sockets one user may have open.
+    #[must_use]
+    pub fn per_user_cap(&self) -> usize {
+        self.limits.per_user
+    }
+
     /// `instance` tells this instance's connection ids from other instances' (the bus carries
     /// them, to skip a sender).
     #[must_use]

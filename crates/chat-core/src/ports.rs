@@ -57,11 +57,12 @@ pub trait ChatHistory: Send + Sync {
 /// How many sockets each user has open, across instances.
 #[async_trait]
 pub trait PresenceRegistry: Send + Sync {
-    /// Counts a socket of `user` in; `true` when it is the user's first.
+    /// Counts a socket of `user` in; answers the user's open sockets, this one included, on
+    /// every live instance (1: the user's first).
     ///
     /// # Errors
     /// [`StoreError::Backend`] only.
-    async fn arrive(&self, user: &UserId) -> Result<bool, StoreError>;
+    async fn arrive(&self, user: &UserId) -> Result<u64, StoreError>;
 
     /// Counts a socket of `user` out; `true` when it was the user's last.
     ///

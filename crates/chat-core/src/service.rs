@@ -3,13 +3,16 @@
 //! frames.
 //!
 //! The rules: validation, room membership, a per-user rate per minute and per hour over all the
-//! user's sockets, history limits, and who hears about joins, leaves, typing and presence.
+//! user's sockets (on every instance: counted through the `RateLimiter` port), a per-user cap
+//! on sockets over every instance (presence counts them), history limits, and who hears about
+//! joins, leaves, typing and presence.
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
+use kernel::rate::{RateDecision, RateLimiter};
 use kernel::{Clock, UserId};
 
 use crate::hub::{Hub, Refusal, Registration};
@@ -56,6 +59,8 @@ pub struct ChatPorts {
     pub history: Arc<dyn ChatHistory>,
     pub presence: Arc<dyn PresenceRegistry>,
     pub clock: Arc<dyn Clock>,
+    /// Counts each user's commands per minute and per hour, over every instance sharing it.
+    pub limiter: Arc<dyn RateLimiter>,
 }
 
 pub struct ChatService {
@@ -65,8 +70,9 @@ pub struct ChatService {
     rates: Mutex<Rates>,
 }
 
-/// Each user's windows, kept for as long as the windows last whatever the user's sockets do
-/// (a reconnect starts no new window); users whose hour is over are dropped now and then.
+/// The rooms each user entered this hour, kept for as long as the hour lasts whatever the
+/// user's sockets do (a reconnect starts no new window); users whose hour is over are dropped
+/// now and then. Counted per instance.
 #[derive(Default)]
 struct Rates {
     by_user: HashMap<UserId, Rate>,
@@ -90,27 +96,22 @@ impl ChatConnection {
     }
 }
 
-/// A user's commands in the current minute and hour, and the rooms entered this hour.
+/// The rooms a user entered this hour.
 #[derive(Clone, Debug)]
 struct Rate {
-    minute: (DateTime<Utc>, u32),
-    hour: (DateTime<Utc>, u32),
     rooms: (DateTime<Utc>, BTreeSet<RoomName>),
 }
 
 impl Rate {
     fn new(now: DateTime<Utc>) -> Self {
         Self {
-            minute: (now, 0),
-            hour: (now, 0),
             rooms: (now, BTreeSet::new()),
         }
     }
 
-    /// Whether every window of this user has ended by `now`.
+    /// Whether this user's hour has ended by `now`.
     fn is_over(&self, now: DateTime<Utc>) -> bool {
-        let hour = TimeDelta::hours(1);
-        now - self.hour.0 >= hour && now - self.rooms.0 >= hour
+        now - self.rooms.0 >= TimeDelta::hours(1)
     }
 
     /// Counts `room` among the rooms entered this hour; `false` when it would be one too many.
@@ -127,23 +128,6 @@ impl Rate {
         }
         rooms.insert(room.clone());
         true
-    }
-
-    /// Counts one command at `now` in both windows (refused ones too); `false` when it is
-    /// over either limit.
-    fn admit(&mut self, now: DateTime<Utc>, limits: &ChatLimits) -> bool {
-        let mut within = true;
-        for ((start, count), window, limit) in [
-            (&mut self.minute, TimeDelta::minutes(1), limits.per_minute),
-            (&mut self.hour, TimeDelta::hours(1), limits.per_hour),
-        ] {
-            if now - *start >= window {
-                (*start, *count) = (now, 0);
-            }
-            *count = count.saturating_add(1);
-            within &= *count <= limit;
-        }
-        within
     }
 }
 
@@ -181,16 +165,25 @@ impl ChatService {
             .hub
             .join(registration.id, &general, self.limits.rooms_per_socket);
         let connection = ChatConnection { who, registration };
-        let first = self
+        let open = self
             .ports
             .presence
             .arrive(&connection.who.user_id)
             .await
             .unwrap_or_else(|error| {
                 tracing::warn!(%error, "presence unavailable");
-                false
+                0
             });
-        if first {
+        // The hub counted this instance's sockets; presence counts every instance's.
+        if open > self.hub.per_user_cap() as u64 {
+            let user = connection.who.user_id.clone();
+            drop(connection);
+            if let Err(error) = self.ports.presence.depart(&user).await {
+                tracing::warn!(%error, "presence unavailable");
+            }
+            return Err(Refusal::TooManyForUser);
+        }
+        if open == 1 {
             self.announce(
                 &connection,
                 vec![general.clone()],
@@ -228,7 +221,7 @@ impl ChatService {
         connection: &ChatConnection,
         frame: Result<Command, ChatError>,
     ) -> Result<Vec<Event>, ChatError> {
-        self.admit(&connection.who.user_id)?;
+        self.admit(&connection.who.user_id).await?;
         match frame? {
             Command::JoinRoom { room } => self.join(connection, &RoomName::parse(&room)?).await,
             Command::LeaveRoom { room } => self.leave(connection, &RoomName::parse(&room)?).await,
@@ -342,10 +335,23 @@ impl ChatService {
         self.rates.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    fn admit(&self, user: &UserId) -> Result<(), ChatError> {
-        let now = self.ports.clock.now();
-        let mut rates = self.rates();
-        if Self::rate_of(&mut rates, user, now).admit(now, &self.limits) {
+    /// Counts one command in both windows (refused ones too); refuses it when it is over
+    /// either. While the counters cannot be reached, commands pass: the chat's bus and history
+    /// live beside them, so nothing is delivered meanwhile anyway.
+    async fn admit(&self, user: &UserId) -> Result<(), ChatError> {
+        let mut within = true;
+        for (window, length, limit) in [
+            ("minute", Duration::from_secs(60), self.limits.per_minute),
+            ("hour", Duration::from_secs(3600), self.limits.per_hour),
+        ] {
+            let key = format!("chat-{window}:{user}");
+            match self.ports.limiter.hit(&key, limit, length).await {
+                Ok(RateDecision::Allowed) => {}
+                Ok(RateDecision::Limited { .. }) => within = false,
+                Err(error) => tracing::warn!(%error, "chat rate limits unavailable"),
+            }
+        }
+        if within {
             Ok(())
         } else {
             Err(ChatError::new(

@@ -9,7 +9,7 @@ use chat_core::{ChatConnection, ChatLimits, ChatPorts, ChatService, Hub, HubLimi
 use chrono::{DateTime, TimeDelta, Utc};
 use futures_channel::mpsc::TryRecvError;
 use kernel::{Clock, UserId};
-use store_memory::{MemoryChatBus, MemoryChatHistory, MemoryPresence};
+use store_memory::{MemoryChatBus, MemoryChatHistory, MemoryPresence, MemoryRateLimiter};
 
 struct ManualClock(Mutex<DateTime<Utc>>);
 
@@ -42,6 +42,11 @@ async fn chat(limits: ChatLimits) -> Chat {
             history: Arc::new(MemoryChatHistory::default()),
             presence: Arc::new(MemoryPresence::default()),
             clock: clock.clone(),
+            limiter: Arc::new(MemoryRateLimiter::with_clock(
+                std::time::Duration::from_secs(3600),
+                1_000,
+                clock.clone(),
+            )),
         },
         limits,
     ));

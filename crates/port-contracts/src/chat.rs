@@ -176,17 +176,17 @@ async fn a_room_nobody_writes_to_is_forgotten(history: &dyn ChatHistory) {
 
 async fn the_first_socket_arrives_and_the_last_departs(presence: &dyn PresenceRegistry) {
     let ada = UserId::generate();
-    assert!(presence.arrive(&ada).await.unwrap(), "first socket");
-    assert!(!presence.arrive(&ada).await.unwrap());
+    assert_eq!(presence.arrive(&ada).await.unwrap(), 1, "first socket");
+    assert_eq!(presence.arrive(&ada).await.unwrap(), 2);
     assert!(!presence.depart(&ada).await.unwrap(), "one still open");
     assert!(presence.depart(&ada).await.unwrap(), "last socket");
-    assert!(presence.arrive(&ada).await.unwrap(), "first again");
+    assert_eq!(presence.arrive(&ada).await.unwrap(), 1, "first again");
 }
 
 async fn users_are_counted_apart(presence: &dyn PresenceRegistry) {
     let (ada, bob) = (UserId::generate(), UserId::generate());
     presence.arrive(&ada).await.unwrap();
-    assert!(presence.arrive(&bob).await.unwrap());
+    assert_eq!(presence.arrive(&bob).await.unwrap(), 1);
     assert!(presence.depart(&bob).await.unwrap());
     assert!(presence.depart(&ada).await.unwrap());
 }

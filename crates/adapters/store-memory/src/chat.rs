@@ -119,11 +119,11 @@ pub struct MemoryPresence {
 
 #[async_trait]
 impl PresenceRegistry for MemoryPresence {
-    async fn arrive(&self, user: &UserId) -> Result<bool, StoreError> {
+    async fn arrive(&self, user: &UserId) -> Result<u64, StoreError> {
         let mut sockets = lock(&self.sockets);
         let count = sockets.entry(user.clone()).or_default();
         *count += 1;
-        Ok(*count == 1)
+        Ok(*count as u64)
     }
 
     async fn depart(&self, user: &UserId) -> Result<bool, StoreError> {

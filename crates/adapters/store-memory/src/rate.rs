@@ -4,19 +4,21 @@
 //! is always kept and cannot dodge its limit by never being admitted.
 
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use async_trait::async_trait;
-use kernel::StoreError;
+use chrono::{DateTime, Utc};
 use kernel::rate::{RateDecision, RateLimiter, decide};
+use kernel::{Clock, StoreError, SystemClock};
 
 pub struct MemoryRateLimiter {
     windows: moka::sync::Cache<String, Arc<Mutex<Window>>>,
+    clock: Arc<dyn Clock>,
 }
 
 #[derive(Clone, Copy)]
 struct Window {
-    started: Instant,
+    started: DateTime<Utc>,
     hits: u64,
 }
 
@@ -24,12 +26,19 @@ impl MemoryRateLimiter {
     /// Counters for windows of at most `window`, at most `max_keys` of them.
     #[must_use]
     pub fn new(window: Duration, max_keys: u64) -> Self {
+        Self::with_clock(window, max_keys, Arc::new(SystemClock))
+    }
+
+    /// The same, with windows measured by `clock` (a test's clock moves at will).
+    #[must_use]
+    pub fn with_clock(window: Duration, max_keys: u64, clock: Arc<dyn Clock>) -> Self {
         Self {
             windows: moka::sync::Cache::builder()
                 .max_capacity(max_keys)
                 .time_to_live(window.max(Duration::from_millis(1)))
                 .eviction_policy(moka::policy::EvictionPolicy::lru())
                 .build(),
+            clock,
         }
     }
 
@@ -49,7 +58,7 @@ impl RateLimiter for MemoryRateLimiter {
         limit: u32,
         window: Duration,
     ) -> Result<RateDecision, StoreError> {
-        let now = Instant::now();
+        let now = self.clock.now();
         let counter = self.windows.get_with_by_ref(key, || {
             Arc::new(Mutex::new(Window {
                 started: now,
@@ -57,14 +66,15 @@ impl RateLimiter for MemoryRateLimiter {
             }))
         });
         let mut counter = counter.lock().unwrap_or_else(PoisonError::into_inner);
-        if now.duration_since(counter.started) >= window {
+        let elapsed = (now - counter.started).to_std().unwrap_or_default();
+        if elapsed >= window {
             *counter = Window {
                 started: now,
                 hits: 0,
             };
         }
         counter.hits = counter.hits.saturating_add(1);
-        let left = window.saturating_sub(now.duration_since(counter.started));
+        let left = window.saturating_sub((now - counter.started).to_std().unwrap_or_default());
         Ok(decide(counter.hits, limit, left))
     }
 }

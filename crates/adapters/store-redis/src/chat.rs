@@ -204,8 +204,8 @@ impl ChatHistory for RedisChat {
 
 #[async_trait]
 impl PresenceRegistry for RedisChat {
-    async fn arrive(&self, user: &UserId) -> Result<bool, StoreError> {
-        Ok(self.presence.run("arrive", user.as_str()).await? == 1)
+    async fn arrive(&self, user: &UserId) -> Result<u64, StoreError> {
+        Ok(u64::try_from(self.presence.run("arrive", user.as_str()).await?).unwrap_or(0))
     }
 
     async fn depart(&self, user: &UserId) -> Result<bool, StoreError> {
@@ -459,8 +459,8 @@ mod tests {
             RedisChat::new(&connection, "theirs"),
         );
         let ada = UserId::generate();
-        assert_eq!(ours.arrive(&ada).await.ok(), Some(true));
-        assert_eq!(theirs.arrive(&ada).await.ok(), Some(true), "counted apart");
+        assert_eq!(ours.arrive(&ada).await.ok(), Some(1));
+        assert_eq!(theirs.arrive(&ada).await.ok(), Some(1), "counted apart");
         let room = RoomName::general();
         let message = ChatMessage {
             id: MessageId::generate(),
@@ -493,11 +493,11 @@ mod tests {
             RedisChat::with_presence_ttl(&connection, "test", ttl),
         );
         let ada = UserId::generate();
-        assert_eq!(dying.arrive(&ada).await.ok(), Some(true));
+        assert_eq!(dying.arrive(&ada).await.ok(), Some(1));
         assert_eq!(
             living.arrive(&ada).await.ok(),
-            Some(false),
-            "online already"
+            Some(2),
+            "online already, on both instances"
         );
         assert_eq!(
             living.depart(&ada).await.ok(),
@@ -509,13 +509,13 @@ mod tests {
         tokio::time::sleep(ttl * 2).await;
         assert_eq!(
             living.arrive(&ada).await.ok(),
-            Some(true),
+            Some(1),
             "the dead instance's socket no longer counts"
         );
         tokio::time::sleep(ttl * 2).await;
         assert_eq!(
             living.arrive(&ada).await.ok(),
-            Some(false),
+            Some(2),
             "a live instance's sockets count for as long as it beats"
         );
     }
