@@ -18,6 +18,13 @@ if ! command -v chromium >/dev/null 2>&1; then
   if [ "$(id -u)" -eq 0 ]; then apt-get update -qq && apt-get install -y -qq chromium >/dev/null
   else sudo apt-get update -qq && sudo apt-get install -y -qq chromium >/dev/null; fi
 fi
+# nginx (Debian's package), the load balancer of the cluster test (tests/cluster.rs), with the
+# reference configuration deploy/nginx/console.conf.
+if ! command -v nginx >/dev/null 2>&1 && [ ! -x /usr/sbin/nginx ]; then
+  echo "installing nginx"
+  if [ "$(id -u)" -eq 0 ]; then apt-get update -qq && apt-get install -y -qq nginx >/dev/null
+  else sudo apt-get update -qq && sudo apt-get install -y -qq nginx >/dev/null; fi
+fi
 if [ ! -d tests/browser/node_modules/playwright-core ]; then
   echo "installing playwright-core into tests/browser"
   (cd tests/browser && npm ci --no-audit --no-fund --silent)

@@ -7,38 +7,19 @@ mod support;
 
 use std::time::Duration;
 
-use futures_util::{SinkExt as _, StreamExt as _};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use support::{Client, api_env};
+use support::{Client, Socket, next_named, send};
 use testkit::{MongoStandIn, RedisServer, RunningBinary, S3StandIn, SmtpSink};
-use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream, connect_async};
-
-type Socket = WebSocketStream<MaybeTlsStream<tokio::net::TcpStream>>;
+use tokio_tungstenite::connect_async;
 
 fn instance_env(
     mail: &SmtpSink,
     mongo: &MongoStandIn,
     redis: &RedisServer,
 ) -> Vec<(&'static str, String)> {
-    let mut env = api_env(mail);
+    let mut env = support::deployment_env(mail, mongo, "chat", redis);
     env.extend([
-        ("MONGODB_URI", mongo.uri()),
-        ("MONGODB_DATABASE", "chat".to_owned()),
-        ("REDIS_URL", redis.url()),
-        (
-            "JOB_PAYLOAD_KEY",
-            "0f1e2d3c4b5a69788796a5b4c3d2e1f00f1e2d3c4b5a69788796a5b4c3d2e1f0".to_owned(),
-        ),
-        (
-            "JWT_ACCESS_SECRET",
-            "chat-instances-access-secret-0123456789".to_owned(),
-        ),
-        (
-            "JWT_REFRESH_SECRET",
-            "chat-instances-refresh-secret-012345678".to_owned(),
-        ),
         ("SESSION_CHECK_TTL", "1s".to_owned()),
         ("WS_SESSION_CHECK_INTERVAL", "1s".to_owned()),
     ]);
@@ -62,34 +43,6 @@ async fn socket(api: &RunningBinary, token: &str) -> Socket {
         .await
         .expect("the socket opens");
     socket
-}
-
-async fn send(socket: &mut Socket, event: &str, data: Value) {
-    socket
-        .send(Message::text(
-            json!({ "event": event, "data": data }).to_string(),
-        ))
-        .await
-        .unwrap();
-}
-
-/// The data of the next event named `name` (others skipped); `None` when the socket closes.
-async fn next_named(socket: &mut Socket, name: &str) -> Option<Value> {
-    loop {
-        let frame = tokio::time::timeout(Duration::from_secs(10), socket.next())
-            .await
-            .unwrap_or_else(|_| panic!("no {name} event"));
-        match frame {
-            Some(Ok(Message::Text(text))) => {
-                let event: Value = serde_json::from_str(&text).unwrap();
-                if event["event"] == name {
-                    return Some(event["data"].clone());
-                }
-            }
-            Some(Ok(Message::Close(_)) | Err(_)) | None => return None,
-            Some(Ok(_)) => {}
-        }
-    }
 }
 
 /// Waits until `socket` hears that `name` joined `room` (other joins skipped).
@@ -265,42 +218,12 @@ async fn a_file_uploaded_through_one_instance_is_served_by_the_other_from_the_bu
     testkit::needs!("the built binaries, redis-server and the S3 stand-in (moto)");
     let ((mail, mongo, redis), s3) = (services().await, S3StandIn::start().await);
     let mut env = instance_env(&mail, &mongo, &redis);
-    env.extend([
-        ("S3_BUCKET", s3.create_bucket().await),
-        ("S3_ENDPOINT", s3.endpoint()),
-        ("S3_FORCE_PATH_STYLE", "true".to_owned()),
-        ("S3_ACCESS_KEY_ID", "testing".to_owned()),
-        ("S3_SECRET_ACCESS_KEY", "testing".to_owned()),
-        ("S3_PREFIX", "uploads".to_owned()),
-    ]);
+    env.extend([("S3_PREFIX", "uploads".to_owned())]);
+    env.extend(support::bucket_env(&s3, &s3.create_bucket().await));
     let (one, two, _dirs) = two_instances(&env).await;
     let token = access_token(&Client::for_binary(&one), "ada@example.com").await;
-    let pdf = b"%PDF-1.4\n1 0 obj<</Type/Catalog>>endobj\ntrailer<</Root 1 0 R>>\n%%EOF\n";
-    let body = [
-        &b"--b\r\nContent-Disposition: form-data; name=\"file\"; filename=\"cv.pdf\"\r\nContent-Type: application/pdf\r\n\r\n"[..],
-        pdf,
-        b"\r\n--b--\r\n",
-    ]
-    .concat();
     let http = reqwest::Client::new();
-    let uploaded: Value = http
-        .post(format!(
-            "http://127.0.0.1:{}/api/v1/upload/document",
-            one.port
-        ))
-        .bearer_auth(&token)
-        .header("Content-Type", "multipart/form-data; boundary=b")
-        .body(body)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let url = uploaded["data"]["url"]
-        .as_str()
-        .unwrap_or_else(|| panic!("{uploaded}"));
-    let path = &url[url.find("/uploads/").unwrap()..];
+    let path = support::upload_pdf(&http, &format!("http://127.0.0.1:{}", one.port), &token).await;
     for api in [&two, &one] {
         let served = http
             .get(format!("http://127.0.0.1:{}{path}", api.port))
@@ -313,7 +236,7 @@ async fn a_file_uploaded_through_one_instance_is_served_by_the_other_from_the_bu
             "{path} on port {}",
             api.port
         );
-        assert_eq!(served.bytes().await.unwrap().as_ref(), pdf);
+        assert_eq!(served.bytes().await.unwrap().as_ref(), support::PDF);
     }
     let ready: Value = http
         .get(format!("http://127.0.0.1:{}/api/v1/health/ready", two.port))

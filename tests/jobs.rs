@@ -541,26 +541,7 @@ async fn two_schedulers_run_each_tick_once() {
     tokio::time::sleep(Duration::from_millis(4500)).await;
     assert!(a.terminate().await.success());
     assert!(b.terminate().await.success());
-    let output = std::process::Command::new("redis-cli")
-        .args([
-            "-p",
-            &redis.port().to_string(),
-            "LRANGE",
-            "{console}:cron:runs:sample-job",
-            "0",
-            "-1",
-        ])
-        .output()
-        .unwrap();
-    let runs: Vec<serde_json::Value> = String::from_utf8_lossy(&output.stdout)
-        .lines()
-        .map(|line| serde_json::from_str(line).unwrap())
-        .collect();
-    let mut ticks: Vec<i64> = runs.iter().map(|r| r["tick"].as_i64().unwrap()).collect();
-    assert!(ticks.len() >= 2, "the job ran on its schedule: {runs:?}");
-    ticks.sort_unstable();
-    ticks.dedup();
-    assert_eq!(ticks.len(), runs.len(), "no tick ran twice: {runs:?}");
+    let runs = support::each_tick_ran_once(redis.port(), "sample-job");
     assert!(runs.iter().all(|r| r["outcome"] == "succeeded"));
 }
 

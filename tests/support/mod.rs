@@ -7,7 +7,7 @@
 
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
-use testkit::{RunningBinary, SmtpSink};
+use testkit::{MongoStandIn, RedisServer, RunningBinary, S3StandIn, SmtpSink};
 
 /// The environment of a `console-api` whose emails reach `mail`.
 pub fn api_env(mail: &SmtpSink) -> Vec<(&'static str, String)> {
@@ -19,6 +19,35 @@ pub fn api_env(mail: &SmtpSink) -> Vec<(&'static str, String)> {
         ("ARGON2_TIME_COST", "1".to_owned()),
         ("ARGON2_PARALLELISM", "1".to_owned()),
     ]
+}
+
+/// The environment every process of a deployment on `mongo` (database `database`) and `redis`
+/// shares: its stores, the payload key and the JWT secrets.
+pub fn deployment_env(
+    mail: &SmtpSink,
+    mongo: &MongoStandIn,
+    database: &str,
+    redis: &RedisServer,
+) -> Vec<(&'static str, String)> {
+    let mut env = api_env(mail);
+    env.extend([
+        ("MONGODB_URI", mongo.uri()),
+        ("MONGODB_DATABASE", database.to_owned()),
+        ("REDIS_URL", redis.url()),
+        (
+            "JOB_PAYLOAD_KEY",
+            "0f1e2d3c4b5a69788796a5b4c3d2e1f00f1e2d3c4b5a69788796a5b4c3d2e1f0".to_owned(),
+        ),
+        (
+            "JWT_ACCESS_SECRET",
+            "deployment-access-secret-0123456789abcdef".to_owned(),
+        ),
+        (
+            "JWT_REFRESH_SECRET",
+            "deployment-refresh-secret-0123456789abcde".to_owned(),
+        ),
+    ]);
+    env
 }
 
 /// One answer: status, `ETag` (when sent) and the JSON body (`null` when there is none).
@@ -89,5 +118,110 @@ impl Client {
 
     pub async fn post(&self, path: &str, body: Value, token: Option<&str>) -> (StatusCode, Value) {
         self.call(Method::POST, path, Some(body), token).await
+    }
+}
+
+/// The environment that keeps uploads in `bucket` of `s3`.
+pub fn bucket_env(s3: &S3StandIn, bucket: &str) -> Vec<(&'static str, String)> {
+    vec![
+        ("S3_BUCKET", bucket.to_owned()),
+        ("S3_ENDPOINT", s3.endpoint()),
+        ("S3_FORCE_PATH_STYLE", "true".to_owned()),
+        ("S3_ACCESS_KEY_ID", "testing".to_owned()),
+        ("S3_SECRET_ACCESS_KEY", "testing".to_owned()),
+    ]
+}
+
+/// A small valid PDF.
+pub const PDF: &[u8] = b"%PDF-1.4\n1 0 obj<</Type/Catalog>>endobj\ntrailer<</Root 1 0 R>>\n%%EOF\n";
+
+/// Uploads [`PDF`] with `http` to `POST {base}/api/v1/upload/document`; answers the path of
+/// the URL it was given (`/uploads/…`).
+pub async fn upload_pdf(http: &reqwest::Client, base: &str, token: &str) -> String {
+    let body = [
+        &b"--b\r\nContent-Disposition: form-data; name=\"file\"; filename=\"cv.pdf\"\r\nContent-Type: application/pdf\r\n\r\n"[..],
+        PDF,
+        b"\r\n--b--\r\n",
+    ]
+    .concat();
+    let uploaded: Value = http
+        .post(format!("{base}/api/v1/upload/document"))
+        .bearer_auth(token)
+        .header("Content-Type", "multipart/form-data; boundary=b")
+        .body(body)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let url = uploaded["data"]["url"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{uploaded}"));
+    url[url.find("/uploads/").unwrap()..].to_owned()
+}
+
+/// The runs of the cron job `job` recorded in the Redis on `port`; fails when a tick ran twice
+/// or the job ran fewer than twice.
+pub fn each_tick_ran_once(port: u16, job: &str) -> Vec<Value> {
+    let output = std::process::Command::new("redis-cli")
+        .args([
+            "-p",
+            &port.to_string(),
+            "LRANGE",
+            &format!("{{console}}:cron:runs:{job}"),
+            "0",
+            "-1",
+        ])
+        .output()
+        .unwrap();
+    let runs: Vec<Value> = String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    let mut ticks: Vec<i64> = runs.iter().map(|r| r["tick"].as_i64().unwrap()).collect();
+    assert!(ticks.len() >= 2, "the job ran on its schedule: {runs:?}");
+    ticks.sort_unstable();
+    ticks.dedup();
+    assert_eq!(ticks.len(), runs.len(), "no tick ran twice: {runs:?}");
+    runs
+}
+
+/// A chat WebSocket.
+pub type Socket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+pub async fn send(socket: &mut Socket, event: &str, data: Value) {
+    futures_util::SinkExt::send(
+        socket,
+        tokio_tungstenite::tungstenite::Message::text(
+            serde_json::json!({ "event": event, "data": data }).to_string(),
+        ),
+    )
+    .await
+    .unwrap();
+}
+
+/// The data of the next event named `name` (others skipped); `None` when the socket closes.
+pub async fn next_named(socket: &mut Socket, name: &str) -> Option<Value> {
+    loop {
+        let frame = tokio::time::timeout(
+            std::time::Duration::from_secs(10),
+            futures_util::StreamExt::next(socket),
+        )
+        .await
+        .unwrap_or_else(|_| panic!("no {name} event"));
+        match frame {
+            Some(Ok(tokio_tungstenite::tungstenite::Message::Text(text))) => {
+                let event: Value = serde_json::from_str(&text).unwrap();
+                if event["event"] == name {
+                    return Some(event["data"].clone());
+                }
+            }
+            Some(Ok(tokio_tungstenite::tungstenite::Message::Close(_)) | Err(_)) | None => {
+                return None;
+            }
+            Some(Ok(_)) => {}
+        }
     }
 }

@@ -544,6 +544,79 @@ impl S3StandIn {
     }
 }
 
+/// nginx (Debian's package) in the foreground, serving a site configuration (the `server` and
+/// `upstream` blocks of `deploy/nginx/console.conf`, ports filled in) under a main
+/// configuration of its own in a temporary folder.
+pub struct Nginx {
+    pub port: u16,
+    child: std::process::Child,
+    _dir: tempfile::TempDir,
+}
+
+impl Nginx {
+    /// Starts nginx on `port` with `site`, and waits until it listens.
+    pub async fn start(port: u16, site: &str) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let path = |name: &str| dir.path().join(name).display().to_string();
+        std::fs::write(path("console.conf"), site).unwrap();
+        // Run as root (CI is), nginx would hand requests to workers of user `nobody`, which
+        // cannot write the temporary folder: keep the workers as the user that starts it.
+        let root = std::process::Command::new("id")
+            .arg("-u")
+            .output()
+            .is_ok_and(|out| out.stdout.starts_with(b"0\n"));
+        let user = if root { "user root;" } else { "" };
+        let main = format!(
+            "{user}\ndaemon off;\nworker_processes 1;\npid {};\nerror_log {} warn;\n\
+             events {{ worker_connections 1024; }}\n\
+             http {{\n  access_log off;\n  client_body_temp_path {};\n  proxy_temp_path {};\n\
+             fastcgi_temp_path {};\n  uwsgi_temp_path {};\n  scgi_temp_path {};\n\
+             include {};\n}}\n",
+            path("nginx.pid"),
+            path("error.log"),
+            path("body"),
+            path("proxy"),
+            path("fastcgi"),
+            path("uwsgi"),
+            path("scgi"),
+            path("console.conf"),
+        );
+        std::fs::write(path("nginx.conf"), main).unwrap();
+        // Debian puts it in /usr/sbin, which a user's PATH may leave out.
+        let program = ["/usr/sbin/nginx", "nginx"]
+            .into_iter()
+            .find(|p| std::path::Path::new(p).exists())
+            .unwrap_or("nginx");
+        let child = std::process::Command::new(program)
+            .args([
+                "-c",
+                &path("nginx.conf"),
+                "-p",
+                &dir.path().display().to_string(),
+            ])
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::inherit())
+            .spawn()
+            .unwrap_or_else(|e| {
+                panic!("cannot start nginx ({e}); run scripts/test.sh, which installs it")
+            });
+        wait_until_listening(port, "nginx").await;
+        Self {
+            port,
+            child,
+            _dir: dir,
+        }
+    }
+}
+
+impl Drop for Nginx {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 impl Drop for S3StandIn {
     fn drop(&mut self) {
         let _ = self.child.kill();
