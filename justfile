@@ -17,11 +17,16 @@ quick:
 fuzz examples="100" seed="random":
     ./scripts/api-fuzz.sh {{examples}} {{seed}}
 
-# Load-test the release binary on loopback (optional seconds per scenario), then the email
-# jobs on Redis against BullMQ.
+# Load-test the release binary on loopback (optional seconds per scenario), then one instance
+# against two behind nginx, then the email jobs on Redis against BullMQ.
 bench seconds="10":
     ./bench/run.sh {{seconds}}
+    ./bench/instances.sh {{seconds}}
     ./bench/jobs.sh
+
+# One console-api next to two behind nginx (the reference configuration), on one Redis.
+bench-instances seconds="10":
+    ./bench/instances.sh {{seconds}}
 
 # Email-job throughput on Redis against BullMQ 5 on the same server (optional job count).
 bench-jobs jobs="100000":

@@ -253,12 +253,13 @@ async fn a_file_uploaded_through_one_instance_is_served_by_the_other_from_the_bu
 }
 
 #[tokio::test]
-async fn a_users_chat_sockets_and_messages_are_counted_over_both_instances() {
+async fn chat_sockets_per_user_and_address_and_messages_are_counted_over_both_instances() {
     testkit::needs!("the built binaries and redis-server");
     let (mail, mongo, redis) = services().await;
     let mut env = instance_env(&mail, &mongo, &redis);
     env.extend([
         ("WS_MAX_CONNECTIONS_PER_USER", "2".to_owned()),
+        ("WS_MAX_CONNECTIONS_PER_IP", "3".to_owned()),
         ("WS_RATE_LIMIT_PER_MINUTE", "4".to_owned()),
     ]);
     let (one, two, _dirs) = two_instances(&env).await;
@@ -272,6 +273,17 @@ async fn a_users_chat_sockets_and_messages_are_counted_over_both_instances() {
         matches!(&third, Err(tokio_tungstenite::tungstenite::Error::Http(answer)) if answer.status() == StatusCode::TOO_MANY_REQUESTS),
         "a third socket, on either instance: {third:?}"
     );
+    // The address's third socket (another user's) is taken; a fourth is refused on either.
+    let bob = access_token(&Client::for_binary(&two), "bob@example.com").await;
+    let mut bobs = socket(&two, &bob).await;
+    next_named(&mut bobs, "connected").await.unwrap();
+    let carl = access_token(&Client::for_binary(&one), "carl@example.com").await;
+    let fourth = connect_async(format!("ws://127.0.0.1:{}/ws/chat?token={carl}", one.port)).await;
+    assert!(
+        matches!(&fourth, Err(tokio_tungstenite::tungstenite::Error::Http(answer)) if answer.status() == StatusCode::TOO_MANY_REQUESTS),
+        "a fourth socket from the address: {fourth:?}"
+    );
+    drop(bobs);
     for _ in 0..2 {
         for socket in [&mut on_one, &mut on_two] {
             send(

@@ -377,7 +377,7 @@ variables! {
         WS_RATE_LIMIT_PER_HOUR = "1000" => ws_per_hour: u32, positive;
         /// Open chat sockets per user (over every instance, with Redis)
         WS_MAX_CONNECTIONS_PER_USER = "10" => ws_per_user: u32, positive;
-        /// Open chat sockets per client address on one instance
+        /// Open chat sockets per client address (over every instance, with Redis)
         WS_MAX_CONNECTIONS_PER_IP = "50" => ws_per_ip: u32, positive;
         /// How often a chat socket is pinged
         WS_PING_INTERVAL = "25s" => ws_ping_interval: Duration, duration;

@@ -95,10 +95,10 @@ impl Drop for Registration {
 }
 
 impl Hub {
-    /// Sockets one user may have open.
+    /// Sockets one user, and one client address, may have open.
     #[must_use]
-    pub fn per_user_cap(&self) -> usize {
-        self.limits.per_user
+    pub fn caps(&self) -> (usize, usize) {
+        (self.limits.per_user, self.limits.per_address)
     }
 
     /// `instance` tells this instance's connection ids from other instances' (the bus carries

@@ -69,4 +69,17 @@ pub trait PresenceRegistry: Send + Sync {
     /// # Errors
     /// [`StoreError::Backend`] only.
     async fn depart(&self, user: &UserId) -> Result<bool, StoreError>;
+
+    /// Counts a socket from the client `address` in; answers the address's open sockets, this
+    /// one included, on every live instance.
+    ///
+    /// # Errors
+    /// [`StoreError::Backend`] only.
+    async fn address_arrives(&self, address: &str) -> Result<u64, StoreError>;
+
+    /// Counts a socket from `address` out.
+    ///
+    /// # Errors
+    /// [`StoreError::Backend`] only.
+    async fn address_departs(&self, address: &str) -> Result<(), StoreError>;
 }

@@ -87,6 +87,8 @@ const FIRST_SWEEP: usize = 1024;
 pub struct ChatConnection {
     pub who: Participant,
     pub registration: Registration,
+    /// The client address it was counted under.
+    address: String,
 }
 
 impl ChatConnection {
@@ -164,7 +166,11 @@ impl ChatService {
         let _ = self
             .hub
             .join(registration.id, &general, self.limits.rooms_per_socket);
-        let connection = ChatConnection { who, registration };
+        let connection = ChatConnection {
+            who,
+            registration,
+            address: address.to_owned(),
+        };
         let open = self
             .ports
             .presence
@@ -174,14 +180,29 @@ impl ChatService {
                 tracing::warn!(%error, "presence unavailable");
                 0
             });
+        let from = self
+            .ports
+            .presence
+            .address_arrives(address)
+            .await
+            .unwrap_or_else(|error| {
+                tracing::warn!(%error, "presence unavailable");
+                0
+            });
         // The hub counted this instance's sockets; presence counts every instance's.
-        if open > self.hub.per_user_cap() as u64 {
+        let (users, addresses) = self.hub.caps();
+        let refusal = if open > users as u64 {
+            Some(Refusal::TooManyForUser)
+        } else if from > addresses as u64 {
+            Some(Refusal::TooManyForAddress)
+        } else {
+            None
+        };
+        if let Some(refusal) = refusal {
             let user = connection.who.user_id.clone();
             drop(connection);
-            if let Err(error) = self.ports.presence.depart(&user).await {
-                tracing::warn!(%error, "presence unavailable");
-            }
-            return Err(Refusal::TooManyForUser);
+            self.count_out(&user, address).await;
+            return Err(refusal);
         }
         if open == 1 {
             self.announce(
@@ -286,17 +307,9 @@ impl ChatService {
             )
             .await;
         }
-        let who = connection.who.clone();
+        let (who, address) = (connection.who.clone(), connection.address.clone());
         drop(connection);
-        let last = self
-            .ports
-            .presence
-            .depart(&who.user_id)
-            .await
-            .unwrap_or_else(|error| {
-                tracing::warn!(%error, "presence unavailable");
-                false
-            });
+        let last = self.count_out(&who.user_id, &address).await;
         if last {
             let event = Event::Presence {
                 user: who.clone(),
@@ -313,6 +326,21 @@ impl ChatService {
                 tracing::warn!(code = error.code.as_str(), "offline presence not announced");
             }
         }
+    }
+
+    /// Counts a closed socket out of presence; `true` when it was the user's last.
+    async fn count_out(&self, user: &UserId, address: &str) -> bool {
+        if let Err(error) = self.ports.presence.address_departs(address).await {
+            tracing::warn!(%error, "presence unavailable");
+        }
+        self.ports
+            .presence
+            .depart(user)
+            .await
+            .unwrap_or_else(|error| {
+                tracing::warn!(%error, "presence unavailable");
+                false
+            })
     }
 
     /// The user's windows (a new one for a user not counted yet).

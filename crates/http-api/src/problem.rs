@@ -338,7 +338,8 @@ impl From<AuthError> for ApiError {
                 tracing::error!(%error, "emails could not be queued");
                 Self::not_ready("Emails cannot be queued right now; try again shortly")
             }
-            AuthError::Store(_) | AuthError::Hash(_) | AuthError::Token(_) => {
+            AuthError::Store(store) => store_failure(&store),
+            AuthError::Hash(_) | AuthError::Token(_) => {
                 tracing::error!(error = %error, "identity operation failed");
                 Self::internal()
             }
@@ -359,9 +360,11 @@ impl From<kernel::record::FieldError> for FieldError {
 /// Seconds a client is asked to wait before retrying what a down dependency refused.
 const NOT_READY_RETRY_AFTER: u64 = 5;
 
+/// A store that failed (MongoDB, the embedded file, Redis, the bucket): the dependency is down
+/// or unwell, which the client may retry, never a fault of the request: 503 `NOT_READY`.
 fn store_failure(error: &dyn std::error::Error) -> ApiError {
     tracing::error!(error = %error, "storage operation failed");
-    ApiError::internal()
+    ApiError::not_ready("A storage service cannot be reached; try again shortly")
 }
 
 impl From<portfolio_core::PortfolioError> for ApiError {

@@ -11,6 +11,7 @@
 
 use std::fmt;
 use std::net::IpAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -93,9 +94,14 @@ impl fmt::Display for RateKey {
 /// Seconds a client is asked to wait when the auth limit cannot be counted.
 const UNREACHABLE_RETRY_AFTER: u64 = 5;
 
-/// How long the shared counters are not asked after they failed: each ask would wait out the
-/// Redis timeout, so meanwhile each limit's rule applies at once.
+/// How long the shared counters are left alone after they failed: while Redis is down each
+/// ask waits out the client's timeout, so meanwhile each limit's rule applies at once, and
+/// after the pause one request alone asks again.
 const OUTAGE_PAUSE: Duration = Duration::from_secs(2);
+
+/// The longest a request waits for the shared counters before its limit's outage rule
+/// applies (a hung Redis must not hold every request for `REDIS_TIMEOUT_MS`).
+const SHARED_COUNTER_WAIT: Duration = Duration::from_millis(250);
 
 /// The configured limits.
 #[derive(Clone)]
@@ -113,19 +119,47 @@ pub struct RateLimits {
     pub outage: Arc<Outage>,
 }
 
+/// Whether the shared counters are thought down: since when, and whether a request is
+/// asking them again.
 #[derive(Default)]
-pub struct Outage(Mutex<Option<Instant>>);
+pub struct Outage {
+    since: Mutex<Option<Instant>>,
+    probing: AtomicBool,
+}
 
 impl Outage {
     fn began(&self) {
-        *self.0.lock().unwrap_or_else(PoisonError::into_inner) = Some(Instant::now());
+        *self.since.lock().unwrap_or_else(PoisonError::into_inner) = Some(Instant::now());
     }
 
-    fn is_on(&self) -> bool {
-        self.0
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .is_some_and(|since| since.elapsed() < OUTAGE_PAUSE)
+    fn ended(&self) {
+        *self.since.lock().unwrap_or_else(PoisonError::into_inner) = None;
+    }
+
+    /// Whether this request may ask the shared counters: always while they are up; during an
+    /// outage only once the pause is over, and only one request at a time.
+    fn may_ask(&self) -> Option<Probe<'_>> {
+        let since = *self.since.lock().unwrap_or_else(PoisonError::into_inner);
+        match since {
+            None => Some(Probe(None)),
+            Some(at) if at.elapsed() >= OUTAGE_PAUSE => self
+                .probing
+                .compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire)
+                .ok()
+                .map(|_| Probe(Some(&self.probing))),
+            Some(_) => None,
+        }
+    }
+}
+
+/// The right to ask the shared counters, given back when dropped.
+struct Probe<'a>(Option<&'a AtomicBool>);
+
+impl Drop for Probe<'_> {
+    fn drop(&mut self) {
+        if let Some(probing) = self.0 {
+            probing.store(false, Ordering::Release);
+        }
     }
 }
 
@@ -151,15 +185,33 @@ impl RateLimits {
     /// auth limit fails closed and the others count in this process.
     async fn admit(&self, key: RateKey) -> Result<(), Refusal> {
         let (limit, name) = (self.limit(key.scope), key.to_string());
-        let shared = if self.outage.is_on() {
-            None
-        } else {
-            match self.limiter.hit(&name, limit, self.window).await {
-                Ok(decision) => Some(decision),
-                Err(error) => {
-                    tracing::warn!(%error, "rate limiter unreachable: sign-in refused, other limits counted in this process");
-                    self.outage.began();
-                    None
+        let shared = match self.outage.may_ask() {
+            None => None,
+            Some(probe) => {
+                let asked = tokio::time::timeout(
+                    SHARED_COUNTER_WAIT,
+                    self.limiter.hit(&name, limit, self.window),
+                )
+                .await;
+                match asked {
+                    Ok(Ok(decision)) => {
+                        if probe.0.is_some() {
+                            self.outage.ended();
+                        }
+                        Some(decision)
+                    }
+                    Ok(Err(error)) => {
+                        tracing::warn!(%error, "rate limiter unreachable: sign-in refused, other limits counted in this process");
+                        self.outage.began();
+                        None
+                    }
+                    Err(_) => {
+                        tracing::warn!(
+                            "rate limiter did not answer in time: sign-in refused, other limits counted in this process"
+                        );
+                        self.outage.began();
+                        None
+                    }
                 }
             }
         };
@@ -314,6 +366,33 @@ mod tests {
             1,
             "after a failure the shared counters are left alone for a while"
         );
+    }
+
+    /// Counters that never answer (a Redis that hangs).
+    struct Hung;
+
+    #[async_trait::async_trait]
+    impl RateLimiter for Hung {
+        async fn hit(&self, _: &str, _: u32, _: Duration) -> Result<RateDecision, StoreError> {
+            std::future::pending().await
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_hung_counter_store_holds_one_request_a_quarter_second_and_the_next_not_at_all() {
+        let limits = RateLimits {
+            limiter: Arc::new(Hung),
+            ..limits(Arc::new(Unreachable::default()))
+        };
+        let started = tokio::time::Instant::now();
+        assert_eq!(limits.admit(key(LimitScope::General)).await, Ok(()));
+        assert_eq!(started.elapsed(), SHARED_COUNTER_WAIT);
+        assert_eq!(
+            limits.admit(key(LimitScope::Auth)).await,
+            Err(Refusal::Uncounted),
+            "in the pause: refused at once"
+        );
+        assert_eq!(started.elapsed(), SHARED_COUNTER_WAIT);
     }
 
     #[test]

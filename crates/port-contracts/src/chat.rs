@@ -35,6 +35,7 @@ suite!($
     /// Runs the `PresenceRegistry` contract: one test per behaviour.
     presence_contract, chat::presence_behaviours, dyn PresenceRegistry, [
         the_first_socket_arrives_and_the_last_departs,
+        addresses_are_counted_apart_from_users,
         users_are_counted_apart,
     ]
 );
@@ -181,6 +182,17 @@ async fn the_first_socket_arrives_and_the_last_departs(presence: &dyn PresenceRe
     assert!(!presence.depart(&ada).await.unwrap(), "one still open");
     assert!(presence.depart(&ada).await.unwrap(), "last socket");
     assert_eq!(presence.arrive(&ada).await.unwrap(), 1, "first again");
+}
+
+async fn addresses_are_counted_apart_from_users(presence: &dyn PresenceRegistry) {
+    let ada = UserId::generate();
+    presence.arrive(&ada).await.unwrap();
+    assert_eq!(presence.address_arrives("192.0.2.1").await.unwrap(), 1);
+    assert_eq!(presence.address_arrives("192.0.2.1").await.unwrap(), 2);
+    assert_eq!(presence.address_arrives("192.0.2.2").await.unwrap(), 1);
+    presence.address_departs("192.0.2.1").await.unwrap();
+    assert_eq!(presence.address_arrives("192.0.2.1").await.unwrap(), 2);
+    assert_eq!(presence.arrive(&ada).await.unwrap(), 2, "users apart");
 }
 
 async fn users_are_counted_apart(presence: &dyn PresenceRegistry) {

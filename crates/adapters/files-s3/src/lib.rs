@@ -19,7 +19,9 @@ use media_core::FileKey;
 use media_core::ports::{FileBody, FileStore, StagedFile, StoredFile};
 use object_store::aws::{AmazonS3, AmazonS3Builder};
 use object_store::path::Path as ObjectPath;
-use object_store::{ObjectStore as _, ObjectStoreExt as _, PutPayload};
+use object_store::{
+    BackoffConfig, ClientOptions, ObjectStore as _, ObjectStoreExt as _, PutPayload, RetryConfig,
+};
 use secrecy::{ExposeSecret as _, SecretString};
 
 /// Where the bucket is and how to sign for it.
@@ -37,6 +39,11 @@ pub struct S3Settings {
     /// `https://endpoint/bucket/key` rather than `https://bucket.endpoint/key`.
     pub path_style: bool,
 }
+
+/// Longest wait to connect to the service.
+const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3);
+/// Longest wait for one request's answer, and for all its retries together.
+const REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(15);
 
 pub struct S3FileStore {
     bucket: Arc<AmazonS3>,
@@ -59,6 +66,18 @@ impl S3FileStore {
         // object_store's HTTP client takes the process's rustls provider: ring.
         let _ = rustls::crypto::ring::default_provider().install_default();
         let mut builder = AmazonS3Builder::from_env()
+            // A bucket that hangs must not hold requests (and their sockets) for minutes: the
+            // client's defaults wait 30 s an attempt and retry for 3 minutes.
+            .with_client_options(
+                ClientOptions::new()
+                    .with_connect_timeout(CONNECT_TIMEOUT)
+                    .with_timeout(REQUEST_TIMEOUT),
+            )
+            .with_retry(RetryConfig {
+                backoff: BackoffConfig::default(),
+                max_retries: 2,
+                retry_timeout: REQUEST_TIMEOUT,
+            })
             .with_bucket_name(&settings.bucket)
             .with_region(&settings.region)
             .with_virtual_hosted_style_request(!settings.path_style);

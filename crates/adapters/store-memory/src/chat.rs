@@ -111,32 +111,52 @@ impl ChatHistory for MemoryChatHistory {
     }
 }
 
-/// Sockets per user in this process.
+/// Sockets per user and per client address in this process.
 #[derive(Default)]
 pub struct MemoryPresence {
-    sockets: Mutex<HashMap<UserId, usize>>,
+    users: Mutex<HashMap<UserId, u64>>,
+    addresses: Mutex<HashMap<String, u64>>,
+}
+
+/// Counts one more socket of `key`; answers its sockets now.
+fn count_in<K: std::hash::Hash + Eq>(counts: &Mutex<HashMap<K, u64>>, key: K) -> u64 {
+    let mut counts = lock(counts);
+    let count = counts.entry(key).or_default();
+    *count += 1;
+    *count
+}
+
+/// Counts one socket of `key` out; `true` when it was the last.
+fn count_out<K: std::hash::Hash + Eq>(counts: &Mutex<HashMap<K, u64>>, key: &K) -> bool {
+    let mut counts = lock(counts);
+    let Some(count) = counts.get_mut(key) else {
+        return false;
+    };
+    *count -= 1;
+    if *count == 0 {
+        counts.remove(key);
+        return true;
+    }
+    false
 }
 
 #[async_trait]
 impl PresenceRegistry for MemoryPresence {
     async fn arrive(&self, user: &UserId) -> Result<u64, StoreError> {
-        let mut sockets = lock(&self.sockets);
-        let count = sockets.entry(user.clone()).or_default();
-        *count += 1;
-        Ok(*count as u64)
+        Ok(count_in(&self.users, user.clone()))
     }
 
     async fn depart(&self, user: &UserId) -> Result<bool, StoreError> {
-        let mut sockets = lock(&self.sockets);
-        let Some(count) = sockets.get_mut(user) else {
-            return Ok(false);
-        };
-        *count -= 1;
-        if *count == 0 {
-            sockets.remove(user);
-            return Ok(true);
-        }
-        Ok(false)
+        Ok(count_out(&self.users, user))
+    }
+
+    async fn address_arrives(&self, address: &str) -> Result<u64, StoreError> {
+        Ok(count_in(&self.addresses, address.to_owned()))
+    }
+
+    async fn address_departs(&self, address: &str) -> Result<(), StoreError> {
+        count_out(&self.addresses, &address.to_owned());
+        Ok(())
     }
 }
 

@@ -211,6 +211,23 @@ impl PresenceRegistry for RedisChat {
     async fn depart(&self, user: &UserId) -> Result<bool, StoreError> {
         Ok(self.presence.run("depart", user.as_str()).await? <= 0)
     }
+
+    // Addresses are counted in the same per-instance hashes as users, under fields of their
+    // own (a user id is 24 hex digits, never `address:…`).
+    async fn address_arrives(&self, address: &str) -> Result<u64, StoreError> {
+        let count = self
+            .presence
+            .run("arrive", &format!("address:{address}"))
+            .await?;
+        Ok(u64::try_from(count).unwrap_or(0))
+    }
+
+    async fn address_departs(&self, address: &str) -> Result<(), StoreError> {
+        self.presence
+            .run("depart", &format!("address:{address}"))
+            .await
+            .map(drop)
+    }
 }
 
 // The wire format: versioned, independent of the domain types' shape.
