@@ -439,10 +439,13 @@ async fn a_deployment_behind_nginx_behaves_as_one() {
         assert_eq!(status, StatusCode::UNAUTHORIZED);
     }
 
-    // A worker killed: the other delivers what comes next, and what it held.
-    workers[0].child.kill().unwrap();
-    let later: Vec<String> = (0..3).map(|n| format!("later{n}@example.com")).collect();
+    // A worker killed while emails are queued: the other delivers them, those the killed one
+    // had claimed included (after JOB_VISIBILITY_TIMEOUT_MS), and what comes after.
+    let later: Vec<String> = (0..6).map(|n| format!("later{n}@example.com")).collect();
     for (n, address) in later.iter().enumerate() {
+        if n == 3 {
+            workers[0].child.kill().unwrap();
+        }
         Visitor::from(100 + n as u8, &nginx).register(address).await;
     }
     for address in &later {

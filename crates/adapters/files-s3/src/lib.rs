@@ -17,10 +17,10 @@ use futures_util::{StreamExt as _, TryStreamExt as _};
 use kernel::{StoreError, UserId};
 use media_core::FileKey;
 use media_core::ports::{FileBody, FileStore, StagedFile, StoredFile};
-use object_store::aws::{AmazonS3, AmazonS3Builder};
+use object_store::aws::{AmazonS3, AmazonS3Builder, AmazonS3ConfigKey};
 use object_store::path::Path as ObjectPath;
 use object_store::{
-    BackoffConfig, ClientOptions, ObjectStore as _, ObjectStoreExt as _, PutPayload, RetryConfig,
+    BackoffConfig, ClientConfigKey, ObjectStore as _, ObjectStoreExt as _, PutPayload, RetryConfig,
 };
 use secrecy::{ExposeSecret as _, SecretString};
 
@@ -40,10 +40,8 @@ pub struct S3Settings {
     pub path_style: bool,
 }
 
-/// Longest wait to connect to the service.
-const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3);
-/// Longest wait for one request's answer, and for all its retries together.
-const REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(15);
+/// After this long no retry starts (one that started may take its own read timeout).
+const RETRY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(15);
 
 pub struct S3FileStore {
     bucket: Arc<AmazonS3>,
@@ -67,16 +65,22 @@ impl S3FileStore {
         let _ = rustls::crypto::ring::default_provider().install_default();
         let mut builder = AmazonS3Builder::from_env()
             // A bucket that hangs must not hold requests (and their sockets) for minutes: the
-            // client's defaults wait 30 s an attempt and retry for 3 minutes.
-            .with_client_options(
-                ClientOptions::new()
-                    .with_connect_timeout(CONNECT_TIMEOUT)
-                    .with_timeout(REQUEST_TIMEOUT),
+            // client's defaults wait 30 s an attempt and retry for 3 minutes. The wait is on
+            // each read (a slow client's download must not be cut off by a total), and only
+            // these three of the client's settings are set: AWS_* ones (a proxy) stay.
+            .with_config(
+                AmazonS3ConfigKey::Client(ClientConfigKey::ConnectTimeout),
+                "3s",
             )
+            .with_config(
+                AmazonS3ConfigKey::Client(ClientConfigKey::ReadTimeout),
+                "10s",
+            )
+            .with_config(AmazonS3ConfigKey::Client(ClientConfigKey::Timeout), "1h")
             .with_retry(RetryConfig {
                 backoff: BackoffConfig::default(),
                 max_retries: 2,
-                retry_timeout: REQUEST_TIMEOUT,
+                retry_timeout: RETRY_TIMEOUT,
             })
             .with_bucket_name(&settings.bucket)
             .with_region(&settings.region)
