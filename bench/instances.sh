@@ -30,7 +30,7 @@ pids+=($!)
 api_ports=("$(free_port)" "$(free_port)")
 for port in "${api_ports[@]}"; do
   # Without MongoDB, every instance works on the one embedded database (one host).
-  (cd "$work" && env PORT="$port" DATA_DIR="$work/data" LOG_LEVEL=error REDIS_URL="redis://127.0.0.1:$redis_port" \
+  (cd "$work" && exec env PORT="$port" DATA_DIR="$work/data" LOG_LEVEL=error REDIS_URL="redis://127.0.0.1:$redis_port" \
     JOB_PAYLOAD_KEY=0f1e2d3c4b5a69788796a5b4c3d2e1f00f1e2d3c4b5a69788796a5b4c3d2e1f0 \
     THROTTLE_LIMIT=100000000 THROTTLE_AUTH_LIMIT=100000000 \
     TRUSTED_PROXY_HEADER=X-Forwarded-For TRUSTED_PROXIES=127.0.0.1 "$binary") &

@@ -19,7 +19,7 @@ bare_binary="$(realpath "${CARGO_TARGET_DIR:-target}")/release/examples/bare_jso
 data=$(mktemp -d)
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 base="http://127.0.0.1:$port/api/v1"
-(cd "$data" && env PORT="$port" DATA_DIR="$data" LOG_LEVEL=error THROTTLE_LIMIT=100000000 THROTTLE_AUTH_LIMIT=100000000 \
+(cd "$data" && exec env PORT="$port" DATA_DIR="$data" LOG_LEVEL=error THROTTLE_LIMIT=100000000 THROTTLE_AUTH_LIMIT=100000000 \
   "$binary") &
 api=$!
 bare=""

@@ -24,7 +24,7 @@ data=$(mktemp -d)
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 base="http://127.0.0.1:$port/api/v1"
 # Fast hashing and limits no fuzz run reaches: the limiter has its own tests.
-(cd "$data" && env -i PATH="$PATH" PORT="$port" DATA_DIR="$data" LOG_LEVEL=error \
+(cd "$data" && exec env -i PATH="$PATH" PORT="$port" DATA_DIR="$data" LOG_LEVEL=error \
   ARGON2_MEMORY_COST=1024 ARGON2_TIME_COST=1 ARGON2_PARALLELISM=1 \
   THROTTLE_LIMIT=100000000 THROTTLE_AUTH_LIMIT=100000000 THROTTLE_UPLOAD_LIMIT=100000000 "$binary" >"$data/api.log" 2>&1) &
 api=$!

@@ -72,3 +72,8 @@ else
 fi
 # The API against its own OpenAPI document: a short run with a fixed seed.
 ./scripts/api-fuzz.sh 5 1
+# …and stops the console-api it started.
+if command -v pgrep >/dev/null 2>&1 && pgrep -f "$PWD/target/debug/console-api" >/dev/null; then
+  echo "scripts/api-fuzz.sh left a console-api running" >&2
+  exit 1
+fi

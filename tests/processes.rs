@@ -50,3 +50,57 @@ async fn invalid_configuration_is_refused_with_one_line_per_problem() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_copy_of_the_example_environment_file_starts_each_binary() {
+    testkit::needs!("the built binaries");
+    let example = concat!(env!("CARGO_MANIFEST_DIR"), "/../.env.example");
+    let service = tempfile::tempdir().unwrap();
+    let env_file = service.path().join(".env");
+    std::fs::copy(example, &env_file).unwrap();
+    // As its header says: copied to .env beside the process.
+    let mut api = RunningBinary::start("console-api", service.path(), &[]);
+    api.wait_healthy().await;
+    assert!(api.terminate().await.success());
+    // A one-off command with a service's environment, from anywhere.
+    let elsewhere = tempfile::tempdir().unwrap();
+    let listed = std::process::Command::new(workspace_binary("console-scheduler"))
+        .args(["--env-file", &env_file.display().to_string(), "list"])
+        .current_dir(elsewhere.path())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&listed.stdout);
+    assert!(
+        listed.status.success() && stdout.contains("session-cleanup"),
+        "{stdout}{}",
+        String::from_utf8_lossy(&listed.stderr)
+    );
+    let mut worker = std::process::Command::new(workspace_binary("console-worker"))
+        .args(["--env-file", &env_file.display().to_string()])
+        .current_dir(elsewhere.path())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    assert!(
+        worker.try_wait().unwrap().is_none(),
+        "the worker keeps running"
+    );
+    let _ = std::process::Command::new("kill")
+        .args(["-TERM", &worker.id().to_string()])
+        .status();
+    assert!(worker.wait().unwrap().success());
+    // A line that cannot be read is named with its file, line and variable.
+    std::fs::write(&env_file, "PORT=3000\nSMTP_FROM=Console <a@b.c>\n").unwrap();
+    let refused = std::process::Command::new(workspace_binary("console-worker"))
+        .args(["--env-file", &env_file.display().to_string()])
+        .output()
+        .unwrap();
+    assert_eq!(refused.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        stderr.contains(&format!("{}:2: SMTP_FROM:", env_file.display())),
+        "{stderr}"
+    );
+}

@@ -7,7 +7,7 @@
 use std::collections::{BTreeSet, HashSet};
 use std::fmt;
 use std::net::IpAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -834,6 +834,46 @@ impl Reader<'_> {
     }
 }
 
+/// What is wrong with one line of an environment file (dotenvy names the part it could not
+/// read): where it is, which variable, and how a value with spaces is written.
+fn unreadable_line(path: &Path, fragment: &str, at: usize) -> String {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let found = text
+        .lines()
+        .enumerate()
+        .find(|(_, line)| !line.trim_start().starts_with('#') && line.contains(fragment));
+    let (number, name) = found.map_or_else(
+        || (String::new(), String::new()),
+        |(index, line)| {
+            let name = line.split('=').next().unwrap_or_default().trim();
+            (format!(":{}", index + 1), format!("{name}: "))
+        },
+    );
+    format!(
+        "{}{number}: {name}cannot read {fragment:?} (at character {at}); a value with spaces or # goes in double quotes: NAME=\"…\"",
+        path.display()
+    )
+}
+
+/// A value as an environment file writes it: in double quotes when it holds what a bare value
+/// cannot (spaces, `#`, quotes, `$`), so that the file reads back exactly.
+fn env_file_value(value: &str) -> String {
+    if value
+        .chars()
+        .any(|c| c.is_whitespace() || matches!(c, '#' | '"' | '\'' | '$' | '\\'))
+    {
+        format!(
+            "\"{}\"",
+            value
+                .replace('\\', "\\\\")
+                .replace('"', "\\\"")
+                .replace('$', "\\$")
+        )
+    } else {
+        value.to_owned()
+    }
+}
+
 /// A password as it may stand in a URL's user information.
 fn percent_encode(raw: &str) -> String {
     raw.bytes()
@@ -1023,16 +1063,21 @@ impl Settings {
         }
     }
 
-    /// Reads the process environment, after loading `.env` from the working directory when
-    /// present (real environment variables win).
+    /// Reads the process environment, after loading `env_file` (by default `.env` in the
+    /// working directory, when present; real environment variables win).
     ///
     /// # Errors
-    /// [`ConfigErrors`] listing every problem, including an unreadable `.env`.
-    pub fn from_env() -> Result<Self, ConfigErrors> {
-        match dotenvy::dotenv() {
-            Ok(_) => {}
-            Err(error) if error.not_found() => {}
-            Err(error) => return Err(ConfigErrors(vec![format!(".env: {error}")])),
+    /// [`ConfigErrors`] listing every problem, including an unreadable environment file
+    /// (named with its line and variable) or a missing `--env-file`.
+    pub fn from_env(env_file: Option<&Path>) -> Result<Self, ConfigErrors> {
+        let path = env_file.map_or_else(|| PathBuf::from(".env"), Path::to_path_buf);
+        match dotenvy::from_path(&path) {
+            Ok(()) => {}
+            Err(error) if error.not_found() && env_file.is_none() => {}
+            Err(dotenvy::Error::LineParse(line, at)) => {
+                return Err(ConfigErrors(vec![unreadable_line(&path, &line, at)]));
+            }
+            Err(error) => return Err(ConfigErrors(vec![format!("{}: {error}", path.display())])),
         }
         Self::from_lookup(&|name| std::env::var(name).ok())
     }
@@ -1052,7 +1097,7 @@ impl Settings {
                 out.push_str(&format!("\n## {section}\n"));
             }
             out.push_str(&format!("# {}\n", variable.doc));
-            let line = format!("{}={}\n", variable.name, variable.default);
+            let line = format!("{}={}\n", variable.name, env_file_value(variable.default));
             if variable.default.is_empty() {
                 out.push_str(&format!("# {line}"))
             } else {
@@ -1388,6 +1433,39 @@ mod tests {
         let relayed = settings(&[&production[..], &[("SMTP_HOST", "smtp.a.dev")]].concat());
         assert!(relayed.is_ok(), "{:?}", relayed.err());
         assert!(settings(&[]).is_ok(), "development logs emails by default");
+    }
+
+    #[test]
+    fn the_example_file_reads_back_as_the_defaults_and_a_bad_line_is_named() {
+        let example = Settings::env_example();
+        let read: HashMap<String, String> = dotenvy::from_read_iter(example.as_bytes())
+            .map(|entry| entry.unwrap_or_else(|e| panic!("{e}")))
+            .collect();
+        for variable in VARIABLES.iter().filter(|v| !v.default.is_empty()) {
+            assert_eq!(
+                read.get(variable.name).map(String::as_str),
+                Some(variable.default)
+            );
+        }
+        assert!(example.contains("SMTP_FROM=\"Console <no-reply@localhost>\""));
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let path = dir.path().join("console.env");
+        std::fs::write(&path, "# comment\nPORT=3000\nSMTP_FROM=Console <a@b.c>\n")
+            .unwrap_or_else(|e| panic!("{e}"));
+        let problem = Settings::from_env(Some(&path))
+            .err()
+            .map(|e| e.0)
+            .unwrap_or_default();
+        assert_eq!(problem.len(), 1, "{problem:?}");
+        assert!(
+            problem[0].starts_with(&format!("{}:3: SMTP_FROM: cannot read", path.display())),
+            "{problem:?}"
+        );
+        let missing = Settings::from_env(Some(&dir.path().join("nope.env")));
+        assert!(
+            missing.is_err(),
+            "an --env-file that is not there is an error"
+        );
     }
 
     #[test]

@@ -5,6 +5,7 @@
 
 use std::future::Future;
 use std::net::TcpListener;
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -588,9 +589,47 @@ async fn run_scheduler(settings: Settings, command: SchedulerCommand) -> anyhow:
     }
 }
 
+/// `--env-file PATH` taken out of `args`: the file, and the arguments left.
+fn env_file_argument(args: &[String]) -> Result<(Option<PathBuf>, Vec<String>), String> {
+    let mut rest = Vec::new();
+    let mut env_file = None;
+    let mut args = args.iter();
+    while let Some(arg) = args.next() {
+        if let Some(path) = arg.strip_prefix("--env-file=") {
+            env_file = Some(PathBuf::from(path));
+        } else if arg == "--env-file" {
+            let path = args.next().ok_or("--env-file needs a path")?;
+            env_file = Some(PathBuf::from(path));
+        } else {
+            rest.push(arg.clone());
+        }
+    }
+    Ok((env_file, rest))
+}
+
 /// Runs a process from the environment's configuration; the whole of each binary's `main`.
+/// `--env-file PATH` reads the environment file from PATH instead of `./.env` (for a one-off
+/// command with a service's environment: `console-scheduler --env-file /etc/console/console.env
+/// run database-maintenance`).
 pub async fn run(process: Process) -> ExitCode {
-    let settings = match Settings::from_env() {
+    let usage = match process {
+        Process::Api => "usage: console-api [--env-file PATH]",
+        Process::Worker => "usage: console-worker [--env-file PATH]",
+        Process::Scheduler => "usage: console-scheduler [--env-file PATH] [list | run <job>]",
+    };
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let (env_file, args) = match env_file_argument(&args) {
+        Ok(parsed) => parsed,
+        Err(problem) => {
+            eprintln!("{problem}\n{usage}");
+            return ExitCode::from(2);
+        }
+    };
+    if process != Process::Scheduler && !args.is_empty() {
+        eprintln!("{usage}");
+        return ExitCode::from(2);
+    }
+    let settings = match Settings::from_env(env_file.as_deref()) {
         Ok(settings) => settings,
         Err(errors) => {
             eprint!("{errors}");
@@ -605,16 +644,13 @@ pub async fn run(process: Process) -> ExitCode {
             Err(error) => Err(error),
         },
         Process::Worker => run_worker(settings).await,
-        Process::Scheduler => {
-            let args: Vec<String> = std::env::args().skip(1).collect();
-            match scheduler_command(&args) {
-                Ok(command) => run_scheduler(settings, command).await,
-                Err(usage) => {
-                    eprintln!("{usage}");
-                    return ExitCode::from(2);
-                }
+        Process::Scheduler => match scheduler_command(&args) {
+            Ok(command) => run_scheduler(settings, command).await,
+            Err(usage) => {
+                eprintln!("{usage}");
+                return ExitCode::from(2);
             }
-        }
+        },
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
@@ -644,6 +680,21 @@ mod tests {
         );
         assert!(scheduler_command(&args(&["run"])).is_err());
         assert!(scheduler_command(&args(&["purge", "x"])).is_err());
+    }
+
+    #[test]
+    fn an_env_file_is_taken_out_of_the_arguments_anywhere() {
+        let args = |a: &[&str]| a.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+        assert_eq!(
+            env_file_argument(&args(&["--env-file", "/etc/c.env", "run", "job"])),
+            Ok((Some(PathBuf::from("/etc/c.env")), args(&["run", "job"])))
+        );
+        assert_eq!(
+            env_file_argument(&args(&["list", "--env-file=x.env"])),
+            Ok((Some(PathBuf::from("x.env")), args(&["list"])))
+        );
+        assert_eq!(env_file_argument(&args(&[])), Ok((None, Vec::new())));
+        assert!(env_file_argument(&args(&["--env-file"])).is_err());
     }
 
     #[test]
