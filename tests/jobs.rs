@@ -616,6 +616,11 @@ async fn a_cron_job_runs_once_from_the_command_line_the_backup_included() {
         .output()
         .unwrap();
     assert!(!unknown.status.success());
+    let stderr = String::from_utf8_lossy(&unknown.stderr);
+    assert!(
+        stderr.contains("no job named \"nope\"") && stderr.contains("session-cleanup"),
+        "the jobs are listed: {stderr}"
+    );
 }
 
 /// Signs `email` in (password of `register`), returns the access token.

@@ -104,3 +104,28 @@ async fn a_copy_of_the_example_environment_file_starts_each_binary() {
         "{stderr}"
     );
 }
+
+#[tokio::test]
+async fn logs_to_a_pipe_are_plain_text_and_the_start_line_says_where_jobs_run() {
+    testkit::needs!("the built binaries");
+    let data = tempfile::tempdir().unwrap();
+    let api = std::process::Command::new(workspace_binary("console-api"))
+        .current_dir(data.path())
+        .env("PORT", testkit::free_port().to_string())
+        .env("LOG_LEVEL", "info")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let _ = std::process::Command::new("kill")
+        .args(["-TERM", &api.id().to_string()])
+        .status();
+    let output = api.wait_with_output().unwrap();
+    let logs = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        logs.contains("console-api listening") && logs.contains("jobs: in this process"),
+        "{logs}"
+    );
+    assert!(!logs.contains('\u{1b}'), "no colour codes: {logs:?}");
+}

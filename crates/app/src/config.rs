@@ -113,8 +113,10 @@ variables! {
         /// cheaper commits, the last ones may be lost on power loss (see docs/adr/0006)
         SQLITE_SYNCHRONOUS = "full"
             => sqlite_durability: store_sqlite::Durability, parsed("full or normal");
-        /// Log filter (tracing EnvFilter syntax, e.g. info,http_api=debug); RUST_LOG wins when set
-        LOG_LEVEL = "info" => log_level: String, text;
+        /// Log filter: a level (trace, debug, info, warn, error, off; the NestJS version's verbose
+        /// and log mean trace and info) or tracing EnvFilter directives (info,http_api=debug);
+        /// RUST_LOG wins when set
+        LOG_LEVEL = "info" => log_level: String, log_level;
         /// text: one readable line per event; json: one JSON object per line (with the request's
         /// span fields)
         LOG_FORMAT = "text" => log_format: LogFormat, parsed("text or json");
@@ -499,6 +501,30 @@ impl Reader<'_> {
 
     fn text(&mut self, v: &Variable) -> String {
         self.optional(v).unwrap_or_default()
+    }
+
+    /// A log filter: each directive a level, or `target=level`. A bare word that is no level
+    /// would filter for a target of that name and silence every log, so it is refused.
+    fn log_level(&mut self, v: &Variable) -> String {
+        const LEVELS: [&str; 6] = ["trace", "debug", "info", "warn", "error", "off"];
+        let raw = self.text(v);
+        let filter = match raw.trim().to_ascii_lowercase().as_str() {
+            "verbose" => "trace".to_owned(),
+            "log" => "info".to_owned(),
+            _ => raw.trim().to_owned(),
+        };
+        let readable = filter.split(',').map(str::trim).all(|directive| {
+            let level = directive
+                .rsplit_once('=')
+                .map_or(directive, |(_, level)| level);
+            LEVELS.contains(&level.to_ascii_lowercase().as_str())
+        });
+        if !readable {
+            self.problems.push(format!(
+                "{v}: expected trace, debug, info, warn, error or off (or target=level directives), got {raw:?}"
+            ));
+        }
+        filter
     }
 
     fn path(&mut self, v: &Variable) -> PathBuf {
@@ -1466,6 +1492,22 @@ mod tests {
             missing.is_err(),
             "an --env-file that is not there is an error"
         );
+    }
+
+    #[test]
+    fn a_log_level_is_a_level_or_directives_and_the_nestjs_names_are_read() {
+        let level = |raw: &str| settings(&[("LOG_LEVEL", raw)]).map(|s| s.log_level);
+        assert_eq!(level("verbose").ok().as_deref(), Some("trace"));
+        assert_eq!(level("log").ok().as_deref(), Some("info"));
+        assert_eq!(
+            level("warn,http_api=debug").ok().as_deref(),
+            Some("warn,http_api=debug")
+        );
+        assert!(
+            level("loud").is_err(),
+            "a bare word would silence every log"
+        );
+        assert!(level("http_api=noisy").is_err());
     }
 
     #[test]

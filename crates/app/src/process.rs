@@ -366,9 +366,14 @@ impl Api {
             (None, JoinSet::new())
         };
         tracing::info!(
-            "console-api listening on http://{}:{port} (mode: {}, env: {}, docs: /api/v1/docs)",
+            "console-api listening on http://{}:{port} (storage: {}, jobs: {}, env: {}, docs: /api/v1/docs)",
             settings.host,
             storage.mode,
+            if storage.redis.is_some() {
+                "redis"
+            } else {
+                "in this process"
+            },
             settings.environment.as_str()
         );
         Ok(Self {
@@ -545,7 +550,13 @@ async fn run_scheduler(settings: Settings, command: SchedulerCommand) -> anyhow:
             Ok(())
         }
         SchedulerCommand::Run(job) => {
-            let run = scheduler.run_now(&job).await?;
+            let run = match scheduler.run_now(&job).await {
+                Err(scheduler_core::SchedulerError::UnknownTask(_)) => {
+                    let jobs: Vec<&str> = scheduler.entries().iter().map(|e| e.name).collect();
+                    bail!("no job named {job:?}; the jobs: {}", jobs.join(", "));
+                }
+                run => run?,
+            };
             println!(
                 "{job}: {} in {} ms, {} items{}{}",
                 run.outcome.as_str(),
