@@ -881,6 +881,14 @@ fn unreadable_line(path: &Path, fragment: &str, at: usize) -> String {
     )
 }
 
+/// Which process the settings are for: the HTTP process needs what the others never use (the
+/// JWT secrets, the CORS origins), so only it is refused without them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Serves {
+    Http,
+    Jobs,
+}
+
 /// A value as an environment file writes it: in double quotes when it holds what a bare value
 /// cannot (spaces, `#`, quotes, `$`), so that the file reads back exactly.
 fn env_file_value(value: &str) -> String {
@@ -931,11 +939,12 @@ impl Settings {
     /// # Errors
     /// [`ConfigErrors`] listing every problem.
     pub fn from_lookup(lookup: &dyn Fn(&str) -> Option<String>) -> Result<Self, ConfigErrors> {
-        Self::read(lookup).0
+        Self::read(lookup, Serves::Http).0
     }
 
     fn read(
         lookup: &dyn Fn(&str) -> Option<String>,
+        serves: Serves,
     ) -> (Result<Self, ConfigErrors>, BTreeSet<&'static str>) {
         let mut r = Reader {
             lookup,
@@ -946,7 +955,7 @@ impl Settings {
         let Reader {
             mut problems, read, ..
         } = r;
-        settings.validate(&mut problems);
+        settings.validate(&mut problems, serves);
         if problems.is_empty() {
             (Ok(settings), read)
         } else {
@@ -956,10 +965,12 @@ impl Settings {
 
     /// The checks across variables, once each was read; `CORS_ORIGIN` defaults to the
     /// frontend's origin here.
-    fn validate(&mut self, problems: &mut Vec<String>) {
+    fn validate(&mut self, problems: &mut Vec<String>, serves: Serves) {
         let production = self.environment == Environment::Production;
+        // What only the HTTP process uses is required only of it.
+        let http = serves == Serves::Http;
         if self.cors_origins.is_empty() {
-            if production {
+            if production && http {
                 problems.push(format!("{CORS_ORIGIN}: must be set in production"));
             }
             self.cors_origins = vec![self.frontend_url.clone()];
@@ -1059,7 +1070,7 @@ impl Settings {
             (&JWT_ACCESS_SECRET, &self.jwt_access_secret),
             (&JWT_REFRESH_SECRET, &self.jwt_refresh_secret),
         ];
-        if production {
+        if production && http {
             for (name, secret) in secrets {
                 match secret {
                     None => problems.push(format!("{name}: must be set in production")),
@@ -1095,7 +1106,7 @@ impl Settings {
     /// # Errors
     /// [`ConfigErrors`] listing every problem, including an unreadable environment file
     /// (named with its line and variable) or a missing `--env-file`.
-    pub fn from_env(env_file: Option<&Path>) -> Result<Self, ConfigErrors> {
+    pub fn from_env(env_file: Option<&Path>, serves: Serves) -> Result<Self, ConfigErrors> {
         let path = env_file.map_or_else(|| PathBuf::from(".env"), Path::to_path_buf);
         match dotenvy::from_path(&path) {
             Ok(()) => {}
@@ -1105,7 +1116,7 @@ impl Settings {
             }
             Err(error) => return Err(ConfigErrors(vec![format!("{}: {error}", path.display())])),
         }
-        Self::from_lookup(&|name| std::env::var(name).ok())
+        Self::read(&|name| std::env::var(name).ok(), serves).0
     }
 
     /// The `.env.example` text for [`VARIABLES`].
@@ -1213,7 +1224,7 @@ mod tests {
 
     #[test]
     fn the_parser_reads_exactly_the_declared_variables() {
-        let (result, read) = Settings::read(&|_| None);
+        let (result, read) = Settings::read(&|_| None, Serves::Http);
         assert!(result.is_ok(), "{:?}", result.err());
         let declared: BTreeSet<&str> = VARIABLES.iter().map(|v| v.name).collect();
         assert_eq!(read, declared);
@@ -1478,7 +1489,7 @@ mod tests {
         let path = dir.path().join("console.env");
         std::fs::write(&path, "# comment\nPORT=3000\nSMTP_FROM=Console <a@b.c>\n")
             .unwrap_or_else(|e| panic!("{e}"));
-        let problem = Settings::from_env(Some(&path))
+        let problem = Settings::from_env(Some(&path), Serves::Http)
             .err()
             .map(|e| e.0)
             .unwrap_or_default();
@@ -1487,11 +1498,35 @@ mod tests {
             problem[0].starts_with(&format!("{}:3: SMTP_FROM: cannot read", path.display())),
             "{problem:?}"
         );
-        let missing = Settings::from_env(Some(&dir.path().join("nope.env")));
+        let missing = Settings::from_env(Some(&dir.path().join("nope.env")), Serves::Jobs);
         assert!(
             missing.is_err(),
             "an --env-file that is not there is an error"
         );
+    }
+
+    #[test]
+    fn workers_and_schedulers_need_no_jwt_secrets_nor_origins_in_production() {
+        let production = [
+            ("APP_ENV", "production"),
+            ("JOB_PAYLOAD_KEY", TEST_KEY),
+            ("EMAIL_LOG_TRANSPORT", "true"),
+        ];
+        let map: HashMap<String, String> = production
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        let lookup = move |name: &str| map.get(name).cloned();
+        let jobs = Settings::read(&lookup, Serves::Jobs).0;
+        assert!(jobs.is_ok(), "{:?}", jobs.err());
+        let http = Settings::read(&lookup, Serves::Http)
+            .0
+            .err()
+            .map(|e| e.0)
+            .unwrap_or_default();
+        for name in ["JWT_ACCESS_SECRET", "JWT_REFRESH_SECRET", "CORS_ORIGIN"] {
+            assert!(http.iter().any(|p| p.starts_with(name)), "{name}: {http:?}");
+        }
     }
 
     #[test]

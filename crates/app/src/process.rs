@@ -36,7 +36,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::account_export::ServiceAccountExporter;
 use crate::background::TrackedTasks;
-use crate::config::{Environment, Settings, SmtpConfig};
+use crate::config::{Environment, Serves, Settings, SmtpConfig};
 use crate::directory::UserDirectory;
 use crate::identity::{self, IdentityParts};
 use crate::invalidation::{self, AnnouncedContent};
@@ -640,7 +640,12 @@ pub async fn run(process: Process) -> ExitCode {
         eprintln!("{usage}");
         return ExitCode::from(2);
     }
-    let settings = match Settings::from_env(env_file.as_deref()) {
+    let serves = if process == Process::Api {
+        Serves::Http
+    } else {
+        Serves::Jobs
+    };
+    let settings = match Settings::from_env(env_file.as_deref(), serves) {
         Ok(settings) => settings,
         Err(errors) => {
             eprint!("{errors}");

@@ -34,6 +34,9 @@ pub enum AuthError {
     /// The caller is authenticated but lacks the role the action needs.
     #[error("forbidden")]
     Forbidden,
+    /// The caller's address is an admin's, but not verified yet: no admin rights until it is.
+    #[error("an admin address that is not verified")]
+    UnverifiedAdmin,
     #[error("session not found")]
     SessionNotFound,
     #[error("user not found")]

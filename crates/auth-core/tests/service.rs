@@ -940,10 +940,13 @@ async fn admin_needs_a_verified_listed_email_and_ends_when_unlisted() -> Result<
         .service
         .authenticate(&registered.tokens.access_token)
         .await?;
-    assert!(matches!(
-        f.service.require_admin(&principal).await,
-        Err(AuthError::Forbidden)
-    ));
+    assert!(
+        matches!(
+            f.service.require_admin(&principal).await,
+            Err(AuthError::UnverifiedAdmin)
+        ),
+        "a listed address is told to verify itself first"
+    );
 
     f.service
         .verify_email(&f.outbox.last_token().unwrap_or_default())

@@ -329,6 +329,10 @@ impl From<AuthError> for ApiError {
                 ErrorCode::Forbidden,
                 "You do not have permission to do this",
             ),
+            AuthError::UnverifiedAdmin => Self::new(
+                ErrorCode::Forbidden,
+                "Verify your email address first: admin rights come with a verified address listed in ADMIN_EMAILS",
+            ),
             AuthError::SessionNotFound => {
                 Self::new(ErrorCode::SessionNotFound, "Session not found")
             }

@@ -29,6 +29,7 @@ impl IdentityService {
     /// claim (which may predate a demotion).
     ///
     /// # Errors
+    /// [`AuthError::UnverifiedAdmin`] for an admin address not verified yet,
     /// [`AuthError::Forbidden`] for anyone else; [`AuthError::UserNotFound`] when deleted.
     pub async fn require_admin(&self, principal: &Principal) -> Result<UserView, AuthError> {
         let view = self
@@ -37,6 +38,8 @@ impl IdentityService {
             .ok_or(AuthError::UserNotFound)?;
         if view.user.role == Role::Admin {
             Ok(view)
+        } else if self.policy.admin_emails.contains(&view.user.email) {
+            Err(AuthError::UnverifiedAdmin)
         } else {
             Err(AuthError::Forbidden)
         }
