@@ -927,6 +927,32 @@ pub fn parse_key(raw: &str) -> Option<[u8; 32]> {
     hex::decode_to_slice(raw, &mut key).ok().map(|()| key)
 }
 
+/// Whether `host` names this machine only (a loopback or unspecified address, `localhost`).
+fn is_loopback_host(host: &str) -> bool {
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    host.eq_ignore_ascii_case("localhost")
+        || host.to_ascii_lowercase().ends_with(".localhost")
+        || host
+            .parse::<IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback() || ip.is_unspecified())
+}
+
+/// Whether `url`'s host names this machine only.
+fn is_loopback_url(url: &str) -> bool {
+    let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    let host = if authority.starts_with('[') {
+        authority
+            .split(']')
+            .next()
+            .map(|h| format!("{h}]"))
+            .unwrap_or_default()
+    } else {
+        authority.split(':').next().unwrap_or_default().to_owned()
+    };
+    is_loopback_host(&host)
+}
+
 fn is_http_url(raw: &str) -> bool {
     (raw.starts_with("http://") || raw.starts_with("https://"))
         && raw.split("://").nth(1).is_some_and(|rest| !rest.is_empty())
@@ -1038,13 +1064,32 @@ impl Settings {
                 "{SMTP_HOST}: must be set in production (or {EMAIL_LOG_TRANSPORT}=true to log emails without their bodies)"
             ));
         }
-        // With Redis any number of instances may serve; files on one's disk would be 404 on the
-        // others, and the default URL names one instance.
-        if production && self.redis.is_some() && self.s3.is_none() && self.upload_base_url.is_none()
-        {
+        // Addresses written into emails and stored data stay there: in production they must be
+        // ones a user's browser reaches, never this machine's loopback.
+        if production && is_loopback_url(&self.frontend_url) {
             problems.push(format!(
-                "{UPLOAD_BASE_URL}: must be set in production when {REDIS_URL} lets several instances serve and files stay on local disk ({S3_BUCKET} unset): point it at where every instance's files are served, or keep the files in a bucket"
+                "{FRONTEND_URL}: {:?} would put this machine's own address into every email link; set the front end's public URL",
+                self.frontend_url
             ));
+        }
+        if production && http {
+            let problem = match &self.upload_base_url {
+                Some(url) if is_loopback_url(url) => Some(format!(
+                    "{UPLOAD_BASE_URL}: {url:?} would be stored in every uploaded file's URL; set the public URL files are served under"
+                )),
+                Some(_) => None,
+                None if is_loopback_host(&self.host) => Some(format!(
+                    "{UPLOAD_BASE_URL}: must be set in production when {HOST} is {:?}: the default, http://{}:{}/uploads, would be stored in every uploaded file's URL",
+                    self.host, self.host, self.port
+                )),
+                // With Redis any number of instances may serve; files on one's disk would be
+                // 404 on the others, and the default URL names one instance.
+                None if self.redis.is_some() && self.s3.is_none() => Some(format!(
+                    "{UPLOAD_BASE_URL}: must be set in production when {REDIS_URL} lets several instances serve and files stay on local disk ({S3_BUCKET} unset): point it at where every instance's files are served, or keep the files in a bucket"
+                )),
+                None => None,
+            };
+            problems.extend(problem);
         }
         if production && self.job_payload_key.is_none() {
             problems.push(format!("{JOB_PAYLOAD_KEY}: must be set in production"));
@@ -1300,6 +1345,8 @@ mod tests {
             ("CORS_ORIGIN", "https://a.dev"),
             ("SMTP_HOST", "smtp.a.dev"),
             ("JOB_PAYLOAD_KEY", TEST_KEY),
+            ("FRONTEND_URL", "https://a.dev"),
+            ("UPLOAD_BASE_URL", "https://files.a.dev/uploads"),
         ]);
         assert_eq!(
             found,
@@ -1312,6 +1359,8 @@ mod tests {
             ("CORS_ORIGIN", "https://a.dev"),
             ("SMTP_HOST", "smtp.a.dev"),
             ("JOB_PAYLOAD_KEY", TEST_KEY),
+            ("FRONTEND_URL", "https://a.dev"),
+            ("UPLOAD_BASE_URL", "https://files.a.dev/uploads"),
         ]);
         assert_eq!(
             found,
@@ -1459,6 +1508,8 @@ mod tests {
             ("JWT_REFRESH_SECRET", refresh.as_str()),
             ("CORS_ORIGIN", "https://a.dev"),
             ("JOB_PAYLOAD_KEY", TEST_KEY),
+            ("FRONTEND_URL", "https://a.dev"),
+            ("UPLOAD_BASE_URL", "https://files.a.dev/uploads"),
         ];
         let found = problems(&production);
         assert_eq!(found.len(), 1, "{found:?}");
@@ -1511,6 +1562,7 @@ mod tests {
             ("APP_ENV", "production"),
             ("JOB_PAYLOAD_KEY", TEST_KEY),
             ("EMAIL_LOG_TRANSPORT", "true"),
+            ("FRONTEND_URL", "https://a.dev"),
         ];
         let map: HashMap<String, String> = production
             .iter()
@@ -1555,6 +1607,8 @@ mod tests {
             ("CORS_ORIGIN", "https://a.dev"),
             ("JOB_PAYLOAD_KEY", TEST_KEY),
             ("EMAIL_LOG_TRANSPORT", "true"),
+            ("FRONTEND_URL", "https://a.dev"),
+            ("HOST", "10.0.0.5"),
             ("REDIS_URL", "redis://127.0.0.1:6379"),
         ];
         let found = problems(&production);
@@ -1568,8 +1622,56 @@ mod tests {
             assert!(fixed.is_ok(), "{fix:?}: {:?}", fixed.err());
         }
         assert!(
-            settings(&production[..6]).is_ok(),
+            settings(&production[..8]).is_ok(),
             "one instance without Redis"
+        );
+    }
+
+    #[test]
+    fn production_refuses_to_write_this_machines_address_into_links_and_file_urls() {
+        let (access, refresh) = ("a".repeat(40), "b".repeat(40));
+        let production = [
+            ("APP_ENV", "production"),
+            ("JWT_ACCESS_SECRET", access.as_str()),
+            ("JWT_REFRESH_SECRET", refresh.as_str()),
+            ("CORS_ORIGIN", "https://a.dev"),
+            ("JOB_PAYLOAD_KEY", TEST_KEY),
+            ("EMAIL_LOG_TRANSPORT", "true"),
+        ];
+        let found = problems(&production);
+        assert_eq!(found.len(), 2, "{found:?}");
+        assert!(found[0].starts_with("FRONTEND_URL: \"http://localhost:5173\""));
+        assert!(found[1].starts_with("UPLOAD_BASE_URL: must be set in production when HOST"));
+        for (frontend, files, refused) in [
+            ("https://a.dev", "http://127.0.0.1:3000/uploads", 1),
+            ("http://[::1]:8080", "https://files.a.dev", 1),
+            ("https://app.localhost", "https://files.a.dev", 1),
+            ("https://a.dev", "https://files.a.dev/uploads", 0),
+        ] {
+            let found = problems(
+                &[
+                    &production[..],
+                    &[("FRONTEND_URL", frontend), ("UPLOAD_BASE_URL", files)],
+                ]
+                .concat(),
+            );
+            assert_eq!(found.len(), refused, "{frontend} {files}: {found:?}");
+        }
+        let jobs_only: HashMap<String, String> =
+            [&production[..], &[("FRONTEND_URL", "https://a.dev")]]
+                .concat()
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect();
+        let jobs = Settings::read(
+            &move |name: &str| jobs_only.get(name).cloned(),
+            Serves::Jobs,
+        )
+        .0;
+        assert!(
+            jobs.is_ok(),
+            "a worker writes no file URL: {:?}",
+            jobs.err()
         );
     }
 

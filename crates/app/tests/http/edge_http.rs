@@ -169,6 +169,8 @@ async fn production_adds_hsts() {
         ("JWT_ACCESS_SECRET", &secret_a),
         ("JWT_REFRESH_SECRET", &secret_b),
         ("CORS_ORIGIN", "https://console.test"),
+        ("FRONTEND_URL", "https://console.test"),
+        ("UPLOAD_BASE_URL", "https://files.console.test/uploads"),
         (
             "JOB_PAYLOAD_KEY",
             "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff",
