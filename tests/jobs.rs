@@ -497,13 +497,14 @@ async fn a_password_reset_asked_for_while_redis_is_down_is_delivered_once_it_is_
     let mut worker = RunningBinary::start("console-worker", data.path(), &env);
     let reset = mail.wait_for("ada@example.com", "Reset").await;
     let token = reset.token().expect("a reset link");
-    let (status, body) = client
-        .post(
+    let (status, body) = until_not_503(|| {
+        client.post(
             "/auth/reset-password",
             json!({"token": token, "password": "Difference2"}),
             None,
         )
-        .await;
+    })
+    .await;
     assert_eq!(
         status,
         StatusCode::OK,

@@ -130,7 +130,10 @@ async fn a_message_reaches_the_room_and_a_bad_frame_leaves_the_socket_open() {
     for socket in [&mut adas, &mut bobs, &mut eves] {
         next_named(socket, "connected").await;
     }
+    // Each join heard before the next step: Ada's own, so that she hears Bob's; Bob's, so that
+    // he is in the room when her message comes (the two sockets' frames are handled apart).
     send(&mut adas, "joinRoom", json!({ "room": "team" })).await;
+    next_named(&mut adas, "userJoined").await;
     send(&mut bobs, "joinRoom", json!({ "room": "team" })).await;
     next_named(&mut adas, "userJoined").await;
 
