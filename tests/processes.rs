@@ -129,3 +129,33 @@ async fn logs_to_a_pipe_are_plain_text_and_the_start_line_says_where_jobs_run() 
     );
     assert!(!logs.contains('\u{1b}'), "no colour codes: {logs:?}");
 }
+
+#[tokio::test]
+async fn process_type_makes_console_api_the_worker_as_the_nestjs_version_did() {
+    testkit::needs!("the built binaries");
+    let data = tempfile::tempdir().unwrap();
+    let port = testkit::free_port();
+    let worker = std::process::Command::new(workspace_binary("console-api"))
+        .current_dir(data.path())
+        .env("PROCESS_TYPE", "worker")
+        .env("PORT", port.to_string())
+        .env("LOG_LEVEL", "info")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    assert!(
+        tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_err(),
+        "a worker serves no HTTP"
+    );
+    let _ = std::process::Command::new("kill")
+        .args(["-TERM", &worker.id().to_string()])
+        .status();
+    let output = worker.wait_with_output().unwrap();
+    assert!(output.status.success());
+    let logs = String::from_utf8_lossy(&output.stdout);
+    assert!(logs.contains("console-worker started"), "{logs}");
+}

@@ -881,6 +881,44 @@ fn unreadable_line(path: &Path, fragment: &str, at: usize) -> String {
     )
 }
 
+/// Loads `env_file` (by default `.env` in the working directory, when present) into the
+/// process environment; real environment variables win.
+///
+/// # Errors
+/// An unreadable file, named with its line and variable, or a missing `--env-file`.
+pub fn load_env_file(env_file: Option<&Path>) -> Result<(), ConfigErrors> {
+    let path = env_file.map_or_else(|| PathBuf::from(".env"), Path::to_path_buf);
+    match dotenvy::from_path(&path) {
+        Ok(()) => Ok(()),
+        Err(error) if error.not_found() && env_file.is_none() => Ok(()),
+        Err(dotenvy::Error::LineParse(line, at)) => {
+            Err(ConfigErrors(vec![unreadable_line(&path, &line, at)]))
+        }
+        Err(error) => Err(ConfigErrors(vec![format!("{}: {error}", path.display())])),
+    }
+}
+
+/// The NestJS version's variables that have no meaning here, and what does their work. A
+/// `.env` brought over with one of them is refused with this, never silently half-obeyed.
+const RETIRED: [(&str, &str); 4] = [
+    (
+        "REDIS_RETRY_DELAY",
+        "a lost Redis is retried with backoff up to every 10 s, for as long as it takes; remove it",
+    ),
+    (
+        "REDIS_MAX_RETRIES",
+        "requests wait at most REDIS_TIMEOUT_MS for Redis and are answered 503 NOT_READY after; remove it",
+    ),
+    (
+        "REDIS_ENABLE_READY_CHECK",
+        "a process waits for Redis to answer before it serves, always; remove it",
+    ),
+    (
+        "REDIS_ENABLE_OFFLINE_QUEUE",
+        "commands wait for a reconnect at most REDIS_TIMEOUT_MS, always; remove it",
+    ),
+];
+
 /// Which process the settings are for: the HTTP process needs what the others never use (the
 /// JWT secrets, the CORS origins), so only it is refused without them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -981,6 +1019,11 @@ impl Settings {
         let Reader {
             mut problems, read, ..
         } = r;
+        for (name, instead) in RETIRED {
+            if lookup(name).is_some() {
+                problems.push(format!("{name}: not used by this version: {instead}"));
+            }
+        }
         settings.validate(&mut problems, serves);
         if problems.is_empty() {
             (Ok(settings), read)
@@ -1145,22 +1188,11 @@ impl Settings {
         }
     }
 
-    /// Reads the process environment, after loading `env_file` (by default `.env` in the
-    /// working directory, when present; real environment variables win).
+    /// Reads the process environment (see [`load_env_file`]).
     ///
     /// # Errors
-    /// [`ConfigErrors`] listing every problem, including an unreadable environment file
-    /// (named with its line and variable) or a missing `--env-file`.
-    pub fn from_env(env_file: Option<&Path>, serves: Serves) -> Result<Self, ConfigErrors> {
-        let path = env_file.map_or_else(|| PathBuf::from(".env"), Path::to_path_buf);
-        match dotenvy::from_path(&path) {
-            Ok(()) => {}
-            Err(error) if error.not_found() && env_file.is_none() => {}
-            Err(dotenvy::Error::LineParse(line, at)) => {
-                return Err(ConfigErrors(vec![unreadable_line(&path, &line, at)]));
-            }
-            Err(error) => return Err(ConfigErrors(vec![format!("{}: {error}", path.display())])),
-        }
+    /// [`ConfigErrors`] listing every problem.
+    pub fn from_env(serves: Serves) -> Result<Self, ConfigErrors> {
         Self::read(&|name| std::env::var(name).ok(), serves).0
     }
 
@@ -1540,7 +1572,7 @@ mod tests {
         let path = dir.path().join("console.env");
         std::fs::write(&path, "# comment\nPORT=3000\nSMTP_FROM=Console <a@b.c>\n")
             .unwrap_or_else(|e| panic!("{e}"));
-        let problem = Settings::from_env(Some(&path), Serves::Http)
+        let problem = load_env_file(Some(&path))
             .err()
             .map(|e| e.0)
             .unwrap_or_default();
@@ -1549,7 +1581,7 @@ mod tests {
             problem[0].starts_with(&format!("{}:3: SMTP_FROM: cannot read", path.display())),
             "{problem:?}"
         );
-        let missing = Settings::from_env(Some(&dir.path().join("nope.env")), Serves::Jobs);
+        let missing = load_env_file(Some(&dir.path().join("nope.env")));
         assert!(
             missing.is_err(),
             "an --env-file that is not there is an error"
@@ -1579,6 +1611,18 @@ mod tests {
         for name in ["JWT_ACCESS_SECRET", "JWT_REFRESH_SECRET", "CORS_ORIGIN"] {
             assert!(http.iter().any(|p| p.starts_with(name)), "{name}: {http:?}");
         }
+    }
+
+    #[test]
+    fn the_nestjs_redis_options_are_refused_with_what_replaces_them() {
+        let found = problems(&[
+            ("REDIS_MAX_RETRIES", "3"),
+            ("REDIS_ENABLE_OFFLINE_QUEUE", "false"),
+        ]);
+        assert_eq!(found.len(), 2, "{found:?}");
+        assert!(found.iter().any(|p| p.starts_with(
+            "REDIS_MAX_RETRIES: not used by this version: requests wait at most REDIS_TIMEOUT_MS"
+        )));
     }
 
     #[test]

@@ -618,12 +618,41 @@ fn env_file_argument(args: &[String]) -> Result<(Option<PathBuf>, Vec<String>), 
     Ok((env_file, rest))
 }
 
+/// The process to run: the binary's own, or, for `console-api`, the NestJS version's
+/// `PROCESS_TYPE` (api | worker | scheduler; one binary for every role, PM2-style). Another
+/// binary given another `PROCESS_TYPE` is refused rather than running as something else.
+fn process_of(binary: Process, process_type: Option<&str>) -> Result<Process, String> {
+    let wanted = match process_type.map(str::trim) {
+        None | Some("") => return Ok(binary),
+        Some("api") => Process::Api,
+        Some("worker") => Process::Worker,
+        Some("scheduler") => Process::Scheduler,
+        Some(other) => {
+            return Err(format!(
+                "PROCESS_TYPE: expected api, worker or scheduler, got {other:?}"
+            ));
+        }
+    };
+    if binary == Process::Api || wanted == binary {
+        Ok(wanted)
+    } else {
+        Err(format!(
+            "PROCESS_TYPE: {wanted:?} asked of another binary; run console-{} (or console-api with PROCESS_TYPE)",
+            match wanted {
+                Process::Api => "api",
+                Process::Worker => "worker",
+                Process::Scheduler => "scheduler",
+            }
+        ))
+    }
+}
+
 /// Runs a process from the environment's configuration; the whole of each binary's `main`.
 /// `--env-file PATH` reads the environment file from PATH instead of `./.env` (for a one-off
 /// command with a service's environment: `console-scheduler --env-file /etc/console/console.env
 /// run database-maintenance`).
-pub async fn run(process: Process) -> ExitCode {
-    let usage = match process {
+pub async fn run(binary: Process) -> ExitCode {
+    let usage = match binary {
         Process::Api => "usage: console-api [--env-file PATH]",
         Process::Worker => "usage: console-worker [--env-file PATH]",
         Process::Scheduler => "usage: console-scheduler [--env-file PATH] [list | run <job>]",
@@ -636,6 +665,17 @@ pub async fn run(process: Process) -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if let Err(errors) = crate::config::load_env_file(env_file.as_deref()) {
+        eprint!("{errors}");
+        return ExitCode::from(2);
+    }
+    let process = match process_of(binary, std::env::var("PROCESS_TYPE").ok().as_deref()) {
+        Ok(process) => process,
+        Err(problem) => {
+            eprintln!("{problem}");
+            return ExitCode::from(2);
+        }
+    };
     if process != Process::Scheduler && !args.is_empty() {
         eprintln!("{usage}");
         return ExitCode::from(2);
@@ -645,7 +685,7 @@ pub async fn run(process: Process) -> ExitCode {
     } else {
         Serves::Jobs
     };
-    let settings = match Settings::from_env(env_file.as_deref(), serves) {
+    let settings = match Settings::from_env(serves) {
         Ok(settings) => settings,
         Err(errors) => {
             eprint!("{errors}");
@@ -696,6 +736,25 @@ mod tests {
         );
         assert!(scheduler_command(&args(&["run"])).is_err());
         assert!(scheduler_command(&args(&["purge", "x"])).is_err());
+    }
+
+    #[test]
+    fn process_type_picks_the_role_of_console_api_only() {
+        assert_eq!(process_of(Process::Api, None), Ok(Process::Api));
+        assert_eq!(
+            process_of(Process::Api, Some("worker")),
+            Ok(Process::Worker)
+        );
+        assert_eq!(
+            process_of(Process::Api, Some("scheduler")),
+            Ok(Process::Scheduler)
+        );
+        assert_eq!(
+            process_of(Process::Worker, Some("worker")),
+            Ok(Process::Worker)
+        );
+        assert!(process_of(Process::Worker, Some("api")).is_err());
+        assert!(process_of(Process::Api, Some("cron")).is_err());
     }
 
     #[test]
