@@ -7,6 +7,7 @@
 # Usage: bench/callgrind.sh [requests] [output-dir]   (default 2000, target/callgrind)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/common.sh
 requests="${1:-2000}"
 out="$(realpath -m "${2:-target/callgrind}")"
 command -v valgrind >/dev/null 2>&1 || { echo "needs valgrind (apt-get install valgrind)"; exit 1; }
@@ -19,7 +20,6 @@ server=""
 # (`set -e` holds in the trap too: with no server left, `kill` must not decide the exit status.)
 trap '[ -z "$server" ] || { kill $server 2>/dev/null; wait $server 2>/dev/null || true; }; rm -rf "$data"' EXIT
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 wait_for() { for _ in $(seq 600); do curl -sf "$1" >/dev/null && return; sleep 0.2; done; exit 1; }
 # GETs http://127.0.0.1:$1$2, $3 times on one connection, with the bearer token $4 if given.
 get_many() {

@@ -8,6 +8,7 @@
 # Usage: bench/chat.sh [seconds] [receivers] [in-flight]
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/common.sh
 seconds="${1:-10}"
 receivers="${2:-200}"
 in_flight="${3:-50}"
@@ -19,7 +20,6 @@ pin_server="" pin_load=""
 if [ "$(nproc)" -ge 2 ] && command -v taskset >/dev/null; then
   pin_server="taskset -c 0" pin_load="taskset -c 1"
 fi
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
 scratch=$(mktemp -d)
 pids=()

@@ -6,20 +6,14 @@
 # Usage: bench/instances.sh [seconds-per-run]
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/common.sh
 seconds="${1:-10}"
 
-for tool in wrk nginx redis-server; do
-  if ! command -v "$tool" >/dev/null 2>&1 && [ ! -x "/usr/sbin/$tool" ]; then
-    echo "installing $tool"
-    package="$tool"; [ "$tool" = redis-server ] && package=redis-server
-    if [ "$(id -u)" -eq 0 ]; then apt-get install -y -qq "$package" >/dev/null; else sudo apt-get install -y -qq "$package" >/dev/null; fi
-  fi
-done
+for tool in wrk nginx redis-server; do ensure_package "$tool"; done
 nginx_bin=$(command -v nginx || echo /usr/sbin/nginx)
 cargo build --release -q --bin console-api -p console-api
 binary="$(realpath "${CARGO_TARGET_DIR:-target}")/release/console-api"
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 work=$(mktemp -d)
 pids=()
 trap 'kill "${pids[@]}" 2>/dev/null; wait 2>/dev/null; rm -rf "$work"' EXIT
@@ -73,9 +67,6 @@ for n in $(seq 20); do
     -d "{\"title\":\"Project $n\",\"description\":\"Measured through one instance and through two behind nginx.\"}" >/dev/null
 done
 
-summarise() {
-  awk '/Requests\/sec/ {rps=$2} $1=="50%" {p50=$2} $1=="99%" {p99=$2} END {printf "%10s %10s %10s\n", rps, p50, p99}'
-}
 printf "%-52s %10s %10s %10s\n" "scenario (${seconds}s each, $(nproc) cores, 32 conns)" "req/s" "p50" "p99"
 for target in "one instance|$direct" "two instances behind nginx|http://127.0.0.1:$nginx_port/api/v1"; do
   name=${target%%|*}; base=${target#*|}

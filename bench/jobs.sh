@@ -7,6 +7,7 @@
 # Usage: bench/jobs.sh [jobs]   (default 100000)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/common.sh
 jobs="${1:-100000}"
 
 command -v redis-server >/dev/null || { echo "redis-server is missing (scripts/test.sh installs it)"; exit 1; }
@@ -14,7 +15,7 @@ command -v redis-server >/dev/null || { echo "redis-server is missing (scripts/t
 cargo build --release -q -p app --example jobs_bench
 bench="$(realpath "${CARGO_TARGET_DIR:-target}")/release/examples/jobs_bench"
 
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+port=$(free_port)
 redis-server --port "$port" --bind 127.0.0.1 --save "" --appendonly no --loglevel warning &
 redis=$!
 trap 'kill $redis 2>/dev/null; wait $redis 2>/dev/null || true' EXIT

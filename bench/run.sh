@@ -6,18 +6,16 @@
 # Usage: bench/run.sh [seconds-per-run]
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/common.sh
 seconds="${1:-10}"
 
-if ! command -v wrk >/dev/null 2>&1; then
-  echo "installing wrk"
-  if [ "$(id -u)" -eq 0 ]; then apt-get install -y -qq wrk >/dev/null; else sudo apt-get install -y -qq wrk >/dev/null; fi
-fi
+ensure_package wrk
 cargo build --release -q --bin console-api --example bare_json -p console-api -p http-api
 binary="$(realpath "${CARGO_TARGET_DIR:-target}")/release/console-api"
 bare_binary="$(realpath "${CARGO_TARGET_DIR:-target}")/release/examples/bare_json"
 
 data=$(mktemp -d)
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+port=$(free_port)
 base="http://127.0.0.1:$port/api/v1"
 (cd "$data" && exec env PORT="$port" DATA_DIR="$data" LOG_LEVEL=error THROTTLE_LIMIT=100000000 THROTTLE_AUTH_LIMIT=100000000 \
   "$binary") &
@@ -30,10 +28,6 @@ token=$(curl -sf -X POST "$base/auth/register" -H 'content-type: application/jso
   -d '{"name":"Bench User","email":"bench@example.com","password":"Benchmark1","username":"bench"}' |
   python3 -c 'import json,sys; print(json.load(sys.stdin)["data"]["accessToken"])')
 
-# Prints "req/s p50 p99" from wrk --latency output.
-summarise() {
-  awk '/Requests\/sec/ {rps=$2} $1=="50%" {p50=$2} $1=="99%" {p99=$2} END {printf "%10s %10s %10s\n", rps, p50, p99}'
-}
 
 printf "%-44s %10s %10s %10s\n" "scenario (${seconds}s each, $(nproc) cores)" "req/s" "p50" "p99"
 printf "%-44s " "GET /health (2 threads, 32 conns)"
@@ -62,7 +56,7 @@ curl -sf -X PATCH "$base/portfolio/profile" -H 'content-type: application/json' 
   -d '{"isPublic":true}' >/dev/null
 public="$base/public/portfolio/bench/projects"
 curl -sf "$public" > "$data/public.json"
-bare_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+bare_port=$(free_port)
 "$bare_binary" "$bare_port" "$data/public.json" &
 bare=$!
 for _ in $(seq 100); do curl -sf "http://127.0.0.1:$bare_port/" >/dev/null && break; sleep 0.1; done
@@ -83,7 +77,7 @@ if command -v taskset >/dev/null 2>&1 && [ "$(nproc)" -ge 2 ]; then
   printf "%-44s %10s %10s %10s\n" "pinned: server core 0, wrk core 1" "req/s" "ceiling" "ratio"
   ratio_to_ceiling() { # label, url, auth header or "", saved body
     local label=$1 url=$2 auth=$3 body=$4 port pid ours ceiling
-    port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+    port=$(free_port)
     taskset -c 0 "$bare_binary" "$port" "$body" &
     pid=$!
     for _ in $(seq 100); do curl -sf "http://127.0.0.1:$port/" >/dev/null && break; sleep 0.1; done

@@ -8,6 +8,7 @@
 # Usage: bench/uploads.sh [uploads-per-run]   (default 160)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/common.sh
 total="${1:-160}"
 
 cargo build --release -q --bin console-api
@@ -18,7 +19,6 @@ peer=bench/sharp-peer
 work=$(mktemp -d)
 pids=()
 trap 'for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"' EXIT
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 peak_kib() { awk '/VmHWM/ {print $2}' "/proc/$1/status"; }
 rss_kib() { awk '/VmRSS/ {print $2}' "/proc/$1/status"; }
 node "$peer/make-photo.mjs" "$work/photo.jpg"
