@@ -435,8 +435,7 @@ impl MongoStandIn {
 
     fn spawn_on(port: u16) -> Self {
         let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
-        let binary =
-            std::env::var("NX_27017_PYTHON").unwrap_or_else(|_| format!("{root}/.venv/bin/python"));
+        let binary = venv_python();
         let child = std::process::Command::new(&binary)
             .arg(format!("{root}/scripts/nx_27017_exact.py"))
             .args([
@@ -456,7 +455,10 @@ impl MongoStandIn {
             .stderr(std::process::Stdio::null())
             .spawn()
             .unwrap_or_else(|e| {
-                panic!("cannot start {binary} ({e}); run scripts/test.sh, which installs it")
+                panic!(
+                    "cannot start {} ({e}); run scripts/test.sh, which installs it",
+                    binary.display()
+                )
             });
         Self { port, child }
     }
@@ -471,13 +473,17 @@ impl MongoStandIn {
     }
 }
 
-/// A program of the repository's virtualenv (`$NX_27017_PYTHON`'s folder, default `.venv/bin`),
-/// where `scripts/test.sh` installs the Python stand-ins.
-fn venv_program(name: &str) -> std::path::PathBuf {
+/// The Python of the repository's virtualenv, where `scripts/test.sh` installs the Python
+/// stand-ins: `$NX_27017_PYTHON`, default `.venv/bin/python`.
+fn venv_python() -> std::path::PathBuf {
     let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
-    let python =
-        std::env::var("NX_27017_PYTHON").unwrap_or_else(|_| format!("{root}/.venv/bin/python"));
-    std::path::Path::new(&python).with_file_name(name)
+    std::env::var_os("NX_27017_PYTHON")
+        .map_or_else(|| format!("{root}/.venv/bin/python").into(), Into::into)
+}
+
+/// A program of that virtualenv (beside its Python).
+fn venv_program(name: &str) -> std::path::PathBuf {
+    venv_python().with_file_name(name)
 }
 
 /// An S3-compatible server on a free port: moto's server mode (PyPI `moto[server]`, in the
