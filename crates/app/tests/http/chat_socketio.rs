@@ -92,6 +92,7 @@ async fn next_message(
 }
 
 async fn talk_across_endpoints(transports: &str, expected_transport: &str) {
+    testkit::needs!("Node");
     let app = spawn_app_with(&[]).await;
     let ada = token(&app.register("ada@example.com").await, "accessToken");
     let bob = token(&app.register("bob@example.com").await, "accessToken");
@@ -133,19 +134,16 @@ async fn talk_across_endpoints(transports: &str, expected_transport: &str) {
 
 #[tokio::test]
 async fn socket_io_clients_polling_then_upgraded_share_rooms_with_websocket_clients() {
-    testkit::needs!("Node");
     talk_across_endpoints("polling,websocket", "websocket").await;
 }
 
 #[tokio::test]
 async fn socket_io_clients_on_websocket_only_share_rooms_too() {
-    testkit::needs!("Node");
     talk_across_endpoints("websocket", "websocket").await;
 }
 
 #[tokio::test]
 async fn socket_io_clients_on_long_polling_only_share_rooms_too() {
-    testkit::needs!("Node");
     talk_across_endpoints("polling", "polling").await;
 }
 
