@@ -50,6 +50,19 @@ pub enum Process {
     Scheduler,
 }
 
+impl Process {
+    const ALL: [Self; 3] = [Self::Api, Self::Worker, Self::Scheduler];
+
+    /// The role's name, as `PROCESS_TYPE` and the binary's name (`console-<role>`) spell it.
+    fn role(self) -> &'static str {
+        match self {
+            Self::Api => "api",
+            Self::Worker => "worker",
+            Self::Scheduler => "scheduler",
+        }
+    }
+}
+
 pub(crate) fn delta(duration: Duration) -> TimeDelta {
     TimeDelta::from_std(duration).unwrap_or(TimeDelta::MAX)
 }
@@ -622,27 +635,20 @@ fn env_file_argument(args: &[String]) -> Result<(Option<PathBuf>, Vec<String>), 
 /// `PROCESS_TYPE` (api | worker | scheduler; one binary for every role, PM2-style). Another
 /// binary given another `PROCESS_TYPE` is refused rather than running as something else.
 fn process_of(binary: Process, process_type: Option<&str>) -> Result<Process, String> {
-    let wanted = match process_type.map(str::trim) {
+    let asked = match process_type.map(str::trim) {
         None | Some("") => return Ok(binary),
-        Some("api") => Process::Api,
-        Some("worker") => Process::Worker,
-        Some("scheduler") => Process::Scheduler,
-        Some(other) => {
-            return Err(format!(
-                "PROCESS_TYPE: expected api, worker or scheduler, got {other:?}"
-            ));
-        }
+        Some(asked) => asked,
     };
+    let wanted = Process::ALL
+        .into_iter()
+        .find(|process| process.role() == asked)
+        .ok_or_else(|| format!("PROCESS_TYPE: expected api, worker or scheduler, got {asked:?}"))?;
     if binary == Process::Api || wanted == binary {
         Ok(wanted)
     } else {
         Err(format!(
-            "PROCESS_TYPE: {wanted:?} asked of another binary; run console-{} (or console-api with PROCESS_TYPE)",
-            match wanted {
-                Process::Api => "api",
-                Process::Worker => "worker",
-                Process::Scheduler => "scheduler",
-            }
+            "PROCESS_TYPE: {asked:?} asked of console-{}; run console-{asked} (or console-api with PROCESS_TYPE)",
+            binary.role()
         ))
     }
 }
@@ -652,11 +658,15 @@ fn process_of(binary: Process, process_type: Option<&str>) -> Result<Process, St
 /// command with a service's environment: `console-scheduler --env-file /etc/console/console.env
 /// run database-maintenance`).
 pub async fn run(binary: Process) -> ExitCode {
-    let usage = match binary {
-        Process::Api => "usage: console-api [--env-file PATH]",
-        Process::Worker => "usage: console-worker [--env-file PATH]",
-        Process::Scheduler => "usage: console-scheduler [--env-file PATH] [list | run <job>]",
+    let commands = if binary == Process::Scheduler {
+        " [list | run <job>]"
+    } else {
+        ""
     };
+    let usage = format!(
+        "usage: console-{} [--env-file PATH]{commands}",
+        binary.role()
+    );
     let args: Vec<String> = std::env::args().skip(1).collect();
     let (env_file, args) = match env_file_argument(&args) {
         Ok(parsed) => parsed,
