@@ -79,6 +79,12 @@ impl Visitor {
         body
     }
 
+    /// `POST /api/v1/auth/login` with `body`.
+    async fn login(&self, body: &Value) -> (StatusCode, String, Value) {
+        self.call(Method::POST, "/api/v1/auth/login", Some(body.clone()), None)
+            .await
+    }
+
     /// Registers `email`; answers the access token.
     async fn register(&self, email: &str) -> String {
         let (status, _, body) = self
@@ -289,18 +295,11 @@ async fn a_deployment_behind_nginx_behaves_as_one() {
 
     // The auth limit is one budget per client whichever instance answers, and nginx's
     // X-Forwarded-For tells the clients apart.
-    let guesser = Visitor::from(50, &nginx);
     let wrong = json!({"email": "user0@example.com", "password": "Wrong-password1"});
+    let guesser = Visitor::from(50, &nginx);
     let mut answered_by = std::collections::BTreeSet::new();
     for _ in 0..5 {
-        let (status, instance, body) = guesser
-            .call(
-                Method::POST,
-                "/api/v1/auth/login",
-                Some(wrong.clone()),
-                None,
-            )
-            .await;
+        let (status, instance, body) = guesser.login(&wrong).await;
         assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
         answered_by.insert(instance);
     }
@@ -309,18 +308,9 @@ async fn a_deployment_behind_nginx_behaves_as_one() {
         2,
         "both instances answered: {answered_by:?}"
     );
-    let (status, _, _) = guesser
-        .call(
-            Method::POST,
-            "/api/v1/auth/login",
-            Some(wrong.clone()),
-            None,
-        )
-        .await;
+    let (status, _, _) = guesser.login(&wrong).await;
     assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
-    let (status, _, _) = Visitor::from(51, &nginx)
-        .call(Method::POST, "/api/v1/auth/login", Some(wrong), None)
-        .await;
+    let (status, _, _) = Visitor::from(51, &nginx).login(&wrong).await;
     assert_eq!(
         status,
         StatusCode::UNAUTHORIZED,
