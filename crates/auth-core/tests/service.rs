@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 use std::net::IpAddr;
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
@@ -385,6 +386,73 @@ async fn reset_tokens_expire_after_an_hour() -> Result<(), AuthError> {
     Ok(())
 }
 
+/// Keeps every email, but answers the first `lost` of them with an error, as a queue does
+/// whose reply was lost after it stored the email.
+struct LostReplies {
+    outbox: Arc<Outbox>,
+    lost: std::sync::atomic::AtomicUsize,
+}
+
+#[async_trait]
+impl AccountNotifier for LostReplies {
+    async fn notify(&self, email: AccountEmail) -> Result<(), NotifyError> {
+        self.outbox.notify(email).await?;
+        let lose = self
+            .lost
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok();
+        if lose {
+            return Err(NotifyError("connection reset".into()));
+        }
+        Ok(())
+    }
+
+    async fn forget_recipient(&self, address: &str) -> Result<(), NotifyError> {
+        self.outbox.forget_recipient(address).await
+    }
+}
+
+#[tokio::test]
+async fn a_reset_email_tried_again_carries_the_same_working_link() -> Result<(), AuthError> {
+    let outbox = Arc::new(Outbox::default());
+    let notifier = Arc::new(LostReplies {
+        outbox: outbox.clone(),
+        lost: 0.into(),
+    });
+    let f = fixture_adjusted(
+        Arc::new(MemoryIdentityStore::new()),
+        IdentityPolicy::default(),
+        1024,
+        |ports| ports.notifier = notifier.clone(),
+    );
+    f.service
+        .register(registration("ada@x.io"), &ClientInfo::default())
+        .await?;
+    notifier.lost.store(2, Ordering::SeqCst);
+    f.service.forgot_password(email("ada@x.io"));
+    for _ in 0..3 {
+        f.tasks.run().await;
+    }
+    let links: Vec<String> = outbox
+        .0
+        .lock()
+        .unwrap()
+        .iter()
+        .filter_map(|e| match e {
+            AccountEmail::PasswordReset { token, .. } => Some(token.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(links.len(), 3, "tried until the queue answered: {links:?}");
+    assert!(links.iter().all(|link| *link == links[0]), "{links:?}");
+    let new = Password::parse_new("password", "Brand9New")?;
+    f.service.reset_password(&links[0], &new).await?;
+    f.service
+        .login(&email("ada@x.io"), "Brand9New", &ClientInfo::default())
+        .await?;
+    Ok(())
+}
+
 #[tokio::test]
 async fn verification_tokens_expire_after_a_day() -> Result<(), AuthError> {
     let f = fixture();
@@ -582,7 +650,7 @@ impl auth_core::ports::SessionRepository for PausingSessions {
         id: &auth_core::model::SessionId,
     ) -> Result<Option<auth_core::model::Session>, StoreError> {
         let found = self.store.find_session(id).await;
-        if self.armed.swap(false, std::sync::atomic::Ordering::SeqCst) {
+        if self.armed.swap(false, Ordering::SeqCst) {
             self.read_done.notify_one();
             self.release.notified().await;
         }
@@ -738,9 +806,7 @@ async fn a_liveness_check_that_read_before_a_logout_does_not_revive_the_session(
         |ports| ports.sessions = sessions.clone(),
     );
     let instance = f2.service;
-    sessions
-        .armed
-        .store(true, std::sync::atomic::Ordering::SeqCst);
+    sessions.armed.store(true, Ordering::SeqCst);
     let racing = tokio::spawn({
         let instance = Arc::clone(&instance);
         let token = token.clone();
@@ -769,8 +835,7 @@ struct CountingHasher {
 #[async_trait]
 impl auth_core::ports::PasswordHasher for CountingHasher {
     async fn hash_password(&self, password: &str) -> Result<String, auth_core::ports::HashError> {
-        self.hashes
-            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        self.hashes.fetch_add(1, Ordering::SeqCst);
         self.inner.hash_password(password).await
     }
     async fn verify_password(
@@ -811,7 +876,7 @@ async fn a_reset_with_a_bogus_token_costs_no_hashing() -> Result<(), AuthError> 
         Err(AuthError::InvalidOneTimeToken)
     ));
     assert_eq!(
-        counting.hashes.load(std::sync::atomic::Ordering::SeqCst),
+        counting.hashes.load(Ordering::SeqCst),
         0,
         "argon2 is spent only for a valid token"
     );

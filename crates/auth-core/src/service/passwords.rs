@@ -2,6 +2,7 @@
 
 use chrono::{DateTime, TimeDelta, Utc};
 use std::sync::Arc;
+use std::time::Duration;
 use tracing::{info, warn};
 
 use super::IdentityService;
@@ -13,69 +14,92 @@ use crate::values::{Email, Password};
 use crate::ports::Task;
 
 /// The first wait before a reset email the queue refused is tried again, and the longest.
-const RESET_RETRY_FIRST: std::time::Duration = std::time::Duration::from_secs(1);
-const RESET_RETRY_LONGEST: std::time::Duration = std::time::Duration::from_secs(60);
+const RESET_RETRY_FIRST: Duration = Duration::from_secs(1);
+const RESET_RETRY_LONGEST: Duration = Duration::from_secs(60);
 
 impl IdentityService {
     /// Queues a reset link when the email has an account; answers alike when it does not.
     /// Everything that depends on the account runs after the answer, so the answer takes
     /// the same time for known and unknown addresses.
     pub fn forgot_password(self: &Arc<Self>, email: Email) {
-        let request = self.reset_request(email, self.now(), std::time::Duration::ZERO);
-        self.ports.tasks.spawn(request);
-    }
-
-    /// Sends a reset link to `email`, asked for at `asked_at`. The answer promised an email,
-    /// so when the queue is down the request is tried again later (the wait doubling from one
-    /// second to a minute after `waited`), for as long as a link sent then would still be
-    /// valid; other failures end it.
-    fn reset_request(
-        self: &Arc<Self>,
-        email: Email,
-        asked_at: DateTime<Utc>,
-        waited: std::time::Duration,
-    ) -> Task {
         let service = Arc::clone(self);
-        Box::pin(async move {
-            match service.send_reset_link(&email).await {
-                Ok(()) => {}
-                Err(AuthError::Notify(error)) => {
-                    let wait = (waited * 2).clamp(RESET_RETRY_FIRST, RESET_RETRY_LONGEST);
-                    let sent_by = service.now() + TimeDelta::from_std(wait).unwrap_or_default();
-                    if sent_by < asked_at + service.policy.reset_token_ttl {
-                        warn!(%error, ?wait, "password reset email not queued; trying again");
-                        let again = service.reset_request(email, asked_at, wait);
-                        service.ports.tasks.spawn_after(wait, again);
-                    } else {
-                        warn!(%error, "password reset email not queued; its link would expire");
-                    }
+        self.ports.tasks.spawn(Box::pin(async move {
+            match service.reset_link_email(&email).await {
+                Ok(Some((email, expires_at))) => {
+                    let queued = service.queue_reset_email(email, expires_at, Duration::ZERO);
+                    queued.await;
                 }
+                Ok(None) => info!("password reset requested for an unknown email"),
                 Err(error) => warn!(%error, "password reset request failed"),
             }
-        })
+        }));
     }
 
-    pub(super) async fn send_reset_link(&self, email: &Email) -> Result<(), AuthError> {
+    /// Stores a fresh reset token for the account at `email` and returns the email carrying
+    /// its link with the token's expiry; `None` when no account has that address.
+    async fn reset_link_email(
+        &self,
+        email: &Email,
+    ) -> Result<Option<(AccountEmail, DateTime<Utc>)>, AuthError> {
         let Some(account) = self
             .ports
             .accounts
             .find_account_by_email(email.as_str())
             .await?
         else {
-            info!("password reset requested for an unknown email");
-            return Ok(());
+            return Ok(None);
         };
-        self.send_one_time_link(account, TokenPurpose::PasswordReset)
-            .await
+        let link = self
+            .one_time_link(account, TokenPurpose::PasswordReset)
+            .await?;
+        Ok(Some(link))
     }
 
-    /// Stores a fresh one-time token of `purpose` (as a hash; the previous one of that purpose
-    /// stops working) and queues the email carrying its link to the account's address.
+    /// Queues `email`. The answer promised an email, so when the queue refuses it, the same
+    /// email (the same link: a refusal may come after the queue kept it, and a second token
+    /// would void the first link) is tried again later, the wait doubling from one second to a
+    /// minute after `waited`, for as long as the link would still be valid on arrival.
+    fn queue_reset_email(
+        self: &Arc<Self>,
+        email: AccountEmail,
+        expires_at: DateTime<Utc>,
+        waited: Duration,
+    ) -> Task {
+        let service = Arc::clone(self);
+        Box::pin(async move {
+            let Err(error) = service.ports.notifier.notify(email.clone()).await else {
+                return;
+            };
+            let wait = (waited * 2).clamp(RESET_RETRY_FIRST, RESET_RETRY_LONGEST);
+            let sent_by = service.now() + TimeDelta::from_std(wait).unwrap_or_default();
+            if sent_by < expires_at {
+                warn!(%error, ?wait, "password reset email not queued; trying again");
+                let again = service.queue_reset_email(email, expires_at, wait);
+                service.ports.tasks.spawn_after(wait, again);
+            } else {
+                warn!(%error, "password reset email not queued; its link would expire");
+            }
+        })
+    }
+
+    /// Stores a fresh one-time token of `purpose` and queues the email carrying its link.
     pub(super) async fn send_one_time_link(
         &self,
         account: Account,
         purpose: TokenPurpose,
     ) -> Result<(), AuthError> {
+        let (email, _) = self.one_time_link(account, purpose).await?;
+        self.ports.notifier.notify(email).await?;
+        Ok(())
+    }
+
+    /// Stores a fresh one-time token of `purpose` (as a hash; the previous one of that purpose
+    /// stops working) and returns the email carrying its link, with the token's expiry.
+    async fn one_time_link(
+        &self,
+        account: Account,
+        purpose: TokenPurpose,
+    ) -> Result<(AccountEmail, DateTime<Utc>), AuthError> {
         let ttl = match purpose {
             TokenPurpose::PasswordReset => self.policy.reset_token_ttl,
             TokenPurpose::EmailVerification => self.policy.verification_token_ttl,
@@ -100,8 +124,7 @@ impl IdentityService {
                 AccountEmail::AccountDeletionRequested { to, name, token }
             }
         };
-        self.ports.notifier.notify(email).await?;
-        Ok(())
+        Ok((email, stored.expires_at))
     }
 
     /// Sets a new password with a reset token (single use, expiring) and ends every session.
