@@ -25,6 +25,13 @@ if ! command -v nginx >/dev/null 2>&1 && [ ! -x /usr/sbin/nginx ]; then
   if [ "$(id -u)" -eq 0 ]; then apt-get update -qq && apt-get install -y -qq nginx >/dev/null
   else sudo apt-get update -qq && sudo apt-get install -y -qq nginx >/dev/null; fi
 fi
+# promtool (Debian's prometheus package), which checks every process's /metrics in
+# tests/metrics.rs as Prometheus would read it.
+if ! command -v promtool >/dev/null 2>&1; then
+  echo "installing promtool (prometheus)"
+  if [ "$(id -u)" -eq 0 ]; then apt-get update -qq && apt-get install -y -qq --no-install-recommends prometheus >/dev/null
+  else sudo apt-get update -qq && sudo apt-get install -y -qq --no-install-recommends prometheus >/dev/null; fi
+fi
 if [ ! -d tests/browser/node_modules/playwright-core ]; then
   echo "installing playwright-core into tests/browser"
   (cd tests/browser && npm ci --no-audit --no-fund --silent)

@@ -68,17 +68,6 @@ fn register_many(
     })
 }
 
-async fn register(client: &Client, email: &str) {
-    let (status, body) = client
-        .post(
-            "/auth/register",
-            json!({"name": "Ada Lovelace", "email": email, "password": "Analytical1"}),
-            None,
-        )
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{body}");
-}
-
 #[tokio::test]
 async fn with_redis_the_api_only_enqueues_and_a_worker_delivers() {
     testkit::needs!("the built binaries, redis-server and Chromium");
@@ -100,7 +89,7 @@ async fn with_redis_the_api_only_enqueues_and_a_worker_delivers() {
         .call(reqwest::Method::GET, "/health/ready", None, None)
         .await;
     assert_eq!(status, StatusCode::OK, "{ready}");
-    register(&client, "ada@example.com").await;
+    support::register(&client, "ada@example.com").await;
     tokio::time::sleep(Duration::from_millis(1500)).await;
     assert!(mail.received().is_empty(), "the API sends nothing itself");
 
@@ -137,7 +126,7 @@ async fn over_tls_the_api_enqueues_and_a_worker_delivers_through_rediss() {
         .call(reqwest::Method::GET, "/health/ready", None, None)
         .await;
     assert_eq!(status, StatusCode::OK, "{ready}");
-    register(&client, "ada@example.com").await;
+    support::register(&client, "ada@example.com").await;
     let mut worker = RunningBinary::start("console-worker", data.path(), &env);
     let verify = mail.wait_for("ada@example.com", "Verify").await;
     assert!(verify.token().is_some());
@@ -231,7 +220,7 @@ async fn a_process_with_another_payload_key_refuses_to_start_and_a_rotation_move
         PAYLOAD_KEY.to_owned(),
     );
     let mut worker = RunningBinary::start("console-worker", data.path(), &rotating);
-    register(&Client::for_binary(&api), "ada@example.com").await;
+    support::register(&Client::for_binary(&api), "ada@example.com").await;
     let verify = mail.wait_for("ada@example.com", "Verify").await;
     assert!(verify.token().is_some(), "the old key's job opened");
     let (status, stderr) = refused_at_start("console-worker", data.path(), &env);
@@ -267,7 +256,7 @@ async fn processes_started_while_redis_is_down_wait_for_it_and_then_serve() {
     assert!(impatient.terminate().await.success());
     let _redis = RedisServer::start_on(port).await;
     api.wait_healthy().await;
-    register(&Client::for_binary(&api), "ada@example.com").await;
+    support::register(&Client::for_binary(&api), "ada@example.com").await;
     let verify = mail.wait_for("ada@example.com", "Verify").await;
     assert!(verify.token().is_some());
     assert!(worker.terminate().await.success());
@@ -308,7 +297,7 @@ async fn a_process_started_while_mongodb_is_down_waits_for_it_and_then_serves() 
     answers_that_it_is_starting(&Client::for_binary(&api)).await;
     let _mongo = testkit::MongoStandIn::start_on(port).await;
     api.wait_healthy().await;
-    register(&Client::for_binary(&api), "ada@example.com").await;
+    support::register(&Client::for_binary(&api), "ada@example.com").await;
     assert!(api.terminate().await.success());
 }
 
@@ -452,7 +441,7 @@ async fn a_password_reset_asked_for_while_redis_is_down_is_delivered_once_it_is_
     let mut api = RunningBinary::start("console-api", data.path(), &env);
     api.wait_healthy().await;
     let client = Client::for_binary(&api);
-    register(&client, "ada@example.com").await;
+    support::register(&client, "ada@example.com").await;
     // Redis goes away as the request is handled: refused (503), or answered and its email
     // queued before the outage or again and again in the process until Redis is back.
     let asked = client.post(
@@ -532,7 +521,7 @@ async fn a_worker_killed_mid_job_loses_nothing_another_worker_delivers_it() {
     api.wait_healthy().await;
     let mut stuck = RunningBinary::start("console-worker", data.path(), &stuck_env);
     tokio::time::sleep(Duration::from_millis(500)).await;
-    register(&Client::for_binary(&api), "grace@example.com").await;
+    support::register(&Client::for_binary(&api), "grace@example.com").await;
     // Let the stuck worker take the job, then kill it without a chance to clean up.
     for _ in 0..50 {
         if black_hole.accept().is_ok() {
@@ -678,7 +667,7 @@ async fn smtp_down_retries_then_fails_and_an_admin_retry_in_the_dashboard_delive
     api.wait_healthy().await;
     let _worker = RunningBinary::start("console-worker", data.path(), &env);
     let client = Client::for_binary(&api);
-    register(&client, "boss@example.com").await;
+    support::register(&client, "boss@example.com").await;
     let verify = mail.wait_for("boss@example.com", "Verify").await;
     let (status, _) = client
         .post(
@@ -691,7 +680,7 @@ async fn smtp_down_retries_then_fails_and_an_admin_retry_in_the_dashboard_delive
     let admin = sign_in(&client, "boss@example.com").await;
 
     mail.set_down(true);
-    register(&client, "ada@example.com").await;
+    support::register(&client, "ada@example.com").await;
     let mut failed = None;
     for _ in 0..100 {
         let (status, body) = client
@@ -747,7 +736,7 @@ async fn on_a_redis_cluster_emails_are_delivered_and_cron_ticks_run_once() {
         .call(reqwest::Method::GET, "/health/ready", None, None)
         .await;
     assert_eq!(status, StatusCode::OK, "{ready}");
-    register(&client, "ada@example.com").await;
+    support::register(&client, "ada@example.com").await;
     let verify = mail.wait_for("ada@example.com", "Verify").await;
     assert!(verify.token().is_some());
     tokio::time::sleep(Duration::from_millis(2500)).await;

@@ -159,3 +159,40 @@ async fn process_type_makes_console_api_the_worker_as_the_nestjs_version_did() {
     let logs = String::from_utf8_lossy(&output.stdout);
     assert!(logs.contains("console-worker started"), "{logs}");
 }
+
+#[tokio::test]
+async fn help_and_version_answer_without_starting_anything() {
+    testkit::needs!("the built binaries");
+    let data = tempfile::tempdir().unwrap();
+    let run = |name: &str, args: &[&str]| {
+        std::process::Command::new(workspace_binary(name))
+            .args(args)
+            .current_dir(data.path())
+            .output()
+            .unwrap()
+    };
+    for name in ["console-api", "console-worker", "console-scheduler"] {
+        let help = run(name, &["--help"]);
+        let text = String::from_utf8_lossy(&help.stdout);
+        assert!(help.status.success(), "{name} --help: {text}");
+        assert!(
+            text.contains("Usage:") && text.contains("--env-file"),
+            "{text}"
+        );
+        let version = run(name, &["--version"]);
+        assert_eq!(
+            String::from_utf8_lossy(&version.stdout).trim(),
+            format!("{name} {}", env!("CARGO_PKG_VERSION"))
+        );
+        let wrong = run(name, &["--no-such-flag"]);
+        assert_eq!(wrong.status.code(), Some(2), "{name}");
+        assert!(String::from_utf8_lossy(&wrong.stderr).contains("Usage:"));
+    }
+    let scheduler_help = run("console-scheduler", &["--help"]);
+    let text = String::from_utf8_lossy(&scheduler_help.stdout);
+    assert!(text.contains("list") && text.contains("run"), "{text}");
+    assert!(
+        !data.path().join("data").exists(),
+        "nothing was opened or created"
+    );
+}

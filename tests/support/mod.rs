@@ -50,6 +50,19 @@ pub fn deployment_env(
     env
 }
 
+/// Registers `email` (name Ada Lovelace, password `Analytical1`); answers its access token.
+pub async fn register(client: &Client, email: &str) -> String {
+    let (status, body) = client
+        .post(
+            "/auth/register",
+            serde_json::json!({"name": "Ada Lovelace", "email": email, "password": "Analytical1"}),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    body["data"]["accessToken"].as_str().unwrap().to_owned()
+}
+
 /// One answer: status, `ETag` (when sent) and the JSON body (`null` when there is none).
 pub struct Reply {
     pub status: StatusCode,

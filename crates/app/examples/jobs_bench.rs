@@ -76,7 +76,7 @@ async fn worker(url: &str, prefix: &str, concurrency: usize) {
     app::worker_loop::run(
         worker,
         concurrency,
-        None,
+        Arc::new(http_api::Metrics::new("worker", "bench").expect("metrics")),
         tokio_util::sync::CancellationToken::new(),
     )
     .await;

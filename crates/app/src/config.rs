@@ -6,7 +6,7 @@
 
 use std::collections::{BTreeSet, HashSet};
 use std::fmt;
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
@@ -162,6 +162,9 @@ variables! {
         /// Bearer token GET /metrics requires (Prometheus: authorization.credentials); unset:
         /// /metrics is public, so keep the port private or set this
         METRICS_TOKEN = "" => metrics_token: Option<SecretString>, secret;
+        /// Address (host:port) console-worker and console-scheduler serve GET /metrics on, with
+        /// METRICS_TOKEN (console-api serves it on PORT); unset: they serve nothing
+        METRICS_ADDR = "" => metrics_addr: Option<SocketAddr>, socket_address;
     }
     "Uploads" {
         /// Folder of uploaded files (default: DATA_DIR/uploads)
@@ -525,6 +528,17 @@ impl Reader<'_> {
             ));
         }
         filter
+    }
+
+    fn socket_address(&mut self, v: &Variable) -> Option<SocketAddr> {
+        let raw = self.explicit(v)?;
+        raw.parse()
+            .map_err(|_| {
+                self.problems.push(format!(
+                    "{v}: expected an address and port (127.0.0.1:9464, [::1]:9464), got {raw:?}"
+                ));
+            })
+            .ok()
     }
 
     fn path(&mut self, v: &Variable) -> PathBuf {

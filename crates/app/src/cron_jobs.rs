@@ -5,6 +5,7 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use anyhow::Context as _;
 use async_trait::async_trait;
 use auth_core::ports::{AccountRepository, SessionRepository};
 use chrono::{DateTime, Utc};
@@ -14,6 +15,7 @@ use scheduler_core::{CronEntry, CronTask, Scheduler, TaskOutcome};
 use store_redis::History;
 use store_sqlite::SqliteStore;
 
+use crate::backup::Backups;
 use crate::config::{CronConfig, Settings};
 use crate::storage::{self, Storage};
 
@@ -133,65 +135,44 @@ impl CronTask for JobHistoryRetention {
     }
 }
 
-/// An online backup of the embedded file, the oldest beyond `keep` deleted, then
-/// `PRAGMA optimize`. With MongoDB as the store, accounts and portfolios are not in this file:
-/// the run says so (back MongoDB up with its own tools) and still backs up what the file holds;
-/// with MongoDB and Redis there is no file, and the run says that.
+/// A backup of the embedded database and the local upload folder (see [`crate::backup`]), the
+/// oldest beyond `keep` deleted, then `PRAGMA optimize`. With MongoDB as the store, accounts
+/// and portfolios are not in the embedded file: the run says so (back MongoDB up with its own
+/// tools) and still backs up what the file holds; with MongoDB and Redis there is no file, and
+/// the run says that.
 pub struct DatabaseMaintenance {
     store: Option<SqliteStore>,
-    dir: PathBuf,
+    backups: Backups,
     keep: usize,
     mongodb: bool,
-}
-
-impl DatabaseMaintenance {
-    fn backups(&self) -> Result<Vec<PathBuf>, String> {
-        let mut files: Vec<PathBuf> = match std::fs::read_dir(&self.dir) {
-            Ok(entries) => entries
-                .filter_map(Result::ok)
-                .map(|entry| entry.path())
-                .filter(|path| {
-                    path.file_name()
-                        .and_then(|n| n.to_str())
-                        .is_some_and(|n| n.starts_with("console-") && n.ends_with(".db"))
-                })
-                .collect(),
-            Err(error) if error.kind() == std::io::ErrorKind::NotFound => Vec::new(),
-            Err(error) => return Err(format!("{}: {error}", self.dir.display())),
-        };
-        // Names carry a sortable UTC time: oldest first.
-        files.sort();
-        Ok(files)
-    }
 }
 
 #[async_trait]
 impl CronTask for DatabaseMaintenance {
     async fn run(&self, now: DateTime<Utc>) -> Result<TaskOutcome, String> {
-        let path = self
-            .dir
-            .join(format!("console-{}.db", now.format("%Y%m%dT%H%M%S%3fZ")));
         let Some(store) = &self.store else {
             return Ok(TaskOutcome {
                 items: 0,
                 note: "no embedded database: MongoDB holds the data (back it up with mongodump) and Redis the jobs".to_owned(),
             });
         };
-        store
-            .backup_into(path.clone())
+        let copy = |path: PathBuf| async move {
+            store
+                .backup_into(path.clone())
+                .await
+                .with_context(|| format!("backup to {}", path.display()))
+        };
+        let path = self
+            .backups
+            .take(now, copy)
             .await
-            .map_err(|e| format!("backup to {}: {e}", path.display()))?;
+            .map_err(|e| format!("{e:#}"))?;
         store.optimize().await.map_err(|e| e.to_string())?;
-        let backups = self.backups()?;
-        let excess = backups.len().saturating_sub(self.keep);
-        for old in &backups[..excess] {
-            std::fs::remove_file(old).map_err(|e| format!("{}: {e}", old.display()))?;
-        }
-        let mut note = format!(
-            "backed up to {}; {} backups kept",
-            path.display(),
-            backups.len() - excess
-        );
+        let kept = self
+            .backups
+            .keep_newest(self.keep)
+            .map_err(|e| format!("{e:#}"))?;
+        let mut note = format!("backed up to {}; {kept} backups kept", path.display());
         if self.mongodb {
             note.push_str("; accounts and portfolios are in MongoDB: back it up with mongodump");
         }
@@ -227,7 +208,7 @@ fn entry(
 pub fn scheduler(settings: &Settings, storage: &Storage, clock: Arc<dyn Clock>) -> Scheduler {
     let maintenance = DatabaseMaintenance {
         store: storage.embedded.clone(),
-        dir: settings.data_dir.join("backups"),
+        backups: Backups::of(settings),
         keep: settings.database_backup_keep as usize,
         mongodb: storage.mode == "mongodb",
     };

@@ -3,7 +3,9 @@
 
 mod account_export;
 mod background;
+mod backup;
 mod chat;
+mod command_line;
 pub mod config;
 mod cron_jobs;
 mod dev_secrets;

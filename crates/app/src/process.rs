@@ -5,17 +5,16 @@
 
 use std::future::Future;
 use std::net::TcpListener;
-use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use actix_web::dev::Server;
+use actix_web::dev::{Server, ServerHandle};
 use anyhow::{Context as _, bail};
 use chrono::TimeDelta;
 use http_api::{
     ClientIpPolicy, CorsPolicy, Health, HttpConfig, HttpServices, Metrics, MetricsToken,
-    RateLimits, RedisInfo,
+    RateLimits, ServerFacts,
 };
 use kernel::rate::RateLimiter;
 use kernel::settings::SettingsService;
@@ -36,12 +35,15 @@ use tokio_util::sync::CancellationToken;
 
 use crate::account_export::ServiceAccountExporter;
 use crate::background::TrackedTasks;
+use crate::command_line::{self, Task};
 use crate::config::{Environment, Serves, Settings, SmtpConfig};
 use crate::directory::UserDirectory;
 use crate::identity::{self, IdentityParts};
 use crate::invalidation::{self, AnnouncedContent};
 use crate::owned_data::{ContentListeners, StoredOwnedData};
-use crate::{chat, cron_jobs, dev_secrets, media, scheduler_loop, storage, telemetry, worker_loop};
+use crate::{
+    backup, chat, cron_jobs, dev_secrets, media, scheduler_loop, storage, telemetry, worker_loop,
+};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Process {
@@ -54,7 +56,7 @@ impl Process {
     const ALL: [Self; 3] = [Self::Api, Self::Worker, Self::Scheduler];
 
     /// The role's name, as `PROCESS_TYPE` and the binary's name (`console-<role>`) spell it.
-    fn role(self) -> &'static str {
+    pub(crate) fn role(self) -> &'static str {
         match self {
             Self::Api => "api",
             Self::Worker => "worker",
@@ -112,11 +114,38 @@ fn http_config(settings: &Settings, storage: &storage::Storage) -> HttpConfig {
         shutdown_timeout_secs: settings.shutdown_timeout.as_secs(),
         chat_socket: chat::socket_config(settings),
         request_timeout: settings.request_timeout,
-        metrics_token: settings
-            .metrics_token
-            .as_ref()
-            .map(|token| MetricsToken::new(token.expose_secret().to_owned())),
+        metrics_token: metrics_token(settings),
     }
+}
+
+fn metrics_token(settings: &Settings) -> Option<MetricsToken> {
+    settings
+        .metrics_token
+        .as_ref()
+        .map(|token| MetricsToken::new(token.expose_secret().to_owned()))
+}
+
+/// The release, as `--version` and the `console_build_info` series give it.
+pub(crate) const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// A worker's or a scheduler's metrics, and the listener serving them on `METRICS_ADDR` (when
+/// set), stopped by the handle.
+fn serve_metrics(
+    settings: &Settings,
+    process: Process,
+) -> anyhow::Result<(Arc<Metrics>, Option<ServerHandle>)> {
+    let metrics = Arc::new(Metrics::new(process.role(), VERSION).context("metrics")?);
+    let Some(address) = settings.metrics_addr else {
+        return Ok((metrics, None));
+    };
+    let listener = TcpListener::bind(address)
+        .with_context(|| format!("cannot listen on METRICS_ADDR {address}"))?;
+    let server = http_api::serve_metrics(listener, Arc::clone(&metrics), metrics_token(settings))
+        .context("cannot serve the metrics")?;
+    let handle = server.handle();
+    tokio::spawn(server);
+    tracing::info!("metrics served on http://{address}/metrics");
+    Ok((metrics, Some(handle)))
 }
 
 fn retry_policy(settings: &Settings) -> RetryPolicy {
@@ -329,7 +358,7 @@ impl Api {
             &storage,
             Arc::clone(&clock),
         ));
-        let metrics = Arc::new(Metrics::new());
+        let metrics = Arc::new(Metrics::new(Process::Api.role(), VERSION).context("metrics")?);
         let services = HttpServices {
             identity,
             portfolio,
@@ -348,7 +377,8 @@ impl Api {
                 redis: storage
                     .redis
                     .clone()
-                    .map(|redis| Arc::new(storage::RedisFacts(redis)) as Arc<dyn RedisInfo>),
+                    .map(|redis| Arc::new(storage::RedisFacts(redis)) as Arc<dyn ServerFacts>),
+                database: Arc::clone(&storage.database),
             }),
             chat: chat::start(&settings, storage.redis.as_ref(), Arc::clone(&clock)).await?,
             queues: Arc::new(QueueAdmin::new(
@@ -367,10 +397,10 @@ impl Api {
             let worker = tokio::spawn(worker_loop::run(
                 email_worker(&settings, &storage, sealer, Arc::clone(&clock))?,
                 settings.email_worker_concurrency as usize,
-                Some(metrics),
+                Arc::clone(&metrics),
                 stop.clone(),
             ));
-            let cron = scheduler_loop::spawn(Arc::clone(&scheduler), clock, stop.clone());
+            let cron = scheduler_loop::spawn(Arc::clone(&scheduler), clock, metrics, stop.clone());
             (Some(worker), cron)
         } else {
             tracing::info!(
@@ -499,12 +529,13 @@ async fn run_worker(settings: Settings) -> anyhow::Result<()> {
     } else {
         "embedded"
     };
+    let (metrics, metrics_server) = serve_metrics(&settings, Process::Worker)?;
     tracing::info!("console-worker started (queue: {queue})");
     let stop = CancellationToken::new();
     let running = tokio::spawn(worker_loop::run(
         worker,
         settings.email_worker_concurrency as usize,
-        None,
+        metrics,
         stop.clone(),
     ));
     shutdown_signal().await;
@@ -514,32 +545,22 @@ async fn run_worker(settings: Settings) -> anyhow::Result<()> {
     if let Some(redis) = &storage.redis {
         redis.quit().await;
     }
-    outcome.context("worker did not stop in time; its jobs will be delivered again")??;
+    if let Some(server) = metrics_server {
+        server.stop(false).await;
+    }
+    // A stop that came on a signal is a clean stop, in time or not: the jobs left in hand are
+    // delivered again by the queue, which is what it is for.
+    match outcome {
+        Ok(finished) => finished?,
+        Err(_) => tracing::warn!(
+            "console-worker: jobs still in hand after SHUTDOWN_TIMEOUT_SECS; they will be delivered again"
+        ),
+    }
     tracing::info!("console-worker stopped");
     Ok(())
 }
 
-/// What `console-scheduler` was asked to do on its command line.
-#[derive(Debug, PartialEq, Eq)]
-enum SchedulerCommand {
-    /// No arguments: run every enabled job on its schedule until stopped.
-    Serve,
-    /// `list`: print the jobs, their schedules and switches.
-    List,
-    /// `run <job>`: run one job once, now, and exit.
-    Run(String),
-}
-
-fn scheduler_command(args: &[String]) -> Result<SchedulerCommand, String> {
-    match args {
-        [] => Ok(SchedulerCommand::Serve),
-        [list] if list == "list" => Ok(SchedulerCommand::List),
-        [run, job] if run == "run" => Ok(SchedulerCommand::Run(job.clone())),
-        _ => Err("usage: console-scheduler [list | run <job>]".to_owned()),
-    }
-}
-
-async fn run_scheduler(settings: Settings, command: SchedulerCommand) -> anyhow::Result<()> {
+async fn run_scheduler(settings: Settings, task: Task) -> anyhow::Result<()> {
     let Some(storage) = unless_stopped(storage::open(&settings)).await? else {
         return Ok(());
     };
@@ -549,8 +570,8 @@ async fn run_scheduler(settings: Settings, command: SchedulerCommand) -> anyhow:
         &storage,
         Arc::clone(&clock),
     ));
-    match command {
-        SchedulerCommand::List => {
+    match task {
+        Task::ListJobs => {
             for entry in scheduler.entries() {
                 let state = if entry.enabled { "enabled" } else { "disabled" };
                 println!(
@@ -562,7 +583,7 @@ async fn run_scheduler(settings: Settings, command: SchedulerCommand) -> anyhow:
             }
             Ok(())
         }
-        SchedulerCommand::Run(job) => {
+        Task::RunJob(job) => {
             let run = match scheduler.run_now(&job).await {
                 Err(scheduler_core::SchedulerError::UnknownTask(_)) => {
                     let jobs: Vec<&str> = scheduler.entries().iter().map(|e| e.name).collect();
@@ -589,9 +610,11 @@ async fn run_scheduler(settings: Settings, command: SchedulerCommand) -> anyhow:
                 scheduler_core::RunOutcome::Failed => bail!("{job} failed"),
             }
         }
-        SchedulerCommand::Serve => {
+        Task::Serve | Task::Restore(_) => {
+            let (metrics, metrics_server) = serve_metrics(&settings, Process::Scheduler)?;
             let stop = CancellationToken::new();
-            let mut loops = scheduler_loop::spawn(Arc::clone(&scheduler), clock, stop.clone());
+            let mut loops =
+                scheduler_loop::spawn(Arc::clone(&scheduler), clock, metrics, stop.clone());
             tracing::info!(
                 jobs = scheduler.entries().iter().filter(|e| e.enabled).count(),
                 "console-scheduler started"
@@ -606,29 +629,18 @@ async fn run_scheduler(settings: Settings, command: SchedulerCommand) -> anyhow:
             if let Some(redis) = &storage.redis {
                 redis.quit().await;
             }
-            finished.context("a cron job did not finish in time")?;
+            if let Some(server) = metrics_server {
+                server.stop(false).await;
+            }
+            if finished.is_err() {
+                tracing::warn!(
+                    "console-scheduler: a cron run was still going after SHUTDOWN_TIMEOUT_SECS; it was abandoned"
+                );
+            }
             tracing::info!("console-scheduler stopped");
             Ok(())
         }
     }
-}
-
-/// `--env-file PATH` taken out of `args`: the file, and the arguments left.
-fn env_file_argument(args: &[String]) -> Result<(Option<PathBuf>, Vec<String>), String> {
-    let mut rest = Vec::new();
-    let mut env_file = None;
-    let mut args = args.iter();
-    while let Some(arg) = args.next() {
-        if let Some(path) = arg.strip_prefix("--env-file=") {
-            env_file = Some(PathBuf::from(path));
-        } else if arg == "--env-file" {
-            let path = args.next().ok_or("--env-file needs a path")?;
-            env_file = Some(PathBuf::from(path));
-        } else {
-            rest.push(arg.clone());
-        }
-    }
-    Ok((env_file, rest))
 }
 
 /// The process to run: the binary's own, or, for `console-api`, the NestJS version's
@@ -658,42 +670,28 @@ fn process_of(binary: Process, process_type: Option<&str>) -> Result<Process, St
 /// command with a service's environment: `console-scheduler --env-file /etc/console/console.env
 /// run database-maintenance`).
 pub async fn run(binary: Process) -> ExitCode {
-    let commands = if binary == Process::Scheduler {
-        " [list | run <job>]"
-    } else {
-        ""
+    let invocation = match command_line::parse(binary, std::env::args_os()) {
+        Ok(invocation) => invocation,
+        Err(answer) => answer.exit(),
     };
-    let usage = format!(
-        "usage: console-{} [--env-file PATH]{commands}",
-        binary.role()
-    );
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let (env_file, args) = match env_file_argument(&args) {
-        Ok(parsed) => parsed,
-        Err(problem) => {
-            eprintln!("{problem}\n{usage}");
-            return ExitCode::from(2);
-        }
-    };
-    if let Err(errors) = crate::config::load_env_file(env_file.as_deref()) {
+    if let Err(errors) = crate::config::load_env_file(invocation.env_file.as_deref()) {
         eprint!("{errors}");
         return ExitCode::from(2);
     }
-    let process = match process_of(binary, std::env::var("PROCESS_TYPE").ok().as_deref()) {
-        Ok(process) => process,
-        Err(problem) => {
-            eprintln!("{problem}");
-            return ExitCode::from(2);
-        }
+    let process = match (&invocation.task, binary) {
+        // A restore is the API binary's own command, whatever role PROCESS_TYPE gives it.
+        (Task::Restore(_), _) => binary,
+        _ => match process_of(binary, std::env::var("PROCESS_TYPE").ok().as_deref()) {
+            Ok(process) => process,
+            Err(problem) => {
+                eprintln!("{problem}");
+                return ExitCode::from(2);
+            }
+        },
     };
-    if process != Process::Scheduler && !args.is_empty() {
-        eprintln!("{usage}");
-        return ExitCode::from(2);
-    }
-    let serves = if process == Process::Api {
-        Serves::Http
-    } else {
-        Serves::Jobs
+    let serves = match (process, &invocation.task) {
+        (Process::Api, Task::Serve) => Serves::Http,
+        _ => Serves::Jobs,
     };
     let settings = match Settings::from_env(serves) {
         Ok(settings) => settings,
@@ -703,20 +701,15 @@ pub async fn run(binary: Process) -> ExitCode {
         }
     };
     telemetry::init(&settings.log_level, settings.log_format);
-    let outcome = match process {
-        Process::Api => match unless_stopped(Api::build(settings)).await {
+    let outcome = match (process, invocation.task) {
+        (_, Task::Restore(backup)) => backup::restore(&settings, &backup).await,
+        (Process::Api, _) => match unless_stopped(Api::build(settings)).await {
             Ok(Some(api)) => api.run_until_stopped(shutdown_signal()).await,
             Ok(None) => Ok(()),
             Err(error) => Err(error),
         },
-        Process::Worker => run_worker(settings).await,
-        Process::Scheduler => match scheduler_command(&args) {
-            Ok(command) => run_scheduler(settings, command).await,
-            Err(usage) => {
-                eprintln!("{usage}");
-                return ExitCode::from(2);
-            }
-        },
+        (Process::Worker, _) => run_worker(settings).await,
+        (Process::Scheduler, task) => run_scheduler(settings, task).await,
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
@@ -731,22 +724,6 @@ pub async fn run(binary: Process) -> ExitCode {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn the_scheduler_serves_lists_or_runs_one_job_from_its_arguments() {
-        let args = |a: &[&str]| a.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
-        assert_eq!(scheduler_command(&args(&[])), Ok(SchedulerCommand::Serve));
-        assert_eq!(
-            scheduler_command(&args(&["list"])),
-            Ok(SchedulerCommand::List)
-        );
-        assert_eq!(
-            scheduler_command(&args(&["run", "session-cleanup"])),
-            Ok(SchedulerCommand::Run("session-cleanup".to_owned()))
-        );
-        assert!(scheduler_command(&args(&["run"])).is_err());
-        assert!(scheduler_command(&args(&["purge", "x"])).is_err());
-    }
 
     #[test]
     fn process_type_picks_the_role_of_console_api_only() {
@@ -765,21 +742,6 @@ mod tests {
         );
         assert!(process_of(Process::Worker, Some("api")).is_err());
         assert!(process_of(Process::Api, Some("cron")).is_err());
-    }
-
-    #[test]
-    fn an_env_file_is_taken_out_of_the_arguments_anywhere() {
-        let args = |a: &[&str]| a.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
-        assert_eq!(
-            env_file_argument(&args(&["--env-file", "/etc/c.env", "run", "job"])),
-            Ok((Some(PathBuf::from("/etc/c.env")), args(&["run", "job"])))
-        );
-        assert_eq!(
-            env_file_argument(&args(&["list", "--env-file=x.env"])),
-            Ok((Some(PathBuf::from("x.env")), args(&["list"])))
-        );
-        assert_eq!(env_file_argument(&args(&[])), Ok((None, Vec::new())));
-        assert!(env_file_argument(&args(&["--env-file"])).is_err());
     }
 
     #[test]

@@ -1,8 +1,11 @@
 //! Drives a `Scheduler`: one loop per enabled job sleeps until its next tick and runs it
-//! (when this scheduler wins the tick), until cancelled; a run in progress finishes.
+//! (when this scheduler wins the tick), until cancelled; a run in progress finishes. Each tick
+//! is counted in the process's metrics: run here (and how it ended) or by another scheduler.
 
 use std::sync::Arc;
+use std::time::Duration;
 
+use http_api::Metrics;
 use kernel::Clock;
 use scheduler_core::Scheduler;
 use tokio::task::JoinSet;
@@ -11,11 +14,13 @@ use tokio_util::sync::CancellationToken;
 pub fn spawn(
     scheduler: Arc<Scheduler>,
     clock: Arc<dyn Clock>,
+    metrics: Arc<Metrics>,
     stop: CancellationToken,
 ) -> JoinSet<()> {
     let mut loops = JoinSet::new();
     for entry in scheduler.entries().iter().filter(|e| e.enabled) {
         let (scheduler, clock, stop) = (Arc::clone(&scheduler), Arc::clone(&clock), stop.clone());
+        let metrics = Arc::clone(&metrics);
         let (name, schedule) = (entry.name, entry.schedule.clone());
         tracing::info!(
             job = name,
@@ -34,8 +39,14 @@ pub fn spawn(
                     () = stop.cancelled() => break,
                     () = tokio::time::sleep(wait) => {}
                 }
-                if let Err(error) = scheduler.run_tick(name, tick).await {
-                    tracing::error!(job = name, %error, "tick skipped");
+                match scheduler.run_tick(name, tick).await {
+                    Ok(Some(run)) => metrics.record_cron(
+                        name,
+                        run.outcome.as_str(),
+                        Some(Duration::from_millis(run.duration_ms)),
+                    ),
+                    Ok(None) => metrics.record_cron(name, "elsewhere", None),
+                    Err(error) => tracing::error!(job = name, %error, "tick skipped"),
                 }
             }
         });

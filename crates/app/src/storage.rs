@@ -9,7 +9,7 @@ use std::sync::Arc;
 use anyhow::{Context as _, bail};
 use async_trait::async_trait;
 use auth_core::ports::{AccountRepository, SessionRepository, UserRepository};
-use http_api::ReadinessProbe;
+use http_api::{ReadinessProbe, ServerFacts};
 use kernel::settings::{SettingsKind, SettingsRepository};
 use notify_core::JobQueue;
 use portfolio_core::ports::PortfolioRepository;
@@ -32,6 +32,8 @@ pub struct Storage {
     /// Where schedulers record the ticks they claimed and the runs.
     pub ledger: Arc<dyn CronLedger>,
     pub probes: Vec<Arc<dyn ReadinessProbe>>,
+    /// The store of accounts, as the admin metrics report it.
+    pub database: Arc<dyn ServerFacts>,
     /// Where accounts live: `embedded` or `mongodb`.
     pub mode: &'static str,
     /// The Redis connection when jobs go through Redis (distributed mode); `None`: the embedded
@@ -82,13 +84,27 @@ impl ReadinessProbe for RedisProbe {
     }
 }
 
-/// Redis as the health endpoint reports it.
+/// Redis as the health and admin endpoints report it.
 pub struct RedisFacts(pub RedisConnection);
 
 #[async_trait]
-impl http_api::RedisInfo for RedisFacts {
+impl ServerFacts for RedisFacts {
     async fn facts(&self) -> Result<Vec<(String, String)>, String> {
         self.0.facts().await
+    }
+}
+
+#[async_trait]
+impl ServerFacts for SqliteProbe {
+    async fn facts(&self) -> Result<Vec<(String, String)>, String> {
+        self.store.facts().await.map_err(|e| e.to_string())
+    }
+}
+
+#[async_trait]
+impl ServerFacts for MongoProbe {
+    async fn facts(&self) -> Result<Vec<(String, String)>, String> {
+        self.0.server_status().await.map_err(|e| e.to_string())
     }
 }
 
@@ -162,11 +178,11 @@ pub async fn open(settings: &Settings) -> anyhow::Result<Storage> {
     };
     if let Some(uri) = &settings.mongodb_uri {
         let mongo = connect_to_mongodb(uri.expose_secret(), settings).await;
-        let probe: Arc<dyn ReadinessProbe> = Arc::new(MongoProbe(mongo.clone()));
+        let probe = Arc::new(MongoProbe(mongo.clone()));
         return Ok(serving(Arc::new(mongo), probe, jobs, embedded, "mongodb"));
     }
     let database = opened(&embedded)?;
-    let probe: Arc<dyn ReadinessProbe> = Arc::new(SqliteProbe {
+    let probe = Arc::new(SqliteProbe {
         name: "storage",
         store: database.clone(),
     });
@@ -254,9 +270,9 @@ struct Jobs {
 }
 
 /// `store` serving every storage port but the queue.
-fn serving<S>(
+fn serving<S, P>(
     store: Arc<S>,
-    store_probe: Arc<dyn ReadinessProbe>,
+    store_probe: Arc<P>,
     jobs: Jobs,
     embedded: Option<SqliteStore>,
     mode: &'static str,
@@ -268,6 +284,7 @@ where
         + PortfolioRepository
         + SettingsRepository
         + 'static,
+    P: ReadinessProbe + ServerFacts + 'static,
 {
     Storage {
         users: store.clone(),
@@ -277,6 +294,7 @@ where
         settings: store,
         queue: jobs.queue,
         ledger: jobs.ledger,
+        database: Arc::clone(&store_probe) as Arc<dyn ServerFacts>,
         probes: vec![store_probe, jobs.probe],
         mode,
         redis: jobs.redis,

@@ -1,5 +1,5 @@
 //! Drives an `EmailWorker` until cancelled: take a batch while there is work, poll when idle;
-//! counts what each job became when the process has metrics to show.
+//! counts what each job became.
 //!
 //! `EMAIL_WORKER_CONCURRENCY` jobs at most are in flight, split over four lanes so that fetching,
 //! sending and acknowledging overlap; on shutdown the batches in hand finish.
@@ -35,7 +35,7 @@ const LANES: usize = 4;
 pub async fn run(
     worker: EmailWorker,
     concurrency: usize,
-    metrics: Option<Arc<Metrics>>,
+    metrics: Arc<Metrics>,
     stop: CancellationToken,
 ) {
     tracing::info!(concurrency, "email worker started");
@@ -43,19 +43,14 @@ pub async fn run(
     let lane = |index: usize| {
         // The first `concurrency % lanes` lanes take one more job per batch.
         let batch = concurrency / lanes + usize::from(index < concurrency % lanes);
-        drain(&worker, batch.max(1), metrics.as_deref(), &stop)
+        drain(&worker, batch.max(1), &metrics, &stop)
     };
     futures_util::future::join_all((0..lanes).map(lane)).await;
     tracing::info!("email worker stopped");
 }
 
 /// One lane: takes batches of `batch` jobs while there are any, polls when idle.
-async fn drain(
-    worker: &EmailWorker,
-    batch: usize,
-    metrics: Option<&Metrics>,
-    stop: &CancellationToken,
-) {
+async fn drain(worker: &EmailWorker, batch: usize, metrics: &Metrics, stop: &CancellationToken) {
     while !stop.is_cancelled() {
         // The batch in flight is finished even when stop arrives meanwhile: a job is never
         // abandoned half-sent by a clean shutdown.
@@ -63,11 +58,9 @@ async fn drain(
         let pause = match worker.try_process_batch(batch).await {
             Ok(steps) if steps.is_empty() => IDLE_POLL,
             Ok(steps) => {
-                if let Some(metrics) = metrics {
-                    metrics.record_batch(EMAIL_QUEUE, started.elapsed());
-                    for step in &steps {
-                        metrics.record_job(EMAIL_QUEUE, outcome(step));
-                    }
+                metrics.record_batch(EMAIL_QUEUE, started.elapsed());
+                for step in &steps {
+                    metrics.record_job(EMAIL_QUEUE, outcome(step));
                 }
                 continue;
             }

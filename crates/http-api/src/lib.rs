@@ -49,7 +49,7 @@ pub use page_cache::{OwnerPages, PageCache, ViewPages};
 pub use problem::{ApiError, FieldError};
 pub use rate_limit::RateLimits;
 pub use routes::account::{AccountExport, AccountExporter, ExportError, StorageUse};
-pub use routes::health::{Health, ReadinessProbe, RedisInfo};
+pub use routes::health::{Health, ReadinessProbe, ServerFacts};
 pub use security::CorsPolicy;
 
 /// How the HTTP server behaves.
@@ -255,6 +255,34 @@ pub fn serve_starting(listener: TcpListener) -> std::io::Result<Server> {
                     "Starting: waiting for the storage and the queue",
                 ))
             }))
+            .wrap(from_fn(edge::edge))
+            .wrap(security::security_headers(false))
+    })
+    .workers(1)
+    .disable_signals()
+    .shutdown_timeout(1)
+    .listen(listener)?
+    .run();
+    Ok(server)
+}
+
+/// What a worker or a scheduler serves on `METRICS_ADDR`: `GET /metrics` (its own counters and
+/// the process's; the queues' counts are the API's to show) behind `token` when one is set,
+/// 404 for anything else. One thread: a scraper calls every few seconds.
+///
+/// # Errors
+/// When the listener cannot be served.
+pub fn serve_metrics(
+    listener: TcpListener,
+    metrics: Arc<Metrics>,
+    token: Option<MetricsToken>,
+) -> std::io::Result<Server> {
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(web::Data::from(Arc::clone(&metrics)))
+            .app_data(web::Data::new(token.clone()))
+            .route("/metrics", web::get().to(metrics::scrape))
+            .default_service(web::to(edge::not_found))
             .wrap(from_fn(edge::edge))
             .wrap(security::security_headers(false))
     })

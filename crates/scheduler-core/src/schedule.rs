@@ -13,10 +13,18 @@ impl Schedule {
     /// # Errors
     /// A message naming what is wrong with `expression`.
     pub fn parse(expression: &str) -> Result<Self, String> {
+        const FIELDS: &str = "second minute hour day-of-month month day-of-week, or the last five";
+        let fields = expression.split_whitespace().count();
+        if !(5..=6).contains(&fields) {
+            // croner's own message lists the fields in its order, seconds last; ours is first.
+            return Err(format!(
+                "{expression:?} is not a cron expression: expected six fields ({FIELDS}), got {fields}"
+            ));
+        }
         let cron = Cron::new(expression.trim())
             .with_seconds_optional()
             .parse()
-            .map_err(|e| format!("{expression:?} is not a cron expression: {e}"))?;
+            .map_err(|e| format!("{expression:?} is not a cron expression ({FIELDS}): {e}"))?;
         Ok(Self {
             expression: expression.trim().to_owned(),
             cron,
@@ -71,5 +79,17 @@ mod tests {
             "2026-03-01 is a Sunday, its 2 AM has passed"
         );
         assert!(Schedule::parse("every minute").is_err());
+    }
+
+    #[test]
+    fn a_wrong_expression_is_told_with_the_fields_in_our_order() {
+        for wrong in ["1 2 3", "0 0 2 * * SUN extra", "61 * * * * *"] {
+            let error = Schedule::parse(wrong).err().unwrap_or_default();
+            assert!(
+                error.contains("second minute hour day-of-month month day-of-week"),
+                "{error}"
+            );
+            assert!(!error.contains("optional second"), "{error}");
+        }
     }
 }

@@ -18,7 +18,7 @@ mod portfolio;
 
 use kernel::StoreError;
 use kernel::settings::SettingsKind;
-use mongodb::bson::doc;
+use mongodb::bson::{Bson, doc};
 use mongodb::{Client, Collection, Database};
 
 use crate::documents::{AccountDoc, SessionDoc, UserDoc};
@@ -75,6 +75,50 @@ impl MongoStore {
             .await
             .map(drop)
             .map_err(StoreError::backend)
+    }
+
+    /// A few facts from `serverStatus` for the admin metrics: version, uptime, connections,
+    /// operation counters, resident memory (MiB), as dotted names (`connections.current`).
+    ///
+    /// # Errors
+    /// [`StoreError::Backend`] when the server does not answer or refuses the command (it
+    /// needs the `serverStatus` privilege, which `clusterMonitor` grants).
+    pub async fn server_status(&self) -> Result<Vec<(String, String)>, StoreError> {
+        const FIELDS: [&str; 12] = [
+            "version",
+            "uptime",
+            "connections.current",
+            "connections.available",
+            "connections.totalCreated",
+            "opcounters.insert",
+            "opcounters.query",
+            "opcounters.update",
+            "opcounters.delete",
+            "opcounters.getmore",
+            "opcounters.command",
+            "mem.resident",
+        ];
+        let status = self
+            .database
+            .run_command(doc! { "serverStatus": 1 })
+            .await
+            .map_err(StoreError::backend)?;
+        Ok(FIELDS
+            .iter()
+            .filter_map(|field| {
+                let mut path = field.split('.');
+                let first = status.get(path.next()?)?;
+                let value = path.try_fold(first, |value, key| value.as_document()?.get(key))?;
+                let text = match value {
+                    Bson::String(text) => text.clone(),
+                    Bson::Int32(n) => n.to_string(),
+                    Bson::Int64(n) => n.to_string(),
+                    Bson::Double(n) => n.to_string(),
+                    _ => return None,
+                };
+                Some(((*field).to_owned(), text))
+            })
+            .collect())
     }
 
     pub(crate) fn users(&self) -> Collection<UserDoc> {

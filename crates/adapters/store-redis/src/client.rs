@@ -249,8 +249,17 @@ impl RedisConnection {
                     "uptime_in_seconds",
                     "connected_clients",
                     "used_memory",
+                    "used_memory_peak",
                     "maxmemory",
                     "maxmemory_policy",
+                    "blocked_clients",
+                    "total_connections_received",
+                    "total_commands_processed",
+                    "instantaneous_ops_per_sec",
+                    "keyspace_hits",
+                    "keyspace_misses",
+                    "evicted_keys",
+                    "role",
                 ]
                 .contains(key)
             })

@@ -155,6 +155,76 @@ pub struct SqliteStore {
     writer: Arc<Mutex<Connection>>,
     readers: Arc<[Arc<Mutex<Connection>>]>,
     next_reader: Arc<AtomicUsize>,
+    /// A shared lock on `<file>.open` while the store is open, which a restore's
+    /// [`ExclusiveHold`] waits for no process to hold.
+    _in_use: Arc<std::fs::File>,
+}
+
+/// The file a database's users hold a shared lock on while it is open.
+fn in_use_marker(path: &Path) -> PathBuf {
+    let mut marker = path.as_os_str().to_owned();
+    marker.push(".open");
+    PathBuf::from(marker)
+}
+
+/// The database file at a path, held so that no process opens it meanwhile: one that tries
+/// waits until the hold is dropped.
+pub struct ExclusiveHold {
+    _marker: std::fs::File,
+}
+
+impl ExclusiveHold {
+    /// Holds the database at `path`; `None` while a process has it open.
+    ///
+    /// # Errors
+    /// [`StoreError::Backend`] when the marker file cannot be created or locked.
+    pub fn try_take(path: &Path) -> Result<Option<Self>, StoreError> {
+        if let Some(parent) = path.parent() {
+            create_private_dir(parent).map_err(StoreError::backend)?;
+        }
+        let marker = std::fs::File::create(in_use_marker(path)).map_err(StoreError::backend)?;
+        match marker.try_lock() {
+            Ok(()) => Ok(Some(Self { _marker: marker })),
+            Err(std::fs::TryLockError::WouldBlock) => Ok(None),
+            Err(std::fs::TryLockError::Error(error)) => Err(StoreError::backend(error)),
+        }
+    }
+}
+
+/// Writes a consistent, compacted copy of the database at `from` (closed: see
+/// [`ExclusiveHold`]) to `to` (which must not exist), readable by the owner only, after checking
+/// that `from` is whole and is a database of this store; answers its identity (see
+/// [`SqliteStore::identity`]). `from` is opened for writing, never created, so that what a
+/// crash left in its write-ahead log is part of the copy.
+///
+/// # Errors
+/// [`StoreError::Backend`] when `from` is no readable database of this store, fails SQLite's
+/// integrity check, or `to` cannot be written.
+pub fn copy_database(from: &Path, to: &Path) -> Result<String, StoreError> {
+    let source = Connection::open_with_flags(from, OpenFlags::SQLITE_OPEN_READ_WRITE)
+        .map_err(|error| StoreError::message(format!("{}: {error}", from.display())))?;
+    let check: String = source
+        .query_row("PRAGMA integrity_check", [], |row| row.get(0))
+        .map_err(StoreError::backend)?;
+    if check != "ok" {
+        return Err(StoreError::message(format!(
+            "{} fails SQLite's integrity check: {check}",
+            from.display()
+        )));
+    }
+    let identity: String = source
+        .query_row("SELECT id FROM database_identity", [], |row| row.get(0))
+        .map_err(|error| {
+            StoreError::message(format!(
+                "{} is no database of this service: {error}",
+                from.display()
+            ))
+        })?;
+    source
+        .execute("VACUUM INTO ?1", [to.to_string_lossy()])
+        .map_err(StoreError::backend)?;
+    restrict_to_owner(to).map_err(StoreError::backend)?;
+    Ok(identity)
 }
 
 const READERS: usize = 4;
@@ -221,6 +291,9 @@ impl SqliteStore {
             .map_err(StoreError::backend)?;
         migrate(&mut writer)?;
         drop(setting_up);
+        let in_use = std::fs::File::create(in_use_marker(path)).map_err(StoreError::backend)?;
+        // Waits while a restore holds the file (see ExclusiveHold).
+        in_use.lock_shared().map_err(StoreError::backend)?;
         let readers = (0..READERS)
             .map(|_| {
                 let reader = Connection::open_with_flags(
@@ -237,6 +310,7 @@ impl SqliteStore {
             writer: Arc::new(Mutex::new(writer)),
             readers: readers.into(),
             next_reader: Arc::new(AtomicUsize::new(0)),
+            _in_use: Arc::new(in_use),
         })
     }
 
@@ -263,6 +337,34 @@ impl SqliteStore {
     /// [`StoreError::Backend`] when it does not.
     pub async fn ping(&self) -> Result<(), StoreError> {
         self.call(|c| c.query_row("SELECT 1", [], |_| Ok(()))).await
+    }
+
+    /// A few facts for the admin metrics: SQLite's version, the file's size and free pages,
+    /// the journal mode.
+    ///
+    /// # Errors
+    /// [`StoreError::Backend`] when the database does not answer.
+    pub async fn facts(&self) -> Result<Vec<(String, String)>, StoreError> {
+        self.read(|c| {
+            let version: String = c.query_row("SELECT sqlite_version()", [], |row| row.get(0))?;
+            let pragma = |name: &str| -> rusqlite::Result<i64> {
+                c.query_row(&format!("PRAGMA {name}"), [], |row| row.get(0))
+            };
+            let journal: String = c.query_row("PRAGMA journal_mode", [], |row| row.get(0))?;
+            Ok(vec![
+                ("sqlite_version".to_owned(), version),
+                (
+                    "size_bytes".to_owned(),
+                    (pragma("page_count")? * pragma("page_size")?).to_string(),
+                ),
+                (
+                    "free_pages".to_owned(),
+                    pragma("freelist_count")?.to_string(),
+                ),
+                ("journal_mode".to_owned(), journal),
+            ])
+        })
+        .await
     }
 
     /// Writes a consistent copy of the whole database to `path` (which must not exist) while

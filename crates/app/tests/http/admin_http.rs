@@ -195,6 +195,28 @@ async fn cron_jobs_metrics_and_health_are_reported() {
 
     let metrics = app.get("/admin/metrics", Some(&admin)).await;
     assert!(metrics.data()["http"]["requests"].as_u64().unwrap() > 0);
+    let (p50, p99) = (
+        metrics.data()["http"]["p50LatencyMs"].as_f64().unwrap(),
+        metrics.data()["http"]["p99LatencyMs"].as_f64().unwrap(),
+    );
+    assert!(0.0 < p50 && p50 <= p99, "{}", metrics.data());
+    let process = &metrics.data()["process"];
+    assert!(
+        process["residentMemoryBytes"].as_u64().unwrap() > 1_000_000,
+        "{process}"
+    );
+    assert!(process["openFds"].as_u64().unwrap() > 0, "{process}");
+    let database = &metrics.data()["database"];
+    assert_eq!(database["status"], "up", "{database}");
+    assert!(
+        database["facts"]["size_bytes"]
+            .as_str()
+            .unwrap()
+            .parse::<u64>()
+            .unwrap()
+            > 0
+    );
+    assert!(metrics.data()["redis"].is_null(), "no Redis configured");
     assert_eq!(metrics.data()["queues"][0]["name"], "email");
     let text = reqwest::get(app.url("/health").replace("/api/v1/health", "/metrics"))
         .await
@@ -206,10 +228,12 @@ async fn cron_jobs_metrics_and_health_are_reported() {
         "http_requests_total{",
         "http_request_duration_seconds_bucket{",
         "queue_jobs{",
-        "queue_events{",
-        "queue_processing_seconds{",
+        "queue_events_total{",
+        "queue_processing_seconds_total{",
         "jobs_processed_total{",
-        "job_processing_seconds_bucket{",
+        "job_batch_duration_seconds_bucket{",
+        "cron_runs_total{cron_job=\"sample-job\",outcome=\"succeeded\"}",
+        "process_resident_memory_bytes ",
     ] {
         assert!(text.contains(series), "{series} in {text}");
     }

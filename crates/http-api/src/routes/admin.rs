@@ -14,9 +14,10 @@ use utoipa::{IntoParams, ToSchema};
 
 use crate::auth::Admin;
 use crate::envelope::{self, Envelope, PageMeta, Paginated};
-use crate::metrics::{HttpTotals, Metrics};
+use crate::metrics::{HttpTotals, Metrics, ProcessFacts};
 use crate::problem::{ApiError, Problem};
 use crate::query::{ListQuery, Param};
+use crate::routes::health::{Health, ServerFacts};
 
 type Queues = web::Data<QueueAdmin>;
 
@@ -25,8 +26,48 @@ type Queues = web::Data<QueueAdmin>;
 #[serde(rename_all = "camelCase")]
 pub struct SystemMetrics {
     pub uptime_seconds: u64,
+    pub process: ProcessFacts,
     pub http: HttpTotals,
     pub queues: Vec<QueueStatsDto>,
+    /// Where accounts live: the embedded file (size, SQLite's version) or MongoDB
+    /// (`serverStatus`: connections, operation counters, memory).
+    pub database: DependencyFacts,
+    /// Redis's `INFO` (memory, clients, operations, keyspace hits); `null` without Redis.
+    pub redis: Option<DependencyFacts>,
+}
+
+/// What a server the process depends on says of itself.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct DependencyFacts {
+    /// `up`, or `unavailable` when it did not answer in time or would not tell (`error` says
+    /// why).
+    #[schema(example = "up")]
+    pub status: &'static str,
+    pub facts: std::collections::BTreeMap<String, String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+impl DependencyFacts {
+    /// Asks `server`, waiting at most `timeout`.
+    async fn of(server: &dyn ServerFacts, timeout: std::time::Duration) -> Self {
+        let answer = tokio::time::timeout(timeout, server.facts())
+            .await
+            .unwrap_or_else(|_| Err("no answer in time".to_owned()));
+        match answer {
+            Ok(facts) => Self {
+                status: "up",
+                facts: facts.into_iter().collect(),
+                error: None,
+            },
+            Err(error) => Self {
+                status: "unavailable",
+                facts: std::collections::BTreeMap::new(),
+                error: Some(error),
+            },
+        }
+    }
 }
 
 /// A queue: how many of its jobs are in each state now, and its running totals.
@@ -364,7 +405,8 @@ pub async fn cron(
     Ok(envelope::ok("Cron jobs", jobs))
 }
 
-/// This process: uptime, HTTP traffic by status class, latency, and the queues.
+/// This process: uptime, memory, CPU and files; HTTP traffic by status class with the latency's
+/// mean and percentiles; the queues; the database's and Redis's own figures.
 #[utoipa::path(get, path = "/api/v1/admin/metrics", tag = "admin", security(("bearer" = [])),
     responses(
         (status = 200, description = "Metrics", body = Envelope<SystemMetrics>),
@@ -373,6 +415,7 @@ pub async fn cron(
 pub async fn metrics(
     metrics: web::Data<Metrics>,
     queues: Queues,
+    health: web::Data<Health>,
     _admin: Admin,
 ) -> Result<HttpResponse, ApiError> {
     let stats: Vec<QueueStatsDto> = queues
@@ -381,12 +424,26 @@ pub async fn metrics(
         .into_iter()
         .map(QueueStatsDto::from)
         .collect();
+    let timeout = health.probe_timeout;
+    let redis = async {
+        match &health.redis {
+            Some(redis) => Some(DependencyFacts::of(redis.as_ref(), timeout).await),
+            None => None,
+        }
+    };
+    let (database, redis) = tokio::join!(
+        DependencyFacts::of(health.database.as_ref(), timeout),
+        redis
+    );
     Ok(envelope::ok(
         "Metrics",
         SystemMetrics {
             uptime_seconds: metrics.uptime().as_secs(),
+            process: metrics.process_facts(),
             http: metrics.http_totals(),
             queues: stats,
+            database,
+            redis,
         },
     ))
 }

@@ -20,13 +20,14 @@ pub trait ReadinessProbe: Send + Sync {
     async fn check(&self) -> Result<(), String>;
 }
 
-/// Redis, as the health endpoint reports it.
+/// A server the process depends on (Redis, the database), as the health and admin endpoints
+/// report it.
 #[async_trait]
-pub trait RedisInfo: Send + Sync {
-    /// A few facts from the server (version, memory, clients).
+pub trait ServerFacts: Send + Sync {
+    /// A few facts from the server: version, memory, connections, operations.
     ///
     /// # Errors
-    /// Why Redis cannot be reached.
+    /// Why the server cannot be reached, or would not tell.
     async fn facts(&self) -> Result<Vec<(String, String)>, String>;
 }
 
@@ -39,7 +40,9 @@ pub struct Health {
     pub started: Instant,
     pub mode: &'static str,
     /// Redis, when the deployment uses it.
-    pub redis: Option<Arc<dyn RedisInfo>>,
+    pub redis: Option<Arc<dyn ServerFacts>>,
+    /// Where accounts live: MongoDB or the embedded file.
+    pub database: Arc<dyn ServerFacts>,
 }
 
 /// Redis's state.
