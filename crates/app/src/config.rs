@@ -237,6 +237,12 @@ variables! {
         ARGON2_MAX_CONCURRENT = "" => argon2_max_concurrent: usize, positive_or_cpus;
         /// Comma-separated emails whose accounts have role admin
         ADMIN_EMAILS = "" => admin_emails: HashSet<String>, emails;
+        /// With BULL_BOARD_PASSWORD: the user name the queue dashboard page
+        /// (/api/v1/admin/queues/ui) asks for by HTTP basic authentication before its own admin
+        /// sign-in, as the NestJS version's Bull Board did; unset: no basic authentication
+        BULL_BOARD_USERNAME = "" => bull_board_username: Option<String>, optional;
+        /// The password of BULL_BOARD_USERNAME
+        BULL_BOARD_PASSWORD = "" => bull_board_password: Option<SecretString>, secret;
     }
     "Location" {
         /// Where session locations come from: none, maxmind (a local database file) or http (an
@@ -1069,6 +1075,11 @@ impl Settings {
                     "{CORS_ORIGIN}: {origin:?} is not an http(s) origin"
                 ));
             }
+        }
+        if self.bull_board_username.is_some() != self.bull_board_password.is_some() {
+            problems.push(format!(
+                "{BULL_BOARD_USERNAME} and {BULL_BOARD_PASSWORD}: set both, or neither"
+            ));
         }
         if self.access_ttl < Duration::from_secs(1) {
             problems.push(format!(

@@ -13,8 +13,8 @@ use actix_web::dev::{Server, ServerHandle};
 use anyhow::{Context as _, bail};
 use chrono::TimeDelta;
 use http_api::{
-    ClientIpPolicy, CorsPolicy, Health, HttpConfig, HttpServices, Metrics, MetricsToken,
-    RateLimits, ServerFacts,
+    ClientIpPolicy, CorsPolicy, DashboardLogin, Health, HttpConfig, HttpServices, Metrics,
+    MetricsToken, RateLimits, ServerFacts,
 };
 use kernel::rate::RateLimiter;
 use kernel::settings::SettingsService;
@@ -115,6 +115,11 @@ fn http_config(settings: &Settings, storage: &storage::Storage) -> HttpConfig {
         chat_socket: chat::socket_config(settings),
         request_timeout: settings.request_timeout,
         metrics_token: metrics_token(settings),
+        dashboard_login: settings
+            .bull_board_username
+            .clone()
+            .zip(settings.bull_board_password.as_ref())
+            .map(|(user, password)| DashboardLogin::new(user, password.expose_secret().to_owned())),
     }
 }
 

@@ -49,6 +49,7 @@ pub use page_cache::{OwnerPages, PageCache, ViewPages};
 pub use problem::{ApiError, FieldError};
 pub use rate_limit::RateLimits;
 pub use routes::account::{AccountExport, AccountExporter, ExportError, StorageUse};
+pub use routes::admin::DashboardLogin;
 pub use routes::health::{Health, ReadinessProbe, ServerFacts};
 pub use security::CorsPolicy;
 
@@ -68,6 +69,8 @@ pub struct HttpConfig {
     pub request_timeout: Duration,
     /// The bearer token `GET /metrics` requires; `None`: it is public.
     pub metrics_token: Option<MetricsToken>,
+    /// The basic credentials the queue dashboard page asks for (`BULL_BOARD_*`); `None`: none.
+    pub dashboard_login: Option<DashboardLogin>,
 }
 
 /// The services the handlers call.
@@ -129,7 +132,13 @@ fn table() -> Vec<Area> {
             .with(annotated!(admin::failed))
             .with(annotated!(admin::history))
             .with(annotated!(admin::clean))
+            .with(annotated!(admin::retry_all))
+            .with(annotated!(admin::pause))
+            .with(annotated!(admin::resume))
+            .with(annotated!(admin::job))
+            .with(annotated!(admin::remove))
             .with(annotated!(admin::retry))
+            .with(annotated!(admin::promote))
             .with(annotated!(admin::cron))
             .with(annotated!(admin::metrics)),
         Area::new("/upload", Limit::Upload)
@@ -212,6 +221,7 @@ pub fn serve(
             .app_data(web::Data::from(Arc::clone(&services.chat)))
             .app_data(web::Data::new(config.chat_socket))
             .app_data(web::Data::new(config.metrics_token.clone()))
+            .app_data(web::Data::new(config.dashboard_login.clone()))
             .app_data(web::Data::new(edge::RequestDeadline(
                 config.request_timeout,
             )))

@@ -30,6 +30,7 @@ pub struct Metrics {
     requests: IntCounterVec,
     latency: HistogramVec,
     queue_jobs: IntGaugeVec,
+    queue_paused: IntGaugeVec,
     queue_events: IntCounterVec,
     queue_processing: CounterVec,
     /// Held while the queues' totals are copied in, so two scrapes never add them up twice.
@@ -120,6 +121,16 @@ impl Metrics {
                 &["queue", "state"],
             ),
         )?;
+        let queue_paused = registered(
+            &registry,
+            IntGaugeVec::new(
+                Opts::new(
+                    "queue_paused",
+                    "1 while an administrator has paused the queue (no job is handed out)",
+                ),
+                &["queue"],
+            ),
+        )?;
         let queue_events = registered(
             &registry,
             IntCounterVec::new(
@@ -187,6 +198,7 @@ impl Metrics {
             requests,
             latency,
             queue_jobs,
+            queue_paused,
             queue_events,
             queue_processing,
             copying_queue_totals: Mutex::new(()),
@@ -284,6 +296,9 @@ impl Metrics {
             total.reset();
             total.inc_by(value);
         }
+        self.queue_paused
+            .with_label_values(&[q.name])
+            .set(i64::from(q.paused));
         let processing = self.queue_processing.with_label_values(&[q.name]);
         processing.reset();
         processing.inc_by(totals.processing_ms as f64 / 1000.0);

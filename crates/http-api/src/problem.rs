@@ -72,6 +72,7 @@ error_codes! {
     QueueNotFound = "QUEUE_NOT_FOUND", NOT_FOUND, "No job queue of this name";
     JobNotFound = "JOB_NOT_FOUND", NOT_FOUND, "No such job in this queue";
     JobNotFailed = "JOB_NOT_FAILED", CONFLICT, "Only a failed job can be retried";
+    JobStateConflict = "JOB_STATE_CONFLICT", CONFLICT, "The job's state does not allow this: only a delayed job is promoted, and a job a worker holds is not removed";
     MethodNotAllowed = "METHOD_NOT_ALLOWED", METHOD_NOT_ALLOWED, "The route exists; the `Allow` header lists its methods";
     RequestTimeout = "REQUEST_TIMEOUT", REQUEST_TIMEOUT, "The request took too long to arrive";
     EmailTaken = "EMAIL_TAKEN", CONFLICT, "An account with this email already exists";
@@ -278,6 +279,10 @@ impl From<notify_core::AdminError> for ApiError {
             AdminError::NotFailed(state) => Self::new(
                 ErrorCode::JobNotFailed,
                 format!("The job is {}, not failed", state.as_str()),
+            ),
+            AdminError::WrongState { state, rule } => Self::new(
+                ErrorCode::JobStateConflict,
+                format!("The job is {}: {rule}", state.as_str()),
             ),
             AdminError::NotCleanable(_) => {
                 Self::field("status", "enum", "must be completed or failed")

@@ -1,6 +1,7 @@
-//! What an administrator may do with the queues: look (counts, jobs by state), retry a failed
-//! job, clean finished history. Unknown queues and jobs are errors of their own, so the edge
-//! answers them as "not found".
+//! What an administrator may do with the queues: look (counts, jobs by state, one job), retry
+//! a failed job or all of them, remove a job, promote a delayed one, pause and resume a queue,
+//! clean finished history. Unknown queues and jobs are errors of their own, so the edge answers
+//! them as "not found".
 
 use std::sync::Arc;
 
@@ -8,7 +9,7 @@ use kernel::{Clock, Page, PageRequest};
 
 use crate::QUEUES;
 use crate::jobs::{
-    Job, JobId, JobQueue, JobState, Keep, QueueCounts, QueueError, QueueTotals, RetryFailed,
+    Job, JobChange, JobId, JobQueue, JobState, Keep, QueueCounts, QueueError, QueueTotals,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -20,6 +21,9 @@ pub enum AdminError {
     /// Only a failed job can be retried.
     #[error("the job is {}, not failed", .0.as_str())]
     NotFailed(JobState),
+    /// The job's state does not allow the change (`rule` says which states do).
+    #[error("the job is {}: {rule}", .state.as_str())]
+    WrongState { state: JobState, rule: &'static str },
     /// Only completed or failed jobs can be cleaned.
     #[error("only completed or failed jobs can be cleaned, not {}", .0.as_str())]
     NotCleanable(JobState),
@@ -33,7 +37,13 @@ pub struct QueueStats {
     pub name: &'static str,
     pub counts: QueueCounts,
     pub totals: QueueTotals,
+    /// Whether an administrator paused it: no job of it is handed out.
+    pub paused: bool,
 }
+
+/// Most failed jobs one "retry all" puts back, so that one call does bounded work; the answer
+/// says how many, and another call takes the next ones.
+pub const RETRY_ALL_MAX: u64 = 10_000;
 
 pub struct QueueAdmin {
     queue: Arc<dyn JobQueue>,
@@ -64,6 +74,7 @@ impl QueueAdmin {
                 name,
                 counts: self.queue.counts(name).await?,
                 totals: self.queue.totals(name).await?,
+                paused: self.queue.is_paused(name).await?,
             });
         }
         Ok(stats)
@@ -83,27 +94,116 @@ impl QueueAdmin {
         Ok(self.queue.list(queue, state, page).await?)
     }
 
+    /// The job `id` of `queue` (its payload is the caller's to leave out).
+    ///
+    /// # Errors
+    /// [`AdminError::UnknownQueue`], [`AdminError::JobNotFound`] (also for an id of the wrong
+    /// shape); [`AdminError::Queue`] when the store fails.
+    pub async fn job(&self, queue: &str, id: &str) -> Result<Job, AdminError> {
+        let (queue, id) = (Self::known(queue)?, Self::job_id(id)?);
+        self.queue
+            .find_job(&id)
+            .await?
+            .filter(|job| job.queue == queue)
+            .ok_or(AdminError::JobNotFound)
+    }
+
+    fn job_id(id: &str) -> Result<JobId, AdminError> {
+        JobId::parse(id).map_err(|_| AdminError::JobNotFound)
+    }
+
     /// Puts the failed job `id` of `queue` back to waiting; answers the job as it now is.
     ///
     /// # Errors
     /// [`AdminError::UnknownQueue`], [`AdminError::JobNotFound`] (also for an id of the wrong
     /// shape), [`AdminError::NotFailed`]; [`AdminError::Queue`] when the store fails.
     pub async fn retry(&self, queue: &str, id: &str) -> Result<Job, AdminError> {
-        let queue = Self::known(queue)?;
-        let id = JobId::parse(id).map_err(|_| AdminError::JobNotFound)?;
+        let (queue, id) = (Self::known(queue)?, Self::job_id(id)?);
         match self
             .queue
             .retry_failed(queue, &id, self.clock.now())
             .await?
         {
-            RetryFailed::Requeued => self
-                .queue
-                .find_job(&id)
-                .await?
-                .ok_or(AdminError::JobNotFound),
-            RetryFailed::NotFound => Err(AdminError::JobNotFound),
-            RetryFailed::NotFailed(state) => Err(AdminError::NotFailed(state)),
+            JobChange::Done => self.job(queue, id.as_str()).await,
+            JobChange::NotFound => Err(AdminError::JobNotFound),
+            JobChange::Refused(state) => Err(AdminError::NotFailed(state)),
         }
+    }
+
+    /// Puts every failed job of `queue` back to waiting, [`RETRY_ALL_MAX`] at most; answers
+    /// how many.
+    ///
+    /// # Errors
+    /// [`AdminError::UnknownQueue`]; [`AdminError::Queue`] when the store fails (the jobs put
+    /// back until then stay put back).
+    pub async fn retry_all(&self, queue: &str) -> Result<u64, AdminError> {
+        const BATCH: u32 = 100;
+        let queue = Self::known(queue)?;
+        let mut retried = 0;
+        while retried < RETRY_ALL_MAX {
+            // Each retried job leaves the failed list, so the first page is always the next.
+            let first = PageRequest {
+                page: 1,
+                limit: BATCH,
+            };
+            let failed = self.queue.list(queue, JobState::Failed, first).await?;
+            let mut moved = 0;
+            for job in &failed.items {
+                let change = self
+                    .queue
+                    .retry_failed(queue, &job.id, self.clock.now())
+                    .await?;
+                moved += u64::from(change == JobChange::Done);
+            }
+            retried += moved;
+            if moved == 0 || failed.items.len() < BATCH as usize {
+                break;
+            }
+        }
+        Ok(retried)
+    }
+
+    /// Deletes the job `id` of `queue`, whatever its state, unless a worker holds it.
+    ///
+    /// # Errors
+    /// [`AdminError::UnknownQueue`], [`AdminError::JobNotFound`], [`AdminError::WrongState`]
+    /// for a job a worker holds; [`AdminError::Queue`] when the store fails.
+    pub async fn remove(&self, queue: &str, id: &str) -> Result<(), AdminError> {
+        let (queue, id) = (Self::known(queue)?, Self::job_id(id)?);
+        match self.queue.remove(queue, &id, self.clock.now()).await? {
+            JobChange::Done => Ok(()),
+            JobChange::NotFound => Err(AdminError::JobNotFound),
+            JobChange::Refused(state) => Err(AdminError::WrongState {
+                state,
+                rule: "a job a worker holds cannot be removed",
+            }),
+        }
+    }
+
+    /// Makes the delayed job `id` of `queue` due now; answers the job as it now is.
+    ///
+    /// # Errors
+    /// [`AdminError::UnknownQueue`], [`AdminError::JobNotFound`], [`AdminError::WrongState`]
+    /// for a job that is not delayed; [`AdminError::Queue`] when the store fails.
+    pub async fn promote(&self, queue: &str, id: &str) -> Result<Job, AdminError> {
+        let (queue, id) = (Self::known(queue)?, Self::job_id(id)?);
+        match self.queue.promote(queue, &id, self.clock.now()).await? {
+            JobChange::Done => self.job(queue, id.as_str()).await,
+            JobChange::NotFound => Err(AdminError::JobNotFound),
+            JobChange::Refused(state) => Err(AdminError::WrongState {
+                state,
+                rule: "only a delayed job can be promoted",
+            }),
+        }
+    }
+
+    /// Pauses `queue` (no job of it is handed out; the jobs held finish) or resumes it.
+    ///
+    /// # Errors
+    /// [`AdminError::UnknownQueue`]; [`AdminError::Queue`] when the store fails.
+    pub async fn set_paused(&self, queue: &str, paused: bool) -> Result<(), AdminError> {
+        let queue = Self::known(queue)?;
+        Ok(self.queue.set_paused(queue, paused).await?)
     }
 
     /// Deletes every job of `queue` in `state` (completed or failed); answers how many.

@@ -205,15 +205,16 @@ impl Keep {
     };
 }
 
-/// What [`JobQueue::retry_failed`] did.
+/// What an administrator's change to one job ([`JobQueue::retry_failed`],
+/// [`JobQueue::remove`], [`JobQueue::promote`]) did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum RetryFailed {
-    /// The failed job waits again, with its attempts counted from zero.
-    Requeued,
+pub enum JobChange {
+    /// The job changed as asked.
+    Done,
     /// No job of that id in that queue.
     NotFound,
-    /// The job exists but has not failed.
-    NotFailed(JobState),
+    /// The job is in a state the change does not apply to.
+    Refused(JobState),
 }
 
 /// A durable, at-least-once job queue.
@@ -231,7 +232,7 @@ pub trait JobQueue: Send + Sync {
     async fn enqueue(&self, job: NewJob) -> Result<JobId, QueueError>;
 
     /// Hands out the oldest job of `queue` that is due: waiting, delayed past its `run_at`, or
-    /// active past its lease (its worker died). The job becomes active until `now + lease`,
+    /// active past its lease (its worker died); nothing while the queue is paused. The job becomes active until `now + lease`,
     /// its attempt count goes up by one, and it gets a new claim token, which ends the old
     /// claim. Two callers never get the same job at once.
     ///
@@ -351,7 +352,44 @@ pub trait JobQueue: Send + Sync {
         queue: &str,
         id: &JobId,
         now: DateTime<Utc>,
-    ) -> Result<RetryFailed, QueueError>;
+    ) -> Result<JobChange, QueueError>;
+
+    /// Deletes a job of `queue` that no worker holds: waiting, delayed, completed or failed, or
+    /// active past its lease (its worker died). An active job in its lease is refused: its
+    /// worker would complete what no longer exists.
+    ///
+    /// # Errors
+    /// [`QueueError`] on store failure.
+    async fn remove(
+        &self,
+        queue: &str,
+        id: &JobId,
+        now: DateTime<Utc>,
+    ) -> Result<JobChange, QueueError>;
+
+    /// Makes a delayed job of `queue` due `now`, ahead of its backoff; other states are refused.
+    ///
+    /// # Errors
+    /// [`QueueError`] on store failure.
+    async fn promote(
+        &self,
+        queue: &str,
+        id: &JobId,
+        now: DateTime<Utc>,
+    ) -> Result<JobChange, QueueError>;
+
+    /// Pauses `queue` (no job of it is handed out; jobs held finish, and enqueueing goes on)
+    /// or resumes it. Every process sharing the store sees the same state.
+    ///
+    /// # Errors
+    /// [`QueueError`] on store failure.
+    async fn set_paused(&self, queue: &str, paused: bool) -> Result<(), QueueError>;
+
+    /// Whether `queue` is paused.
+    ///
+    /// # Errors
+    /// [`QueueError`] on store failure.
+    async fn is_paused(&self, queue: &str) -> Result<bool, QueueError>;
 
     /// Deletes the finished jobs of `queue` in `state` (completed or failed; other states
     /// delete nothing) that `keep` does not keep, and returns how many.

@@ -14,8 +14,8 @@ mod worker;
 pub use admin::{AdminError, QueueAdmin, QueueStats};
 pub use email::{EmailJob, Links, OutgoingEmail, SessionDetails, render};
 pub use jobs::{
-    AckRef, Acked, Claim, ClaimToken, Job, JobId, JobQueue, JobState, Keep, NewJob, QueueCounts,
-    QueueError, QueueTotals, RetryFailed, RetryPolicy,
+    AckRef, Acked, Claim, ClaimToken, Job, JobChange, JobId, JobQueue, JobState, Keep, NewJob,
+    QueueCounts, QueueError, QueueTotals, RetryPolicy,
 };
 pub use outbox::EmailOutbox;
 pub use sealing::{PayloadSealer, SealError};

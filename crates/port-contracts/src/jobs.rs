@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, TimeDelta, Utc};
 use kernel::PageRequest;
-use notify_core::jobs::{AckRef, Acked, Keep, RetryFailed};
+use notify_core::jobs::{AckRef, Acked, JobChange, Keep};
 use notify_core::{JobId, JobQueue, JobState, NewJob, QueueCounts, QueueTotals};
 
 use crate::now_ms;
@@ -25,6 +25,9 @@ suite!($
         a_failed_job_keeps_what_a_retry_needs,
         a_failed_job_retried_runs_again_from_its_first_attempt,
         only_a_failed_job_of_the_named_queue_can_be_retried,
+        a_removed_job_is_gone_but_one_a_worker_holds_is_refused,
+        a_promoted_delayed_job_runs_now_and_only_a_delayed_one_is_promoted,
+        a_paused_queue_hands_nothing_out_until_resumed,
         queue_counts_count_the_jobs_in_each_state,
         running_totals_count_what_happened_and_outlive_cleaning,
         processing_time_runs_from_the_claim_to_the_outcome,
@@ -379,7 +382,7 @@ async fn a_failed_job_retried_runs_again_from_its_first_attempt(queue: &dyn JobQ
     let later = now + TimeDelta::minutes(5);
     assert_eq!(
         queue.retry_failed("mail", &claim.job, later).await.unwrap(),
-        RetryFailed::Requeued
+        JobChange::Done
     );
     let waiting = queue.find_job(&claim.job).await.unwrap().unwrap();
     assert_eq!(
@@ -418,31 +421,140 @@ async fn only_a_failed_job_of_the_named_queue_can_be_retried(queue: &dyn JobQueu
             .retry_failed("mail", &completed.job, now)
             .await
             .unwrap(),
-        RetryFailed::NotFailed(JobState::Completed)
+        JobChange::Refused(JobState::Completed)
     );
     assert_eq!(
         queue
             .retry_failed("other", &completed.job, now)
             .await
             .unwrap(),
-        RetryFailed::NotFound
+        JobChange::NotFound
     );
     let waiting = queue.enqueue(job("mail", "one", now)).await.unwrap();
     assert_eq!(
         queue.retry_failed("mail", &waiting, now).await.unwrap(),
-        RetryFailed::NotFailed(JobState::Waiting)
+        JobChange::Refused(JobState::Waiting)
     );
     assert_eq!(
         queue.retry_failed("other", &waiting, now).await.unwrap(),
-        RetryFailed::NotFound
+        JobChange::NotFound
     );
     assert_eq!(
         queue
             .retry_failed("mail", &JobId::generate(), now)
             .await
             .unwrap(),
-        RetryFailed::NotFound
+        JobChange::NotFound
     );
+}
+
+async fn a_removed_job_is_gone_but_one_a_worker_holds_is_refused(queue: &dyn JobQueue) {
+    let now = now_ms();
+    let held = reserved(queue, job("mail", "held", now)).await;
+    let waiting = queue.enqueue(job("mail", "waiting", now)).await.unwrap();
+    let failed = reserved(queue, job("other", "failed", now)).await;
+    assert_eq!(
+        queue.fail(&failed, "boom", now).await.unwrap(),
+        Acked::Applied
+    );
+    assert_eq!(
+        queue.remove("mail", &held.job, now).await.unwrap(),
+        JobChange::Refused(JobState::Active)
+    );
+    assert_eq!(
+        queue.remove("other", &waiting, now).await.unwrap(),
+        JobChange::NotFound,
+        "only in the queue named"
+    );
+    for (name, id) in [("mail", &waiting), ("other", &failed.job)] {
+        assert_eq!(queue.remove(name, id, now).await.unwrap(), JobChange::Done);
+        assert!(queue.find_job(id).await.unwrap().is_none());
+    }
+    assert_eq!(
+        queue.remove("mail", &waiting, now).await.unwrap(),
+        JobChange::NotFound
+    );
+    assert!(
+        queue.reserve("mail", now, LEASE).await.unwrap().is_none(),
+        "a removed waiting job is never handed out"
+    );
+    let after_lease = now + LEASE + TimeDelta::seconds(1);
+    assert_eq!(
+        queue.remove("mail", &held.job, after_lease).await.unwrap(),
+        JobChange::Done,
+        "a job whose worker died may go"
+    );
+    assert_eq!(
+        queue.complete(&held, after_lease).await.unwrap(),
+        Acked::Stale
+    );
+    assert_eq!(queue.counts("mail").await.unwrap(), QueueCounts::default());
+}
+
+async fn a_promoted_delayed_job_runs_now_and_only_a_delayed_one_is_promoted(queue: &dyn JobQueue) {
+    let now = now_ms();
+    let claim = reserved(queue, job("mail", "one", now)).await;
+    let much_later = now + TimeDelta::hours(1);
+    assert_eq!(
+        queue.retry_at(&claim, "busy", much_later).await.unwrap(),
+        Acked::Applied
+    );
+    assert!(queue.reserve("mail", now, LEASE).await.unwrap().is_none());
+    assert_eq!(
+        queue.promote("other", &claim.job, now).await.unwrap(),
+        JobChange::NotFound
+    );
+    assert_eq!(
+        queue.promote("mail", &claim.job, now).await.unwrap(),
+        JobChange::Done
+    );
+    assert_eq!(state_of(queue, &claim.job).await, JobState::Waiting);
+    let again = take(queue, "mail", now).await;
+    assert_eq!(
+        (again.job.id.clone(), again.job.attempts),
+        (claim.job.clone(), 2)
+    );
+    assert_eq!(
+        queue.promote("mail", &claim.job, now).await.unwrap(),
+        JobChange::Refused(JobState::Active)
+    );
+    assert_eq!(
+        queue
+            .promote("mail", &JobId::generate(), now)
+            .await
+            .unwrap(),
+        JobChange::NotFound
+    );
+}
+
+async fn a_paused_queue_hands_nothing_out_until_resumed(queue: &dyn JobQueue) {
+    let now = now_ms();
+    let first = queue.enqueue(job("mail", "one", now)).await.unwrap();
+    queue.enqueue(job("other", "two", now)).await.unwrap();
+    assert!(!queue.is_paused("mail").await.unwrap());
+    queue.set_paused("mail", true).await.unwrap();
+    assert!(queue.is_paused("mail").await.unwrap());
+    assert!(queue.reserve("mail", now, LEASE).await.unwrap().is_none());
+    assert!(
+        queue
+            .reserve_batch("mail", now, LEASE, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    queue.enqueue(job("mail", "three", now)).await.unwrap();
+    assert_eq!(
+        queue.counts("mail").await.unwrap().waiting,
+        2,
+        "enqueueing goes on"
+    );
+    assert!(
+        queue.reserve("other", now, LEASE).await.unwrap().is_some(),
+        "other queues run"
+    );
+    queue.set_paused("mail", false).await.unwrap();
+    assert!(!queue.is_paused("mail").await.unwrap());
+    assert_eq!(take(queue, "mail", now).await.job.id, first);
 }
 
 async fn queue_counts_count_the_jobs_in_each_state(queue: &dyn JobQueue) {

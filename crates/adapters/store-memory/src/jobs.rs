@@ -1,12 +1,12 @@
 //! A job queue in a map behind a mutex.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use async_trait::async_trait;
 use chrono::{DateTime, TimeDelta, Utc};
 use kernel::{Page, PageRequest};
-use notify_core::jobs::{AckRef, Acked, Claim, ClaimToken, Keep, RetryFailed};
+use notify_core::jobs::{AckRef, Acked, Claim, ClaimToken, JobChange, Keep};
 use notify_core::{Job, JobId, JobQueue, JobState, NewJob, QueueCounts, QueueError, QueueTotals};
 
 /// A stored job and the claim that holds it, if any, with when it was made.
@@ -19,6 +19,7 @@ struct Entry {
 pub struct MemoryJobQueue {
     jobs: Mutex<HashMap<JobId, Entry>>,
     totals: Mutex<HashMap<String, QueueTotals>>,
+    paused: Mutex<HashSet<String>>,
 }
 
 impl MemoryJobQueue {
@@ -116,6 +117,9 @@ impl JobQueue for MemoryJobQueue {
         now: DateTime<Utc>,
         lease: TimeDelta,
     ) -> Result<Option<Claim>, QueueError> {
+        if self.is_paused(queue).await? {
+            return Ok(None);
+        }
         let mut jobs = self.lock();
         let next = jobs
             .values_mut()
@@ -250,20 +254,73 @@ impl JobQueue for MemoryJobQueue {
         queue: &str,
         id: &JobId,
         now: DateTime<Utc>,
-    ) -> Result<RetryFailed, QueueError> {
+    ) -> Result<JobChange, QueueError> {
         let mut jobs = self.lock();
         let Some(entry) = jobs.get_mut(id).filter(|entry| entry.job.queue == queue) else {
-            return Ok(RetryFailed::NotFound);
+            return Ok(JobChange::NotFound);
         };
         if entry.job.state != JobState::Failed {
-            return Ok(RetryFailed::NotFailed(entry.job.state));
+            return Ok(JobChange::Refused(entry.job.state));
         }
         entry.job.state = JobState::Waiting;
         entry.job.attempts = 0;
         entry.job.run_at = now;
         entry.job.finished_at = None;
         entry.claim = None;
-        Ok(RetryFailed::Requeued)
+        Ok(JobChange::Done)
+    }
+
+    async fn remove(
+        &self,
+        queue: &str,
+        id: &JobId,
+        now: DateTime<Utc>,
+    ) -> Result<JobChange, QueueError> {
+        let mut jobs = self.lock();
+        let Some(entry) = jobs.get(id).filter(|entry| entry.job.queue == queue) else {
+            return Ok(JobChange::NotFound);
+        };
+        if entry.job.state == JobState::Active && entry.job.run_at > now {
+            return Ok(JobChange::Refused(JobState::Active));
+        }
+        jobs.remove(id);
+        Ok(JobChange::Done)
+    }
+
+    async fn promote(
+        &self,
+        queue: &str,
+        id: &JobId,
+        now: DateTime<Utc>,
+    ) -> Result<JobChange, QueueError> {
+        let mut jobs = self.lock();
+        let Some(entry) = jobs.get_mut(id).filter(|entry| entry.job.queue == queue) else {
+            return Ok(JobChange::NotFound);
+        };
+        if entry.job.state != JobState::Delayed {
+            return Ok(JobChange::Refused(entry.job.state));
+        }
+        entry.job.state = JobState::Waiting;
+        entry.job.run_at = now;
+        Ok(JobChange::Done)
+    }
+
+    async fn set_paused(&self, queue: &str, paused: bool) -> Result<(), QueueError> {
+        let mut set = self.paused.lock().unwrap_or_else(PoisonError::into_inner);
+        if paused {
+            set.insert(queue.to_owned());
+        } else {
+            set.remove(queue);
+        }
+        Ok(())
+    }
+
+    async fn is_paused(&self, queue: &str) -> Result<bool, QueueError> {
+        Ok(self
+            .paused
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .contains(queue))
     }
 
     async fn clean(&self, queue: &str, state: JobState, keep: Keep) -> Result<u64, QueueError> {

@@ -9,8 +9,8 @@ use fred::types::scripts::Script;
 use fred::util::redis_keyslot;
 use kernel::{Page, PageRequest};
 use notify_core::{
-    AckRef, Acked, Claim, ClaimToken, Job, JobId, JobQueue, JobState, Keep, NewJob, QueueCounts,
-    QueueError, QueueTotals, RetryFailed,
+    AckRef, Acked, Claim, ClaimToken, Job, JobChange, JobId, JobQueue, JobState, Keep, NewJob,
+    QueueCounts, QueueError, QueueTotals,
 };
 
 use crate::client::RedisConnection;
@@ -200,6 +200,27 @@ impl RedisJobQueue {
         let mut all = vec![self.prefix.clone().into(), op.into()];
         all.extend(args);
         self.run(&self.scripts.admin, all).await
+    }
+
+    /// The admin script's change `op` to job `id` of `queue`, answered `done`, `missing` or
+    /// the state the job is in.
+    async fn change_job(
+        &self,
+        op: &str,
+        queue: &str,
+        id: &JobId,
+        now: DateTime<Utc>,
+    ) -> Result<JobChange, QueueError> {
+        let args: Vec<Value> = vec![queue.into(), id.as_str().into(), millis(now).into()];
+        let answer = self.admin(op, args).await?;
+        let answer = text(&answer).ok_or_else(|| malformed(op))?;
+        Ok(match answer.as_str() {
+            "done" => JobChange::Done,
+            "missing" => JobChange::NotFound,
+            state => {
+                JobChange::Refused(JobState::parse(state).ok_or_else(|| malformed("job state"))?)
+            }
+        })
     }
 
     /// Acknowledges `claims` alike (`mode`: complete, retry or fail), in one script call.
@@ -416,17 +437,38 @@ impl JobQueue for RedisJobQueue {
         queue: &str,
         id: &JobId,
         now: DateTime<Utc>,
-    ) -> Result<RetryFailed, QueueError> {
-        let args: Vec<Value> = vec![queue.into(), id.as_str().into(), millis(now).into()];
-        let answer = self.admin("retry_failed", args).await?;
-        let answer = text(&answer).ok_or_else(|| malformed("retry"))?;
-        Ok(match answer.as_str() {
-            "requeued" => RetryFailed::Requeued,
-            "missing" => RetryFailed::NotFound,
-            state => RetryFailed::NotFailed(
-                JobState::parse(state).ok_or_else(|| malformed("job state"))?,
-            ),
-        })
+    ) -> Result<JobChange, QueueError> {
+        self.change_job("retry_failed", queue, id, now).await
+    }
+
+    async fn remove(
+        &self,
+        queue: &str,
+        id: &JobId,
+        now: DateTime<Utc>,
+    ) -> Result<JobChange, QueueError> {
+        self.change_job("remove", queue, id, now).await
+    }
+
+    async fn promote(
+        &self,
+        queue: &str,
+        id: &JobId,
+        now: DateTime<Utc>,
+    ) -> Result<JobChange, QueueError> {
+        self.change_job("promote", queue, id, now).await
+    }
+
+    async fn set_paused(&self, queue: &str, paused: bool) -> Result<(), QueueError> {
+        let flag = if paused { "1" } else { "0" };
+        self.admin("pause", vec![queue.into(), flag.into()])
+            .await
+            .map(drop)
+    }
+
+    async fn is_paused(&self, queue: &str) -> Result<bool, QueueError> {
+        let answer = self.admin("paused", vec![queue.into()]).await?;
+        Ok(integer(&answer).ok_or_else(|| malformed("paused"))? == 1)
     }
 
     async fn clean(&self, queue: &str, state: JobState, keep: Keep) -> Result<u64, QueueError> {

@@ -145,6 +145,10 @@ ALTER TABLE jobs ADD COLUMN claimed_at INTEGER;
 CREATE TABLE database_identity (id TEXT NOT NULL);
 INSERT INTO database_identity (id) VALUES (lower(hex(randomblob(16))));
 ",
+    // The queues an administrator paused: none of their jobs is handed out.
+    r"
+CREATE TABLE queue_pauses (queue TEXT PRIMARY KEY);
+",
 ];
 
 /// One writing connection (so writes, including compare-and-swap updates, are serialised) and

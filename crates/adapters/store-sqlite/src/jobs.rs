@@ -4,7 +4,7 @@
 use async_trait::async_trait;
 use chrono::{DateTime, TimeDelta, Utc};
 use kernel::{Page, PageRequest, StoreError};
-use notify_core::jobs::{AckRef, Acked, Claim, ClaimToken, Keep, RetryFailed};
+use notify_core::jobs::{AckRef, Acked, Claim, ClaimToken, JobChange, Keep};
 use notify_core::{Job, JobId, JobQueue, JobState, NewJob, QueueCounts, QueueError, QueueTotals};
 use rusqlite::{OptionalExtension as _, Row, params};
 
@@ -46,6 +46,35 @@ fn count_event(c: &rusqlite::Connection, event: &str, job: &str) -> rusqlite::Re
 }
 
 impl SqliteStore {
+    /// Runs an administrator's change to job `id` of `queue` (`sql`, with `?1` the id, `?2` the
+    /// queue and `?3` the time); when it changed nothing, says why: no such job, or its state.
+    async fn change_job(
+        &self,
+        sql: &'static str,
+        queue: &str,
+        id: &JobId,
+        now: DateTime<Utc>,
+    ) -> Result<JobChange, QueueError> {
+        let (queue, id) = (queue.to_owned(), id.clone());
+        self.call(move |c| {
+            if c.execute_cached(sql, params![id.as_str(), queue, millis(now)])? == 1 {
+                return Ok(JobChange::Done);
+            }
+            let state: Option<String> = c
+                .query_row_cached(
+                    "SELECT state FROM jobs WHERE id = ?1 AND queue = ?2",
+                    params![id.as_str(), queue],
+                    |row| row.get(0),
+                )
+                .optional()?;
+            Ok(state.map_or(JobChange::NotFound, |state| {
+                JobChange::Refused(JobState::parse(&state).unwrap_or(JobState::Failed))
+            }))
+        })
+        .await
+        .map_err(queue_error)
+    }
+
     /// Runs an acknowledgement `UPDATE` (with `?1` the job id and `?2` the claim token and
     /// further parameters after them) only where the claim still holds the job.
     async fn acknowledge(
@@ -125,6 +154,7 @@ impl JobQueue for SqliteStore {
                     &format!(
                         "UPDATE jobs SET state = 'active', attempts = attempts + 1, run_at = ?3, claim = ?4, claimed_at = ?2
                          WHERE id = (SELECT id FROM jobs WHERE queue = ?1 AND state IN ('waiting', 'delayed', 'active') AND run_at <= ?2
+                                     AND NOT EXISTS (SELECT 1 FROM queue_pauses WHERE queue = ?1)
                                      ORDER BY run_at, id LIMIT 1)
                          RETURNING {JOB_COLUMNS}"
                     ),
@@ -300,27 +330,67 @@ impl JobQueue for SqliteStore {
         queue: &str,
         id: &JobId,
         now: DateTime<Utc>,
-    ) -> Result<RetryFailed, QueueError> {
-        let (queue, id) = (queue.to_owned(), id.clone());
-        self.call(move |c| {
-            let requeued = c.execute_cached(
-                "UPDATE jobs SET state = 'waiting', attempts = 0, run_at = ?3, finished_at = NULL, claim = NULL
-                 WHERE id = ?1 AND queue = ?2 AND state = 'failed'",
-                params![id.as_str(), queue, millis(now)],
-            )?;
-            if requeued == 1 {
-                return Ok(RetryFailed::Requeued);
-            }
-            let state: Option<String> = c
-                .query_row_cached(
-                    "SELECT state FROM jobs WHERE id = ?1 AND queue = ?2",
-                    params![id.as_str(), queue],
-                    |row| row.get(0),
-                )
-                .optional()?;
-            Ok(state.map_or(RetryFailed::NotFound, |state| {
-                RetryFailed::NotFailed(JobState::parse(&state).unwrap_or(JobState::Failed))
-            }))
+    ) -> Result<JobChange, QueueError> {
+        self.change_job(
+            "UPDATE jobs SET state = 'waiting', attempts = 0, run_at = ?3, finished_at = NULL, claim = NULL
+             WHERE id = ?1 AND queue = ?2 AND state = 'failed'",
+            queue,
+            id,
+            now,
+        )
+        .await
+    }
+
+    async fn remove(
+        &self,
+        queue: &str,
+        id: &JobId,
+        now: DateTime<Utc>,
+    ) -> Result<JobChange, QueueError> {
+        self.change_job(
+            "DELETE FROM jobs WHERE id = ?1 AND queue = ?2 AND NOT (state = 'active' AND run_at > ?3)",
+            queue,
+            id,
+            now,
+        )
+        .await
+    }
+
+    async fn promote(
+        &self,
+        queue: &str,
+        id: &JobId,
+        now: DateTime<Utc>,
+    ) -> Result<JobChange, QueueError> {
+        self.change_job(
+            "UPDATE jobs SET state = 'waiting', run_at = ?3 WHERE id = ?1 AND queue = ?2 AND state = 'delayed'",
+            queue,
+            id,
+            now,
+        )
+        .await
+    }
+
+    async fn set_paused(&self, queue: &str, paused: bool) -> Result<(), QueueError> {
+        let queue = queue.to_owned();
+        let sql = if paused {
+            "INSERT OR IGNORE INTO queue_pauses (queue) VALUES (?1)"
+        } else {
+            "DELETE FROM queue_pauses WHERE queue = ?1"
+        };
+        self.call(move |c| c.execute_cached(sql, [queue]).map(drop))
+            .await
+            .map_err(queue_error)
+    }
+
+    async fn is_paused(&self, queue: &str) -> Result<bool, QueueError> {
+        let queue = queue.to_owned();
+        self.read(move |c| {
+            c.query_row_cached(
+                "SELECT EXISTS (SELECT 1 FROM queue_pauses WHERE queue = ?1)",
+                [queue],
+                |row| row.get(0),
+            )
         })
         .await
         .map_err(queue_error)

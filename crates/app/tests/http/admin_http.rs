@@ -286,3 +286,191 @@ async fn made_up_methods_add_no_series_and_a_token_guards_the_scrape() {
     assert_eq!(others.len(), 1, "{others:?}");
     assert!(others[0].ends_with(" 200"), "{others:?}");
 }
+
+/// The email queue's stats as the admin API gives them.
+async fn email_stats(app: &TestApp, admin: &str) -> Value {
+    let stats = app.get("/admin/queues/stats", Some(admin)).await;
+    assert_eq!(stats.status, StatusCode::OK, "{:?}", stats.body);
+    stats.data()[0].clone()
+}
+
+/// Waits until the email queue's stats satisfy `done`.
+async fn until_stats(app: &TestApp, admin: &str, done: impl Fn(&Value) -> bool) -> Value {
+    for _ in 0..100 {
+        let stats = email_stats(app, admin).await;
+        if done(&stats) {
+            return stats;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!(
+        "the queue never got there: {}",
+        email_stats(app, admin).await
+    );
+}
+
+#[tokio::test]
+async fn an_admin_promotes_removes_pauses_resumes_and_retries_every_failed_job() {
+    let app = spawn_app_with(&[
+        ("ADMIN_EMAILS", "boss@example.com"),
+        ("EMAIL_QUEUE_ATTEMPTS", "2"),
+        ("EMAIL_QUEUE_BACKOFF_MS", "600000"),
+    ])
+    .await;
+    let admin = admin(&app).await;
+    app.mail.set_down(true);
+    app.register("ada@example.com").await;
+    until_stats(&app, &admin, |s| s["delayed"] == 2).await;
+    let delayed = app
+        .get(
+            "/admin/queues/email/jobs/history?status=delayed",
+            Some(&admin),
+        )
+        .await;
+    let jobs = delayed.data().as_array().unwrap().clone();
+    let (first, second) = (
+        jobs[0]["id"].as_str().unwrap(),
+        jobs[1]["id"].as_str().unwrap(),
+    );
+
+    let detail = app
+        .get(&format!("/admin/queues/email/jobs/{first}"), Some(&admin))
+        .await;
+    assert_eq!(detail.status, StatusCode::OK, "{:?}", detail.body);
+    assert_eq!(detail.data()["state"], "delayed");
+    assert_eq!(detail.data()["attempts"], 1);
+    assert!(detail.data()["lastError"].as_str().unwrap().contains("451"));
+    assert!(detail.data().get("payload").is_none(), "never the payload");
+
+    let promoted = app
+        .post(
+            &format!("/admin/queues/email/jobs/{first}/promote"),
+            json!({}),
+            Some(&admin),
+        )
+        .await;
+    assert_eq!(promoted.status, StatusCode::OK, "{:?}", promoted.body);
+    // Its second attempt fails at once (the mail server is down): failed for good.
+    until_stats(&app, &admin, |s| s["failed"] == 1).await;
+
+    let paused = app
+        .post("/admin/queues/email/pause", json!({}), Some(&admin))
+        .await;
+    assert_eq!(paused.status, StatusCode::OK);
+    assert_eq!(email_stats(&app, &admin).await["paused"], true);
+    app.mail.set_down(false);
+    let retried = app
+        .post("/admin/queues/email/retry-failed", json!({}), Some(&admin))
+        .await;
+    assert_eq!(retried.data()["retried"], 1, "{:?}", retried.body);
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let waiting = email_stats(&app, &admin).await;
+    assert_eq!(
+        waiting["waiting"], 1,
+        "paused: nothing handed out: {waiting}"
+    );
+    let to_ada = || {
+        app.mail
+            .received()
+            .iter()
+            .filter(|m| m.to.iter().any(|to| to == "ada@example.com"))
+            .count()
+    };
+    assert_eq!(to_ada(), 0, "paused: nothing sent");
+
+    let refused = app
+        .post(
+            &format!("/admin/queues/email/jobs/{first}/promote"),
+            json!({}),
+            Some(&admin),
+        )
+        .await;
+    assert_eq!(
+        (refused.status, refused.code()),
+        (StatusCode::CONFLICT, "JOB_STATE_CONFLICT")
+    );
+    let removed = app
+        .delete(&format!("/admin/queues/email/jobs/{second}"), &admin)
+        .await;
+    assert_eq!(removed.status, StatusCode::OK, "{:?}", removed.body);
+    for gone in [
+        app.get(&format!("/admin/queues/email/jobs/{second}"), Some(&admin))
+            .await,
+        app.delete(&format!("/admin/queues/email/jobs/{second}"), &admin)
+            .await,
+    ] {
+        assert_eq!(
+            (gone.status, gone.code()),
+            (StatusCode::NOT_FOUND, "JOB_NOT_FOUND")
+        );
+    }
+
+    let resumed = app
+        .post("/admin/queues/email/resume", json!({}), Some(&admin))
+        .await;
+    assert_eq!(resumed.status, StatusCode::OK);
+    let stats = until_stats(&app, &admin, |s| s["completed"].as_u64() >= Some(3)).await;
+    assert_eq!(stats["paused"], false);
+    assert_eq!(
+        to_ada(),
+        1,
+        "the retried email, once; the removed one never"
+    );
+}
+
+#[tokio::test]
+async fn the_dashboard_page_refuses_a_non_admin_token_and_asks_for_bull_boards_credentials() {
+    let app = spawn_app_with(&[("ADMIN_EMAILS", "boss@example.com")]).await;
+    let admin = admin(&app).await;
+    let ada = token(&app.register("ada@example.com").await, "accessToken");
+    let page = |token: Option<&str>| {
+        let mut request = app.http.get(app.url("/admin/queues/ui"));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        request.send()
+    };
+    assert_eq!(
+        page(None).await.unwrap().status(),
+        StatusCode::OK,
+        "the page signs in itself"
+    );
+    assert_eq!(page(Some(&admin)).await.unwrap().status(), StatusCode::OK);
+    assert_eq!(
+        page(Some(&ada)).await.unwrap().status(),
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        page(Some("nonsense")).await.unwrap().status(),
+        StatusCode::UNAUTHORIZED
+    );
+
+    let guarded = spawn_app_with(&[
+        ("BULL_BOARD_USERNAME", "ops"),
+        ("BULL_BOARD_PASSWORD", "board-secret"),
+    ])
+    .await;
+    let url = guarded.url("/admin/queues/ui");
+    let asked = guarded.http.get(&url).send().await.unwrap();
+    assert_eq!(asked.status(), StatusCode::UNAUTHORIZED);
+    assert!(
+        asked.headers()["www-authenticate"]
+            .to_str()
+            .unwrap()
+            .starts_with("Basic realm=")
+    );
+    for (user, password, status) in [
+        ("ops", "board-secret", StatusCode::OK),
+        ("ops", "board-secrex", StatusCode::UNAUTHORIZED),
+        ("opz", "board-secret", StatusCode::UNAUTHORIZED),
+    ] {
+        let answer = guarded
+            .http
+            .get(&url)
+            .basic_auth(user, Some(password))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(answer.status(), status, "{user}:{password}");
+    }
+}

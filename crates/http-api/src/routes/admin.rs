@@ -4,7 +4,7 @@
 //! A job is shown by what it is for (kind, recipient) and how it went (state, attempts,
 //! error, times); its payload is never shown: it is sealed, and holds the tokens and names.
 
-use actix_web::{HttpResponse, web};
+use actix_web::{FromRequest as _, HttpRequest, HttpResponse, ResponseError as _, web};
 use chrono::{DateTime, Utc};
 use kernel::Page;
 use notify_core::{Job, JobState, QueueAdmin, QueueStats};
@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::auth::Admin;
-use crate::envelope::{self, Envelope, PageMeta, Paginated};
+use crate::envelope::{self, Envelope, MessageEnvelope, PageMeta, Paginated};
 use crate::metrics::{HttpTotals, Metrics, ProcessFacts};
 use crate::problem::{ApiError, Problem};
 use crate::query::{ListQuery, Param};
@@ -81,6 +81,8 @@ pub struct QueueStatsDto {
     pub active: u64,
     pub completed: u64,
     pub failed: u64,
+    /// Paused by an administrator: no job is handed out.
+    pub paused: bool,
     pub totals: QueueTotalsDto,
 }
 
@@ -107,6 +109,7 @@ impl From<QueueStats> for QueueStatsDto {
             active: c.active,
             completed: c.completed,
             failed: c.failed,
+            paused: stats.paused,
             totals: QueueTotalsDto {
                 enqueued: t.enqueued,
                 completed: t.completed,
@@ -344,6 +347,124 @@ pub async fn retry(
     Ok(envelope::ok("Job queued again", JobDto::from(job)))
 }
 
+/// One job of a queue: its state, attempts, last error and times (never its payload).
+#[utoipa::path(get, path = "/api/v1/admin/queues/{queueName}/jobs/{jobId}", tag = "admin", security(("bearer" = [])),
+    params(("queueName" = String, Path, description = "Queue name (`email`)"), ("jobId" = String, Path, description = "Job id")),
+    responses(
+        (status = 200, description = "The job", body = Envelope<JobDto>),
+        (status = 401, body = Problem), (status = 403, body = Problem),
+        (status = 404, description = "`QUEUE_NOT_FOUND` or `JOB_NOT_FOUND`", body = Problem),
+    ))]
+pub async fn job(
+    queues: Queues,
+    _admin: Admin,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let (queue, job) = path.into_inner();
+    let job = queues.job(&queue, &job).await?;
+    Ok(envelope::ok("Job", JobDto::from(job)))
+}
+
+/// Delete one job, whatever its state, unless a worker holds it now.
+#[utoipa::path(delete, path = "/api/v1/admin/queues/{queueName}/jobs/{jobId}", tag = "admin", security(("bearer" = [])),
+    params(("queueName" = String, Path, description = "Queue name (`email`)"), ("jobId" = String, Path, description = "Job id")),
+    responses(
+        (status = 200, description = "Deleted", body = MessageEnvelope),
+        (status = 401, body = Problem), (status = 403, body = Problem),
+        (status = 404, description = "`QUEUE_NOT_FOUND` or `JOB_NOT_FOUND`", body = Problem),
+        (status = 409, description = "`JOB_STATE_CONFLICT`: a worker holds it", body = Problem),
+    ))]
+pub async fn remove(
+    queues: Queues,
+    _admin: Admin,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let (queue, job) = path.into_inner();
+    queues.remove(&queue, &job).await?;
+    Ok(envelope::done("Job deleted"))
+}
+
+/// Run a delayed job now, ahead of its backoff.
+#[utoipa::path(post, path = "/api/v1/admin/queues/{queueName}/jobs/{jobId}/promote", tag = "admin", security(("bearer" = [])),
+    params(("queueName" = String, Path, description = "Queue name (`email`)"), ("jobId" = String, Path, description = "Job id")),
+    responses(
+        (status = 200, description = "Waiting, due now", body = Envelope<JobDto>),
+        (status = 401, body = Problem), (status = 403, body = Problem),
+        (status = 404, description = "`QUEUE_NOT_FOUND` or `JOB_NOT_FOUND`", body = Problem),
+        (status = 409, description = "`JOB_STATE_CONFLICT`: not delayed", body = Problem),
+    ))]
+pub async fn promote(
+    queues: Queues,
+    _admin: Admin,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let (queue, job) = path.into_inner();
+    let job = queues.promote(&queue, &job).await?;
+    Ok(envelope::ok("Job promoted", JobDto::from(job)))
+}
+
+/// How many failed jobs a "retry all" put back.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RetriedDto {
+    pub retried: u64,
+}
+
+/// Put every failed job of a queue back, attempts counted from zero (10 000 at most a call:
+/// call again while `retried` is 10 000).
+#[utoipa::path(post, path = "/api/v1/admin/queues/{queueName}/retry-failed", tag = "admin", security(("bearer" = [])),
+    params(("queueName" = String, Path, description = "Queue name (`email`)")),
+    responses(
+        (status = 200, description = "Waiting again", body = Envelope<RetriedDto>),
+        (status = 401, body = Problem), (status = 403, body = Problem),
+        (status = 404, description = "`QUEUE_NOT_FOUND`", body = Problem),
+    ))]
+pub async fn retry_all(
+    queues: Queues,
+    _admin: Admin,
+    queue: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let retried = queues.retry_all(&queue).await?;
+    Ok(envelope::ok(
+        "Failed jobs queued again",
+        RetriedDto { retried },
+    ))
+}
+
+/// Pause a queue: no job of it is handed to a worker until it is resumed (jobs held finish;
+/// new jobs are still queued). Every process of the deployment sees it.
+#[utoipa::path(post, path = "/api/v1/admin/queues/{queueName}/pause", tag = "admin", security(("bearer" = [])),
+    params(("queueName" = String, Path, description = "Queue name (`email`)")),
+    responses(
+        (status = 200, description = "Paused", body = MessageEnvelope),
+        (status = 401, body = Problem), (status = 403, body = Problem),
+        (status = 404, description = "`QUEUE_NOT_FOUND`", body = Problem),
+    ))]
+pub async fn pause(
+    queues: Queues,
+    _admin: Admin,
+    queue: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    queues.set_paused(&queue, true).await?;
+    Ok(envelope::done("Queue paused"))
+}
+
+/// Resume a paused queue.
+#[utoipa::path(post, path = "/api/v1/admin/queues/{queueName}/resume", tag = "admin", security(("bearer" = [])),
+    params(("queueName" = String, Path, description = "Queue name (`email`)")),
+    responses(
+        (status = 200, description = "Resumed", body = MessageEnvelope),
+        (status = 401, body = Problem), (status = 403, body = Problem),
+        (status = 404, description = "`QUEUE_NOT_FOUND`", body = Problem),
+    ))]
+pub async fn resume(
+    queues: Queues,
+    _admin: Admin,
+    queue: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    queues.set_paused(&queue, false).await?;
+    Ok(envelope::done("Queue resumed"))
+}
+
 /// Delete every completed (or every failed) job of a queue.
 #[utoipa::path(delete, path = "/api/v1/admin/queues/{queueName}/jobs/clean", tag = "admin", security(("bearer" = [])),
     params(("queueName" = String, Path, description = "Queue name (`email`)"), CleanQuery),
@@ -448,20 +569,84 @@ pub async fn metrics(
     ))
 }
 
+/// The NestJS version's `BULL_BOARD_USERNAME` and `BULL_BOARD_PASSWORD`: HTTP basic credentials
+/// the dashboard page asks for before its own administrator sign-in.
+#[derive(Clone)]
+pub struct DashboardLogin {
+    username: String,
+    password: String,
+}
+
+impl DashboardLogin {
+    #[must_use]
+    pub fn new(username: String, password: String) -> Self {
+        Self { username, password }
+    }
+
+    /// Whether `request` carries these credentials (`Authorization: Basic …`), compared in
+    /// constant time.
+    fn admits(&self, request: &HttpRequest) -> bool {
+        use base64::Engine as _;
+        use subtle::ConstantTimeEq as _;
+        let given = request
+            .headers()
+            .get(actix_web::http::header::AUTHORIZATION)
+            .and_then(|value| value.to_str().ok())
+            .and_then(|value| value.split_once(' '))
+            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("basic"))
+            .and_then(|(_, encoded)| {
+                base64::engine::general_purpose::STANDARD
+                    .decode(encoded.trim())
+                    .ok()
+            })
+            .and_then(|decoded| String::from_utf8(decoded).ok());
+        let Some((username, password)) = given.as_deref().and_then(|g| g.split_once(':')) else {
+            return false;
+        };
+        let same_user = self.username.as_bytes().ct_eq(username.as_bytes());
+        let same_password = self.password.as_bytes().ct_eq(password.as_bytes());
+        (same_user & same_password).into()
+    }
+}
+
 /// The queue dashboard: a page that signs in (or reuses this tab's sign-in), then shows the
-/// queues, the failed jobs with their errors, and retry and clean buttons, through the admin
-/// API above. The page holds no data: everything it shows comes from those admin-only calls.
+/// queues, their jobs by state with paging, a job's detail, and the actions of the admin API
+/// above. The page holds no data: everything it shows comes from those admin-only calls. With
+/// `BULL_BOARD_USERNAME`/`BULL_BOARD_PASSWORD` the page itself asks for them (basic
+/// authentication); a request that carries a bearer token gets the page only if it is an
+/// admin's (401 or 403 otherwise).
 #[utoipa::path(get, path = "/api/v1/admin/queues/ui", tag = "admin",
-    responses((status = 200, description = "The dashboard (HTML, no external resources)", content_type = "text/html", body = String)))]
-pub async fn dashboard() -> HttpResponse {
-    HttpResponse::Ok()
+    responses(
+        (status = 200, description = "The dashboard (HTML, no external resources)", content_type = "text/html", body = String),
+        (status = 401, description = "`UNAUTHORIZED`: basic credentials missing or wrong (with `BULL_BOARD_*`), or an invalid bearer token", body = Problem),
+        (status = 403, description = "`FORBIDDEN`: the bearer token is not an admin's", body = Problem),
+    ))]
+pub async fn dashboard(
+    request: HttpRequest,
+    login: web::Data<Option<DashboardLogin>>,
+) -> Result<HttpResponse, actix_web::Error> {
+    if let Some(login) = login.as_ref() {
+        if !login.admits(&request) {
+            let mut refused = ApiError::unauthenticated().error_response();
+            refused.headers_mut().insert(
+                actix_web::http::header::WWW_AUTHENTICATE,
+                actix_web::http::header::HeaderValue::from_static(
+                    "Basic realm=\"Console queues\", charset=\"UTF-8\"",
+                ),
+            );
+            return Ok(refused);
+        }
+    } else if crate::auth::bearer(&request).is_some() {
+        Admin::from_request(&request, &mut actix_web::dev::Payload::None).await?;
+    }
+    Ok(HttpResponse::Ok()
         .content_type("text/html; charset=utf-8")
         .insert_header((
             "Content-Security-Policy",
             "default-src 'none'; script-src 'self' 'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self'; form-action 'none'; frame-ancestors 'none'; base-uri 'none'",
         ))
         .insert_header(("Cache-Control", "no-store"))
-        .body(DASHBOARD)
+        .body(DASHBOARD))
 }
 
 const DASHBOARD: &str = include_str!("admin_dashboard.html");

@@ -2,7 +2,11 @@
 --   counts queue                         -> waiting delayed active completed failed
 --   find id                              -> the job's fields (HGETALL's shape; empty: none)
 --   list queue state offset limit        -> total, then the fields of each job
---   retry_failed queue id now            -> 'requeued' | 'missing' | the job's state
+--   retry_failed queue id now            -> 'done' | 'missing' | the job's state
+--   remove queue id now                  -> 'done' | 'missing' | 'active' (held, in its lease)
+--   promote queue id now                 -> 'done' | 'missing' | the job's state
+--   pause queue 1|0                      -> pauses (1) or resumes (0) the queue
+--   paused queue                         -> 1 when the queue is paused
 --   clean queue state newest since(-1)   -> how many were deleted
 --   forget recipient now                 -> how many were deleted
 --   stats queue                          -> HGETALL of the running totals
@@ -71,7 +75,33 @@ elseif op == 'retry_failed' then
   redis.call('HSET', jk, 'attempts', 0, 'run', now)
   redis.call('HDEL', jk, 'fin', 'claim')
   ready(id, queue)
-  return 'requeued'
+  return 'done'
+elseif op == 'remove' then
+  local queue, id, now = ARGV[3], ARGV[4], tonumber(ARGV[5])
+  local h = redis.call('HMGET', job_key(id), 'queue', 'state', 'run')
+  if h[1] ~= queue then return 'missing' end
+  if h[2] == 'active' and tonumber(h[3]) > now then return 'active' end
+  drop(id)
+  return 'done'
+elseif op == 'promote' then
+  local queue, id, now = ARGV[3], ARGV[4], tonumber(ARGV[5])
+  local jk = job_key(id)
+  local h = redis.call('HMGET', jk, 'queue', 'state')
+  if h[1] ~= queue then return 'missing' end
+  if h[2] ~= 'delayed' then return h[2] end
+  redis.call('ZREM', ns(queue) .. ':delayed', id)
+  redis.call('HSET', jk, 'run', now)
+  ready(id, queue)
+  return 'done'
+elseif op == 'pause' then
+  if ARGV[4] == '1' then
+    redis.call('SET', ns(ARGV[3]) .. ':paused', '1')
+  else
+    redis.call('DEL', ns(ARGV[3]) .. ':paused')
+  end
+  return 1
+elseif op == 'paused' then
+  return redis.call('EXISTS', ns(ARGV[3]) .. ':paused')
 elseif op == 'clean' then
   local queue, state, newest, since = ARGV[3], ARGV[4], tonumber(ARGV[5]), tonumber(ARGV[6])
   if state ~= 'completed' and state ~= 'failed' then return 0 end

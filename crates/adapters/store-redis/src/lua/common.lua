@@ -16,6 +16,7 @@
 --   P:<queue>:active      zset id -> lease end (ms)
 --   P:<queue>:completed   zset id -> finished at (ms)
 --   P:<queue>:failed      zset id -> finished at (ms)
+--   P:<queue>:paused      exists while an administrator has paused the queue
 --   P:<queue>:stats       hash of running totals: enqueued completed failed retried and
 --                         processing_ms (claim to outcome, of the completed and failed jobs)
 --   P:queues              set of the queues' names

@@ -5,6 +5,8 @@ local queue, now, lease_end, consumer = ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 local max = #ARGV - 5
 local q = ns(queue)
 local stream = q .. ':stream'
+-- A paused queue hands nothing out.
+if redis.call('EXISTS', q .. ':paused') == 1 then return {} end
 local out = {}
 local given = 0
 -- Lease ends, added to the lease set in one call at the end.
