@@ -134,16 +134,42 @@ async fn a_restored_backup_is_what_the_service_serves_files_included() {
 #[tokio::test]
 async fn a_restore_of_something_else_is_refused_and_changes_nothing() {
     testkit::needs!("the built binaries");
-    let service = tempfile::tempdir().unwrap();
-    let not_a_backup = service.path().join("notes.db");
-    std::fs::write(&not_a_backup, b"SQLite format 3\0 but not really").unwrap();
-    for backup in [not_a_backup.as_path(), &service.path().join("missing")] {
-        let refused = run(
+    let (ours, theirs) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    for service in [&ours, &theirs] {
+        let backup = run(
             service.path(),
+            "console-scheduler",
+            &["run", "database-maintenance"],
+        );
+        assert!(backup.status.success(), "{}", text(&backup));
+    }
+    let their_backup = std::fs::read_dir(theirs.path().join("data/backups"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let not_a_backup = ours.path().join("notes.db");
+    std::fs::write(&not_a_backup, b"SQLite format 3\0 but not really").unwrap();
+    for (backup, why) in [
+        (their_backup.as_path(), "another deployment's database"),
+        (not_a_backup.as_path(), "cannot be restored"),
+        (&ours.path().join("missing"), "no such backup"),
+    ] {
+        let refused = run(
+            ours.path(),
             "console-api",
             &["restore", backup.to_str().unwrap()],
         );
         assert_eq!(refused.status.code(), Some(1), "{}", text(&refused));
+        assert!(text(&refused).contains(why), "{why}: {}", text(&refused));
     }
-    assert!(!service.path().join("data/console.db").exists());
+    assert!(
+        !ours.path().join("data/console.db.restoring").exists(),
+        "nothing left half-done"
+    );
+    let backups = std::fs::read_dir(ours.path().join("data/backups"))
+        .unwrap()
+        .count();
+    assert_eq!(backups, 1, "a refused restore keeps no copy either");
 }

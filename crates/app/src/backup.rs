@@ -16,13 +16,17 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, anyhow, bail};
 use chrono::{DateTime, Utc};
-use store_sqlite::{ExclusiveHold, copy_database};
+use store_sqlite::{ExclusiveHold, copy_database, database_identity};
 
 use crate::config::Settings;
 use crate::storage::DATABASE_FILE;
 
 const PREFIX: &str = "console-";
 const PARTIAL: &str = ".partial";
+/// Age past which a `.partial` folder is a dead backup's: no backup takes this long.
+const STALE_PARTIAL: std::time::Duration = std::time::Duration::from_secs(3600);
+/// The name of the state a restore replaced, kept beside the backups but out of their rotation.
+const REPLACED: &str = "replaced-";
 const UPLOADS: &str = "uploads";
 /// Each process's upload staging folder under the upload root: never part of a backup.
 const STAGING: &str = ".staging";
@@ -50,7 +54,8 @@ impl Backups {
     }
 
     /// Writes a backup taken at `now`: `database` writes the database's copy to the path it is
-    /// given, then the upload folder is linked in. Answers the backup's folder.
+    /// given, then the upload folder is linked in. Answers the backup's folder; a backup that
+    /// fails leaves nothing behind.
     ///
     /// # Errors
     /// What `database` answers, or the file system's error.
@@ -59,18 +64,37 @@ impl Backups {
         F: FnOnce(PathBuf) -> Fut,
         Fut: Future<Output = anyhow::Result<()>>,
     {
-        let name = format!("{PREFIX}{}", now.format("%Y%m%dT%H%M%S%3fZ"));
+        self.write(PREFIX, now, database).await
+    }
+
+    async fn write<F, Fut>(
+        &self,
+        prefix: &str,
+        now: DateTime<Utc>,
+        database: F,
+    ) -> anyhow::Result<PathBuf>
+    where
+        F: FnOnce(PathBuf) -> Fut,
+        Fut: Future<Output = anyhow::Result<()>>,
+    {
+        let name = format!("{prefix}{}", now.format("%Y%m%dT%H%M%S%3fZ"));
         let whole = self.dir.join(&name);
         let partial = self.dir.join(format!("{name}{PARTIAL}"));
-        private_dir(&partial).with_context(|| partial.display().to_string())?;
-        database(partial.join(DATABASE_FILE)).await?;
-        if let Some(uploads) = self.uploads.clone() {
-            let target = partial.join(UPLOADS);
-            tokio::task::spawn_blocking(move || link_tree(&uploads, &target))
-                .await?
-                .context("copying the uploaded files")?;
+        let written = async {
+            private_dir(&partial).with_context(|| partial.display().to_string())?;
+            database(partial.join(DATABASE_FILE)).await?;
+            if let Some(uploads) = self.uploads.clone() {
+                let target = partial.join(UPLOADS);
+                tokio::task::spawn_blocking(move || link_tree(&uploads, &target))
+                    .await?
+                    .context("linking the uploaded files into the backup")?;
+            }
+            std::fs::rename(&partial, &whole).with_context(|| whole.display().to_string())
+        };
+        if let Err(error) = written.await {
+            let _ = std::fs::remove_dir_all(&partial);
+            return Err(error);
         }
-        std::fs::rename(&partial, &whole).with_context(|| whole.display().to_string())?;
         Ok(whole)
     }
 
@@ -101,11 +125,23 @@ impl Backups {
         Ok(backups)
     }
 
-    /// Deletes the oldest backups beyond the newest `keep`; answers how many are left.
+    /// Deletes the oldest backups beyond the newest `keep`, and what a backup that stopped
+    /// half-way (a crash, a kill) left over an hour ago; answers how many backups are left.
     ///
     /// # Errors
     /// When one cannot be deleted.
     pub fn keep_newest(&self, keep: usize) -> anyhow::Result<usize> {
+        for entry in std::fs::read_dir(&self.dir).into_iter().flatten().flatten() {
+            let path = entry.path();
+            let stale = entry.file_name().to_string_lossy().ends_with(PARTIAL)
+                && entry
+                    .metadata()
+                    .and_then(|m| m.modified())
+                    .is_ok_and(|at| at.elapsed().is_ok_and(|age| age > STALE_PARTIAL));
+            if stale {
+                std::fs::remove_dir_all(&path).with_context(|| path.display().to_string())?;
+            }
+        }
         let backups = self.existing()?;
         let excess = backups.len().saturating_sub(keep);
         for old in &backups[..excess] {
@@ -129,7 +165,9 @@ fn private_dir(dir: &Path) -> std::io::Result<()> {
     builder.create(dir)
 }
 
-/// The stored files under `root`, as paths relative to it (staging folders left out).
+/// The stored files under `root`, as paths relative to it (staging folders left out). Anything
+/// but regular files and folders is refused: a symbolic link would bring what it points at into
+/// the served folder.
 fn stored_files(root: &Path) -> std::io::Result<Vec<PathBuf>> {
     let mut files = Vec::new();
     let mut folders = vec![PathBuf::new()];
@@ -145,10 +183,16 @@ fn stored_files(root: &Path) -> std::io::Result<Vec<PathBuf>> {
                 continue;
             }
             let relative = folder.join(entry.file_name());
-            if entry.file_type()?.is_dir() {
+            let kind = entry.file_type()?;
+            if kind.is_dir() {
                 folders.push(relative);
-            } else {
+            } else if kind.is_file() {
                 files.push(relative);
+            } else {
+                return Err(std::io::Error::other(format!(
+                    "{}: not a regular file or folder",
+                    root.join(relative).display()
+                )));
             }
         }
     }
@@ -172,13 +216,13 @@ fn link_tree(from: &Path, to: &Path) -> std::io::Result<u64> {
     Ok(files.len() as u64)
 }
 
-/// Makes the stored files under `live` those of `backup`: what is missing or differs is copied
-/// in (written aside, then renamed into place), what the backup does not have is removed.
-/// Answers how many files were brought back and how many removed.
-fn restore_tree(backup: &Path, live: &Path) -> std::io::Result<(u64, u64)> {
-    let wanted = stored_files(backup)?;
+/// Makes the stored files under `live` those of `backup` (`wanted`, as [`stored_files`] listed
+/// them): what is missing or differs in size is copied in (written aside, owner-only, then
+/// renamed into place), what the backup does not have is removed. Answers how many files were
+/// brought back and how many removed.
+fn restore_tree(backup: &Path, wanted: &[PathBuf], live: &Path) -> anyhow::Result<(u64, u64)> {
     let mut brought = 0;
-    for file in &wanted {
+    for file in wanted {
         let (source, target) = (backup.join(file), live.join(file));
         let same = match (std::fs::metadata(&source), std::fs::metadata(&target)) {
             (Ok(a), Ok(b)) => a.len() == b.len(),
@@ -187,21 +231,27 @@ fn restore_tree(backup: &Path, live: &Path) -> std::io::Result<(u64, u64)> {
         if same {
             continue;
         }
-        if let Some(parent) = target.parent() {
-            private_dir(parent)?;
-        }
-        let mut aside = target.clone().into_os_string();
-        aside.push(".restoring");
-        std::fs::copy(&source, &aside)?;
-        std::fs::File::open(&aside)?.sync_all()?;
-        std::fs::rename(&aside, &target)?;
+        let copied = || -> std::io::Result<()> {
+            if let Some(parent) = target.parent() {
+                private_dir(parent)?;
+            }
+            let mut aside = target.clone().into_os_string();
+            aside.push(".restoring");
+            std::fs::copy(&source, &aside)?;
+            #[cfg(unix)]
+            std::fs::set_permissions(&aside, std::os::unix::fs::PermissionsExt::from_mode(0o600))?;
+            std::fs::File::open(&aside)?.sync_all()?;
+            std::fs::rename(&aside, &target)
+        };
+        copied().with_context(|| format!("{} to {}", source.display(), target.display()))?;
         brought += 1;
     }
     let wanted: std::collections::HashSet<&PathBuf> = wanted.iter().collect();
     let mut removed = 0;
-    for file in stored_files(live)? {
+    for file in stored_files(live).with_context(|| live.display().to_string())? {
         if !wanted.contains(&file) {
-            std::fs::remove_file(live.join(&file))?;
+            let path = live.join(&file);
+            std::fs::remove_file(&path).with_context(|| path.display().to_string())?;
             removed += 1;
         }
     }
@@ -219,7 +269,11 @@ fn parts_of(backup: &Path) -> anyhow::Result<(PathBuf, Option<PathBuf>)> {
             );
         }
         let uploads = backup.join(UPLOADS);
-        Ok((database, uploads.is_dir().then_some(uploads)))
+        let is_folder = std::fs::symlink_metadata(&uploads).is_ok_and(|m| m.is_dir());
+        if !is_folder && std::fs::symlink_metadata(&uploads).is_ok() {
+            bail!("{}: not a folder", uploads.display());
+        }
+        Ok((database, is_folder.then_some(uploads)))
     } else if backup.is_file() {
         Ok((backup.to_path_buf(), None))
     } else {
@@ -228,8 +282,10 @@ fn parts_of(backup: &Path) -> anyhow::Result<(PathBuf, Option<PathBuf>)> {
 }
 
 /// `console-api restore <backup>`: replaces the embedded database and the local upload folder
-/// with the backup's, after keeping the state it replaces as a backup of its own. Refused while
-/// a process has the database open, and with MongoDB (restored with its own tools).
+/// with the backup's, after keeping the state it replaces (`DATA_DIR/backups/replaced-<time>`,
+/// out of the rotation). The backup is checked whole before anything changes. Refused while a
+/// process has the database open, for another deployment's database, and with MongoDB
+/// (restored with its own tools).
 ///
 /// # Errors
 /// Why nothing, or not everything, was restored; the database is replaced whole or not at all.
@@ -240,13 +296,42 @@ pub async fn restore(settings: &Settings, backup: &Path) -> anyhow::Result<()> {
         );
     }
     let (database, files) = parts_of(backup)?;
+    let wanted = match &files {
+        Some(files) => stored_files(files)
+            .with_context(|| format!("{} cannot be restored", backup.display()))?,
+        None => Vec::new(),
+    };
     let live = settings.data_dir.join(DATABASE_FILE);
+    println!(
+        "restoring {} into {}",
+        backup.display(),
+        settings.data_dir.display()
+    );
     let _hold = ExclusiveHold::try_take(&live)?.ok_or_else(|| {
         anyhow!(
             "{} is open in a running process (console-api, console-worker or console-scheduler): stop them first",
             live.display()
         )
     })?;
+    let incoming = settings.data_dir.join(format!("{DATABASE_FILE}.restoring"));
+    remove_if_present(&incoming)?;
+    let restored_identity = copy_database(&database, &incoming)
+        .with_context(|| format!("{} cannot be restored", database.display()))?;
+    let live_identity = if live.exists() {
+        database_identity(&live)?
+    } else {
+        None
+    };
+    if let (Some(restored), Some(current)) = (&restored_identity, &live_identity)
+        && restored != current
+    {
+        remove_if_present(&incoming)?;
+        bail!(
+            "{} is another deployment's database (identity {restored}; this one's is {current}); to restore it here anyway, move {} away first",
+            database.display(),
+            live.display()
+        );
+    }
     let backups = Backups::of(settings);
     let kept = if live.exists() {
         let replaced = &live;
@@ -255,14 +340,12 @@ pub async fn restore(settings: &Settings, backup: &Path) -> anyhow::Result<()> {
                 .map(drop)
                 .context("keeping the database being replaced")
         };
-        Some(backups.take(Utc::now(), copy).await?)
+        let kept = backups.write(REPLACED, Utc::now(), copy).await?;
+        println!("the state being replaced is kept in {}", kept.display());
+        Some(kept)
     } else {
         None
     };
-    let incoming = settings.data_dir.join(format!("{DATABASE_FILE}.restoring"));
-    remove_if_present(&incoming)?;
-    copy_database(&database, &incoming)
-        .with_context(|| format!("{} cannot be restored", database.display()))?;
     std::fs::File::open(&incoming)?.sync_all()?;
     for stale in ["-wal", "-shm"] {
         remove_if_present(&settings.data_dir.join(format!("{DATABASE_FILE}{stale}")))?;
@@ -272,8 +355,15 @@ pub async fn restore(settings: &Settings, backup: &Path) -> anyhow::Result<()> {
     println!("restored the database from {}", database.display());
     match (files, &backups.uploads) {
         (Some(files), Some(uploads)) => {
-            let (brought, removed) = restore_tree(&files, uploads)
-                .with_context(|| format!("restoring the files into {}", uploads.display()))?;
+            let (brought, removed) = restore_tree(&files, &wanted, uploads).with_context(|| {
+                format!(
+                    "the database is restored, but not every file into {}{}",
+                    uploads.display(),
+                    kept.as_ref()
+                        .map(|kept| format!(" (the state replaced is in {})", kept.display()))
+                        .unwrap_or_default()
+                )
+            })?;
             println!(
                 "restored the uploaded files into {}: {brought} brought back, {removed} newer ones removed",
                 uploads.display()
@@ -285,9 +375,6 @@ pub async fn restore(settings: &Settings, backup: &Path) -> anyhow::Result<()> {
         (None, _) => {
             println!("the backup holds no uploaded files: the upload folder was left alone")
         }
-    }
-    if let Some(kept) = kept {
-        println!("the state replaced is kept in {}", kept.display());
     }
     Ok(())
 }
@@ -319,7 +406,8 @@ mod tests {
         write(live.path(), "u1/avatars/a.png", b"avatar");
         write(live.path(), "u2/avatars/new.png", b"after the backup");
         write(live.path(), ".staging/p1/upload", b"in flight");
-        let (brought, removed) = restore_tree(backup.path(), live.path()).unwrap();
+        let wanted = stored_files(backup.path()).unwrap();
+        let (brought, removed) = restore_tree(backup.path(), &wanted, live.path()).unwrap();
         assert_eq!((brought, removed), (1, 1));
         let mut files = stored_files(live.path()).unwrap();
         files.sort();
@@ -335,6 +423,20 @@ mod tests {
             b"resume"
         );
         assert!(live.path().join(".staging/p1/upload").exists());
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_symbolic_link_among_the_files_is_refused_not_followed() {
+        let (backup, live) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        write(backup.path(), "u1/avatars/a.png", b"avatar");
+        std::os::unix::fs::symlink("/etc/passwd", backup.path().join("u1/avatars/b.png")).unwrap();
+        let refused = stored_files(backup.path()).unwrap_err();
+        assert!(
+            refused.to_string().contains("not a regular file"),
+            "{refused}"
+        );
+        assert!(link_tree(backup.path(), &live.path().join("copy")).is_err());
     }
 
     #[test]

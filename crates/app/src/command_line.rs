@@ -54,26 +54,38 @@ fn command(binary: Process) -> Command {
             "Configured by environment variables: see .env.example and the README's configuration table.",
         );
     match binary {
-        Process::Api => command.subcommand(
-            Command::new("restore")
-                .about("Replace the embedded database and the uploaded files with a backup's (stop console-api first); the state replaced is kept in DATA_DIR/backups")
-                .arg(
-                    Arg::new("backup")
-                        .required(true)
-                        .value_name("BACKUP")
-                        .value_parser(value_parser!(PathBuf))
-                        .help("A backup database-maintenance wrote (DATA_DIR/backups/console-<time>)"),
-                ),
-        ),
-        Process::Scheduler => command
-            .subcommand(Command::new("list").about("Print the jobs, their schedules and switches"))
-            .subcommand(
-                Command::new("run")
-                    .about("Run one job once, now, whatever its schedule and switch, and exit")
-                    .arg(Arg::new("job").required(true).value_name("JOB")),
-            ),
+        // The scheduler's commands too, unlisted: `PROCESS_TYPE=scheduler console-api list`, as
+        // the NestJS version ran every role from one binary.
+        Process::Api => command
+            .subcommand(restore())
+            .subcommands(scheduler_commands(true)),
+        Process::Scheduler => command.subcommands(scheduler_commands(false)),
         Process::Worker => command,
     }
+}
+
+fn restore() -> Command {
+    Command::new("restore")
+        .about("Replace the embedded database and the uploaded files with a backup's (stop every process on the database first); the state replaced is kept in DATA_DIR/backups")
+        .arg(
+            Arg::new("backup")
+                .required(true)
+                .value_name("BACKUP")
+                .value_parser(value_parser!(PathBuf))
+                .help("A backup database-maintenance wrote (DATA_DIR/backups/console-<time>)"),
+        )
+}
+
+fn scheduler_commands(hidden: bool) -> [Command; 2] {
+    [
+        Command::new("list")
+            .about("Print the jobs, their schedules and switches")
+            .hide(hidden),
+        Command::new("run")
+            .about("Run one job once, now, whatever its schedule and switch, and exit")
+            .arg(Arg::new("job").required(true).value_name("JOB"))
+            .hide(hidden),
+    ]
 }
 
 fn task(matches: &ArgMatches) -> Task {
@@ -190,5 +202,13 @@ mod tests {
             )))
         );
         assert!(parsed(Process::Scheduler, &["restore", "x"]).is_err());
+    }
+
+    #[test]
+    fn the_api_takes_the_schedulers_commands_for_process_type_scheduler() {
+        assert_eq!(
+            parsed(Process::Api, &["list"]).map(|i| i.task),
+            Ok(Task::ListJobs)
+        );
     }
 }

@@ -290,7 +290,9 @@ variables! {
         SCHEDULER_JOB_HISTORY_RETENTION_ENABLED = "true" => job_history_retention: CronConfig, cron_job(&SCHEDULER_JOB_HISTORY_RETENTION_CRON);
         /// Its schedule: cron with seconds (sec min hour day month weekday)
         SCHEDULER_JOB_HISTORY_RETENTION_CRON = "0 15 * * * *"; // read with SCHEDULER_JOB_HISTORY_RETENTION_ENABLED
-        /// Database maintenance: an online backup of the embedded database into DATA_DIR/backups (VACUUM INTO), then PRAGMA optimize
+        /// Database maintenance: an online backup of the embedded database and the local upload
+        /// folder into DATA_DIR/backups/console-<time>/ (console-api restore brings one back),
+        /// then PRAGMA optimize
         SCHEDULER_DATABASE_MAINTENANCE_ENABLED = "false" => database_maintenance: CronConfig, cron_job(&SCHEDULER_DATABASE_MAINTENANCE_CRON);
         /// Its schedule: cron with seconds (sec min hour day month weekday)
         SCHEDULER_DATABASE_MAINTENANCE_CRON = "0 0 2 * * SUN"; // read with SCHEDULER_DATABASE_MAINTENANCE_ENABLED
@@ -1076,6 +1078,15 @@ impl Settings {
                 ));
             }
         }
+        if let (None, Some(upload)) = (&self.s3, &self.upload_dir) {
+            let absolute = |path: &Path| std::path::absolute(path).unwrap_or(path.to_path_buf());
+            let (upload, data) = (absolute(Path::new(upload)), absolute(&self.data_dir));
+            if data.starts_with(&upload) || upload.starts_with(data.join("backups")) {
+                problems.push(format!(
+                    "{UPLOAD_DIR}: must neither hold {DATA_DIR} nor lie in its backups folder (a backup would copy the backups, and a restore would empty them)"
+                ));
+            }
+        }
         if self.bull_board_username.is_some() != self.bull_board_password.is_some() {
             problems.push(format!(
                 "{BULL_BOARD_USERNAME} and {BULL_BOARD_PASSWORD}: set both, or neither"
@@ -1448,6 +1459,29 @@ mod tests {
             ["JOB_PAYLOAD_KEYS_PREVIOUS: expected comma-separated keys of 64 hex characters"]
         );
         assert_eq!(parse_key(TEST_KEY).map(|k| k[1]), Some(0x11));
+    }
+
+    #[test]
+    fn an_upload_folder_that_holds_the_data_or_its_backups_is_refused() {
+        for (data, upload) in [
+            ("/srv/console", "/srv/console"),
+            ("/srv/console/data", "/srv/console"),
+            ("/srv/console", "/srv/console/backups/files"),
+        ] {
+            let found = problems(&[("DATA_DIR", data), ("UPLOAD_DIR", upload)]);
+            assert!(
+                found
+                    .iter()
+                    .any(|p| p.starts_with("UPLOAD_DIR: must neither")),
+                "{data} {upload}: {found:?}"
+            );
+        }
+        for (data, upload) in [
+            ("/srv/console", "/srv/console/uploads"),
+            ("/srv/data", "/srv/files"),
+        ] {
+            assert!(problems(&[("DATA_DIR", data), ("UPLOAD_DIR", upload)]).is_empty());
+        }
     }
 
     #[test]

@@ -694,6 +694,13 @@ pub async fn run(binary: Process) -> ExitCode {
             }
         },
     };
+    if matches!(invocation.task, Task::ListJobs | Task::RunJob(_)) && process != Process::Scheduler
+    {
+        eprintln!(
+            "list and run <job> are console-scheduler's commands (console-api's with PROCESS_TYPE=scheduler)"
+        );
+        return ExitCode::from(2);
+    }
     let serves = match (process, &invocation.task) {
         (Process::Api, Task::Serve) => Serves::Http,
         _ => Serves::Jobs,

@@ -276,6 +276,9 @@ pub fn serve_starting(listener: TcpListener) -> std::io::Result<Server> {
     Ok(server)
 }
 
+/// Connections the metrics listener of a worker or scheduler holds at once.
+const METRICS_CONNECTIONS: usize = 16;
+
 /// What a worker or a scheduler serves on `METRICS_ADDR`: `GET /metrics` (its own counters and
 /// the process's; the queues' counts are the API's to show) behind `token` when one is set,
 /// 404 for anything else. One thread: a scraper calls every few seconds.
@@ -297,6 +300,11 @@ pub fn serve_metrics(
             .wrap(security::security_headers(false))
     })
     .workers(1)
+    // A scraper or two: whoever else connects is held to a few connections, a short wait for
+    // the request and a small queue, so that connections cannot use up the process's files.
+    .max_connections(METRICS_CONNECTIONS)
+    .backlog(METRICS_CONNECTIONS as u32)
+    .client_request_timeout(Duration::from_secs(5))
     .disable_signals()
     .shutdown_timeout(1)
     .listen(listener)?

@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use chrono::{DateTime, Utc};
 use kernel::StoreError;
-use rusqlite::{Connection, ErrorCode, OpenFlags, TransactionBehavior};
+use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension as _, TransactionBehavior};
 
 /// The schema, one entry per version; a database is migrated forward at open.
 const MIGRATIONS: &[&str] = &[
@@ -198,37 +198,72 @@ impl ExclusiveHold {
 /// Writes a consistent, compacted copy of the database at `from` (closed: see
 /// [`ExclusiveHold`]) to `to` (which must not exist), readable by the owner only, after checking
 /// that `from` is whole and is a database of this store; answers its identity (see
-/// [`SqliteStore::identity`]). `from` is opened for writing, never created, so that what a
-/// crash left in its write-ahead log is part of the copy.
+/// [`SqliteStore::identity`]; `None` for a database from before identities). `from` is opened
+/// for writing, never created, so that what a crash left in its write-ahead log is part of the
+/// copy.
 ///
 /// # Errors
 /// [`StoreError::Backend`] when `from` is no readable database of this store, fails SQLite's
 /// integrity check, or `to` cannot be written.
-pub fn copy_database(from: &Path, to: &Path) -> Result<String, StoreError> {
+pub fn copy_database(from: &Path, to: &Path) -> Result<Option<String>, StoreError> {
     let source = Connection::open_with_flags(from, OpenFlags::SQLITE_OPEN_READ_WRITE)
         .map_err(|error| StoreError::message(format!("{}: {error}", from.display())))?;
     let check: String = source
         .query_row("PRAGMA integrity_check", [], |row| row.get(0))
-        .map_err(StoreError::backend)?;
+        .map_err(|error| StoreError::message(format!("{}: {error}", from.display())))?;
     if check != "ok" {
         return Err(StoreError::message(format!(
             "{} fails SQLite's integrity check: {check}",
             from.display()
         )));
     }
-    let identity: String = source
-        .query_row("SELECT id FROM database_identity", [], |row| row.get(0))
-        .map_err(|error| {
-            StoreError::message(format!(
-                "{} is no database of this service: {error}",
-                from.display()
-            ))
-        })?;
+    let is_ours: bool = source
+        .query_row(
+            "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'users')",
+            [],
+            |row| row.get(0),
+        )
+        .map_err(StoreError::backend)?;
+    if !is_ours {
+        return Err(StoreError::message(format!(
+            "{} is no database of this service (it has no users table)",
+            from.display()
+        )));
+    }
+    let identity = identity_of(&source)?;
     source
         .execute("VACUUM INTO ?1", [to.to_string_lossy()])
-        .map_err(StoreError::backend)?;
+        .map_err(|error| StoreError::message(format!("{}: {error}", to.display())))?;
     restrict_to_owner(to).map_err(StoreError::backend)?;
     Ok(identity)
+}
+
+/// The identity of the database at `path` (closed), `None` when it has none yet; no file is
+/// created.
+///
+/// # Errors
+/// [`StoreError::Backend`] when the file is no readable database.
+pub fn database_identity(path: &Path) -> Result<Option<String>, StoreError> {
+    let connection = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_WRITE)
+        .map_err(|error| StoreError::message(format!("{}: {error}", path.display())))?;
+    identity_of(&connection)
+}
+
+fn identity_of(connection: &Connection) -> Result<Option<String>, StoreError> {
+    let has_identity: bool = connection
+        .query_row(
+            "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'database_identity')",
+            [],
+            |row| row.get(0),
+        )
+        .map_err(StoreError::backend)?;
+    if !has_identity {
+        return Ok(None);
+    }
+    connection
+        .query_row("SELECT id FROM database_identity", [], |row| row.get(0))
+        .optional()
+        .map_err(StoreError::backend)
 }
 
 const READERS: usize = 4;
@@ -280,6 +315,10 @@ impl SqliteStore {
         if let Some(parent) = path.parent() {
             create_private_dir(parent).map_err(StoreError::backend)?;
         }
+        // Before anything touches the file: a restore holding it (see ExclusiveHold) is waited
+        // for, so no connection is ever opened on the file it replaces.
+        let in_use = std::fs::File::create(in_use_marker(path)).map_err(StoreError::backend)?;
+        in_use.lock_shared().map_err(StoreError::backend)?;
         restrict_to_owner(path).map_err(StoreError::backend)?;
         // One process at a time sets the file up: SQLite answers "busy" at once, without
         // waiting, to two connections that both switch a new file to WAL.
@@ -295,9 +334,6 @@ impl SqliteStore {
             .map_err(StoreError::backend)?;
         migrate(&mut writer)?;
         drop(setting_up);
-        let in_use = std::fs::File::create(in_use_marker(path)).map_err(StoreError::backend)?;
-        // Waits while a restore holds the file (see ExclusiveHold).
-        in_use.lock_shared().map_err(StoreError::backend)?;
         let readers = (0..READERS)
             .map(|_| {
                 let reader = Connection::open_with_flags(

@@ -9,4 +9,4 @@ mod identity;
 mod jobs;
 mod portfolio;
 
-pub use db::{Durability, ExclusiveHold, SqliteStore, copy_database};
+pub use db::{Durability, ExclusiveHold, SqliteStore, copy_database, database_identity};

@@ -45,6 +45,16 @@ pub struct Health {
     pub database: Arc<dyn ServerFacts>,
 }
 
+/// What the public Redis health shows of `INFO`; the admin metrics show more.
+const PUBLIC_REDIS_FACTS: [&str; 6] = [
+    "redis_version",
+    "uptime_in_seconds",
+    "connected_clients",
+    "used_memory",
+    "maxmemory",
+    "maxmemory_policy",
+];
+
 /// Redis's state.
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
@@ -77,7 +87,10 @@ pub async fn redis(health: web::Data<Health>) -> Result<HttpResponse, ApiError> 
             "Redis is up",
             RedisHealth {
                 status: "up",
-                info: facts.into_iter().collect(),
+                info: facts
+                    .into_iter()
+                    .filter(|(name, _)| PUBLIC_REDIS_FACTS.contains(&name.as_str()))
+                    .collect(),
             },
         )),
         Err(reason) => {
