@@ -626,8 +626,9 @@ async fn sign_in(client: &Client, email: &str) -> String {
     body["data"]["accessToken"].as_str().unwrap().to_owned()
 }
 
-/// Drives the dashboard in headless Chromium: signs in as `email`, clicks retry on `job`.
-fn retry_from_the_dashboard(base: &str, email: &str, job: &str) {
+/// Runs a scenario of `tests/browser/dashboard.mjs` in headless Chromium, signed in as `email`
+/// (password of `register`); `scenario` is its environment (`SCENARIO` and what it needs).
+fn in_the_dashboard(base: &str, email: &str, scenario: &[(&str, &str)]) {
     let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/browser");
     assert!(
         std::path::Path::new(dir)
@@ -641,7 +642,7 @@ fn retry_from_the_dashboard(base: &str, email: &str, job: &str) {
         .env("BASE_URL", base)
         .env("ADMIN_EMAIL", email)
         .env("ADMIN_PASSWORD", "Analytical1")
-        .env("JOB_ID", job)
+        .envs(scenario.iter().copied())
         .output()
         .unwrap();
     assert!(
@@ -650,6 +651,73 @@ fn retry_from_the_dashboard(base: &str, email: &str, job: &str) {
         String::from_utf8_lossy(&output.stdout),
         String::from_utf8_lossy(&output.stderr)
     );
+}
+
+/// Registers and verifies the admin `email` on `client`, whose mail reaches `mail`; its
+/// registration's emails are delivered when this returns.
+async fn verified_admin(client: &Client, mail: &SmtpSink, email: &str) {
+    support::register(client, email).await;
+    mail.wait_for(email, "Welcome").await;
+    let verify = mail.wait_for(email, "Verify").await;
+    let (status, _) = client
+        .post(
+            "/auth/verify-email",
+            json!({"token": verify.token().unwrap()}),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn an_admin_manages_the_queue_from_the_dashboard_behind_bull_boards_credentials() {
+    testkit::needs!("the built binaries and Chromium");
+    let mail = SmtpSink::start().await;
+    let mut env = support::api_env(&mail);
+    env.extend([
+        ("ADMIN_EMAILS", "boss@example.com".to_owned()),
+        ("EMAIL_QUEUE_ATTEMPTS", "2".to_owned()),
+        ("EMAIL_QUEUE_BACKOFF_MS", "600000".to_owned()),
+        ("JWT_ACCESS_TOKEN_EXPIRATION", "3s".to_owned()),
+        // Renewing a token every 3 s is more than the default auth limit allows a client.
+        ("THROTTLE_AUTH_LIMIT", "100".to_owned()),
+        ("BULL_BOARD_USERNAME", "ops".to_owned()),
+        ("BULL_BOARD_PASSWORD", "board-secret".to_owned()),
+    ]);
+    let data = tempfile::tempdir().unwrap();
+    let mut api = RunningBinary::start("console-api", data.path(), &env);
+    api.wait_healthy().await;
+    let client = Client::for_binary(&api);
+    verified_admin(&client, &mail, "boss@example.com").await;
+    mail.set_down(true);
+    support::register(&client, "ada@example.com").await;
+    let admin = sign_in(&client, "boss@example.com").await;
+    for _ in 0..100 {
+        let (_, stats) = client
+            .call(
+                reqwest::Method::GET,
+                "/admin/queues/stats",
+                None,
+                Some(&admin),
+            )
+            .await;
+        if stats["data"][0]["delayed"] == 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let base = format!("http://127.0.0.1:{}", api.port);
+    tokio::task::spawn_blocking(move || {
+        let scenario = [
+            ("SCENARIO", "manage"),
+            ("BASIC_USER", "ops"),
+            ("BASIC_PASSWORD", "board-secret"),
+        ];
+        in_the_dashboard(&base, "boss@example.com", &scenario);
+    })
+    .await
+    .unwrap();
+    assert!(api.terminate().await.success());
 }
 
 #[tokio::test]
@@ -667,16 +735,7 @@ async fn smtp_down_retries_then_fails_and_an_admin_retry_in_the_dashboard_delive
     api.wait_healthy().await;
     let _worker = RunningBinary::start("console-worker", data.path(), &env);
     let client = Client::for_binary(&api);
-    support::register(&client, "boss@example.com").await;
-    let verify = mail.wait_for("boss@example.com", "Verify").await;
-    let (status, _) = client
-        .post(
-            "/auth/verify-email",
-            json!({"token": verify.token().unwrap()}),
-            None,
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK);
+    verified_admin(&client, &mail, "boss@example.com").await;
     let admin = sign_in(&client, "boss@example.com").await;
 
     mail.set_down(true);
@@ -713,9 +772,12 @@ async fn smtp_down_retries_then_fails_and_an_admin_retry_in_the_dashboard_delive
     mail.set_down(false);
     let base = format!("http://127.0.0.1:{}", api.port);
     let job = failed["id"].as_str().unwrap().to_owned();
-    tokio::task::spawn_blocking(move || retry_from_the_dashboard(&base, "boss@example.com", &job))
-        .await
-        .unwrap();
+    tokio::task::spawn_blocking(move || {
+        let scenario = [("SCENARIO", "retry"), ("JOB_ID", job.as_str())];
+        in_the_dashboard(&base, "boss@example.com", &scenario);
+    })
+    .await
+    .unwrap();
     let delivered = mail.wait_for("ada@example.com", "Verify").await;
     assert!(delivered.token().is_some());
     assert!(api.terminate().await.success());

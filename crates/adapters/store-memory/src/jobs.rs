@@ -37,6 +37,25 @@ impl MemoryJobQueue {
         event(totals.entry(queue.to_owned()).or_default());
     }
 
+    /// Applies an administrator's `change` to job `id` of `queue` when it is in `state`.
+    fn change_in(
+        &self,
+        queue: &str,
+        id: &JobId,
+        state: JobState,
+        change: impl FnOnce(&mut Entry),
+    ) -> JobChange {
+        let mut jobs = self.lock();
+        let Some(entry) = jobs.get_mut(id).filter(|entry| entry.job.queue == queue) else {
+            return JobChange::NotFound;
+        };
+        if entry.job.state != state {
+            return JobChange::Refused(entry.job.state);
+        }
+        change(entry);
+        JobChange::Done
+    }
+
     /// Applies `change` when `claim` still holds its job, and counts it as `event`; an
     /// `outcome` (completion or failure, at that time) counts the time the job was held.
     fn acknowledge(
@@ -255,19 +274,13 @@ impl JobQueue for MemoryJobQueue {
         id: &JobId,
         now: DateTime<Utc>,
     ) -> Result<JobChange, QueueError> {
-        let mut jobs = self.lock();
-        let Some(entry) = jobs.get_mut(id).filter(|entry| entry.job.queue == queue) else {
-            return Ok(JobChange::NotFound);
-        };
-        if entry.job.state != JobState::Failed {
-            return Ok(JobChange::Refused(entry.job.state));
-        }
-        entry.job.state = JobState::Waiting;
-        entry.job.attempts = 0;
-        entry.job.run_at = now;
-        entry.job.finished_at = None;
-        entry.claim = None;
-        Ok(JobChange::Done)
+        Ok(self.change_in(queue, id, JobState::Failed, |entry| {
+            entry.job.state = JobState::Waiting;
+            entry.job.attempts = 0;
+            entry.job.run_at = now;
+            entry.job.finished_at = None;
+            entry.claim = None;
+        }))
     }
 
     async fn remove(
@@ -293,16 +306,10 @@ impl JobQueue for MemoryJobQueue {
         id: &JobId,
         now: DateTime<Utc>,
     ) -> Result<JobChange, QueueError> {
-        let mut jobs = self.lock();
-        let Some(entry) = jobs.get_mut(id).filter(|entry| entry.job.queue == queue) else {
-            return Ok(JobChange::NotFound);
-        };
-        if entry.job.state != JobState::Delayed {
-            return Ok(JobChange::Refused(entry.job.state));
-        }
-        entry.job.state = JobState::Waiting;
-        entry.job.run_at = now;
-        Ok(JobChange::Done)
+        Ok(self.change_in(queue, id, JobState::Delayed, |entry| {
+            entry.job.state = JobState::Waiting;
+            entry.job.run_at = now;
+        }))
     }
 
     async fn set_paused(&self, queue: &str, paused: bool) -> Result<(), QueueError> {
