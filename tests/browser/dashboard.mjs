@@ -75,6 +75,9 @@ try {
     await detail.waitFor({ timeout: 10000 });
     const fields = await detail.innerText();
     check(fields.includes(first) && /1 of 2/.test(fields) && fields.includes("451"), `the detail: ${fields}`);
+    const failures = detail.locator("#failures tbody tr");
+    check((await failures.count()) === 1, "one failed attempt listed");
+    check((await failures.first().innerText()).includes("451"), "with its error");
     await noSecretsShown(page);
 
     await detail.locator("button.promote").click();

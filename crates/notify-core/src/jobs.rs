@@ -83,6 +83,33 @@ pub struct Job {
     /// When the job may next run (waiting/delayed) or when its lease ends (active).
     pub run_at: DateTime<Utc>,
     pub finished_at: Option<DateTime<Utc>>,
+    /// Its failed attempts, oldest first, the last [`FAILURES_KEPT`] of them.
+    pub failures: Vec<FailedAttempt>,
+}
+
+/// A failed attempt of a job: which, when it ended, and why.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct FailedAttempt {
+    #[serde(rename = "n")]
+    pub attempt: u32,
+    #[serde(with = "chrono::serde::ts_milliseconds")]
+    pub at: DateTime<Utc>,
+    pub error: String,
+}
+
+/// Failed attempts a job keeps, the most recent: enough to read a pattern, bounded however
+/// often a failed job is retried.
+pub const FAILURES_KEPT: usize = 10;
+
+impl FailedAttempt {
+    /// The failure log as the stores keep it: a JSON array of `{"n", "at" (ms), "error"}`,
+    /// oldest first. What cannot be read is an empty log, never an error: the log is for people.
+    #[must_use]
+    pub fn read_log(stored: Option<&str>) -> Vec<Self> {
+        stored
+            .and_then(|json| serde_json::from_str(json).ok())
+            .unwrap_or_default()
+    }
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -290,7 +317,8 @@ pub trait JobQueue: Send + Sync {
         Ok(acks)
     }
 
-    /// Makes the job delayed until `run_at`, keeping `error` as its last error.
+    /// Makes the job delayed until `run_at`, keeping `error` as its last error and adding the
+    /// attempt to its failures (the oldest beyond [`FAILURES_KEPT`] dropped).
     ///
     /// # Errors
     /// [`QueueError`] on store failure.
@@ -301,8 +329,8 @@ pub trait JobQueue: Send + Sync {
         run_at: DateTime<Utc>,
     ) -> Result<Acked, QueueError>;
 
-    /// Marks the job failed for good, keeping `error`, its attempts and its payload (what a
-    /// retry from failed needs).
+    /// Marks the job failed for good, keeping `error` (as its last error and among its
+    /// failures), its attempts and its payload (what a retry from failed needs).
     ///
     /// # Errors
     /// [`QueueError`] on store failure.

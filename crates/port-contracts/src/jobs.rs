@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, TimeDelta, Utc};
 use kernel::PageRequest;
-use notify_core::jobs::{AckRef, Acked, JobChange, Keep};
+use notify_core::jobs::{AckRef, Acked, FAILURES_KEPT, JobChange, Keep};
 use notify_core::{JobId, JobQueue, JobState, NewJob, QueueCounts, QueueTotals};
 
 use crate::now_ms;
@@ -23,6 +23,7 @@ suite!($
         a_completed_job_keeps_no_personal_data,
         a_failed_job_keeps_its_error_and_never_runs_again,
         a_failed_job_keeps_what_a_retry_needs,
+        failed_attempts_are_kept_with_their_errors_the_last_ones_only,
         a_failed_job_retried_runs_again_from_its_first_attempt,
         only_a_failed_job_of_the_named_queue_can_be_retried,
         a_removed_job_is_gone_but_one_a_worker_holds_is_refused,
@@ -406,6 +407,47 @@ async fn a_failed_job_retried_runs_again_from_its_first_attempt(queue: &dyn JobQ
     assert_eq!(
         queue.complete(&again.ack(), later).await.unwrap(),
         Acked::Applied
+    );
+}
+
+async fn failed_attempts_are_kept_with_their_errors_the_last_ones_only(queue: &dyn JobQueue) {
+    let now = now_ms();
+    let first = reserved(queue, job("mail", "one", now)).await;
+    assert_eq!(
+        queue.retry_at(&first, "451 busy", now).await.unwrap(),
+        Acked::Applied
+    );
+    let second = take(queue, "mail", now).await;
+    assert_eq!(
+        queue.fail(&second.ack(), "550 gone", now).await.unwrap(),
+        Acked::Applied
+    );
+    let stored = queue.find_job(&first.job).await.unwrap().unwrap();
+    let seen: Vec<(u32, &str)> = stored
+        .failures
+        .iter()
+        .map(|f| (f.attempt, f.error.as_str()))
+        .collect();
+    assert_eq!(seen, [(1, "451 busy"), (2, "550 gone")]);
+    for failure in &stored.failures {
+        let off = (failure.at - Utc::now()).num_seconds().abs();
+        assert!(off < 60, "recorded when it happened: {failure:?}");
+    }
+    for n in 0..FAILURES_KEPT {
+        queue.retry_failed("mail", &first.job, now).await.unwrap();
+        let claim = take(queue, "mail", now).await;
+        let error = format!("again {n}");
+        assert_eq!(
+            queue.fail(&claim.ack(), &error, now).await.unwrap(),
+            Acked::Applied
+        );
+    }
+    let stored = queue.find_job(&first.job).await.unwrap().unwrap();
+    assert_eq!(stored.failures.len(), FAILURES_KEPT, "bounded");
+    assert_eq!(
+        stored.failures.last().map(|f| f.error.as_str()),
+        Some(format!("again {}", FAILURES_KEPT - 1).as_str()),
+        "the newest kept"
     );
 }
 

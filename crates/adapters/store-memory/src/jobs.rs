@@ -6,7 +6,9 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 use async_trait::async_trait;
 use chrono::{DateTime, TimeDelta, Utc};
 use kernel::{Page, PageRequest};
-use notify_core::jobs::{AckRef, Acked, Claim, ClaimToken, JobChange, Keep};
+use notify_core::jobs::{
+    AckRef, Acked, Claim, ClaimToken, FAILURES_KEPT, FailedAttempt, JobChange, Keep,
+};
 use notify_core::{Job, JobId, JobQueue, JobState, NewJob, QueueCounts, QueueError, QueueTotals};
 
 /// A stored job and the claim that holds it, if any, with when it was made.
@@ -100,6 +102,18 @@ fn is_due(job: &Job, now: DateTime<Utc>) -> bool {
     ) && job.run_at <= now
 }
 
+/// Keeps `error` as the job's last error and among its failures, at `at`.
+fn record_failure(job: &mut Job, error: &str, at: DateTime<Utc>) {
+    job.last_error = Some(error.to_owned());
+    job.failures.push(FailedAttempt {
+        attempt: job.attempts,
+        at,
+        error: error.to_owned(),
+    });
+    let excess = job.failures.len().saturating_sub(FAILURES_KEPT);
+    job.failures.drain(..excess);
+}
+
 #[async_trait]
 impl JobQueue for MemoryJobQueue {
     async fn enqueue(&self, job: NewJob) -> Result<JobId, QueueError> {
@@ -117,6 +131,7 @@ impl JobQueue for MemoryJobQueue {
             enqueued_at: job.run_at,
             run_at: job.run_at,
             finished_at: None,
+            failures: Vec::new(),
         };
         let queue = stored.queue.clone();
         self.lock().insert(
@@ -186,7 +201,7 @@ impl JobQueue for MemoryJobQueue {
             claim,
             |job| {
                 job.state = JobState::Delayed;
-                job.last_error = Some(error.to_owned());
+                record_failure(job, error, Utc::now());
                 job.run_at = run_at;
             },
             |t| t.retried += 1,
@@ -204,7 +219,7 @@ impl JobQueue for MemoryJobQueue {
             claim,
             |job| {
                 job.state = JobState::Failed;
-                job.last_error = Some(error.to_owned());
+                record_failure(job, error, now);
                 job.finished_at = Some(now);
             },
             |t| t.failed += 1,

@@ -4,6 +4,7 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 use fred::types::Value;
+use notify_core::jobs::FailedAttempt;
 use notify_core::{Job, JobId, JobState, QueueError};
 
 pub(crate) fn malformed(what: &str) -> QueueError {
@@ -92,5 +93,6 @@ pub(crate) fn job(mut h: HashMap<String, String>) -> Result<Job, QueueError> {
         // An empty field is an absent one (completion erases the recipient by emptying it).
         recipient: h.remove("recipient").filter(|r| !r.is_empty()),
         last_error: h.remove("error").filter(|e| !e.is_empty()),
+        failures: FailedAttempt::read_log(h.get("failures").map(String::as_str)),
     })
 }

@@ -149,6 +149,10 @@ INSERT INTO database_identity (id) VALUES (lower(hex(randomblob(16))));
     r"
 CREATE TABLE queue_pauses (queue TEXT PRIMARY KEY);
 ",
+    // Each job's failed attempts, a JSON array (FailedAttempt's stored form).
+    r"
+ALTER TABLE jobs ADD COLUMN failures TEXT;
+",
 ];
 
 /// One writing connection (so writes, including compare-and-swap updates, are serialised) and

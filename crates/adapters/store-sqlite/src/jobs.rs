@@ -4,13 +4,25 @@
 use async_trait::async_trait;
 use chrono::{DateTime, TimeDelta, Utc};
 use kernel::{Page, PageRequest, StoreError};
-use notify_core::jobs::{AckRef, Acked, Claim, ClaimToken, JobChange, Keep};
+use notify_core::jobs::{AckRef, Acked, Claim, ClaimToken, FailedAttempt, JobChange, Keep};
 use notify_core::{Job, JobId, JobQueue, JobState, NewJob, QueueCounts, QueueError, QueueTotals};
 use rusqlite::{OptionalExtension as _, Row, params};
 
 use crate::db::{CachedStatements as _, SqliteStore, id, millis, time, time_opt};
 
-const JOB_COLUMNS: &str = "id, queue, kind, payload, state, attempts, max_attempts, last_error, enqueued_at, run_at, finished_at, recipient";
+const JOB_COLUMNS: &str = "id, queue, kind, payload, state, attempts, max_attempts, last_error, enqueued_at, run_at, finished_at, recipient, failures";
+
+/// What a retry or a failure sets besides its state: the error (`?3`) as the last one, and the
+/// attempt appended to the failures (`{"n", "at", "error"}`, SQLite's clock), the oldest
+/// dropped past `FAILURES_KEPT` (10).
+macro_rules! failure_recorded {
+    () => {
+        "last_error = ?3, failures = json_insert(
+             CASE WHEN json_array_length(COALESCE(failures, '[]')) >= 10
+                  THEN json_remove(failures, '$[0]') ELSE COALESCE(failures, '[]') END,
+             '$[#]', json_object('n', attempts, 'at', CAST(unixepoch('subsec') * 1000 AS INTEGER), 'error', ?3))"
+    };
+}
 
 fn job_from(row: &Row<'_>) -> rusqlite::Result<Job> {
     let state: String = row.get(4)?;
@@ -27,6 +39,7 @@ fn job_from(row: &Row<'_>) -> rusqlite::Result<Job> {
         run_at: time(row.get(9)?),
         finished_at: time_opt(row.get(10)?),
         recipient: row.get(11)?,
+        failures: FailedAttempt::read_log(row.get::<_, Option<String>>(12)?.as_deref()),
     })
 }
 
@@ -128,7 +141,7 @@ impl JobQueue for SqliteStore {
         self.call(move |c| {
             let transaction = c.unchecked_transaction()?;
             transaction.execute_cached(
-                &format!("INSERT INTO jobs ({JOB_COLUMNS}) VALUES (?1, ?2, ?3, ?4, 'waiting', 0, ?5, NULL, ?6, ?6, NULL, ?7)"),
+                &format!("INSERT INTO jobs ({JOB_COLUMNS}) VALUES (?1, ?2, ?3, ?4, 'waiting', 0, ?5, NULL, ?6, ?6, NULL, ?7, NULL)"),
                 params![job_id.as_str(), job.queue, job.kind, job.payload, job.max_attempts, millis(job.run_at), job.recipient],
             )?;
             count_event(&transaction, "enqueued", job_id.as_str())?;
@@ -186,7 +199,7 @@ impl JobQueue for SqliteStore {
         run_at: DateTime<Utc>,
     ) -> Result<Acked, QueueError> {
         self.acknowledge(
-            "state = 'delayed', last_error = ?3, run_at = ?4",
+            concat!("state = 'delayed', run_at = ?4, ", failure_recorded!()),
             "retried",
             claim,
             Some(error),
@@ -202,7 +215,7 @@ impl JobQueue for SqliteStore {
         now: DateTime<Utc>,
     ) -> Result<Acked, QueueError> {
         self.acknowledge(
-            "state = 'failed', last_error = ?3, finished_at = ?4",
+            concat!("state = 'failed', finished_at = ?4, ", failure_recorded!()),
             "failed",
             claim,
             Some(error),

@@ -141,6 +141,18 @@ pub struct JobDto {
     /// When it may next run (waiting, delayed) or when its lease ends (active).
     pub run_at: DateTime<Utc>,
     pub finished_at: Option<DateTime<Utc>>,
+    /// Its failed attempts, oldest first (the last 10).
+    pub failures: Vec<FailedAttemptDto>,
+}
+
+/// A failed attempt of a job.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct FailedAttemptDto {
+    /// Which attempt it was (1 is the first).
+    pub attempt: u32,
+    /// When it ended.
+    pub at: DateTime<Utc>,
+    pub error: String,
 }
 
 impl From<Job> for JobDto {
@@ -157,6 +169,15 @@ impl From<Job> for JobDto {
             enqueued_at: job.enqueued_at,
             run_at: job.run_at,
             finished_at: job.finished_at,
+            failures: job
+                .failures
+                .into_iter()
+                .map(|failure| FailedAttemptDto {
+                    attempt: failure.attempt,
+                    at: failure.at,
+                    error: failure.error,
+                })
+                .collect(),
         }
     }
 }

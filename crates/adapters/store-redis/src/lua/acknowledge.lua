@@ -7,12 +7,23 @@ local bounds = {
 }
 local mode, err, at = ARGV[6], ARGV[7], ARGV[8]
 local touched = {}
+
+-- The job's failure log (a JSON array of {n, at, error}, oldest first) with this attempt
+-- added at Redis's time, the oldest dropped past FAILURES_KEPT (10).
+local function failures_with(stored, attempt, error)
+  local log = {}
+  if stored and stored ~= '' then log = cjson.decode(stored) end
+  log[#log + 1] = {n = attempt, at = now_ms(), error = error}
+  while #log > 10 do table.remove(log, 1) end
+  return cjson.encode(log)
+end
 local completing = {}
 local out = {}
 for i = 9, #ARGV, 2 do
   local id, token = ARGV[i], ARGV[i + 1]
   local jk = job_key(id)
-  local h = redis.call('HMGET', jk, 'state', 'claim', 'queue', 'entry', 'payload', 'claimed')
+  local h = redis.call('HMGET', jk, 'state', 'claim', 'queue', 'entry', 'payload', 'claimed',
+    'attempts', 'failures')
   if h[1] == 'active' and h[2] == token then
     local queue = h[3]
     local q = ns(queue)
@@ -40,6 +51,7 @@ for i = 9, #ARGV, 2 do
         'entry', '')
     else
       release(id, queue, h[4])
+      redis.call('HSET', jk, 'failures', failures_with(h[8], tonumber(h[7]) or 0, err))
       if mode == 'retry' then
         redis.call('HSET', jk, 'state', 'delayed', 'error', err, 'run', at)
         redis.call('ZADD', q .. ':delayed', at, id)

@@ -2,7 +2,8 @@
 -- key of a deployment lives in one cluster slot; KEYS[1] is P:queues, declared so that a
 -- Cluster runs the script on the node of that slot. Keys:
 --   P:job:<id>            hash: queue kind payload recipient state attempts max error enq run fin
---                         claim claimed (when the claim was made) entry
+--                         claim claimed (when the claim was made) entry failures (a JSON array
+--                         of the failed attempts: {n, at, error})
 --                         (the payload only while the job has no stream entry: its entry
 --                         carries it otherwise, which keeps the hash small enough for
 --                         Redis's compact encoding, the cheapest to touch)
