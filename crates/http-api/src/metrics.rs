@@ -369,11 +369,21 @@ impl Metrics {
         facts
     }
 
-    /// Every route's latency buckets added up: (upper bound, cumulative count), `+Inf` last.
+    /// Every route's latency buckets added up, but the chat gateways' (a long poll or a socket
+    /// is held open by design, and would make every percentile its length): (upper bound,
+    /// cumulative count), `+Inf` last.
     fn latency_buckets(&self) -> Vec<(f64, u64)> {
+        const HELD_OPEN: [&str; 2] = ["/socket.io/", "/ws/chat"];
         let mut sums: Vec<(f64, u64)> = Vec::new();
         for family in self.latency.collect() {
             for metric in family.get_metric() {
+                let held_open = metric
+                    .get_label()
+                    .iter()
+                    .any(|label| HELD_OPEN.contains(&label.value()));
+                if held_open {
+                    continue;
+                }
                 let histogram = metric.get_histogram();
                 let bounds = histogram
                     .get_bucket()

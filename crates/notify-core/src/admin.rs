@@ -41,9 +41,9 @@ pub struct QueueStats {
     pub paused: bool,
 }
 
-/// Most failed jobs one "retry all" puts back, so that one call does bounded work; the answer
-/// says how many, and another call takes the next ones.
-pub const RETRY_ALL_MAX: u64 = 10_000;
+/// Most failed jobs one "retry all" puts back, so that one call does bounded work (a store call
+/// each); the answer says how many, and another call takes the next ones.
+pub const RETRY_ALL_MAX: u64 = 1_000;
 
 pub struct QueueAdmin {
     queue: Arc<dyn JobQueue>,
@@ -130,8 +130,8 @@ impl QueueAdmin {
         }
     }
 
-    /// Puts every failed job of `queue` back to waiting, [`RETRY_ALL_MAX`] at most; answers
-    /// how many.
+    /// Puts the failed jobs of `queue` back to waiting, those that had failed when it was
+    /// asked and [`RETRY_ALL_MAX`] at most; answers how many.
     ///
     /// # Errors
     /// [`AdminError::UnknownQueue`]; [`AdminError::Queue`] when the store fails (the jobs put
@@ -139,26 +139,29 @@ impl QueueAdmin {
     pub async fn retry_all(&self, queue: &str) -> Result<u64, AdminError> {
         const BATCH: u32 = 100;
         let queue = Self::known(queue)?;
-        let mut retried = 0;
-        while retried < RETRY_ALL_MAX {
-            // Each retried job leaves the failed list, so the first page is always the next.
-            let first = PageRequest {
-                page: 1,
-                limit: BATCH,
-            };
-            let failed = self.queue.list(queue, JobState::Failed, first).await?;
-            let mut moved = 0;
-            for job in &failed.items {
-                let change = self
-                    .queue
-                    .retry_failed(queue, &job.id, self.clock.now())
-                    .await?;
-                moved += u64::from(change == JobChange::Done);
-            }
-            retried += moved;
-            if moved == 0 || failed.items.len() < BATCH as usize {
+        let asked = self.clock.now();
+        // The failed jobs first, then the retries: a retried job that fails again at once goes
+        // back to the top of the failed list, and must not be taken a second time.
+        let mut ids = Vec::new();
+        let mut seen = std::collections::HashSet::new();
+        for page in 1.. {
+            let request = PageRequest { page, limit: BATCH };
+            let failed = self.queue.list(queue, JobState::Failed, request).await?;
+            let last = failed.items.len() < BATCH as usize;
+            let before = failed
+                .items
+                .into_iter()
+                .filter(|job| job.finished_at.is_none_or(|at| at <= asked))
+                .filter(|job| seen.insert(job.id.clone()));
+            ids.extend(before.map(|job| job.id));
+            if last || ids.len() as u64 >= RETRY_ALL_MAX {
                 break;
             }
+        }
+        let mut retried = 0;
+        for id in ids.iter().take(RETRY_ALL_MAX as usize) {
+            let change = self.queue.retry_failed(queue, id, self.clock.now()).await?;
+            retried += u64::from(change == JobChange::Done);
         }
         Ok(retried)
     }

@@ -141,6 +141,7 @@ impl RedisJobQueue {
             job.recipient.unwrap_or_default().into(),
             i64::from(job.max_attempts).into(),
             held_until.into(),
+            if self.replicas == 0 { "0" } else { "1" }.into(),
         ];
         // The same connection for the script and `WAIT`, which counts the replicas that have
         // this connection's writes, and on a Cluster must reach the node that took the script.
@@ -498,7 +499,8 @@ impl JobQueue for RedisJobQueue {
 #[cfg(test)]
 mod tests {
     use chrono::Utc;
-    use notify_core::{JobId, JobQueue as _, NewJob};
+    use notify_core::jobs::JobChange;
+    use notify_core::{JobId, JobQueue as _, JobState, NewJob};
     use testkit::RedisServer;
 
     use super::RedisJobQueue;
@@ -527,6 +529,36 @@ mod tests {
         assert_eq!((counts.waiting, counts.delayed), (0, 0), "{counts:?}");
         let totals = queue.totals("email").await.unwrap_or_default();
         assert_eq!(totals.enqueued, 0, "a withdrawn job was never enqueued");
+    }
+
+    #[tokio::test]
+    async fn a_job_whose_enqueue_waits_for_its_replicas_is_neither_promoted_nor_removed() {
+        testkit::needs!("redis-server");
+        let server = RedisServer::start().await;
+        let api = RedisJobQueue::new(&connect(&server).await, "held", LONG).replicated_to(1);
+        let enqueuing = tokio::spawn(async move { api.enqueue(verification()).await });
+        // An administrator's process, on connections of its own (`WAIT` holds the API's).
+        let queue = RedisJobQueue::new(&connect(&server).await, "held", LONG);
+        let page = kernel::PageRequest { page: 1, limit: 10 };
+        let mut held = None;
+        for _ in 0..200 {
+            let delayed = queue.list("email", JobState::Delayed, page).await.unwrap();
+            if let Some(job) = delayed.items.into_iter().next() {
+                held = Some(job.id);
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+        let held = held.expect("the job is held while its enqueue waits");
+        let now = Utc::now();
+        for change in [
+            queue.promote("email", &held, now).await.unwrap(),
+            queue.remove("email", &held, now).await.unwrap(),
+        ] {
+            assert_eq!(change, JobChange::Refused(JobState::Active));
+        }
+        assert!(enqueuing.await.unwrap().is_err(), "refused: no replica");
+        assert!(queue.find_job(&held).await.unwrap().is_none(), "withdrawn");
     }
 
     #[tokio::test]

@@ -474,3 +474,25 @@ async fn the_dashboard_page_refuses_a_non_admin_token_and_asks_for_bull_boards_c
         assert_eq!(answer.status(), status, "{user}:{password}");
     }
 }
+
+#[tokio::test]
+async fn retry_all_takes_each_failed_job_once_even_when_it_fails_again_at_once() {
+    let app = spawn_app_with(&[
+        ("ADMIN_EMAILS", "boss@example.com"),
+        ("EMAIL_QUEUE_ATTEMPTS", "1"),
+    ])
+    .await;
+    let admin = admin(&app).await;
+    app.mail.set_down(true);
+    for who in ["ada@example.com", "grace@example.com"] {
+        app.register(who).await;
+    }
+    let failed = until_stats(&app, &admin, |s| s["failed"].as_u64() >= Some(4)).await;
+    let count = failed["failed"].as_u64().unwrap();
+    // The mail server is still down: every retried job fails again at once, on top of the list.
+    let retried = app
+        .post("/admin/queues/email/retry-failed", json!({}), Some(&admin))
+        .await;
+    assert_eq!(retried.status, StatusCode::OK, "{:?}", retried.body);
+    assert_eq!(retried.data()["retried"].as_u64(), Some(count));
+}

@@ -3,8 +3,10 @@
 --   find id                              -> the job's fields (HGETALL's shape; empty: none)
 --   list queue state offset limit        -> total, then the fields of each job
 --   retry_failed queue id now            -> 'done' | 'missing' | the job's state
---   remove queue id now                  -> 'done' | 'missing' | 'active' (held, in its lease)
---   promote queue id now                 -> 'done' | 'missing' | the job's state
+--   remove queue id now                  -> 'done' | 'missing' | 'active' (a worker holds it, in
+--                                           its lease, or its enqueue waits for replicas)
+--   promote queue id now                 -> 'done' | 'missing' | the job's state ('active' while
+--                                           its enqueue waits for replicas)
 --   pause queue 1|0                      -> pauses (1) or resumes (0) the queue
 --   paused queue                         -> 1 when the queue is paused
 --   clean queue state newest since(-1)   -> how many were deleted
@@ -78,16 +80,19 @@ elseif op == 'retry_failed' then
   return 'done'
 elseif op == 'remove' then
   local queue, id, now = ARGV[3], ARGV[4], tonumber(ARGV[5])
-  local h = redis.call('HMGET', job_key(id), 'queue', 'state', 'run')
+  local h = redis.call('HMGET', job_key(id), 'queue', 'state', 'run', 'held')
   if h[1] ~= queue then return 'missing' end
-  if h[2] == 'active' and tonumber(h[3]) > now then return 'active' end
+  -- A held job is still being enqueued: in flight, like one a worker holds.
+  if h[4] == '1' or (h[2] == 'active' and tonumber(h[3]) > now) then return 'active' end
   drop(id)
   return 'done'
 elseif op == 'promote' then
   local queue, id, now = ARGV[3], ARGV[4], tonumber(ARGV[5])
   local jk = job_key(id)
-  local h = redis.call('HMGET', jk, 'queue', 'state')
+  local h = redis.call('HMGET', jk, 'queue', 'state', 'held')
   if h[1] ~= queue then return 'missing' end
+  -- A held job is still being enqueued: its request may yet be refused and the job withdrawn.
+  if h[3] == '1' then return 'active' end
   if h[2] ~= 'delayed' then return h[2] end
   redis.call('ZREM', ns(queue) .. ':delayed', id)
   redis.call('HSET', jk, 'run', now)

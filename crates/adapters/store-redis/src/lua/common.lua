@@ -3,7 +3,8 @@
 -- Cluster runs the script on the node of that slot. Keys:
 --   P:job:<id>            hash: queue kind payload recipient state attempts max error enq run fin
 --                         claim claimed (when the claim was made) entry failures (a JSON array
---                         of the failed attempts: {n, at, error})
+--                         of the failed attempts: {n, at, error}) held ('1' while an enqueue
+--                         waits for its replicas; gone once the job is ready)
 --                         (the payload only while the job has no stream entry: its entry
 --                         carries it otherwise, which keeps the hash small enough for
 --                         Redis's compact encoding, the cheapest to touch)
@@ -152,5 +153,5 @@ local function ready(id, queue)
   local jk = job_key(id)
   local entry = append(id, queue, redis.call('HMGET', jk, unpack(ENTRY_FIELDS)))
   redis.call('HSET', jk, 'state', 'waiting', 'entry', entry)
-  redis.call('HDEL', jk, 'payload')
+  redis.call('HDEL', jk, 'payload', 'held')
 end

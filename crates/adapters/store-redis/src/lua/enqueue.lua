@@ -1,4 +1,5 @@
--- ARGV: P, queue, id, kind, payload, recipient ('' for none), max attempts, run at (ms)
+-- ARGV: P, queue, id, kind, payload, recipient ('' for none), max attempts, run at (ms), held
+-- ('1': delayed until its replicas confirm it, REDIS_WAIT_REPLICAS; then released or withdrawn)
 local queue, id, kind, payload, recipient, max, run = ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6],
   ARGV[7], ARGV[8]
 -- A command sent again (the client resends what was in flight when a connection dropped) finds
@@ -12,6 +13,10 @@ local fields = {'id', id, 'queue', queue, 'kind', kind, 'attempts', 0, 'max', ma
 if recipient ~= '' then
   fields[#fields + 1] = 'recipient'
   fields[#fields + 1] = recipient
+end
+if ARGV[9] == '1' then
+  fields[#fields + 1] = 'held'
+  fields[#fields + 1] = '1'
 end
 if tonumber(run) > now then
   fields[#fields + 1] = 'state'
