@@ -613,19 +613,6 @@ async fn a_cron_job_runs_once_from_the_command_line_the_backup_included() {
     );
 }
 
-/// Signs `email` in (password of `register`), returns the access token.
-async fn sign_in(client: &Client, email: &str) -> String {
-    let (status, body) = client
-        .post(
-            "/auth/login",
-            json!({"email": email, "password": "Analytical1"}),
-            None,
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
-    body["data"]["accessToken"].as_str().unwrap().to_owned()
-}
-
 /// Runs a scenario of `tests/browser/dashboard.mjs` in headless Chromium, signed in as `email`
 /// (password of `register`); `scenario` is its environment (`SCENARIO` and what it needs).
 fn in_the_dashboard(base: &str, email: &str, scenario: &[(&str, &str)]) {
@@ -653,22 +640,6 @@ fn in_the_dashboard(base: &str, email: &str, scenario: &[(&str, &str)]) {
     );
 }
 
-/// Registers and verifies the admin `email` on `client`, whose mail reaches `mail`; its
-/// registration's emails are delivered when this returns.
-async fn verified_admin(client: &Client, mail: &SmtpSink, email: &str) {
-    support::register(client, email).await;
-    mail.wait_for(email, "Welcome").await;
-    let verify = mail.wait_for(email, "Verify").await;
-    let (status, _) = client
-        .post(
-            "/auth/verify-email",
-            json!({"token": verify.token().unwrap()}),
-            None,
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK);
-}
-
 #[tokio::test]
 async fn an_admin_manages_the_queue_from_the_dashboard_behind_bull_boards_credentials() {
     testkit::needs!("the built binaries and Chromium");
@@ -688,10 +659,10 @@ async fn an_admin_manages_the_queue_from_the_dashboard_behind_bull_boards_creden
     let mut api = RunningBinary::start("console-api", data.path(), &env);
     api.wait_healthy().await;
     let client = Client::for_binary(&api);
-    verified_admin(&client, &mail, "boss@example.com").await;
+    support::register_verified(&client, &mail, "boss@example.com").await;
     mail.set_down(true);
     support::register(&client, "ada@example.com").await;
-    let admin = sign_in(&client, "boss@example.com").await;
+    let admin = support::sign_in(&client, "boss@example.com").await;
     for _ in 0..100 {
         let (_, stats) = client
             .call(
@@ -735,8 +706,8 @@ async fn smtp_down_retries_then_fails_and_an_admin_retry_in_the_dashboard_delive
     api.wait_healthy().await;
     let _worker = RunningBinary::start("console-worker", data.path(), &env);
     let client = Client::for_binary(&api);
-    verified_admin(&client, &mail, "boss@example.com").await;
-    let admin = sign_in(&client, "boss@example.com").await;
+    support::register_verified(&client, &mail, "boss@example.com").await;
+    let admin = support::sign_in(&client, "boss@example.com").await;
 
     mail.set_down(true);
     support::register(&client, "ada@example.com").await;

@@ -8,7 +8,6 @@ use std::io::Write as _;
 use std::time::Duration;
 
 use reqwest::StatusCode;
-use serde_json::json;
 use support::{Client, deployment_env};
 use testkit::{MongoStandIn, RedisServer, RunningBinary, SmtpSink, free_port};
 
@@ -88,19 +87,8 @@ async fn each_process_serves_metrics_prometheus_accepts() {
         &with_metrics(scheduler_port),
     );
     let client = Client::for_binary(&api);
-    support::register(&client, "ada@example.com").await;
-    let verify = mail.wait_for("ada@example.com", "Verify").await;
-    let token = json!({"token": verify.token().unwrap()});
-    let (status, _) = client.post("/auth/verify-email", token, None).await;
-    assert_eq!(status, StatusCode::OK);
-    let (_, login) = client
-        .post(
-            "/auth/login",
-            json!({"email": "ada@example.com", "password": "Analytical1"}),
-            None,
-        )
-        .await;
-    let admin = login["data"]["accessToken"].as_str().unwrap();
+    support::register_verified(&client, &mail, "ada@example.com").await;
+    let admin = &support::sign_in(&client, "ada@example.com").await;
     let (status, system) = client
         .call(reqwest::Method::GET, "/admin/metrics", None, Some(admin))
         .await;

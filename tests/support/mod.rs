@@ -63,6 +63,30 @@ pub async fn register(client: &Client, email: &str) -> String {
     body["data"]["accessToken"].as_str().unwrap().to_owned()
 }
 
+/// Registers `email` and verifies it with the link mailed to `mail`; its registration's emails
+/// are delivered when this returns.
+pub async fn register_verified(client: &Client, mail: &SmtpSink, email: &str) {
+    register(client, email).await;
+    mail.wait_for(email, "Welcome").await;
+    let verify = mail.wait_for(email, "Verify").await;
+    let token = serde_json::json!({"token": verify.token().unwrap()});
+    let (status, body) = client.post("/auth/verify-email", token, None).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+}
+
+/// Signs `email` in (password of [`register`]); answers the access token.
+pub async fn sign_in(client: &Client, email: &str) -> String {
+    let (status, body) = client
+        .post(
+            "/auth/login",
+            serde_json::json!({"email": email, "password": "Analytical1"}),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    body["data"]["accessToken"].as_str().unwrap().to_owned()
+}
+
 /// One answer: status, `ETag` (when sent) and the JSON body (`null` when there is none).
 pub struct Reply {
     pub status: StatusCode,

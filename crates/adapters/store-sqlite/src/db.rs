@@ -221,14 +221,7 @@ pub fn copy_database(from: &Path, to: &Path) -> Result<Option<String>, StoreErro
             from.display()
         )));
     }
-    let is_ours: bool = source
-        .query_row(
-            "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'users')",
-            [],
-            |row| row.get(0),
-        )
-        .map_err(StoreError::backend)?;
-    if !is_ours {
+    if !has_table(&source, "users")? {
         return Err(StoreError::message(format!(
             "{} is no database of this service (it has no users table)",
             from.display()
@@ -253,15 +246,18 @@ pub fn database_identity(path: &Path) -> Result<Option<String>, StoreError> {
     identity_of(&connection)
 }
 
-fn identity_of(connection: &Connection) -> Result<Option<String>, StoreError> {
-    let has_identity: bool = connection
+fn has_table(connection: &Connection, name: &str) -> Result<bool, StoreError> {
+    connection
         .query_row(
-            "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'database_identity')",
-            [],
+            "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?1)",
+            [name],
             |row| row.get(0),
         )
-        .map_err(StoreError::backend)?;
-    if !has_identity {
+        .map_err(StoreError::backend)
+}
+
+fn identity_of(connection: &Connection) -> Result<Option<String>, StoreError> {
+    if !has_table(connection, "database_identity")? {
         return Ok(None);
     }
     connection
