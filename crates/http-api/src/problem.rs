@@ -284,6 +284,11 @@ impl From<notify_core::AdminError> for ApiError {
                 ErrorCode::JobStateConflict,
                 format!("The job is {}: {rule}", state.as_str()),
             ),
+            AdminError::TooDeep => Self::field(
+                "page",
+                "max",
+                "pages reach 10000 jobs into a list at most; clean or retry the jobs before",
+            ),
             AdminError::NotCleanable(_) => {
                 Self::field("status", "enum", "must be completed or failed")
             }

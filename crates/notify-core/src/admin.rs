@@ -24,6 +24,9 @@ pub enum AdminError {
     /// The job's state does not allow the change (`rule` says which states do).
     #[error("the job is {}: {rule}", .state.as_str())]
     WrongState { state: JobState, rule: &'static str },
+    /// A page that starts deeper than [`LIST_DEPTH_MAX`] jobs into a list.
+    #[error("pages reach {LIST_DEPTH_MAX} jobs into a list at most")]
+    TooDeep,
     /// Only completed or failed jobs can be cleaned.
     #[error("only completed or failed jobs can be cleaned, not {}", .0.as_str())]
     NotCleanable(JobState),
@@ -40,6 +43,10 @@ pub struct QueueStats {
     /// Whether an administrator paused it: no job of it is handed out.
     pub paused: bool,
 }
+
+/// How deep into a list of jobs a page may start: a store walks the jobs before it (Redis
+/// reads a stream's entries up to the page), so the depth bounds what one request costs it.
+pub const LIST_DEPTH_MAX: u64 = 10_000;
 
 /// Most failed jobs one "retry all" puts back, so that one call does bounded work (a store call
 /// each); the answer says how many, and another call takes the next ones.
@@ -80,10 +87,12 @@ impl QueueAdmin {
         Ok(stats)
     }
 
-    /// The jobs of `queue` in `state`, a page at a time.
+    /// The jobs of `queue` in `state`, a page at a time, starting [`LIST_DEPTH_MAX`] jobs deep
+    /// at most.
     ///
     /// # Errors
-    /// [`AdminError::UnknownQueue`]; [`AdminError::Queue`] when the store fails.
+    /// [`AdminError::UnknownQueue`], [`AdminError::TooDeep`]; [`AdminError::Queue`] when the
+    /// store fails.
     pub async fn jobs(
         &self,
         queue: &str,
@@ -91,6 +100,9 @@ impl QueueAdmin {
         page: PageRequest,
     ) -> Result<Page<Job>, AdminError> {
         let queue = Self::known(queue)?;
+        if page.offset() > LIST_DEPTH_MAX {
+            return Err(AdminError::TooDeep);
+        }
         Ok(self.queue.list(queue, state, page).await?)
     }
 

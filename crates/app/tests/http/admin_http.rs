@@ -111,6 +111,17 @@ async fn a_failed_email_is_shown_with_its_error_and_an_admin_retry_delivers_it()
         (again.status, again.code()),
         (StatusCode::CONFLICT, "JOB_NOT_FAILED")
     );
+    let too_deep = app
+        .get(
+            "/admin/queues/email/jobs/history?status=waiting&page=1000000&limit=100",
+            Some(&admin),
+        )
+        .await;
+    assert_eq!(
+        (too_deep.status, too_deep.code()),
+        (StatusCode::BAD_REQUEST, "VALIDATION_ERROR"),
+        "a list is read 10 000 jobs deep at most"
+    );
     let unknown_job = app
         .post(
             "/admin/queues/email/jobs/0123456789abcdef01234567/retry",
