@@ -386,22 +386,35 @@ async fn reset_tokens_expire_after_an_hour() -> Result<(), AuthError> {
     Ok(())
 }
 
-/// Keeps every email, but answers the first `lost` of them with an error, as a queue does
-/// whose reply was lost after it stored the email.
-struct LostReplies {
+/// A queue that refuses the next `refusing` emails; one that `keeps` them stored them anyway,
+/// as a queue does whose reply was lost.
+struct UnreliableQueue {
     outbox: Arc<Outbox>,
-    lost: std::sync::atomic::AtomicUsize,
+    refusing: std::sync::atomic::AtomicUsize,
+    keeps: bool,
+}
+
+impl UnreliableQueue {
+    fn new(outbox: &Arc<Outbox>, keeps: bool) -> Arc<Self> {
+        Arc::new(Self {
+            outbox: Arc::clone(outbox),
+            refusing: 0.into(),
+            keeps,
+        })
+    }
 }
 
 #[async_trait]
-impl AccountNotifier for LostReplies {
+impl AccountNotifier for UnreliableQueue {
     async fn notify(&self, email: AccountEmail) -> Result<(), NotifyError> {
-        self.outbox.notify(email).await?;
-        let lose = self
-            .lost
+        let refuse = self
+            .refusing
             .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
             .is_ok();
-        if lose {
+        if !refuse || self.keeps {
+            self.outbox.notify(email).await?;
+        }
+        if refuse {
             return Err(NotifyError("connection reset".into()));
         }
         Ok(())
@@ -415,10 +428,7 @@ impl AccountNotifier for LostReplies {
 #[tokio::test]
 async fn a_reset_email_tried_again_carries_the_same_working_link() -> Result<(), AuthError> {
     let outbox = Arc::new(Outbox::default());
-    let notifier = Arc::new(LostReplies {
-        outbox: outbox.clone(),
-        lost: 0.into(),
-    });
+    let notifier = UnreliableQueue::new(&outbox, true);
     let f = fixture_adjusted(
         Arc::new(MemoryIdentityStore::new()),
         IdentityPolicy::default(),
@@ -428,7 +438,7 @@ async fn a_reset_email_tried_again_carries_the_same_working_link() -> Result<(),
     f.service
         .register(registration("ada@x.io"), &ClientInfo::default())
         .await?;
-    notifier.lost.store(2, Ordering::SeqCst);
+    notifier.refusing.store(2, Ordering::SeqCst);
     f.service.forgot_password(email("ada@x.io"));
     for _ in 0..3 {
         f.tasks.run().await;
@@ -450,6 +460,45 @@ async fn a_reset_email_tried_again_carries_the_same_working_link() -> Result<(),
     f.service
         .login(&email("ada@x.io"), "Brand9New", &ClientInfo::default())
         .await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_password_reset_is_answered_once_stored_and_its_notice_follows_a_refusing_queue()
+-> Result<(), AuthError> {
+    let outbox = Arc::new(Outbox::default());
+    let notifier = UnreliableQueue::new(&outbox, false);
+    let f = fixture_adjusted(
+        Arc::new(MemoryIdentityStore::new()),
+        IdentityPolicy::default(),
+        1024,
+        |ports| ports.notifier = notifier.clone(),
+    );
+    f.service
+        .register(registration("ada@x.io"), &ClientInfo::default())
+        .await?;
+    f.service.forgot_password(email("ada@x.io"));
+    f.tasks.run().await;
+    let token = outbox.last_token().unwrap_or_default();
+    let notices = || {
+        outbox
+            .0
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|e| matches!(e, AccountEmail::PasswordChanged { .. }))
+            .count()
+    };
+    notifier.refusing.store(1, Ordering::SeqCst);
+    let new = Password::parse_new("password", "Brand9New")?;
+    f.service.reset_password(&token, &new).await?;
+    f.service
+        .login(&email("ada@x.io"), "Brand9New", &ClientInfo::default())
+        .await?;
+    f.tasks.run().await;
+    assert_eq!(notices(), 0, "refused once");
+    f.tasks.run().await;
+    assert_eq!(notices(), 1, "then queued");
     Ok(())
 }
 

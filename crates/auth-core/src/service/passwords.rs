@@ -13,9 +13,13 @@ use crate::values::{Email, Password};
 
 use crate::ports::Task;
 
-/// The first wait before a reset email the queue refused is tried again, and the longest.
-const RESET_RETRY_FIRST: Duration = Duration::from_secs(1);
-const RESET_RETRY_LONGEST: Duration = Duration::from_secs(60);
+/// The first wait before an email the queue refused is tried again, and the longest.
+const RETRY_FIRST: Duration = Duration::from_secs(1);
+const RETRY_LONGEST: Duration = Duration::from_secs(60);
+
+/// How long a password-changed notice is tried again while the queue refuses it: late, it still
+/// tells the owner what happened to their account.
+const NOTICE_RETRY_FOR: TimeDelta = TimeDelta::days(1);
 
 impl IdentityService {
     /// Queues a reset link when the email has an account; answers alike when it does not.
@@ -26,7 +30,7 @@ impl IdentityService {
         self.ports.tasks.spawn(Box::pin(async move {
             match service.reset_link_email(&email).await {
                 Ok(Some((email, expires_at))) => {
-                    let queued = service.queue_reset_email(email, expires_at, Duration::ZERO);
+                    let queued = service.queue_until(email, expires_at, Duration::ZERO);
                     queued.await;
                 }
                 Ok(None) => info!("password reset requested for an unknown email"),
@@ -55,14 +59,15 @@ impl IdentityService {
         Ok(Some(link))
     }
 
-    /// Queues `email`. The answer promised an email, so when the queue refuses it, the same
+    /// Queues `email`, which the answer already promised (a reset link) or which follows a
+    /// change already stored (a password-changed notice): when the queue refuses it, the same
     /// email (the same link: a refusal may come after the queue kept it, and a second token
     /// would void the first link) is tried again later, the wait doubling from one second to a
-    /// minute after `waited`, for as long as the link would still be valid on arrival.
-    fn queue_reset_email(
+    /// minute after `waited`, for as long as it would arrive before `give_up_at`.
+    fn queue_until(
         self: &Arc<Self>,
         email: AccountEmail,
-        expires_at: DateTime<Utc>,
+        give_up_at: DateTime<Utc>,
         waited: Duration,
     ) -> Task {
         let service = Arc::clone(self);
@@ -70,14 +75,14 @@ impl IdentityService {
             let Err(error) = service.ports.notifier.notify(email.clone()).await else {
                 return;
             };
-            let wait = (waited * 2).clamp(RESET_RETRY_FIRST, RESET_RETRY_LONGEST);
+            let wait = (waited * 2).clamp(RETRY_FIRST, RETRY_LONGEST);
             let sent_by = service.now() + TimeDelta::from_std(wait).unwrap_or_default();
-            if sent_by < expires_at {
-                warn!(%error, ?wait, "password reset email not queued; trying again");
-                let again = service.queue_reset_email(email, expires_at, wait);
+            if sent_by < give_up_at {
+                warn!(%error, ?wait, "email not queued; trying again");
+                let again = service.queue_until(email, give_up_at, wait);
                 service.ports.tasks.spawn_after(wait, again);
             } else {
-                warn!(%error, "password reset email not queued; its link would expire");
+                warn!(%error, "email not queued; it would arrive too late");
             }
         })
     }
@@ -132,7 +137,11 @@ impl IdentityService {
     /// # Errors
     /// [`AuthError::InvalidOneTimeToken`] for an unknown, used or expired token.
     #[tracing::instrument(skip_all)]
-    pub async fn reset_password(&self, token: &str, password: &Password) -> Result<(), AuthError> {
+    pub async fn reset_password(
+        self: &Arc<Self>,
+        token: &str,
+        password: &Password,
+    ) -> Result<(), AuthError> {
         let now = self.now();
         let digest = self.ports.secrets.digest(token);
         // The token first: hashing is the expensive step, and only a token holder gets it.
@@ -185,7 +194,7 @@ impl IdentityService {
     /// [`AuthError::WrongCurrentPassword`] when `current` does not match.
     #[tracing::instrument(skip_all)]
     pub async fn change_password(
-        &self,
+        self: &Arc<Self>,
         principal: &Principal,
         current: &str,
         new: &Password,
@@ -214,25 +223,26 @@ impl IdentityService {
     /// Stores the new password hash, ends every session of the account but `keep`, and
     /// queues the password-changed email: what a reset and a change have in common.
     async fn replace_password(
-        &self,
+        self: &Arc<Self>,
         account: Account,
         hash: &str,
         keep: Option<&SessionId>,
         now: DateTime<Utc>,
     ) -> Result<(), AuthError> {
+        let name = self.greeting_for(&account.user_id).await?;
         self.ports
             .accounts
             .set_password_hash(&account.id, hash, now)
             .await?;
         self.revoke_all_except(&account.user_id, keep).await?;
-        let name = self.greeting_for(&account.user_id).await?;
-        self.ports
-            .notifier
-            .notify(AccountEmail::PasswordChanged {
-                to: account.email,
-                name,
-            })
-            .await?;
+        // Stored: the answer is a success from here on, and the notice follows when the queue
+        // takes it (a refusal now would tell the owner the change failed when it did not).
+        let notice = AccountEmail::PasswordChanged {
+            to: account.email,
+            name,
+        };
+        let queued = self.queue_until(notice, now + NOTICE_RETRY_FOR, Duration::ZERO);
+        self.ports.tasks.spawn(queued);
         Ok(())
     }
 }

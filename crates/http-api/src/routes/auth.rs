@@ -121,7 +121,10 @@ pub async fn reset_password(
     ValidJson(body): ValidJson<ResetPasswordRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let password = Password::parse_new("password", &body.password)?;
-    identity.reset_password(&body.token, &password).await?;
+    identity
+        .into_inner()
+        .reset_password(&body.token, &password)
+        .await?;
     Ok(envelope::done("Password has been reset"))
 }
 
@@ -168,6 +171,7 @@ pub async fn change_password(
 ) -> Result<HttpResponse, ApiError> {
     let new = Password::parse_new("newPassword", &body.new_password)?;
     identity
+        .into_inner()
         .change_password(&caller.0, &body.current_password, &new)
         .await?;
     Ok(envelope::done("Password changed"))
