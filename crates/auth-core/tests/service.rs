@@ -425,10 +425,13 @@ impl AccountNotifier for UnreliableQueue {
     }
 }
 
-#[tokio::test]
-async fn a_reset_email_tried_again_carries_the_same_working_link() -> Result<(), AuthError> {
+/// A fixture whose emails go through an [`UnreliableQueue`] (keeping what it refuses when
+/// `keeps`) to the outbox answered, with ada@x.io registered.
+async fn behind_an_unreliable_queue(
+    keeps: bool,
+) -> Result<(Fixture, Arc<UnreliableQueue>, Arc<Outbox>), AuthError> {
     let outbox = Arc::new(Outbox::default());
-    let notifier = UnreliableQueue::new(&outbox, true);
+    let notifier = UnreliableQueue::new(&outbox, keeps);
     let f = fixture_adjusted(
         Arc::new(MemoryIdentityStore::new()),
         IdentityPolicy::default(),
@@ -438,6 +441,12 @@ async fn a_reset_email_tried_again_carries_the_same_working_link() -> Result<(),
     f.service
         .register(registration("ada@x.io"), &ClientInfo::default())
         .await?;
+    Ok((f, notifier, outbox))
+}
+
+#[tokio::test]
+async fn a_reset_email_tried_again_carries_the_same_working_link() -> Result<(), AuthError> {
+    let (f, notifier, outbox) = behind_an_unreliable_queue(true).await?;
     notifier.refusing.store(2, Ordering::SeqCst);
     f.service.forgot_password(email("ada@x.io"));
     for _ in 0..3 {
@@ -466,17 +475,7 @@ async fn a_reset_email_tried_again_carries_the_same_working_link() -> Result<(),
 #[tokio::test]
 async fn a_password_reset_is_answered_once_stored_and_its_notice_follows_a_refusing_queue()
 -> Result<(), AuthError> {
-    let outbox = Arc::new(Outbox::default());
-    let notifier = UnreliableQueue::new(&outbox, false);
-    let f = fixture_adjusted(
-        Arc::new(MemoryIdentityStore::new()),
-        IdentityPolicy::default(),
-        1024,
-        |ports| ports.notifier = notifier.clone(),
-    );
-    f.service
-        .register(registration("ada@x.io"), &ClientInfo::default())
-        .await?;
+    let (f, notifier, outbox) = behind_an_unreliable_queue(false).await?;
     f.service.forgot_password(email("ada@x.io"));
     f.tasks.run().await;
     let token = outbox.last_token().unwrap_or_default();

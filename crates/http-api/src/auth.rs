@@ -12,6 +12,16 @@ use crate::problem::ApiError;
 
 pub struct Authenticated(pub Principal);
 
+/// Whether `given` is the secret `expected` (a scrape token, basic credentials), compared as
+/// SHA-256 digests in constant time, so that the time taken says nothing of either, its length
+/// included.
+pub(crate) fn same_secret(expected: &str, given: &str) -> bool {
+    use sha2::Digest as _;
+    use subtle::ConstantTimeEq as _;
+    let (expected, given) = (sha2::Sha256::digest(expected), sha2::Sha256::digest(given));
+    expected.as_slice().ct_eq(given.as_slice()).into()
+}
+
 pub(crate) fn bearer(request: &HttpRequest) -> Option<String> {
     let value = request
         .headers()

@@ -202,16 +202,13 @@ impl ExclusiveHold {
 /// Writes a consistent, compacted copy of the database at `from` (closed: see
 /// [`ExclusiveHold`]) to `to` (which must not exist), readable by the owner only, after checking
 /// that `from` is whole and is a database of this store; answers its identity (see
-/// [`SqliteStore::identity`]; `None` for a database from before identities). `from` is opened
-/// for writing, never created, so that what a crash left in its write-ahead log is part of the
-/// copy.
+/// [`SqliteStore::identity`]; `None` for a database from before identities).
 ///
 /// # Errors
 /// [`StoreError::Backend`] when `from` is no readable database of this store, fails SQLite's
 /// integrity check, or `to` cannot be written.
 pub fn copy_database(from: &Path, to: &Path) -> Result<Option<String>, StoreError> {
-    let source = Connection::open_with_flags(from, OpenFlags::SQLITE_OPEN_READ_WRITE)
-        .map_err(|error| StoreError::message(format!("{}: {error}", from.display())))?;
+    let source = open_existing(from)?;
     let check: String = source
         .query_row("PRAGMA integrity_check", [], |row| row.get(0))
         .map_err(|error| StoreError::message(format!("{}: {error}", from.display())))?;
@@ -241,9 +238,14 @@ pub fn copy_database(from: &Path, to: &Path) -> Result<Option<String>, StoreErro
 /// # Errors
 /// [`StoreError::Backend`] when the file is no readable database.
 pub fn database_identity(path: &Path) -> Result<Option<String>, StoreError> {
-    let connection = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_WRITE)
-        .map_err(|error| StoreError::message(format!("{}: {error}", path.display())))?;
-    identity_of(&connection)
+    identity_of(&open_existing(path)?)
+}
+
+/// A connection to the closed database at `path`, opened for writing (so that what a crash
+/// left in its write-ahead log is read), never created.
+fn open_existing(path: &Path) -> Result<Connection, StoreError> {
+    Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_WRITE)
+        .map_err(|error| StoreError::message(format!("{}: {error}", path.display())))
 }
 
 fn has_table(connection: &Connection, name: &str) -> Result<bool, StoreError> {
